@@ -1,0 +1,606 @@
+"""Artifacts: construction (hash, dedup, in-place or copy), saving, versions,
+access (path, cache, load), trash and restore.
+
+Saving a new artifact is three short steps so that a failure at any point
+leaves nothing visible: (1) insert the record as *pending* (invisible to every
+query), (2) store the object under a temporary name, verify it, move it to its
+final key, (3) publish the record (visible, ``is_latest`` flipped) in one
+transaction. A crash between the steps leaves a pending record and/or a
+temporary object, which ``doctor`` reports and removes.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session, make_transient_to_detached
+
+from . import context
+from .errors import IntegrityError, InvalidArgument, StorageError
+from .hashing import hash_file, hash_files, hash_folder_from_hashes
+from .log import say
+from .models import PENDING, TRASH, VISIBLE, Artifact, Storage, utcnow
+from .storage import (
+    LocalFile,
+    check_local_source,
+    is_cloud,
+    object_key,
+    relative_key,
+    store_local,
+    suffix_of,
+    validate_key,
+    walk_folder,
+)
+from .uids import UID_LENGTHS, new_stem, split_uid
+from .versioning import next_index, recompute_latest, version_label
+
+if TYPE_CHECKING:
+    from .models import Run
+
+
+@dataclass
+class Source:
+    """Where a not-yet-saved artifact's bytes come from."""
+
+    path: Path | str
+    is_dir: bool
+    files: list[LocalFile] | None = None
+    notes: list[str] = field(default_factory=list)
+    in_place: bool = False
+    cloud: Any = None  # cloud source description (core.cloud), when the path is a URL
+
+
+# ---------------------------------------------------------------- construction
+
+
+def prepare(cls: type[Artifact], path: Any = None, **kwargs: Any) -> Artifact:
+    """``Artifact(path, …)``: an existing record with the same content, or a new one."""
+    if path is None:
+        raise InvalidArgument("Artifact() needs a path: a local file or folder, s3://… or gs://….")
+    allowed = {"key", "description", "revises", "run", "version", "storage", "follow_symlinks"}
+    unknown = set(kwargs) - allowed
+    if unknown:
+        raise InvalidArgument(
+            f"Artifact() got unknown argument(s) {sorted(unknown)}; valid: {sorted(allowed)}."
+        )
+    facts = describe_source(path, follow_symlinks=kwargs.get("follow_symlinks", False))
+    existing = find_by_hash(facts["hash"])
+    if existing is not None:
+        say(f"returning the existing artifact {existing.uid} with the same content as {path}")
+        return existing
+    obj = object.__new__(cls)
+    obj.__dict__["_ls_facts"] = facts
+    return obj
+
+
+def describe_source(path: Any, *, follow_symlinks: bool = False) -> dict[str, Any]:
+    """Hash, size, suffix and file list of a local file/folder or a cloud object."""
+    text = os.fspath(path) if not isinstance(path, str) else path
+    if "://" in text:
+        scheme = text.split("://", 1)[0].lower()
+        if scheme in ("s3", "gs", "gcs"):
+            from .cloud import describe_cloud_source
+
+            return describe_cloud_source(text)
+        if scheme != "file":
+            raise InvalidArgument(
+                f"The URL '{text}' has the unsupported scheme '{scheme}://'; "
+                "use a local path, s3:// or gs://."
+            )
+        text = text.split("://", 1)[1]
+    local = Path(text).expanduser()
+    st = check_local_source(local)
+    is_dir = os.path.isdir(local)
+    if text.endswith("/") and not is_dir:
+        raise InvalidArgument(f"The path {text} ends with '/' but is a file, not a folder.")
+    absolute = Path(os.path.abspath(local))
+    if not is_dir:
+        if st.st_size == 0:
+            raise InvalidArgument(f"The file {local} is empty (0 bytes); there is nothing to register.")
+        try:
+            hash_, hash_type = hash_file(absolute, st.st_size)
+        except PermissionError:
+            raise StorageError(f"The file {local} cannot be read: permission denied.") from None
+        source = Source(absolute, False)
+        return dict(source=source, hash=hash_, hash_type=hash_type, size=st.st_size,
+                    suffix=suffix_of(local.name), n_objects=None)
+    files, notes = walk_folder(absolute, follow_outside_symlinks=follow_symlinks)
+    for note in notes:
+        say(f"skipped {note}")
+    if not files:
+        raise InvalidArgument(f"The folder {local} contains no files; there is nothing to register.")
+    try:
+        hashes = [h for h, _ in hash_files([f.path for f in files])]
+    except PermissionError as exc:
+        raise StorageError(f"The file {exc.filename} cannot be read: permission denied.") from None
+    hash_, hash_type = hash_folder_from_hashes(hashes)
+    source = Source(absolute, True, files, notes)
+    return dict(source=source, hash=hash_, hash_type=hash_type, size=sum(f.size for f in files),
+                suffix="", n_objects=len(files))
+
+
+def find_by_hash(hash_: str) -> Artifact | None:
+    """The visible artifact with this content; raises if only a trashed one has it."""
+
+    def q(s: Session) -> Artifact | None:
+        rows = s.execute(
+            select(Artifact)
+            .where(Artifact.hash == hash_, Artifact.visibility != PENDING)
+            .order_by(Artifact.visibility.desc(), Artifact.is_latest.desc(), Artifact.id.desc())
+            .limit(1)
+            .execution_options(populate_existing=True)
+        ).scalars().first()
+        return rows
+
+    found = context.read(q, what="looking up content by hash")
+    if found is None:
+        return None
+    if found.visibility == TRASH:
+        raise IntegrityError(
+            f"An artifact with the same content is in the trash (uid {found.uid}); "
+            f"restore it with ls.Artifact.get('{found.uid}').restore() instead of saving a duplicate."
+        )
+    return found
+
+
+def init_fields(obj: Artifact, path: Any = None, *, key: str | None = None,
+                description: str | None = None, revises: Artifact | None = None,
+                run: Run | None = None, version: str | None = None,
+                storage: Storage | None = None, follow_symlinks: bool = False) -> None:
+    """Fill a new artifact's fields from its source (``Artifact.__init__``)."""
+    from sqlalchemy import inspect as sa_inspect
+
+    if sa_inspect(obj).has_identity:  # an existing record returned by prepare()
+        return
+    facts = obj.__dict__.pop("_ls_facts")
+    source: Source = facts["source"]
+    obj._ls_source = source
+    obj.hash, obj.hash_type, obj.size = facts["hash"], facts["hash_type"], facts["size"]
+    obj.suffix, obj.n_objects = facts["suffix"], facts["n_objects"]
+    obj.description = description
+    obj.visibility = VISIBLE
+    if version is not None:
+        obj.version = str(version)
+    if key is not None:
+        key = validate_key(key)
+    place = _in_place(str(source.path))
+    if place is not None:
+        storage_rec, rel = place
+        if key is not None and key != rel:
+            raise InvalidArgument(
+                f"{source.path} lies inside storage {storage_rec.root} and is registered in "
+                f"place under the key '{rel}'; it cannot take the key '{key}'."
+            )
+        source.in_place = True
+        obj.storage_id, obj.key, obj.key_is_virtual = storage_rec.id, rel, False
+    else:
+        target = storage or context.default_storage()
+        obj.storage_id, obj.key, obj.key_is_virtual = target.id, key, True
+    if revises is None and obj.key is not None:
+        revises = _latest_with_key(obj.key)
+    _set_family(obj, revises)
+    _link_run(obj, run)
+
+
+def _in_place(path: str) -> tuple[Storage, str] | None:
+    """The registered storage containing ``path`` and the path's key in it."""
+    storages = context.read(lambda s: list(s.scalars(select(Storage))), what="listing storages")
+    best: tuple[Storage, str] | None = None
+    for st in storages:
+        rel = relative_key(st.root, path)
+        if rel is not None and (best is None or len(st.root) > len(best[0].root)):
+            best = (st, rel)
+    if best is not None and best[1].split("/")[0] == ".labshelf":
+        return None
+    return best
+
+
+def _latest_with_key(key: str) -> Artifact | None:
+    return context.read(
+        lambda s: s.scalars(
+            select(Artifact).where(
+                Artifact.key == key, Artifact.is_latest.is_(True), Artifact.visibility >= 0
+            )
+        ).first(),
+        what=f"looking up key '{key}'",
+    )
+
+
+def _set_family(obj: Artifact, revises: Artifact | None) -> None:
+    if revises is not None:
+        if not isinstance(revises, Artifact) or revises.id is None:
+            raise InvalidArgument("revises= must be a saved artifact.")
+        obj.stem_uid = revises.stem_uid
+        if obj.key is None and obj.key_is_virtual:
+            obj.key = revises.key
+        if obj.description is None:
+            obj.description = revises.description
+        index = context.read(lambda s: next_index(s, Artifact, revises.stem_uid))
+    else:
+        obj.stem_uid = new_stem(UID_LENGTHS["artifact"])
+        index = 0
+    from .uids import versioned_uid
+
+    obj.uid = versioned_uid(obj.stem_uid, index)
+
+
+def _link_run(obj: Any, run: Run | None) -> None:
+    from .provenance import current_run
+
+    run = run or current_run()
+    if run is not None:
+        obj.run_id, obj.transform_id = run.id, run.transform_id
+
+
+# ---------------------------------------------------------------- saving
+
+
+def save(obj: Artifact) -> Artifact:
+    if getattr(obj, "_ls_source", None) is None or obj.id is not None:
+        return save_edits(obj)
+    failures = save_new([obj])
+    if failures:
+        raise failures[0][1]
+    return obj
+
+
+def save_edits(obj: Any) -> Any:
+    """Persist attribute edits of an existing record."""
+    if getattr(obj, "key", None) is not None and hasattr(obj, "key_is_virtual"):
+        obj.key = validate_key(obj.key)
+
+    def run(s: Session) -> Any:
+        merged = s.merge(obj) if obj not in s else obj
+        return merged
+
+    merged = context.write(run, what=f"saving {type(obj).__name__.lower()} {obj.uid}")
+    return merged
+
+
+def _row_of(obj: Artifact, uid_: int) -> dict[str, Any]:
+    now = utcnow()
+    return dict(
+        uid=obj.uid, stem_uid=obj.stem_uid, key=obj.key, description=obj.description,
+        storage_id=obj.storage_id, suffix=obj.suffix or "", size=obj.size, hash=obj.hash,
+        hash_type=obj.hash_type, n_objects=obj.n_objects, n_observations=obj.n_observations,
+        accessor=obj.accessor, visibility=PENDING, key_is_virtual=obj.key_is_virtual,
+        version=obj.version, is_latest=False, transform_id=obj.transform_id, run_id=obj.run_id,
+        created_by_id=uid_, created_at=now, updated_at=now,
+    )
+
+
+def insert_pending(objs: list[Artifact]) -> None:
+    """Step 1: insert pending rows (ids assigned); re-number versions that collide."""
+    user = context.user_id()
+
+    def run(s: Session) -> None:
+        for obj in objs:
+            if split_uid(obj.uid)[1] > 0:  # a new version: take the next free index now
+                from .uids import versioned_uid
+
+                obj.uid = versioned_uid(obj.stem_uid, next_index(s, Artifact, obj.stem_uid))
+            if obj.version is None:
+                obj.version = version_label(obj.uid)
+        rows = [_row_of(o, user) for o in objs]
+        for start in range(0, len(rows), 2000):
+            chunk = rows[start : start + 2000]
+            ids = s.execute(
+                insert(Artifact).returning(Artifact.id, sort_by_parameter_order=True), chunk
+            ).scalars().all()
+            for obj, id_ in zip(objs[start : start + 2000], ids, strict=True):
+                obj.id = id_
+        for obj in objs:
+            obj.created_by_id = user
+
+    context.write(run, what="registering artifacts")
+
+
+def store_object(obj: Artifact, **progress: Any) -> None:
+    """Step 2: copy the bytes of a virtual-key artifact into its storage, verified."""
+    source: Source = obj._ls_source
+    if source.in_place:
+        return
+    root = _storage_root(obj.storage_id)
+    final_key = object_key(obj.uid, obj.suffix or "")
+    if is_cloud(root) or source.cloud is not None:
+        from .cloud import store_cloud
+
+        store_cloud(source, root, final_key, obj.hash, obj.hash_type, **progress)
+        return
+    store_local(Path(source.path), source.files, root, final_key, obj.hash, obj.hash_type,
+                **progress)
+
+
+_roots: dict[int, str] = {}
+
+
+def _storage_root(storage_id: int) -> str:
+    root = _roots.get(storage_id)
+    if root is None:
+        root = context.read(lambda s: s.get(Storage, storage_id).root)
+        _roots[storage_id] = root
+    return root
+
+
+def publish(objs: list[Artifact]) -> list[Artifact]:
+    """Step 3: make pending rows visible in one transaction; returns the duplicates.
+
+    A row whose content became visible meanwhile (a concurrent save of the same
+    bytes) is dropped instead, so content is never registered twice.
+    """
+    ids = [o.id for o in objs]
+
+    def run(s: Session) -> list[Artifact]:
+        _publish_lock(s)
+        dup_ids = set()
+        by_hash = {o.hash: o for o in objs}
+        hashes = list(by_hash)
+        for i in range(0, len(hashes), 500):
+            rows = s.execute(
+                select(Artifact.hash, Artifact.id).where(
+                    Artifact.hash.in_(hashes[i : i + 500]), Artifact.visibility >= TRASH
+                )
+            ).all()
+            dup_ids.update(by_hash[h].id for h, other in rows if by_hash[h].id != other)
+        keep = [i for i in ids if i not in dup_ids]
+        now = utcnow()
+        for i in range(0, len(keep), 500):
+            s.execute(
+                update(Artifact).where(Artifact.id.in_(keep[i : i + 500]))
+                .values(visibility=VISIBLE, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        if dup_ids:
+            s.execute(delete(Artifact).where(Artifact.id.in_(dup_ids)))
+        kept_objs = [o for o in objs if o.id not in dup_ids]
+        recompute_latest(s, Artifact, [o.stem_uid for o in kept_objs])
+        return [o for o in objs if o.id in dup_ids]
+
+    return context.write(run, what="publishing artifacts")
+
+
+def _publish_lock(s: Session) -> None:
+    """Serialize publishes across processes (SQLite's BEGIN IMMEDIATE already does)."""
+    if s.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        s.execute(text("SELECT pg_advisory_xact_lock(7231)"))
+
+
+def discard_pending(objs: list[Artifact]) -> None:
+    """Remove the pending rows of items whose object could not be stored."""
+    ids = [o.id for o in objs if o.id is not None]
+    if not ids:
+        return
+
+    def run(s: Session) -> None:
+        for i in range(0, len(ids), 500):
+            s.execute(
+                delete(Artifact).where(Artifact.id.in_(ids[i : i + 500]), Artifact.visibility == PENDING)
+            )
+
+    context.write(run, what="cleaning up after a failed save")
+    for o in objs:
+        o.id = None
+
+
+def attach(objs: list[Artifact]) -> None:
+    """Turn saved transient objects into persistent records of this thread's session."""
+    s = context.session()
+    for obj in objs:
+        obj.visibility = VISIBLE
+        if obj.__dict__.get("_sa_instance_state") is not None and obj not in s:
+            make_transient_to_detached(obj)
+            s.add(obj)
+    refresh_latest_flags(objs)
+
+
+def refresh_latest_flags(objs: list[Artifact]) -> None:
+    ids = [o.id for o in objs]
+    if not ids:
+        return
+    flags: dict[int, bool] = {}
+
+    def q(s: Session) -> None:
+        for i in range(0, len(ids), 500):
+            flags.update(s.execute(select(Artifact.id, Artifact.is_latest).where(Artifact.id.in_(ids[i : i + 500]))).all())
+
+    context.read(q)
+    for o in objs:
+        o.is_latest = flags.get(o.id, False)
+        if o.__dict__.get("_sa_instance_state") is not None:
+            from sqlalchemy.orm.attributes import set_committed_value
+
+            set_committed_value(o, "is_latest", o.is_latest)
+            set_committed_value(o, "visibility", VISIBLE)
+            set_committed_value(o, "version", o.version)
+
+
+def save_new(objs: list[Artifact], max_workers: int = 8) -> list[tuple[Artifact, Exception]]:
+    """Save new artifacts: pending rows, objects stored in parallel, one publish."""
+    unique: dict[str, Artifact] = {}
+    for obj in objs:
+        unique.setdefault(obj.hash, obj)
+    todo = list(unique.values())
+    insert_pending(todo)
+    failures: list[tuple[Artifact, Exception]] = []
+    stored: list[Artifact] = []
+    try:
+        if len(todo) == 1 or max_workers <= 1:
+            results = [_try_store(o) for o in todo]
+        else:
+            with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ls-store") as pool:
+                results = list(pool.map(_try_store, todo))
+    except BaseException:
+        discard_pending(todo)
+        raise
+    for obj, err in zip(todo, results, strict=True):
+        (failures.append((obj, err)) if err is not None else stored.append(obj))
+    discard_pending([o for o, _ in failures])
+    duplicates = publish(stored) if stored else []
+    if duplicates:
+        for dup in duplicates:
+            say(f"{dup._ls_source.path}: the same content was registered meanwhile; skipped")
+        _remove_objects(duplicates)
+        for d in duplicates:
+            d.id = None
+    saved = [o for o in stored if o not in duplicates]
+    attach(saved)
+    return failures
+
+
+def _try_store(obj: Artifact) -> Exception | None:
+    try:
+        store_object(obj)
+    except (StorageError, InvalidArgument, OSError) as exc:
+        return exc if isinstance(exc, StorageError | InvalidArgument) else StorageError(str(exc))
+    return None
+
+
+def _remove_objects(objs: list[Artifact]) -> None:
+    from .storage import remove_local
+
+    for obj in objs:
+        if obj._ls_source.in_place:
+            continue
+        root = _storage_root(obj.storage_id)
+        key = object_key(obj.uid, obj.suffix or "")
+        if is_cloud(root):
+            from .cloud import remove_object
+
+            remove_object(root, key)
+        else:
+            remove_local(Path(root) / key)
+
+
+def save_many(records: list[Any], max_workers: int = 8) -> list[Any]:
+    """``ls.save([...])``: new artifacts in bulk; other records one by one."""
+    new = [r for r in records if isinstance(r, Artifact) and r.id is None and getattr(r, "_ls_source", None)]
+    failures = save_new(new, max_workers=max_workers) if new else []
+    for rec in records:
+        if rec not in new:
+            rec.save()
+    if failures:
+        first = failures[0][1]
+        raise StorageError(
+            f"{len(failures)} of {len(new)} artifacts could not be saved; the first: {first}"
+        ) from first
+    return records
+
+
+# ---------------------------------------------------------------- access
+
+
+def path_of(obj: Artifact):  # -> UPath
+    from .paths import UPath
+
+    root = _storage_root(obj.storage_id)
+    key = obj.key if not obj.key_is_virtual else object_key(obj.uid, obj.suffix or "")
+    return UPath(f"{root.rstrip('/')}/{key}")
+
+
+def cache(obj: Artifact) -> Path:
+    root = _storage_root(obj.storage_id)
+    _note_input(obj)
+    if is_cloud(root):
+        from .cloud import cache_object
+
+        return cache_object(obj)
+    local = Path(str(path_of(obj)))
+    if not local.exists():
+        raise StorageError(f"The object of artifact {obj.uid} is missing at {local}.")
+    return local
+
+
+def load(obj: Artifact, **kwargs: Any) -> Any:
+    from .loaders import load_path
+
+    return load_path(cache(obj), obj.suffix or "", uid=obj.uid, **kwargs)
+
+
+def _note_input(obj: Artifact) -> None:
+    from .provenance import note_input
+
+    note_input(obj)
+
+
+def versions(obj: Any):  # -> QuerySet
+    model = type(obj)
+    return model.filter(stem_uid=obj.stem_uid, visibility__in=[0, 1]).order_by("uid")
+
+
+def replace(obj: Artifact, path: Any) -> Artifact:
+    """A new version of ``obj`` with the content at ``path`` (same key and description)."""
+    facts = describe_source(path)
+    if obj.n_objects is not None and not facts["source"].is_dir:
+        raise InvalidArgument(f"Artifact {obj.uid} is a folder; {path} is a file.")
+    if obj.n_objects is None and facts["source"].is_dir:
+        raise InvalidArgument(f"Artifact {obj.uid} is a file; {path} is a folder.")
+    new = Artifact(path, revises=obj)
+    return new.save() if new.id is None else new
+
+
+# ---------------------------------------------------------------- trash
+
+
+def delete_record(obj: Any, permanent: bool = False) -> None:
+    model = type(obj)
+    if not permanent:
+        def trash(s: Session) -> None:
+            s.execute(update(model).where(model.id == obj.id).values(visibility=TRASH, is_latest=False))
+            recompute_latest(s, model, [obj.stem_uid])
+
+        context.write(trash, what=f"moving {obj.uid} to the trash")
+        _sync(obj, visibility=TRASH, is_latest=False)
+        say(f"moved {model.__name__.lower()} {obj.uid} to the trash; restore() brings it back")
+        return
+    if isinstance(obj, Artifact) and obj.key_is_virtual:
+        root = _storage_root(obj.storage_id)
+        key = object_key(obj.uid, obj.suffix or "")
+        from .storage import remove_local
+
+        if is_cloud(root):
+            from .cloud import remove_object
+
+            remove_object(root, key)
+        else:
+            remove_local(Path(root) / key)
+
+    def purge(s: Session) -> None:
+        from .models import Run
+
+        if isinstance(obj, Artifact):
+            s.execute(update(Run).where(Run.report_id == obj.id).values(report_id=None))
+        s.execute(delete(model).where(model.id == obj.id))
+        recompute_latest(s, model, [obj.stem_uid])
+
+    context.write(purge, what=f"deleting {obj.uid}")
+    s = context.session()
+    if obj in s:
+        s.expunge(obj)
+    say(f"deleted {model.__name__.lower()} {obj.uid} permanently")
+
+
+def restore(obj: Any) -> Any:
+    model = type(obj)
+
+    def run(s: Session) -> None:
+        s.execute(update(model).where(model.id == obj.id).values(visibility=VISIBLE))
+        recompute_latest(s, model, [obj.stem_uid])
+
+    context.write(run, what=f"restoring {obj.uid}")
+    latest = context.read(lambda s: s.execute(select(model.is_latest).where(model.id == obj.id)).scalar())
+    _sync(obj, visibility=VISIBLE, is_latest=bool(latest))
+    return obj
+
+
+def _sync(obj: Any, **values: Any) -> None:
+    from sqlalchemy.orm.attributes import set_committed_value
+
+    for k, v in values.items():
+        set_committed_value(obj, k, v)

@@ -1,0 +1,107 @@
+"""The current instance's thread-local session, user and default storage."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError as SAIntegrityError
+from sqlalchemy.orm import Session
+
+from .db import retrying, transaction
+from .instance import Instance, current, user_handle
+from .models import Storage, User
+from .uids import UID_LENGTHS, base62
+
+T = TypeVar("T")
+
+
+def session() -> Session:
+    """This thread's session on the current instance."""
+    return current().session()
+
+
+def read(fn: Callable[[Session], T], *, what: str = "reading") -> T:
+    """Run ``fn(session)`` in a short read transaction (retried on lock errors)."""
+
+    def attempt() -> T:
+        s = session()
+        with transaction(s, write=False):
+            return fn(s)
+
+    return retrying(attempt, what=what)
+
+
+def write(fn: Callable[[Session], T], *, what: str = "saving") -> T:
+    """Run ``fn(session)`` in one write transaction, retried as a whole on lock errors."""
+
+    def attempt() -> T:
+        s = session()
+        with transaction(s, write=True):
+            return fn(s)
+
+    return retrying(attempt, what=what)
+
+
+def user_id(s: Session | None = None) -> int:
+    """The id of the current user's row, created on first use."""
+    inst = current()
+    handle = user_handle()
+    cached = getattr(inst, "_user_cache", None)
+    if cached and cached[0] == handle:
+        return cached[1]
+    uid = _ensure_user(inst, handle)
+    inst._user_cache = (handle, uid)
+    return uid
+
+
+def _ensure_user(inst: Instance, handle: str) -> int:
+    engine = inst.engine()
+    for _ in range(3):
+        with engine.connect() as conn:
+            found = conn.execute(select(User.id).where(User.handle == handle)).scalar()
+        if found is not None:
+            return found
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    insert(User).values(uid=base62(UID_LENGTHS["user"]), handle=handle, name=None)
+                )
+        except SAIntegrityError:
+            continue  # another process created it meanwhile
+    raise RuntimeError(f"could not create the user row for '{handle}'")
+
+
+def ensure_default_storage(inst: Instance) -> int:
+    """The id of the instance's default storage row, created if missing."""
+    root = inst.config.storage
+    engine = inst.engine()
+    with engine.connect() as conn:
+        found = conn.execute(select(Storage.id).where(Storage.root == root)).scalar()
+        if found is not None:
+            return found
+    from .storage import storage_type
+
+    uid_ = _ensure_user(inst, user_handle())
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                insert(Storage).values(
+                    uid=base62(UID_LENGTHS["storage"]),
+                    root=root,
+                    type=storage_type(root),
+                    created_by_id=uid_,
+                    description=f"default storage of instance {inst.name}",
+                )
+            )
+    except SAIntegrityError:
+        pass
+    with engine.connect() as conn:
+        return conn.execute(select(Storage.id).where(Storage.root == root)).scalar_one()
+
+
+def default_storage() -> Storage:
+    inst = current()
+    sid = inst._default_storage_id
+    return read(lambda s: s.get(Storage, sid), what="reading the default storage")

@@ -1,0 +1,146 @@
+"""Engines and sessions.
+
+One SQLAlchemy ``Session`` per thread (scoped), ``expire_on_commit=False`` so
+records keep their values after a commit. Every public operation of core ends
+its transaction before it returns, so no thread holds a snapshot or a lock
+between calls. SQLite gets WAL, a busy timeout, foreign keys and ``BEGIN
+IMMEDIATE`` for writes; "database is locked" is retried with backoff.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
+
+from .errors import DatabaseError
+
+T = TypeVar("T")
+
+_engines: dict[str, Engine] = {}
+_sessions: dict[str, scoped_session] = {}
+_lock = threading.Lock()
+
+WRITE_RETRIES = 12
+
+
+def mask_url(url: str | URL) -> str:
+    """The URL with its password replaced by ``***``."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    return parsed.render_as_string(hide_password=True)
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn, _record):  # noqa: ANN001
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn):  # noqa: ANN001
+        immediate = conn.get_execution_options().get("labshelf_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def engine_for(url: str | URL) -> Engine:
+    """The process-wide engine of a database URL (created once)."""
+    key = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    with _lock:
+        engine = _engines.get(key)
+        if engine is None:
+            parsed = make_url(key)
+            if parsed.get_backend_name() == "sqlite":
+                engine = create_engine(parsed, connect_args={"timeout": 30})
+                _sqlite_pragmas(engine)
+            else:
+                engine = create_engine(
+                    parsed,
+                    pool_pre_ping=True,
+                    pool_size=5,
+                    max_overflow=10,
+                    connect_args={"connect_timeout": 10},
+                )
+            _engines[key] = engine
+            _sessions[key] = scoped_session(
+                sessionmaker(engine, expire_on_commit=False, autoflush=False)
+            )
+        return engine
+
+
+def scoped_for(url: str | URL) -> scoped_session:
+    engine_for(url)
+    key = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    return _sessions[key]
+
+
+def dispose_all() -> None:
+    """Close every session and engine of this process (used by disconnect and tests)."""
+    with _lock:
+        for scoped in _sessions.values():
+            scoped.remove()
+        for engine in _engines.values():
+            engine.dispose()
+        _sessions.clear()
+        _engines.clear()
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A lock/serialization/connection error that a retry may cure."""
+    if isinstance(exc, OperationalError):
+        text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+        return any(
+            s in text
+            for s in ("database is locked", "database is busy", "deadlock", "could not serialize")
+        )
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return False
+
+
+def retrying(fn: Callable[[], T], *, what: str, attempts: int = WRITE_RETRIES) -> T:
+    """Run ``fn`` again with jittered backoff while it fails with a transient DB error."""
+    delay = 0.02
+    for attempt in range(attempts):
+        try:
+            return fn()
+        except DBAPIError as exc:
+            if not is_transient(exc) or attempt == attempts - 1:
+                raise as_database_error(exc, what) from exc
+            time.sleep(delay * (1 + random.random()))
+            delay = min(delay * 2, 1.0)
+    raise AssertionError("unreachable")
+
+
+def as_database_error(exc: DBAPIError, what: str) -> DatabaseError:
+    """A one-sentence error for a low-level database failure (no URL, no password)."""
+    orig = exc.orig if exc.orig is not None else exc
+    first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    return DatabaseError(f"The database failed while {what}: {first_line}")
+
+
+@contextmanager
+def transaction(session: Session, *, write: bool) -> Iterator[Session]:
+    """One transaction on ``session``: committed on success, rolled back on error."""
+    if session.in_transaction():
+        session.commit()
+    if write:
+        session.connection(execution_options={"labshelf_write": True})
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise

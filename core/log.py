@@ -1,0 +1,30 @@
+"""The ``labshelf`` logger and the short messages core prints for people."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+logger = logging.getLogger("labshelf")
+
+
+def _ensure_handler() -> None:
+    if logger.handlers or os.environ.get("LABSHELF_QUIET"):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("→ %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
+def say(message: str) -> None:
+    """Tell the person at the keyboard something worth knowing (stderr, via logging)."""
+    _ensure_handler()
+    logger.info(message)
+
+
+def warn(message: str) -> None:
+    _ensure_handler()
+    logger.warning(message)

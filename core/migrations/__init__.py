@@ -1,0 +1,71 @@
+"""Alembic migrations of the labshelf schema, run programmatically.
+
+``upgrade_if_needed`` reads the schema revision with one query and loads
+Alembic only when there is something to do, so connecting stays cheap.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from typing import TYPE_CHECKING
+
+from sqlalchemy import inspect, text
+
+from ..errors import DatabaseError
+
+if TYPE_CHECKING:
+    from ..instance import Instance
+
+HEAD = "0001"
+KNOWN = ("0001",)
+
+
+def _alembic_config(connection):  # -> alembic.config.Config
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(files("core.migrations")))
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def current_revision(connection) -> str | None:
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def upgrade(connection, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(_alembic_config(connection), revision)
+
+
+def upgrade_if_needed(instance: Instance, *, create: bool) -> None:
+    """Create the schema (``create=True``) or upgrade an older one to ``HEAD``."""
+    from sqlalchemy.exc import DBAPIError
+
+    from ..db import as_database_error
+    from ..log import say
+
+    try:
+        with instance.engine().connect() as conn:
+            rev = current_revision(conn)
+            if rev == HEAD:
+                return
+            if rev is not None and rev not in KNOWN:
+                raise DatabaseError(
+                    f"The database of instance '{instance.name}' has schema revision {rev}, "
+                    "newer than this labshelf knows; upgrade labshelf."
+                )
+            if rev is None and not create and inspect(conn).get_table_names():
+                raise DatabaseError(
+                    f"The database of instance '{instance.name}' holds tables that are not a "
+                    "labshelf schema; connect to an empty or a labshelf database."
+                )
+            if rev is not None:
+                say(f"upgrading the schema of '{instance.name}' from {rev} to {HEAD}")
+        with instance.engine().begin() as conn:
+            upgrade(conn)
+    except DBAPIError as exc:
+        raise as_database_error(exc, f"opening instance '{instance.name}'") from exc

@@ -1,0 +1,17 @@
+"""Alembic environment: runs on the connection labshelf hands over."""
+
+from alembic import context
+
+from core.models import Base
+
+connection = context.config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run labshelf migrations through core.migrations.upgrade(connection)")
+
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+)
+with context.begin_transaction():
+    context.run_migrations()

@@ -1,0 +1,487 @@
+"""QuerySet: Django-style lookups compiled to SQLAlchemy, ranked search, DataFrames.
+
+Everything filters, sorts, counts and pages in SQL; nothing walks a whole table
+in Python. Trash (and records still being saved) are excluded unless the
+lookup names ``visibility`` or selects by ``id``/``uid``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, literal, not_, or_, select
+from sqlalchemy.orm import RelationshipProperty, aliased
+from sqlalchemy.sql import Select
+
+from . import context
+from .errors import DoesNotExist, InvalidArgument, MultipleResultsFound
+from .models import PENDING, Artifact, Collection, Run, Storage, Transform, User
+
+OPS = (
+    "exact iexact contains icontains startswith istartswith endswith iendswith "
+    "in gt gte lt lte isnull range"
+).split()
+
+SEARCH_FIELDS: dict[type, tuple[str, ...]] = {
+    Artifact: ("key", "description"),
+    Collection: ("name", "description"),
+    Transform: ("name", "key", "description"),
+    Run: ("reference",),
+    User: ("handle", "name"),
+    Storage: ("root", "description"),
+}
+FTS_TABLES = {Artifact: "artifacts_fts", Collection: "collections_fts"}
+NAME_FIELD = {Artifact: "key", Collection: "name", Transform: "name", Run: "uid",
+              User: "handle", Storage: "root"}
+
+
+def _columns(model: type) -> dict[str, Any]:
+    return {c.key: c for c in model.__mapper__.column_attrs}
+
+
+def _relations(model: type) -> dict[str, RelationshipProperty]:
+    return {r.key: r for r in model.__mapper__.relationships}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _coerce_record(value: Any) -> Any:
+    return value.id if hasattr(value, "__mapper__") and hasattr(value, "id") else value
+
+
+def _op_expr(col: Any, op: str, value: Any, path: str) -> ColumnElement[bool]:
+    if op == "exact":
+        return col.is_(None) if value is None else col == _coerce_record(value)
+    if op == "iexact":
+        return func.lower(col) == str(value).lower()
+    if op in ("contains", "icontains", "startswith", "istartswith", "endswith", "iendswith"):
+        text = _escape_like(str(value))
+        pattern = {
+            "contains": f"%{text}%", "startswith": f"{text}%", "endswith": f"%{text}",
+        }[op.lstrip("i")]
+        if op.startswith("i"):
+            return func.lower(col).like(pattern.lower(), escape="\\")
+        return col.like(pattern, escape="\\")
+    if op == "in":
+        if isinstance(value, str) or not hasattr(value, "__iter__"):
+            raise InvalidArgument(f"The lookup '{path}' needs a list of values.")
+        return col.in_([_coerce_record(v) for v in value])
+    if op == "isnull":
+        return col.is_(None) if value else col.is_not(None)
+    if op == "range":
+        try:
+            low, high = value
+        except (TypeError, ValueError):
+            raise InvalidArgument(f"The lookup '{path}' needs a (low, high) pair.") from None
+        return col.between(low, high)
+    return {"gt": col > value, "gte": col >= value, "lt": col < value, "lte": col <= value}[op]
+
+
+def compile_lookup(model: type, path: str, value: Any) -> ColumnElement[bool]:
+    """``field__relation__op=value`` -> a SQL condition (EXISTS for relations)."""
+    parts = path.split("__")
+    op = "exact"
+    if len(parts) > 1 and parts[-1] in OPS:
+        op = parts.pop()
+    head, rest = parts[0], parts[1:]
+    cols, rels = _columns(model), _relations(model)
+    if head in rels:
+        rel = rels[head]
+        target = rel.mapper.class_
+        if not rest:
+            if op not in ("exact", "in", "isnull"):
+                raise InvalidArgument(f"The lookup '{path}' compares a relation; use '{head}__<field>'.")
+            fk = next(iter(rel.local_columns)).key
+            return _op_expr(getattr(model, fk), op, value, path)
+        inner = compile_lookup(target, "__".join(rest + [op]), value)
+        return getattr(model, head).has(inner)
+    if head.endswith("_id") is False and f"{head}_id" in cols and not rest:
+        return _op_expr(getattr(model, f"{head}_id"), op, value, path)
+    if head not in cols or rest:
+        valid = sorted(set(cols) | set(rels))
+        raise InvalidArgument(
+            f"'{path}' is not a valid lookup on {model.__name__}: fields are {', '.join(valid)}; "
+            f"operators are {', '.join(OPS)}."
+        )
+    return _op_expr(getattr(model, head), op, value, path)
+
+
+class QuerySet:
+    """A lazy, chainable query over one registry."""
+
+    def __init__(self, model: type, *, conditions: tuple = (), order: tuple = (),
+                 limit: int | None = None, offset: int = 0, search: str | None = None,
+                 show_all: bool = False):
+        self.model = model
+        self._conditions = conditions
+        self._order = order
+        self._limit = limit
+        self._offset = offset
+        self._search = search
+        self._show_all = show_all
+
+    def _clone(self, **changes: Any) -> QuerySet:
+        state = dict(conditions=self._conditions, order=self._order, limit=self._limit,
+                     offset=self._offset, search=self._search, show_all=self._show_all)
+        state.update(changes)
+        return QuerySet(self.model, **state)
+
+    # -- building
+
+    def filter(self, *conditions: ColumnElement[bool], **lookups: Any) -> QuerySet:
+        exprs = list(conditions) + [compile_lookup(self.model, k, v) for k, v in lookups.items()]
+        show_all = self._show_all or any(
+            k.split("__")[0] in ("visibility", "id", "uid") for k in lookups
+        )
+        return self._clone(conditions=self._conditions + tuple(exprs), show_all=show_all)
+
+    def exclude(self, **lookups: Any) -> QuerySet:
+        exprs = [compile_lookup(self.model, k, v) for k, v in lookups.items()]
+        return self._clone(conditions=self._conditions + (not_(and_(*exprs)),))
+
+    def order_by(self, *fields: str) -> QuerySet:
+        cols = _columns(self.model)
+        order = []
+        for f in fields:
+            name = f.lstrip("-")
+            if name not in cols:
+                raise InvalidArgument(
+                    f"Cannot order {self.model.__name__} by '{name}': fields are {', '.join(sorted(cols))}."
+                )
+            col = getattr(self.model, name)
+            order.append(col.desc() if f.startswith("-") else col.asc())
+        return self._clone(order=tuple(order))
+
+    def search(self, text: str) -> QuerySet:
+        return self._clone(search=str(text))
+
+    # -- SQL
+
+    def _base_conditions(self) -> list[ColumnElement[bool]]:
+        conds = list(self._conditions)
+        if hasattr(self.model, "visibility"):
+            conds.append(self.model.visibility != PENDING)
+            if not self._show_all:
+                conds.append(self.model.visibility >= 0)
+        return conds
+
+    def _search_parts(self, dialect: str) -> tuple[ColumnElement[bool], Any] | None:
+        if not self._search or not self._search.strip():
+            return None
+        return _search_clause(self.model, self._search.strip(), dialect)
+
+    def statement(self, columns: list[Any] | None = None, dialect: str = "sqlite") -> Select:
+        stmt = select(*(columns or [self.model]))
+        conds = self._base_conditions()
+        search = self._search_parts(dialect)
+        order = list(self._order)
+        if search is not None:
+            where, rank = search
+            conds.append(where)
+            order = [rank, *order]
+        if conds:
+            stmt = stmt.where(and_(*conds))
+        if not order:
+            order = [self.model.id.desc()] if self._search is None else []
+        order.append(self.model.id.desc())
+        stmt = stmt.order_by(*order)
+        if self._limit is not None:
+            stmt = stmt.limit(self._limit)
+        if self._offset:
+            stmt = stmt.offset(self._offset)
+        return stmt
+
+    def _dialect(self) -> str:
+        from .instance import current
+
+        return current().dialect
+
+    # -- evaluation
+
+    def all(self) -> list[Any]:
+        stmt = self.statement(dialect=self._dialect()).execution_options(populate_existing=True)
+        return context.read(lambda s: list(s.scalars(stmt)), what=f"querying {self.model.__name__}")
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.all())
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, item: int | slice) -> Any:
+        if isinstance(item, slice):
+            if item.step not in (None, 1) or (item.start or 0) < 0 or (item.stop is not None and item.stop < 0):
+                raise InvalidArgument("QuerySet slices take non-negative start:stop without a step.")
+            start = self._offset + (item.start or 0)
+            limit = None if item.stop is None else max(0, item.stop - (item.start or 0))
+            if self._limit is not None:
+                limit = min(limit, self._limit) if limit is not None else self._limit
+            return self._clone(offset=start, limit=limit).all()
+        rows = self._clone(offset=self._offset + item, limit=1).all() if item >= 0 else None
+        if not rows:
+            raise IndexError(f"index {item} is out of range")
+        return rows[0]
+
+    def first(self) -> Any | None:
+        rows = self._clone(limit=1).all()
+        return rows[0] if rows else None
+
+    def one_or_none(self) -> Any | None:
+        rows = self._clone(limit=2).all()
+        if len(rows) > 1:
+            raise MultipleResultsFound(f"More than one {self.model.__name__} matches {self._describe()}.")
+        return rows[0] if rows else None
+
+    def one(self) -> Any:
+        rec = self.one_or_none()
+        if rec is None:
+            raise DoesNotExist(f"No {self.model.__name__} matches {self._describe()}.")
+        return rec
+
+    def count(self) -> int:
+        conds = self._base_conditions()
+        search = self._search_parts(self._dialect())
+        if search is not None:
+            conds.append(search[0])
+        stmt = select(func.count()).select_from(self.model)
+        if conds:
+            stmt = stmt.where(and_(*conds))
+        if self._limit is not None or self._offset:
+            inner = self.statement([self.model.id], self._dialect()).subquery()
+            stmt = select(func.count()).select_from(inner)
+        return context.read(lambda s: s.execute(stmt).scalar_one(), what="counting")
+
+    def exists(self) -> bool:
+        return self.first() is not None
+
+    def values(self, *fields: str) -> list[dict[str, Any]]:
+        """Rows as dicts of the given fields (relation chains allowed, e.g. 'storage__root')."""
+        fields = fields or tuple(_columns(self.model))
+        cols, joins = _value_columns(self.model, fields)
+        base = self.statement([self.model.id], self._dialect()).subquery()
+        stmt = select(*cols).select_from(self.model)
+        for target, onclause in joins:
+            stmt = stmt.outerjoin(target, onclause)
+        stmt = stmt.join(base, base.c.id == self.model.id)
+        order = self.statement([self.model.id], self._dialect())._order_by_clauses
+        stmt = stmt.order_by(*order)
+        rows = context.read(lambda s: s.execute(stmt).all(), what="reading rows")
+        return [dict(zip(fields, r, strict=True)) for r in rows]
+
+    def values_list(self, field: str, flat: bool = True) -> list[Any]:
+        rows = self.values(field)
+        return [r[field] for r in rows] if flat else [(r[field],) for r in rows]
+
+    def df(self, include: list[str] | None = None):  # -> pandas.DataFrame
+        import pandas as pd
+
+        fields = [f for f in _columns(self.model) if f not in ("source_code",)]
+        fields += [f for f in (include or []) if f not in fields]
+        rows = self.values(*fields)
+        frame = pd.DataFrame(rows, columns=fields)
+        return frame.set_index("id")
+
+    def _describe(self) -> str:
+        return f"the search '{self._search}'" if self._search else "the given lookups"
+
+    def __repr__(self) -> str:
+        rows = self._clone(limit=11).all() if self._limit is None else self.all()
+        body = ",\n ".join(repr(r) for r in rows[:10])
+        more = "\n ..." if len(rows) > 10 else ""
+        return f"<QuerySet [{body}{more}]>"
+
+
+def _value_columns(model: type, fields: tuple[str, ...]) -> tuple[list[Any], list[tuple[Any, Any]]]:
+    cols, joins, aliases = [], [], {}
+    for field in fields:
+        parts = field.split("__")
+        current, alias_path = model, ""
+        current_alias: Any = model
+        for rel_name in parts[:-1]:
+            rels = _relations(current)
+            if rel_name not in rels:
+                raise InvalidArgument(f"'{field}' is not a valid field path on {model.__name__}.")
+            rel = rels[rel_name]
+            alias_path += "__" + rel_name
+            if alias_path not in aliases:
+                target = aliased(rel.mapper.class_)
+                local = next(iter(rel.local_columns)).key
+                joins.append((target, getattr(current_alias, local) == target.id))
+                aliases[alias_path] = target
+            current_alias, current = aliases[alias_path], rel.mapper.class_
+        if parts[-1] not in _columns(current):
+            raise InvalidArgument(
+                f"'{field}' is not a valid field of {model.__name__}: fields are "
+                f"{', '.join(sorted(_columns(current)))}."
+            )
+        cols.append(getattr(current_alias, parts[-1]))
+    return cols, joins
+
+
+def _search_clause(model: type, text: str, dialect: str) -> tuple[ColumnElement[bool], Any]:
+    """(WHERE, rank) of a ranked search: exact, prefix, substring, then fuzzy matches."""
+    fields = [getattr(model, f) for f in SEARCH_FIELDS.get(model, ())]
+    q = text.lower()
+    esc = _escape_like(q)
+    lowered = [func.lower(f) for f in fields]
+    exact = or_(*(f == q for f in lowered), model.uid == text)
+    prefix = or_(*(f.like(f"{esc}%", escape="\\") for f in lowered), model.uid.like(f"{_escape_like(text)}%", escape="\\"))
+    substring = or_(*(f.like(f"%{esc}%", escape="\\") for f in lowered))
+    fuzzy = _fuzzy_clause(model, q, dialect, lowered)
+    candidates = _substring_candidates(model, q, dialect)
+    where = or_(candidates if candidates is not None else substring, prefix, fuzzy) if fuzzy is not None \
+        else or_(candidates if candidates is not None else substring, prefix)
+    rank = case((exact, 0), (prefix, 1), (substring, 2), else_=3)
+    return where, rank
+
+
+def _fts_phrase(q: str) -> str:
+    return '"' + q.replace('"', '""') + '"'
+
+
+def _substring_candidates(model: type, q: str, dialect: str) -> ColumnElement[bool] | None:
+    """Substring matches answered from the trigram index (SQLite FTS5) when it can."""
+    table = FTS_TABLES.get(model)
+    if dialect != "sqlite" or table is None or len(q) < 3:
+        return None
+    from sqlalchemy import text as sql_text
+
+    sub = select(literal_column_rowid()).select_from(sql_text(table)).where(
+        sql_text(f"{table} MATCH :phrase").bindparams(phrase=_fts_phrase(q))
+    )
+    return model.id.in_(sub)
+
+
+def literal_column_rowid():  # noqa: ANN201
+    from sqlalchemy import literal_column
+
+    return literal_column("rowid")
+
+
+def _fuzzy_clause(model: type, q: str, dialect: str, lowered: list[Any]) -> ColumnElement[bool] | None:
+    """Near misses: pg_trgm similarity on PostgreSQL, shared trigrams in SQLite FTS5."""
+    if len(q) < 4 or not lowered:
+        return None
+    if dialect == "postgresql":
+        return or_(*(f.op("%")(q) for f in lowered))
+    table = FTS_TABLES.get(model)
+    if table is None:
+        return None
+    grams = sorted({q[i : i + 3] for i in range(len(q) - 2)})
+    needed = max(2, int(len(grams) * 0.5))
+    # rows sharing at least half of the query's trigrams, best bm25 first
+    from sqlalchemy import text as sql_text
+
+    expr = " OR ".join(_fts_phrase(g) for g in grams)
+    if len(grams) < 2:
+        return None
+    sub = (
+        select(literal_column_rowid())
+        .select_from(sql_text(table))
+        .where(sql_text(f"{table} MATCH :fz").bindparams(fz=expr))
+        .order_by(sql_text("rank"))
+        .limit(max(50, needed * 10))
+    )
+    return model.id.in_(sub)
+
+
+# ---------------------------------------------------------------- registry-level helpers
+
+
+def get(model: type, uid_or_prefix: str | None = None, **lookups: Any) -> Any:
+    qs = QuerySet(model)
+    if uid_or_prefix is not None:
+        if not isinstance(uid_or_prefix, str) or not re.fullmatch(r"[0-9A-Za-z]+", uid_or_prefix):
+            raise InvalidArgument(f"'{uid_or_prefix}' is not a uid: uids are base62 (0-9, A-Z, a-z).")
+        return _get_by_uid(model, uid_or_prefix, qs.filter(**lookups) if lookups else qs)
+    if not lookups:
+        raise InvalidArgument(f"{model.__name__}.get() needs a uid or lookups.")
+    rows = qs.filter(**lookups)._clone(limit=2).all()
+    if not rows:
+        raise DoesNotExist(f"No {model.__name__} matches {_fmt(lookups)}.")
+    if len(rows) > 1:
+        raise MultipleResultsFound(f"Several {model.__name__} records match {_fmt(lookups)}; add lookups to narrow it down.")
+    return rows[0]
+
+
+def _fmt(lookups: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in lookups.items())
+
+
+def _get_by_uid(model: type, text: str, qs: QuerySet) -> Any:
+    uid_col = model.uid
+    full = uid_col.type.length
+    if len(text) > full:
+        raise DoesNotExist(f"No {model.__name__} has uid '{text}' (uids have {full} characters).")
+    if len(text) == full:
+        rows = qs.filter(uid_col == text)._clone(show_all=True).all()
+    else:
+        rows = qs.filter(uid_col.like(_escape_like(text) + "%", escape="\\"))._clone(
+            show_all=True, limit=50
+        ).all()
+    if not rows:
+        raise DoesNotExist(f"No {model.__name__} has a uid starting with '{text}'.")
+    if len(rows) == 1:
+        return rows[0]
+    stems = {getattr(r, "stem_uid", r.uid) for r in rows}
+    if len(stems) == 1 and hasattr(model, "is_latest"):
+        latest = [r for r in rows if r.is_latest]
+        return latest[0] if latest else max(rows, key=lambda r: r.uid)
+    raise MultipleResultsFound(
+        f"The uid prefix '{text}' matches {len(rows)} {model.__name__} records; give more characters."
+    )
+
+
+class Lookup:
+    """Attribute access to records by name, for auto-complete (``ls.User.lookup().alice``)."""
+
+    def __init__(self, records: dict[str, Any]):
+        self._records = records
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.__dict__["_records"][name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __dir__(self) -> list[str]:
+        return sorted(self._records)
+
+    def __repr__(self) -> str:
+        return f"Lookup({', '.join(sorted(self._records)[:20])})"
+
+
+def lookup(model: type, field: str | None = None) -> Lookup:
+    field = field or NAME_FIELD[model]
+    records = QuerySet(model).order_by("-created_at")._clone(limit=10000).all()
+    out: dict[str, Any] = {}
+    for rec in records:
+        value = getattr(rec, field)
+        if not value:
+            continue
+        name = re.sub(r"\W+", "_", str(value)).strip("_").lower()
+        if name and name[0].isdigit():
+            name = f"_{name}"
+        out.setdefault(name, rec)
+    return Lookup(out)
+
+
+def view(limit: int = 7) -> dict[str, Any]:
+    """Print and return the newest rows of every registry."""
+    from .models import REGISTRIES
+
+    frames = {}
+    for name, model in REGISTRIES.items():
+        frame = QuerySet(model)._clone(limit=limit).df()
+        frames[name] = frame
+        print(f"{model.__name__}\n{'-' * len(model.__name__)}")
+        print(frame.to_string() if len(frame) else "(none)")
+        print()
+    return frames
+
+
+__all__ = ["QuerySet", "get", "lookup", "view", "literal"]
