@@ -97,7 +97,7 @@ setup_venv() {
   want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
   [[ -f "$STAMP" ]] && have="$(<"$STAMP")"
   [[ "$want" == "$have" ]] && return 0
-  say "pyproject.toml changed: pip install -e '.[dev]' (log: .venv/pip-install.log)"
+  say "new or changed pyproject.toml: pip install -e '.[dev]' (log: .venv/pip-install.log)"
   if ! "$PY" -m pip install -e '.[dev]' >"$VENV/pip-install.log" 2>&1; then
     tail -n 30 "$VENV/pip-install.log" >&2
     die "pip install failed; full log in .venv/pip-install.log"
