@@ -63,8 +63,8 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_EXPORTS))
 
 
-if TYPE_CHECKING:
-    from .errors import (
+if TYPE_CHECKING:  # for type checkers and IDE completion only
+    from .errors import (  # noqa: F401
         DatabaseError,
         DoesNotExist,
         IntegrityError,
@@ -74,8 +74,8 @@ if TYPE_CHECKING:
         NotConnected,
         StorageError,
     )
-    from .instance import connect, init, settings
-    from .models import Artifact, Collection, Run, Storage, Transform, User
-    from .paths import UPath
-    from .query import QuerySet, view
-    from .records import save_many as save
+    from .instance import connect, init, settings  # noqa: F401
+    from .models import Artifact, Collection, Run, Storage, Transform, User  # noqa: F401
+    from .paths import UPath  # noqa: F401
+    from .query import QuerySet, view  # noqa: F401
+    from .records import save_many as save  # noqa: F401

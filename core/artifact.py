@@ -316,14 +316,15 @@ def store_object(obj: Artifact, **progress: Any) -> None:
                 **progress)
 
 
-_roots: dict[int, str] = {}
-
-
 def _storage_root(storage_id: int) -> str:
-    root = _roots.get(storage_id)
+    """The root of a storage row (cached per instance: roots never change)."""
+    from .instance import current
+
+    roots = current().storage_roots
+    root = roots.get(storage_id)
     if root is None:
         root = context.read(lambda s: s.get(Storage, storage_id).root)
-        _roots[storage_id] = root
+        roots[storage_id] = root
     return root
 
 

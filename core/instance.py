@@ -139,8 +139,7 @@ class Instance:
             url = url.set(password=password)
         self.url = url
         self._default_storage_id: int | None = None
-        self._user_id: int | None = None
-        self._lock = threading.Lock()
+        self.storage_roots: dict[int, str] = {}
 
     @property
     def name(self) -> str:
@@ -169,13 +168,18 @@ _current_lock = threading.Lock()
 
 
 def _strip_password(db: str) -> tuple[str, str | None]:
-    from sqlalchemy.engine import make_url
+    from sqlalchemy.engine import URL, make_url
 
-    url = make_url(db)
+    try:
+        url = make_url(db)
+    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises ArgumentError with the URL in it
+        raise InvalidArgument(
+            "The database URL is not valid; expected e.g. postgresql+psycopg://user@host:5432/db."
+        ) from exc
     password = url.password
-    if password is not None:
-        url = url.set(password=None)
-    return url.render_as_string(hide_password=False), (str(password) if password else None)
+    # URL.set(password=None) keeps the old value, so rebuild the URL without it
+    bare = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)
+    return bare.render_as_string(hide_password=False), (str(password) if password else None)
 
 
 def normalize_storage(storage: str | os.PathLike) -> str:

@@ -1,7 +1,7 @@
 """initial schema: the six registries, link tables, search indexes
 
 Revision ID: 0001
-Revises: 
+Revises: (none)
 """
 
 import sqlalchemy as sa
