@@ -1,0 +1,264 @@
+"""The app's only door to core. Everything here runs on worker threads and returns plain data
+(dicts, tuples, paths, DOT text): ORM records never leave the thread that loaded them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import core as ls
+from app.registries import BY_NAME
+from app.table_model import TableQuery
+
+TRASH = -1
+DETAIL_FIELDS = {
+    "Artifact": ("uid", "key", "description", "suffix", "size", "hash", "hash_type", "n_objects",
+                 "n_observations", "version", "is_latest", "visibility", "key_is_virtual",
+                 "storage__root", "transform__name", "transform__type", "run__uid",
+                 "created_by__handle", "created_at", "updated_at"),
+    "Collection": ("uid", "name", "description", "hash", "version", "is_latest", "visibility",
+                   "reference", "transform__name", "run__uid", "created_by__handle", "created_at"),
+    "Transform": ("uid", "name", "key", "type", "version", "is_latest", "description", "hash",
+                  "reference", "created_by__handle", "created_at"),
+    "Run": ("uid", "transform__name", "transform__type", "started_at", "finished_at",
+            "is_consecutive", "reference", "created_by__handle", "created_at"),
+    "User": ("uid", "handle", "name", "created_at"),
+    "Storage": ("uid", "root", "type", "region", "description", "created_by__handle", "created_at"),
+}
+
+
+def release_thread_session() -> None:
+    """End this thread's transaction so the next task sees fresh data."""
+    from core.instance import is_configured
+
+    if is_configured():
+        from core.context import session
+
+        session().close()
+
+
+def registry(name: str) -> Any:
+    return getattr(ls, name)
+
+
+# -- tables ------------------------------------------------------------------------------
+class CoreRowSource:
+    """Rows of the current instance through core's QuerySet (filter, search, order in SQL)."""
+
+    def _queryset(self, query: TableQuery) -> Any:
+        lookups = dict(query.filters)
+        if query.trash:
+            lookups["visibility"] = TRASH
+        qs = registry(query.registry).filter(**lookups)
+        if query.search:
+            qs = qs.search(query.search)
+            return qs.order_by(*query.order) if query.order else qs
+        return qs.order_by(*(query.order or ("-created_at",)))
+
+    def fetch_ids(self, query: TableQuery) -> list[int]:
+        return list(self._queryset(query).values_list("id", flat=True))
+
+    def fetch_rows(self, query: TableQuery, ids: Sequence[int]) -> dict[int, dict]:
+        # A lookup by id also finds rows trashed since the ids were read: they keep their text.
+        fields = BY_NAME[query.registry].fields
+        rows = registry(query.registry).filter(id__in=list(ids)).values("id", *fields)
+        return {row["id"]: row for row in rows}
+
+    def fingerprint(self, query: TableQuery) -> object:
+        """Changes when rows are added, removed or edited (cheap: a count and two rows)."""
+        qs = self._queryset(query)
+        stamp = "updated_at" if query.registry in ("Artifact", "Collection", "Transform") else "created_at"
+        newest_id = qs.order_by("-id").first()
+        newest_edit = registry(query.registry).filter(id__gte=0).order_by(f"-{stamp}").first()
+        return (
+            qs.count(),
+            newest_id.id if newest_id else None,
+            getattr(newest_edit, stamp, None),
+        )
+
+
+# -- instance ----------------------------------------------------------------------------
+def instance_summary() -> dict[str, str]:
+    """Name, database backend and default storage root of the current instance."""
+    settings = ls.settings
+    db = settings.db
+    return {
+        "name": settings.instance,
+        "backend": "PostgreSQL" if db.startswith("postgresql") else "SQLite",
+        "db": db,
+        "storage": settings.storage.root,
+    }
+
+
+def open_instance(target: str) -> dict[str, str]:
+    ls.connect(target)
+    return instance_summary()
+
+
+def create_instance(storage: str, db: str | None, name: str | None) -> dict[str, str]:
+    ls.init(storage, db=db or None, name=name or None)
+    return instance_summary()
+
+
+def thumbnail_folder(size: int) -> Path:
+    return Path(ls.settings.cache_dir) / "thumbnails" / str(size)
+
+
+# -- records -----------------------------------------------------------------------------
+def _get(name: str, uid: str) -> Any:
+    return registry(name).get(uid)
+
+
+def record_details(name: str, uid: str) -> dict[str, Any]:
+    """The record's fields, its version family and describe() text, as plain data."""
+    record = _get(name, uid)
+    values = registry(name).filter(uid=uid).values(*DETAIL_FIELDS[name])
+    details: dict[str, Any] = {"registry": name, "uid": uid, "fields": values[0] if values else {}}
+    if hasattr(record, "versions"):
+        details["versions"] = record.versions.values("uid", "version", "is_latest", "created_at")
+    details["describe"] = str(record.describe(print_it=False))
+    return details
+
+
+def record_id(name: str, uid: str) -> int | None:
+    """The row id of a record, or None."""
+    ids = registry(name).filter(uid=uid).values_list("id", flat=True)
+    return ids[0] if ids else None
+
+
+def local_path(uid: str) -> Path:
+    """A local path to the artifact's content (downloads cloud objects to the cache)."""
+    return Path(ls.Artifact.get(uid).cache())
+
+
+def is_local(uid: str) -> bool:
+    return not str(ls.Artifact.get(uid).path).startswith(("s3://", "gs://"))
+
+
+def set_description(name: str, uid: str, text: str) -> None:
+    record = _get(name, uid)
+    record.description = text or None
+    record.save()
+
+
+def trash(name: str, uids: Sequence[str]) -> None:
+    for uid in uids:
+        _get(name, uid).delete()
+
+
+def restore(name: str, uids: Sequence[str]) -> None:
+    for uid in uids:
+        _get(name, uid).restore()
+
+
+def delete_permanently(name: str, uids: Sequence[str]) -> None:
+    for uid in uids:
+        _get(name, uid).delete(permanent=True)
+
+
+def new_version(uid: str, path: str) -> str:
+    """Register `path` as the next version of the artifact; the new uid."""
+    record = ls.Artifact(path, revises=ls.Artifact.get(uid))
+    record.save()
+    return record.uid
+
+
+def export_to(uid: str, folder: str) -> Path:
+    """Copy the artifact's content into `folder`; the path written."""
+    record = ls.Artifact.get(uid)
+    source = Path(record.cache())
+    name = Path(record.key).name if record.key else f"{record.uid}{record.suffix}"
+    target = Path(folder) / name
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    else:
+        shutil.copy2(source, target)
+    return target
+
+
+def export_csv(query: TableQuery, path: str) -> int:
+    """Write every row of the table query as CSV; the row count."""
+    import csv
+
+    source = CoreRowSource()
+    spec = BY_NAME[query.registry]
+    ids = source.fetch_ids(query)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(spec.fields)
+        for start in range(0, len(ids), 1000):
+            chunk = ids[start : start + 1000]
+            rows = source.fetch_rows(query, chunk)
+            writer.writerows([rows[i].get(f) for f in spec.fields] for i in chunk if i in rows)
+    return len(ids)
+
+
+def lineage_dot(name: str, uid: str) -> tuple[str, str]:
+    """The DOT text of the record's lineage graph (as `view_lineage` builds it) and the
+    focal node's name."""
+    graph = _get(name, uid).view_lineage()
+    focal = next((str(n) for n in graph.nodes() if n.attr.get("uid") == uid or str(n) == uid), uid)
+    return graph.string(), focal
+
+
+# -- collections -------------------------------------------------------------------------
+MEMBER_FIELDS = ("uid", "key", "hash", "suffix", "size")
+
+
+def collection_versions(uid: str) -> list[dict[str, Any]]:
+    """The family of collection `uid`, oldest first, with member counts."""
+    family = ls.Collection.get(uid).versions
+    return [
+        dict(row, n_members=ls.Collection.get(row["uid"]).artifacts.count())
+        for row in family.values("uid", "name", "version", "is_latest", "created_at")
+    ]
+
+
+def collection_members(uid: str) -> list[dict[str, Any]]:
+    return ls.Collection.get(uid).artifacts.values(*MEMBER_FIELDS)
+
+
+def collection_names() -> list[tuple[str, str]]:
+    """(name, uid) of the latest version of every collection."""
+    rows = ls.Collection.filter(is_latest=True).order_by("name").values("name", "uid")
+    return [(r["name"], r["uid"]) for r in rows]
+
+
+def create_collection(uids: Sequence[str], name: str) -> str:
+    artifacts = [ls.Artifact.get(uid) for uid in uids]
+    collection = ls.Collection(artifacts, name=name)
+    collection.save()
+    return collection.uid
+
+
+def add_to_collection(collection_uid: str, uids: Sequence[str]) -> str:
+    """A new version of the collection with `uids` appended (members already in it kept once)."""
+    current = ls.Collection.get(collection_uid)
+    members = list(current.artifacts)
+    known = {a.uid for a in members}
+    members += [ls.Artifact.get(uid) for uid in uids if uid not in known]
+    collection = ls.Collection(members, name=current.name, revises=current)
+    collection.save()
+    return collection.uid
+
+
+def artifact_path(uid: str) -> str:
+    """Where the artifact is stored (local path or s3:// / gs:// URL)."""
+    return str(ls.Artifact.get(uid).path)
+
+
+def make_latest(uid: str) -> str:
+    """Publish the content of version `uid` again as the family's new latest version."""
+    old = ls.Artifact.get(uid)
+    latest = old.versions.filter(is_latest=True).one()
+    new = ls.Artifact(str(old.cache()), revises=latest)
+    if new.uid == old.uid:
+        raise ls.LabshelfError(
+            f"Version {uid} cannot be made the latest yet: core returns the existing record for "
+            "identical content instead of a new version."
+        )
+    new.save()
+    return new.uid

@@ -1,0 +1,71 @@
+"""Small dialogs: open an instance, create an instance."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
+
+
+def _folder_row(edit: QLineEdit, parent: QWidget) -> QWidget:
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    browse = QPushButton("Browse…")
+    browse.clicked.connect(
+        lambda: edit.setText(QFileDialog.getExistingDirectory(parent, "Choose a folder") or edit.text())
+    )
+    layout.addWidget(edit, 1)
+    layout.addWidget(browse)
+    return row
+
+
+class _FormDialog(QDialog):
+    def __init__(self, title: str, parent: QWidget | None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.setMinimumWidth(520)
+        self.form = QFormLayout(self)
+        self.buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+
+    def finish(self) -> None:
+        self.form.addRow(self.buttons)
+
+
+class OpenInstanceDialog(_FormDialog):
+    """Connect to an instance by name, storage folder or URL, or database URL."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Open instance", parent)
+        self.target = QLineEdit(objectName="instanceTarget")
+        self.target.setPlaceholderText("instance name, storage folder, s3://… / gs://… or database URL")
+        self.form.addRow("Instance:", _folder_row(self.target, self))
+        self.finish()
+
+
+class NewInstanceDialog(_FormDialog):
+    """Create an instance: storage (folder picker or S3/GCS URL), optional database and name."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("New instance", parent)
+        self.storage = QLineEdit(objectName="newStorage")
+        self.storage.setPlaceholderText("a folder, or s3://bucket[/prefix] or gs://bucket[/prefix]")
+        self.db = QLineEdit(objectName="newDb")
+        self.db.setPlaceholderText("optional: postgresql+psycopg://user@host/db (default SQLite)")
+        self.name = QLineEdit(objectName="newName")
+        self.name.setPlaceholderText("optional: defaults to the folder or bucket name")
+        self.form.addRow("Storage:", _folder_row(self.storage, self))
+        self.form.addRow("Database:", self.db)
+        self.form.addRow("Name:", self.name)
+        self.finish()

@@ -1,0 +1,283 @@
+"""The registry table model: row ids only, rows fetched lazily in pages on a worker.
+
+Sorting, filtering and search are part of the `TableQuery` and run in SQL (through core's
+QuerySet, see `corelink.CoreRowSource`); the model never holds more than `MAX_PAGES` pages.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
+
+from app.formatting import format_value
+from app.registries import BY_NAME, RegistrySpec
+from app.tasks import TaskContext, TaskRunner
+
+PAGE_SIZE = 200
+MAX_PAGES = 40  # pages kept in memory (8,000 rows)
+MAX_INFLIGHT = 2  # page fetches running at once
+KEEP_WANTED = 4  # pending page requests kept while fetches run
+FLUSH_MS = 15  # page requests are coalesced for this long
+
+ID_ROLE = Qt.ItemDataRole.UserRole + 1
+UID_ROLE = Qt.ItemDataRole.UserRole + 2
+RECORD_ROLE = Qt.ItemDataRole.UserRole + 3
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass(frozen=True)
+class TableQuery:
+    """Everything that decides which rows a table shows, in which order."""
+
+    registry: str = "Artifact"
+    search: str = ""
+    filters: tuple[tuple[str, Any], ...] = ()
+    order: tuple[str, ...] = ("-created_at",)
+    trash: bool = False
+
+
+class RowSource(Protocol):
+    """Where rows come from; every method runs on a worker thread."""
+
+    def fetch_ids(self, query: TableQuery) -> list[int]: ...
+
+    def fetch_rows(self, query: TableQuery, ids: Sequence[int]) -> dict[int, dict]: ...
+
+    def fingerprint(self, query: TableQuery) -> object: ...
+
+
+class RegistryTableModel(QAbstractTableModel):
+    """A lazily paged table over one registry query."""
+
+    loaded = Signal(int)  # row count, after every (re)load of the ids
+    page_loaded = Signal(int)  # page number
+    failed = Signal(str)
+
+    def __init__(self, source: RowSource, runner: TaskRunner, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._source = source
+        self._runner = runner
+        self._query = TableQuery()
+        self._ids: list[int] = []
+        self._pages: OrderedDict[int, dict[int, dict]] = OrderedDict()
+        self._wanted: dict[int, int] = {}
+        self._inflight: set[int] = set()
+        self._stamp = 0
+        self._generation = 0
+        self._fingerprint: object = None
+        self._flush_timer = QTimer(self, singleShot=True, interval=FLUSH_MS)
+        self._flush_timer.timeout.connect(self._flush_requests)
+
+    # -- query ---------------------------------------------------------------------------
+    @property
+    def query(self) -> TableQuery:
+        return self._query
+
+    @property
+    def spec(self) -> RegistrySpec:
+        return BY_NAME[self._query.registry]
+
+    def set_query(self, query: TableQuery) -> None:
+        """Show the rows of `query`; the ids arrive from a worker (`loaded` fires)."""
+        registry_changed = query.registry != self._query.registry
+        self._query = query
+        if registry_changed:
+            self.beginResetModel()
+            self._ids = []
+            self._drop_pages()
+            self.endResetModel()
+        self._reload_ids()
+
+    def update_query(self, **changes: Any) -> None:
+        self.set_query(replace(self._query, **changes))
+
+    def refresh(self) -> None:
+        """Re-read ids and rows (F5, or after a write)."""
+        self._reload_ids()
+
+    def check_stale(self) -> None:
+        """Reload if the data changed since the last load (e.g. another process wrote)."""
+        query, source = self._query, self._source
+        self._runner.submit(
+            lambda ctx: source.fingerprint(query),
+            done=lambda fp: self._on_fingerprint(query, fp),
+            name="fingerprint",
+        )
+
+    def _on_fingerprint(self, query: TableQuery, fp: object) -> None:
+        if query == self._query and fp != self._fingerprint:
+            self._reload_ids()
+
+    def _reload_ids(self) -> None:
+        self._generation += 1
+        gen, query, source = self._generation, self._query, self._source
+
+        def work(ctx: TaskContext) -> tuple[list[int], object]:
+            fingerprint = source.fingerprint(query)
+            return source.fetch_ids(query), fingerprint
+
+        self._runner.submit(
+            work,
+            done=lambda result: self._on_ids(gen, *result),
+            error=lambda msg, _details: self._on_error(gen, msg),
+            name="fetch ids",
+            priority=1,
+        )
+
+    def _on_error(self, gen: int, message: str) -> None:
+        if gen == self._generation:
+            self.failed.emit(message)
+
+    def _on_ids(self, gen: int, ids: list[int], fingerprint: object) -> None:
+        if gen != self._generation:
+            return
+        self._fingerprint = fingerprint
+        if ids == self._ids:
+            self._invalidate_rows()
+        else:
+            self.beginResetModel()
+            self._ids = ids
+            self._drop_pages()
+            self.endResetModel()
+        self.loaded.emit(len(ids))
+
+    def _drop_pages(self) -> None:
+        self._pages.clear()
+        self._wanted.clear()
+        self._inflight.clear()
+
+    def _invalidate_rows(self) -> None:
+        # Same rows, maybe new values: refetch what is visible, keep selection and scroll.
+        self._drop_pages()
+        if self._ids:
+            last = self.index(len(self._ids) - 1, self.columnCount() - 1)
+            self.dataChanged.emit(self.index(0, 0), last)
+
+    # -- rows ----------------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self._ids)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
+        return 0 if parent.isValid() else len(self.spec.columns)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:  # noqa: N802
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return self.spec.columns[section].title
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        row = index.row()
+        if role == ID_ROLE:
+            return self._ids[row]
+        record = self.record(row)
+        if record is None:
+            return "…" if role == Qt.ItemDataRole.DisplayRole and index.column() == 0 else None
+        if role == RECORD_ROLE:
+            return record
+        if role == UID_ROLE:
+            return record.get("uid")
+        return self._cell(record, index.column(), role)
+
+    def _cell(self, record: dict, column: int, role: int) -> Any:
+        spec = self.spec.columns[column]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return format_value(spec.kind, record.get(spec.field))
+        if role == Qt.ItemDataRole.ToolTipRole and spec.kind == "text":
+            value = record.get(spec.field)
+            return None if value is None else str(value)
+        if role == Qt.ItemDataRole.TextAlignmentRole and spec.kind in ("size", "int"):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def record(self, row: int) -> dict | None:
+        """The row's plain data, or None while its page is loading (it is then requested)."""
+        page_no = row // PAGE_SIZE
+        page = self._pages.get(page_no)
+        if page is None:
+            self._request_page(page_no)
+            return None
+        self._pages.move_to_end(page_no)
+        return page.get(self._ids[row], {"id": self._ids[row]})
+
+    def row_of_id(self, row_id: int) -> int:
+        """The row showing `row_id`, or -1."""
+        try:
+            return self._ids.index(row_id)
+        except ValueError:
+            return -1
+
+    def id_at(self, row: int) -> int:
+        return self._ids[row]
+
+    # -- paging --------------------------------------------------------------------------
+    def _request_page(self, page_no: int) -> None:
+        if page_no in self._inflight:
+            return
+        self._stamp += 1
+        self._wanted[page_no] = self._stamp
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def _flush_requests(self) -> None:
+        # Newest requests first; older ones are forgotten, so when scrolling fast the pages
+        # scrolled past are never fetched (a row still visible asks again when painted).
+        newest = sorted(self._wanted, key=self._wanted.__getitem__, reverse=True)
+        self._wanted = {p: self._wanted[p] for p in newest[:KEEP_WANTED]}
+        while self._wanted and len(self._inflight) < MAX_INFLIGHT:
+            page_no = max(self._wanted, key=self._wanted.__getitem__)
+            del self._wanted[page_no]
+            self._fetch_page(page_no)
+
+    def _fetch_page(self, page_no: int) -> None:
+        self._inflight.add(page_no)
+        gen, query, source = self._generation, self._query, self._source
+        ids = self._ids[page_no * PAGE_SIZE : (page_no + 1) * PAGE_SIZE]
+        self._runner.submit(
+            lambda ctx: source.fetch_rows(query, ids),
+            done=lambda rows: self._on_page(gen, page_no, rows),
+            error=lambda msg, _details: self._on_page_error(gen, page_no, msg),
+            name="fetch page",
+            priority=2,
+        )
+
+    def _on_page_error(self, gen: int, page_no: int, message: str) -> None:
+        if gen == self._generation:
+            self._inflight.discard(page_no)
+            self.failed.emit(message)
+
+    def _on_page(self, gen: int, page_no: int, rows: dict[int, dict]) -> None:
+        if gen != self._generation:
+            return
+        self._inflight.discard(page_no)
+        self._pages[page_no] = rows
+        while len(self._pages) > MAX_PAGES:
+            self._pages.popitem(last=False)
+        first = page_no * PAGE_SIZE
+        last = min(first + PAGE_SIZE, len(self._ids)) - 1
+        if last >= first:
+            self.dataChanged.emit(self.index(first, 0), self.index(last, self.columnCount() - 1))
+        self.page_loaded.emit(page_no)
+        if self._wanted and not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    # -- sorting -------------------------------------------------------------------------
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        field = self.spec.columns[column].field
+        if "__" in field:
+            return  # relations are shown by name but core orders by own fields only
+        sign = "-" if order == Qt.SortOrder.DescendingOrder else ""
+        self.update_query(order=(f"{sign}{field}", "id"))

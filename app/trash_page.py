@@ -1,0 +1,92 @@
+"""The Trash page: trashed artifacts or collections in `trashView`, with restore and delete."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import corelink
+from app.table_model import UID_ROLE, RegistryTableModel, RowSource, TableQuery
+from app.tasks import TaskRunner
+from app.theme import icon
+
+
+class TrashPage(QWidget):
+    """Restore or permanently delete trashed records; `changed` after either."""
+
+    changed = Signal()
+
+    def __init__(self, source: RowSource, runner: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._runner = runner
+        self.model = RegistryTableModel(source, runner, self)
+        self.view = QTableView(objectName="trashView")
+        self.view.setModel(self.model)
+        self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.verticalHeader().hide()
+        self.registry = QComboBox(objectName="trashRegistry")
+        self.registry.addItem("Artifacts", "Artifact")
+        self.registry.addItem("Collections", "Collection")
+        self.registry.currentIndexChanged.connect(lambda _i: self.reload())
+        self.restore_button = QPushButton(icon("restore"), "Restore", objectName="restoreButton")
+        self.restore_button.clicked.connect(self.restore_selected)
+        self.delete_button = QPushButton(icon("trash"), "Delete permanently…", objectName="purgeButton")
+        self.delete_button.clicked.connect(self._confirm_delete)
+        self.status = QLabel()
+        bar = QHBoxLayout()
+        for widget in (QLabel("Trash of"), self.registry, self.restore_button, self.delete_button):
+            bar.addWidget(widget)
+        bar.addStretch(1)
+        bar.addWidget(self.status)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(bar)
+        layout.addWidget(self.view, 1)
+        self.model.loaded.connect(lambda n: self.status.setText(f"{n} in the trash"))
+
+    def reload(self) -> None:
+        self.model.set_query(TableQuery(registry=self.registry.currentData(), trash=True))
+
+    def selected_uids(self) -> list[str]:
+        rows = self.view.selectionModel().selectedRows() if self.view.selectionModel() else []
+        return [uid for uid in (r.data(UID_ROLE) for r in rows) if uid]
+
+    def restore_selected(self) -> None:
+        self._run(corelink.restore, "restore")
+
+    def delete_selected(self) -> None:
+        self._run(corelink.delete_permanently, "delete")
+
+    def _confirm_delete(self) -> None:
+        uids = self.selected_uids()
+        if uids and QMessageBox.question(
+            self, "Delete permanently",
+            f"Delete {len(uids)} record(s) permanently? Copied objects are removed from storage; "
+            "files registered in place stay where they are.",
+        ) == QMessageBox.StandardButton.Yes:
+            self.delete_selected()
+
+    def _run(self, fn, verb: str) -> None:  # noqa: ANN001
+        uids, registry = self.selected_uids(), self.registry.currentData()
+        if not uids:
+            return
+        self._runner.submit(
+            lambda ctx: fn(registry, uids),
+            done=lambda _r: self._after(),
+            error=lambda msg, _d: self.status.setText(f"Could not {verb}: {msg}"),
+            name=verb,
+        )
+
+    def _after(self) -> None:
+        self.model.refresh()
+        self.changed.emit()

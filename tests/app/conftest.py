@@ -1,0 +1,114 @@
+"""Fixtures for the desktop app tests: isolated Qt settings, a fake row source, a seeded
+local instance. (Config/data/cache dirs are isolated per test by tests/conftest.py.)"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QSettings
+
+from app.table_model import TableQuery
+from app.tasks import TaskRunner
+
+# The offscreen platform says this for every top-level window shown; it is not our warning.
+OFFSCREEN_NOISE = r"This plugin does not support propagateSizeHints\(\)"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/app" in str(item.path).replace("\\", "/"):
+            item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE))
+
+
+@pytest.fixture(autouse=True)
+def isolated_qt_settings(tmp_path: Path) -> Path:
+    """The app's QSettings ini lands in the test's temp dir."""
+    folder = tmp_path / "qt-settings"
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
+    return folder
+
+
+@pytest.fixture
+def runner(qtbot) -> Iterator[TaskRunner]:  # noqa: ANN001
+    task_runner = TaskRunner()
+    yield task_runner
+    task_runner.shutdown()
+
+
+class FakeSource:
+    """An in-memory registry of `n` artifacts; queries mimic core's QuerySet."""
+
+    def __init__(self, n: int) -> None:
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        self.rows = {
+            i: {"id": i, "uid": f"uid{i:017d}", "key": f"file{i:05d}.jpg", "suffix": ".jpg",
+                "size": 1000 + i, "hash": f"h{i}", "created_at": start + timedelta(minutes=i)}
+            for i in range(1, n + 1)
+        }
+        self.row_fetches: list[int] = []
+
+    def fetch_ids(self, query: TableQuery) -> list[int]:
+        rows = [r for r in self.rows.values() if query.search in r["key"]]
+        for field in reversed(query.order):
+            name = field.lstrip("-")
+            rows.sort(key=lambda r: r[name], reverse=field.startswith("-"))  # noqa: B023
+        return [r["id"] for r in rows]
+
+    def fetch_rows(self, query: TableQuery, ids: Sequence[int]) -> dict[int, dict]:
+        self.row_fetches.append(len(ids))
+        return {i: dict(self.rows[i]) for i in ids if i in self.rows}
+
+    def fingerprint(self, query: TableQuery) -> object:
+        return len(self.rows), max(self.rows, default=0)
+
+
+@pytest.fixture
+def fake_source() -> Callable[[int], FakeSource]:
+    return FakeSource
+
+
+def write_jpeg(path: Path, color: tuple[int, int, int], size: tuple[int, int] = (64, 48)) -> Path:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, color).save(path, "JPEG")
+    return path
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Iterator[Any]:
+    """A fresh local instance (current for this test), disconnected afterwards."""
+    import core as ls
+    from core.instance import disconnect
+
+    ls.init(str(tmp_path / "store"), name="apptest")
+    yield ls
+    disconnect()
+
+
+@pytest.fixture
+def seeded(instance: Any, tmp_path: Path) -> dict[str, Any]:
+    """Images, a CSV, a text file, two versions of one image and a collection in two versions."""
+    ls = instance
+    src = tmp_path / "src"
+    images = [
+        ls.Artifact(str(write_jpeg(src / f"cells_{i}.jpg", (40 * i, 90, 200 - 30 * i))),
+                    key=f"study0/cells_{i}.jpg", description=f"cells plate {i}").save()
+        for i in range(4)
+    ]
+    csv = src / "iris.csv"
+    csv.write_text("sepal_length,sepal_width,species\n5.1,3.5,setosa\n4.9,3.0,setosa\n")
+    table = ls.Artifact(str(csv), key="study0/iris.csv", description="iris measurements").save()
+    notes = src / "notes.txt"
+    notes.write_text("plate map\nA1 control\n")
+    text = ls.Artifact(str(notes), key="study0/notes.txt").save()
+    revised = ls.Artifact(str(write_jpeg(src / "cells_0_v2.jpg", (10, 250, 10))),
+                          key="study0/cells_0.jpg").save()
+    first = ls.Collection(images[:2], name="plates").save()
+    second = ls.Collection([*images[:1], images[2], table], name="plates", revises=first).save()
+    return {"images": images, "table": table, "text": text, "revised": revised,
+            "collections": [first, second]}

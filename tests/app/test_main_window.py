@@ -1,0 +1,147 @@
+"""The window on a seeded local instance: registries, search, details, preview, versions,
+collections, lineage, trash, settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QTableView, QWidget
+
+from app.main_window import MainWindow
+from app.table_model import UID_ROLE
+
+OBJECT_NAMES = ("mainWindow", "registryList", "registryTable", "searchBox", "detailsPanel",
+                "previewPane", "thumbnailGrid", "versionList", "lineageView", "collectionBrowser",
+                "instanceLabel", "trashView")
+
+
+@pytest.fixture
+def window(qtbot, seeded) -> Any:  # noqa: ANN001
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.model.rowCount() > 0, timeout=10000)
+    yield win
+    win.close()
+
+
+def _select_row(qtbot, win: MainWindow, row: int) -> str:  # noqa: ANN001
+    qtbot.waitUntil(lambda: win.model.record(row) is not None, timeout=5000)
+    win.table.selectRow(row)
+    uid = win.model.index(row, 0).data(UID_ROLE)
+    qtbot.waitUntil(lambda: win.details.current == (win.registry, uid), timeout=10000)
+    return uid
+
+
+def _row_of_key(qtbot, win: MainWindow, key: str) -> int:  # noqa: ANN001
+    col = win.model.spec.column_index("key")
+    for row in range(win.model.rowCount()):
+        qtbot.waitUntil(lambda r=row: win.model.record(r) is not None, timeout=5000)
+        if win.model.index(row, col).data() == key:
+            return row
+    raise AssertionError(f"{key} not in the table")
+
+
+def test_object_names_and_artifacts_first(window: MainWindow) -> None:
+    for name in OBJECT_NAMES:
+        assert window.findChild(QWidget, name) is not None or window.objectName() == name, name
+    assert window.registry == "Artifact"
+    assert window.model.rowCount() == 7  # 4 images, csv, txt, one new version
+    assert isinstance(window.findChild(QListWidget, "registryList"), QListWidget)
+    assert window.findChild(QListWidget, "registryList").count() == 7
+
+
+def test_instance_label(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    label = window.findChild(QLabel, "instanceLabel")
+    qtbot.waitUntil(lambda: "apptest" in label.text(), timeout=5000)
+    assert "SQLite" in label.text()
+
+
+def test_registry_switching(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    for name, expected in (("Collection", 2), ("User", 1), ("Storage", 1), ("Artifact", 7)):
+        with qtbot.waitSignal(window.model.loaded, timeout=5000):
+            window.show_registry(name)
+        assert window.model.rowCount() == expected, name
+    assert window.findChild(QTableView, "registryTable").model().columnCount() > 5
+
+
+def test_search_narrows_rows(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    box = window.findChild(QLineEdit, "searchBox")
+    with qtbot.waitSignal(window.model.loaded, timeout=5000):
+        box.setText("iris")
+    assert window.model.rowCount() == 1
+    with qtbot.waitSignal(window.model.loaded, timeout=5000):
+        box.clear()
+    assert window.model.rowCount() == 7
+
+
+def test_selection_fills_details_and_image_preview(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    row = _row_of_key(qtbot, window, "study0/cells_1.jpg")
+    _select_row(qtbot, window, row)
+    assert "cells_1" in window.details.title.text()
+    qtbot.waitUntil(lambda: window.details.preview.kind == "image", timeout=10000)
+    assert window.details.description.toPlainText() == "cells plate 1"
+
+
+def test_csv_preview_is_a_table(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/iris.csv"))
+    qtbot.waitUntil(lambda: window.details.preview.kind == "table", timeout=10000)
+    assert window.details.preview.table_model.rowCount() == 2
+
+
+def test_version_switching(qtbot, window: MainWindow, seeded) -> None:  # noqa: ANN001
+    uid = _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/cells_0.jpg"))
+    versions = window.findChild(QListWidget, "versionList")
+    qtbot.waitUntil(lambda: versions.count() == 2, timeout=5000)
+    other = next(versions.item(i) for i in range(2) if versions.item(i).data(Qt.ItemDataRole.UserRole) != uid)
+    versions.itemClicked.emit(other)
+    target = other.data(Qt.ItemDataRole.UserRole)
+    qtbot.waitUntil(lambda: window.details.current == ("Artifact", target), timeout=5000)
+
+
+def test_description_edit_is_saved(qtbot, window: MainWindow, seeded) -> None:  # noqa: ANN001
+    uid = _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/notes.txt"))
+    window.details.description.setPlainText("plate layout")
+    with qtbot.waitSignal(window.details.description_saved, timeout=5000):
+        window.details.save_description.click()
+    import core as ls
+
+    assert ls.Artifact.get(uid).description == "plate layout"
+
+
+def test_trash_and_restore(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/notes.txt"))
+    with qtbot.waitSignal(window.model.loaded, timeout=5000):
+        window.actions_.trash.trigger()
+    assert window.model.rowCount() == 6
+    window.show_registry("Trash")
+    trash = window.trash_page
+    qtbot.waitUntil(lambda: trash.model.rowCount() == 1, timeout=5000)
+    qtbot.waitUntil(lambda: trash.model.record(0) is not None and "uid" in trash.model.record(0), timeout=5000)
+    trash.view.selectRow(0)
+    with qtbot.waitSignal(trash.changed, timeout=5000):
+        trash.restore_selected()
+    qtbot.waitUntil(lambda: trash.model.rowCount() == 0, timeout=5000)
+    with qtbot.waitSignal(window.model.loaded, timeout=5000):
+        window.show_registry("Artifact")
+    assert window.model.rowCount() == 7
+
+
+def test_settings_round_trip(qtbot, seeded) -> None:  # noqa: ANN001
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    first.show_registry("Collection")
+    first.resize(700, 500)
+    first.splitter.setSizes([150, 300, 250])
+    sizes = first.splitter.sizes()
+    first.close()
+    second = MainWindow()
+    qtbot.addWidget(second)
+    second.show()
+    assert second.registry == "Collection"
+    assert second.size().width() == 700
+    assert second.splitter.sizes() == sizes
+    second.close()

@@ -1,0 +1,74 @@
+"""The paged registry model, without widgets, over a fake row source."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+
+from app.table_model import PAGE_SIZE, RegistryTableModel, TableQuery
+
+
+def _loaded_model(qtbot, runner, fake_source, n=1000, query=None):  # noqa: ANN001, ANN202
+    source = fake_source(n)
+    model = RegistryTableModel(source, runner)
+    with qtbot.waitSignal(model.loaded, timeout=5000):
+        model.set_query(query or TableQuery(order=("-created_at",)))
+    return model, source
+
+
+def _wait_row(qtbot, model, row):  # noqa: ANN001, ANN202
+    model.record(row)
+    qtbot.waitUntil(lambda: model.record(row) is not None, timeout=5000)
+    return model.record(row)
+
+
+def test_holds_ids_and_fetches_pages_lazily(qtbot, runner, fake_source) -> None:  # noqa: ANN001
+    model, source = _loaded_model(qtbot, runner, fake_source)
+    assert model.rowCount() == 1000
+    assert source.row_fetches == []  # no rows until something asks
+    assert model.index(0, 0).data() == "…"
+    record = _wait_row(qtbot, model, 0)
+    assert record["key"] == "file01000.jpg"  # newest first
+    assert source.row_fetches == [PAGE_SIZE]
+    assert model.index(0, model.spec.column_index("size")).data() == "2.0 KB"
+
+
+def test_far_rows_fetch_only_their_page(qtbot, runner, fake_source) -> None:  # noqa: ANN001
+    model, source = _loaded_model(qtbot, runner, fake_source)
+    record = _wait_row(qtbot, model, 999)
+    assert record["key"] == "file00001.jpg"
+    assert source.row_fetches == [1000 - 4 * PAGE_SIZE]
+
+
+def test_sort_runs_a_new_query(qtbot, runner, fake_source) -> None:  # noqa: ANN001
+    model, _ = _loaded_model(qtbot, runner, fake_source)
+    with qtbot.waitSignal(model.loaded):
+        model.sort(model.spec.column_index("key"), Qt.SortOrder.AscendingOrder)
+    assert model.query.order == ("key", "id")
+    assert _wait_row(qtbot, model, 0)["key"] == "file00001.jpg"
+
+
+def test_search_narrows_rows(qtbot, runner, fake_source) -> None:  # noqa: ANN001
+    model, _ = _loaded_model(qtbot, runner, fake_source)
+    with qtbot.waitSignal(model.loaded):
+        model.update_query(search="file0099")
+    assert model.rowCount() == 10
+    assert _wait_row(qtbot, model, 9)["key"] == "file00990.jpg"
+
+
+def test_stale_check_reloads_after_an_outside_write(qtbot, runner, fake_source) -> None:  # noqa: ANN001
+    model, source = _loaded_model(qtbot, runner, fake_source, n=10)
+    source.rows[11] = dict(source.rows[10], id=11, key="new.jpg", uid="uid11")
+    with qtbot.waitSignal(model.loaded):
+        model.check_stale()
+    assert model.rowCount() == 11
+
+
+def test_results_of_an_old_query_are_ignored(qtbot, runner, fake_source) -> None:  # noqa: ANN001
+    model, _ = _loaded_model(qtbot, runner, fake_source)
+    model.update_query(search="file00")
+    with qtbot.waitSignal(model.loaded) as blocker:
+        model.update_query(search="file0001")
+    assert blocker.args == [10]
+    runner.wait()
+    qtbot.wait(1)  # deliver queued results of the first query (they must be dropped)
+    assert model.rowCount() == 10
