@@ -48,6 +48,9 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
+        from .textsim import word_similarity
+
+        dbapi_conn.create_function("ls_word_similarity", 2, word_similarity, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def on_begin(conn):  # noqa: ANN001

@@ -76,6 +76,12 @@ class Record:
         return QuerySet(cls).filter(*conditions, **lookups)
 
     @classmethod
+    def exclude(cls, **lookups: Any):  # -> QuerySet
+        from .query import QuerySet
+
+        return QuerySet(cls).exclude(**lookups)
+
+    @classmethod
     def get(cls, uid_or_prefix: str | None = None, **lookups: Any):
         from .query import get
 
@@ -168,6 +174,28 @@ class Storage(Record, Base):
 class Transform(VersionedRecord, Base):
     __tablename__ = "transforms"
 
+    def __init__(self, **fields: Any):
+        from .provenance import init_transform
+
+        init_transform(self, **fields)
+
+    def save(self) -> Transform:
+        from .provenance import save_transform
+
+        return save_transform(self)
+
+    @property
+    def runs(self):  # -> QuerySet, newest first
+        from .provenance import transform_runs
+
+        return transform_runs(self)
+
+    @property
+    def latest_run(self) -> Run | None:
+        from .provenance import latest_run
+
+        return latest_run(self)
+
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(16), unique=True)
     stem_uid: Mapped[str] = mapped_column(String(12), index=True)
@@ -200,6 +228,18 @@ class Transform(VersionedRecord, Base):
 
 class Run(Record, Base):
     __tablename__ = "runs"
+
+    @property
+    def inputs(self):  # -> QuerySet of the artifacts this run read
+        from .provenance import run_inputs
+
+        return run_inputs(self)
+
+    @property
+    def outputs(self):  # -> QuerySet of the artifacts this run created
+        from .provenance import run_outputs
+
+        return run_outputs(self)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(20), unique=True)

@@ -362,31 +362,33 @@ def literal_column_rowid():  # noqa: ANN201
     return literal_column("rowid")
 
 
+FUZZY_THRESHOLD = 0.5
+
+
 def _fuzzy_clause(model: type, q: str, dialect: str, lowered: list[Any]) -> ColumnElement[bool] | None:
-    """Near misses: pg_trgm similarity on PostgreSQL, shared trigrams in SQLite FTS5."""
+    """Near misses (typos): trigram word similarity, pg_trgm's on PostgreSQL and the same
+    measure as a SQL function on SQLite, there over candidates from the FTS5 trigram index."""
     if len(q) < 4 or not lowered:
         return None
     if dialect == "postgresql":
-        return or_(*(f.op("%")(q) for f in lowered))
+        # `q <<% col` is strict_word_similarity >= 0.5 (pg_trgm's default), served by the GIN index
+        return or_(*(literal(q).op("<<%")(f) for f in lowered))
     table = FTS_TABLES.get(model)
     if table is None:
         return None
-    grams = sorted({q[i : i + 3] for i in range(len(q) - 2)})
-    needed = max(2, int(len(grams) * 0.5))
-    # rows sharing at least half of the query's trigrams, best bm25 first
     from sqlalchemy import text as sql_text
 
+    grams = sorted({q[i : i + 3] for i in range(len(q) - 2)})
     expr = " OR ".join(_fts_phrase(g) for g in grams)
-    if len(grams) < 2:
-        return None
-    sub = (
+    candidates = (
         select(literal_column_rowid())
         .select_from(sql_text(table))
         .where(sql_text(f"{table} MATCH :fz").bindparams(fz=expr))
         .order_by(sql_text("rank"))
-        .limit(max(50, needed * 10))
+        .limit(500)
     )
-    return model.id.in_(sub)
+    similar = or_(*(func.ls_word_similarity(q, f) >= FUZZY_THRESHOLD for f in lowered))
+    return and_(model.id.in_(candidates), similar)
 
 
 # ---------------------------------------------------------------- registry-level helpers

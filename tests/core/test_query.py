@@ -1,0 +1,153 @@
+"""QuerySet lookups, relation chains, trash rules, ranked search, get, df, lookup, view."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+import core as ls
+
+
+@pytest.fixture
+def seeded(instance: Path, tmp_path: Path) -> dict[str, ls.Artifact]:
+    files = {
+        "plates/plate1.csv": ("a,b\n1,2\n", "plate reader run 1"),
+        "plates/plate2.csv": ("a,b\n3,4\n", "plate reader run 2"),
+        "images/cell_001.tif": ("tif-bytes-1", "microscopy cells"),
+        "images/cell_002.tif": ("tif-bytes-2", "microscopy cells 100% confluent"),
+        "notes/readme.txt": ("hello", "lab_notes"),
+    }
+    out = {}
+    for key, (content, desc) in files.items():
+        p = tmp_path / "in" / key
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(content)
+        out[key] = ls.Artifact(str(p), key=key, description=desc).save()
+    return out
+
+
+def test_lookup_operators(seeded: dict) -> None:
+    A = ls.Artifact
+    assert A.filter(key="plates/plate1.csv").one().description == "plate reader run 1"
+    assert A.filter(key__iexact="PLATES/PLATE1.CSV").count() == 1
+    assert A.filter(key__contains="plate").count() == 2
+    assert A.filter(description__icontains="MICROSCOPY").count() == 2
+    assert A.filter(key__startswith="images/").count() == 2
+    assert A.filter(key__istartswith="IMAGES/").count() == 2
+    assert A.filter(key__endswith=".csv").count() == 2
+    assert A.filter(key__iendswith=".TIF").count() == 2
+    assert A.filter(suffix__in=[".csv", ".txt"]).count() == 3
+    assert A.filter(size__gt=8).count() == A.filter(size__gte=9).count()
+    assert A.filter(size__lt=6).count() == 1
+    assert A.filter(size__lte=5).count() == 1
+    assert A.filter(n_objects__isnull=True).count() == 5
+    assert A.filter(size__range=(5, 8)).count() == 3
+    assert A.exclude(suffix=".tif").count() == 3
+    now = datetime.now(UTC)
+    assert A.filter(created_at__gte=now - timedelta(minutes=5)).count() == 5
+
+
+def test_like_wildcards_are_literal(seeded: dict) -> None:
+    assert ls.Artifact.filter(description__contains="100%").count() == 1
+    assert ls.Artifact.filter(description__contains="lab_").count() == 1
+    assert ls.Artifact.filter(description__contains="_").count() == 1
+
+
+def test_relation_chains_and_records_as_values(seeded: dict) -> None:
+    user = ls.User.get(handle="testuser")
+    assert ls.Artifact.filter(created_by=user).count() == 5
+    assert ls.Artifact.filter(created_by__handle="testuser").count() == 5
+    assert ls.Artifact.filter(created_by__handle__startswith="nobody").count() == 0
+    assert ls.Artifact.filter(storage__type="local").count() == 5
+    storage = ls.settings.storage
+    assert ls.Artifact.filter(storage=storage, suffix=".csv").count() == 2
+
+
+def test_unknown_lookup_lists_valid_fields(seeded: dict) -> None:
+    with pytest.raises(ls.InvalidArgument, match="not a valid lookup on Artifact: fields are .*key.*operators are"):
+        ls.Artifact.filter(colour="red")
+    with pytest.raises(ls.InvalidArgument, match="not a valid lookup"):
+        ls.Artifact.filter(key__fuzzy="x")
+    with pytest.raises(ls.InvalidArgument, match="Cannot order Artifact by 'nope'"):
+        ls.Artifact.filter().order_by("nope")
+
+
+def test_trash_excluded_unless_asked(seeded: dict) -> None:
+    a = seeded["notes/readme.txt"]
+    a.delete()
+    assert ls.Artifact.filter().count() == 4
+    assert ls.Artifact.filter(visibility=-1).count() == 1
+    assert ls.Artifact.get(a.uid).uid == a.uid  # by uid: found for restore
+    assert ls.Artifact.get(a.uid[:10]).uid == a.uid
+    assert ls.Artifact.filter(uid=a.uid).count() == 1
+    assert ls.Artifact.search("readme").count() == 0
+
+
+def test_ordering_slicing_and_evaluation(seeded: dict) -> None:
+    qs = ls.Artifact.filter().order_by("key")
+    keys = [a.key for a in qs]
+    assert keys == sorted(keys)
+    assert [a.key for a in qs[1:3]] == keys[1:3]
+    assert qs[0].key == keys[0]
+    assert len(qs) == 5 and qs.exists()
+    assert [a.key for a in ls.Artifact.filter().order_by("-key")] == sorted(keys, reverse=True)
+    assert qs.first().key == keys[0]
+    with pytest.raises(ls.MultipleResultsFound):
+        qs.one()
+    assert ls.Artifact.filter(key="none").one_or_none() is None
+    with pytest.raises(ls.DoesNotExist):
+        ls.Artifact.filter(key="none").one()
+
+
+def test_get_errors(seeded: dict) -> None:
+    with pytest.raises(ls.DoesNotExist, match="No Artifact has a uid starting with 'zzzz'"):
+        ls.Artifact.get("zzzz")
+    with pytest.raises(ls.MultipleResultsFound, match="Several Artifact records"):
+        ls.Artifact.get(suffix=".csv")
+    with pytest.raises(ls.InvalidArgument, match="not a uid"):
+        ls.Artifact.get("x'; DROP TABLE artifacts;--")
+    assert ls.Artifact.get(key="notes/readme.txt").description == "lab_notes"
+
+
+def test_search_ranks_exact_prefix_substring_fuzzy(seeded: dict, tmp_path: Path) -> None:
+    p = tmp_path / "exact.txt"
+    p.write_text("exact")
+    ls.Artifact(str(p), key="x/exact.txt", description="cells").save()
+    hits = ls.Artifact.search("cells").all()
+    assert hits[0].description == "cells"  # exact first
+    assert {h.key for h in hits[1:]} >= {"images/cell_001.tif", "images/cell_002.tif"}
+    prefix = ls.Artifact.search("plate").all()
+    assert [h.key for h in prefix][:2] == ["plates/plate2.csv", "plates/plate1.csv"] or \
+        {h.key for h in prefix[:2]} == {"plates/plate1.csv", "plates/plate2.csv"}
+    assert ls.Artifact.search("microscopy").count() == 2
+    fuzzy = ls.Artifact.search("microscpy").all()  # a typo still finds the images
+    assert fuzzy and fuzzy[0].key.startswith("images/")
+    assert ls.Artifact.search("'; DROP TABLE artifacts; --").count() == 0
+    assert ls.Artifact.filter().count() == 6
+
+
+def test_search_chains_with_filter(seeded: dict) -> None:
+    assert ls.Artifact.filter(suffix=".csv").search("plate").count() == 2
+    assert ls.Artifact.filter(suffix=".tif").search("plate").count() == 0
+
+
+def test_df_values_and_lookup(seeded: dict) -> None:
+    df = ls.Artifact.df(include=["created_by__handle", "storage__root"])
+    assert len(df) == 5 and df.index.name == "id"
+    assert set(df["created_by__handle"]) == {"testuser"}
+    assert {"uid", "key", "hash", "size"} <= set(df.columns)
+    rows = ls.Artifact.filter(suffix=".csv").order_by("key").values("key", "storage__type")
+    assert rows == [{"key": "plates/plate1.csv", "storage__type": "local"},
+                    {"key": "plates/plate2.csv", "storage__type": "local"}]
+    ids = ls.Artifact.filter().values_list("id")
+    assert len(ids) == 5
+    assert ls.User.lookup().testuser.handle == "testuser"
+
+
+def test_view_prints_every_registry(seeded: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    frames = ls.view()
+    out = capsys.readouterr().out
+    assert set(frames) == {"artifact", "collection", "transform", "run", "user", "storage"}
+    assert "Artifact" in out and "Storage" in out
