@@ -398,8 +398,9 @@ def _json_safe(params: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def finish_run(run: Run, *, report: Artifact | None = None,
-               is_consecutive: bool | None = None) -> Run:
-    """Set ``finished_at`` (and the report) of ``run``."""
+               is_consecutive: bool | None = None,
+               environment: dict[str, Any] | None = None) -> Run:
+    """Set ``finished_at`` (and the report, consecutiveness, environment) of ``run``."""
     from sqlalchemy import update
 
     from . import context
@@ -410,6 +411,8 @@ def finish_run(run: Run, *, report: Artifact | None = None,
         values["report_id"] = report.id
     if is_consecutive is not None:
         values["is_consecutive"] = is_consecutive
+    if environment is not None:
+        values["environment"] = environment
     context.write(lambda s: s.execute(update(Run).where(Run.id == run.id).values(**values)),
                   what=f"finishing run {run.uid}")
     from sqlalchemy.orm.attributes import set_committed_value
@@ -458,7 +461,8 @@ def finish() -> Run:
         consecutive = _is_consecutive(source.path)
     if source is not None:
         _store_source(run.transform, source)
-    finish_run(run, report=report, is_consecutive=consecutive)
+    # packages imported since track() count too
+    finish_run(run, report=report, is_consecutive=consecutive, environment=imported_packages())
     set_current_run(None)
     say(f"finished run {run.uid} of '{run.transform.name}'")
     return run
