@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app import corelink
 from app.lineage_layout import DEFAULT_DEPTH, LineageLayout, layout
@@ -34,8 +42,12 @@ class LineagePanel(QWidget):
         fit.clicked.connect(self.view.fit)
         export = QPushButton("Export…", objectName="exportLineage")
         export.clicked.connect(self._export_dialog)
+        self.depth = QSpinBox(objectName="lineageDepth", minimum=1, maximum=50, value=DEFAULT_DEPTH)
+        self.depth.setPrefix("upstream hops: ")
+        self.depth.valueChanged.connect(lambda _v: self._relayout())
         bar = QHBoxLayout()
         bar.addWidget(self.status, 1)
+        bar.addWidget(self.depth)
         bar.addWidget(fit)
         bar.addWidget(export)
         column = QVBoxLayout(self)
@@ -55,22 +67,28 @@ class LineagePanel(QWidget):
         self._expanded = frozenset()
         self.status.setText("Laying out the lineage…")
 
+        depth = self.depth.value()
+
         def work(ctx: TaskContext) -> tuple[str, str, LineageLayout]:
             dot, focal = corelink.lineage_dot(registry, uid)
-            return dot, focal, layout(dot, focal, DEFAULT_DEPTH)
+            return dot, focal, layout(dot, focal, depth)
 
         self._runner.submit(work, done=lambda r: self._on_layout(gen, *r),
                             error=lambda msg, _d: self._on_error(gen, msg), name="lineage")
 
     def expand(self, node_id: str) -> None:
         """Show the upstream of `node_id` too (re-laid out on a worker)."""
+        self._expanded = self._expanded | {node_id}
+        self._relayout()
+
+    def _relayout(self) -> None:
         if not self._dot:
             return
         self._generation += 1
-        gen, dot, focal = self._generation, self._dot, self._focal
-        self._expanded = expanded = self._expanded | {node_id}
+        gen, dot, focal, expanded = self._generation, self._dot, self._focal, self._expanded
+        depth = self.depth.value()
         self._runner.submit(
-            lambda ctx: (dot, focal, layout(dot, focal, DEFAULT_DEPTH, expanded)),
+            lambda ctx: (dot, focal, layout(dot, focal, depth, expanded)),
             done=lambda r: self._on_layout(gen, *r),
             error=lambda msg, _d: self._on_error(gen, msg),
             name="lineage",

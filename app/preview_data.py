@@ -88,7 +88,7 @@ def _parquet(path: Path) -> PreviewData:
     columns = parquet.schema_arrow.names
     rows = [] if batch is None else [[str(v) for v in r.values()] for r in batch.to_pylist()]
     total = parquet.metadata.num_rows
-    return PreviewData("table", path.name, f"first {len(rows)} of {total} rows", columns, rows)
+    return PreviewData("table", path.name, f"first {len(rows)} of {total} rows", columns=columns, rows=rows)
 
 
 def _json(path: Path) -> PreviewData:

@@ -136,12 +136,103 @@ def test_settings_round_trip(qtbot, seeded) -> None:  # noqa: ANN001
     first.show_registry("Collection")
     first.resize(700, 500)
     first.splitter.setSizes([150, 300, 250])
-    sizes = first.splitter.sizes()
+    sizes, size = first.splitter.sizes(), first.size()
     first.close()
     second = MainWindow()
     qtbot.addWidget(second)
     second.show()
     assert second.registry == "Collection"
-    assert second.size().width() == 700
+    assert second.size() == size
     assert second.splitter.sizes() == sizes
     second.close()
+
+
+def test_collection_browser_versions_members_and_diff(qtbot, window: MainWindow, seeded) -> None:  # noqa: ANN001
+    with qtbot.waitSignal(window.model.loaded, timeout=5000):
+        window.show_registry("Collection")
+    browser = window.collections
+    assert browser.isVisible()
+    latest = seeded["collections"][1].uid
+    row = next(r for r in range(2) if _wait_uid(qtbot, window, r) == latest)
+    with qtbot.waitSignal(browser.loaded, timeout=10000):
+        window.table.selectRow(row)
+    assert browser.timeline.count() == 2
+    assert [m["key"] for m in browser.members.members] == [
+        "study0/cells_0.jpg", "study0/cells_2.jpg", "study0/iris.csv"]
+    with qtbot.waitSignal(browser.diffed, timeout=10000):
+        browser.compare()
+    changes = {(browser.diff.topLevelItem(i).text(0), browser.diff.topLevelItem(i).text(1))
+               for i in range(browser.diff.topLevelItemCount())}
+    assert changes == {("added", "study0/cells_2.jpg"), ("added", "study0/iris.csv"),
+                       ("removed", "study0/cells_1.jpg")}
+
+
+def _wait_uid(qtbot, win: MainWindow, row: int) -> str:  # noqa: ANN001
+    qtbot.waitUntil(lambda: win.model.record(row) is not None, timeout=5000)
+    return win.model.index(row, 0).data(UID_ROLE)
+
+
+def test_thumbnail_grid_loads_visible_images(qtbot, window: MainWindow, seeded) -> None:  # noqa: ANN001
+    window.view_toggle.setChecked(True)
+    assert window.view_stack.currentWidget() is window.grid
+    hashes = [a.hash for a in seeded["images"][1:]]
+    qtbot.waitUntil(lambda: all(window.thumbs.pixmap(h) is not None for h in hashes), timeout=10000)
+
+
+def test_filter_chip_narrows_rows(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+    with qtbot.waitSignal(window.model.loaded, timeout=5000):
+        window.filter_bar.add_filter("suffix", ".csv")
+    assert window.model.rowCount() == 1
+    with qtbot.waitSignal(window.model.loaded, timeout=5000):
+        window.filter_bar.add_filter("key_prefix", "study0/cells")
+    assert window.model.rowCount() == 0  # both chips apply
+    with qtbot.waitSignal(window.model.loaded, timeout=5000):
+        window.filter_bar.findChild(QWidget, "chip_suffix").click()
+    assert window.model.rowCount() == 5
+
+
+def test_stale_rows_refresh_after_another_process_writes(qtbot, window: MainWindow, tmp_path) -> None:  # noqa: ANN001
+    import subprocess
+    import sys
+
+    new = tmp_path / "other.txt"
+    new.write_text("written by another process")
+    code = f"import core as ls; ls.connect('apptest'); ls.Artifact({str(new)!r}, key='other.txt').save()"
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+    with qtbot.waitSignal(window.model.loaded, timeout=5000):
+        window.model.check_stale()
+    assert window.model.rowCount() == 8
+
+
+def test_lineage_click_selects_the_record(qtbot, window: MainWindow, seeded, monkeypatch) -> None:  # noqa: ANN001
+    from app import corelink
+
+    image, collection = seeded["images"][0], seeded["collections"][0]
+    dot = (f'digraph {{ "{image.uid}" [label="cells_0", registry="Artifact", uid="{image.uid}"]; '
+           f'"{collection.uid}" [label="plates", registry="Collection", uid="{collection.uid}"]; '
+           f'"{image.uid}" -> "{collection.uid}"; }}')
+    monkeypatch.setattr(corelink, "lineage_dot", lambda registry, uid: (dot, image.uid))
+    _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/cells_1.jpg"))
+    lineage = window.details.lineage
+    qtbot.waitUntil(lambda: collection.uid in lineage.view.nodes, timeout=10000)
+    lineage.view.node_activated.emit("Collection", collection.uid)
+    qtbot.waitUntil(lambda: window.details.current == ("Collection", collection.uid), timeout=5000)
+    assert window.registry == "Collection"
+    qtbot.waitUntil(lambda: window.current_uid() == collection.uid, timeout=5000)
+
+
+def test_new_collection_from_selection(qtbot, window: MainWindow, seeded, monkeypatch) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QInputDialog
+
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("picked", True))
+    rows = [_row_of_key(qtbot, window, k) for k in ("study0/cells_1.jpg", "study0/notes.txt")]
+    for row in rows:
+        window.table.selectionModel().select(
+            window.model.index(row, 0),
+            window.table.selectionModel().SelectionFlag.Select | window.table.selectionModel().SelectionFlag.Rows)
+    window.actions_.new_collection()
+    qtbot.waitUntil(lambda: window.registry == "Collection" and window.details.current is not None
+                    and window.details.current[0] == "Collection", timeout=10000)
+    import core as ls
+
+    assert ls.Collection.filter(name="picked").one().artifacts.count() == 2
