@@ -254,12 +254,55 @@ def save_edits(obj: Any) -> Any:
     if getattr(obj, "key", None) is not None and hasattr(obj, "key_is_virtual"):
         obj.key = validate_key(obj.key)
 
-    def run(s: Session) -> Any:
-        merged = s.merge(obj) if obj not in s else obj
-        return merged
+    from sqlalchemy import inspect as sa_inspect
 
-    merged = context.write(run, what=f"saving {type(obj).__name__.lower()} {obj.uid}")
-    return merged
+    state = sa_inspect(obj)
+    if obj.id is None:
+        return insert_record(obj)
+    changes = {
+        attr.key: attr.value for attr in state.attrs
+        if attr.key in state.mapper.column_attrs and attr.history.has_changes()
+    }
+    if not changes:
+        return obj
+    if hasattr(type(obj), "updated_at"):
+        changes["updated_at"] = utcnow()
+    model = type(obj)
+    context.write(
+        lambda s: s.execute(update(model).where(model.id == obj.id).values(**changes)),
+        what=f"saving {model.__name__.lower()} {obj.uid}",
+    )
+    _sync(obj, **changes)
+    return obj
+
+
+def insert_record(obj: Any) -> Any:
+    """Insert a new plain record (transform, run, user, storage) and keep it usable."""
+    from .uids import UID_LENGTHS, base62, new_stem, versioned_uid
+
+    model = type(obj)
+    length = UID_LENGTHS[model.__name__.lower()]
+    if getattr(obj, "uid", None) is None:
+        obj.uid = versioned_uid(new_stem(length), 0) if hasattr(model, "stem_uid") else base62(length)
+    if hasattr(model, "stem_uid") and getattr(obj, "stem_uid", None) is None:
+        obj.stem_uid = obj.uid[:-4]
+    if hasattr(model, "created_by_id") and obj.created_by_id is None:
+        obj.created_by_id = context.user_id()
+
+    def run(s: Session) -> None:
+        s.add(obj)
+        s.flush()
+        if hasattr(model, "is_latest"):
+            recompute_latest(s, model, [obj.stem_uid])
+
+    context.write(run, what=f"saving {model.__name__.lower()}")
+    home = context.session()
+    home.add(obj)
+    home.expire(obj, [r.key for r in model.__mapper__.relationships])  # load them lazily
+    if hasattr(model, "is_latest"):
+        latest = context.read(lambda s: s.execute(select(model.is_latest).where(model.id == obj.id)).scalar())
+        _sync(obj, is_latest=bool(latest))
+    return obj
 
 
 def _row_of(obj: Artifact, uid_: int) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
-from .db import retrying, transaction
+from .db import retrying, write_transaction
 from .instance import Instance, current, user_handle
 from .models import Storage, User
 from .uids import UID_LENGTHS, base62
@@ -18,27 +18,20 @@ T = TypeVar("T")
 
 
 def session() -> Session:
-    """This thread's session on the current instance."""
+    """This thread's home session on the current instance."""
     return current().session()
 
 
 def read(fn: Callable[[Session], T], *, what: str = "reading") -> T:
-    """Run ``fn(session)`` in a short read transaction (retried on lock errors)."""
-
-    def attempt() -> T:
-        s = session()
-        with transaction(s, write=False):
-            return fn(s)
-
-    return retrying(attempt, what=what)
+    """Run ``fn(home_session)``: autocommit reads, retried on transient errors."""
+    return retrying(lambda: fn(session()), what=what)
 
 
 def write(fn: Callable[[Session], T], *, what: str = "saving") -> T:
-    """Run ``fn(session)`` in one write transaction, retried as a whole on lock errors."""
+    """Run ``fn(writer_session)`` in one write transaction, retried as a whole."""
 
     def attempt() -> T:
-        s = session()
-        with transaction(s, write=True):
+        with write_transaction(current().writer()) as s:
             return fn(s)
 
     return retrying(attempt, what=what)

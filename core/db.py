@@ -1,10 +1,16 @@
 """Engines and sessions.
 
-One SQLAlchemy ``Session`` per thread (scoped), ``expire_on_commit=False`` so
-records keep their values after a commit. Every public operation of core ends
-its transaction before it returns, so no thread holds a snapshot or a lock
-between calls. SQLite gets WAL, a busy timeout, foreign keys and ``BEGIN
-IMMEDIATE`` for writes; "database is locked" is retried with backoff.
+Each thread has two sessions per database:
+
+- the *home* session, where the records a caller holds live. It reads in
+  autocommit mode (no transaction, snapshot or lock is held between calls) and
+  is never flushed, so an attribute set on a record reaches the database only
+  through ``save()``, never as a side effect of a later query;
+- the *writer* session, used for one short transaction at a time (``write()``)
+  and emptied afterwards.
+
+SQLite gets WAL, a busy timeout, foreign keys and ``BEGIN IMMEDIATE`` for
+writes; "database is locked" and similar transient errors are retried.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from .errors import DatabaseError
 T = TypeVar("T")
 
 _engines: dict[str, Engine] = {}
-_sessions: dict[str, scoped_session] = {}
+_sessions: dict[str, tuple[scoped_session, scoped_session]] = {}
 _lock = threading.Lock()
 
 WRITE_RETRIES = 12
@@ -54,8 +60,10 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def on_begin(conn):  # noqa: ANN001
-        immediate = conn.get_execution_options().get("labshelf_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get("labshelf_home"):
+            return  # home sessions read in autocommit mode
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("labshelf_write") else "BEGIN")
 
 
 def engine_for(url: str | URL) -> Engine:
@@ -77,13 +85,16 @@ def engine_for(url: str | URL) -> Engine:
                     connect_args={"connect_timeout": 10},
                 )
             _engines[key] = engine
-            _sessions[key] = scoped_session(
-                sessionmaker(engine, expire_on_commit=False, autoflush=False)
+            home_bind = engine.execution_options(isolation_level="AUTOCOMMIT", labshelf_home=True)
+            _sessions[key] = (
+                scoped_session(sessionmaker(home_bind, expire_on_commit=False, autoflush=False)),
+                scoped_session(sessionmaker(engine, expire_on_commit=False, autoflush=False)),
             )
         return engine
 
 
-def scoped_for(url: str | URL) -> scoped_session:
+def sessions_for(url: str | URL) -> tuple[scoped_session, scoped_session]:
+    """(home, writer) scoped sessions of a database."""
     engine_for(url)
     key = url if isinstance(url, str) else url.render_as_string(hide_password=False)
     return _sessions[key]
@@ -92,8 +103,9 @@ def scoped_for(url: str | URL) -> scoped_session:
 def dispose_all() -> None:
     """Close every session and engine of this process (used by disconnect and tests)."""
     with _lock:
-        for scoped in _sessions.values():
-            scoped.remove()
+        for home, writer in _sessions.values():
+            home.remove()
+            writer.remove()
         for engine in _engines.values():
             engine.dispose()
         _sessions.clear()
@@ -135,15 +147,14 @@ def as_database_error(exc: DBAPIError, what: str) -> DatabaseError:
 
 
 @contextmanager
-def transaction(session: Session, *, write: bool) -> Iterator[Session]:
-    """One transaction on ``session``: committed on success, rolled back on error."""
-    if session.in_transaction():
-        session.commit()
-    if write:
-        session.connection(execution_options={"labshelf_write": True})
+def write_transaction(session: Session) -> Iterator[Session]:
+    """One write transaction on a writer session: committed or rolled back, then emptied."""
+    session.connection(execution_options={"labshelf_write": True})
     try:
         yield session
         session.commit()
     except BaseException:
         session.rollback()
         raise
+    finally:
+        session.close()

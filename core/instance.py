@@ -150,9 +150,16 @@ class Instance:
         return self.url.get_backend_name()
 
     def session(self):  # -> sqlalchemy.orm.Session
-        from .db import scoped_for
+        """This thread's home session (records live here; reads in autocommit mode)."""
+        from .db import sessions_for
 
-        return scoped_for(self.url)()
+        return sessions_for(self.url)[0]()
+
+    def writer(self):  # -> sqlalchemy.orm.Session
+        """This thread's writer session (one short transaction at a time)."""
+        from .db import sessions_for
+
+        return sessions_for(self.url)[1]()
 
     def engine(self):
         from .db import engine_for

@@ -9,10 +9,22 @@ import sys
 logger = logging.getLogger("labshelf")
 
 
+class _CurrentStderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (notebooks and tests swap it)."""
+
+    @property
+    def stream(self):  # noqa: ANN201
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:  # noqa: ANN001
+        pass
+
+
 def _ensure_handler() -> None:
     if logger.handlers or os.environ.get("LABSHELF_QUIET"):
         return
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _CurrentStderr()
     handler.setFormatter(logging.Formatter("→ %(message)s"))
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
