@@ -78,6 +78,15 @@ def prepare(cls: type[Artifact], path: Any = None, **kwargs: Any) -> Artifact:
     return obj
 
 
+def from_facts(facts: dict[str, Any], **kwargs: Any) -> Artifact:
+    """A new, unsaved artifact from ``describe_source`` facts, without hashing again or
+    looking for duplicates (the upload engine has done both)."""
+    obj = object.__new__(Artifact)
+    obj.__dict__["_ls_facts"] = facts
+    obj.__init__(facts["source"].path, **kwargs)
+    return obj
+
+
 def describe_source(path: Any, *, follow_symlinks: bool = False) -> dict[str, Any]:
     """Hash, size, suffix and file list of a local file/folder or a cloud object."""
     text = os.fspath(path) if not isinstance(path, str) else path
