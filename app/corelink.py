@@ -199,7 +199,7 @@ def export_csv(query: TableQuery, path: str) -> int:
 def lineage_dot(name: str, uid: str) -> tuple[str, str]:
     """The DOT text of the record's lineage graph (as `view_lineage` builds it) and the
     focal node's name."""
-    graph = _get(name, uid).view_lineage()
+    graph = _get(name, uid).view_lineage(downstream=True)
     focal = next((str(n) for n in graph.nodes() if n.attr.get("uid") == uid or str(n) == uid), uid)
     return graph.string(), focal
 

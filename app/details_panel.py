@@ -58,7 +58,9 @@ class DetailsPanel(QWidget):
         self.lineage = LineagePanel(runner)
         self.describe_text = QPlainTextEdit(readOnly=True, objectName="describeText")
         self.describe_text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.actions_row = QHBoxLayout()
+        self.actions_box = QWidget(objectName="recordActions")
+        self.actions_row = QHBoxLayout(self.actions_box)
+        self.actions_row.setContentsMargins(0, 0, 0, 0)
         self._build()
 
     # -- layout --------------------------------------------------------------------------
@@ -69,7 +71,7 @@ class DetailsPanel(QWidget):
         column = QVBoxLayout(overview)
         column.addWidget(self.title)
         column.addWidget(self.subtitle)
-        column.addLayout(self.actions_row)
+        column.addWidget(self.actions_box)
         column.addLayout(self.form)
         column.addWidget(QLabel("Description"))
         column.addWidget(self._description_editor())
@@ -144,8 +146,9 @@ class DetailsPanel(QWidget):
         self.preview.show_message("Select an artifact to preview it.")
         self.lineage.clear()
 
-    def show_record(self, registry: str, uid: str) -> None:
-        """Fetch and show a record (fields, versions, preview, lineage)."""
+    def show_record(self, registry: str, uid: str, title: str = "") -> None:
+        """Fetch and show a record (fields, versions, preview, lineage); `title` names it
+        in the preview (e.g. its key) instead of the stored file's name."""
         self._generation += 1
         gen = self._generation
         self.title.setText("Loading…")
@@ -155,8 +158,9 @@ class DetailsPanel(QWidget):
             error=lambda msg, _d: self._on_error(gen, msg),
             name="details",
         )
+        self.actions_box.setVisible(registry == "Artifact")
         if registry == "Artifact":
-            self.preview.load(lambda ctx: corelink.local_path(uid), "Fetching the content…")
+            self.preview.load(lambda ctx: corelink.local_path(uid), "Fetching the content…", title)
         else:
             self.preview.show_message(f"{registry} records have no content to preview.")
         if registry in LINEAGE_REGISTRIES:

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QMenu, QToolButton, QWidget
 
 from app.registries import FILTER_LOOKUPS
-from app.theme import icon
+from app.theme import set_icon
 
 DATE_HINT = "YYYY-MM-DD..YYYY-MM-DD (either side may be empty)"
 
@@ -35,7 +35,7 @@ class FilterBar(QWidget):
         self._layout = QHBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self.add_button = QToolButton(text="Filter", objectName="addFilter")
-        self.add_button.setIcon(icon("filter"))
+        set_icon(self.add_button, "filter")
         self.add_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         self.add_button.setMenu(QMenu(self.add_button))

@@ -43,6 +43,31 @@ def _color(name: str, fallback: str) -> QColor:
     return color if color.isValid() else QColor(fallback)
 
 
+def shape_path(shape: str, rect: QRectF) -> QPainterPath:
+    """The outline graphviz draws for `shape` (the ones view_lineage uses)."""
+    path = QPainterPath()
+    left, right, top, bottom = rect.left(), rect.right(), rect.top(), rect.bottom()
+    inset = min(rect.width() * 0.15, 14.0)
+    if shape in ("ellipse", "oval", "circle"):
+        path.addEllipse(rect)
+    elif shape == "hexagon":
+        path.addPolygon(QPolygonF([QPointF(left + inset, top), QPointF(right - inset, top),
+                                   QPointF(right, rect.center().y()), QPointF(right - inset, bottom),
+                                   QPointF(left + inset, bottom), QPointF(left, rect.center().y())]))
+        path.closeSubpath()
+    elif shape == "invhouse":
+        path.addPolygon(QPolygonF([QPointF(left, top), QPointF(right, top),
+                                   QPointF(right, bottom - inset / 2), QPointF(rect.center().x(), bottom),
+                                   QPointF(left, bottom - inset / 2)]))
+        path.closeSubpath()
+    elif shape == "folder":
+        path.addRect(rect.adjusted(0, 5, 0, 0))
+        path.addRect(QRectF(left, top, rect.width() * 0.35, 5))
+    else:
+        path.addRoundedRect(rect, 6, 6)
+    return path
+
+
 class NodeItem(QGraphicsPathItem):
     """One record: shape and colours as graphviz styled it."""
 
@@ -51,12 +76,7 @@ class NodeItem(QGraphicsPathItem):
         self.node = node
         self._view = view
         rect = QRectF(node.x - node.w / 2, node.y - node.h / 2, node.w, node.h)
-        path = QPainterPath()
-        if node.shape in ("ellipse", "oval", "circle"):
-            path.addEllipse(rect)
-        else:
-            path.addRoundedRect(rect, 6, 6)
-        self.setPath(path)
+        self.setPath(shape_path(node.shape, rect))
         self.setBrush(QBrush(_color(node.fill, "white")))
         self.setPen(QPen(_color(node.color, "black"), 3.0 if node.focal else 1.2))
         self.setToolTip(node.tooltip)
@@ -81,7 +101,7 @@ class NodeItem(QGraphicsPathItem):
         badge.setToolTip(f"Show {self.node.hidden_parents} more upstream")
 
     def mousePressEvent(self, event: QGraphicsSceneMouseEvent) -> None:  # noqa: N802
-        if event.button() == Qt.MouseButton.LeftButton:
+        if event.button() == Qt.MouseButton.LeftButton and self.node.kind != "more":
             self._view.node_activated.emit(self.node.registry, self.node.uid)
             event.accept()
         else:

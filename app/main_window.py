@@ -33,7 +33,7 @@ from app.filter_bar import FilterBar
 from app.registries import BY_NAME, REGISTRIES
 from app.table_model import UID_ROLE, RegistryTableModel, TableQuery
 from app.tasks import TaskRunner
-from app.theme import icon
+from app.theme import icon, set_icon
 from app.thumbnail_grid import ThumbnailGrid
 from app.thumbnails import THUMB_SIZE, ThumbnailCache
 from app.trash_page import TrashPage
@@ -83,15 +83,17 @@ class MainWindow(QMainWindow):
     def _build_center(self) -> None:
         self.registry_list = QListWidget(objectName="registryList")
         for spec in REGISTRIES:
-            item = QListWidgetItem(icon(REGISTRY_ICONS[spec.name]), spec.title)
+            item = QListWidgetItem(spec.title)
+            set_icon(item, REGISTRY_ICONS[spec.name])
             item.setData(Qt.ItemDataRole.UserRole, spec.name)
             self.registry_list.addItem(item)
-        trash = QListWidgetItem(icon("trash"), "Trash")
+        trash = QListWidgetItem("Trash")
+        set_icon(trash, "trash")
         trash.setData(Qt.ItemDataRole.UserRole, TRASH)
         self.registry_list.addItem(trash)
         self.search_box = QLineEdit(objectName="searchBox", clearButtonEnabled=True)
         self.search_box.setPlaceholderText("Search (Ctrl+F)")
-        self.search_box.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition)
+        set_icon(self.search_box.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition), "search")
         self.filter_bar = FilterBar()
         self.table = self._make_table()
         self.grid = ThumbnailGrid(self.thumbs)
@@ -129,7 +131,7 @@ class MainWindow(QMainWindow):
         top.addWidget(self.search_box, 2)
         top.addWidget(self.filter_bar, 3)
         self.view_toggle = QToolButton(objectName="viewToggle", checkable=True)
-        self.view_toggle.setIcon(icon("grid"))
+        set_icon(self.view_toggle, "grid")
         self.view_toggle.setToolTip("Thumbnails (Ctrl+G)")
         top.addWidget(self.view_toggle)
         top.addWidget(self.count_label)
@@ -270,7 +272,7 @@ class MainWindow(QMainWindow):
             self._pending_select = "current"
             return
         self._pending_select = ""
-        self.details.show_record(self.registry, record["uid"])
+        self.details.show_record(self.registry, record["uid"], str(record.get("key") or ""))
         if self.registry == "Collection":
             self.collections.show_collection(record["uid"])
 
@@ -353,8 +355,10 @@ class MainWindow(QMainWindow):
         open_settings().setValue(f"columns/{registry}", self.table.horizontalHeader().saveState())
 
     def _restore_header(self, registry: str) -> None:
-        state = open_settings().value(f"columns/{registry}")
         header = self.table.horizontalHeader()
+        for section, column in enumerate(BY_NAME[registry].columns):
+            header.resizeSection(section, column.default_width)
+        state = open_settings().value(f"columns/{registry}")
         if state is not None and header.count() == len(BY_NAME[registry].columns):
             header.blockSignals(True)
             header.restoreState(state)

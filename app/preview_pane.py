@@ -166,8 +166,9 @@ class PreviewPane(QWidget):
         self.note.clear()
         self._show("message")
 
-    def load(self, locate: Callable[[TaskContext], Path], busy_text: str = "") -> None:
-        """Find the local path with `locate` (may download) and preview it, on a worker."""
+    def load(self, locate: Callable[[TaskContext], Path], busy_text: str = "", title: str = "") -> None:
+        """Find the local path with `locate` (may download) and preview it, on a worker;
+        `title` replaces the file name in the caption."""
         self._generation += 1
         gen = self._generation
         self.note.setText(busy_text or "Loading preview…")
@@ -176,7 +177,9 @@ class PreviewPane(QWidget):
         def work(ctx: TaskContext) -> PreviewData:
             path = locate(ctx)
             ctx.check()
-            return load_preview(path)
+            data = load_preview(path)
+            data.title = title or data.title
+            return data
 
         self._runner.submit(
             work,

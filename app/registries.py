@@ -12,6 +12,11 @@ class Column:
     field: str
     title: str
     kind: str = "text"  # text, size, time, int, bool
+    width: int = 0  # default pixels; 0: by kind
+
+    @property
+    def default_width(self) -> int:
+        return self.width or {"size": 80, "time": 130, "int": 60, "bool": 56}.get(self.kind, 120)
 
 
 @dataclass(frozen=True)
@@ -38,13 +43,13 @@ ARTIFACT = RegistrySpec(
     "Artifact",
     "Artifacts",
     (
-        Column("uid", "uid"),
-        Column("key", "Key"),
-        Column("description", "Description"),
-        Column("suffix", "Suffix"),
+        Column("uid", "uid", width=110),
+        Column("key", "Key", width=260),
+        Column("description", "Description", width=200),
+        Column("suffix", "Suffix", width=60),
         Column("size", "Size", "size"),
         Column("n_objects", "Files", "int"),
-        Column("version", "Version"),
+        Column("version", "Version", width=64),
         Column("is_latest", "Latest", "bool"),
         Column("transform__name", "Transform"),
         Column("storage__root", "Storage"),
@@ -58,10 +63,10 @@ COLLECTION = RegistrySpec(
     "Collection",
     "Collections",
     (
-        Column("uid", "uid"),
-        Column("name", "Name"),
-        Column("description", "Description"),
-        Column("version", "Version"),
+        Column("uid", "uid", width=110),
+        Column("name", "Name", width=200),
+        Column("description", "Description", width=200),
+        Column("version", "Version", width=64),
         Column("is_latest", "Latest", "bool"),
         Column("transform__name", "Transform"),
         Column("hash", "Hash"),
@@ -74,13 +79,13 @@ TRANSFORM = RegistrySpec(
     "Transform",
     "Transforms",
     (
-        Column("uid", "uid"),
-        Column("name", "Name"),
-        Column("key", "Key"),
-        Column("type", "Type"),
-        Column("version", "Version"),
+        Column("uid", "uid", width=110),
+        Column("name", "Name", width=200),
+        Column("key", "Key", width=260),
+        Column("type", "Type", width=80),
+        Column("version", "Version", width=64),
         Column("is_latest", "Latest", "bool"),
-        Column("description", "Description"),
+        Column("description", "Description", width=200),
         *_CREATED,
     ),
     filters=("created_by", "key_prefix", "date"),
@@ -89,7 +94,7 @@ RUN = RegistrySpec(
     "Run",
     "Runs",
     (
-        Column("uid", "uid"),
+        Column("uid", "uid", width=110),
         Column("transform__name", "Transform"),
         Column("transform__type", "Type"),
         Column("started_at", "Started", "time"),
@@ -103,9 +108,9 @@ USER = RegistrySpec(
     "User",
     "Users",
     (
-        Column("uid", "uid"),
+        Column("uid", "uid", width=110),
         Column("handle", "Handle"),
-        Column("name", "Name"),
+        Column("name", "Name", width=200),
         Column("created_at", "Created", "time"),
     ),
     filters=("date",),
@@ -114,11 +119,11 @@ STORAGE = RegistrySpec(
     "Storage",
     "Storage",
     (
-        Column("uid", "uid"),
-        Column("root", "Root"),
-        Column("type", "Type"),
+        Column("uid", "uid", width=110),
+        Column("root", "Root", width=320),
+        Column("type", "Type", width=80),
         Column("region", "Region"),
-        Column("description", "Description"),
+        Column("description", "Description", width=200),
         *_CREATED,
     ),
     filters=("created_by", "date"),

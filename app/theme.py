@@ -9,6 +9,7 @@ import json
 from functools import cache
 from importlib import resources
 from string import Template
+from typing import Any
 
 from PySide6.QtCore import QByteArray, QSize, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
@@ -17,6 +18,7 @@ from PySide6.QtWidgets import QApplication
 
 THEMES = ("light", "dark")
 _state = {"theme": "light"}
+_themed: list[tuple[Any, str]] = []  # objects whose icon follows the theme
 
 
 def _read(*parts: str) -> str:
@@ -54,6 +56,24 @@ def apply_theme(app: QApplication, theme: str) -> None:
     app.setPalette(palette)
     app.setStyleSheet(style_sheet(theme))
     icon.cache_clear()
+    _recolor_icons()
+
+
+def set_icon(obj: Any, name: str) -> None:
+    """Give a widget, action or item the icon `name`, redrawn when the theme changes."""
+    obj.setIcon(icon(name))
+    _themed.append((obj, name))
+
+
+def _recolor_icons() -> None:
+    alive = []
+    for obj, name in _themed:
+        try:
+            obj.setIcon(icon(name))
+        except RuntimeError:  # the C++ object is gone
+            continue
+        alive.append((obj, name))
+    _themed[:] = alive
 
 
 @cache

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 from app import corelink
 from app.table_model import UID_ROLE, RegistryTableModel, RowSource, TableQuery
 from app.tasks import TaskRunner
-from app.theme import icon
+from app.theme import set_icon
 
 
 class TrashPage(QWidget):
@@ -38,9 +38,11 @@ class TrashPage(QWidget):
         self.registry.addItem("Artifacts", "Artifact")
         self.registry.addItem("Collections", "Collection")
         self.registry.currentIndexChanged.connect(lambda _i: self.reload())
-        self.restore_button = QPushButton(icon("restore"), "Restore", objectName="restoreButton")
+        self.restore_button = QPushButton("Restore", objectName="restoreButton")
+        set_icon(self.restore_button, "restore")
         self.restore_button.clicked.connect(self.restore_selected)
-        self.delete_button = QPushButton(icon("trash"), "Delete permanently…", objectName="purgeButton")
+        self.delete_button = QPushButton("Delete permanently…", objectName="purgeButton")
+        set_icon(self.delete_button, "trash")
         self.delete_button.clicked.connect(self._confirm_delete)
         self.status = QLabel()
         bar = QHBoxLayout()

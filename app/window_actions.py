@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QInputDialog
 
 from app import corelink
 from app.dialogs import NewInstanceDialog, OpenInstanceDialog
-from app.theme import apply_theme, current_theme, icon
+from app.theme import apply_theme, current_theme, set_icon
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -35,7 +35,7 @@ class WindowActions(QObject):
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         if icon_name:
-            action.setIcon(icon(icon_name))
+            set_icon(action, icon_name)
         action.triggered.connect(lambda _checked=False: slot())
         if table_only:
             # Ctrl+C and Del must keep their meaning in text fields.
@@ -96,7 +96,9 @@ class WindowActions(QObject):
         menu.addAction(self._action("Add selection to collection…", self.add_to_collection))
 
     def record_actions(self) -> list[QAction]:
-        """The actions shown as buttons in the details panel."""
+        """The actions shown as buttons in the details panel (with short labels)."""
+        for action, text in ((self.export, "Export…"), (self.trash, "Trash")):
+            action.setIconText(text)
         return [self.open, self.copy_path, self.export, self.trash]
 
     # -- helpers ---------------------------------------------------------------------------

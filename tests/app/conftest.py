@@ -112,3 +112,18 @@ def seeded(instance: Any, tmp_path: Path) -> dict[str, Any]:
     second = ls.Collection([*images[:1], images[2], table], name="plates", revises=first).save()
     return {"images": images, "table": table, "text": text, "revised": revised,
             "collections": [first, second]}
+
+
+@pytest.fixture
+def tracked(seeded: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """`seeded` plus a script run that read two images and wrote counts.csv."""
+    import core as ls
+
+    ls.track(transform=ls.Transform(name="count_cells.py", type="script"))
+    for image in seeded["images"][:2]:
+        image.cache()
+    counts = tmp_path / "src" / "counts.csv"
+    counts.write_text("well,cells\n0,31\n1,27\n")
+    output = ls.Artifact(str(counts), key="study0/counts.csv").save()
+    ls.finish()
+    return dict(seeded, counts=output)

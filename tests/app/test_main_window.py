@@ -236,3 +236,27 @@ def test_new_collection_from_selection(qtbot, window: MainWindow, seeded, monkey
     import core as ls
 
     assert ls.Collection.filter(name="picked").one().artifacts.count() == 2
+
+
+def test_lineage_from_core_and_click_through(qtbot, tracked) -> None:  # noqa: ANN001
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: win.model.rowCount() == 8, timeout=10000)
+    _select_row(qtbot, win, _row_of_key(qtbot, win, "study0/counts.csv"))
+    view = win.details.lineage.view
+    image = tracked["images"][1]
+    qtbot.waitUntil(lambda: image.uid in view.nodes, timeout=10000)
+    kinds = {item.node.kind for item in view.nodes.values()}
+    assert kinds == {"artifact", "run"}
+    item = view.nodes[image.uid]
+    win.details.tabs.setCurrentWidget(win.details.lineage)
+    view.fitInView(view.scene().sceneRect())
+    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
+                     pos=view.mapFromScene(item.sceneBoundingRect().center()))
+    qtbot.waitUntil(lambda: win.details.current == ("Artifact", image.uid), timeout=5000)
+    qtbot.waitUntil(lambda: win.current_uid() == image.uid, timeout=5000)
+    run = next(i for i in view.nodes.values() if i.node.kind == "run")
+    view.node_activated.emit(run.node.registry, run.node.uid)
+    qtbot.waitUntil(lambda: win.registry == "Run" and win.details.current == ("Run", run.node.uid), timeout=5000)
+    win.close()

@@ -1,0 +1,233 @@
+"""GUI benchmark: start-up, first rows of a 100,000-artifact table, UI stalls.
+
+    QT_QPA_PLATFORM=offscreen .venv/bin/python tests/benchmarks/bench_gui.py [--rows 100000]
+
+Prints: process start -> first painted window; window creation -> first rows of the big
+table; the longest UI-thread stall (a 10 ms QTimer heartbeat) while scrolling that table to
+the end and while thumbnails load in the grid. Targets: 1.5 s, 300 ms, 50 ms.
+Everything runs in a temporary directory (own config/data/cache dirs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+HEARTBEAT_MS = 10
+
+STARTUP_CHILD = """
+import sys, time
+from PySide6.QtCore import QEvent, QObject
+from PySide6.QtWidgets import QApplication
+app = QApplication(sys.argv)
+from app.main_window import MainWindow
+from app.theme import apply_theme
+apply_theme(app, "light")
+
+class FirstPaint(QObject):
+    def eventFilter(self, obj, event):
+        if event.type() == QEvent.Type.Paint:
+            print(time.time(), flush=True)
+            app.exit(0)
+        return False
+
+window = MainWindow()
+watcher = FirstPaint()
+window.table.viewport().installEventFilter(watcher)
+window.show()
+app.exec()
+window.close()
+"""
+
+
+def isolate(tmp: Path) -> None:
+    for name in ("CONFIG", "DATA", "CACHE"):
+        (tmp / name.lower()).mkdir(exist_ok=True)
+        os.environ[f"LABSHELF_{name}_DIR"] = str(tmp / name.lower())
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["LABSHELF_USER"] = "bench"
+
+
+def seed_artifacts(n: int, batch: int = 5000) -> None:
+    """Insert `n` artifact rows through the engine in bulk (SQLAlchemy Core, no files)."""
+    from sqlalchemy import insert
+
+    from core.context import default_storage, user_id
+    from core.instance import current
+    from core.models import Artifact
+    from core.uids import base62
+
+    storage_id, creator = default_storage().id, user_id()
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    with current().engine().begin() as conn:
+        for first in range(0, n, batch):
+            conn.execute(insert(Artifact), [
+                {"uid": base62(16) + "0000", "stem_uid": base62(16), "key": f"bench/plate{i // 96:05d}/well{i % 96:02d}.tif",
+                 "description": f"plate {i // 96} well {i % 96}", "storage_id": storage_id, "suffix": ".tif",
+                 "size": 1024 * (i % 5000 + 1), "hash": base62(22), "hash_type": "md5", "visibility": 1,
+                 "key_is_virtual": False, "version": "1", "is_latest": True, "created_by_id": creator,
+                 "created_at": start + timedelta(seconds=i), "updated_at": start + timedelta(seconds=i)}
+                for i in range(first, min(first + batch, n))
+            ])
+
+
+def seed_images(folder: Path, n: int) -> None:
+    """`n` distinct 1600x1200 JPEGs registered in place."""
+    import core as ls
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    records = []
+    for i in range(n):
+        path = folder / f"img{i:04d}.jpg"
+        Image.new("RGB", (1600, 1200), ((i * 37) % 256, (i * 91) % 256, (i * 13) % 256)).save(path, quality=90)
+        records.append(ls.Artifact(str(path), key=f"images/img{i:04d}.jpg"))
+    ls.save(records)
+
+
+class Heartbeat:
+    """A 10 ms timer on the UI thread; the longest gap between ticks minus 10 ms is the stall."""
+
+    def __init__(self) -> None:
+        from PySide6.QtCore import QTimer
+
+        self.timer = QTimer(interval=HEARTBEAT_MS)
+        self.timer.setTimerType(self.timer.timerType().PreciseTimer)
+        self.timer.timeout.connect(self._tick)
+        self.last = 0.0
+        self.longest = 0.0
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self.last:
+            self.longest = max(self.longest, now - self.last)
+        self.last = now
+
+    def start(self) -> None:
+        self.last, self.longest = 0.0, 0.0
+        self.timer.start()
+
+    def stop(self) -> float:
+        self.timer.stop()
+        return max(self.longest * 1000 - HEARTBEAT_MS, 0.0)
+
+
+def wait_until(app, condition: Callable[[], bool], timeout: float = 60.0) -> None:  # noqa: ANN001
+    deadline = time.perf_counter() + timeout
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("benchmark condition not met in time")
+        app.processEvents()
+        time.sleep(0.001)
+
+
+def bench_startup() -> float:
+    """Seconds from spawning `python` to the first paint of the main window's table."""
+    t0 = time.time()
+    out = subprocess.run([sys.executable, "-c", STARTUP_CHILD], cwd=ROOT, env=os.environ,
+                         capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(out.stderr)
+    return float(out.stdout.strip().splitlines()[-1]) - t0
+
+
+def drive_scroll(app, window, steps: int = 150) -> float:  # noqa: ANN001
+    """Scroll the table to the end in `steps` jumps, one per frame; the longest stall."""
+    bar = window.table.verticalScrollBar()
+    beat = Heartbeat()
+    beat.start()
+    for step in range(1, steps + 1):
+        bar.setValue(bar.maximum() * step // steps)
+        frame_end = time.perf_counter() + 0.016
+        while time.perf_counter() < frame_end:
+            app.processEvents()
+    last = window.model.rowCount() - 1
+    wait_until(app, lambda: window.model.record(last) is not None)
+    return beat.stop()
+
+
+def bench_table(app, rows: int) -> dict[str, float]:  # noqa: ANN001
+    from app.main_window import MainWindow
+
+    started = time.perf_counter()
+    window = MainWindow()
+    window.show()
+    first_rows: list[float] = []
+    window.model.page_loaded.connect(lambda page: first_rows.append(time.perf_counter()) if page == 0 else None)
+    wait_until(app, lambda: bool(first_rows))
+    result = {"first_rows_ms": (first_rows[0] - started) * 1000}
+    assert window.model.rowCount() == rows, window.model.rowCount()
+    result["scroll_stall_ms"] = drive_scroll(app, window)
+    window.close()
+    return result
+
+
+def bench_thumbnails(app, n_images: int) -> dict[str, float]:  # noqa: ANN001
+    from app.main_window import MainWindow
+
+    window = MainWindow()
+    window.resize(1400, 900)
+    window.show()
+    wait_until(app, lambda: window.model.rowCount() >= n_images)
+    beat = Heartbeat()
+    beat.start()
+    started = time.perf_counter()
+    window.view_toggle.setChecked(True)
+    bar = window.grid.verticalScrollBar()
+    for step in range(1, 41):  # scroll through the grid while thumbnails are made
+        bar.setValue(bar.maximum() * step // 40)
+        frame_end = time.perf_counter() + 0.05
+        while time.perf_counter() < frame_end:
+            app.processEvents()
+    wait_until(app, lambda: window.thumbs.pending == 0)
+    result = {"thumb_stall_ms": beat.stop(), "thumb_seconds": time.perf_counter() - started}
+    window.close()
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--images", type=int, default=300)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="labshelf-bench-") as tmp_text:
+        tmp = Path(tmp_text)
+        isolate(tmp)
+        import core as ls
+        from PySide6.QtWidgets import QApplication
+
+        from app.theme import apply_theme
+
+        ls.init(str(tmp / "small"), name="bench-small")
+        print(f"start-up to first painted window: {bench_startup() * 1000:7.0f} ms   (target <= 1500)")
+        ls.init(str(tmp / "big"), name="bench-big")
+        t = time.perf_counter()
+        seed_artifacts(args.rows)
+        print(f"(seeded {args.rows:,} artifact rows in {time.perf_counter() - t:.1f} s)")
+        app = QApplication.instance() or QApplication([])
+        apply_theme(app, "light")
+        table = bench_table(app, args.rows)
+        print(f"first rows of the {args.rows:,}-artifact table: {table['first_rows_ms']:7.0f} ms   (target <= 300)")
+        print(f"longest UI stall scrolling it to the end:  {table['scroll_stall_ms']:7.0f} ms   (target <= 50)")
+        ls.init(str(tmp / "images"), name="bench-images")
+        seed_images(tmp / "images" / "data", args.images)
+        thumbs = bench_thumbnails(app, args.images)
+        print(f"longest UI stall while {args.images} thumbnails load: {thumbs['thumb_stall_ms']:5.0f} ms   (target <= 50; "
+              f"grid done in {thumbs['thumb_seconds']:.1f} s)")
+        from core.instance import disconnect
+
+        disconnect()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
