@@ -82,8 +82,9 @@ def seed_artifacts(n: int, batch: int = 5000) -> None:
 
 def seed_images(folder: Path, n: int) -> None:
     """`n` distinct 1600x1200 JPEGs registered in place."""
-    import core as ls
     from PIL import Image
+
+    import core as ls
 
     folder.mkdir(parents=True, exist_ok=True)
     records = []
@@ -202,9 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="labshelf-bench-") as tmp_text:
         tmp = Path(tmp_text)
         isolate(tmp)
-        import core as ls
         from PySide6.QtWidgets import QApplication
 
+        import core as ls
         from app.theme import apply_theme
 
         ls.init(str(tmp / "small"), name="bench-small")
