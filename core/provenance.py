@@ -33,7 +33,7 @@ UPLOAD_KEY = "labshelf-desktop-upload"
 
 _lock = threading.Lock()
 _global: dict[str, Any] = {"run": None, "source": None}
-_noted: set[tuple[int, str, int]] = set()
+_noted: set[tuple[str, str]] = set()
 
 
 # ---------------------------------------------------------------- the active run
@@ -525,7 +525,7 @@ def note_input(record: Any) -> None:
     if getattr(record, "run_id", None) == run.id:
         return
     is_artifact = isinstance(record, Artifact)
-    marker = (run.id, "a" if is_artifact else "c", record.id)
+    marker = (run.uid, record.uid)  # uids, not ids: ids repeat across instances
     if marker in _noted:
         return
     link = RunInputArtifact if is_artifact else RunInputCollection
