@@ -11,6 +11,7 @@ process-wide run alone.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
@@ -157,20 +158,28 @@ def detect_source() -> Source:
     )
 
 
-def imported_packages() -> dict[str, str]:
-    """Versions of the installed distributions whose top-level modules are imported."""
+@functools.cache
+def _distributions() -> dict[str, dict[str, str]]:
+    """Top-level module -> {distribution: version} of what is installed (scanned once)."""
     from importlib import metadata
 
-    owners = metadata.packages_distributions()
-    found: dict[str, str] = {}
-    for module in list(sys.modules):
-        if "." in module or module.startswith("_") or module in sys.stdlib_module_names:
-            continue
-        for dist in owners.get(module, ()):
+    versions: dict[str, dict[str, str]] = {}
+    for module, dists in metadata.packages_distributions().items():
+        for dist in dists:
             try:
-                found[dist] = metadata.version(dist)
+                versions.setdefault(module, {})[dist] = metadata.version(dist)
             except metadata.PackageNotFoundError:
                 continue
+    return versions
+
+
+def imported_packages() -> dict[str, str]:
+    """Versions of the installed distributions whose top-level modules are imported."""
+    owners = _distributions()
+    found: dict[str, str] = {}
+    for module in list(sys.modules):
+        if "." not in module and not module.startswith("_"):
+            found.update(owners.get(module, {}))
     return {"python": platform.python_version(), **dict(sorted(found.items()))}
 
 
@@ -318,14 +327,16 @@ def _pinned(s: Session, uid: str, fields: dict[str, Any], user: int) -> Transfor
 
 
 def transform_by_version(fields: dict[str, Any]) -> Transform:
-    """The transform with this key (default: name), type and version; else a new version."""
+    """The transform with this key (default: name), type and version (none given: the
+    latest); else a new version of the family with this key."""
     check_type(fields.get("type") or "pipeline")
     fields = {**fields, "type": fields.get("type") or "pipeline"}
     fields["key"] = fields.get("key") or fields["name"]
 
     def run(s: Session, user: int) -> Transform:
         family = _family(s, fields["key"], fields["type"])
-        same = next((t for t in family if t.version == fields.get("version")), None)
+        wanted = fields.get("version")
+        same = next((t for t in family if wanted is None or t.version == wanted), None)
         if same is not None:
             return same
         return _insert(s, fields, family[0].stem_uid if family else None, user)
