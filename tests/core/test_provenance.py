@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import types
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import core as ls
 from core import provenance
 from core.models import HIDDEN
 
+SCRIPTS = Path(__file__).resolve().parents[1] / "e2e" / "scripts"
 SCRIPT = '''"""Count the iris images."""
 import core as ls
 '''
@@ -32,6 +34,13 @@ def script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path.write_text(SCRIPT)
     monkeypatch.setattr(sys.modules["__main__"], "__file__", str(path), raising=False)
     return path
+
+
+def run_script(path: Path, *args: str) -> None:
+    """Run a script in a fresh interpreter on the current instance."""
+    proc = subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
 
 
 def _track_and_finish(**kwargs) -> ls.Run:
@@ -203,3 +212,18 @@ def test_uploads_without_global_state(instance: Path, src: Path) -> None:
     assert (art.run_id, art.transform_id) == (run.id, newer.id)
     assert ls.Run.get(run.uid).finished_at is not None
     assert [a.uid for a in run.outputs] == [art.uid]
+
+
+def test_rerun_scripts_as_subprocesses(sqlite_instance: Path, tmp_path: Path) -> None:
+    changed = tmp_path / "v2" / "write_table.py"
+    changed.parent.mkdir()
+    changed.write_text(SCRIPTS.joinpath("write_table.py").read_text() + "print('v2')\n")
+    run_script(SCRIPTS / "write_table.py", str(tmp_path))
+    run_script(SCRIPTS / "write_table.py", str(tmp_path))
+    run_script(changed, str(tmp_path))
+    runs = ls.Run.filter().order_by("started_at").all()
+    assert len(runs) == 3
+    first, again, versioned = (r.transform for r in runs)
+    assert again.uid == first.uid and first.key == versioned.key == "write_table.py"
+    assert versioned.stem_uid == first.stem_uid and versioned.version == "2"
+    assert all(r.finished_at is not None for r in runs)
