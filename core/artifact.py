@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from . import context
@@ -56,6 +56,19 @@ class Source:
 
 
 # ---------------------------------------------------------------- construction
+
+# Built once: constructing statements costs more than running them on an index.
+_BY_HASH = (
+    select(Artifact.id)
+    .where(Artifact.hash == bindparam("hash"), Artifact.visibility != PENDING)
+    .order_by(Artifact.visibility.desc(), Artifact.is_latest.desc(), Artifact.id.desc())
+    .limit(1)
+)
+_BY_KEY = (
+    select(Artifact.stem_uid, Artifact.key, Artifact.description)
+    .where(Artifact.key == bindparam("key"), Artifact.is_latest.is_(True), Artifact.visibility >= 0)
+    .limit(1)
+)
 
 
 def prepare(cls: type[Artifact], path: Any = None, **kwargs: Any) -> Artifact:
@@ -136,19 +149,16 @@ def describe_source(path: Any, *, follow_symlinks: bool = False) -> dict[str, An
 def find_by_hash(hash_: str) -> Artifact | None:
     """The visible artifact with this content; raises if only a trashed one has it."""
 
-    def q(s: Session) -> Artifact | None:
-        rows = s.execute(
-            select(Artifact)
-            .where(Artifact.hash == hash_, Artifact.visibility != PENDING)
-            .order_by(Artifact.visibility.desc(), Artifact.is_latest.desc(), Artifact.id.desc())
-            .limit(1)
-            .execution_options(populate_existing=True)
-        ).scalars().first()
-        return rows
-
-    found = context.read(q, what="looking up content by hash")
-    if found is None:
+    # a light Core probe first: in bulk registration almost every hash is new
+    found_id = context.read(
+        lambda s: s.connection().execute(_BY_HASH, {"hash": hash_}).scalar(),
+        what="looking up content by hash",
+    )
+    if found_id is None:
         return None
+    found = context.read(
+        lambda s: s.get(Artifact, found_id, populate_existing=True), what="loading an artifact"
+    )
     if found.visibility == TRASH:
         raise IntegrityError(
             f"An artifact with the same content is in the trash (uid {found.uid}); "
@@ -188,19 +198,19 @@ def init_fields(obj: Artifact, path: Any = None, *, key: str | None = None,
         source.in_place = True
         obj.storage_id, obj.key, obj.key_is_virtual = storage_rec.id, rel, False
     else:
-        target = storage or context.default_storage()
-        obj.storage_id, obj.key, obj.key_is_virtual = target.id, key, True
-    if revises is None and obj.key is not None:
-        revises = _latest_with_key(obj.key)
-    _set_family(obj, revises)
+        target_id = storage.id if storage is not None else context.default_storage_id()
+        obj.storage_id, obj.key, obj.key_is_virtual = target_id, key, True
+    family = _family_of(revises) if revises is not None else None
+    if family is None and obj.key is not None:
+        family = _latest_with_key(obj.key)
+    _set_family(obj, family)
     _link_run(obj, run)
 
 
-def _in_place(path: str) -> tuple[Storage, str] | None:
-    """The registered storage containing ``path`` and the path's key in it."""
-    storages = context.read(lambda s: list(s.scalars(select(Storage))), what="listing storages")
-    best: tuple[Storage, str] | None = None
-    for st in storages:
+def _in_place(path: str) -> tuple[Any, str] | None:
+    """The registered storage (id, root) containing ``path`` and the path's key in it."""
+    best: tuple[Any, str] | None = None
+    for st in context.storage_roots():
         rel = relative_key(st.root, path)
         if rel is not None and (best is None or len(st.root) > len(best[0].root)):
             best = (st, rel)
@@ -209,27 +219,37 @@ def _in_place(path: str) -> tuple[Storage, str] | None:
     return best
 
 
-def _latest_with_key(key: str) -> Artifact | None:
-    return context.read(
-        lambda s: s.scalars(
-            select(Artifact).where(
-                Artifact.key == key, Artifact.is_latest.is_(True), Artifact.visibility >= 0
-            )
-        ).first(),
+@dataclass
+class Family:
+    """What a new version takes from its family's latest member."""
+
+    stem_uid: str
+    key: str | None
+    description: str | None
+
+
+def _family_of(revises: Any) -> Family:
+    if not isinstance(revises, Artifact) or revises.id is None:
+        raise InvalidArgument("revises= must be a saved artifact.")
+    return Family(revises.stem_uid, revises.key, revises.description)
+
+
+def _latest_with_key(key: str) -> Family | None:
+    row = context.read(
+        lambda s: s.connection().execute(_BY_KEY, {"key": key}).first(),
         what=f"looking up key '{key}'",
     )
+    return Family(*row) if row is not None else None
 
 
-def _set_family(obj: Artifact, revises: Artifact | None) -> None:
-    if revises is not None:
-        if not isinstance(revises, Artifact) or revises.id is None:
-            raise InvalidArgument("revises= must be a saved artifact.")
-        obj.stem_uid = revises.stem_uid
+def _set_family(obj: Artifact, family: Family | None) -> None:
+    if family is not None:
+        obj.stem_uid = family.stem_uid
         if obj.key is None and obj.key_is_virtual:
-            obj.key = revises.key
+            obj.key = family.key
         if obj.description is None:
-            obj.description = revises.description
-        index = context.read(lambda s: next_index(s, Artifact, revises.stem_uid))
+            obj.description = family.description
+        index = context.read(lambda s: next_index(s, Artifact, family.stem_uid))
     else:
         obj.stem_uid = new_stem(UID_LENGTHS["artifact"])
         index = 0

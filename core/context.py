@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
@@ -92,6 +93,34 @@ def ensure_default_storage(inst: Instance) -> int:
         pass
     with engine.connect() as conn:
         return conn.execute(select(Storage.id).where(Storage.root == root)).scalar_one()
+
+
+STORAGE_LIST_TTL = 10.0  # seconds; storage roots are added rarely
+
+
+def storage_roots() -> list[Any]:
+    """(id, root) of every registered storage, cached briefly per instance."""
+    inst = current()
+    cached = getattr(inst, "_storage_list", None)
+    now = time.monotonic()
+    if cached is None or now - cached[0] > STORAGE_LIST_TTL:
+        rows = read(
+            lambda s: s.connection().execute(select(Storage.id, Storage.root)).all(),
+            what="listing storages",
+        )
+        cached = (now, rows)
+        inst._storage_list = cached
+    return cached[1]
+
+
+def forget_storage_list() -> None:
+    """Call after registering a storage so the next lookup sees it."""
+    inst = current()
+    inst._storage_list = None
+
+
+def default_storage_id() -> int:
+    return current()._default_storage_id
 
 
 def default_storage() -> Storage:

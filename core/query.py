@@ -323,20 +323,62 @@ def _value_columns(model: type, fields: tuple[str, ...]) -> tuple[list[Any], lis
 
 
 def _search_clause(model: type, text: str, dialect: str) -> tuple[ColumnElement[bool], Any]:
-    """(WHERE, rank) of a ranked search: exact, prefix, substring, then fuzzy matches."""
+    """(WHERE, rank) of a ranked search: exact, prefix, substring, then fuzzy matches.
+
+    Substring candidates come from the trigram index (FTS5 on SQLite, pg_trgm on
+    PostgreSQL); fuzzy matches are looked for only when substrings are few, so a
+    common word costs one index lookup and a sort, not a scan.
+    """
     fields = [getattr(model, f) for f in SEARCH_FIELDS.get(model, ())]
     q = text.lower()
     esc = _escape_like(q)
     lowered = [func.lower(f) for f in fields]
     exact = or_(*(f == q for f in lowered), model.uid == text)
-    prefix = or_(*(f.like(f"{esc}%", escape="\\") for f in lowered), model.uid.like(f"{_escape_like(text)}%", escape="\\"))
-    substring = or_(*(f.like(f"%{esc}%", escape="\\") for f in lowered))
-    fuzzy = _fuzzy_clause(model, q, dialect, lowered)
+    prefix = or_(*(f.like(f"{esc}%", escape="\\") for f in lowered), _uid_prefix(model, text))
     candidates = _substring_candidates(model, q, dialect)
-    where = or_(candidates if candidates is not None else substring, prefix, fuzzy) if fuzzy is not None \
-        else or_(candidates if candidates is not None else substring, prefix)
+    if candidates is None:
+        candidates = or_(*(f.like(f"%{esc}%", escape="\\") for f in lowered))
+    where = or_(candidates, _uid_prefix(model, text))
+    if _few_substring_hits(model, q, dialect):
+        fuzzy = _fuzzy_clause(model, q, dialect, lowered)
+        if fuzzy is not None:
+            where = or_(where, fuzzy)
+    substring = or_(*(f.like(f"%{esc}%", escape="\\") for f in lowered))
     rank = case((exact, 0), (prefix, 1), (substring, 2), else_=3)
     return where, rank
+
+
+def _uid_prefix(model: type, text: str) -> ColumnElement[bool]:
+    """uid starts with ``text``, as an index-friendly range (uids are base62, ASCII-ordered)."""
+    if not text.isalnum() or not text.isascii():
+        return literal(False)
+    return and_(model.uid >= text, model.uid < text + "{")
+
+
+FEW_HITS = 20
+
+
+def _few_substring_hits(model: type, q: str, dialect: str) -> bool:
+    """Whether a search is worth widening to near misses (one bounded index probe)."""
+    if len(q) < 4:
+        return False
+    table = FTS_TABLES.get(model)
+    if table is None:
+        return True
+    from sqlalchemy import text as sql_text
+
+    if dialect == "sqlite":
+        probe = sql_text(
+            f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {table} MATCH :p LIMIT {FEW_HITS})"
+        ).bindparams(p=_fts_phrase(q))
+    else:
+        fields = SEARCH_FIELDS[model]
+        cond = " OR ".join(f"lower({f}) LIKE :p" for f in fields)
+        probe = sql_text(
+            f"SELECT count(*) FROM (SELECT 1 FROM {model.__tablename__} WHERE {cond} LIMIT {FEW_HITS}) AS t"
+        ).bindparams(p=f"%{_escape_like(q)}%")
+    hits = context.read(lambda s: s.execute(probe).scalar_one(), what="searching")
+    return hits < FEW_HITS
 
 
 def _fts_phrase(q: str) -> str:

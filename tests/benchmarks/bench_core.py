@@ -1,0 +1,170 @@
+"""Core speed: bulk registration, folder artifacts, search and count at 100k rows, import time.
+
+Run: .venv/bin/python tests/benchmarks/bench_core.py [--files 10000] [--rows 100000]
+Prints numbers; asserts nothing. Everything runs in a temporary instance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _write_files(folder: Path, n: int, size: int = 4096) -> list[Path]:
+    folder.mkdir(parents=True)
+    paths = []
+    for i in range(n):
+        p = folder / f"img_{i:05d}.bin"
+        p.write_bytes(i.to_bytes(4, "little") * (size // 4))
+        paths.append(p)
+    return paths
+
+
+def bench_import() -> None:
+    times = []
+    for _ in range(5):
+        out = subprocess.run(
+            [sys.executable, "-c", "import time; t=time.perf_counter(); import core; print(time.perf_counter()-t)"],
+            capture_output=True, text=True, check=True,
+        )
+        times.append(float(out.stdout))
+    full = subprocess.run(
+        [sys.executable, "-c", "import time; t=time.perf_counter(); import core; core.Artifact; print(time.perf_counter()-t)"],
+        capture_output=True, text=True, check=True,
+    )
+    print(f"import core (cold process, median of 5): {statistics.median(times) * 1000:.0f} ms")
+    print(f"import core + first registry access (loads SQLAlchemy): {float(full.stdout) * 1000:.0f} ms")
+
+
+def bench_registration(tmp: Path, n: int) -> None:
+    import core as ls
+
+    paths = _write_files(tmp / "files", n)
+    t0 = time.perf_counter()
+    artifacts = [ls.Artifact(str(p), key=f"bench/{p.name}") for p in paths]
+    t1 = time.perf_counter()
+    ls.save(artifacts)
+    t2 = time.perf_counter()
+    print(f"{n} files x 4 KB, Artifact(...) for each: {t1 - t0:.2f} s ({n / (t1 - t0):,.0f} files/s)")
+    print(f"  ls.save([...]) of them: {t2 - t1:.2f} s ({n / (t2 - t1):,.0f} files/s)")
+    print(f"  per-file registration end to end: {n / (t2 - t0):,.0f} files/s")
+
+    # baseline in the same process: the bare copy + md5 of the same files, 8 threads
+    import hashlib
+    import shutil
+    from concurrent.futures import ThreadPoolExecutor
+
+    dst = tmp / "baseline"
+    dst.mkdir()
+
+    def copy(p: Path) -> None:
+        hashlib.md5(p.read_bytes()).digest()
+        shutil.copyfile(p, dst / p.name)
+
+    t3 = time.perf_counter()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(copy, paths))
+    t4 = time.perf_counter()
+    print(f"  baseline (md5 + copy only, 8 threads): {t4 - t3:.2f} s; registration costs {(t2 - t0) / (t4 - t3):.1f}x the bare I/O")
+
+    folder = tmp / "folder_copy"
+    shutil.copytree(tmp / "files", folder)
+    (folder / "extra.bin").write_bytes(b"make the folder hash differ")
+    t5 = time.perf_counter()
+    ls.Artifact(str(folder), key="bench/folder").save()
+    t6 = time.perf_counter()
+    print(f"folder artifact of {n + 1} files: {t6 - t5:.2f} s ({(n + 1) / (t6 - t5):,.0f} files/s)")
+
+
+def seed_rows(rows: int) -> None:
+    """Bulk-insert synthetic artifact rows straight through SQLAlchemy Core."""
+    from sqlalchemy import insert
+
+    import core as ls
+    from core import context
+    from core.models import Artifact, utcnow
+    from core.uids import base62
+
+    user = context.user_id()
+    storage = ls.settings.storage.id
+    words = ["plate", "cells", "microscopy", "sequencing", "iris", "study", "control", "treated"]
+    now = utcnow()
+    batch = []
+    t0 = time.perf_counter()
+    for i in range(rows):
+        stem = base62(16)
+        w1, w2 = words[i % 8], words[(i // 8) % 8]
+        batch.append(dict(
+            uid=stem + "0000", stem_uid=stem, key=f"{w1}/{w2}_{i:06d}.tif",
+            description=f"{w1} {w2} sample {i}", storage_id=storage, suffix=".tif", size=4096 + i,
+            hash=base62(22), hash_type="md5", visibility=1, key_is_virtual=True, version="1",
+            is_latest=True, created_by_id=user, created_at=now, updated_at=now,
+        ))
+        if len(batch) == 5000:
+            context.write(lambda s, b=batch: s.execute(insert(Artifact), b))
+            batch = []
+    if batch:
+        context.write(lambda s, b=batch: s.execute(insert(Artifact), b))
+    print(f"seeded {rows:,} artifact rows in {time.perf_counter() - t0:.1f} s")
+
+
+def _timed(fn, repeat: int = 7) -> float:
+    fn()  # warm
+    samples = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples) * 1000
+
+
+def bench_queries(rows: int) -> None:
+    import core as ls
+
+    seed_rows(rows)
+    total = ls.Artifact.filter().count()
+    print(f"artifacts in the instance: {total:,}")
+    cases = {
+        "search('microscopy') first 50": lambda: ls.Artifact.search("microscopy")[:50],
+        "search('sample 4242') first 50": lambda: ls.Artifact.search("sample 4242")[:50],
+        "search('micrscopy') typo, first 50": lambda: ls.Artifact.search("micrscopy")[:50],
+        "search('ts') short, first 50": lambda: ls.Artifact.search("ts")[:50],
+        "filter(key__startswith='cells/').count()": lambda: ls.Artifact.filter(key__startswith="cells/").count(),
+        "filter(suffix='.tif', size__gt=50000).count()": lambda: ls.Artifact.filter(suffix=".tif", size__gt=50000).count(),
+        "filter().count()": lambda: ls.Artifact.filter().count(),
+        "first page: order_by('-created_at')[:200]": lambda: ls.Artifact.filter().order_by("-created_at")[:200],
+        "deep page: [90000:90200]": lambda: ls.Artifact.filter()[90000:90200],
+        "get(uid prefix)": lambda: ls.Artifact.get(ls.Artifact.filter().first().uid[:8]),
+    }
+    for name, fn in cases.items():
+        print(f"  {name}: {_timed(fn):.1f} ms (median of 7)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--db", default=None, help="SQLAlchemy URL (default: SQLite in the temp instance)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        for var, sub in (("LABSHELF_CONFIG_DIR", "config"), ("LABSHELF_DATA_DIR", "data"), ("LABSHELF_CACHE_DIR", "cache")):
+            os.environ[var] = str(tmp / sub)
+        os.environ.setdefault("LABSHELF_QUIET", "1")
+        bench_import()
+        import core as ls
+
+        ls.init(str(tmp / "store"), db=args.db)
+        print(f"database: {ls.settings.db}")
+        bench_registration(tmp, args.files)
+        bench_queries(args.rows)
+
+
+if __name__ == "__main__":
+    main()
