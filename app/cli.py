@@ -267,7 +267,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     if target.exists() and target.read_bytes() != data and not args.force:
         raise ls.InvalidArgument(f"{target} exists and differs; pass --force to overwrite it.")
     target.write_bytes(data)
-    out(str(target))
+    out(str(target.absolute()))
     return OK
 
 
@@ -376,8 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _add(sub, "connect", cmd_connect, "make an existing instance current", common)
     p.add_argument("instance", help="instance name, storage location or database URL")
     _add(sub, "info", cmd_info, "show the current instance", common)
-    p = _add(sub, "gui", cmd_gui, "open the desktop app", common)
-    p.add_argument("qt_args", nargs=argparse.REMAINDER, help="options passed on to Qt")
+    _add(sub, "gui", cmd_gui, "open the desktop app (other options go to Qt)", common)
     p = _add(sub, "save", cmd_save, "register a file or folder as an artifact", common)
     p.add_argument("path", help="a local file or folder, s3://… or gs://…")
     p.add_argument("--key", help="the artifact's key, e.g. iris/study0")
@@ -433,7 +432,11 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``labshelf`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "gui":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.qt_args = extra
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -1,0 +1,224 @@
+"""The ``labshelf`` command line through subprocesses: every command's happy and error path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+import core as ls
+from app import cli
+from core.instance import disconnect
+
+SCRIPTS = Path(__file__).parent / "scripts"
+COMMANDS = ("init", "connect", "info", "gui", "save", "ls", "describe", "cache", "load",
+            "delete", "demo", "migrate", "doctor")
+
+
+def labshelf(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``labshelf ARGS`` in a fresh interpreter (the test's isolated environment)."""
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True,
+                          text=True, timeout=120, cwd=cwd, check=False)
+
+
+def ok(*args: str, cwd: Path | None = None) -> str:
+    proc = labshelf(*args, cwd=cwd)
+    assert proc.returncode == 0, f"labshelf {' '.join(args)}: {proc.stderr}"
+    assert "Traceback" not in proc.stderr
+    return proc.stdout
+
+
+def fails(*args: str, match: str, cwd: Path | None = None) -> None:
+    """The command exits non-zero with one clear line on stderr, no traceback."""
+    proc = labshelf(*args, cwd=cwd)
+    lines = [ln for ln in proc.stderr.splitlines() if not ln.startswith(("→", "Fontconfig"))]
+    assert proc.returncode != 0, f"labshelf {' '.join(args)} succeeded"
+    assert len(lines) == 1 and lines[0].startswith("labshelf: error:"), proc.stderr
+    assert match in lines[0], lines[0]
+
+
+def all_fail(cases: list[tuple[tuple[str, ...], str]]) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for future in [pool.submit(fails, *args, match=match) for args, match in cases]:
+            future.result()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Path]:
+    """A current SQLite instance made by ``labshelf init``; yields the storage root."""
+    root = tmp_path / "store"
+    ok("init", "--storage", str(root), "--name", "lab")
+    yield root
+    disconnect()
+
+
+def test_help_is_fast_and_imports_nothing_heavy() -> None:
+    best = min(_timed(labshelf, "--help") for _ in range(3))
+    assert best <= 0.3, f"labshelf --help took {best:.2f} s"
+    probe = ("import sys, app.cli as c\n"
+             "for a in (['--help'], ['ls', '--help']):\n"
+             "    try: c.main(a)\n"
+             "    except SystemExit: pass\n"
+             "heavy = [m for m in ('sqlalchemy', 'pandas', 'PySide6', 'PIL', 'pygraphviz')"
+             " if m in sys.modules]\n"
+             "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip().endswith("[]")
+    assert ok("--version").strip() == f"labshelf {ls.__version__}"
+
+
+def _timed(fn, *args: str) -> float:
+    start = time.perf_counter()
+    fn(*args)
+    return time.perf_counter() - start
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([command, "--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: labshelf {command}")
+
+
+def test_without_an_instance(tmp_path: Path) -> None:
+    all_fail([
+        (("info",), "No labshelf instance is set up yet"),
+        (("ls",), "No labshelf instance"),
+        (("describe", "abc"), "No labshelf instance"),
+        (("demo", str(tmp_path / "demo"), "--load"), "No labshelf instance"),
+        (("migrate",), "No labshelf instance"),
+        (("connect", "nowhere"), "No instance matches 'nowhere'"),
+        (("init", "--storage", "ftp://host/x"), "unsupported scheme"),
+    ])
+
+
+def test_instance_commands(store: Path, tmp_path: Path) -> None:
+    info = ok("info")
+    assert "lab" in info and str(store) in info and "testuser" in info
+    assert "lab" in ok("connect", "lab")
+    assert "schema revision" in ok("migrate")
+    doctor = labshelf("doctor")
+    try:
+        import core.doctor  # noqa: F401
+    except ModuleNotFoundError:
+        assert doctor.returncode == 1 and "not available" in doctor.stderr
+    else:
+        assert doctor.returncode == 0, doctor.stderr
+
+
+def test_artifact_commands(store: Path, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a.csv").write_text("x\n1\n")
+    (data / "b.csv").write_text("x\n2\n")
+    uid = ok("save", str(data / "a.csv"), "--key", "tables/a.csv",
+             "--description", "first table").split()[0]
+    newer = ok("save", str(data / "b.csv"), "--revises", uid[:8]).split()
+    assert newer[0][:16] == uid[:16] and newer[1] == "tables/a.csv" and newer[-1] == "2"
+
+    table = ok("ls")
+    assert table.splitlines()[0].split()[:3] == ["uid", "key", "description"]
+    assert newer[0] in table and uid not in table.split("\n", 2)[1]  # newest first
+    assert newer[0] in ok("ls", "artifacts", "--filter", "is_latest=true", "--filter",
+                          "key__startswith=tables/", "--search", "first")
+    assert ok("ls", "--filter", "is_latest=false").count("tables/a.csv") == 1
+
+    rows = json.loads(ok("ls", "--json", "--limit", "1"))
+    ls.connect("lab")
+    assert list(rows[0]) == ["id", *ls.Artifact.df().columns]
+    assert rows[0]["uid"] == newer[0] and rows[0]["created_at"].startswith("20")
+
+    assert "Artifact: tables/a.csv" in ok("describe", newer[0])
+    assert Path(ok("cache", uid).strip()).read_text() == "x\n1\n"
+    assert "trash" in ok("delete", uid)
+    assert "permanently" in ok("delete", uid, "--permanent")
+    assert uid not in ok("ls", "--filter", "visibility=-1")
+
+
+def test_transform_commands(store: Path, tmp_path: Path) -> None:
+    subprocess.run([sys.executable, str(SCRIPTS / "write_table.py"), str(tmp_path)], check=True,
+                   capture_output=True)
+    runs = ok("ls", "runs")
+    assert "Write the iris measurements table." in runs and "script" in runs
+    transform = json.loads(ok("ls", "transform", "--json"))[0]
+    assert "source_code" not in transform and transform["key"] == "write_table.py"
+    source = (SCRIPTS / "write_table.py").read_text()
+    written = Path(ok("load", transform["uid"], cwd=tmp_path).strip())
+    assert written == tmp_path / "write_table.py" and written.read_text() == source
+    assert "Transform: " in ok("describe", transform["uid"])
+    written.write_text("changed")
+    fails("load", transform["uid"], match="exists and differs", cwd=tmp_path)
+    ok("load", transform["uid"], "--force", cwd=tmp_path)
+    assert written.read_text() == source
+    target = tmp_path / "copy.py"
+    ok("load", transform["uid"], "--output", str(target))
+    assert target.read_text() == source
+
+
+def test_demo_commands(store: Path, tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    assert ok("demo", str(demo)).strip() == str(demo / "iris_studies")
+    assert len(list((demo / "iris_studies").rglob("*.jpg"))) == 48
+    loaded = ok("demo", str(demo), "--load")
+    assert "loaded the iris studies" in loaded
+    again = labshelf("demo", str(demo), "--load")
+    assert again.returncode == 0 and "loaded already" in again.stderr
+    collections = ok("ls", "collections", "--filter", "visibility__in=0,1")
+    assert collections.count("Iris studies") == 3
+    assert ok("ls", "runs").count("pipeline") == 2
+
+
+def test_error_paths(store: Path, tmp_path: Path) -> None:
+    data = tmp_path / "t.txt"
+    data.write_text("t")
+    uid = ok("save", str(data)).split()[0]
+    all_fail([
+        (("save", str(tmp_path / "missing.txt")), "missing.txt"),
+        (("save", str(data), "--revises", "zzzzzz"), "No artifact has a uid starting with"),
+        (("ls", "gadgets"), "'gadgets' is not a registry"),
+        (("ls", "--filter", "colour=red"), "'colour' is not a valid lookup"),
+        (("ls", "--filter", "size"), "needs the form field=value"),
+        (("ls", "--filter", "size__gt=big"), "'big' is not a valid int"),
+        (("describe", "zzzzzz"), "No record has a uid starting with 'zzzzzz'"),
+        (("cache", "zzzzzz"), "No artifact has a uid"),
+        (("load", uid), "No transform has a uid"),
+        (("delete", "zzzzzz"), "No artifact or collection"),
+        (("connect", "elsewhere"), "No instance matches"),
+    ])
+    proc = labshelf("--debug", "describe", "zzzzzz")
+    assert proc.returncode == 1 and "Traceback" in proc.stderr
+    assert labshelf("frobnicate").returncode == 2
+
+
+def test_load_without_source(store: Path) -> None:
+    ls.connect("lab")
+    transform = ls.Transform(name="segmenter", version="1", type="pipeline").save()
+    fails("load", transform.uid, match="has no source code recorded")
+
+
+def test_gui_is_started_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
+    import app.__main__
+
+    calls = []
+    monkeypatch.setattr(app.__main__, "main", lambda argv: calls.append(argv) or 0)
+    assert cli.main(["gui", "-platform", "offscreen"]) == 0
+    assert calls == [["labshelf", "-platform", "offscreen"]]
+
+
+def test_postgresql_instance(pg_server, tmp_path: Path) -> None:
+    url = pg_server.create_database().url
+    ok("init", "--storage", str(tmp_path / "store"), "--db", url, "--name", "pglab")
+    assert "postgresql" in ok("info")
+    (tmp_path / "x.txt").write_text("x")
+    uid = ok("save", str(tmp_path / "x.txt"), "--key", "x.txt").split()[0]
+    assert json.loads(ok("ls", "--json"))[0]["uid"] == uid
+    assert "Artifact: x.txt" in ok("describe", uid[:6])
+    disconnect()
