@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
-from .db import end_read, retrying, write_transaction
+from .db import retrying, write_transaction
 from .instance import Instance, current, user_handle
 from .models import Storage, User
 from .uids import UID_LENGTHS, base62
@@ -24,17 +24,8 @@ def session() -> Session:
 
 
 def read(fn: Callable[[Session], T], *, what: str = "reading") -> T:
-    """Run ``fn(home_session)``: autocommit reads, retried on transient errors; the
-    connection goes back to the pool afterwards."""
-
-    def attempt() -> T:
-        s = session()
-        try:
-            return fn(s)
-        finally:
-            end_read(s)
-
-    return retrying(attempt, what=what)
+    """Run ``fn(home_session)``: autocommit reads, retried on transient errors."""
+    return retrying(lambda: fn(session()), what=what)
 
 
 def write(fn: Callable[[Session], T], *, what: str = "saving") -> T:
@@ -45,20 +36,6 @@ def write(fn: Callable[[Session], T], *, what: str = "saving") -> T:
             return fn(s)
 
     return retrying(attempt, what=what)
-
-
-def release() -> None:
-    """Close this thread's sessions, returning their connections to the pool.
-
-    Worker threads call it when a task ends: a pool thread's sessions would
-    otherwise hold a connection each until the thread is garbage collected.
-    Records loaded in this thread become detached.
-    """
-    from .db import sessions_for
-
-    for scoped in sessions_for(current().url):
-        if scoped.registry.has():
-            scoped.remove()
 
 
 def user_id(s: Session | None = None) -> int:
