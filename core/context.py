@@ -10,7 +10,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 from sqlalchemy.orm import Session
 
-from .db import retrying, write_transaction
+from .db import end_read, retrying, write_transaction
 from .instance import Instance, current, user_handle
 from .models import Storage, User
 from .uids import UID_LENGTHS, base62
@@ -24,8 +24,17 @@ def session() -> Session:
 
 
 def read(fn: Callable[[Session], T], *, what: str = "reading") -> T:
-    """Run ``fn(home_session)``: autocommit reads, retried on transient errors."""
-    return retrying(lambda: fn(session()), what=what)
+    """Run ``fn(home_session)``: autocommit reads, retried on transient errors; the
+    connection goes back to the pool afterwards."""
+
+    def attempt() -> T:
+        s = session()
+        try:
+            return fn(s)
+        finally:
+            end_read(s)
+
+    return retrying(attempt, what=what)
 
 
 def write(fn: Callable[[Session], T], *, what: str = "saving") -> T:

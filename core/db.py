@@ -87,10 +87,37 @@ def engine_for(url: str | URL) -> Engine:
             _engines[key] = engine
             home_bind = engine.execution_options(isolation_level="AUTOCOMMIT", labshelf_home=True)
             _sessions[key] = (
-                scoped_session(sessionmaker(home_bind, expire_on_commit=False, autoflush=False)),
+                scoped_session(
+                    sessionmaker(home_bind, class_=HomeSession, expire_on_commit=False, autoflush=False)
+                ),
                 scoped_session(sessionmaker(engine, expire_on_commit=False, autoflush=False)),
             )
         return engine
+
+
+class HomeSession(Session):
+    """The session a thread's records live in: it reads, and never writes.
+
+    ``flush`` does nothing, so ending a read with ``commit()`` only returns the
+    connection to the pool; attribute edits stay pending on their records until
+    ``save()`` writes them through a writer session.
+    """
+
+    def flush(self, objects=None) -> None:  # noqa: ANN001
+        return None
+
+    def _is_clean(self) -> bool:
+        # commit() flushes until the session reports clean; pending edits are not
+        # this session's to write, so it always is.
+        return True
+
+
+def end_read(session: Session) -> None:
+    """Give the home session's connection back to the pool (nothing is written)."""
+    try:
+        session.commit()
+    except DBAPIError:
+        session.rollback()
 
 
 def sessions_for(url: str | URL) -> tuple[scoped_session, scoped_session]:

@@ -365,18 +365,14 @@ def _few_substring_hits(model: type, q: str, dialect: str) -> bool:
     table = FTS_TABLES.get(model)
     if table is None:
         return True
-    from sqlalchemy import text as sql_text
 
     if dialect == "sqlite":
-        probe = sql_text(
-            f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE {table} MATCH :p LIMIT {FEW_HITS})"
-        ).bindparams(p=_fts_phrase(q))
+        inner = _substring_candidates(model, q, dialect)
     else:
-        fields = SEARCH_FIELDS[model]
-        cond = " OR ".join(f"lower({f}) LIKE :p" for f in fields)
-        probe = sql_text(
-            f"SELECT count(*) FROM (SELECT 1 FROM {model.__tablename__} WHERE {cond} LIMIT {FEW_HITS}) AS t"
-        ).bindparams(p=f"%{_escape_like(q)}%")
+        pattern = f"%{_escape_like(q)}%"
+        inner = or_(*(func.lower(getattr(model, f)).like(pattern, escape="\\") for f in SEARCH_FIELDS[model]))
+    sample = select(model.id).where(inner).limit(FEW_HITS).subquery()
+    probe = select(func.count()).select_from(sample)
     hits = context.read(lambda s: s.execute(probe).scalar_one(), what="searching")
     return hits < FEW_HITS
 
