@@ -284,11 +284,55 @@ def _open(instance: Instance, *, create: bool) -> None:
 
     upgrade_if_needed(instance, create=create)
     instance._default_storage_id = ensure_default_storage(instance)
+    _record_meta(instance)
+
+
+def _record_meta(instance: Instance) -> None:
+    """Keep the instance's name and storage in its database (first writer wins)."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import IntegrityError as SAIntegrityError
+
+    from .models import InstanceMeta
+
+    wanted = {"name": instance.name, "storage": instance.config.storage}
+    with instance.engine().connect() as conn:
+        have = set(conn.execute(select(InstanceMeta.key)).scalars())
+    missing = [{"key": k, "value": v} for k, v in wanted.items() if k not in have]
+    if not missing:
+        return
+    try:
+        with instance.engine().begin() as conn:
+            conn.execute(InstanceMeta.__table__.insert(), missing)
+    except SAIntegrityError:
+        pass  # another process recorded them first
+
+
+def _discover(url: str, password: str | None) -> InstanceConfig | None:
+    """A config for a database that holds an instance not yet known on this machine."""
+    from sqlalchemy import select
+
+    from .models import InstanceMeta
+
+    db_url, url_password = _strip_password(url)
+    probe = Instance(InstanceConfig(name="probe", storage="", db=db_url), password or url_password)
+    from .migrations import upgrade_if_needed
+
+    upgrade_if_needed(probe, create=False)
+    with probe.engine().connect() as conn:
+        meta = dict(conn.execute(select(InstanceMeta.key, InstanceMeta.value)).all())
+    if "name" not in meta or "storage" not in meta:
+        return None
+    config = InstanceConfig(name=meta["name"], storage=meta["storage"], db=db_url)
+    config.write()
+    return config
 
 
 def connect(target: str, password: str | None = None) -> Instance:
     """Make an existing instance current, by name, storage root or database URL."""
     config = _resolve(target)
+    if config is None and _is_db_url(target):
+        config = _discover(target, password)
+        password = password or _strip_password(target)[1]
     if config is None:
         raise NotConnected(
             f"No instance matches '{target}'; list them with `labshelf info` "
@@ -306,7 +350,7 @@ def _resolve(target: str) -> InstanceConfig | None:
     if by_name is not None:
         return by_name
     configs = all_configs()
-    if "://" in target and not target.startswith(("s3://", "gs://", "gcs://", "file://")):
+    if _is_db_url(target):
         wanted, _ = _strip_password(target)
         return next((c for c in configs if c.db == wanted), None)
     try:
@@ -318,6 +362,10 @@ def _resolve(target: str) -> InstanceConfig | None:
         found = InstanceConfig(name=_default_name(root), storage=root, db=_default_db(root, ""))
         found.write()
     return found
+
+
+def _is_db_url(target: str) -> bool:
+    return "://" in target and not target.startswith(("s3://", "gs://", "gcs://", "file://"))
 
 
 def _set_current(instance: Instance, *, persist: bool) -> None:

@@ -439,6 +439,15 @@ class RunInputCollection(Base):
     __table_args__ = (UniqueConstraint("run_id", "collection_id"),)
 
 
+class InstanceMeta(Base):
+    """Facts about the instance kept in its database (name, default storage root)."""
+
+    __tablename__ = "instance_meta"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
 REGISTRIES: dict[str, type[Base]] = {
     "artifact": Artifact,
     "collection": Collection,

@@ -16,8 +16,8 @@ from ..errors import DatabaseError
 if TYPE_CHECKING:
     from ..instance import Instance
 
-HEAD = "0001"
-KNOWN = ("0001",)
+HEAD = "0002"
+KNOWN = ("0001", "0002")
 
 
 def _alembic_config(connection):  # -> alembic.config.Config

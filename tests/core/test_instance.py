@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import core as ls
-from core.instance import config_dir, disconnect
+from core.instance import config_dir, current, disconnect
 
 
 def test_init_creates_local_instance_and_is_idempotent(tmp_path: Path) -> None:
@@ -117,3 +117,45 @@ def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
     with pytest.raises(ls.DatabaseError, match="newer than this labshelf"):
         ls.connect("lab")
     disconnect()
+
+
+def test_older_schema_is_upgraded_on_connect(tmp_path: Path) -> None:
+    """A database at revision 0001 (before instance_meta) is migrated when connected."""
+    from sqlalchemy import create_engine, inspect
+
+    from core.migrations import HEAD, current_revision, upgrade
+
+    root = tmp_path / "old"
+    (root / ".labshelf").mkdir(parents=True)
+    engine = create_engine(f"sqlite:///{root / '.labshelf' / 'labshelf.db'}")
+    with engine.begin() as conn:
+        upgrade(conn, "0001")
+    with engine.connect() as conn:
+        assert current_revision(conn) == "0001"
+        assert not inspect(conn).has_table("instance_meta")
+    engine.dispose()
+    try:
+        ls.connect(str(root))
+        assert ls.settings.instance == "old"
+        with current().engine().connect() as conn:
+            assert current_revision(conn) == HEAD
+            assert inspect(conn).has_table("instance_meta")
+        assert ls.Artifact.filter().count() == 0
+    finally:
+        disconnect()
+
+
+def test_shared_postgres_instance_found_by_url_alone(tmp_path: Path, pg_server) -> None:
+    """A colleague on another machine connects with only the database URL."""
+    db = pg_server.create_database()
+    ls.init(str(tmp_path / "shared"), db=db.url, name="sharedlab")
+    disconnect()
+    for path in (config_dir() / "instances").glob("*.json"):
+        path.unlink()  # a machine that has never seen the instance
+    (config_dir() / "current_instance").unlink()
+    try:
+        ls.connect(db.url)
+        assert ls.settings.instance == "sharedlab"
+        assert ls.settings.storage.root == str((tmp_path / "shared").resolve())
+    finally:
+        disconnect()
