@@ -1,0 +1,580 @@
+"""The upload engine behind ``ls.upload``: plan, hash in a pool, skip registered
+content, store with bounded concurrency, publish each record once its object is
+verified, report every item.
+
+Records go through the verified three-step save of ``core.artifact``: pending
+rows are inserted for all new items first, objects are stored (retried with
+backoff on transient errors), and stored items are published in small batches
+(every ~0.1 s) by the calling thread. A pending row left by an interrupted
+upload (same content, storage and key) is adopted: if its object is already
+stored and verified it is published without sending the bytes again.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import artifact as art
+from .cloud import TransientStorageError, UploadCancelled
+from .errors import InvalidArgument, LabshelfError, StorageError
+from .log import warn
+from .models import PENDING, Artifact, Collection, Storage
+from .storage import (
+    Cancelled,
+    check_local_source,
+    is_cloud,
+    relative_key,
+    validate_key,
+    walk_folder,
+)
+
+STATES = ("queued", "hashing", "uploading", "done", "duplicate", "failed", "cancelled")
+FINAL_STATES = {"done", "duplicate", "failed", "cancelled"}
+PROGRESS_INTERVAL = 0.1  # seconds between on_progress calls (at most ~10 per second)
+PUBLISH_INTERVAL = 0.1
+RETRY_DELAYS = (0.25, 1.0)  # backoff before the 2nd and 3rd attempt
+TRIP_AFTER = 3  # items failing in a row on transient errors: the storage is unreachable
+
+
+@dataclass
+class UploadItem:
+    """One planned artifact: a local file or folder, its key and where it stands."""
+
+    path: Path
+    key: str | None
+    size: int = 0
+    n_files: int = 1
+    state: str = "queued"
+    sent: int = 0
+    uid: str | None = None
+    error: str | None = None
+    reused: bool = False  # stored by an interrupted upload earlier; not sent again
+    unsure: bool = False  # a transient error: the object may have reached storage anyway
+    artifact: Artifact | None = field(default=None, repr=False)
+
+
+@dataclass
+class Progress:
+    """What ``on_progress`` receives: totals and the item state changes since the last call."""
+
+    bytes_done: int
+    bytes_total: int
+    files_done: int
+    files_total: int
+    changes: list[tuple[int, str]]  # (item index, new state)
+    finished: bool = False
+
+
+@dataclass
+class UploadReport:
+    """The outcome of ``ls.upload``: every item's final state, totals and the collection."""
+
+    items: list[UploadItem]
+    bytes_done: int = 0
+    bytes_total: int = 0
+    files_done: int = 0
+    files_total: int = 0
+    seconds: float = 0.0
+    cancelled: bool = False
+    collection: Collection | None = None
+
+    @property
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(STATES, 0)
+        for item in self.items:
+            out[item.state] += 1
+        return {k: v for k, v in out.items() if v}
+
+    @property
+    def failed(self) -> list[UploadItem]:
+        return [i for i in self.items if i.state == "failed"]
+
+    @property
+    def ok(self) -> bool:
+        return all(i.state in ("done", "duplicate") for i in self.items)
+
+    @property
+    def artifacts(self) -> list[Artifact]:
+        """The records of the items that are done or were registered already, in plan order."""
+        return [i.artifact for i in self.items if i.artifact is not None and i.state in ("done", "duplicate")]
+
+    def __str__(self) -> str:
+        counts = ", ".join(f"{n} {state}" for state, n in self.counts.items())
+        lines = [f"upload of {len(self.items)} item(s) in {self.seconds:.1f} s: {counts}; "
+                 f"{self.bytes_done}/{self.bytes_total} bytes"]
+        lines += [f"  failed: {i.path}: {i.error}" for i in self.failed[:20]]
+        if len(self.failed) > 20:
+            lines.append(f"  … and {len(self.failed) - 20} more failures")
+        return "\n".join(lines)
+
+
+def upload(
+    paths: str | os.PathLike | Iterable[str | os.PathLike],
+    *,
+    key_prefix: str | None = None,
+    description: str | None = None,
+    as_folder: bool = True,
+    storage: Storage | str | None = None,
+    collection: str | Collection | None = None,
+    run: Any = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    cancel: threading.Event | None = None,
+    max_workers: int = 8,
+) -> UploadReport:
+    """Upload local files and folders as artifacts (see API.md, *Bulk and background work*).
+
+    ``as_folder=True`` makes each folder one artifact; ``False`` makes one artifact
+    per file, keyed by its path relative to the folder's parent under ``key_prefix``.
+    ``on_progress`` is called from worker threads at most ~10 times per second and
+    once at the end (``finished=True``). ``cancel.set()`` stops promptly: nothing new
+    starts, running transfers abort, unfinished items get no record.
+    """
+    if max_workers < 1:
+        raise InvalidArgument("max_workers must be at least 1.")
+    items = plan(paths, key_prefix, as_folder)
+    engine = _Engine(items, description=description, storage=_target_storage(storage), run=run,
+                     on_progress=on_progress, cancel=cancel or threading.Event(),
+                     max_workers=max_workers)
+    report = engine.run()
+    if collection is not None and report.artifacts and not report.cancelled:
+        report.collection = _collect(report.artifacts, collection, run)
+    return report
+
+
+# ---------------------------------------------------------------- planning
+
+
+def plan(paths: Any, key_prefix: str | None, as_folder: bool) -> list[UploadItem]:
+    """The items to upload, in order; a path that cannot be read becomes a failed item."""
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    paths = list(paths)
+    if not paths:
+        raise InvalidArgument("ls.upload() got no paths; pass files or folders.")
+    prefix = validate_key(key_prefix) if key_prefix else None
+    items: list[UploadItem] = []
+    for raw in paths:
+        path = Path(os.path.abspath(Path(os.fspath(raw)).expanduser()))
+        if "://" in os.fspath(raw):
+            items.append(_failed(Path(os.fspath(raw)), "ls.upload takes local files and folders; "
+                                 "register cloud objects with ls.Artifact(url)."))
+            continue
+        try:
+            items.extend(_plan_path(path, prefix, as_folder))
+        except LabshelfError as exc:
+            items.append(_failed(path, str(exc)))
+    return items
+
+
+def _failed(path: Path, error: str) -> UploadItem:
+    return UploadItem(path, None, state="failed", error=error)
+
+
+def _plan_path(path: Path, prefix: str | None, as_folder: bool) -> list[UploadItem]:
+    check_local_source(path)
+    if not path.is_dir():
+        return [UploadItem(path, _key(prefix, path.name), size=path.stat().st_size)]
+    files, _ = walk_folder(path)
+    if as_folder:
+        return [UploadItem(path, _key(prefix, path.name), size=sum(f.size for f in files),
+                           n_files=len(files))]
+    return [UploadItem(f.path, _key(prefix, f"{path.name}/{f.rel}"), size=f.size) for f in files]
+
+
+def _key(prefix: str | None, rel: str) -> str:
+    return validate_key(f"{prefix}/{rel}" if prefix else rel)
+
+
+def _target_storage(storage: Storage | str | None) -> Storage:
+    from sqlalchemy import select
+
+    from . import context
+    from .instance import normalize_storage
+
+    if storage is None:
+        return context.default_storage()
+    if isinstance(storage, Storage):
+        return storage
+    root = normalize_storage(storage)
+    found = context.read(lambda s: s.scalars(select(Storage).where(Storage.root == root)).first())
+    if found is None:
+        raise InvalidArgument(f"The storage {root} is not registered in this instance.")
+    return found
+
+
+# ---------------------------------------------------------------- the engine
+
+
+class _Engine:
+    def __init__(self, items: list[UploadItem], *, description: str | None, storage: Storage,
+                 run: Any, on_progress: Callable[[Progress], None] | None,
+                 cancel: threading.Event, max_workers: int):
+        self.items, self.description, self.storage, self.run_ = items, description, storage, run
+        self.on_progress, self.cancel, self.max_workers = on_progress, cancel, max_workers
+        self.lock, self.emit_lock = threading.Lock(), threading.Lock()
+        self.changes: list[tuple[int, str]] = []
+        self.bytes_done = 0
+        self.files_done = 0
+        self.last_emit = 0.0
+        self.own_pending: list[Artifact] = []
+        self.transient_streak = 0
+        self.tripped: str | None = None
+        self.facts: dict[int, dict[str, Any]] = {}
+        self.twins: list[tuple[UploadItem, UploadItem]] = []  # (item, first item with its content)
+        self.index = {id(item): n for n, item in enumerate(items)}
+
+    # -- state and progress
+
+    def set_state(self, item: UploadItem, state: str, error: str | None = None) -> None:
+        with self.lock:
+            item.state, item.error = state, error or item.error
+            self.changes.append((self.index[id(item)], state))
+            if state in ("done", "duplicate"):
+                self.files_done += item.n_files
+                if not item.sent:  # skipped or reused: nothing to send
+                    self.bytes_done += item.size
+        self.emit()
+
+    def add_bytes(self, item: UploadItem, n: int) -> None:
+        with self.lock:
+            item.sent += n
+            self.bytes_done += n
+        self.emit()
+
+    def emit(self, finished: bool = False) -> None:
+        if self.on_progress is None or (not finished and time.monotonic() - self.last_emit < PROGRESS_INTERVAL):
+            return
+        if not self.emit_lock.acquire(blocking=finished):
+            return  # another thread is reporting right now
+        try:
+            with self.lock:
+                self.last_emit = time.monotonic()
+                changes, self.changes = self.changes, []
+                snapshot = Progress(self.bytes_done, sum(i.size for i in self.items), self.files_done,
+                                    sum(i.n_files for i in self.items), changes, finished)
+            self.on_progress(snapshot)
+        except Exception as exc:  # noqa: BLE001 - a faulty callback must not break the upload
+            warn(f"the upload progress callback failed: {exc!r}")
+        finally:
+            self.emit_lock.release()
+
+    def nothing_stored(self, item: UploadItem) -> bool:
+        """Whether no object of an ended item can be under its final key; else its pending
+        row stays, for the next upload to adopt or ``doctor`` to clean."""
+        if not item.unsure:
+            return True
+        if self.tripped is not None:
+            return False  # the storage is unreachable: removing would fail too
+        try:
+            art._remove_objects([item.artifact])
+        except LabshelfError:
+            return False
+        return True
+
+    # -- phases
+
+    def run(self) -> UploadReport:
+        started = time.monotonic()
+        todo = [i for i in self.items if i.state == "queued"]
+        try:
+            with ThreadPoolExecutor(self.max_workers, thread_name_prefix="ls-upload") as pool:
+                facts = self.hash_all(pool, todo)
+                new = self.skip_registered(facts)
+                self.prepare_records(pool, new)
+                self.store_all(pool, [i for i in new if i.state == "queued"])
+        finally:
+            self.finish()
+        report = UploadReport(self.items, self.bytes_done, sum(i.size for i in self.items),
+                              self.files_done, sum(i.n_files for i in self.items),
+                              time.monotonic() - started, self.cancel.is_set())
+        self.emit(finished=True)
+        return report
+
+    def hash_all(self, pool: ThreadPoolExecutor, todo: list[UploadItem]) -> dict[int, dict[str, Any]]:
+        def one(item: UploadItem) -> dict[str, Any] | None:
+            if self.cancel.is_set():
+                return None
+            self.set_state(item, "hashing")
+            try:
+                facts = art.describe_source(item.path)
+            except LabshelfError as exc:
+                self.set_state(item, "failed", str(exc))
+                return None
+            self.set_state(item, "queued")
+            return facts
+
+        results = list(pool.map(one, todo))
+        return {id(i): f for i, f in zip(todo, results, strict=True) if f is not None}
+
+    def skip_registered(self, facts: dict[int, dict[str, Any]]) -> list[UploadItem]:
+        """Mark content that is registered (or twice in this upload) as duplicate; the rest is new."""
+        hashed = [i for i in self.items if id(i) in facts]
+        existing = _visible_by_hash([facts[id(i)]["hash"] for i in hashed])
+        first: dict[str, UploadItem] = {}
+        new = []
+        for item in hashed:
+            h = facts[id(item)]["hash"]
+            found = existing.get(h)
+            if found is not None and found.visibility < 0:
+                self.set_state(item, "failed", f"The same content is in the trash (uid {found.uid}); "
+                               f"restore it with ls.Artifact.get('{found.uid}').restore().")
+            elif found is not None:
+                item.artifact, item.uid = found, found.uid
+                self.set_state(item, "duplicate")
+            elif h in first:
+                self.twins.append((item, first[h]))  # settled once the first one is
+            else:
+                first[h] = item
+                new.append(item)
+        self.facts = facts
+        return new
+
+    def prepare_records(self, pool: ThreadPoolExecutor, new: list[UploadItem]) -> None:
+        """Build the new artifacts (in the pool: they read the database) and insert pending rows."""
+        roots = _storage_roots()
+        adopted = _pending_by_hash([self.facts[id(i)]["hash"] for i in new], self.storage.id)
+
+        def one(item: UploadItem) -> None:
+            facts = self.facts[id(item)]
+            in_place = any(relative_key(r, str(item.path)) for r in roots)
+            row = adopted.get((facts["hash"], item.key))
+            try:
+                item.artifact = (_adopt(row, facts) if row is not None and not in_place else
+                                 art.from_facts(facts, key=None if in_place else item.key,
+                                                description=self.description, run=self.run_,
+                                                storage=self.storage))
+            except LabshelfError as exc:
+                self.set_state(item, "failed", str(exc))
+
+        list(pool.map(one, new))
+        fresh = [i.artifact for i in new if i.artifact is not None and i.artifact.id is None]
+        if fresh and not self.cancel.is_set():
+            art.insert_pending(fresh)
+            self.own_pending = list(fresh)
+        for item in new:
+            if item.artifact is not None:
+                item.uid = item.artifact.uid
+
+    def store_all(self, pool: ThreadPoolExecutor, todo: list[UploadItem]) -> None:
+        """Store objects with bounded concurrency; publish stored items in small batches."""
+        if self.cancel.is_set():
+            return
+        pending: set[Future] = {pool.submit(self.store_one, item) for item in todo}
+        stored: list[UploadItem] = []
+        last_publish = time.monotonic()
+        while pending:
+            done, pending = wait(pending, timeout=PUBLISH_INTERVAL, return_when=FIRST_COMPLETED)
+            stored.extend(item for f in done if (item := f.result()) is not None)
+            if stored and (time.monotonic() - last_publish >= PUBLISH_INTERVAL or not pending):
+                self.publish(stored)
+                stored, last_publish = [], time.monotonic()
+            self.emit()
+
+    def store_one(self, item: UploadItem) -> UploadItem | None:
+        """Store one item's object (retrying transient errors); the item if it is stored."""
+        if self.cancel.is_set():
+            return None
+        if self.tripped is not None:
+            self.set_state(item, "failed", "Not attempted: the storage stopped answering "
+                           f"({TRIP_AFTER} items in a row failed; the last: {self.tripped})")
+            return None
+        self.set_state(item, "uploading")
+        try:
+            self.store_with_retries(item)
+        except (Cancelled, UploadCancelled):
+            return None
+        except LabshelfError as exc:
+            self.note_failure(exc)
+            self.set_state(item, "failed", str(exc))
+            return None
+        with self.lock:
+            self.transient_streak = 0
+        return item
+
+    def store_with_retries(self, item: UploadItem) -> None:
+        obj = item.artifact
+        if getattr(obj, "_ls_adopted", False):
+            if _already_stored(obj):
+                item.reused = True
+                return
+            art._remove_objects([obj])  # a partial object of the interrupted upload
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                self.store_once(item, obj)
+                return
+            except TransientStorageError:
+                item.unsure = True
+                if delay is None or self.interrupted(delay):
+                    raise
+                self.undo_bytes(item)
+
+    def store_once(self, item: UploadItem, obj: Artifact) -> None:
+        progress: dict[str, Any] = {"cancel": self.cancel.is_set,
+                                    "on_bytes": lambda n: self.add_bytes(item, n)}
+        if is_cloud(art._storage_root(obj.storage_id)):
+            progress["max_workers"] = self.max_workers
+        try:
+            art.store_object(obj, **progress)
+        except (LabshelfError, Cancelled, UploadCancelled):
+            raise
+        except OSError as exc:
+            raise StorageError(f"Storing {item.path} failed: {exc.strerror or exc}.") from exc
+
+    def interrupted(self, delay: float) -> bool:
+        """Wait ``delay`` seconds before a retry; True at once if cancelled or tripped."""
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline:
+            if self.tripped is not None or self.cancel.wait(0.05):
+                return True
+        return self.tripped is not None or self.cancel.is_set()
+
+    def undo_bytes(self, item: UploadItem) -> None:
+        with self.lock:
+            self.bytes_done -= item.sent
+            item.sent = 0
+
+    def note_failure(self, exc: LabshelfError) -> None:
+        with self.lock:
+            if not isinstance(exc, TransientStorageError):
+                self.transient_streak = 0
+                return
+            self.transient_streak += 1
+            if self.transient_streak >= TRIP_AFTER and self.tripped is None:
+                self.tripped = str(exc)
+
+    def publish(self, stored: list[UploadItem]) -> None:
+        objs = [i.artifact for i in stored]
+        dropped = art.publish(objs)  # content registered meanwhile by someone else
+        if dropped:
+            art._remove_objects(dropped)
+        duplicates = {id(d) for d in dropped}
+        art.attach([o for o in objs if id(o) not in duplicates])
+        existing = _visible_by_hash([d.hash for d in dropped]) if dropped else {}
+        for item in stored:
+            if id(item.artifact) in duplicates:
+                item.artifact = existing.get(item.artifact.hash)
+                item.uid = item.artifact.uid if item.artifact is not None else None
+                self.set_state(item, "duplicate")
+            else:
+                self.set_state(item, "done")
+
+    def finish(self) -> None:
+        """Remove our pending rows of unfinished items; mark them cancelled or failed."""
+        unfinished = [i for i in self.items if i.state not in FINAL_STATES]
+        mine = {id(o) for o in self.own_pending}
+        ended = [i for i in self.items if i.state == "failed" or i in unfinished]
+        leftover = [i.artifact for i in ended if i.artifact is not None and id(i.artifact) in mine
+                    and i.artifact.id is not None and self.nothing_stored(i)]
+        if leftover:
+            art.discard_pending(leftover)
+        twins = {id(t) for t, _ in self.twins}
+        for item in unfinished:
+            if id(item) in twins:
+                continue
+            if self.cancel.is_set():
+                self.set_state(item, "cancelled")
+            else:
+                self.set_state(item, "failed", item.error or "The upload stopped before this item.")
+        for item, first in self.twins:
+            item.artifact, item.uid = first.artifact, first.uid
+            if first.state in ("done", "duplicate"):
+                self.set_state(item, "duplicate")
+            else:
+                self.set_state(item, first.state, f"Same content as {first.path}: {first.error}")
+
+
+# ---------------------------------------------------------------- database helpers
+
+
+def _visible_by_hash(hashes: list[str]) -> dict[str, Artifact]:
+    """The registered (visible, hidden or trashed) artifact of each hash, preferring visible."""
+    from sqlalchemy import select
+
+    from . import context
+
+    found: dict[str, Artifact] = {}
+
+    def q(s: Any) -> None:
+        for start in range(0, len(hashes), 500):
+            rows = s.scalars(
+                select(Artifact).where(Artifact.hash.in_(hashes[start:start + 500]),
+                                       Artifact.visibility != PENDING)
+                .order_by(Artifact.visibility.asc(), Artifact.id.asc())
+            ).all()
+            found.update({a.hash: a for a in rows})  # later (more visible, newer) rows win
+
+    context.read(q, what="looking up content by hash")
+    return found
+
+
+def _pending_by_hash(hashes: list[str], storage_id: int) -> dict[tuple[str, str | None], Artifact]:
+    """Pending rows of earlier, interrupted uploads to this storage, by (hash, key)."""
+    from sqlalchemy import select
+
+    from . import context
+
+    found: dict[tuple[str, str | None], Artifact] = {}
+
+    def q(s: Any) -> None:
+        for start in range(0, len(hashes), 500):
+            rows = s.scalars(select(Artifact).where(
+                Artifact.hash.in_(hashes[start:start + 500]), Artifact.visibility == PENDING,
+                Artifact.storage_id == storage_id, Artifact.key_is_virtual.is_(True),
+            )).all()
+            found.update({(a.hash, a.key): a for a in rows})
+
+    context.read(q, what="looking for interrupted uploads")
+    return found
+
+
+def _adopt(row: Artifact, facts: dict[str, Any]) -> Artifact:
+    """A pending row of an interrupted upload, ready to be stored (or found stored) and published."""
+    row._ls_source = facts["source"]
+    row._ls_adopted = True
+    return row
+
+
+def _already_stored(obj: Artifact) -> bool:
+    """Whether an adopted row's object is complete at its final key (then it is not sent again)."""
+    from .storage import object_key
+
+    root = art._storage_root(obj.storage_id)
+    key = object_key(obj.uid, obj.suffix or "")
+    if is_cloud(root):
+        from .cloud import list_objects, object_info
+
+        if obj.n_objects is None:
+            info = object_info(root, key)
+            return info is not None and int(info.get("size", -1)) == obj.size
+        entries = list_objects(f"{root.rstrip('/')}/{key}")
+        return len(entries) == obj.n_objects and sum(e.size for e in entries) == obj.size
+    local = Path(root) / key
+    if obj.n_objects is None:
+        return local.is_file() and local.stat().st_size == obj.size
+    files = [p for p in local.rglob("*") if p.is_file()] if local.is_dir() else []
+    return len(files) == obj.n_objects and sum(p.stat().st_size for p in files) == obj.size
+
+
+def _storage_roots() -> list[str]:
+    from sqlalchemy import select
+
+    from . import context
+
+    return context.read(lambda s: list(s.scalars(select(Storage.root))), what="listing storages")
+
+
+def _collect(artifacts: list[Artifact], collection: str | Collection, run: Any) -> Collection:
+    """A new version of the named (or given) collection holding the uploaded artifacts."""
+    artifacts = list({a.id: a for a in artifacts}.values())  # content uploaded twice counts once
+    if isinstance(collection, Collection):
+        return Collection(artifacts, revises=collection, run=run).save()
+    if not isinstance(collection, str) or not collection.strip():
+        raise InvalidArgument("collection= takes a collection name or a saved Collection.")
+    return Collection(artifacts, name=collection, run=run).save()

@@ -1,0 +1,196 @@
+"""ls.upload: states, progress, duplicates, collections; and the fault cases — a cut network,
+a killed process, a cancel — leave no visible record without its object and a second upload
+finishes exactly what is missing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+import core as ls
+from core import cloud, context
+from core.instance import disconnect
+from core.models import PENDING, Artifact
+from core.storage import object_key
+
+
+@pytest.fixture
+def s3_root(s3_server) -> Iterator[str]:
+    root = "s3://" + s3_server.create_bucket()
+    ls.init(root)
+    yield root
+    disconnect()
+
+
+@pytest.fixture
+def local_root(tmp_path: Path) -> Iterator[str]:
+    root = tmp_path / "store"
+    ls.init(str(root))
+    yield str(root)
+    disconnect()
+
+
+def make_files(folder: Path, n: int, size: int = 2048) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (folder / f"f{i:04d}.bin").write_bytes(i.to_bytes(4, "big") * (size // 4))
+    return folder
+
+
+def n_pending() -> int:
+    return context.read(lambda s: s.scalar(select(func.count()).where(Artifact.visibility == PENDING)))
+
+
+def assert_consistent(root: str) -> None:
+    """Every visible record has its object; every stored object has a record."""
+    rows = context.read(lambda s: s.execute(select(Artifact.uid, Artifact.suffix, Artifact.visibility)
+                                            .where(Artifact.key_is_virtual.is_(True))).all())
+    keys = {object_key(uid, suffix): vis for uid, suffix, vis in rows}
+    stored = set(_stored_keys(root))
+    assert {k for k, vis in keys.items() if vis != PENDING} <= stored
+    assert stored <= set(keys), "objects under final keys without a record"
+
+
+def _stored_keys(root: str) -> list[str]:
+    if "://" not in root:
+        return [f".labshelf/{p.name}" for p in (Path(root) / ".labshelf").iterdir()
+                if not p.name.startswith(("labshelf.db", ".tmp-"))]
+    base = len(root.split("://")[1]) + 1
+    return sorted({"/".join(e.path[base:].split("/")[:2]) for e in cloud.list_objects(f"{root}/.labshelf")
+                   if ".tmp-" not in e.path})
+
+
+@pytest.mark.parametrize("where", ["local_root", "s3_root"])
+def test_upload_states_progress_duplicates_collection(where: str, request, tmp_path: Path) -> None:
+    root = request.getfixturevalue(where)
+    src = make_files(tmp_path / "batch", 40)
+    (src / "sub").mkdir()
+    (src / "sub" / "same.bin").write_bytes((src / "f0001.bin").read_bytes())
+    calls: list[ls.transfer.Progress] = []
+    report = ls.upload([src], as_folder=False, key_prefix="p", collection="batch",
+                       on_progress=calls.append, max_workers=4)
+    assert report.counts == {"done": 40, "duplicate": 1}, str(report)
+    assert report.bytes_done == report.bytes_total == 41 * 2048
+    assert calls[-1].finished and calls[-1].files_done == 41
+    seen = {}
+    for call in calls:
+        seen.update(dict(call.changes))
+    assert set(seen.values()) <= {"done", "duplicate"} and len(seen) == 41
+    assert report.collection.name == "batch" and report.collection.artifacts.count() == 40
+    a = ls.Artifact.get(key="p/batch/f0003.bin")
+    assert a.cache().read_bytes() == (src / "f0003.bin").read_bytes()
+    again = ls.upload([src], as_folder=False, key_prefix="p")
+    assert again.counts == {"duplicate": 41}
+    folder = ls.upload(src, key_prefix="folders")
+    assert folder.counts == {"done": 1} and folder.artifacts[0].n_objects == 41
+    assert n_pending() == 0
+    assert_consistent(root)
+
+
+def test_progress_is_throttled(local_root: str, tmp_path: Path) -> None:
+    src = make_files(tmp_path / "many", 300, size=64)
+    stamps: list[float] = []
+    ls.upload(src, as_folder=False, on_progress=lambda p: stamps.append(time.monotonic()))
+    gaps = [b - a for a, b in zip(stamps, stamps[1:-1], strict=False)]
+    assert all(g >= 0.09 for g in gaps)
+
+
+def test_bad_items_fail_alone(local_root: str, tmp_path: Path) -> None:
+    src = make_files(tmp_path / "ok", 2)
+    (tmp_path / "empty.txt").write_bytes(b"")
+    report = ls.upload([src / "f0000.bin", tmp_path / "missing.txt", tmp_path / "empty.txt",
+                        "s3://bucket/x", src / "f0001.bin"])
+    assert [i.state for i in report.items] == ["done", "failed", "failed", "failed", "done"]
+    assert "does not exist" in report.items[1].error and "empty" in report.items[2].error
+    with pytest.raises(ls.InvalidArgument):
+        ls.upload([])
+
+
+def test_cancel_mid_upload_then_finish(s3_root: str, tmp_path: Path) -> None:
+    src = make_files(tmp_path / "c", 200)
+    cancel = threading.Event()
+    cancelled_at: list[float] = []
+
+    def on_progress(p) -> None:
+        if p.files_done >= 30 and not cancel.is_set():
+            cancel.set()
+            cancelled_at.append(time.monotonic())
+
+    report = ls.upload(src, as_folder=False, cancel=cancel, on_progress=on_progress, max_workers=4)
+    assert time.monotonic() - cancelled_at[0] < 1.0
+    assert report.cancelled and report.counts["cancelled"] > 0
+    assert set(report.counts) <= {"done", "cancelled"}
+    assert n_pending() == 0
+    assert_consistent(s3_root)
+    done = report.counts["done"]
+    second = ls.upload(src, as_folder=False)
+    assert second.counts == {"done": 200 - done, "duplicate": done}
+    assert_consistent(s3_root)
+
+
+def test_network_cut_mid_upload(s3_server, tcp_proxy, tmp_path: Path) -> None:
+    proxy = tcp_proxy(s3_server.port)
+    root = "s3://" + s3_server.create_bucket()
+    ls.init(root, storage_options={"endpoint_url": proxy.url})
+    try:
+        src = make_files(tmp_path / "n", 200)
+
+        def on_progress(p) -> None:
+            if p.files_done >= 50 and not proxy.is_cut:
+                proxy.cut()
+
+        started = time.monotonic()
+        report = ls.upload(src, as_folder=False, on_progress=on_progress)
+        assert time.monotonic() - started < 20
+        failed = report.failed
+        assert failed and set(report.counts) == {"done", "failed"}
+        assert all(i.error for i in failed)
+        proxy.restore()
+        assert_consistent(root)
+        assert ls.Artifact.filter().count() == report.counts["done"]
+        second = ls.upload(src, as_folder=False)
+        assert second.counts == {"done": len(failed), "duplicate": 200 - len(failed)}, str(second)
+        assert n_pending() == 0
+        assert_consistent(root)
+    finally:
+        disconnect()
+
+
+KILLED_UPLOAD = """
+import sys, core as ls
+def on_progress(p):
+    print(p.files_done, flush=True)
+ls.upload(sys.argv[1], as_folder=False, on_progress=on_progress, max_workers=4)
+print("finished", flush=True)
+"""
+
+
+def test_killed_process_mid_upload(s3_root: str, tmp_path: Path) -> None:
+    src = make_files(tmp_path / "k", 200)
+    env = {**os.environ, "PYTHONPATH": str(Path(ls.__file__).parent.parent), "LABSHELF_QUIET": "1"}
+    child = subprocess.Popen([sys.executable, "-c", KILLED_UPLOAD, str(src)], stdout=subprocess.PIPE,
+                             text=True, env=env)
+    for line in child.stdout:
+        if line.strip() == "finished" or int(line) >= 40:
+            break
+    child.send_signal(signal.SIGKILL)
+    child.wait(10)
+    visible = ls.Artifact.filter().count()
+    assert 0 < visible < 200 and n_pending() > 0  # killed between pending rows and publishing
+    assert_consistent(s3_root)
+    report = ls.upload(src, as_folder=False)
+    assert report.counts == {"done": 200 - visible, "duplicate": visible}, str(report)
+    reused = sum(i.reused for i in report.items)
+    sent = sum(1 for i in report.items if i.state == "done" and not i.reused)
+    assert sent + reused == 200 - visible
+    assert n_pending() == 0
+    assert_consistent(s3_root)
