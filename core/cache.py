@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import time
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +47,10 @@ def cached_path(artifact: Any) -> Path:
     return local
 
 
-def _remote_mtime(info: dict[str, Any]) -> float | None:
-    value = info.get("LastModified") or info.get("mtime") or info.get("updated")
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return value.timestamp() if isinstance(value, datetime) else None
-
-
 def _fetch_if_changed(fs: Any, path: str, info: dict[str, Any], target: Path, url: str) -> None:
-    from .cloud import translate
+    from .cloud import remote_mtime, translate
 
-    mtime = _remote_mtime(info)
+    mtime = remote_mtime(info)
     size = int(info.get("size") or 0)
     try:
         st = target.stat()

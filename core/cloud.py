@@ -262,6 +262,7 @@ class CloudEntry:
     path: str
     size: int
     tag: str | None
+    mtime: float | None = None
 
 
 def describe_cloud_source(url: str) -> dict[str, Any]:
@@ -276,7 +277,7 @@ def describe_cloud_source(url: str) -> dict[str, Any]:
     _ensure_storage(url)
     source = Source(path=url.rstrip("/"), is_dir=is_dir, cloud=entries)
     if not is_dir:
-        hash_, hash_type = _object_hash(scheme, entries[0].tag, url)
+        hash_, hash_type = object_hash(scheme, entries[0].tag, url)
         return dict(source=source, hash=hash_, hash_type=hash_type, size=entries[0].size,
                     suffix=suffix_of(url.rstrip("/").rsplit("/", 1)[-1]), n_objects=None)
     if any(e.tag is None for e in entries):
@@ -307,10 +308,21 @@ def _list_source(url: str) -> tuple[list[CloudEntry], bool]:
 
 def _entry(scheme: str, info: dict[str, Any]) -> CloudEntry:
     tag = info.get("ETag") if scheme == "s3" else info.get("md5Hash")
-    return CloudEntry(info["name"], int(info.get("size") or 0), tag.strip('"=') if tag else None)
+    return CloudEntry(info["name"], int(info.get("size") or 0), tag.strip('"=') if tag else None,
+                      remote_mtime(info))
 
 
-def _object_hash(scheme: str, tag: str | None, url: str) -> tuple[str, str]:
+def remote_mtime(info: dict[str, Any]) -> float | None:
+    """The modification time (epoch seconds) in an s3fs or gcsfs info dict."""
+    from datetime import datetime
+
+    value = info.get("LastModified") or info.get("mtime") or info.get("updated")
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return value.timestamp() if isinstance(value, datetime) else None
+
+
+def object_hash(scheme: str, tag: str | None, url: str) -> tuple[str, str]:
     """LaminDB's hash of one cloud object from its tag (S3 ETag or GCS md5Hash)."""
     if tag is None:
         raise StorageError(f"The storage does not report a content hash for {url}.")
@@ -588,6 +600,24 @@ def _map(fn: Callable[[Any], Any], items: list[Any], max_workers: int) -> list[A
 
 
 # ---------------------------------------------------------------- reading and removing
+
+
+def hash_remote_file(path: str, root: str, size: int) -> tuple[str, str]:
+    """The artifact hash of a stored object, read in ranges (only the first and last
+    50 MiB of a large file)."""
+    fs = filesystem(root)
+
+    def digest(hasher: Any, start: int, end: int) -> bytes:
+        for at in range(start, end, PART_SIZE):
+            stop = min(at + PART_SIZE, end)
+            hasher.update(_call(lambda a=at, b=stop: fs.cat_file(path, start=a, end=b), path))
+        return hasher.digest()
+
+    if size <= CHUNK_THRESHOLD:
+        return b64(digest(hashlib.md5(), 0, size)), "md5"
+    first = digest(hashlib.sha1(), 0, CHUNK_THRESHOLD)
+    last = digest(hashlib.sha1(), size - CHUNK_THRESHOLD, size)
+    return b64(hashlib.sha1(first + last).digest()), "sha1-fl"
 
 
 def object_info(root: str, key: str) -> dict[str, Any] | None:

@@ -1,0 +1,98 @@
+"""doctor: re-hashes stored objects, lists missing/corrupt ones, pending rows, leftovers and
+orphans; fix removes the last three (past the grace period) and nothing else."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import core as ls
+from core import artifact as art
+from core import cloud
+from core.doctor import doctor
+from core.instance import disconnect
+
+
+@pytest.fixture
+def local_root(tmp_path: Path) -> Iterator[str]:
+    ls.init(str(tmp_path / "store"))
+    yield str(tmp_path / "store")
+    disconnect()
+
+
+@pytest.fixture
+def s3_root(s3_server) -> Iterator[str]:
+    root = "s3://" + s3_server.create_bucket()
+    ls.init(root)
+    yield root
+    disconnect()
+
+
+def _inputs(tmp_path: Path) -> Path:
+    src = tmp_path / "src"
+    (src / "folder").mkdir(parents=True)
+    for name, text in [("a.txt", "aaaa"), ("b.txt", "bbbb"), ("c.txt", "cccc"), ("folder/x.txt", "x")]:
+        (src / name).write_text(text)
+    return src
+
+
+def _crash_after_pending(path: Path) -> ls.Artifact:
+    """What a save killed between its pending row and its object leaves behind."""
+    obj = ls.Artifact(path)
+    art.insert_pending([obj])
+    return obj
+
+
+def test_doctor_local(local_root: str, tmp_path: Path) -> None:
+    src = _inputs(tmp_path)
+    a, b, c = (ls.Artifact(src / n).save() for n in ("a.txt", "b.txt", "c.txt"))
+    ls.Artifact(src / "folder").save()
+    assert doctor().ok and "all match" in str(doctor())
+
+    Path(str(b.path)).write_text("BBBB")  # same size, other bytes
+    Path(str(c.path)).unlink()
+    objects = Path(local_root) / ".labshelf"
+    (objects / ".tmp-a.txt-1234abcd").write_text("partial")
+    (objects / f"{'Z' * 20}.txt").write_text("nobody's")
+    (src / "d.txt").write_text("dddd")
+    pending = _crash_after_pending(src / "d.txt")
+
+    report = doctor()
+    assert {p.kind for p in report.problems} == {"corrupt", "missing", "leftover", "orphan", "pending"}
+    assert report.of_kind("corrupt")[0].uid == b.uid and report.of_kind("missing")[0].uid == c.uid
+    assert report.of_kind("pending")[0].uid == pending.uid
+    assert "--fix" in str(report) and report.checked == 4
+
+    kept = doctor(fix=True)  # within the grace period: nothing is removed
+    assert not any(p.fixed for p in kept.problems)
+    fixed = doctor(fix=True, grace=0)
+    assert {p.kind for p in fixed.problems if p.fixed} == {"leftover", "orphan", "pending"}
+    assert not (objects / ".tmp-a.txt-1234abcd").exists()
+    after = doctor()
+    assert {p.kind for p in after.problems} == {"corrupt", "missing"}
+    assert ls.Artifact.filter(uid=a.uid).exists()
+
+
+def test_doctor_s3(s3_root: str, tmp_path: Path) -> None:
+    src = _inputs(tmp_path)
+    report = ls.upload([src / "a.txt", src / "b.txt", src / "folder"])
+    assert report.ok
+    a, b, folder = report.artifacts
+    registered = ls.Artifact(f"{s3_root}/{str(a.path).split('/', 3)[3]}")
+    assert registered.uid == a.uid
+    bucket = s3_root.split("://")[1]
+    fs = cloud.filesystem(s3_root)
+    fs.pipe_file(f"{bucket}/.labshelf/{b.uid}.txt", b"BBBB")
+    fs.pipe_file(f"{bucket}/.labshelf/.tmp-x-1234abcd/part", b"partial")
+    fs.call_s3("create_multipart_upload", Bucket=bucket, Key=f".labshelf/{'Y' * 20}.bin")
+    fs.invalidate_cache()
+    assert doctor().checked == 3
+
+    found = doctor()
+    assert {p.kind for p in found.problems} == {"corrupt", "leftover"}
+    assert found.of_kind("corrupt")[0].uid == b.uid and len(found.of_kind("leftover")) == 2
+    doctor(fix=True, grace=0)
+    assert {p.kind for p in doctor().problems} == {"corrupt"}
+    assert not cloud.tmp_leftovers(s3_root) and not cloud.incomplete_uploads(s3_root)
