@@ -72,7 +72,8 @@ def test_tutorial_through_the_cli(tmp_path: Path) -> None:
     def labshelf(*args: str) -> str:
         return run("-m", "app.cli", *args).stdout
 
-    labshelf("init", "--storage", str(tmp_path / "store"))
+    ls.init(str(tmp_path / "store"))  # `labshelf init` itself is tested in test_cli
+    disconnect()
     root = Path(labshelf("demo", str(tmp_path / "data")).strip())
     uids = [labshelf("save", str(root / f"study{i}_raw_images"), "--key",
                      f"iris_studies/study{i}_raw_images", "--description",
@@ -96,7 +97,12 @@ def test_tutorial_through_the_cli(tmp_path: Path) -> None:
     assert len(listed.splitlines()) == 4 and v2[0] in listed and uids[0] not in listed
     assert "Iris study 1" in described
     assert Path(cached.strip()).joinpath("meta.csv").exists()
-    labshelf("demo", str(tmp_path / "data"), "--load")
-    versions = labshelf("ls", "collections").splitlines()[1:]
-    assert [line.split()[-4] for line in versions] == ["3", "2", "1"]
+    assert "loaded the iris studies" in labshelf("demo", str(tmp_path / "data"), "--load")
+    again = run("-m", "app.cli", "demo", str(tmp_path / "data"), "--load")
+    assert "loaded already" in again.stderr
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        collections, runs = pool.map(lambda args: labshelf(*args),
+                                     [("ls", "collections"), ("ls", "runs")])
+    assert [line.split()[-4] for line in collections.splitlines()[1:]] == ["3", "2", "1"]
+    assert runs.count("pipeline") == 2
     disconnect()
