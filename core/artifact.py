@@ -498,7 +498,9 @@ def save_new(objs: list[Artifact], max_workers: int = 8) -> list[tuple[Artifact,
     """Save new artifacts: pending rows, objects stored in parallel, one publish."""
     unique: dict[str, Artifact] = {}
     for obj in objs:
-        unique.setdefault(obj.hash, obj)
+        first = unique.setdefault(obj.hash, obj)
+        if first is not obj:
+            say(f"{obj._ls_source.path} has the same content as {first._ls_source.path}; saved once")
     todo = list(unique.values())
     insert_pending(todo)
     failures: list[tuple[Artifact, Exception]] = []
