@@ -237,34 +237,41 @@ def _family(s: Session, key: str, type_: str) -> list[Transform]:
 
 
 def _insert(s: Session, fields: dict[str, Any], stem: str | None, user: int) -> Transform:
-    """Insert a new version (of the family ``stem``, or of a new family) and flip latest."""
-    from sqlalchemy import insert
+    """Insert the next version of the family ``stem`` (None: a new family, with the uid in
+    ``fields`` if there is one) and flip ``is_latest``."""
+    from sqlalchemy import insert, select
 
     from .models import Transform, utcnow
     from .uids import UID_LENGTHS, new_stem, versioned_uid
     from .versioning import next_index, recompute_latest, version_label
 
-    if stem is None:
+    if stem is not None:
+        uid = versioned_uid(stem, next_index(s, Transform, stem))
+    else:
         uid = fields.get("uid") or versioned_uid(new_stem(UID_LENGTHS["transform"]), 0)
-        stem = uid[:-4]
-        if next_index(s, Transform, stem) != 0:
+        if s.scalars(select(Transform.id).where(Transform.uid == uid)).first() is not None:
             raise InvalidArgument(f"The transform uid {uid} is taken.")
-    uid = versioned_uid(stem, next_index(s, Transform, stem))
     now = utcnow()
     row = {k: v for k, v in fields.items() if k not in ("id", "uid", "stem_uid", "is_latest")}
     row.setdefault("version", version_label(uid))
-    row.update(uid=uid, stem_uid=stem, is_latest=False, created_by_id=user,
+    row.update(uid=uid, stem_uid=uid[:-4], is_latest=False, created_by_id=user,
                created_at=now, updated_at=now)
     new_id = s.execute(insert(Transform).returning(Transform.id), row).scalar_one()
-    recompute_latest(s, Transform, [stem])
+    recompute_latest(s, Transform, [uid[:-4]])
     return s.get(Transform, new_id, populate_existing=True)
 
 
 def _write_transform(fn: Any, what: str) -> Transform:
+    """Run ``fn(session, user_id)`` in one serialized write transaction."""
     from . import context
 
     user = context.user_id()
-    return context.write(lambda s: (_serialize(s), fn(s, user))[1], what=what)
+
+    def write(s: Session) -> Transform:
+        _serialize(s)
+        return fn(s, user)
+
+    return context.write(write, what=what)
 
 
 def transform_for_source(source: Source, uid: str | None = None) -> Transform:

@@ -121,6 +121,7 @@ def test_pinned_uid(sqlite_instance: Path, script: Path) -> None:
     assert again.id == run.transform.id and again.source_code == SCRIPT
     by_stem = _track_and_finish(uid="pinnedTransf").transform  # the family: next version
     assert by_stem.uid == "pinnedTransf0001"
+    assert _track_and_finish(uid="otherPinnedT0003").transform.version == "4"
     with pytest.raises(ls.InvalidArgument, match="not a transform uid"):
         ls.track(uid="short")
 
