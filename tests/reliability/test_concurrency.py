@@ -1,0 +1,180 @@
+"""Concurrent writers: several processes saving into one instance while a reader searches.
+
+Version families: the partial unique index ``uq_artifacts_one_latest (stem_uid) WHERE
+is_latest`` makes two latest rows impossible; version numbers are allocated under the
+publish lock (PostgreSQL advisory transaction lock, SQLite ``BEGIN IMMEDIATE``), so
+concurrent new versions of one family get unique, gap-free suffixes.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+import core as ls
+from core.instance import current
+from core.uids import split_uid
+
+from .conftest import audit, finish_worker, record, start_worker
+
+
+def _visible_keys(prefix: str) -> Counter:
+    with current().engine().connect() as conn:
+        rows = conn.execute(
+            text("SELECT key FROM artifacts WHERE visibility >= 0 AND key LIKE :p"), {"p": f"{prefix}%"}
+        ).scalars().all()
+    return Counter(rows)
+
+
+def _writers_and_reader(root: Path, tmp_path: Path, n_procs: int, n_saves: int, backend: str) -> None:
+    stop = tmp_path / "stop"
+    start_at = time.time() + 3.0  # every writer imports and connects first
+    writers = [start_worker("saves", f"w{p}", n_saves, tmp_path / "src", start_at)
+               for p in range(n_procs)]
+    reader = start_worker("reader", stop, "w")
+    t0 = time.monotonic()
+    results = [finish_worker(w, timeout=600) for w in writers]
+    elapsed = time.monotonic() - t0 - 3.0
+    stop.touch()
+    seen = finish_worker(reader, timeout=60)
+
+    errors = [e for r in results for e in r["errors"]]
+    assert not errors, errors[:5]
+    assert seen["n_errors"] == 0, seen["errors"]
+    assert seen["n_violations"] == 0, seen["violations"]
+    assert seen["reads"] > 0
+    keys = _visible_keys("w")
+    expected = {f"w{p}/{i}.txt" for p in range(n_procs) for i in range(n_saves)}
+    lost = len(expected - set(keys))
+    twice = [k for k, n in keys.items() if n > 1]
+    uids = [u for r in results for u in r["uids"]]
+    assert lost == 0 and not twice and set(keys) == expected
+    assert len(uids) == len(set(uids)) == n_procs * n_saves
+    assert ls.Artifact.filter(key__startswith="w").count() == n_procs * n_saves
+    state = audit(root)
+    state.assert_consistent()
+    assert state.pending == 0 and not state.tmp_leftovers
+    total = n_procs * n_saves
+    record(f"{n_procs} writers x {n_saves} saves + reader", backend, n_procs * n_saves, lost=lost,
+           dangling=state.dangling, clear_errors="no error surfaced",
+           numbers=f"{total / elapsed:.0f} saves/s overall, slowest writer "
+                   f"{max(r['seconds'] for r in results):.1f} s, {seen['reads']} reader passes")
+
+
+def test_sqlite_two_writers_and_a_reader(sqlite_instance: Path, tmp_path: Path, scale) -> None:
+    _writers_and_reader(sqlite_instance, tmp_path, 2, scale(200, 1000), "sqlite")
+
+
+def test_postgres_eight_writers_and_a_reader(pg_instance: Path, tmp_path: Path, scale) -> None:
+    _writers_and_reader(pg_instance, tmp_path, 8, scale(40, 500), "postgresql")
+
+
+@pytest.mark.parametrize("how", ["revises", "key"])
+def test_same_family_new_versions_at_once(instance: Path, tmp_path: Path, backend: str, how: str,
+                                          scale) -> None:
+    """8 processes add a version to one family at the same instant, several rounds."""
+    base_file = tmp_path / "base.txt"
+    base_file.write_text("version zero\n")
+    base = ls.Artifact(base_file, key="shared/data.txt").save()
+    n_procs, rounds = (8, scale(3, 10)) if backend == "postgresql" else (4, scale(3, 10))
+    stop = tmp_path / "stop"
+    start_at = time.time() + 3.0
+    workers = [start_worker("versions", base.uid, f"p{p}", rounds, tmp_path / "src", start_at, 0.6, how)
+               for p in range(n_procs)]
+    reader = start_worker("reader", stop, "shared")
+    results = [finish_worker(w, timeout=300) for w in workers]
+    stop.touch()
+    seen = finish_worker(reader, timeout=60)
+
+    errors = [e for r in results for e in r["errors"]]
+    assert not errors, errors[:5]
+    assert seen["n_errors"] == 0 and seen["n_violations"] == 0, (seen["errors"], seen["violations"])
+    uids = sorted(u for r in results for u in r["uids"])
+    assert len(uids) == len(set(uids)) == n_procs * rounds
+    family = ls.Artifact.filter(stem_uid=base.stem_uid).order_by("uid").all()
+    indexes = [split_uid(a.uid)[1] for a in family]
+    assert indexes == list(range(n_procs * rounds + 1)), "version suffixes are not gap-free"
+    assert [a.version for a in family] == [str(i + 1) for i in indexes]
+    latest = [a for a in family if a.is_latest]
+    assert len(latest) == 1 and latest[0].uid == family[-1].uid
+    assert all(a.key == "shared/data.txt" for a in family)
+    state = audit(instance)
+    state.assert_consistent()
+    record(f"{n_procs} processes x new version of one family ({how}=)", backend, n_procs * rounds,
+           lost=n_procs * rounds - len(uids), dangling=state.dangling,
+           clear_errors="no error surfaced",
+           numbers=f"suffixes 0..{indexes[-1]} gap-free, slowest save "
+                   f"{max(r['max_seconds'] for r in results):.2f} s, {seen['reads']} reader looks "
+                   "with exactly one latest")
+
+
+def test_two_uploads_of_overlapping_folders(instance: Path, tmp_path: Path, backend: str,
+                                            scale) -> None:
+    """Two ls.upload runs (threads of one process, and two processes) over folders that
+    share files: every content is registered once, every object stored once."""
+    n = scale(150, 1000)
+    shared = tmp_path / "a"
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+    for i in range(n):
+        # first half only in a/, second half in both (same bytes and same relative path)
+        (tmp_path / "a" / f"{i}.txt").write_text(f"file {i}\n")
+        if i >= n // 2:
+            (tmp_path / "b" / f"{i}.txt").write_text(f"file {i}\n")
+    for i in range(n // 4):
+        (tmp_path / "b" / f"only-b-{i}.txt").write_text(f"b only {i}\n")
+    reports: list = [None, None]
+
+    def run(slot: int, folder: Path) -> None:
+        reports[slot] = ls.upload([folder], key_prefix="up", as_folder=False, max_workers=4)
+
+    threads = [threading.Thread(target=run, args=(k, f)) for k, f in enumerate((shared, tmp_path / "b"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    assert all(r is not None and r.ok for r in reports), [str(r) for r in reports]
+    expected_contents = n + n // 4
+    with current().engine().connect() as conn:
+        per_hash = conn.execute(text(
+            "SELECT hash, COUNT(*) FROM artifacts WHERE visibility >= -1 GROUP BY hash")).all()
+    assert len(per_hash) == expected_contents
+    assert all(c == 1 for _, c in per_hash), [h for h, c in per_hash if c > 1][:5]
+    state = audit(instance)
+    state.assert_consistent()
+    assert state.pending == 0 and not state.pending_objects and not state.tmp_leftovers
+    objects = [e for e in (instance / ".labshelf").iterdir() if not e.name.startswith("labshelf.db")]
+    assert len(objects) == expected_contents
+    counts = [r.counts for r in reports]
+    record("2 uploads of overlapping folders (threads)", backend, 2, lost=0,
+           dangling=state.dangling, clear_errors="-",
+           numbers=f"{expected_contents} contents, 0 duplicate records/objects; states {counts}")
+
+
+def test_two_upload_processes_of_overlapping_folders(instance: Path, tmp_path: Path, backend: str,
+                                                     scale) -> None:
+    n = scale(150, 1000)
+    for sub in ("x", "y"):
+        folder = tmp_path / sub
+        folder.mkdir()
+        for i in range(n):
+            (folder / f"{i}.txt").write_text(f"same {i}\n" if i % 2 else f"{sub} {i}\n")
+    procs = [start_worker("upload", tmp_path / sub, "-") for sub in ("x", "y")]
+    results = [finish_worker(p, timeout=300) for p in procs]
+    assert all(r["ok"] for r in results), results
+    expected_contents = n // 2 + 2 * (n - n // 2)
+    with current().engine().connect() as conn:
+        per_hash = conn.execute(text(
+            "SELECT hash, COUNT(*) FROM artifacts WHERE visibility >= -1 GROUP BY hash")).all()
+    assert len(per_hash) == expected_contents and all(c == 1 for _, c in per_hash)
+    state = audit(instance)
+    state.assert_consistent()
+    assert state.pending == 0 and not state.pending_objects and not state.tmp_leftovers
+    record("2 upload processes, overlapping folders", backend, 2, lost=0, dangling=state.dangling,
+           numbers=f"{expected_contents} contents, 0 duplicates; states "
+                   f"{[r['counts'] for r in results]}")
