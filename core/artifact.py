@@ -351,6 +351,10 @@ def insert_pending(objs: list[Artifact]) -> None:
     user = context.user_id()
 
     def run(s: Session) -> None:
+        if any(split_uid(o.uid)[1] > 0 for o in objs):
+            # concurrent new versions of one family take turns for the next free index
+            # (on PostgreSQL both would read the same max(uid) and one would fail)
+            _publish_lock(s)
         for obj in objs:
             if split_uid(obj.uid)[1] > 0:  # a new version: take the next free index now
                 from .uids import versioned_uid
