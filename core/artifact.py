@@ -36,7 +36,7 @@ from .storage import (
     validate_key,
     walk_folder,
 )
-from .uids import UID_LENGTHS, new_stem, split_uid
+from .uids import UID_LENGTHS, new_stem, split_uid, versioned_uid
 from .versioning import next_index, recompute_latest, version_label
 
 if TYPE_CHECKING:
@@ -408,7 +408,9 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
     """Step 3: make pending rows visible in one transaction; returns the duplicates.
 
     A row whose content became visible meanwhile (a concurrent save of the same
-    bytes) is dropped instead, so content is never registered twice.
+    bytes) is dropped instead, so content is never registered twice. Rows of the
+    same version family do not count: ``make_latest`` republishes old content on
+    purpose.
     """
     ids = [o.id for o in objs]
 
@@ -419,11 +421,14 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
         hashes = list(by_hash)
         for i in range(0, len(hashes), 500):
             rows = s.execute(
-                select(Artifact.hash, Artifact.id).where(
+                select(Artifact.hash, Artifact.id, Artifact.stem_uid).where(
                     Artifact.hash.in_(hashes[i : i + 500]), Artifact.visibility >= TRASH
                 )
             ).all()
-            dup_ids.update(by_hash[h].id for h, other in rows if by_hash[h].id != other)
+            dup_ids.update(
+                by_hash[h].id for h, other, stem in rows
+                if by_hash[h].id != other and stem != by_hash[h].stem_uid
+            )
         keep = [i for i in ids if i not in dup_ids]
         now = utcnow()
         for i in range(0, len(keep), 500):
@@ -471,31 +476,33 @@ def attach(objs: list[Artifact]) -> None:
     s = context.session()
     for obj in objs:
         obj.visibility = VISIBLE
-        if obj.__dict__.get("_sa_instance_state") is not None and obj not in s:
+        if obj not in s:
             make_transient_to_detached(obj)
             s.add(obj)
+        _sync(obj, visibility=VISIBLE, version=obj.version)
     refresh_latest_flags(objs)
 
 
-def refresh_latest_flags(objs: list[Artifact]) -> None:
-    ids = [o.id for o in objs]
-    if not ids:
+def refresh_latest_flags(objs: list[Any]) -> None:
+    """Bring ``is_latest`` of the saved records, and of the family members this thread
+    holds, in line with the database after a publish."""
+    if not objs:
         return
+    model = type(objs[0])
+    stems = list({o.stem_uid for o in objs})
     flags: dict[int, bool] = {}
 
     def q(s: Session) -> None:
-        for i in range(0, len(ids), 500):
-            flags.update(s.execute(select(Artifact.id, Artifact.is_latest).where(Artifact.id.in_(ids[i : i + 500]))).all())
+        for i in range(0, len(stems), 500):
+            flags.update(s.execute(
+                select(model.id, model.is_latest).where(model.stem_uid.in_(stems[i : i + 500]))
+            ).all())
 
     context.read(q)
-    for o in objs:
-        o.is_latest = flags.get(o.id, False)
-        if o.__dict__.get("_sa_instance_state") is not None:
-            from sqlalchemy.orm.attributes import set_committed_value
-
-            set_committed_value(o, "is_latest", o.is_latest)
-            set_committed_value(o, "visibility", VISIBLE)
-            set_committed_value(o, "version", o.version)
+    held = [o for o in context.session().identity_map.values() if isinstance(o, model)]
+    for o in [*objs, *held]:
+        if o.id in flags:
+            _sync(o, is_latest=flags[o.id])
 
 
 def save_new(objs: list[Artifact], max_workers: int = 8) -> list[tuple[Artifact, Exception]]:
@@ -624,6 +631,51 @@ def replace(obj: Artifact, path: Any) -> Artifact:
     return new.save() if new.id is None else new
 
 
+def make_latest(obj: Artifact) -> Artifact:
+    """Publish an old version's content again as the new latest version of its family."""
+    refresh_latest_flags([obj])
+    if obj.is_latest:
+        return obj
+    if not obj.key_is_virtual:
+        raise InvalidArgument(
+            f"Artifact {obj.uid} is registered in place at {obj.path}; labshelf does not keep "
+            "its old content, so it cannot become the latest version again."
+        )
+    local = _stored_copy(obj)
+    is_dir = obj.n_objects is not None
+    files = walk_folder(local)[0] if is_dir else None
+    return _save_copy(obj, Source(local, is_dir, files))
+
+
+def _stored_copy(obj: Artifact) -> Path:
+    root = _storage_root(obj.storage_id)
+    if is_cloud(root):
+        from .cloud import cache_object
+
+        return cache_object(obj)
+    local = Path(str(path_of(obj)))
+    if not local.exists():
+        raise StorageError(f"The object of artifact {obj.uid} is missing at {local}.")
+    return local
+
+
+def _save_copy(old: Artifact, source: Source) -> Artifact:
+    from sqlalchemy.orm.instrumentation import manager_of_class
+
+    new = manager_of_class(Artifact).new_instance()  # an ORM instance without the dedup constructor
+    for name in ("key", "description", "storage_id", "suffix", "size", "hash", "hash_type",
+                 "n_objects", "n_observations", "accessor", "stem_uid"):
+        setattr(new, name, getattr(old, name))
+    new.key_is_virtual, new.visibility = True, VISIBLE
+    new.uid = versioned_uid(old.stem_uid, 1)  # the free index is taken in insert_pending
+    new._ls_source = source
+    _link_run(new, None)
+    failures = save_new([new])
+    if failures:
+        raise failures[0][1]
+    return new
+
+
 # ---------------------------------------------------------------- trash
 
 
@@ -636,6 +688,7 @@ def delete_record(obj: Any, permanent: bool = False) -> None:
 
         context.write(trash, what=f"moving {obj.uid} to the trash")
         _sync(obj, visibility=TRASH, is_latest=False)
+        refresh_latest_flags([obj])
         say(f"moved {model.__name__.lower()} {obj.uid} to the trash; restore() brings it back")
         return
     if isinstance(obj, Artifact) and obj.key_is_virtual:
@@ -673,8 +726,8 @@ def restore(obj: Any) -> Any:
         recompute_latest(s, model, [obj.stem_uid])
 
     context.write(run, what=f"restoring {obj.uid}")
-    latest = context.read(lambda s: s.execute(select(model.is_latest).where(model.id == obj.id)).scalar())
-    _sync(obj, visibility=VISIBLE, is_latest=bool(latest))
+    _sync(obj, visibility=VISIBLE)
+    refresh_latest_flags([obj])
     return obj
 
 

@@ -127,7 +127,32 @@ def save(obj: Collection) -> Collection:
     s = context.session()
     make_transient_to_detached(obj)
     s.add(obj)
+    from .artifact import refresh_latest_flags
+
+    refresh_latest_flags([obj])
     return obj
+
+
+def make_latest(obj: Collection) -> Collection:
+    """The same members again as the new latest version of this collection's family."""
+    from sqlalchemy.orm.instrumentation import manager_of_class
+
+    from .artifact import refresh_latest_flags
+
+    refresh_latest_flags([obj])
+    if obj.is_latest:
+        return obj
+    new = manager_of_class(Collection).new_instance()  # no dedup: same members on purpose
+    for name in ("stem_uid", "name", "description", "hash", "reference", "reference_type",
+                 "meta_artifact_id"):
+        setattr(new, name, getattr(obj, name))
+    new.uid = versioned_uid(obj.stem_uid, 1)
+    new.visibility, new.is_latest = VISIBLE, True
+    new._ls_member_list = list(artifacts_of(obj))
+    from .artifact import _link_run
+
+    _link_run(new, None)
+    return save(new)
 
 
 def artifacts_of(obj: Collection):  # -> QuerySet in member order

@@ -300,6 +300,12 @@ class Artifact(VersionedRecord, Base):
 
         return replace(self, path)
 
+    def make_latest(self) -> Artifact:
+        """This old version's content as a new latest version of the family."""
+        from .artifact import make_latest
+
+        return make_latest(self)
+
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(20), unique=True)
     stem_uid: Mapped[str] = mapped_column(String(16), index=True)
@@ -359,6 +365,12 @@ class Collection(VersionedRecord, Base):
         from .collection import artifacts_of
 
         return artifacts_of(self)
+
+    def make_latest(self) -> Collection:
+        """This old version's members as a new latest version of the family."""
+        from .collection import make_latest
+
+        return make_latest(self)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     uid: Mapped[str] = mapped_column(String(20), unique=True)

@@ -184,3 +184,29 @@ def test_ls_save_skips_duplicates_within_a_batch(instance: Path, tmp_path: Path)
     a1, a2 = ls.Artifact(str(tmp_path / "x1.txt")), ls.Artifact(str(tmp_path / "x2.txt"))
     ls.save([a1, a2])
     assert ls.Artifact.filter(hash=a1.hash).count() == 1
+
+
+def test_make_an_old_version_the_latest_again(instance: Path, tmp_path: Path) -> None:
+    f = tmp_path / "m.txt"
+    f.write_text("first")
+    v1 = ls.Artifact(str(f), key="m.txt").save()
+    f.write_text("second")
+    v2 = ls.Artifact(str(f), key="m.txt").save()
+    v3 = v1.make_latest()
+    assert v3.uid.endswith("0002") and v3.stem_uid == v1.stem_uid
+    assert v3.hash == v1.hash and v3.is_latest and v3.key == "m.txt"
+    assert [v.is_latest for v in v3.versions] == [False, False, True]
+    assert v3.load() == "first"
+    assert Path(str(v3.path)) != Path(str(v1.path)), "its own object, so deleting one keeps the other"
+    assert v2.make_latest().load() == "second"
+
+
+def test_in_place_versions_cannot_be_made_latest(instance: Path) -> None:
+    f = instance / "raw" / "p.csv"
+    f.parent.mkdir()
+    f.write_text("a")
+    v1 = ls.Artifact(str(f)).save()
+    f.write_text("b")
+    ls.Artifact(str(f)).save()
+    with pytest.raises(ls.InvalidArgument, match="registered in place"):
+        ls.Artifact.get(v1.uid).make_latest()
