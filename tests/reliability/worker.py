@@ -161,6 +161,7 @@ def _arm(kill_at: str) -> None:
 
     if phase == "hashing":  # while hashing the sources
         wrap(hashing, "hash_file")
+        artifact.hash_file = hashing.hash_file
     elif phase == "copying":  # mid-copy: after n blocks were written to the temporary object
         original = storage.copy_file_hashing
 
