@@ -272,7 +272,7 @@ def store_local(
         if files is None:
             size = source.stat().st_size
             got = copy_file_hashing(source, tmp, size, cancel, on_bytes)
-            if expected_hash_type == "md5" and got != expected_hash:
+            if expected_hash_type in ("md5", "sha1-fl") and got != expected_hash:
                 raise StorageError(
                     f"The file {source} changed after it was hashed; save it again."
                 )
