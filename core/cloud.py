@@ -36,7 +36,8 @@ from .hashing import CHUNK_THRESHOLD, READ_BLOCK, b64, hash_folder_from_hashes
 # gcsfs otherwise waits 60 s per operation on a gRPC lookup that emulators cannot answer.
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
-PART_SIZE = 16 * 1024 * 1024
+PART_SIZE = 8 * 1024 * 1024  # S3 multipart part (parts are 5 MiB at least, 10,000 at most)
+MAX_PARTS = 10_000
 CHECK_TIMEOUT = 3.0
 TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
                    "InternalError", "ServiceUnavailable", "RequestTimeTooSkewed"}
@@ -396,8 +397,11 @@ class Transfer:
     on_bytes: Callable[[int], None] | None = None
 
     def check(self) -> None:
-        if self.cancel is not None and self.cancel():
+        if self.cancelled():
             raise UploadCancelled("The upload was cancelled.")
+
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel()
 
     def sent(self, n: int) -> None:
         if self.on_bytes is not None:
@@ -480,15 +484,34 @@ def _call(fn: Callable[[], Any], what: str) -> Any:
         raise translate(exc, what) from exc
 
 
+def _s3(fs: Any, transfer: Transfer, method: str, **kwargs: Any) -> dict[str, Any]:
+    """``fs.call_s3`` that a cancel interrupts mid-request (the request's task is cancelled)."""
+    import asyncio
+    from concurrent.futures import TimeoutError as WaitTimeout
+
+    future = asyncio.run_coroutine_threadsafe(fs._call_s3(method, **kwargs), fs.loop)
+    while True:
+        try:
+            return future.result(timeout=0.05)
+        except WaitTimeout:
+            if transfer.cancelled():
+                future.cancel()
+                raise UploadCancelled("The upload was cancelled.") from None
+
+
 def _put_s3(fs: Any, local: Path, size: int, path: str, transfer: Transfer) -> tuple[str, str]:
     bucket, _, key = path.partition("/")
     hasher = StreamHasher(size)
-    if size <= PART_SIZE:
+    if size <= 2 * PART_SIZE:
         data = b"".join(_read_blocks(local, size, READ_BLOCK * 4, transfer))
         hasher.update(data)
         digest = hashlib.md5(data).digest()
-        out = _call(lambda: fs.call_s3("put_object", Bucket=bucket, Key=key, Body=data,
-                                       ContentMD5=base64.b64encode(digest).decode()), path)
+        try:
+            out = _call(lambda: _s3(fs, transfer, "put_object", Bucket=bucket, Key=key, Body=data,
+                                    ContentMD5=base64.b64encode(digest).decode()), path)
+        except UploadCancelled:
+            _remove_quietly(fs, path)  # S3 may have completed the request as it was cancelled
+            raise
         _check_etag(out, digest.hex(), path, fs)
         transfer.sent(size)
         return hasher.result()
@@ -509,11 +532,11 @@ def _put_s3_multipart(fs: Any, local: Path, size: int, bucket: str, key: str,
     mpu = _call(lambda: fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key), where)
     upload_id, parts, digests = mpu["UploadId"], [], []
     try:
-        for number, data in enumerate(_read_blocks(local, size, PART_SIZE, transfer), start=1):
+        for number, data in enumerate(_read_blocks(local, size, _part_size(size), transfer), start=1):
             hasher.update(data)
             digest = hashlib.md5(data).digest()
-            out = _call(lambda d=data, n=number, m=digest: fs.call_s3(
-                "upload_part", Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=d,
+            out = _call(lambda d=data, n=number, m=digest: _s3(
+                fs, transfer, "upload_part", Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=d,
                 ContentMD5=base64.b64encode(m).decode()), where)
             if out["ETag"].strip('"') != digest.hex():
                 raise TransientStorageError(f"Part {number} of {where} was stored with other bytes than were sent.")
@@ -527,6 +550,11 @@ def _put_s3_multipart(fs: Any, local: Path, size: int, bucket: str, key: str,
         raise
     expected = f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"
     _check_etag(out, expected, where, fs)
+
+
+def _part_size(size: int) -> int:
+    mib = 1024 * 1024
+    return max(PART_SIZE, -(-size // (MAX_PARTS * mib)) * mib)
 
 
 def _abort_quietly(fs: Any, bucket: str, key: str, upload_id: str) -> None:
