@@ -187,25 +187,42 @@ def test_demo_writes_the_dataset(tmp_path: Path) -> None:
 
 
 def test_error_paths(store: Path, tmp_path: Path) -> None:
+    """One failure per command through a subprocess; the variants in-process below."""
     data = tmp_path / "t.txt"
     data.write_text("t")
     uid = ok("save", str(data)).split()[0]
     all_fail([
         (("save", str(tmp_path / "missing.txt")), "missing.txt"),
-        (("save", str(data), "--revises", "zzzzzz"), "No artifact has a uid starting with"),
         (("ls", "gadgets"), "'gadgets' is not a registry"),
-        (("ls", "--filter", "colour=red"), "'colour' is not a valid lookup"),
-        (("ls", "--filter", "size"), "needs the form field=value"),
-        (("ls", "--filter", "size__gt=big"), "'big' is not a valid int"),
         (("describe", "zzzzzz"), "No record has a uid starting with 'zzzzzz'"),
         (("cache", "zzzzzz"), "No artifact has a uid"),
         (("load", uid), "No transform has a uid"),
         (("delete", "zzzzzz"), "No artifact or collection"),
-        (("connect", "elsewhere"), "No instance matches"),
     ])
     proc = labshelf("--debug", "describe", "zzzzzz")
     assert proc.returncode == 1 and "Traceback" in proc.stderr
-    assert labshelf("frobnicate").returncode == 2
+
+
+@pytest.mark.parametrize(("args", "match"), [
+    (("save", "{data}", "--revises", "zzzzzz"), "No artifact has a uid starting with"),
+    (("ls", "--filter", "colour=red"), "'colour' is not a valid lookup"),
+    (("ls", "--filter", "size"), "needs the form field=value"),
+    (("ls", "--filter", "size__gt=big"), "'big' is not a valid int"),
+    (("ls", "--filter", "is_latest=maybe"), "'maybe' is not a valid bool"),
+    (("delete", "{transform}"), "No artifact or collection"),
+])
+def test_error_variants(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                        args: tuple[str, ...], match: str) -> None:
+    data = tmp_path / "t.txt"
+    data.write_text("t")
+    transform = ls.Transform(name="t", type="function").save()
+    argv = [a.format(data=data, transform=transform.uid) for a in args]
+    assert cli.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("labshelf: error:") and match in err[-1]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["frobnicate"])
+    assert exit_.value.code == 2
 
 
 def test_load_without_source(store: Path) -> None:
