@@ -445,11 +445,12 @@ def finish_run(run: Run, *, report: Artifact | None = None,
 def track(uid: str | None = None, *, transform: Transform | None = None,
           params: dict[str, Any] | None = None) -> Run:
     """Record the calling script, notebook or ``transform`` and start a run of it."""
-    from .log import say
+    from .log import say, warn
+    from .models import Transform
 
     source = None
     if transform is not None:
-        if not hasattr(transform, "__mapper__") or type(transform).__name__ != "Transform":
+        if not isinstance(transform, Transform):
             raise InvalidArgument("transform= must be an ls.Transform(...).")
         record = transform if transform.id is not None else transform_by_version(
             _fields_of(transform))
@@ -459,7 +460,10 @@ def track(uid: str | None = None, *, transform: Transform | None = None,
     run = start_run(record, params=params, environment=imported_packages(),
                     is_consecutive=True if record.type == "script" else None)
     with _lock:
+        previous = _global["run"]
         _global["run"], _global["source"] = run, source
+    if previous is not None:
+        warn(f"run {previous.uid} was not finished with ls.finish(); it stays unfinished")
     say(f"tracking {record.type} '{record.name}' (transform {record.uid}, "
         f"version {record.version}), run {run.uid}")
     return run
@@ -474,6 +478,7 @@ def finish() -> Run:
         raise LabshelfError("ls.finish() found no active run; call ls.track() first.")
     report = consecutive = None
     if source is not None and source.type == "notebook":
+        _warn_if_unsaved(source.path, run)
         source = read_notebook(source.path)
         report = _save_report(run, source.path)
         consecutive = _is_consecutive(source.path)
@@ -484,6 +489,14 @@ def finish() -> Run:
     set_current_run(None)
     say(f"finished run {run.uid} of '{run.transform.name}'")
     return run
+
+
+def _warn_if_unsaved(path: Path, run: Run) -> None:
+    from .log import warn
+
+    if path.exists() and path.stat().st_mtime < run.started_at.timestamp():
+        warn(f"{path.name} was last saved before ls.track(); save the notebook before "
+             "ls.finish() so that its report holds the cells you ran")
 
 
 def _store_source(transform: Transform, source: Source) -> None:
