@@ -39,6 +39,22 @@ def local_root(tmp_path: Path) -> Iterator[str]:
     disconnect()
 
 
+@pytest.fixture
+def pg_local_root(tmp_path: Path, pg_server) -> Iterator[str]:
+    root = tmp_path / "store"
+    ls.init(str(root), db=pg_server.create_database().url)
+    yield str(root)
+    disconnect()
+
+
+@pytest.fixture
+def gs_root(gcs_server) -> Iterator[str]:
+    root = "gs://" + gcs_server.create_bucket()
+    ls.init(root)
+    yield root
+    disconnect()
+
+
 def make_files(folder: Path, n: int, size: int = 2048) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
@@ -69,7 +85,7 @@ def _stored_keys(root: str) -> list[str]:
                    if ".tmp-" not in e.path})
 
 
-@pytest.mark.parametrize("where", ["local_root", "s3_root"])
+@pytest.mark.parametrize("where", ["local_root", "pg_local_root", "s3_root"])
 def test_upload_states_progress_duplicates_collection(where: str, request, tmp_path: Path) -> None:
     root = request.getfixturevalue(where)
     src = make_files(tmp_path / "batch", 40)
@@ -94,6 +110,16 @@ def test_upload_states_progress_duplicates_collection(where: str, request, tmp_p
     assert folder.counts == {"done": 1} and folder.artifacts[0].n_objects == 41
     assert n_pending() == 0
     assert_consistent(root)
+
+
+def test_upload_to_gcs(gs_root: str, tmp_path: Path) -> None:
+    src = make_files(tmp_path / "g", 3)
+    report = ls.upload(src, as_folder=False, max_workers=2)
+    assert report.counts == {"done": 3}, str(report)
+    assert report.artifacts[0].cache().read_bytes() == (src / "f0000.bin").read_bytes()
+    assert ls.upload(src, as_folder=False).counts == {"duplicate": 3}
+    assert_consistent(gs_root)
+    assert not cloud.tmp_leftovers(gs_root)
 
 
 def test_progress_is_throttled(local_root: str, tmp_path: Path) -> None:
