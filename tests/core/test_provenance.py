@@ -228,3 +228,19 @@ def test_rerun_scripts_as_subprocesses(sqlite_instance: Path, tmp_path: Path) ->
     assert again.uid == first.uid and first.key == versioned.key == "write_table.py"
     assert versioned.stem_uid == first.stem_uid and versioned.version == "2"
     assert all(r.finished_at is not None for r in runs)
+
+
+def test_concurrent_tracking_makes_one_transform(instance: Path, script: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    same = provenance.read_script(script)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        uids = set(pool.map(lambda _: provenance.transform_for_source(same).uid, range(8)))
+    assert len(uids) == 1
+    changed = [provenance.Source(script, "script", script.name, "edit", SCRIPT + f"# {i}\n",
+                                 f"hash{i}") for i in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        versions = list(pool.map(provenance.transform_for_source, changed))
+    family = ls.Transform.filter(key=script.name).all()
+    assert len({t.uid for t in versions}) == 4 and len(family) == 5
+    assert len({t.stem_uid for t in family}) == 1 and sum(t.is_latest for t in family) == 1
