@@ -273,20 +273,24 @@ def audit(root: Path, *, rehash: bool = True) -> Audit:
     return result
 
 
-def doctor_fix() -> str:
-    """Run ``ls.doctor(fix=True)`` once it exists; says what happened."""
+def run_doctor(fix: bool = False) -> Any:
+    """``doctor`` (grace 0: nothing else is saving), or None while it does not exist.
+
+    Imported from ``core.doctor``: after ``import core.doctor`` anywhere in the process,
+    ``ls.doctor`` is the module, not the function (the submodule shadows the lazy export).
+    """
     try:
-        import core.doctor  # noqa: F401
+        from core.doctor import doctor
     except ImportError:
-        return "doctor not available yet"
-    report = ls.doctor(fix=True)
-    return str(report).splitlines()[0] if str(report) else "doctor ran"
+        return None
+    return doctor(fix=fix, grace=0)
 
 
 def one_sentence(message: str) -> bool:
-    """A clear error: one line, not a traceback or a raw driver dump, ends like a sentence."""
+    """A clear error: one line, not a traceback, a SQL statement or a raw driver dump."""
     text = message.strip()
     return (
         bool(text) and "\n" not in text and "Traceback" not in text and len(text) < 400
-        and text[-1] in ".)!'\"" and "sqlalchemy" not in text.lower()
+        and "sqlalchemy" not in text.lower() and "background on this error" not in text.lower()
+        and "[sql:" not in text.lower()
     )

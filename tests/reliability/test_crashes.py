@@ -19,7 +19,7 @@ import pytest
 import core as ls
 from core.instance import disconnect
 
-from .conftest import audit, doctor_fix, finish_worker, one_sentence, record, start_worker
+from .conftest import audit, finish_worker, one_sentence, record, run_doctor, start_worker
 
 N_FILES = 500
 
@@ -100,6 +100,12 @@ def _crash_scenario(mode: str, src: Path, tmp_path: Path, kill_points: list[tupl
         outcomes.append(outcome)
         _, dangling, leftovers = _check_after(root, None)  # right after the crash
         dangling_seen.append(dangling)
+        found = run_doctor()
+        if found is not None:  # doctor agrees: nothing missing, corrupt or unnamed
+            kinds = {p.kind for p in found.problems}
+            assert not kinds & {"missing", "corrupt", "orphan"}, str(found)
+            assert len(found.of_kind("pending")) == leftovers["pending"], str(found)
+            assert len(found.of_kind("leftover")) == leftovers["tmp"], str(found)
         for k, v in leftovers.items():
             worst_leftovers[k] = max(worst_leftovers[k], v)
         # the same job again completes it
@@ -107,8 +113,8 @@ def _crash_scenario(mode: str, src: Path, tmp_path: Path, kill_points: list[tupl
         lost, dangling, _ = _check_after(root, expect)
         assert lost == 0, f"{lost} files missing after re-running ({kill_at}, {delay})"
         assert _keys(root) == expect
-        note = doctor_fix()
-        if note != "doctor not available yet":
+        if run_doctor(fix=True) is not None:
+            assert run_doctor().ok
             state = audit(root)
             state.assert_consistent()
             assert state.pending == 0 and not state.pending_objects and not state.tmp_leftovers
@@ -119,15 +125,7 @@ def _crash_scenario(mode: str, src: Path, tmp_path: Path, kill_points: list[tupl
            clear_errors="-",
            numbers=f"{killed} killed mid-job; leftovers for doctor at most {worst_leftovers['pending']} "
                    f"pending rows, {worst_leftovers['pending_objects']} final objects of pending rows, "
-                   f"{worst_leftovers['tmp']} .tmp- objects; doctor: {doctor_fix_state()}")
-
-
-def doctor_fix_state() -> str:
-    try:
-        import core.doctor  # noqa: F401
-    except ImportError:
-        return "not available yet"
-    return "--fix cleaned all"
+                   f"{worst_leftovers['tmp']} .tmp- objects; doctor --fix cleaned all")
 
 
 PHASES = ["hashing:250", "copying:40", "stored:120", "stored:499", "publish:1", "published:1"]

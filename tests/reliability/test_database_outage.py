@@ -1,0 +1,120 @@
+"""The PostgreSQL server goes away mid-session and comes back: clear errors while it is
+down, and the same process works again afterwards without reconnecting by hand."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import core as ls
+
+from .conftest import audit, one_sentence, record
+
+
+def _attempts(tmp_path: Path, tag: str) -> list:
+    """Everyday operations; each is (name, callable)."""
+    f = tmp_path / f"{tag}.txt"
+    f.write_text(f"content {tag}\n")
+    return [
+        ("count", lambda: ls.Artifact.filter().count()),
+        ("search", lambda: ls.Artifact.search("report").all()),
+        ("get", lambda: ls.Artifact.get(key="first.txt")),
+        ("save", lambda: ls.Artifact(f, key=f"during/{tag}.txt").save()),
+        ("df", lambda: ls.Artifact.df()),
+    ]
+
+
+def test_postgres_stops_and_restarts_mid_session(pg_instance: Path, pg_server, tmp_path: Path) -> None:
+    first = tmp_path / "first.txt"
+    first.write_text("first\n")
+    a = ls.Artifact(first, key="first.txt", description="report one").save()
+    assert ls.Artifact.filter().count() == 1
+
+    pg_server.stop()
+    errors: dict[str, str] = {}
+    worst = 0.0
+    try:
+        for name, op in _attempts(tmp_path, "down"):
+            t0 = time.monotonic()
+            try:
+                op()
+            except ls.DatabaseError as exc:
+                errors[name] = str(exc)
+            except ls.LabshelfError as exc:  # also acceptable if it names the database
+                errors[name] = f"{type(exc).__name__}: {exc}"
+            else:
+                raise AssertionError(f"{name} succeeded while the database was down")
+            worst = max(worst, time.monotonic() - t0)
+    finally:
+        pg_server.start()
+    clear = sum(one_sentence(m) and "database" in m.lower() for m in errors.values())
+    for name, message in errors.items():
+        assert one_sentence(message), f"{name}: {message!r}"
+        assert "database" in message.lower(), f"{name}: {message!r}"
+        assert "postgres@" not in message, message  # no URL in the message
+    assert worst < 15, f"an operation took {worst:.1f} s to fail"
+
+    # back up: the same process, the same records, no reconnect by hand
+    t0 = time.monotonic()
+    assert ls.Artifact.filter().count() == 1
+    recovered = time.monotonic() - t0
+    assert ls.Artifact.get(a.uid).key == "first.txt"
+    for _name, op in _attempts(tmp_path, "up"):
+        op()
+    assert ls.Artifact.filter(key="during/up.txt").count() == 1
+    assert ls.Artifact.filter(key="during/down.txt").count() == 0
+    state = audit(pg_instance)
+    state.assert_consistent()
+    assert state.pending == 0 and not state.tmp_leftovers
+    sample = errors.get("count", "")
+    record("PostgreSQL stopped mid-session, restarted", "postgresql", len(errors), lost=0,
+           dangling=state.dangling, clear_errors=f"{clear}/{len(errors)} one-sentence DatabaseError",
+           numbers=f"slowest failure {worst:.2f} s, first call after restart {recovered:.2f} s; "
+                   f"e.g. \"{sample[:100]}\"")
+
+
+def test_postgres_restart_between_calls(pg_instance: Path, pg_server, tmp_path: Path) -> None:
+    """A restart the process never noticed: pooled connections are dead, the next call works."""
+    f = tmp_path / "x.txt"
+    f.write_text("x\n")
+    ls.Artifact(f, key="x.txt").save()
+    pg_server.stop()
+    pg_server.start()
+    assert ls.Artifact.filter().count() == 1
+    g = tmp_path / "y.txt"
+    g.write_text("y\n")
+    ls.Artifact(g, key="y.txt").save()
+    assert ls.Artifact.filter().count() == 2
+
+
+def test_postgres_network_black_hole(pg_server, tcp_proxy, tmp_path: Path) -> None:
+    """The network to the server drops (live connections reset, new ones never answered):
+    the next operation fails within the connect timeout, and works once the line is back."""
+    from core.instance import disconnect
+
+    db = pg_server.create_database()
+    proxy = tcp_proxy(pg_server.port)
+    ls.init(str(tmp_path / "store"), db=f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{db.name}")
+    try:
+        f = tmp_path / "a.txt"
+        f.write_text("a\n")
+        ls.Artifact(f, key="a.txt").save()
+        proxy.cut(hang=True)
+        t0 = time.monotonic()
+        try:
+            ls.Artifact.filter().count()
+        except ls.DatabaseError as exc:
+            message = str(exc)
+        else:
+            raise AssertionError("count succeeded through a cut network")
+        finally:
+            waited = time.monotonic() - t0
+            proxy.restore()
+        assert one_sentence(message) and "database" in message.lower(), message
+        assert waited < 25, f"{waited:.1f} s to fail"
+        assert ls.Artifact.filter().count() == 1
+        record("network to PostgreSQL black-holed, then restored", "postgresql", 1, lost=0,
+               clear_errors="1/1 one-sentence DatabaseError",
+               numbers=f"failed after {waited:.1f} s (connect timeout); e.g. \"{message[:90]}\"")
+    finally:
+        disconnect()
