@@ -116,9 +116,13 @@ def _current_file() -> Path:
 
 
 def check_storage_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Refuse credentials in storage options: they would land in a settings file."""
-    for key in options:
-        if any(word in key.lower() for word in SECRET_OPTION_WORDS):
+    """Refuse credentials in storage options: they would land in a settings file.
+
+    Nested options count too (``client_kwargs={"aws_secret_access_key": …}``)."""
+    for key, value in options.items():
+        if isinstance(value, dict):
+            check_storage_options(value)
+        if any(word in str(key).lower() for word in SECRET_OPTION_WORDS):
             raise InvalidArgument(
                 f"The storage option '{key}' looks like a credential; labshelf never stores "
                 "secrets in its settings: use the backend's own configuration "
