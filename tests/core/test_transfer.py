@@ -220,3 +220,36 @@ def test_killed_process_mid_upload(s3_root: str, tmp_path: Path) -> None:
     assert sent + reused == 200 - visible
     assert n_pending() == 0
     assert_consistent(s3_root)
+
+
+def test_brief_outage_is_retried(s3_server, tcp_proxy, tmp_path: Path) -> None:
+    proxy = tcp_proxy(s3_server.port)
+    ls.init("s3://" + s3_server.create_bucket(), storage_options={"endpoint_url": proxy.url})
+    try:
+        src = make_files(tmp_path / "r", 60)
+
+        def on_progress(p) -> None:
+            if p.files_done >= 20 and not timer.is_alive() and not timer.finished.is_set():
+                proxy.cut()
+                timer.start()
+
+        timer = threading.Timer(0.3, proxy.restore)
+        report = ls.upload(src, as_folder=False, on_progress=on_progress)
+        assert timer.finished.is_set()
+        assert report.counts == {"done": 60}, str(report)
+    finally:
+        disconnect()
+
+
+def test_missing_bucket_fails_items_at_once(s3_server, s3_root: str, tmp_path: Path) -> None:
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_server.endpoint)
+    client.delete_bucket(Bucket=s3_root.split("://")[1])
+    src = make_files(tmp_path / "m", 5)
+    started = time.monotonic()
+    report = ls.upload(src, as_folder=False)
+    assert time.monotonic() - started < 3
+    assert report.counts == {"failed": 5}
+    assert all("does not exist" in i.error for i in report.items)
+    assert n_pending() == 0
