@@ -231,6 +231,31 @@ def test_load_without_source(store: Path) -> None:
     fails("load", transform.uid, match="has no source code recorded")
 
 
+def test_load_writes_a_notebook(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    """A notebook transform comes back as the ``.ipynb`` of its latest run."""
+    import types
+
+    from core import provenance
+
+    nb = tmp_path / "qc.ipynb"
+    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "execution_count": 1,
+                                         "source": "x = 1"}], "nbformat": 4}))
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setenv("JPY_SESSION_NAME", str(nb))
+    ls.connect("lab")
+    run = ls.track()
+    try:
+        ls.finish()
+    finally:
+        provenance.set_current_run(None)
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path / "out")
+    assert cli.main(["load", run.transform.uid]) == 0
+    written = Path(capsys.readouterr().out.strip())
+    assert written.name == "qc.ipynb" and written.read_text() == nb.read_text()
+
+
 def test_gui_is_started_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
     import app.__main__
 
