@@ -673,16 +673,6 @@ def list_objects(url: str) -> list[CloudEntry]:
     return [_entry(scheme, i) for p, i in sorted(found.items()) if not p.endswith("/")]
 
 
-def tmp_leftovers(root: str) -> list[str]:
-    """Keys (relative to ``root``) of temporary objects left by interrupted uploads."""
-    from .storage import OBJECTS_DIR, TMP_PREFIX
-
-    prefix = f"{root.rstrip('/')}/{OBJECTS_DIR}"
-    base = len(_fs_path(root).rstrip("/")) + 1
-    keys = {e.path[base:].split("/")[1] for e in list_objects(prefix)}
-    return sorted(f"{OBJECTS_DIR}/{k}" for k in keys if k.startswith(TMP_PREFIX))
-
-
 def incomplete_uploads(root: str) -> list[dict[str, Any]]:
     """S3 multipart uploads under ``root/.labshelf/`` that were never completed or aborted
     (``Key``, ``UploadId``, ``Initiated``); GCS keeps no such state."""

@@ -20,7 +20,9 @@ only reported: the data to repair them is not here.
 from __future__ import annotations
 
 import os
+import sys
 import time
+import types
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -273,3 +275,14 @@ def _incomplete_uploads(root: str, report: DoctorReport, fix: bool, now: float, 
         if fix and (mtime is None or now - mtime > grace):
             abort_upload(root, upload)
             problem.fixed = True
+
+
+class _CallableModule(types.ModuleType):
+    """``ls.doctor(...)`` works even after ``import core.doctor``: importing the submodule
+    makes ``core.doctor`` this module instead of the function ``core`` exports lazily."""
+
+    def __call__(self, fix: bool = False, grace: float = GRACE_SECONDS) -> DoctorReport:
+        return doctor(fix, grace)
+
+
+sys.modules[__name__].__class__ = _CallableModule

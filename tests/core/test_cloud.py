@@ -11,6 +11,7 @@ import pytest
 
 import core as ls
 from core import cloud
+from core.doctor import doctor
 from core.instance import disconnect
 
 
@@ -69,7 +70,7 @@ def test_artifacts_on_cloud_default_storage(cloud_root: str, files: Path) -> Non
 
     a2.delete(permanent=True)
     assert not cloud.list_objects(f"{cloud_root}/.labshelf/{a2.uid}.txt")
-    assert not cloud.tmp_leftovers(cloud_root)
+    assert not doctor().problems
 
 
 def test_register_cloud_objects_in_place(cloud_root: str, s3_server, files: Path) -> None:
@@ -180,3 +181,15 @@ def _configured() -> bool:
     from core.instance import all_configs
 
     return bool(all_configs())
+
+
+def test_bad_gcs_and_object_input(gcs_server, s3_root: str) -> None:
+    started = time.monotonic()
+    with pytest.raises(ls.StorageError, match="does not exist"):
+        ls.init("gs://no-such-bucket-here", name="nope")
+    with pytest.raises(ls.InvalidArgument, match="does not exist"):
+        ls.Artifact(f"{s3_root}/no/such/key.csv")
+    with pytest.raises(ls.InvalidArgument, match="unsupported scheme"):
+        ls.Artifact("ftp://host/file.csv")
+    assert time.monotonic() - started < 5
+    assert ls.Artifact.filter().count() == 0

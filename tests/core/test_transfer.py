@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 
 import core as ls
 from core import cloud, context
+from core.doctor import doctor
 from core.instance import disconnect
 from core.models import PENDING, Artifact
 from core.storage import object_key
@@ -119,7 +120,7 @@ def test_upload_to_gcs(gs_root: str, tmp_path: Path) -> None:
     assert report.artifacts[0].cache().read_bytes() == (src / "f0000.bin").read_bytes()
     assert ls.upload(src, as_folder=False).counts == {"duplicate": 3}
     assert_consistent(gs_root)
-    assert not cloud.tmp_leftovers(gs_root)
+    assert not doctor().problems
 
 
 def test_progress_is_throttled(local_root: str, tmp_path: Path) -> None:
