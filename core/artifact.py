@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from . import context
@@ -681,6 +681,9 @@ def _save_copy(old: Artifact, source: Source) -> Artifact:
 
 def delete_record(obj: Any, permanent: bool = False) -> None:
     model = type(obj)
+    if not hasattr(model, "visibility"):
+        _delete_transform(obj, permanent)
+        return
     if not permanent:
         def trash(s: Session) -> None:
             s.execute(update(model).where(model.id == obj.id).values(visibility=TRASH, is_latest=False))
@@ -716,6 +719,31 @@ def delete_record(obj: Any, permanent: bool = False) -> None:
     if obj in s:
         s.expunge(obj)
     say(f"deleted {model.__name__.lower()} {obj.uid} permanently")
+
+
+def _delete_transform(obj: Any, permanent: bool) -> None:
+    """Transforms have no trash: they go for good, and only while no run uses them."""
+    from .models import Run
+
+    if not permanent:
+        raise InvalidArgument(
+            f"Transforms have no trash; delete(permanent=True) removes {obj.uid} for good."
+        )
+    runs = context.read(lambda s: s.execute(select(func.count()).where(Run.transform_id == obj.id)).scalar_one())
+    if runs:
+        raise IntegrityError(
+            f"Transform {obj.uid} has {runs} run(s) whose provenance depends on it; it cannot be deleted."
+        )
+
+    def purge(s: Session) -> None:
+        s.execute(update(Artifact).where(Artifact.transform_id == obj.id).values(transform_id=None))
+        s.execute(delete(type(obj)).where(type(obj).id == obj.id))
+        recompute_latest(s, type(obj), [obj.stem_uid])
+
+    context.write(purge, what=f"deleting transform {obj.uid}")
+    s = context.session()
+    if obj in s:
+        s.expunge(obj)
 
 
 def restore(obj: Any) -> Any:

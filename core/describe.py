@@ -64,6 +64,11 @@ def describe(rec: Any, print_it: bool = True) -> str:
         prov.append(("transform", f"{t.name} ({t.type}, v{t.version or '?'}, uid {t.uid})"))
     if isinstance(rec, Run):
         prov.append(("transform", f"{rec.transform.name} ({rec.transform.type}, uid {rec.transform.uid})"))
+        for label, qs in (("inputs", rec.inputs), ("outputs", rec.outputs)):
+            records = qs[:9]
+            if records:
+                names = ", ".join(a.key or a.uid for a in records[:8]) + (" …" if len(records) > 8 else "")
+                prov.append((label, f"{qs.count()}: {names}"))
     if getattr(rec, "run", None) is not None:
         r = rec.run
         prov.append(("run", f"{r.uid} started {r.started_at:%Y-%m-%d %H:%M:%S}"))

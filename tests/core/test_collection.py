@@ -77,3 +77,15 @@ def test_make_an_old_collection_version_the_latest(instance: Path, tmp_path: Pat
     v3 = v1.make_latest()
     assert v3.uid.endswith("0002") and v3.is_latest and not v2.is_latest
     assert [m.uid for m in v3.artifacts] == [a.uid]
+
+
+def test_transform_delete_rules(instance: Path) -> None:
+    t = ls.Transform(name="cleanup", type="pipeline", version="1").save()
+    with pytest.raises(ls.InvalidArgument, match="no trash"):
+        t.delete()
+    t.delete(permanent=True)
+    assert ls.Transform.filter(name="cleanup").count() == 0
+    used = ls.Transform(name="used", type="pipeline", version="1").save()
+    ls.Run(transform=used).save()
+    with pytest.raises(ls.IntegrityError, match="1 run"):
+        used.delete(permanent=True)
