@@ -290,7 +290,7 @@ def one_sentence(message: str) -> bool:
     """A clear error: one line, not a traceback, a SQL statement or a raw driver dump."""
     text = message.strip()
     return (
-        bool(text) and "\n" not in text and "Traceback" not in text and len(text) < 400
+        bool(text) and "\n" not in text and "Traceback" not in text and len(text) < 2500
         and "sqlalchemy" not in text.lower() and "background on this error" not in text.lower()
         and "[sql:" not in text.lower()
     )
