@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, not_, or_, select
@@ -53,12 +54,68 @@ def _coerce_record(value: Any) -> Any:
     return value.id if hasattr(value, "__mapper__") and hasattr(value, "id") else value
 
 
+def _python_type(col: Any) -> type | None:
+    sql_type = getattr(col.type, "impl_instance", col.type)  # a TypeDecorator's underlying type
+    try:
+        return sql_type.python_type
+    except (NotImplementedError, AttributeError):
+        return None
+
+
+def _coerce_value(col: Any, value: Any, path: str) -> Any:
+    """A lookup value as the column's type, or one clear error (never a driver error)."""
+    value = _coerce_record(value)
+    kind = _python_type(col)
+    if kind is None:
+        return value
+    if value is None:
+        return value
+    bad = InvalidArgument(f"The lookup '{path}' got {value!r:.60}, which is not a {kind.__name__}.")
+    if kind is datetime:
+        if isinstance(value, str):
+            try:
+                value = datetime.fromisoformat(value.strip())
+            except ValueError:
+                raise bad from None
+        elif isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime(value.year, value.month, value.day)
+        if not isinstance(value, datetime):
+            raise bad
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if kind is bool:
+        if isinstance(value, bool | int) and value in (0, 1):
+            return bool(value)
+        raise bad
+    if kind is int:
+        if isinstance(value, str) and re.fullmatch(r"\s*-?\d{1,18}\s*", value):
+            value = int(value)
+        if isinstance(value, int) and -(2**63) <= value < 2**63:
+            return int(value)
+        if isinstance(value, float) and abs(value) < 2**63:  # NaN compares false everywhere
+            return value
+        raise bad
+    if kind is str:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        if not isinstance(value, str):
+            raise bad
+    return value
+
+
 def _op_expr(col: Any, op: str, value: Any, path: str) -> ColumnElement[bool]:
+    if op in ("gt", "gte", "lt", "lte") and value is None:
+        raise InvalidArgument(f"The lookup '{path}' cannot compare with None; use '__isnull=True'.")
+    if op in ("gt", "gte", "lt", "lte", "range") and _python_type(col) is bool:
+        raise InvalidArgument(f"The lookup '{path}' orders a yes/no field; use '__exact' instead.")
+    if op in ("exact", "gt", "gte", "lt", "lte"):
+        value = _coerce_value(col, value, path)
     if op == "exact":
         return col.is_(None) if value is None else col == _coerce_record(value)
     if op == "iexact":
         return func.lower(col) == str(value).lower()
     if op in ("contains", "icontains", "startswith", "istartswith", "endswith", "iendswith"):
+        if _python_type(col) not in (str, None):
+            raise InvalidArgument(f"The lookup '{path}' compares text; the field is not a text field.")
         text = _escape_like(str(value))
         pattern = {
             "contains": f"%{text}%", "startswith": f"{text}%", "endswith": f"%{text}",
@@ -69,7 +126,7 @@ def _op_expr(col: Any, op: str, value: Any, path: str) -> ColumnElement[bool]:
     if op == "in":
         if isinstance(value, str) or not hasattr(value, "__iter__"):
             raise InvalidArgument(f"The lookup '{path}' needs a list of values.")
-        return col.in_([_coerce_record(v) for v in value])
+        return col.in_([_coerce_value(col, v, path) for v in value])
     if op == "isnull":
         return col.is_(None) if value else col.is_not(None)
     if op == "range":
@@ -77,7 +134,9 @@ def _op_expr(col: Any, op: str, value: Any, path: str) -> ColumnElement[bool]:
             low, high = value
         except (TypeError, ValueError):
             raise InvalidArgument(f"The lookup '{path}' needs a (low, high) pair.") from None
-        return col.between(low, high)
+        if low is None or high is None:
+            raise InvalidArgument(f"The lookup '{path}' cannot compare with None.")
+        return col.between(_coerce_value(col, low, path), _coerce_value(col, high, path))
     return {"gt": col > value, "gte": col >= value, "lt": col < value, "lte": col <= value}[op]
 
 
