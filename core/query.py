@@ -519,7 +519,9 @@ def _get_by_uid(model: type, text: str, qs: QuerySet) -> Any:
     if len(text) == full:
         rows = qs.filter(uid_col == text)._clone(show_all=True).all()
     else:
-        rows = qs.filter(uid_col.like(_escape_like(text) + "%", escape="\\"))._clone(
+        # LIKE ignores ASCII case on SQLite; uids are case-sensitive, so compare the prefix too
+        rows = qs.filter(uid_col.like(_escape_like(text) + "%", escape="\\"),
+                         func.substr(uid_col, 1, len(text)) == text)._clone(
             show_all=True, limit=50
         ).all()
     if not rows:
