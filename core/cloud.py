@@ -505,7 +505,7 @@ def _put_s3(fs: Any, local: Path, size: int, path: str, transfer: Transfer) -> t
     if size <= 2 * PART_SIZE:
         data = b"".join(_read_blocks(local, size, READ_BLOCK * 4, transfer))
         hasher.update(data)
-        digest = hashlib.md5(data).digest()
+        digest = hasher.md5.digest()
         try:
             out = _call(lambda: _s3(fs, transfer, "put_object", Bucket=bucket, Key=key, Body=data,
                                     ContentMD5=base64.b64encode(digest).decode()), path)
