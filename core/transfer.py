@@ -62,7 +62,12 @@ class UploadItem:
 
 @dataclass
 class Progress:
-    """What ``on_progress`` receives: totals and the item state changes since the last call."""
+    """What ``on_progress`` receives: totals and the item state changes since the last call.
+
+    Item indices refer to the list ``plan(paths, key_prefix, as_folder)`` returns for the
+    same arguments (a front end can show the queue before the upload starts); the report
+    holds the same items in the same order.
+    """
 
     bytes_done: int
     bytes_total: int
