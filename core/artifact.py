@@ -82,7 +82,8 @@ def prepare(cls: type[Artifact], path: Any = None, **kwargs: Any) -> Artifact:
             f"Artifact() got unknown argument(s) {sorted(unknown)}; valid: {sorted(allowed)}."
         )
     facts = describe_source(path, follow_symlinks=kwargs.get("follow_symlinks", False))
-    existing = find_by_hash(facts["hash"])
+    key = kwargs.get("key")
+    existing, facts["family"] = find_by_hash(facts["hash"], validate_key(key) if key else None)
     if existing is not None:
         say(f"returning the existing artifact {existing.uid} with the same content as {path}")
         return existing
@@ -94,6 +95,8 @@ def prepare(cls: type[Artifact], path: Any = None, **kwargs: Any) -> Artifact:
 def from_facts(facts: dict[str, Any], **kwargs: Any) -> Artifact:
     """A new, unsaved artifact from ``describe_source`` facts, without hashing again or
     looking for duplicates (the upload engine has done both)."""
+    key = kwargs.get("key")
+    facts["family"] = _latest_with_key(validate_key(key)) if key else None
     obj = object.__new__(Artifact)
     obj.__dict__["_ls_facts"] = facts
     obj.__init__(facts["source"].path, **kwargs)
@@ -146,16 +149,20 @@ def describe_source(path: Any, *, follow_symlinks: bool = False) -> dict[str, An
                 suffix="", n_objects=len(files))
 
 
-def find_by_hash(hash_: str) -> Artifact | None:
-    """The visible artifact with this content; raises if only a trashed one has it."""
+def find_by_hash(hash_: str, key: str | None = None) -> tuple[Artifact | None, Family | None]:
+    """The visible artifact with this content (raises if only a trashed one has it), and
+    the family of the latest artifact with ``key``, in one round trip."""
 
-    # a light Core probe first: in bulk registration almost every hash is new
-    found_id = context.read(
-        lambda s: s.connection().execute(_BY_HASH, {"hash": hash_}).scalar(),
-        what="looking up content by hash",
-    )
+    def probe(s: Session) -> tuple[int | None, Any]:
+        # light Core probes first: in bulk registration almost every hash is new
+        conn = s.connection()
+        found = conn.execute(_BY_HASH, {"hash": hash_}).scalar()
+        family = conn.execute(_BY_KEY, {"key": key}).first() if key and found is None else None
+        return found, family
+
+    found_id, family_row = context.read(probe, what="looking up content by hash")
     if found_id is None:
-        return None
+        return None, Family(*family_row) if family_row is not None else None
     found = context.read(
         lambda s: s.get(Artifact, found_id, populate_existing=True), what="loading an artifact"
     )
@@ -164,7 +171,7 @@ def find_by_hash(hash_: str) -> Artifact | None:
             f"An artifact with the same content is in the trash (uid {found.uid}); "
             f"restore it with ls.Artifact.get('{found.uid}').restore() instead of saving a duplicate."
         )
-    return found
+    return found, None
 
 
 def init_fields(obj: Artifact, path: Any = None, *, key: str | None = None,
@@ -202,7 +209,8 @@ def init_fields(obj: Artifact, path: Any = None, *, key: str | None = None,
         obj.storage_id, obj.key, obj.key_is_virtual = target_id, key, True
     family = _family_of(revises) if revises is not None else None
     if family is None and obj.key is not None:
-        family = _latest_with_key(obj.key)
+        # the key's family was probed with the hash, unless the key is the in-place one
+        family = facts["family"] if obj.key == key else _latest_with_key(obj.key)
     _set_family(obj, family)
     _link_run(obj, run)
 

@@ -22,8 +22,11 @@ UID_LENGTHS = {
 
 
 def base62(n_chars: int) -> str:
-    """A random base62 string of ``n_chars`` characters."""
-    return "".join(secrets.choice(BASE62) for _ in range(n_chars))
+    """A random base62 string of ``n_chars`` characters (uniform: bytes >= 248 are redrawn)."""
+    out: list[str] = []
+    while len(out) < n_chars:
+        out.extend(BASE62[b % 62] for b in secrets.token_bytes(n_chars + 8) if b < 248)
+    return "".join(out[:n_chars])
 
 
 def encode_index(index: int, width: int = SUFFIX_LEN) -> str:
