@@ -207,6 +207,36 @@ def disk_full(src: str, limit: int) -> dict:
     return out
 
 
+def register(path: str, key: str) -> dict:
+    """Register a big folder or file; report time and peak memory (RSS) of this process."""
+    import resource
+
+    ls.settings.instance  # noqa: B018
+    before = _vm_hwm_kb()
+    t0 = time.monotonic()
+    a = ls.Artifact(path, key=key if key != "-" else None)
+    hashed = time.monotonic() - t0
+    a = a.save()
+    return {"uid": a.uid, "hash": a.hash, "hash_type": a.hash_type, "n_objects": a.n_objects,
+            "size": a.size, "hash_seconds": hashed, "seconds": time.monotonic() - t0,
+            "rss_before_kb": before, "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "rss_peak_kb": _vm_hwm_kb()}
+
+
+def _vm_hwm_kb() -> int:
+    """Peak RSS of this process image. ru_maxrss survives exec on Linux, so a child started
+    from a big pytest process reports the parent's peak; /proc's VmHWM does not."""
+    import resource
+
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def main() -> None:
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "saves":
@@ -220,6 +250,8 @@ def main() -> None:
         result = save_bulk(args[0], args[1])
     elif mode == "upload":
         result = upload(args[0], args[1])
+    elif mode == "register":
+        result = register(args[0], args[1])
     elif mode == "disk_full":
         result = disk_full(args[0], int(args[1]))
     else:
