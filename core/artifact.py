@@ -197,6 +197,7 @@ def init_fields(obj: Artifact, path: Any = None, *, key: str | None = None,
     place = _in_place(str(source.path))
     if place is not None:
         storage_rec, rel = place
+        rel = validate_key(rel)  # a file name that cannot be a key (not UTF-8, a newline) is refused
         if key is not None and key != rel:
             raise InvalidArgument(
                 f"{source.path} lies inside storage {storage_rec.root} and is registered in "

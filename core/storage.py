@@ -49,6 +49,13 @@ def validate_key(key: str) -> str:
         raise InvalidArgument(f"The key '{key}' contains a backslash; keys use '/' between parts.")
     if "\x00" in key or "\n" in key or "\r" in key:
         raise InvalidArgument(f"The key {key!r} contains a control character.")
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:  # a file name with bytes that are not UTF-8 (surrogate escapes)
+        raise InvalidArgument(
+            f"The key {key.encode('utf-8', 'backslashreplace').decode()!r} is not valid UTF-8 "
+            "text; rename the file or give a key."
+        ) from None
     if key.startswith("/") or (len(key) > 1 and key[1] == ":"):
         raise InvalidArgument(f"The key '{key}' is absolute; keys are relative to a storage root.")
     parts = key.rstrip("/").split("/")
