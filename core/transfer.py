@@ -24,7 +24,7 @@ from typing import Any
 from . import artifact as art
 from .cloud import TransientStorageError, UploadCancelled
 from .errors import InvalidArgument, LabshelfError, StorageError
-from .log import warn
+from .log import say, warn
 from .models import PENDING, Artifact, Collection, Storage
 from .storage import (
     Cancelled,
@@ -186,11 +186,19 @@ def _plan_path(path: Path, prefix: str | None, as_folder: bool) -> list[UploadIt
     check_local_source(path)
     if not path.is_dir():
         return [UploadItem(path, _key(prefix, path.name), size=path.stat().st_size)]
-    files, _ = walk_folder(path)
+    files, notes = walk_folder(path)
     if as_folder:
         return [UploadItem(path, _key(prefix, path.name), size=sum(f.size for f in files),
                            n_files=len(files))]
-    return [UploadItem(f.path, _key(prefix, f"{path.name}/{f.rel}"), size=f.size) for f in files]
+    for note in notes:  # as_folder=True says so while hashing the folder
+        say(f"skipped {note}")
+    items = []
+    for f in files:  # a file whose name cannot be a key fails alone
+        try:
+            items.append(UploadItem(f.path, _key(prefix, f"{path.name}/{f.rel}"), size=f.size))
+        except LabshelfError as exc:
+            items.append(_failed(f.path, str(exc)))
+    return items
 
 
 def _key(prefix: str | None, rel: str) -> str:
