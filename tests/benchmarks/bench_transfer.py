@@ -5,7 +5,8 @@
 Prints files/s and MB/s for 1,000 files x 64 KB and 4 files x 64 MB with max_workers=1 and
 8 (a fresh bucket and instance per run, so nothing is a duplicate), then how long a cancel
 takes to stop an upload of each kind. moto_server is one Python process: on a small machine
-it, not the client, sets the ceiling for many small files.
+it, not the client, sets the ceiling for many small files, so the script also prints the rate
+of bare s3fs ``put_object`` calls (no hashing, no records) with 1 and 8 threads for reference.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +58,19 @@ def timed_upload(server: S3Server, folder: Path, workers: int) -> float:
         disconnect()
 
 
+def bare_puts(server: S3Server, n: int, size: int, threads: int) -> float:
+    """files/s of plain s3fs put_object calls: the server's ceiling for this machine."""
+    from core import cloud
+
+    bucket = server.create_bucket()
+    fs = cloud.filesystem(f"s3://{bucket}", {})
+    body = os.urandom(size)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda i: fs.call_s3("put_object", Bucket=bucket, Key=f"k{i}", Body=body), range(n)))
+    return n / (time.perf_counter() - started)
+
+
 def time_to_cancel(server: S3Server, folder: Path, total: int) -> tuple[float, str]:
     """Seconds from cancel.set() (at a third of the bytes) until ls.upload returns."""
     fresh_instance(server)
@@ -83,6 +98,9 @@ def main() -> None:
         os.environ.update(server.env)
         try:
             print(f"moto_server on {server.endpoint}; {os.cpu_count()} CPU(s)")
+            ceiling = {t: bare_puts(server, 500, 64 * 1024, t) for t in (1, 8)}
+            print(f"reference: bare put_object of 64 KB: {ceiling[1]:.0f} files/s with 1 thread, "
+                  f"{ceiling[8]:.0f} with 8 ({ceiling[8] / ceiling[1]:.2f}x)")
             for label, n, size in CASES:
                 folder = make_files(base / f"in-{n}", n, size)
                 rates = {}
