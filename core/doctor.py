@@ -9,7 +9,8 @@ none that fits) and lists:
 - ``pending``: a row of a save that never finished (invisible to queries);
 - ``leftover``: a temporary object (``.labshelf/.tmp-…``) or an incomplete S3
   multipart upload;
-- ``orphan``: an object under ``.labshelf/`` that no record names.
+- ``orphan``: an object under ``.labshelf/`` that no record names;
+- ``unreachable`` / ``unreadable``: a cloud storage or an object that could not be checked.
 
 ``fix=True`` removes pending rows (and their objects), leftovers and orphans
 that are older than ``grace`` (one hour by default), so a save running in
@@ -93,6 +94,8 @@ def doctor(fix: bool = False, grace: float = GRACE_SECONDS) -> DoctorReport:
 
 
 def _check_storage(root: str, report: DoctorReport, fix: bool, grace: float) -> None:
+    if not _reachable(root, report):
+        return
     records = _records(root)
     stored = [r for r in records if r["visibility"] != PENDING]
     with ThreadPoolExecutor(8, thread_name_prefix="ls-doctor") as pool:
@@ -117,6 +120,20 @@ def _check_storage(root: str, report: DoctorReport, fix: bool, grace: float) -> 
                 problem.fixed = True
     if is_cloud(root):
         _incomplete_uploads(root, report, fix, now, grace)
+
+
+def _reachable(root: str, report: DoctorReport) -> bool:
+    """Check a cloud storage once, rather than failing on each of its objects."""
+    if not is_cloud(root):
+        return True
+    from .cloud import check_bucket, storage_options_for
+
+    try:
+        check_bucket(root, storage_options_for(root))
+    except LabshelfError as exc:
+        report.problems.append(Problem("unreachable", root, "", detail=f"{exc} Its objects were not checked."))
+        return False
+    return True
 
 
 def _records(root: str) -> list[dict[str, Any]]:

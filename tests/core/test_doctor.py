@@ -97,3 +97,20 @@ def test_doctor_s3(s3_root: str, tmp_path: Path) -> None:
     doctor(fix=True, grace=0)
     assert {p.kind for p in doctor().problems} == {"corrupt"}
     assert not cloud.incomplete_uploads(s3_root)
+
+
+def test_doctor_reports_an_unreachable_storage_once(s3_server, tcp_proxy, tmp_path: Path) -> None:
+    import time
+
+    proxy = tcp_proxy(s3_server.port)
+    ls.init("s3://" + s3_server.create_bucket(), storage_options={"endpoint_url": proxy.url})
+    try:
+        assert ls.upload(list(_inputs(tmp_path).glob("*.txt"))).ok
+        proxy.cut()
+        started = time.monotonic()
+        report = doctor()
+        assert time.monotonic() - started < 5
+        assert [p.kind for p in report.problems] == ["unreachable"] and report.checked == 0
+        assert "not checked" in str(report)
+    finally:
+        disconnect()
