@@ -95,18 +95,18 @@ def storage_options_for(url: str) -> dict[str, Any]:
     matches = [root for root in configured if url == root or url.startswith(root.rstrip("/") + "/")]
     if matches:
         options.update(configured[max(matches, key=len)])
-    if split_url(url)[0] == "gs":
-        options.update(_gcs_defaults(options))
-    return options
+    return _with_defaults(split_url(url)[0], options)
 
 
-def _gcs_defaults(options: dict[str, Any]) -> dict[str, Any]:
+def _with_defaults(scheme: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The options plus what a GCS emulator needs (``STORAGE_EMULATOR_HOST`` set): an
+    anonymous token and a project. Without an emulator gcsfs uses Google's ADC."""
     emulator = os.environ.get("STORAGE_EMULATOR_HOST")
-    if not emulator:
-        return {}  # Google application default credentials
+    if scheme != "gs" or not emulator:
+        return dict(options)
     endpoint = emulator if "://" in emulator else f"http://{emulator}"
-    return {"endpoint_url": options.get("endpoint_url", endpoint), "token": "anon",
-            "project": options.get("project", os.environ.get("GOOGLE_CLOUD_PROJECT", "labshelf"))}
+    project = os.environ.get("GOOGLE_CLOUD_PROJECT", "labshelf")
+    return {"endpoint_url": endpoint, "token": "anon", "project": project, **options}
 
 
 def endpoint_of(url: str, options: dict[str, Any]) -> str | None:
@@ -131,7 +131,7 @@ def filesystem(url: str, options: dict[str, Any] | None = None, *, quick: bool =
     must answer within seconds.
     """
     scheme = split_url(url)[0]
-    options = storage_options_for(url) if options is None else {**options, **_gcs_scheme(scheme, options)}
+    options = storage_options_for(url) if options is None else _with_defaults(scheme, options)
     env = tuple(os.environ.get(k) for k in _ENV_KEYS)
     key = (scheme, repr(sorted(options.items())), quick, hash(env))
     with _fs_lock:
@@ -140,10 +140,6 @@ def filesystem(url: str, options: dict[str, Any] | None = None, *, quick: bool =
             fs = _make_s3(options, quick) if scheme == "s3" else _make_gcs(options, quick)
             _filesystems[key] = fs
     return fs
-
-
-def _gcs_scheme(scheme: str, options: dict[str, Any]) -> dict[str, Any]:
-    return _gcs_defaults(options) if scheme == "gs" else {}
 
 
 def _make_s3(options: dict[str, Any], quick: bool) -> Any:
@@ -165,6 +161,8 @@ def _make_s3(options: dict[str, Any], quick: bool) -> Any:
 def _make_gcs(options: dict[str, Any], quick: bool) -> Any:
     import gcsfs
 
+    if quick:
+        options = {"requests_timeout": 5, **options}
     return gcsfs.GCSFileSystem(skip_instance_cache=True, **options)
 
 
@@ -220,7 +218,7 @@ def _is_connection_error(exc: BaseException) -> bool:
 def check_bucket(root: str, options: dict[str, Any]) -> None:
     """Fail within seconds with one sentence if the bucket of ``root`` is not usable."""
     scheme, bucket, _ = split_url(root)
-    endpoint = endpoint_of(root, {**options, **_gcs_scheme(scheme, options)})
+    endpoint = endpoint_of(root, _with_defaults(scheme, options))
     if endpoint:
         _probe(endpoint, root)
     fs = filesystem(root, options, quick=True)
