@@ -37,10 +37,10 @@ def five_hundred(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return src
 
 
-def _fresh_instance(base: Path, name: str) -> Path:
+def _fresh_instance(base: Path, name: str, db: str | None = None) -> Path:
     disconnect()
     root = base / name
-    ls.init(str(root))
+    ls.init(str(root), db=db)
     return root
 
 
@@ -90,12 +90,13 @@ def _keys(root: Path) -> set[str]:
 
 
 def _crash_scenario(mode: str, src: Path, tmp_path: Path, kill_points: list[tuple[str, float | None]],
-                    label: str) -> None:
+                    label: str, pg_server=None) -> None:  # noqa: ANN001
     prefix = "bulk/" if mode == "save_bulk" else f"up/{src.name}/"
     expect = {prefix + p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file()}
     outcomes, worst_leftovers, dangling_seen = [], {"pending": 0, "pending_objects": 0, "tmp": 0}, []
     for n, (kill_at, delay) in enumerate(kill_points):
-        root = _fresh_instance(tmp_path, f"store{n}")
+        db = pg_server.create_database().url if pg_server is not None else None
+        root = _fresh_instance(tmp_path, f"store{n}", db)
         outcome = _run_killed(mode, src, kill_at, delay)
         outcomes.append(outcome)
         _, dangling, leftovers = _check_after(root, None)  # right after the crash
@@ -119,7 +120,7 @@ def _crash_scenario(mode: str, src: Path, tmp_path: Path, kill_points: list[tupl
             state.assert_consistent()
             assert state.pending == 0 and not state.pending_objects and not state.tmp_leftovers
     killed = outcomes.count("killed")
-    record(label, "sqlite", len(kill_points), lost=0,
+    record(label, "postgresql" if pg_server is not None else "sqlite", len(kill_points), lost=0,
            dangling=f"{sum(int(d.split('/')[0]) for d in dangling_seen)}/"
                     f"{sum(int(d.split('/')[1]) for d in dangling_seen)}",
            clear_errors="-",
@@ -160,6 +161,18 @@ def test_sigkill_during_upload(five_hundred: Path, tmp_path: Path, scale) -> Non
     points = _kill_points(scale(4, 20), seconds)
     _crash_scenario("upload", five_hundred, tmp_path, points,
                     f"SIGKILL during ls.upload of {N_FILES} files (6 phases + random)")
+
+
+@pytest.mark.parametrize("mode", ["save_bulk", "upload"])
+def test_sigkill_on_postgres(five_hundred: Path, tmp_path: Path, pg_server, mode: str, scale) -> None:
+    """The phases where PostgreSQL matters: objects stored but unpublished, inside the publish
+    transaction, right after it; plus random points."""
+    points: list[tuple[str, float | None]] = [("stored:200", None), ("publish:1", None),
+                                              ("published:1", None)]
+    points += [("-", random.Random(2000 + s).uniform(0.3, 2.0)) for s in range(scale(1, 10))]
+    what = "ls.save" if mode == "save_bulk" else "ls.upload"
+    _crash_scenario(mode, five_hundred, tmp_path, points,
+                    f"SIGKILL during {what} of {N_FILES} files (3 phases + random)", pg_server)
 
 
 # ---------------------------------------------------------------- disk full

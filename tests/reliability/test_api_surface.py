@@ -1,0 +1,20 @@
+"""The public names stay what API.md says, however the process imported things."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO, worker_env
+
+
+@pytest.mark.xfail(reason="core/__init__ exports doctor lazily; `import core.doctor` binds the "
+                          "submodule to the same name first (known, reported to the lead)",
+                   strict=False)
+def test_ls_doctor_is_the_function_after_importing_the_module() -> None:
+    code = "import core.doctor\nimport core as ls\nassert callable(ls.doctor), type(ls.doctor)\n"
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=worker_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-500:]
