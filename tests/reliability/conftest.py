@@ -276,8 +276,6 @@ def audit(root: Path, *, rehash: bool = True) -> Audit:
 def run_doctor(fix: bool = False) -> Any:
     """``doctor`` (grace 0: nothing else is saving), or None while it does not exist.
 
-    Imported from ``core.doctor``: after ``import core.doctor`` anywhere in the process,
-    ``ls.doctor`` is the module, not the function (the submodule shadows the lazy export).
     """
     try:
         from core.doctor import doctor
