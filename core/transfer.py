@@ -56,7 +56,7 @@ class UploadItem:
     uid: str | None = None
     error: str | None = None
     reused: bool = False  # stored by an interrupted upload earlier; not sent again
-    unsure: bool = False  # a transient error: the object may have reached storage anyway
+    unsure: bool = False  # stored, or a transient error: an object may be under its final key
     artifact: Artifact | None = field(default=None, repr=False)
 
 
@@ -409,6 +409,7 @@ class _Engine:
             return None
         with self.lock:
             self.transient_streak = 0
+        item.unsure = True  # until published
         return item
 
     def store_with_retries(self, item: UploadItem) -> None:

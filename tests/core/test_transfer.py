@@ -254,3 +254,16 @@ def test_missing_bucket_fails_items_at_once(s3_server, s3_root: str, tmp_path: P
     assert report.counts == {"failed": 5}
     assert all("does not exist" in i.error for i in report.items)
     assert n_pending() == 0
+
+
+def test_failed_publish_leaves_nothing(s3_root: str, tmp_path: Path, monkeypatch) -> None:
+    from core import artifact
+
+    def broken(objs):
+        raise ls.DatabaseError("The database went away while publishing.")
+
+    monkeypatch.setattr(artifact, "publish", broken)
+    with pytest.raises(ls.DatabaseError):
+        ls.upload(make_files(tmp_path / "p", 5), as_folder=False)
+    assert n_pending() == 0 and ls.Artifact.filter().count() == 0
+    assert not _stored_keys(s3_root)
