@@ -284,3 +284,74 @@ def test_file_rewritten_while_saving(sqlite_instance: Path, tmp_path: Path, scal
     record("file rewritten while hashed and copied", "sqlite", reps, lost=0, dangling=state.dangling,
            clear_errors=f"{failed}/{failed} one-sentence StorageError",
            numbers=f"{failed} detected and refused, {saved} saved with matching bytes")
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real 8 MB file system (tmpfs; needs root, skipped otherwise)."""
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        disconnect()
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_real_disk_full_objects_and_database(small_disk: Path, tmp_path: Path) -> None:
+    """Storage and SQLite database on an 8 MB disk: a copy that does not fit, then a disk so
+    full that the database cannot grow. Clear errors, nothing half-written, and the same
+    process saves again once space is freed."""
+    root = small_disk / "store"
+    ls.init(str(root))
+    small = tmp_path / "small.txt"
+    small.write_text("fits\n")
+    ls.Artifact(small, key="small.txt").save()
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(12 * 1024 * 1024))
+    messages = []
+    with pytest.raises(ls.StorageError) as info:
+        ls.Artifact(big, key="big.bin").save()
+    messages.append(str(info.value))
+    assert "full" in str(info.value) and one_sentence(str(info.value)), str(info.value)
+    # fill the disk to the brim, then keep saving small files until something gives
+    filler = small_disk / "filler"
+    with open(filler, "wb") as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        except OSError:
+            pass
+    failures = 0
+    for i in range(60):
+        f = tmp_path / f"many{i}.txt"
+        f.write_text(f"many {i}\n" * 200)
+        try:
+            ls.Artifact(f, key=f"many/{i}.txt").save()
+        except ls.LabshelfError as exc:
+            failures += 1
+            messages.append(f"{type(exc).__name__}: {exc}")
+            assert one_sentence(str(exc)), str(exc)
+            assert isinstance(exc, ls.StorageError | ls.DatabaseError), repr(exc)
+    assert failures, "a full disk went unnoticed"
+    filler.unlink()
+    state = audit(root)
+    state.assert_consistent()
+    again = tmp_path / "after.txt"
+    again.write_text("space again\n")
+    ls.Artifact(again, key="after.txt").save()
+    assert ls.Artifact.filter(key="after.txt").count() == 1
+    leftovers = f"{state.pending} pending rows, {len(state.tmp_leftovers)} .tmp- objects"
+    kinds = sorted({m.split(':')[0] for m in messages[1:]})
+    record("real full disk (8 MB tmpfs: objects + SQLite)", "sqlite", 61, lost=0,
+           dangling=state.dangling,
+           clear_errors=f"{len(messages)}/{len(messages)} one-sentence ({', '.join(kinds)})",
+           numbers=f"leftovers {leftovers}; saves again after freeing space; "
+                   f"e.g. \"{messages[0][:80]}\"")
