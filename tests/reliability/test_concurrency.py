@@ -116,6 +116,28 @@ def test_same_family_new_versions_at_once(instance: Path, tmp_path: Path, backen
                    "with exactly one latest")
 
 
+def test_same_collection_new_versions_at_once(instance: Path, tmp_path: Path, backend: str,
+                                              scale) -> None:
+    """8 processes (4 on SQLite) add a version to one collection at the same instant."""
+    f = tmp_path / "seed.txt"
+    f.write_text("seed\n")
+    base = ls.Collection([ls.Artifact(f, key="seed.txt").save()], name="shared collection").save()
+    n_procs, rounds = (8 if backend == "postgresql" else 4), scale(2, 10)
+    start_at = time.time() + 3.0
+    workers = [start_worker("collection_versions", base.uid, f"c{p}", rounds, tmp_path / "src",
+                            start_at, 0.6) for p in range(n_procs)]
+    results = [finish_worker(w, timeout=300) for w in workers]
+    errors = [e for r in results for e in r["errors"]]
+    assert not errors, errors[:5]
+    family = ls.Collection.filter(stem_uid=base.stem_uid).order_by("uid").all()
+    indexes = [split_uid(c.uid)[1] for c in family]
+    assert indexes == list(range(n_procs * rounds + 1))
+    assert [c.uid for c in family if c.is_latest] == [family[-1].uid]
+    record(f"{n_procs} processes x new version of one collection", backend, n_procs * rounds,
+           lost=0, dangling="-", clear_errors="no error surfaced",
+           numbers=f"suffixes 0..{indexes[-1]} gap-free, one latest")
+
+
 def test_two_uploads_of_overlapping_folders(instance: Path, tmp_path: Path, backend: str,
                                             scale) -> None:
     """Two ls.upload runs (threads of one process, and two processes) over folders that

@@ -110,6 +110,27 @@ def versions(base_uid: str, tag: str, rounds: int, src: str, start_at: float, ga
             "max_seconds": max(seconds) if seconds else 0}
 
 
+def collection_versions(base_uid: str, tag: str, rounds: int, src: str, start_at: float,
+                        gap: float) -> dict:
+    """In each round (all workers at the same instant), save a new version of one collection."""
+    base = ls.Collection.get(base_uid)
+    folder = Path(src) / tag
+    folder.mkdir(parents=True, exist_ok=True)
+    members = []
+    for r in range(rounds):  # unique members per round, so every version has its own hash
+        p = folder / f"m{r}.txt"
+        p.write_text(f"{tag} member {r}\n")
+        members.append(ls.Artifact(p, key=f"members/{tag}/{r}.txt").save())
+    uids, errors = [], []
+    for r in range(rounds):
+        _wait_until(start_at + r * gap)
+        try:
+            uids.append(ls.Collection([members[r]], revises=base).save().uid)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(_error(exc))
+    return {"uids": uids, "errors": errors[:20], "n_errors": len(errors)}
+
+
 def save_bulk(src: str, kill_at: str) -> dict:
     """``ls.save`` of every file under ``src`` (keys relative to it); with ``kill_at`` set,
     SIGKILL ourselves at that point of the save (``phase:n``)."""
@@ -246,6 +267,9 @@ def main() -> None:
     elif mode == "versions":
         result = versions(args[0], args[1], int(args[2]), args[3], float(args[4]), float(args[5]),
                           args[6])
+    elif mode == "collection_versions":
+        result = collection_versions(args[0], args[1], int(args[2]), args[3], float(args[4]),
+                                     float(args[5]))
     elif mode == "save_bulk":
         result = save_bulk(args[0], args[1])
     elif mode == "upload":
