@@ -23,8 +23,10 @@ import hashlib
 import os
 import socket
 import threading
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as WaitTimeout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
 
 PART_SIZE = 8 * 1024 * 1024  # S3 multipart part (parts are 5 MiB at least, 10,000 at most)
 MAX_PARTS = 10_000
+PARALLEL_PARTS = 4  # parts of one file in flight at once (memory: PARALLEL_PARTS x part size)
 CHECK_TIMEOUT = 3.0
 TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
                    "InternalError", "ServiceUnavailable", "RequestTimeTooSkewed"}
@@ -482,12 +485,15 @@ def _call(fn: Callable[[], Any], what: str) -> Any:
         raise translate(exc, what) from exc
 
 
-def _s3(fs: Any, transfer: Transfer, method: str, **kwargs: Any) -> dict[str, Any]:
-    """``fs.call_s3`` that a cancel interrupts mid-request (the request's task is cancelled)."""
+def _start(fs: Any, method: str, **kwargs: Any) -> Future:
+    """An S3 request running on s3fs' event loop."""
     import asyncio
-    from concurrent.futures import TimeoutError as WaitTimeout
 
-    future = asyncio.run_coroutine_threadsafe(fs._call_s3(method, **kwargs), fs.loop)
+    return asyncio.run_coroutine_threadsafe(fs._call_s3(method, **kwargs), fs.loop)
+
+
+def _finish(future: Future, transfer: Transfer) -> dict[str, Any]:
+    """The response of a request; a cancel interrupts it mid-request."""
     while True:
         try:
             return future.result(timeout=0.05)
@@ -495,6 +501,11 @@ def _s3(fs: Any, transfer: Transfer, method: str, **kwargs: Any) -> dict[str, An
             if transfer.cancelled():
                 future.cancel()
                 raise UploadCancelled("The upload was cancelled.") from None
+
+
+def _s3(fs: Any, transfer: Transfer, method: str, **kwargs: Any) -> dict[str, Any]:
+    """``fs.call_s3`` that a cancel interrupts mid-request."""
+    return _finish(_start(fs, method, **kwargs), transfer)
 
 
 def _put_s3(fs: Any, local: Path, size: int, path: str, transfer: Transfer) -> tuple[str, str]:
@@ -526,24 +537,37 @@ def _check_etag(out: dict[str, Any], expected: str, path: str, fs: Any) -> None:
 
 def _put_s3_multipart(fs: Any, local: Path, size: int, bucket: str, key: str,
                       hasher: StreamHasher, transfer: Transfer) -> None:
+    """Parts are read and hashed in order and sent ``PARALLEL_PARTS`` at a time; each carries
+    its Content-MD5, and the object appears only when the upload is completed."""
     where = f"{bucket}/{key}"
     mpu = _call(lambda: fs.call_s3("create_multipart_upload", Bucket=bucket, Key=key), where)
     upload_id, parts, digests = mpu["UploadId"], [], []
+    running: deque[tuple[int, bytes, int, Future]] = deque()
+
+    def settle_oldest() -> None:
+        number, digest, n, future = running.popleft()
+        out = _call(lambda: _finish(future, transfer), where)
+        if out["ETag"].strip('"') != digest.hex():
+            raise TransientStorageError(f"Part {number} of {where} was stored with other bytes than were sent.")
+        parts.append({"PartNumber": number, "ETag": out["ETag"]})
+        transfer.sent(n)
+
     try:
         for number, data in enumerate(_read_blocks(local, size, _part_size(size), transfer), start=1):
             hasher.update(data)
-            digest = hashlib.md5(data).digest()
-            out = _call(lambda d=data, n=number, m=digest: _s3(
-                fs, transfer, "upload_part", Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=n, Body=d,
-                ContentMD5=base64.b64encode(m).decode()), where)
-            if out["ETag"].strip('"') != digest.hex():
-                raise TransientStorageError(f"Part {number} of {where} was stored with other bytes than were sent.")
-            parts.append({"PartNumber": number, "ETag": out["ETag"]})
-            digests.append(digest)
-            transfer.sent(len(data))
+            digests.append(hashlib.md5(data).digest())
+            running.append((number, digests[-1], len(data), _start(
+                fs, "upload_part", Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                Body=data, ContentMD5=base64.b64encode(digests[-1]).decode())))
+            while len(running) >= PARALLEL_PARTS:
+                settle_oldest()
+        while running:
+            settle_oldest()
         out = _call(lambda: fs.call_s3("complete_multipart_upload", Bucket=bucket, Key=key,
                                        UploadId=upload_id, MultipartUpload={"Parts": parts}), where)
     except BaseException:
+        for *_, future in running:
+            future.cancel()
         _abort_quietly(fs, bucket, key, upload_id)
         raise
     expected = f"{hashlib.md5(b''.join(digests)).hexdigest()}-{len(digests)}"

@@ -267,3 +267,31 @@ def test_failed_publish_leaves_nothing(s3_root: str, tmp_path: Path, monkeypatch
         ls.upload(make_files(tmp_path / "p", 5), as_folder=False)
     assert n_pending() == 0 and ls.Artifact.filter().count() == 0
     assert not _stored_keys(s3_root)
+
+
+def test_large_files_go_up_in_verified_parts(s3_root: str, tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(51 * 2**20))  # over 50 MiB: sha1-fl, 7 parts of 8 MiB
+    report = ls.upload(big)
+    assert report.ok, str(report)
+    a = report.artifacts[0]
+    assert a.hash_type == "sha1-fl"
+    info = cloud.object_info(s3_root, object_key(a.uid, ".bin"))
+    assert info["ETag"].strip('"').endswith("-7") and info["size"] == 51 * 2**20
+    from core.doctor import doctor
+
+    assert doctor().ok  # re-hashed from the first and last 50 MiB
+
+
+def test_cancel_during_a_multipart_upload(s3_root: str, tmp_path: Path) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(40 * 2**20))
+    cancel = threading.Event()
+
+    def on_progress(p) -> None:
+        if p.bytes_done > 0:
+            cancel.set()
+
+    report = ls.upload(big, cancel=cancel, on_progress=on_progress)
+    assert report.counts == {"cancelled": 1}
+    assert not _stored_keys(s3_root) and not cloud.incomplete_uploads(s3_root) and n_pending() == 0
