@@ -103,6 +103,9 @@ def save(obj: Collection) -> Collection:
     user = context.user_id()
 
     def run(s: Session) -> None:
+        from .artifact import _publish_lock
+
+        _publish_lock(s)  # concurrent new versions of one collection take turns (PostgreSQL)
         index = next_index(s, Collection, obj.stem_uid)
         obj.uid = versioned_uid(obj.stem_uid, index)
         if obj.version is None:
