@@ -58,14 +58,18 @@ class CoreRowSource:
             return qs.order_by(*query.order) if query.order else qs
         return qs.order_by(*(query.order or ("-created_at",)))
 
-    def fetch_ids(self, query: TableQuery) -> list[int]:
-        return list(self._queryset(query).values_list("id", flat=True))
+    def count(self, query: TableQuery) -> int:
+        return self._queryset(query).count()
 
-    def fetch_rows(self, query: TableQuery, ids: Sequence[int]) -> dict[int, dict]:
-        # A lookup by id also finds rows trashed since the ids were read: they keep their text.
+    def fetch_page(self, query: TableQuery, offset: int, limit: int) -> list[dict]:
+        ids = [record.id for record in self._queryset(query)[offset : offset + limit]]
+        if not ids:
+            return []
         fields = BY_NAME[query.registry].fields
-        rows = registry(query.registry).filter(id__in=list(ids)).values("id", *fields)
-        return {row["id"]: row for row in rows}
+        # A lookup by id also finds rows trashed meanwhile: they keep their text until reload.
+        rows = registry(query.registry).filter(id__in=ids).values("id", *fields)
+        by_id = {row["id"]: row for row in rows}
+        return [by_id[i] for i in ids if i in by_id]
 
     def fingerprint(self, query: TableQuery) -> object:
         """Changes when rows are added, removed or edited (cheap: a count and two rows)."""
@@ -184,16 +188,15 @@ def export_csv(query: TableQuery, path: str) -> int:
     import csv
 
     source = CoreRowSource()
-    spec = BY_NAME[query.registry]
-    ids = source.fetch_ids(query)
+    fields = BY_NAME[query.registry].fields
+    written = 0
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(spec.fields)
-        for start in range(0, len(ids), 1000):
-            chunk = ids[start : start + 1000]
-            rows = source.fetch_rows(query, chunk)
-            writer.writerows([rows[i].get(f) for f in spec.fields] for i in chunk if i in rows)
-    return len(ids)
+        writer.writerow(fields)
+        while rows := source.fetch_page(query, written, 1000):
+            writer.writerows([row.get(f) for f in fields] for row in rows)
+            written += len(rows)
+    return written
 
 
 def lineage_dot(name: str, uid: str) -> tuple[str, str]:

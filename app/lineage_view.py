@@ -11,12 +11,14 @@ from PySide6.QtGui import (
     QBrush,
     QColor,
     QFont,
+    QFontMetricsF,
     QImage,
     QKeyEvent,
     QPainter,
     QPainterPath,
     QPen,
     QPolygonF,
+    QResizeEvent,
     QWheelEvent,
 )
 from PySide6.QtSvg import QSvgGenerator
@@ -87,13 +89,23 @@ class NodeItem(QGraphicsPathItem):
             self._badge(rect)
 
     def _label(self, rect: QRectF) -> None:
-        text = QGraphicsSimpleTextItem(self.node.label, self)
+        # Our fonts differ from graphviz's: shrink until every line fits the node's box.
+        lines = self.node.label.splitlines() or [""]
         font = QFont()
-        font.setPointSizeF(8.5)
         font.setBold(self.node.focal)
-        text.setFont(font)
-        box = text.boundingRect()
-        text.setPos(rect.center() - QPointF(box.width() / 2, box.height() / 2))
+        size = 9.0
+        while True:
+            font.setPointSizeF(size)
+            metrics = QFontMetricsF(font)
+            if size <= 5 or max(metrics.horizontalAdvance(line) for line in lines) <= rect.width() - 8:
+                break
+            size -= 0.5
+        line_height = metrics.height()
+        top = rect.center().y() - line_height * len(lines) / 2
+        for i, line in enumerate(lines):
+            text = QGraphicsSimpleTextItem(line, self)
+            text.setFont(font)
+            text.setPos(rect.center().x() - metrics.horizontalAdvance(line) / 2, top + i * line_height)
 
     def _badge(self, rect: QRectF) -> None:
         badge = _ExpandBadge(self.node.id, self._view, self)
@@ -168,6 +180,7 @@ class LineageView(QGraphicsView):
         self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.nodes: dict[str, NodeItem] = {}
+        self._auto_fit = True
 
     def set_layout(self, layout: LineageLayout) -> None:
         scene = self.scene()
@@ -185,6 +198,9 @@ class LineageView(QGraphicsView):
         self.fit()
 
     def fit(self) -> None:
+        """Show the whole graph (never enlarged beyond 100 %); kept fitted on resize until
+        the user zooms."""
+        self._auto_fit = True
         self.resetTransform()
         rect = self.scene().sceneRect()
         if rect.width() > self.viewport().width() or rect.height() > self.viewport().height():
@@ -192,7 +208,13 @@ class LineageView(QGraphicsView):
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         factor = ZOOM_STEP if event.angleDelta().y() > 0 else 1 / ZOOM_STEP
+        self._auto_fit = False
         self.scale(factor, factor)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
+        super().resizeEvent(event)
+        if self._auto_fit:
+            self.fit()
 
     def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802
         if event.key() == Qt.Key.Key_0 and event.modifiers() & Qt.KeyboardModifier.ControlModifier:

@@ -4,10 +4,11 @@ selected record on the right. All data comes from workers (`app.tasks`) through 
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QCloseEvent
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -69,6 +70,8 @@ class MainWindow(QMainWindow):
             parent=self,
         )
         self._pending_select = ""
+        self._wanted_row_id: int | None = None
+        self._heap_frozen = False
         self._build_center()
         self.details = DetailsPanel(self.runner)
         self._build_splitter()
@@ -279,6 +282,8 @@ class MainWindow(QMainWindow):
     def _retry_pending(self) -> None:
         if self._pending_select == "current":
             self.show_current()
+        if self._wanted_row_id is not None:
+            self._select_row_of_id(self._wanted_row_id)
 
     def select_record(self, registry: str, uid: str) -> None:
         """Show a record (e.g. clicked in the lineage): switch registry, select its row if
@@ -293,8 +298,11 @@ class MainWindow(QMainWindow):
         )
 
     def _select_row_of_id(self, row_id: int | None) -> None:
+        # The table may still be loading the registry: retried when rows arrive.
+        self._wanted_row_id = row_id
         row = self.model.row_of_id(row_id) if row_id is not None else -1
         if row >= 0:
+            self._wanted_row_id = None
             self.table.selectionModel().blockSignals(True)
             self.table.selectRow(row)
             self.table.selectionModel().blockSignals(False)
@@ -364,6 +372,15 @@ class MainWindow(QMainWindow):
             header.restoreState(state)
             header.setSortIndicator(-1, Qt.SortOrder.DescendingOrder)
             header.blockSignals(False)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
+        super().showEvent(event)
+        if not self._heap_frozen:
+            # Everything built so far (modules, widgets) lives as long as the app: moving it out
+            # of the collector's reach keeps full collections short, and they run on whichever
+            # thread allocates, the UI thread included.
+            self._heap_frozen = True
+            QTimer.singleShot(0, gc.freeze)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         self.save_settings()

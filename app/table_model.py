@@ -1,13 +1,14 @@
-"""The registry table model: row ids only, rows fetched lazily in pages on a worker.
+"""The registry table model: a row count and a few pages of plain rows, fetched on a worker.
 
 Sorting, filtering and search are part of the `TableQuery` and run in SQL (through core's
-QuerySet, see `corelink.CoreRowSource`); the model never holds more than `MAX_PAGES` pages.
+QuerySet, see `corelink.CoreRowSource`): COUNT with the query's WHERE, then OFFSET/LIMIT
+pages of `PAGE_SIZE` rows. The model never holds more than `MAX_PAGES` pages, so memory stays
+bounded whatever the table's size.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -51,17 +52,29 @@ class TableQuery:
 class RowSource(Protocol):
     """Where rows come from; every method runs on a worker thread."""
 
-    def fetch_ids(self, query: TableQuery) -> list[int]: ...
+    def count(self, query: TableQuery) -> int: ...
 
-    def fetch_rows(self, query: TableQuery, ids: Sequence[int]) -> dict[int, dict]: ...
+    def fetch_page(self, query: TableQuery, offset: int, limit: int) -> list[dict]: ...
 
     def fingerprint(self, query: TableQuery) -> object: ...
 
 
-class RegistryTableModel(QAbstractTableModel):
-    """A lazily paged table over one registry query."""
+@dataclass
+class Page:
+    """One page of rows and their display texts (formatted on the worker)."""
 
-    loaded = Signal(int)  # row count, after every (re)load of the ids
+    rows: list[dict]
+    texts: list[list[str]]
+
+
+def make_page(spec: RegistrySpec, rows: list[dict]) -> Page:
+    return Page(rows, [[format_value(c.kind, row.get(c.field)) for c in spec.columns] for row in rows])
+
+
+class RegistryTableModel(QAbstractTableModel):
+    """A lazily paged table over one registry query (COUNT, then OFFSET/LIMIT pages)."""
+
+    loaded = Signal(int)  # row count, after every (re)load
     page_loaded = Signal(int)  # page number
     failed = Signal(str)
 
@@ -70,8 +83,8 @@ class RegistryTableModel(QAbstractTableModel):
         self._source = source
         self._runner = runner
         self._query = TableQuery()
-        self._ids: list[int] = []
-        self._pages: OrderedDict[int, dict[int, dict]] = OrderedDict()
+        self._count = 0
+        self._pages: OrderedDict[int, Page] = OrderedDict()
         self._wanted: dict[int, int] = {}
         self._inflight: set[int] = set()
         self._stamp = 0
@@ -90,22 +103,23 @@ class RegistryTableModel(QAbstractTableModel):
         return BY_NAME[self._query.registry]
 
     def set_query(self, query: TableQuery) -> None:
-        """Show the rows of `query`; the ids arrive from a worker (`loaded` fires)."""
+        """Show the rows of `query`; the count and first page arrive from a worker
+        (`loaded` fires)."""
         registry_changed = query.registry != self._query.registry
         self._query = query
         if registry_changed:
             self.beginResetModel()
-            self._ids = []
+            self._count = 0
             self._drop_pages()
             self.endResetModel()
-        self._reload_ids()
+        self._reload()
 
     def update_query(self, **changes: Any) -> None:
         self.set_query(replace(self._query, **changes))
 
     def refresh(self) -> None:
-        """Re-read ids and rows (F5, or after a write)."""
-        self._reload_ids()
+        """Re-read the count and the rows (F5, or after a write)."""
+        self._reload()
 
     def check_stale(self) -> None:
         """Reload if the data changed since the last load (e.g. another process wrote)."""
@@ -118,21 +132,27 @@ class RegistryTableModel(QAbstractTableModel):
 
     def _on_fingerprint(self, query: TableQuery, fp: object) -> None:
         if query == self._query and fp != self._fingerprint:
-            self._reload_ids()
+            self._reload()
 
-    def _reload_ids(self) -> None:
+    def _reload(self) -> None:
         self._generation += 1
         gen, query, source = self._generation, self._query, self._source
 
-        def work(ctx: TaskContext) -> tuple[list[int], object]:
+        spec = BY_NAME[query.registry]
+
+        def work(ctx: TaskContext) -> tuple[int, Page, object]:
+            # The fingerprint is read first: a write landing after it shows as a change at the
+            # next check (one extra reload), never as a missed one. The first page comes with
+            # the count: one round trip to the first rows.
             fingerprint = source.fingerprint(query)
-            return source.fetch_ids(query), fingerprint
+            first = make_page(spec, source.fetch_page(query, 0, PAGE_SIZE))
+            return source.count(query), first, fingerprint
 
         self._runner.submit(
             work,
-            done=lambda result: self._on_ids(gen, *result),
+            done=lambda result: self._on_loaded(gen, *result),
             error=lambda msg, _details: self._on_error(gen, msg),
-            name="fetch ids",
+            name="count rows",
             priority=1,
         )
 
@@ -140,34 +160,32 @@ class RegistryTableModel(QAbstractTableModel):
         if gen == self._generation:
             self.failed.emit(message)
 
-    def _on_ids(self, gen: int, ids: list[int], fingerprint: object) -> None:
+    def _on_loaded(self, gen: int, count: int, first: Page, fingerprint: object) -> None:
         if gen != self._generation:
             return
         self._fingerprint = fingerprint
-        if ids == self._ids:
-            self._invalidate_rows()
+        if count == self._count:
+            # Same size: refresh values in place, keeping selection and scroll position.
+            self._drop_pages()
+            self._pages[0] = first
+            if count:
+                self.dataChanged.emit(self.index(0, 0), self.index(count - 1, self.columnCount() - 1))
         else:
             self.beginResetModel()
-            self._ids = ids
+            self._count = count
             self._drop_pages()
+            self._pages[0] = first
             self.endResetModel()
-        self.loaded.emit(len(ids))
+        self.loaded.emit(count)
 
     def _drop_pages(self) -> None:
         self._pages.clear()
         self._wanted.clear()
         self._inflight.clear()
 
-    def _invalidate_rows(self) -> None:
-        # Same rows, maybe new values: refetch what is visible, keep selection and scroll.
-        self._drop_pages()
-        if self._ids:
-            last = self.index(len(self._ids) - 1, self.columnCount() - 1)
-            self.dataChanged.emit(self.index(0, 0), last)
-
     # -- rows ----------------------------------------------------------------------------
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self._ids)
+        return 0 if parent.isValid() else self._count
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
         return 0 if parent.isValid() else len(self.spec.columns)
@@ -180,22 +198,21 @@ class RegistryTableModel(QAbstractTableModel):
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        row = index.row()
-        if role == ID_ROLE:
-            return self._ids[row]
-        record = self.record(row)
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._text(index.row(), index.column())
+        record = self.record(index.row())
         if record is None:
-            return "…" if role == Qt.ItemDataRole.DisplayRole and index.column() == 0 else None
+            return None
         if role == RECORD_ROLE:
             return record
         if role == UID_ROLE:
             return record.get("uid")
+        if role == ID_ROLE:
+            return record.get("id")
         return self._cell(record, index.column(), role)
 
     def _cell(self, record: dict, column: int, role: int) -> Any:
         spec = self.spec.columns[column]
-        if role == Qt.ItemDataRole.DisplayRole:
-            return format_value(spec.kind, record.get(spec.field))
         if role == Qt.ItemDataRole.ToolTipRole and spec.kind == "text":
             value = record.get(spec.field)
             return None if value is None else str(value)
@@ -203,25 +220,35 @@ class RegistryTableModel(QAbstractTableModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
 
-    def record(self, row: int) -> dict | None:
-        """The row's plain data, or None while its page is loading (it is then requested)."""
-        page_no = row // PAGE_SIZE
+    def _page(self, row: int) -> tuple[Page | None, int]:
+        page_no, offset = divmod(row, PAGE_SIZE)
         page = self._pages.get(page_no)
         if page is None:
             self._request_page(page_no)
+        else:
+            self._pages.move_to_end(page_no)
+        return page, offset
+
+    def _text(self, row: int, column: int) -> str:
+        page, offset = self._page(row)
+        if page is None:
+            return "…" if column == 0 else ""
+        return page.texts[offset][column] if offset < len(page.texts) else ""
+
+    def record(self, row: int) -> dict | None:
+        """The row's plain data, or None while its page is loading (it is then requested)."""
+        page, offset = self._page(row)
+        if page is None:
             return None
-        self._pages.move_to_end(page_no)
-        return page.get(self._ids[row], {"id": self._ids[row]})
+        return page.rows[offset] if offset < len(page.rows) else {}
 
     def row_of_id(self, row_id: int) -> int:
-        """The row showing `row_id`, or -1."""
-        try:
-            return self._ids.index(row_id)
-        except ValueError:
-            return -1
-
-    def id_at(self, row: int) -> int:
-        return self._ids[row]
+        """The row showing `row_id` among the loaded pages, or -1."""
+        for page_no, page in self._pages.items():
+            for offset, record in enumerate(page.rows):
+                if record.get("id") == row_id:
+                    return page_no * PAGE_SIZE + offset
+        return -1
 
     # -- paging --------------------------------------------------------------------------
     def _request_page(self, page_no: int) -> None:
@@ -245,9 +272,9 @@ class RegistryTableModel(QAbstractTableModel):
     def _fetch_page(self, page_no: int) -> None:
         self._inflight.add(page_no)
         gen, query, source = self._generation, self._query, self._source
-        ids = self._ids[page_no * PAGE_SIZE : (page_no + 1) * PAGE_SIZE]
+        spec = BY_NAME[query.registry]
         self._runner.submit(
-            lambda ctx: source.fetch_rows(query, ids),
+            lambda ctx: make_page(spec, source.fetch_page(query, page_no * PAGE_SIZE, PAGE_SIZE)),
             done=lambda rows: self._on_page(gen, page_no, rows),
             error=lambda msg, _details: self._on_page_error(gen, page_no, msg),
             name="fetch page",
@@ -259,7 +286,7 @@ class RegistryTableModel(QAbstractTableModel):
             self._inflight.discard(page_no)
             self.failed.emit(message)
 
-    def _on_page(self, gen: int, page_no: int, rows: dict[int, dict]) -> None:
+    def _on_page(self, gen: int, page_no: int, rows: Page) -> None:
         if gen != self._generation:
             return
         self._inflight.discard(page_no)
@@ -267,7 +294,7 @@ class RegistryTableModel(QAbstractTableModel):
         while len(self._pages) > MAX_PAGES:
             self._pages.popitem(last=False)
         first = page_no * PAGE_SIZE
-        last = min(first + PAGE_SIZE, len(self._ids)) - 1
+        last = min(first + PAGE_SIZE, self._count) - 1
         if last >= first:
             self.dataChanged.emit(self.index(first, 0), self.index(last, self.columnCount() - 1))
         self.page_loaded.emit(page_no)

@@ -8,6 +8,7 @@ that lives there, so no widget is ever touched from a worker.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 import traceback
@@ -16,9 +17,15 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
+from app import qtcompat  # noqa: F401 - must run before any signal is emitted
+
 log = logging.getLogger(__name__)
 
 PROGRESS_INTERVAL = 0.1  # seconds between two progress signals of one task
+# The UI thread takes the GIL back once per model callback (data(), paint); a worker holding
+# it keeps it for up to the switch interval (5 ms by default), which adds up to visible stalls.
+GIL_SWITCH_INTERVAL = 0.0005
+DEFAULT_THREADS = 4  # database and disk work waits mostly outside the GIL
 
 
 class Cancelled(Exception):
@@ -112,9 +119,9 @@ class TaskRunner(QObject):
 
     def __init__(self, max_threads: int | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL))
         self._pool = QThreadPool(self)
-        if max_threads:
-            self._pool.setMaxThreadCount(max_threads)
+        self._pool.setMaxThreadCount(max_threads or DEFAULT_THREADS)
         self._live: set[Task] = set()
         self._closed = False
 

@@ -3,7 +3,7 @@ local instance. (Config/data/cache dirs are isolated per test by tests/conftest.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -49,18 +49,21 @@ class FakeSource:
                 "size": 1000 + i, "hash": f"h{i}", "created_at": start + timedelta(minutes=i)}
             for i in range(1, n + 1)
         }
-        self.row_fetches: list[int] = []
+        self.page_fetches: list[int] = []
 
-    def fetch_ids(self, query: TableQuery) -> list[int]:
+    def _matching(self, query: TableQuery) -> list[dict]:
         rows = [r for r in self.rows.values() if query.search in r["key"]]
         for field in reversed(query.order):
             name = field.lstrip("-")
             rows.sort(key=lambda r: r[name], reverse=field.startswith("-"))  # noqa: B023
-        return [r["id"] for r in rows]
+        return rows
 
-    def fetch_rows(self, query: TableQuery, ids: Sequence[int]) -> dict[int, dict]:
-        self.row_fetches.append(len(ids))
-        return {i: dict(self.rows[i]) for i in ids if i in self.rows}
+    def count(self, query: TableQuery) -> int:
+        return len(self._matching(query))
+
+    def fetch_page(self, query: TableQuery, offset: int, limit: int) -> list[dict]:
+        self.page_fetches.append(offset)
+        return [dict(r) for r in self._matching(query)[offset : offset + limit]]
 
     def fingerprint(self, query: TableQuery) -> object:
         return len(self.rows), max(self.rows, default=0)

@@ -21,22 +21,22 @@ def _wait_row(qtbot, model, row):  # noqa: ANN001, ANN202
     return model.record(row)
 
 
-def test_holds_ids_and_fetches_pages_lazily(qtbot, runner, fake_source) -> None:  # noqa: ANN001
+def test_count_comes_with_the_first_page_only(qtbot, runner, fake_source) -> None:  # noqa: ANN001
     model, source = _loaded_model(qtbot, runner, fake_source)
     assert model.rowCount() == 1000
-    assert source.row_fetches == []  # no rows until something asks
-    assert model.index(0, 0).data() == "…"
-    record = _wait_row(qtbot, model, 0)
-    assert record["key"] == "file01000.jpg"  # newest first
-    assert source.row_fetches == [PAGE_SIZE]
+    assert source.page_fetches == [0]  # the first page arrives with the count
+    assert model.record(0)["key"] == "file01000.jpg"  # newest first
     assert model.index(0, model.spec.column_index("size")).data() == "2.0 KB"
+    assert model.index(PAGE_SIZE, 0).data() == "…"  # not loaded yet: requested now
+    assert _wait_row(qtbot, model, PAGE_SIZE)["key"] == f"file{1000 - PAGE_SIZE:05d}.jpg"
+    assert source.page_fetches == [0, PAGE_SIZE]
 
 
 def test_far_rows_fetch_only_their_page(qtbot, runner, fake_source) -> None:  # noqa: ANN001
     model, source = _loaded_model(qtbot, runner, fake_source)
     record = _wait_row(qtbot, model, 999)
     assert record["key"] == "file00001.jpg"
-    assert source.row_fetches == [1000 - 4 * PAGE_SIZE]
+    assert source.page_fetches == [0, 4 * PAGE_SIZE]
 
 
 def test_sort_runs_a_new_query(qtbot, runner, fake_source) -> None:  # noqa: ANN001
@@ -61,6 +61,15 @@ def test_stale_check_reloads_after_an_outside_write(qtbot, runner, fake_source) 
     with qtbot.waitSignal(model.loaded):
         model.check_stale()
     assert model.rowCount() == 11
+
+
+def test_memory_stays_bounded_while_scrolling(qtbot, runner, fake_source) -> None:  # noqa: ANN001
+    from app.table_model import MAX_PAGES
+
+    model, _ = _loaded_model(qtbot, runner, fake_source, n=PAGE_SIZE * (MAX_PAGES + 10))
+    for page in range(MAX_PAGES + 10):
+        _wait_row(qtbot, model, page * PAGE_SIZE)
+    assert len(model._pages) == MAX_PAGES
 
 
 def test_results_of_an_old_query_are_ignored(qtbot, runner, fake_source) -> None:  # noqa: ANN001
