@@ -116,6 +116,36 @@ def test_same_family_new_versions_at_once(instance: Path, tmp_path: Path, backen
                    "with exactly one latest")
 
 
+def test_trash_and_restore_while_versions_are_added(instance: Path, tmp_path: Path, backend: str,
+                                                    scale) -> None:
+    """One process trashes and restores versions of a family while others add versions."""
+    base_file = tmp_path / "base.txt"
+    base_file.write_text("v0\n")
+    base = ls.Artifact(base_file, key="busy/data.txt").save()
+    rounds, gap = scale(4, 15), 0.4
+    start_at = time.time() + 3.0
+    adders = [start_worker("versions", base.uid, f"a{p}", rounds, tmp_path / "src", start_at, gap,
+                           "revises") for p in range(3)]
+    flippers = [start_worker("trash_restore", base.uid, rounds * gap + 0.5, start_at)]
+    stop = tmp_path / "stop"
+    reader = start_worker("reader", stop, "busy")
+    results = [finish_worker(w, timeout=300) for w in adders + flippers]
+    stop.touch()
+    seen = finish_worker(reader, timeout=60)
+    errors = [e for r in results for e in r["errors"]]
+    assert not errors, errors[:5]
+    # counts go down here on purpose (trash); the reader's family checks must all hold
+    family_violations = [v for v in seen["violations"] if v.startswith("family")]
+    assert seen["n_errors"] == 0 and not family_violations, (seen["errors"], family_violations)
+    state = audit(instance)
+    state.assert_consistent()
+    cycles = results[-1]["cycles"]
+    record("trash/restore the latest version while 3 processes add versions", backend, cycles,
+           lost=0, dangling=state.dangling, clear_errors="no error surfaced",
+           numbers=f"{cycles} trash+restore cycles, {3 * rounds} new versions, one latest at "
+                   f"{seen['reads']} reader looks")
+
+
 def test_same_collection_new_versions_at_once(instance: Path, tmp_path: Path, backend: str,
                                               scale) -> None:
     """8 processes (4 on SQLite) add a version to one collection at the same instant."""

@@ -131,6 +131,26 @@ def collection_versions(base_uid: str, tag: str, rounds: int, src: str, start_at
     return {"uids": uids, "errors": errors[:20], "n_errors": len(errors)}
 
 
+def trash_restore(uid: str, seconds: float, start_at: float) -> dict:
+    """Move the family's latest version to the trash and back, again and again, while
+    others add versions (each cycle flips ``is_latest`` twice)."""
+    stem = ls.Artifact.get(uid).stem_uid
+    _wait_until(start_at)
+    n, errors = 0, []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            a = ls.Artifact.filter(stem_uid=stem, is_latest=True).first()
+            if a is None:
+                continue
+            a.delete()
+            a.restore()
+            n += 1
+        except Exception as exc:  # noqa: BLE001
+            errors.append(_error(exc))
+    return {"cycles": n, "errors": errors[:20], "n_errors": len(errors)}
+
+
 def save_bulk(src: str, kill_at: str) -> dict:
     """``ls.save`` of every file under ``src`` (keys relative to it); with ``kill_at`` set,
     SIGKILL ourselves at that point of the save (``phase:n``)."""
@@ -270,6 +290,8 @@ def main() -> None:
     elif mode == "collection_versions":
         result = collection_versions(args[0], args[1], int(args[2]), args[3], float(args[4]),
                                      float(args[5]))
+    elif mode == "trash_restore":
+        result = trash_restore(args[0], float(args[1]), float(args[2]))
     elif mode == "save_bulk":
         result = save_bulk(args[0], args[1])
     elif mode == "upload":
