@@ -392,10 +392,20 @@ class StreamHasher:
 
 @dataclass
 class Transfer:
-    """What one upload call needs besides the bytes: cancel and progress hooks."""
+    """What one upload call needs besides the bytes: cancel and progress hooks, and the
+    request slots shared by all transfers of one ``ls.upload`` (its ``max_workers``)."""
 
     cancel: Callable[[], bool] | None = None
     on_bytes: Callable[[int], None] | None = None
+    slots: threading.Semaphore | None = None
+
+    def take_slot(self) -> None:
+        while self.slots is not None and not self.slots.acquire(timeout=0.05):
+            self.check()
+
+    def free_slot(self, _: Any = None) -> None:
+        if self.slots is not None:
+            self.slots.release()
 
     def check(self) -> None:
         if self.cancelled():
@@ -432,15 +442,16 @@ def _read_blocks(local: Path, size: int, block: int, transfer: Transfer):
 
 def store_cloud(source: Any, root: str, key: str, hash_: str, hash_type: str, *,
                 cancel: Callable[[], bool] | None = None,
-                on_bytes: Callable[[int], None] | None = None, max_workers: int = 8) -> None:
+                on_bytes: Callable[[int], None] | None = None, max_workers: int = 8,
+                slots: threading.Semaphore | None = None) -> None:
     """Upload a local file or folder to ``root/key``, verified; nothing is left under the
-    final key on failure or cancel."""
+    final key on failure or cancel. ``slots`` bounds the data requests in flight."""
     if source.cloud is not None:
         raise InvalidArgument(
             f"{source.path} is a cloud object that is not registered in place; labshelf does not "
             "copy objects between buckets."
         )
-    transfer = Transfer(cancel, on_bytes)
+    transfer = Transfer(cancel, on_bytes, slots)
     final = _fs_path(f"{root.rstrip('/')}/{key}")
     fs = filesystem(root)
     if source.is_dir:
@@ -485,11 +496,14 @@ def _call(fn: Callable[[], Any], what: str) -> Any:
         raise translate(exc, what) from exc
 
 
-def _start(fs: Any, method: str, **kwargs: Any) -> Future:
-    """An S3 request running on s3fs' event loop."""
+def _start(fs: Any, transfer: Transfer, method: str, **kwargs: Any) -> Future:
+    """An S3 request running on s3fs' event loop, once a request slot is free."""
     import asyncio
 
-    return asyncio.run_coroutine_threadsafe(fs._call_s3(method, **kwargs), fs.loop)
+    transfer.take_slot()
+    future = asyncio.run_coroutine_threadsafe(fs._call_s3(method, **kwargs), fs.loop)
+    future.add_done_callback(transfer.free_slot)
+    return future
 
 
 def _finish(future: Future, transfer: Transfer) -> dict[str, Any]:
@@ -505,7 +519,7 @@ def _finish(future: Future, transfer: Transfer) -> dict[str, Any]:
 
 def _s3(fs: Any, transfer: Transfer, method: str, **kwargs: Any) -> dict[str, Any]:
     """``fs.call_s3`` that a cancel interrupts mid-request."""
-    return _finish(_start(fs, method, **kwargs), transfer)
+    return _finish(_start(fs, transfer, method, **kwargs), transfer)
 
 
 def _put_s3(fs: Any, local: Path, size: int, path: str, transfer: Transfer) -> tuple[str, str]:
@@ -557,7 +571,7 @@ def _put_s3_multipart(fs: Any, local: Path, size: int, bucket: str, key: str,
             hasher.update(data)
             digests.append(hashlib.md5(data).digest())
             running.append((number, digests[-1], len(data), _start(
-                fs, "upload_part", Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
+                fs, transfer, "upload_part", Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
                 Body=data, ContentMD5=base64.b64encode(digests[-1]).decode())))
             while len(running) >= PARALLEL_PARTS:
                 settle_oldest()

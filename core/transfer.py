@@ -242,6 +242,7 @@ class _Engine:
         self.facts: dict[int, dict[str, Any]] = {}
         self.twins: list[tuple[UploadItem, UploadItem]] = []  # (item, first item with its content)
         self.index = {id(item): n for n, item in enumerate(items)}
+        self.slots = threading.Semaphore(max_workers)  # cloud requests in flight
 
     # -- state and progress
 
@@ -433,7 +434,7 @@ class _Engine:
         progress: dict[str, Any] = {"cancel": self.cancel.is_set,
                                     "on_bytes": lambda n: self.add_bytes(item, n)}
         if is_cloud(art._storage_root(obj.storage_id)):
-            progress["max_workers"] = self.max_workers
+            progress.update(max_workers=self.max_workers, slots=self.slots)
         try:
             art.store_object(obj, **progress)
         except (LabshelfError, Cancelled, UploadCancelled):
