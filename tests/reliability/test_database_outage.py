@@ -118,3 +118,77 @@ def test_postgres_network_black_hole(pg_server, tcp_proxy, tmp_path: Path) -> No
                numbers=f"failed after {waited:.1f} s (connect timeout); e.g. \"{message[:90]}\"")
     finally:
         disconnect()
+
+
+def test_postgres_stops_during_an_upload(pg_instance: Path, pg_server, tmp_path: Path,
+                                         monkeypatch) -> None:
+    """The server stops while ls.upload is publishing: the upload ends promptly with a clear
+    error; after the restart the same call completes and doctor cleans what was left."""
+    import threading
+
+    from core import artifact
+
+    from .conftest import run_doctor
+
+    src = tmp_path / "batch"
+    src.mkdir()
+    for i in range(400):
+        (src / f"{i}.txt").write_text(f"batch file {i}\n")
+    original = artifact.store_object
+
+    def slow_store(obj, **kw):  # noqa: ANN001, ANN003 - stretch the upload to ~1-2 s
+        time.sleep(0.01)
+        return original(obj, **kw)
+
+    monkeypatch.setattr(artifact, "store_object", slow_store)
+    started = threading.Event()
+
+    def progress(p) -> None:  # noqa: ANN001
+        if p.files_done >= 40:
+            started.set()
+
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["report"] = ls.upload([src], key_prefix="b", as_folder=False, max_workers=4,
+                                          on_progress=progress)
+        except ls.LabshelfError as exc:
+            outcome["error"] = exc
+        except Exception as exc:  # noqa: BLE001 - reported below
+            outcome["raw"] = exc
+
+    t = threading.Thread(target=run)
+    t.start()
+    assert started.wait(60)
+    pg_server.stop()
+    t0 = time.monotonic()
+    try:
+        t.join(timeout=60)
+        ended = time.monotonic() - t0
+        assert not t.is_alive(), "the upload hangs while the database is down"
+    finally:
+        pg_server.start()
+    assert "raw" not in outcome, repr(outcome.get("raw"))
+    if "error" in outcome:
+        message = str(outcome["error"])
+        assert isinstance(outcome["error"], ls.DatabaseError) and one_sentence(message), message
+    else:
+        message = str(outcome["report"]).splitlines()[0]
+        assert not outcome["report"].ok
+    monkeypatch.setattr(artifact, "store_object", original)
+    again = ls.upload([src], key_prefix="b", as_folder=False)
+    assert again.ok, str(again)
+    assert ls.Artifact.filter(key__startswith="b/").count() == 400
+    state = audit(pg_instance)
+    state.assert_consistent()
+    before_fix = (state.pending, len(state.pending_objects), len(state.tmp_leftovers))
+    if run_doctor(fix=True) is not None:
+        state = audit(pg_instance)
+        assert state.pending == 0 and not state.pending_objects and not state.tmp_leftovers
+    record("PostgreSQL stopped during ls.upload of 400 files", "postgresql", 1, lost=0,
+           dangling=state.dangling, clear_errors="1/1 one-sentence DatabaseError"
+           if "error" in outcome else "report with failed items",
+           numbers=f"upload ended {ended:.1f} s after the stop; re-run completed; leftovers for "
+                   f"doctor {before_fix[0]} pending rows, {before_fix[1]} their objects, "
+                   f"{before_fix[2]} .tmp-; e.g. \"{message[:90]}\"")
