@@ -283,15 +283,18 @@ def test_large_files_go_up_in_verified_parts(s3_root: str, tmp_path: Path) -> No
     assert doctor().ok  # re-hashed from the first and last 50 MiB
 
 
-def test_cancel_during_a_multipart_upload(s3_root: str, tmp_path: Path) -> None:
+def test_cancel_during_a_multipart_upload(s3_root: str, tmp_path: Path, monkeypatch) -> None:
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(40 * 2**20))
     cancel = threading.Event()
+    start = cloud._start
 
-    def on_progress(p) -> None:
-        if p.bytes_done > 0:
-            cancel.set()
+    def start_then_cancel(fs, transfer, method, **kwargs):
+        if method == "upload_part" and kwargs["PartNumber"] == 2:
+            cancel.set()  # while part 1 may still be in flight
+        return start(fs, transfer, method, **kwargs)
 
-    report = ls.upload(big, cancel=cancel, on_progress=on_progress)
+    monkeypatch.setattr(cloud, "_start", start_then_cancel)
+    report = ls.upload(big, cancel=cancel)
     assert report.counts == {"cancelled": 1}
     assert not _stored_keys(s3_root) and not cloud.incomplete_uploads(s3_root) and n_pending() == 0
