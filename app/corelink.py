@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import core as ls
+import core.instance
+import core.query  # noqa: F401 - SQLAlchemy imported once here, not by racing worker threads
 from app.registries import BY_NAME
 from app.table_model import TableQuery
 
@@ -32,9 +34,7 @@ DETAIL_FIELDS = {
 
 def release_thread_session() -> None:
     """End this thread's transaction so the next task sees fresh data."""
-    from core.instance import is_configured
-
-    if is_configured():
+    if core.instance.is_configured():
         from core.context import session
 
         session().close()
@@ -265,3 +265,85 @@ def make_latest(uid: str) -> str:
         )
     new.save()
     return new.uid
+
+
+# -- uploads (issue 6) ---------------------------------------------------------------------
+def app_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("labshelf")
+    except PackageNotFoundError:
+        return ls.__version__
+
+
+def storage_roots() -> list[str]:
+    """The instance's storages, the default first."""
+    default = ls.settings.storage.root
+    roots = [r["root"] for r in ls.Storage.filter().order_by("created_at").values("root")]
+    return [default, *[r for r in roots if r != default]]
+
+
+def plan_upload(paths: Sequence[str], key_prefix: str | None, as_folder: bool) -> list[dict[str, Any]]:
+    """The items an upload of `paths` will have, in the order its progress refers to."""
+    from core.transfer import plan
+
+    return [
+        {"path": str(i.path), "key": i.key, "size": i.size, "n_files": i.n_files,
+         "state": i.state, "error": i.error}
+        for i in plan(list(paths), key_prefix or None, as_folder)
+    ]
+
+
+def dry_run(paths: Sequence[str], key_prefix: str | None, as_folder: bool, report: Any,
+            cancelled: Any) -> dict[str, int]:
+    """Hash what an upload would store and count what is registered already; `report(summary)`
+    gets the running totals, `cancelled()` stops early."""
+    from core.artifact import describe_source
+
+    items = plan_upload(paths, key_prefix, as_folder)
+    summary = {"items": len(items), "files": sum(i["n_files"] for i in items),
+               "bytes": sum(i["size"] for i in items), "hashed": 0, "registered": 0,
+               "unreadable": sum(1 for i in items if i["state"] == "failed")}
+    report(dict(summary))
+    for item in items:
+        if cancelled():
+            break
+        if item["state"] != "failed":
+            digest = describe_source(item["path"])["hash"]
+            summary["registered"] += ls.Artifact.filter(hash=digest, visibility__in=[0, 1]).exists()
+        summary["hashed"] += 1
+        report(dict(summary))
+    return summary
+
+
+def upload_drop(options: dict[str, Any], on_progress: Any, cancel: Any) -> dict[str, Any]:
+    """One drop: a run of the app's upload transform, `ls.upload` under it, the run finished.
+    Returns the report as plain data."""
+    from core.provenance import finish_run, start_run, upload_transform
+
+    run = start_run(upload_transform(app_version()))
+    collection = options.get("collection")
+    if options.get("collection_uid"):
+        collection = ls.Collection.get(options["collection_uid"])
+    try:
+        report = ls.upload(
+            options["paths"], key_prefix=options.get("key_prefix") or None,
+            description=options.get("description") or None,
+            as_folder=options.get("as_folder", True), storage=options.get("storage") or None,
+            collection=collection or None, run=run, on_progress=on_progress, cancel=cancel,
+        )
+    finally:
+        finish_run(run)
+    return {
+        "run": run.uid,
+        "items": [{"state": i.state, "error": i.error, "uid": i.uid} for i in report.items],
+        "cancelled": report.cancelled,
+        "collection": report.collection.uid if report.collection is not None else None,
+        "seconds": report.seconds,
+    }
+
+
+def collection_choices() -> list[tuple[str, str]]:
+    """(label, uid) of the latest version of each collection, for "new version of …"."""
+    return [(f"{name} (new version)", uid) for name, uid in collection_names()]

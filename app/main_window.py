@@ -8,7 +8,14 @@ import gc
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer
-from PySide6.QtGui import QCloseEvent, QShowEvent
+from PySide6.QtGui import (
+    QCloseEvent,
+    QDragEnterEvent,
+    QDragLeaveEvent,
+    QDragMoveEvent,
+    QDropEvent,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -18,6 +25,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMessageBox,
     QProgressBar,
     QSplitter,
     QStackedWidget,
@@ -30,7 +38,9 @@ from PySide6.QtWidgets import (
 from app import corelink
 from app.collection_browser import CollectionBrowser
 from app.details_panel import DetailsPanel
+from app.drop_zone import DropZone, local_paths
 from app.filter_bar import FilterBar
+from app.import_dialog import ImportDialog
 from app.registries import BY_NAME, REGISTRIES
 from app.table_model import UID_ROLE, RegistryTableModel, TableQuery
 from app.tasks import TaskRunner
@@ -38,6 +48,8 @@ from app.theme import icon, set_icon
 from app.thumbnail_grid import ThumbnailGrid
 from app.thumbnails import THUMB_SIZE, ThumbnailCache
 from app.trash_page import TrashPage
+from app.upload_queue import UploadQueueDock
+from app.uploads import UploadManager, default_store
 from app.window_actions import WindowActions
 
 SEARCH_DEBOUNCE_MS = 250
@@ -48,8 +60,11 @@ REGISTRY_ICONS = {"Artifact": "artifact", "Collection": "collection", "Transform
 
 
 def open_settings() -> QSettings:
-    """The app's settings (an ini file under the Qt user settings path; tests redirect it)."""
-    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "labshelf", "desktop")
+    """The app's settings: `desktop.ini` in labshelf's config dir (`LABSHELF_CONFIG_DIR`),
+    next to the instance settings, so one variable isolates both."""
+    from core.instance import config_dir
+
+    return QSettings(str(config_dir() / "desktop.ini"), QSettings.Format.IniFormat)
 
 
 class MainWindow(QMainWindow):
@@ -69,6 +84,9 @@ class MainWindow(QMainWindow):
             folder=lambda: corelink.thumbnail_folder(THUMB_SIZE),
             parent=self,
         )
+        self.transfer_runner = TaskRunner(parent=self)  # long uploads never starve the table
+        self.uploads = UploadManager(self.transfer_runner, default_store(), self)
+        self._close_when_done = False
         self._pending_select = ""
         self._wanted_row_id: int | None = None
         self._heap_frozen = False
@@ -76,11 +94,13 @@ class MainWindow(QMainWindow):
         self.details = DetailsPanel(self.runner)
         self._build_splitter()
         self._build_status_bar()
+        self._build_uploads()
         self.actions_ = WindowActions(self)
         self.details.set_actions(self.actions_.record_actions())
         self._connect()
         self._restore_settings()
         self.refresh_instance()
+        self.uploads.load_unfinished(self._offer_resume)
 
     # -- building ------------------------------------------------------------------------
     def _build_center(self) -> None:
@@ -165,6 +185,16 @@ class MainWindow(QMainWindow):
         status.addPermanentWidget(self.busy_label)
         status.addPermanentWidget(self.busy_bar)
         status.addPermanentWidget(self.instance_label)
+
+    def _build_uploads(self) -> None:
+        self.queue_dock = UploadQueueDock(self.uploads, self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.queue_dock)
+        self.queue_dock.hide()
+        self.drop_zone = DropZone(self)
+        self.setAcceptDrops(True)
+        self.search_box.setAcceptDrops(False)
+        self.uploads.drop_changed.connect(lambda _id: self._update_title())
+        self.uploads.drop_finished.connect(self._on_drop_finished)
 
     def _connect(self) -> None:
         self.registry_list.currentItemChanged.connect(self._on_registry_changed)
@@ -315,6 +345,90 @@ class MainWindow(QMainWindow):
             self.table.selectRow(row)
             self.details.preview.image_view.setFocus()
 
+    # -- imports (drag and drop, File → Import, paste) ----------------------------------------
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+            self.drop_zone.cover()
+
+    def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802
+        self.drop_zone.hide()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
+        self.drop_zone.hide()
+        paths = local_paths(event.mimeData())
+        if paths:
+            event.acceptProposedAction()
+            self.open_import(paths)
+
+    def open_import(self, paths: list[str]) -> ImportDialog:
+        """The import dialog for `paths`; confirming it starts the upload."""
+        dialog = ImportDialog(paths, self.transfer_runner, self)
+        dialog.accepted.connect(lambda: self.uploads.start(dialog.options()))
+        dialog.finished.connect(dialog.deleteLater)
+        self.import_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _on_drop_finished(self, drop_id: int) -> None:
+        drop = self.uploads.drop(drop_id)
+        self.statusBar().showMessage(f"Import of {drop.title}: {drop.state} ({drop.message})", 10000)
+        self._update_title()
+        self.refresh()
+        if self._close_when_done and not self.uploads.running():
+            self.close()
+
+    def _update_title(self) -> None:
+        done, total = self.uploads.overall()
+        base = self.windowTitle().split(" — uploading")[0]
+        self.setWindowTitle(f"{base} — uploading {100 * done // total}%" if total and done < total else base)
+
+    def _offer_resume(self, unfinished: list[dict[str, Any]]) -> None:
+        if not unfinished:
+            return
+        if self.ask_resume(len(unfinished)):
+            for options in unfinished:
+                self.uploads.start(options)
+        else:
+            self.uploads.forget_unfinished()
+
+    def ask_resume(self, count: int) -> bool:
+        answer = QMessageBox.question(
+            self, "Unfinished imports",
+            f"{count} import(s) did not finish last time. Resume them? Only what is missing is "
+            "uploaded; nothing is duplicated.")
+        return answer == QMessageBox.StandardButton.Yes
+
+    def ask_close_choice(self) -> str:
+        """'wait', 'cancel', 'continue' (next time) or 'stay' while transfers run."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Transfers running",
+                          "Imports are still running. Wait for them, cancel them, or continue them "
+                          "the next time labshelf starts?", parent=self)
+        buttons = {box.addButton("Wait", QMessageBox.ButtonRole.AcceptRole): "wait",
+                   box.addButton("Cancel imports", QMessageBox.ButtonRole.DestructiveRole): "cancel",
+                   box.addButton("Continue next time", QMessageBox.ButtonRole.ActionRole): "continue",
+                   box.addButton(QMessageBox.StandardButton.Cancel): "stay"}
+        box.exec()
+        return buttons.get(box.clickedButton(), "stay")
+
+    def _may_close(self) -> bool:
+        if not self.uploads.running():
+            return True
+        choice = self.ask_close_choice()
+        if choice == "wait":
+            self._close_when_done = True
+            self.statusBar().showMessage("The window closes when the imports are done.")
+            return False
+        if choice in ("cancel", "continue"):
+            self.uploads.keep_unfinished = choice == "continue"
+            self.uploads.cancel_all()
+            return True
+        return False
+
     # -- status ------------------------------------------------------------------------
     def refresh_instance(self) -> None:
         self.runner.submit(lambda ctx: corelink.instance_summary(), done=self.set_instance,
@@ -383,8 +497,12 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, gc.freeze)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not self._may_close():
+            event.ignore()
+            return
         self.save_settings()
         self._stale_timer.stop()
         self.runner.shutdown()
         self.thumb_runner.shutdown()
+        self.transfer_runner.shutdown(30000)  # cancelled uploads roll back before we exit
         super().closeEvent(event)

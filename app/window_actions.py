@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QInputDialog
 
 from app import corelink
 from app.dialogs import NewInstanceDialog, OpenInstanceDialog
+from app.drop_zone import local_paths
 from app.theme import apply_theme, current_theme, set_icon
 
 if TYPE_CHECKING:
@@ -49,6 +50,13 @@ class WindowActions(QObject):
         menu = self.w.menuBar().addMenu("&File")
         menu.addAction(self._action("Open instance…", self.open_instance, QKeySequence.StandardKey.Open))
         menu.addAction(self._action("New instance…", self.new_instance, QKeySequence.StandardKey.New))
+        menu.addSeparator()
+        menu.addAction(self._action("Import folder…", self.import_folder, "Ctrl+I", "upload"))
+        menu.addAction(self._action("Import files…", self.import_files, "Ctrl+Shift+I"))
+        self.paste = self._action("Paste files to import", self.paste_files, QKeySequence.StandardKey.Paste,
+                                  table_only=True)
+        menu.addAction(self.paste)
+        menu.addAction(self._action("Show transfers", self.w.queue_dock.show))
         menu.addSeparator()
         menu.addAction(self._action("Export table as CSV…", self.export_csv, "Ctrl+E"))
         menu.addSeparator()
@@ -123,6 +131,23 @@ class WindowActions(QObject):
         return uids[0]
 
     # -- handlers --------------------------------------------------------------------------
+    def import_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.w, "Import folder")
+        if folder:
+            self.w.open_import([folder])
+
+    def import_files(self) -> None:
+        files = QFileDialog.getOpenFileNames(self.w, "Import files")[0]
+        if files:
+            self.w.open_import(files)
+
+    def paste_files(self) -> None:
+        paths = local_paths(QApplication.clipboard().mimeData())
+        if paths:
+            self.w.open_import(paths)
+        else:
+            self.w.show_error("The clipboard holds no files to import.")
+
     def focus_search(self) -> None:
         self.w.search_box.setFocus()
         self.w.search_box.selectAll()
@@ -239,6 +264,10 @@ class WindowActions(QObject):
         self.w.refresh()
 
     def set_dark(self, dark: bool) -> None:
+        from app.main_window import open_settings
+
+        theme = "dark" if dark else "light"
         app = QApplication.instance()
         if isinstance(app, QApplication):
-            apply_theme(app, "dark" if dark else "light")
+            apply_theme(app, theme)
+        open_settings().setValue("theme", theme)

@@ -1,5 +1,6 @@
-"""Fixtures for the desktop app tests: isolated Qt settings, a fake row source, a seeded
-local instance. (Config/data/cache dirs are isolated per test by tests/conftest.py.)"""
+"""Fixtures for the desktop app tests: a fake row source and seeded local instances.
+(Config/data/cache dirs, and with them the app's desktop.ini, are isolated per test by
+tests/conftest.py.)"""
 
 from __future__ import annotations
 
@@ -9,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QSettings
 
 from app.table_model import TableQuery
 from app.tasks import TaskRunner
@@ -22,14 +22,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/app" in str(item.path).replace("\\", "/"):
             item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE))
-
-
-@pytest.fixture(autouse=True)
-def isolated_qt_settings(tmp_path: Path) -> Path:
-    """The app's QSettings ini lands in the test's temp dir."""
-    folder = tmp_path / "qt-settings"
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(folder))
-    return folder
 
 
 @pytest.fixture

@@ -84,10 +84,8 @@ def main() -> int:
             (tmp / name.lower()).mkdir()
             os.environ[f"LABSHELF_{name}_DIR"] = str(tmp / name.lower())
         os.environ["LABSHELF_USER"] = "ada"
-        from PySide6.QtCore import QSettings
         from PySide6.QtWidgets import QApplication
 
-        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp / "qt"))
         app = QApplication(sys.argv)
         from app.main_window import MainWindow
         from app.theme import apply_theme

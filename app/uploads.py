@@ -1,0 +1,247 @@
+"""The transfer queue's state: drops and their items, fed by `core.upload` on workers.
+
+A `Drop` is one import (one run of the app's upload transform); its items are the ones
+`core.transfer.plan` lists, in the order the engine's progress refers to. Unfinished drops are
+kept in a small JSON file in the app's data dir, so that after a restart (or a crash) they are
+offered for resumption; uploading again finishes only what is missing (by hash).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from app import corelink
+from app.tasks import Task, TaskContext, TaskRunner
+
+FINAL = frozenset({"done", "duplicate", "failed", "cancelled"})
+
+
+@dataclass
+class DropItem:
+    """One artifact of a drop: a file or folder, its key and where it stands."""
+
+    path: str
+    key: str | None
+    size: int
+    n_files: int = 1
+    state: str = "queued"
+    error: str | None = None
+
+
+@dataclass
+class Drop:
+    """One import: options, items and progress."""
+
+    id: int
+    options: dict[str, Any]
+    items: list[DropItem] = field(default_factory=list)
+    state: str = "planning"  # planning, running, done, failed, cancelled
+    bytes_done: int = 0
+    bytes_total: int = 0
+    files_done: int = 0
+    files_total: int = 0
+    started: float = field(default_factory=time.monotonic)
+    message: str = ""
+    run_uid: str | None = None
+    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+
+    @property
+    def title(self) -> str:
+        names = [Path(p).name for p in self.options["paths"]]
+        return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
+
+    @property
+    def rate(self) -> float:
+        """Bytes per second so far."""
+        elapsed = time.monotonic() - self.started
+        return self.bytes_done / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate, if known."""
+        rate = self.rate
+        return (self.bytes_total - self.bytes_done) / rate if rate > 0 and self.state == "running" else None
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed", "cancelled")
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for item in self.items:
+            out[item.state] = out.get(item.state, 0) + 1
+        return out
+
+
+class QueueStore:
+    """Unfinished drops' options in `<data dir>/desktop/uploads.json` (worker side)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> list[dict[str, Any]]:
+        try:
+            return list(json.loads(self.path.read_text()).get("drops", []))
+        except (FileNotFoundError, ValueError):
+            return []
+
+    def save(self, drops: list[dict[str, Any]]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"drops": drops}, indent=1))
+        os.replace(tmp, self.path)
+
+
+def default_store() -> QueueStore:
+    from core.instance import data_dir
+
+    return QueueStore(data_dir() / "desktop" / "uploads.json")
+
+
+class UploadManager(QObject):
+    """Starts drops on workers, folds their progress in, cancels and retries them."""
+
+    drop_added = Signal(int)
+    drop_planned = Signal(int)
+    drop_changed = Signal(int)
+    drop_finished = Signal(int)
+
+    def __init__(self, runner: TaskRunner, store: QueueStore | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._runner = runner
+        self._store = store
+        self.drops: list[Drop] = []
+        self._tasks: dict[int, Task] = {}
+        self._next_id = 1
+        self.keep_unfinished = False  # "continue next time": leave the queue file as it is
+
+    # -- queries ---------------------------------------------------------------------------
+    def drop(self, drop_id: int) -> Drop:
+        return next(d for d in self.drops if d.id == drop_id)
+
+    def running(self) -> list[Drop]:
+        return [d for d in self.drops if not d.finished]
+
+    def overall(self) -> tuple[int, int]:
+        """Bytes done and total over the drops still running."""
+        live = self.running()
+        return sum(d.bytes_done for d in live), sum(d.bytes_total for d in live)
+
+    # -- actions ---------------------------------------------------------------------------
+    def start(self, options: dict[str, Any]) -> Drop:
+        """Start an upload of `options` (paths, key_prefix, description, as_folder, storage,
+        collection or collection_uid)."""
+        drop = Drop(self._next_id, dict(options))
+        self._next_id += 1
+        self.drops.append(drop)
+        self.drop_added.emit(drop.id)
+        self._persist()
+        self._tasks[drop.id] = self._runner.submit(
+            lambda ctx: _run_drop(drop.options, drop.cancel, ctx),
+            done=lambda result: self._on_done(drop, result),
+            error=lambda msg, _d: self._on_failed(drop, msg),
+            progress=lambda event: self._on_progress(drop, event),
+            name="upload",
+        )
+        return drop
+
+    def cancel(self, drop_id: int) -> None:
+        drop = self.drop(drop_id)
+        if not drop.finished:
+            drop.cancel.set()
+            drop.message = "cancelling…"
+            self.drop_changed.emit(drop.id)
+
+    def cancel_all(self) -> None:
+        for drop in self.running():
+            self.cancel(drop.id)
+
+    def retry_failed(self, drop_id: int) -> list[Drop]:
+        """New drops for the failed items (one per key prefix, so keys stay the same)."""
+        drop = self.drop(drop_id)
+        groups: dict[str, list[str]] = {}
+        for item in drop.items:
+            if item.state == "failed" and item.key:
+                # key = prefix/name for a file and for a folder uploaded as one artifact alike
+                prefix = item.key.rsplit("/", 1)[0] if "/" in item.key else ""
+                groups.setdefault(prefix, []).append(item.path)
+        return [self.start(dict(drop.options, paths=paths, key_prefix=prefix, as_folder=True))
+                for prefix, paths in groups.items()]
+
+    def wait(self, msecs: int = -1) -> bool:
+        return self._runner.wait(msecs)
+
+    # -- progress --------------------------------------------------------------------------
+    def _on_progress(self, drop: Drop, event: tuple[str, Any]) -> None:
+        kind, payload = event
+        if kind == "plan":
+            drop.items = [DropItem(p["path"], p["key"], p["size"], p["n_files"], p["state"], p["error"])
+                          for p in payload]
+            drop.bytes_total = sum(i.size for i in drop.items)
+            drop.files_total = sum(i.n_files for i in drop.items)
+            drop.state = "running"
+            self.drop_planned.emit(drop.id)
+            return
+        drop.bytes_done, drop.bytes_total = payload.bytes_done, payload.bytes_total
+        drop.files_done, drop.files_total = payload.files_done, payload.files_total
+        for index, state in payload.changes:
+            if index < len(drop.items):
+                drop.items[index].state = state
+        self.drop_changed.emit(drop.id)
+
+    def _on_done(self, drop: Drop, result: dict[str, Any]) -> None:
+        for item, final in zip(drop.items, result["items"], strict=False):
+            item.state, item.error = final["state"], final["error"]
+        drop.run_uid = result["run"]
+        counts = drop.counts()
+        if result["cancelled"]:
+            drop.state = "cancelled"
+        else:
+            drop.state = "failed" if counts.get("failed") else "done"
+        drop.message = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        self._finish(drop)
+
+    def _on_failed(self, drop: Drop, message: str) -> None:
+        drop.state, drop.message = "failed", message
+        for item in drop.items:
+            if item.state not in FINAL:
+                item.state, item.error = "failed", message
+        self._finish(drop)
+
+    def _finish(self, drop: Drop) -> None:
+        self._tasks.pop(drop.id, None)
+        self._persist()
+        self.drop_changed.emit(drop.id)
+        self.drop_finished.emit(drop.id)
+
+    # -- persistence -----------------------------------------------------------------------
+    def _persist(self) -> None:
+        if self._store is None or self.keep_unfinished:
+            return
+        store, unfinished = self._store, [d.options for d in self.running()]
+        self._runner.submit(lambda ctx: store.save(unfinished), name="save upload queue")
+
+    def forget_unfinished(self) -> None:
+        """The user declined to resume: the queue file keeps only what runs now."""
+        self._persist()
+
+    def load_unfinished(self, done: Any) -> None:
+        """Read the drops left unfinished last time; `done(list_of_options)` in the UI thread."""
+        if self._store is not None:
+            store = self._store
+            self._runner.submit(lambda ctx: store.load(), done=done, name="read upload queue")
+
+
+def _run_drop(options: dict[str, Any], cancel: threading.Event, ctx: TaskContext) -> dict[str, Any]:
+    items = corelink.plan_upload(options["paths"], options.get("key_prefix"), options.get("as_folder", True))
+    ctx.progress(("plan", items), force=True)
+    # core calls on_progress at most ~10 times a second, from its own threads
+    return corelink.upload_drop(options, lambda p: ctx.progress(("progress", p), force=True), cancel)
