@@ -107,6 +107,10 @@ class ImportDialog(QDialog):
 
     def _options_changed(self) -> None:
         self._show_key_example()
+        if self._dry_run is not None:
+            self._dry_run.cancel()  # its numbers no longer apply
+        self.summary = {}
+        self.summary_label.setText("Counting…")
         self._restart_timer.start()
 
     def _show_key_example(self) -> None:

@@ -1,0 +1,146 @@
+"""Drag-and-drop imports: dialog, transfer queue, one upload run per drop, duplicates,
+cancel, and resuming after a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QPointF, Qt
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QWidget
+
+from app.drop_zone import mime_for
+from app.main_window import MainWindow
+
+
+def _images(folder: Path, n: int) -> Path:
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.new("RGB", (16, 16), (i % 256, (i * 7) % 256, (i * 13) % 256)).save(folder / f"img{i:03d}.png")
+    return folder
+
+
+@pytest.fixture
+def window(qtbot, instance) -> Any:  # noqa: ANN001
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: "apptest" in win.instance_label.text(), timeout=10000)
+    yield win
+    win.uploads.cancel_all()
+    win.close()
+
+
+def _drop(window: MainWindow, paths: list[str]) -> None:
+    mime = mime_for(paths)
+    point = QPointF(window.width() / 2, window.height() / 2)
+    enter = QDragEnterEvent(point, Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, enter)
+    assert window.findChild(QWidget, "dropZone").isVisible()
+    drop = QDropEvent(point, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(window, drop)
+    assert not window.findChild(QWidget, "dropZone").isVisible()
+
+
+def _import(qtbot, window: MainWindow, paths: list[str], per_file: bool = True) -> Any:  # noqa: ANN001
+    _drop(window, paths)
+    dialog = window.import_dialog
+    dialog.per_file.setChecked(per_file)
+    qtbot.waitUntil(lambda: bool(dialog.summary) and dialog.summary["hashed"] == dialog.summary["items"]
+                    and dialog.storage.count() > 0, timeout=20000)
+    summary = dict(dialog.summary)
+    with qtbot.waitSignal(window.uploads.drop_added, timeout=5000):
+        dialog.accept()
+    drop = window.uploads.drops[-1]
+    qtbot.waitUntil(lambda: drop.finished, timeout=60000)
+    return drop, summary
+
+
+def test_drop_folder_imports_every_file_as_one_upload_run(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    import core as ls
+
+    folder = _images(tmp_path / "plate7", 200)
+    drop, summary = _import(qtbot, window, [str(folder)])
+    assert summary == {"items": 200, "files": 200, "bytes": summary["bytes"], "hashed": 200,
+                       "registered": 0, "unreadable": 0}
+    assert window.findChild(QWidget, "uploadQueue").isVisible()
+    assert drop.state == "done" and drop.counts() == {"done": 200}
+    qtbot.waitUntil(lambda: window.model.rowCount() == 200, timeout=10000)
+    rows = ls.Artifact.filter().values("key", "transform__type", "run__uid")
+    assert {r["transform__type"] for r in rows} == {"upload"}
+    assert {r["run__uid"] for r in rows} == {drop.run_uid}
+    assert sorted(r["key"] for r in rows)[0] == "plate7/img000.png"
+    transform = ls.Transform.get(key="labshelf-desktop-upload")
+    assert transform.type == "upload"
+
+    again, summary = _import(qtbot, window, [str(folder)])
+    assert summary["registered"] == 200
+    assert again.counts() == {"duplicate": 200}
+    assert ls.Artifact.filter().count() == 200
+
+
+def test_folder_as_one_artifact_into_a_new_collection(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    import core as ls
+
+    folder = _images(tmp_path / "study", 5)
+    _drop(window, [str(folder)])
+    dialog = window.import_dialog
+    qtbot.waitUntil(lambda: dialog.collection.count() >= 2, timeout=5000)
+    dialog.collection.setCurrentIndex(1)
+    dialog.collection_name.setText("studies")
+    with qtbot.waitSignal(window.uploads.drop_finished, timeout=30000):
+        dialog.accept()
+    artifact = ls.Artifact.get(key="study")
+    assert artifact.n_objects == 5
+    assert [a.uid for a in ls.Collection.get(name="studies").artifacts] == [artifact.uid]
+
+
+def test_cancel_leaves_no_record_for_unfinished_items(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    import core as ls
+
+    folder = tmp_path / "big"
+    folder.mkdir()
+    for i in range(40):
+        (folder / f"part{i:02d}.bin").write_bytes(bytes([i]) * 2_000_000)
+    drop = window.uploads.start({"paths": [str(folder)], "as_folder": False})
+    qtbot.waitUntil(lambda: drop.state == "running", timeout=10000)
+    window.uploads.cancel(drop.id)
+    qtbot.waitUntil(lambda: drop.finished, timeout=30000)
+    assert drop.state in ("cancelled", "done")
+    done = {item.key for item in drop.items if item.state == "done"}
+    assert {a.key for a in ls.Artifact.filter()} == done
+
+
+def test_quit_with_running_transfer_then_resume(qtbot, instance, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import core as ls
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(60):
+        (folder / f"f{i:02d}.bin").write_bytes(bytes([i]) * 1_000_000)
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    drop = first.uploads.start({"paths": [str(folder)], "as_folder": False})
+    qtbot.waitUntil(lambda: drop.state == "running", timeout=10000)
+    asked = []
+    monkeypatch.setattr(MainWindow, "ask_close_choice", lambda self: asked.append(1) or "continue")
+    first.close()
+    assert asked == [1] and not first.isVisible()
+
+    monkeypatch.setattr(MainWindow, "ask_resume", lambda self, count: count == 1)
+    second = MainWindow()
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitUntil(lambda: bool(second.uploads.drops) and second.uploads.drops[0].finished, timeout=60000)
+    resumed = second.uploads.drops[0]
+    assert resumed.state == "done"
+    assert set(resumed.counts()) <= {"done", "duplicate"}
+    assert ls.Artifact.filter().count() == 60  # nothing twice, nothing missing
+    second.close()
