@@ -415,11 +415,11 @@ class _Engine:
 
     def store_with_retries(self, item: UploadItem) -> None:
         obj = item.artifact
-        if getattr(obj, "_ls_adopted", False):
-            if _already_stored(obj):
-                item.reused = True
-                return
-            art._remove_objects([obj])  # a partial object of the interrupted upload
+        # An adopted row's object may be complete already; if not, storing it again writes the
+        # same bytes under the same key (another process may be finishing it right now).
+        if getattr(obj, "_ls_adopted", False) and _already_stored(obj):
+            item.reused = True
+            return
         for delay in (*RETRY_DELAYS, None):
             try:
                 self.store_once(item, obj)
