@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 import core as ls
 
 from .conftest import audit, one_sentence, record
@@ -192,3 +194,86 @@ def test_postgres_stops_during_an_upload(pg_instance: Path, pg_server, tmp_path:
            numbers=f"upload ended {ended:.1f} s after the stop; re-run completed; leftovers for "
                    f"doctor {before_fix[0]} pending rows, {before_fix[1]} their objects, "
                    f"{before_fix[2]} .tmp-; e.g. \"{message[:90]}\"")
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "?"
+
+
+@pytest.mark.slow
+def test_frozen_writer_does_not_block_others_forever(pg_instance: Path, tmp_path: Path) -> None:
+    """A process freezes (SIGSTOP: a laptop going to sleep) inside its publish transaction,
+    holding the publish lock. Other writers must not wait for it forever."""
+    import signal
+    import subprocess
+    import threading
+
+    from .conftest import start_worker
+
+    src = tmp_path / "frozen-src"
+    src.mkdir()
+    for i in range(5):
+        (src / f"{i}.txt").write_text(f"frozen {i}\n")
+    proc = start_worker("save_bulk", src, "freeze-publish:1")
+    try:
+        assert proc.stdout.readline().strip() == "READY"
+        deadline = time.monotonic() + 60
+        while _state(proc.pid) != "T" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _state(proc.pid) == "T", "the worker did not freeze"
+        f = tmp_path / "other.txt"
+        f.write_text("another user's save\n")
+        outcome: dict = {}
+
+        def save() -> None:
+            try:
+                outcome["uid"] = ls.Artifact(f, key="other.txt").save().uid
+            except ls.LabshelfError as exc:
+                outcome["error"] = str(exc)
+
+        t0 = time.monotonic()
+        t = threading.Thread(target=save, daemon=True)
+        t.start()
+        t.join(timeout=150)
+        waited = time.monotonic() - t0
+        blocked = t.is_alive()
+        resumed = None
+        if not blocked:  # the sleeper wakes up: its transaction is gone, the retry publishes
+            proc.send_signal(signal.SIGCONT)
+            try:
+                proc.wait(timeout=60)
+                resumed = proc.returncode
+            except subprocess.TimeoutExpired:
+                resumed = "hung"
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        err = proc.stderr.read()
+        proc.stdout.close()
+        proc.stderr.close()
+    if blocked:
+        t.join(timeout=30)  # the frozen session is gone now: the save proceeds
+    record("a writer frozen (SIGSTOP) inside its publish transaction", "postgresql", 1, lost=0,
+           clear_errors="other writers proceed" if not blocked else "OTHER WRITERS HANG",
+           numbers=f"another process's save waited {waited:.1f} s"
+                   + (" and was still blocked" if blocked else f" ({'saved' if 'uid' in outcome else outcome.get('error', '')[:80]})"))
+    assert not blocked, f"a save waited {waited:.0f} s behind a frozen process's publish lock"
+    assert resumed == 0, f"the woken process ended with {resumed}: {err[-1500:]}"
+    assert ls.Artifact.filter(key__startswith="bulk/").count() == 5
+    audit(pg_instance).assert_consistent()
+
+
+def test_postgres_sessions_end_abandoned_transactions(pg_instance: Path) -> None:
+    """labshelf's PostgreSQL sessions end a transaction left idle (a frozen client), so its
+    locks cannot block everyone else for hours."""
+    from sqlalchemy import text
+
+    from core.instance import current
+
+    with current().engine().connect() as conn:
+        value = conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar()
+    assert value not in ("0", "0ms"), value

@@ -179,11 +179,14 @@ def _arm(kill_at: str) -> None:
     phase, _, nth = kill_at.partition(":")
     count = {"n": 0}
     limit = int(nth or 1)
+    sig = signal.SIGKILL
+    if phase.startswith("freeze-"):  # SIGSTOP instead: a frozen process (a laptop gone to sleep)
+        phase, sig = phase.removeprefix("freeze-"), signal.SIGSTOP
 
     def boom() -> None:
         count["n"] += 1
-        if count["n"] >= limit:
-            os.kill(os.getpid(), signal.SIGKILL)
+        if count["n"] == limit:
+            os.kill(os.getpid(), sig)
 
     from core import artifact, hashing, storage, versioning
 
