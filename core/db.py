@@ -36,6 +36,7 @@ _sessions: dict[str, tuple[scoped_session, scoped_session]] = {}
 _lock = threading.Lock()
 
 WRITE_RETRIES = 12
+IDLE_IN_TRANSACTION_MS = 60_000  # PostgreSQL: end a transaction whose client went silent
 
 
 def mask_url(url: str | URL) -> str:
@@ -82,7 +83,13 @@ def engine_for(url: str | URL) -> Engine:
                     pool_pre_ping=True,
                     pool_size=5,
                     max_overflow=10,
-                    connect_args={"connect_timeout": 10},
+                    # A client frozen inside a transaction (a laptop gone to sleep) would hold
+                    # its locks, the publish lock among them, until TCP gives up (hours): the
+                    # server ends such a transaction after a minute, and everyone else goes on.
+                    connect_args={
+                        "connect_timeout": 10,
+                        "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
+                    },
                 )
             _engines[key] = engine
             home_bind = engine.execution_options(isolation_level="AUTOCOMMIT", labshelf_home=True)
