@@ -424,7 +424,13 @@ class _Engine:
             try:
                 self.store_once(item, obj)
                 return
-            except TransientStorageError:
+            except StorageError as exc:
+                if _stored_meanwhile(obj):  # a process that adopted this row got there first
+                    self.undo_bytes(item)
+                    item.reused = True
+                    return
+                if not isinstance(exc, TransientStorageError):
+                    raise
                 item.unsure = True
                 if delay is None or self.interrupted(delay):
                     raise
@@ -554,6 +560,15 @@ def _adopt(row: Artifact, facts: dict[str, Any]) -> Artifact:
     row._ls_source = facts["source"]
     row._ls_adopted = True
     return row
+
+
+def _stored_meanwhile(obj: Artifact) -> bool:
+    """After a failed store: whether the object is complete at its key all the same (only
+    a process storing the same row can have put it there)."""
+    try:
+        return _already_stored(obj)
+    except LabshelfError:
+        return False
 
 
 def _already_stored(obj: Artifact) -> bool:

@@ -298,3 +298,21 @@ def test_cancel_during_a_multipart_upload(s3_root: str, tmp_path: Path, monkeypa
     report = ls.upload(big, cancel=cancel)
     assert report.counts == {"cancelled": 1}
     assert not _stored_keys(s3_root) and not cloud.incomplete_uploads(s3_root) and n_pending() == 0
+
+
+@pytest.mark.parametrize("where", ["local_root", "s3_root"])
+def test_same_upload_twice_at_once(where: str, request, tmp_path: Path) -> None:
+    root = request.getfixturevalue(where)
+    src = make_files(tmp_path / "twice", 60)
+    reports: list = []
+    threads = [threading.Thread(target=lambda: reports.append(ls.upload(src, as_folder=False, max_workers=3)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)  # the second one finds the first one's pending rows
+    for t in threads:
+        t.join()
+    for report in reports:
+        assert set(report.counts) <= {"done", "duplicate"}, str(report)
+    assert ls.Artifact.filter().count() == 60 and n_pending() == 0
+    assert_consistent(root)
