@@ -476,10 +476,16 @@ class _Engine:
         if dropped:
             art._remove_objects(dropped)
         duplicates = {id(d) for d in dropped}
-        art.attach([o for o in objs if id(o) not in duplicates])
+        kept = [o for o in objs if id(o) not in duplicates]
+        present = _visible_ids([o.id for o in kept]) if kept else set()
+        vanished = {id(o) for o in kept if o.id not in present}
+        art.attach([o for o in kept if id(o) not in vanished])
         existing = _visible_by_hash([d.hash for d in dropped]) if dropped else {}
         for item in stored:
-            if id(item.artifact) in duplicates:
+            if id(item.artifact) in vanished:  # another upload that made the row gave it up
+                self.set_state(item, "failed", "The upload that started this item was stopped and "
+                               "removed its record; upload the file again.")
+            elif id(item.artifact) in duplicates:
                 item.artifact = existing.get(item.artifact.hash)
                 item.uid = item.artifact.uid if item.artifact is not None else None
                 self.set_state(item, "duplicate")
@@ -533,6 +539,16 @@ def _visible_by_hash(hashes: list[str]) -> dict[str, Artifact]:
 
     context.read(q, what="looking up content by hash")
     return found
+
+
+def _visible_ids(ids: list[int]) -> set[int]:
+    from sqlalchemy import select
+
+    from . import context
+    from .models import VISIBLE
+
+    return set(context.read(lambda s: s.scalars(select(Artifact.id).where(
+        Artifact.id.in_(ids), Artifact.visibility == VISIBLE)).all(), what="checking published rows"))
 
 
 def _pending_by_hash(hashes: list[str], storage_id: int) -> dict[tuple[str, str | None], Artifact]:

@@ -316,3 +316,22 @@ def test_same_upload_twice_at_once(where: str, request, tmp_path: Path) -> None:
         assert set(report.counts) <= {"done", "duplicate"}, str(report)
     assert ls.Artifact.filter().count() == 60 and n_pending() == 0
     assert_consistent(root)
+
+
+def test_rows_removed_by_their_owner_are_not_reported_done(local_root: str, tmp_path: Path,
+                                                           monkeypatch) -> None:
+    from sqlalchemy import delete
+
+    from core import artifact
+
+    publish = artifact.publish
+
+    def owner_gave_up_first(objs):
+        ids = [o.id for o in objs]
+        context.write(lambda s: s.execute(delete(Artifact).where(Artifact.id.in_(ids))))
+        return publish(objs)
+
+    monkeypatch.setattr(artifact, "publish", owner_gave_up_first)
+    report = ls.upload(make_files(tmp_path / "v", 3), as_folder=False)
+    assert report.counts == {"failed": 3} and "upload the file again" in report.items[0].error
+    assert ls.Artifact.filter().count() == 0
