@@ -233,3 +233,33 @@ def test_two_upload_processes_of_overlapping_folders(instance: Path, tmp_path: P
     record("2 upload processes, overlapping folders", backend, 2, lost=0, dangling=state.dangling,
            numbers=f"{expected_contents} contents, 0 duplicates; states "
                    f"{[r['counts'] for r in results]}")
+
+
+def test_sqlite_write_lock_held_by_another_program(sqlite_instance: Path, tmp_path: Path) -> None:
+    """Another program (the sqlite3 shell, a backup tool) holds the write lock for a few
+    seconds: a save waits for it and succeeds; reads are not blocked (WAL)."""
+    import sqlite3
+
+    db = sqlite_instance / ".labshelf" / "labshelf.db"
+    other = sqlite3.connect(db, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    f = tmp_path / "waits.txt"
+    f.write_text("waits for the lock\n")
+    held = 3.0
+    releaser = threading.Timer(held, lambda: other.execute("COMMIT"))
+    releaser.start()
+    t0 = time.monotonic()
+    try:
+        assert ls.Artifact.filter().count() == 0  # reads go on meanwhile
+        read_seconds = time.monotonic() - t0
+        ls.Artifact(f, key="waits.txt").save()
+        waited = time.monotonic() - t0
+    finally:
+        releaser.join()
+        other.close()
+    assert held - 0.5 < waited < held + 5
+    assert read_seconds < 1
+    record("SQLite write lock held 3 s by another program", "sqlite", 1, lost=0,
+           clear_errors="no error surfaced",
+           numbers=f"read answered in {read_seconds * 1000:.0f} ms, save waited {waited:.1f} s and "
+                   "succeeded; a lock held forever fails after 12 x 30 s busy timeouts")
