@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import core as ls
+import core.context
 import core.instance
 import core.query  # noqa: F401 - SQLAlchemy imported once here, not by racing worker threads
 from app.registries import BY_NAME
@@ -62,7 +63,7 @@ class CoreRowSource:
         return self._queryset(query).count()
 
     def fetch_page(self, query: TableQuery, offset: int, limit: int) -> list[dict]:
-        ids = [record.id for record in self._queryset(query)[offset : offset + limit]]
+        ids = self._page_ids(query, offset, limit)
         if not ids:
             return []
         fields = BY_NAME[query.registry].fields
@@ -70,6 +71,13 @@ class CoreRowSource:
         rows = registry(query.registry).filter(id__in=ids).values("id", *fields)
         by_id = {row["id"]: row for row in rows}
         return [by_id[i] for i in ids if i in by_id]
+
+    def _page_ids(self, query: TableQuery, offset: int, limit: int) -> list[int]:
+        # Only ids: the query's own SQL (filters, search rank, order) with LIMIT/OFFSET, and no
+        # ORM objects to build (pure Python time the UI thread would wait for).
+        qs = self._queryset(query)
+        stmt = qs.statement([qs.model.id], core.instance.current().dialect).limit(limit).offset(offset)
+        return core.context.read(lambda s: list(s.execute(stmt).scalars()), what="reading a page")
 
     def fingerprint(self, query: TableQuery) -> object:
         """Changes when rows are added, removed or edited (cheap: a count and two rows)."""

@@ -12,16 +12,17 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QPixmap
 
-from app.imaging import IMAGE_SUFFIXES, open_display_image, to_qimage
+from app.imaging import IMAGE_SUFFIXES, open_display_image
 from app.tasks import TaskContext, TaskRunner
 
 THUMB_SIZE = 160
 MEMORY_ITEMS = 600
-MAX_INFLIGHT = 4
+MAX_INFLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -39,19 +40,43 @@ def can_thumbnail(record: dict) -> bool:
     return bool(record.get("hash")) and str(record.get("suffix", "")).lower() in IMAGE_SUFFIXES
 
 
-def make_thumbnail(key: str, source: Callable[[], Path], folder: Path, size: int) -> QImage:
-    """The thumbnail of `key` from the disk cache, or made from `source()` and cached."""
+def make_thumbnail(key: str, source: Callable[[], Path], folder: Path, size: int) -> Pixels:
+    """The thumbnail of `key` from the disk cache, or made from `source()` and cached.
+
+    Only Pillow runs here (it releases the GIL while decoding and encoding); the QImage is
+    made in the UI thread, because PySide keeps the GIL through its C++ calls."""
+    from PIL import Image, UnidentifiedImageError
+
     dest = folder / f"{key}.png"
     if dest.exists():
-        cached = QImage(str(dest))
-        if not cached.isNull():
-            return cached
-    img = open_display_image(source(), size)
+        try:
+            with Image.open(dest) as cached:
+                return Pixels.of(cached.convert("RGBA"))
+        except (OSError, UnidentifiedImageError):
+            pass  # remade below
+    img = open_display_image(source(), size).convert("RGBA")
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{key}.{os.getpid()}.{threading.get_ident()}.tmp"
-    img.save(tmp, "PNG")
+    img.save(tmp, "PNG", compress_level=1)
     os.replace(tmp, dest)  # atomic: a reader never sees half a PNG
-    return to_qimage(img)
+    return Pixels.of(img)
+
+
+@dataclass(frozen=True)
+class Pixels:
+    """RGBA bytes of a small image, handed from a worker to the UI thread."""
+
+    data: bytes
+    width: int
+    height: int
+
+    @classmethod
+    def of(cls, img: Any) -> Pixels:
+        return cls(img.tobytes(), img.width, img.height)
+
+    def to_pixmap(self) -> QPixmap:
+        image = QImage(self.data, self.width, self.height, 4 * self.width, QImage.Format.Format_RGBA8888)
+        return QPixmap.fromImage(image)
 
 
 class ThumbnailCache(QObject):
@@ -108,7 +133,7 @@ class ThumbnailCache(QObject):
         self._inflight.add(request.key)
         locate, folder, size = self._locate, self._folder, self.size
 
-        def work(ctx: TaskContext) -> QImage:
+        def work(ctx: TaskContext) -> Pixels:
             return make_thumbnail(request.key, lambda: locate(request.uid, ctx), folder(), size)
 
         self._runner.submit(
@@ -118,9 +143,9 @@ class ThumbnailCache(QObject):
             name="thumbnail",
         )
 
-    def _on_image(self, key: str, image: QImage) -> None:
+    def _on_image(self, key: str, pixels: Pixels) -> None:
         self._inflight.discard(key)
-        self._pixmaps[key] = QPixmap.fromImage(image)
+        self._pixmaps[key] = pixels.to_pixmap()
         while len(self._pixmaps) > MEMORY_ITEMS:
             self._pixmaps.popitem(last=False)
         self.ready.emit(key)

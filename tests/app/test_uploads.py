@@ -91,11 +91,13 @@ def test_folder_as_one_artifact_into_a_new_collection(qtbot, window: MainWindow,
     folder = _images(tmp_path / "study", 5)
     _drop(window, [str(folder)])
     dialog = window.import_dialog
-    qtbot.waitUntil(lambda: dialog.collection.count() >= 2, timeout=5000)
+    qtbot.waitUntil(lambda: bool(dialog.summary) and dialog.summary["hashed"] == 1
+                    and dialog.storage.count() > 0, timeout=20000)
     dialog.collection.setCurrentIndex(1)
     dialog.collection_name.setText("studies")
-    with qtbot.waitSignal(window.uploads.drop_finished, timeout=30000):
+    with qtbot.waitSignal(window.uploads.drop_finished, timeout=60000):
         dialog.accept()
+    assert window.uploads.drops[-1].state == "done", window.uploads.drops[-1].message
     artifact = ls.Artifact.get(key="study")
     assert artifact.n_objects == 5
     assert [a.uid for a in ls.Collection.get(name="studies").artifacts] == [artifact.uid]
