@@ -325,6 +325,11 @@ def dry_run(paths: Sequence[str], key_prefix: str | None, as_folder: bool, repor
     return summary
 
 
+# Fewer threads than core's default: each one competes with the UI thread for the GIL, and on
+# local disks more of them do not transfer faster.
+UPLOAD_WORKERS = 4
+
+
 def upload_drop(options: dict[str, Any], on_progress: Any, cancel: Any) -> dict[str, Any]:
     """One drop: a run of the app's upload transform, `ls.upload` under it, the run finished.
     Returns the report as plain data."""
@@ -340,6 +345,7 @@ def upload_drop(options: dict[str, Any], on_progress: Any, cancel: Any) -> dict[
             description=options.get("description") or None,
             as_folder=options.get("as_folder", True), storage=options.get("storage") or None,
             collection=collection or None, run=run, on_progress=on_progress, cancel=cancel,
+            max_workers=UPLOAD_WORKERS,
         )
     finally:
         finish_run(run)

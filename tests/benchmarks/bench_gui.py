@@ -214,10 +214,75 @@ def bench_thumbnails(app, n_images: int) -> dict[str, float]:  # noqa: ANN001
     return result
 
 
+def make_files(folder: Path, n: int, size: int = 4096) -> Path:
+    """`n` distinct files of `size` bytes in a few sub-folders."""
+    for i in range(n):
+        path = folder / f"batch{i // 1000:02d}" / f"sample{i:05d}.dat"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(i.to_bytes(4, "little") * (size // 4))
+    return folder
+
+
+def bench_direct_upload(folder: Path) -> float:
+    """Seconds for `core.upload` of the folder's files, without the GUI."""
+    import core as ls
+
+    started = time.perf_counter()
+    report = ls.upload(str(folder), as_folder=False)
+    assert report.ok, str(report)
+    return time.perf_counter() - started
+
+
+def bench_gui_upload(app, folder: Path) -> dict[str, float]:  # noqa: ANN001
+    """The same upload started from the window's transfer queue, with a UI heartbeat."""
+    from app.main_window import MainWindow
+
+    window = MainWindow()
+    window.show()
+    wait_until(app, lambda: window.model.rowCount() >= 0 and "connecting" not in window.instance_label.text())
+    beat = Heartbeat()
+    beat.start()
+    started = time.perf_counter()
+    drop = window.uploads.start({"paths": [str(folder)], "as_folder": False})
+    wait_until(app, lambda: drop.finished, timeout=600)
+    seconds = time.perf_counter() - started
+    stall = beat.stop()
+    assert drop.state == "done", drop.message
+    window.close()
+    return {"seconds": seconds, "stall_ms": stall, "files": len(drop.items)}
+
+
+def bench_uploads(app, tmp: Path, n_files: int, label: str, roots: tuple[str, str]) -> None:  # noqa: ANN001
+    """Upload the same n files directly and from the GUI, each into a fresh instance."""
+    import core as ls
+
+    folder = make_files(tmp / f"drop-{label}", n_files)
+    slug = "".join(c if c.isalnum() else "-" for c in label)
+    ls.init(roots[0], name=f"direct-{slug}")
+    direct = bench_direct_upload(folder)
+    ls.init(roots[1], name=f"gui-{slug}")
+    gui = bench_gui_upload(app, folder)
+    print(f"{n_files:,}-file drop onto {label}: {gui['seconds']:.2f} s, {n_files / gui['seconds']:,.0f} files/s "
+          f"(core.upload alone: {direct:.2f} s, {n_files / direct:,.0f} files/s; GUI at "
+          f"{100 * direct / gui['seconds']:.0f}%); longest UI stall {gui['stall_ms']:.0f} ms (target <= 50)")
+
+
+def s3_roots(tmp: Path) -> tuple[str, str]:
+    """Start moto_server (tests/services.py) and make two buckets."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from services import S3Server
+
+    server = S3Server(dict(os.environ), tmp)
+    os.environ.update(server.env)
+    return f"s3://{server.create_bucket()}", f"s3://{server.create_bucket()}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--images", type=int, default=300)
+    parser.add_argument("--files", type=int, default=10_000, help="files of the local drop")
+    parser.add_argument("--s3-files", type=int, default=1_000, help="files of the S3 drop (0: skip)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="labshelf-bench-") as tmp_text:
         tmp = Path(tmp_text)
@@ -243,6 +308,9 @@ def main(argv: list[str] | None = None) -> int:
         thumbs = bench_thumbnails(app, args.images)
         print(f"longest UI stall while {args.images} thumbnails load: {thumbs['thumb_stall_ms']:5.0f} ms   (target <= 50; "
               f"grid done in {thumbs['thumb_seconds']:.1f} s)")
+        bench_uploads(app, tmp, args.files, "local storage", (str(tmp / "up-direct"), str(tmp / "up-gui")))
+        if args.s3_files:
+            bench_uploads(app, tmp, args.s3_files, "S3 (moto_server)", s3_roots(tmp))
         from core.instance import disconnect
 
         disconnect()
