@@ -53,7 +53,7 @@ def seed(tmp: Path) -> dict:
     ls.finish()
     first = ls.Collection(images[:6], name="plate1 stains").save()
     ls.Collection([*images[:4], *images[6:9], table], name="plate1 stains", revises=first).save()
-    return {"images": images, "table": table}
+    return {"images": images, "table": table, "incoming": src}
 
 
 def settle(app, condition: Callable[[], bool], timeout: float = 20.0) -> None:  # noqa: ANN001
@@ -145,6 +145,39 @@ def take_shots(app, window, seeded: dict) -> list[Path]:  # noqa: ANN001
     apply_theme(app, "light")
     window.show_registry("Trash")
     shot("07-trash")
+    window.show_registry("Artifact")
+    shots += import_shots(app, window, seeded["incoming"])
+    return shots
+
+
+def import_shots(app, window, incoming: Path) -> list[Path]:  # noqa: ANN001
+    from PySide6.QtCore import QPointF, Qt
+    from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent
+
+    from app.drop_zone import mime_for
+
+    folder = incoming / "plate2"
+    folder.mkdir()
+    for i in range(24):
+        (folder / f"reading_{i:02d}.csv").write_text(f"well,od\nA{i},{i / 10}\n")
+    shots = [OUT / "08-drop-zone.png", OUT / "09-import-dialog.png", OUT / "10-transfer-queue.png"]
+    mime = mime_for([str(folder)])  # the event does not own it: keep it alive
+    enter = QDragEnterEvent(QPointF(400, 300), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    app.sendEvent(window, enter)
+    settle(app, lambda: True, timeout=0.2)
+    window.grab().save(str(shots[0]))
+    app.sendEvent(window, QDragLeaveEvent())
+    dialog = window.open_import([str(folder)])
+    dialog.per_file.setChecked(True)
+    dialog.key_prefix.setText("study0")
+    settle(app, lambda: bool(dialog.summary) and dialog.summary["hashed"] == dialog.summary["items"])
+    dialog.grab().save(str(shots[1]))
+    dialog.accept()
+    settle(app, lambda: bool(window.uploads.drops) and window.uploads.drops[-1].finished)
+    window.queue_dock.view.expandAll()
+    settle(app, lambda: True, timeout=0.5)
+    window.grab().save(str(shots[2]))
     return shots
 
 
