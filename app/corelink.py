@@ -263,16 +263,7 @@ def artifact_path(uid: str) -> str:
 
 def make_latest(uid: str) -> str:
     """Publish the content of version `uid` again as the family's new latest version."""
-    old = ls.Artifact.get(uid)
-    latest = old.versions.filter(is_latest=True).one()
-    new = ls.Artifact(str(old.cache()), revises=latest)
-    if new.uid == old.uid:
-        raise ls.LabshelfError(
-            f"Version {uid} cannot be made the latest yet: core returns the existing record for "
-            "identical content instead of a new version."
-        )
-    new.save()
-    return new.uid
+    return ls.Artifact.get(uid).make_latest().uid
 
 
 # -- uploads (issue 6) ---------------------------------------------------------------------

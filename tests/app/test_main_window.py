@@ -260,3 +260,18 @@ def test_lineage_from_core_and_click_through(qtbot, tracked) -> None:  # noqa: A
     view.node_activated.emit(run.node.registry, run.node.uid)
     qtbot.waitUntil(lambda: win.registry == "Run" and win.details.current == ("Run", run.node.uid), timeout=5000)
     win.close()
+
+
+def test_make_an_old_version_the_latest(qtbot, window: MainWindow, seeded) -> None:  # noqa: ANN001
+    import core as ls
+
+    old = seeded["images"][0]
+    uid = _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/cells_0.jpg"))
+    versions = window.findChild(QListWidget, "versionList")
+    qtbot.waitUntil(lambda: versions.count() == 2, timeout=5000)
+    versions.setCurrentRow(0)  # the oldest
+    assert versions.currentItem().data(Qt.ItemDataRole.UserRole) == old.uid != uid
+    window.details.make_latest.click()
+    qtbot.waitUntil(lambda: versions.count() == 3, timeout=10000)
+    latest = ls.Artifact.filter(key="study0/cells_0.jpg", is_latest=True).one()
+    assert latest.hash == old.hash and latest.uid not in (old.uid, uid)
