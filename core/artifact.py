@@ -695,6 +695,7 @@ def delete_record(obj: Any, permanent: bool = False) -> None:
         return
     if not permanent:
         def trash(s: Session) -> None:
+            _publish_lock(s)  # is_latest moves: take turns with publishes of the same family
             s.execute(update(model).where(model.id == obj.id).values(visibility=TRASH, is_latest=False))
             recompute_latest(s, model, [obj.stem_uid])
 
@@ -718,6 +719,7 @@ def delete_record(obj: Any, permanent: bool = False) -> None:
     def purge(s: Session) -> None:
         from .models import Run
 
+        _publish_lock(s)
         if isinstance(obj, Artifact):
             s.execute(update(Run).where(Run.report_id == obj.id).values(report_id=None))
         s.execute(delete(model).where(model.id == obj.id))
@@ -759,6 +761,7 @@ def restore(obj: Any) -> Any:
     model = type(obj)
 
     def run(s: Session) -> None:
+        _publish_lock(s)
         s.execute(update(model).where(model.id == obj.id).values(visibility=VISIBLE))
         recompute_latest(s, model, [obj.stem_uid])
 
