@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QRect, QSize, Qt, QTimer
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, QTimer
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
@@ -94,9 +94,9 @@ class ThumbnailGrid(QListView):
     def visible_rows(self) -> range:
         """Rows whose items intersect the viewport (contiguous in a static icon layout)."""
         model = self.model()
-        first = self.indexAt(self.viewport().rect().topLeft() + self._inset())
+        first = self._first_visible()
         if model is None or not first.isValid():
-            return range(0, min(model.rowCount(), 1) if model is not None else 0)
+            return range(0)
         height = self.viewport().height()
         row = first.row()
         end = min(model.rowCount(), row + VISIBLE_SCAN_LIMIT)
@@ -105,10 +105,14 @@ class ThumbnailGrid(QListView):
             last += 1
         return range(row, last)
 
-    def _inset(self):  # noqa: ANN202
-        from PySide6.QtCore import QPoint
-
-        return QPoint(self.spacing() + 1, self.spacing() + 1)
+    def _first_visible(self) -> QModelIndex:
+        # The top edge may fall into the spacing between two rows of items: probe downwards.
+        step = self.spacing() + 1
+        for y in range(step, self._cache.size + LABEL_HEIGHT + 2 * step, step):
+            index = self.indexAt(QPoint(step, y))
+            if index.isValid():
+                return index
+        return QModelIndex()
 
     def request_visible(self) -> None:
         """Ask the cache for the thumbnails of the visible items only."""

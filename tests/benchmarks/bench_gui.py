@@ -90,7 +90,7 @@ def seed_images(folder: Path, n: int) -> None:
     records = []
     for i in range(n):
         path = folder / f"img{i:04d}.jpg"
-        Image.new("RGB", (1600, 1200), ((i * 37) % 256, (i * 91) % 256, (i * 13) % 256)).save(path, quality=90)
+        Image.new("RGB", (1600, 1200), (i % 256, (i // 256) * 60 % 256, (i * 7) % 256)).save(path, quality=90)
         records.append(ls.Artifact(str(path)))
     ls.save(records)
 
@@ -126,6 +126,9 @@ def wait_until(app, condition: Callable[[], bool], timeout: float = 60.0) -> Non
     deadline = time.perf_counter() + timeout
     while not condition():
         if time.perf_counter() > deadline:
+            import faulthandler
+
+            faulthandler.dump_traceback(all_threads=True)  # where it got stuck
             raise TimeoutError("benchmark condition not met in time")
         app.processEvents()
         time.sleep(0.001)
