@@ -316,9 +316,15 @@ def dry_run(paths: Sequence[str], key_prefix: str | None, as_folder: bool, repor
     return summary
 
 
-# Fewer threads than core's default: each one competes with the UI thread for the GIL, and on
-# local disks more of them do not transfer faster.
-UPLOAD_WORKERS = 4
+# Local copies are bound by the disk and Python's own per-file work: every extra thread only
+# competes with the UI thread for the GIL. Cloud transfers wait on the network (GIL released),
+# so more of them overlap latency.
+LOCAL_UPLOAD_WORKERS = 2
+CLOUD_UPLOAD_WORKERS = 8
+
+
+def _upload_workers(root: str) -> int:
+    return CLOUD_UPLOAD_WORKERS if root.startswith(("s3://", "gs://")) else LOCAL_UPLOAD_WORKERS
 
 
 def upload_drop(options: dict[str, Any], on_progress: Any, cancel: Any) -> dict[str, Any]:
@@ -336,7 +342,7 @@ def upload_drop(options: dict[str, Any], on_progress: Any, cancel: Any) -> dict[
             description=options.get("description") or None,
             as_folder=options.get("as_folder", True), storage=options.get("storage") or None,
             collection=collection or None, run=run, on_progress=on_progress, cancel=cancel,
-            max_workers=UPLOAD_WORKERS,
+            max_workers=_upload_workers(options.get("storage") or ls.settings.storage.root),
         )
     finally:
         finish_run(run)
