@@ -36,13 +36,13 @@ def _visible_keys(prefix: str) -> Counter:
 
 def _writers_and_reader(root: Path, tmp_path: Path, n_procs: int, n_saves: int, backend: str) -> None:
     stop = tmp_path / "stop"
-    start_at = time.time() + 3.0  # every writer imports and connects first
+    start_at = time.time() + 2.0  # every writer imports and connects first
     writers = [start_worker("saves", f"w{p}", n_saves, tmp_path / "src", start_at)
                for p in range(n_procs)]
     reader = start_worker("reader", stop, "w")
     t0 = time.monotonic()
     results = [finish_worker(w, timeout=600) for w in writers]
-    elapsed = time.monotonic() - t0 - 3.0
+    elapsed = time.monotonic() - t0 - 2.0
     stop.touch()
     seen = finish_worker(reader, timeout=60)
 
@@ -74,7 +74,7 @@ def test_sqlite_two_writers_and_a_reader(sqlite_instance: Path, tmp_path: Path, 
 
 
 def test_postgres_eight_writers_and_a_reader(pg_instance: Path, tmp_path: Path, scale) -> None:
-    _writers_and_reader(pg_instance, tmp_path, 8, scale(60, 500), "postgresql")
+    _writers_and_reader(pg_instance, tmp_path, 8, scale(40, 500), "postgresql")
 
 
 @pytest.mark.parametrize("how", ["revises", "key"])
@@ -86,7 +86,7 @@ def test_same_family_new_versions_at_once(instance: Path, tmp_path: Path, backen
     base = ls.Artifact(base_file, key="shared/data.txt").save()
     n_procs, rounds = (8, scale(3, 10)) if backend == "postgresql" else (4, scale(3, 10))
     stop = tmp_path / "stop"
-    start_at = time.time() + 3.0
+    start_at = time.time() + 2.0
     workers = [start_worker("versions", base.uid, f"p{p}", rounds, tmp_path / "src", start_at, 0.6, how)
                for p in range(n_procs)]
     reader = start_worker("reader", stop, "shared")
@@ -123,7 +123,7 @@ def test_trash_and_restore_while_versions_are_added(instance: Path, tmp_path: Pa
     base_file.write_text("v0\n")
     base = ls.Artifact(base_file, key="busy/data.txt").save()
     rounds, gap = scale(4, 15), 0.4
-    start_at = time.time() + 3.0
+    start_at = time.time() + 2.0
     adders = [start_worker("versions", base.uid, f"a{p}", rounds, tmp_path / "src", start_at, gap,
                            "revises") for p in range(3)]
     flippers = [start_worker("trash_restore", base.uid, rounds * gap + 0.5, start_at)]
@@ -153,7 +153,7 @@ def test_same_collection_new_versions_at_once(instance: Path, tmp_path: Path, ba
     f.write_text("seed\n")
     base = ls.Collection([ls.Artifact(f, key="seed.txt").save()], name="shared collection").save()
     n_procs, rounds = (8 if backend == "postgresql" else 4), scale(2, 10)
-    start_at = time.time() + 3.0
+    start_at = time.time() + 2.0
     workers = [start_worker("collection_versions", base.uid, f"c{p}", rounds, tmp_path / "src",
                             start_at, 0.6) for p in range(n_procs)]
     results = [finish_worker(w, timeout=300) for w in workers]

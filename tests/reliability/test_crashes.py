@@ -153,11 +153,12 @@ def _crash_scenario(mode: str, src: Path, tmp_path: Path, kill_points: list[tupl
                    f"{worst_leftovers['tmp']} .tmp- objects; doctor --fix cleaned all")
 
 
-PHASES = ["hashing:250", "copying:40", "stored:120", "stored:499", "publish:1", "published:1"]
+PHASES = ["hashing:250", "copying:40", "stored:120", "publish:1", "published:1"]
+LONG_PHASES = ["stored:499", "copying:400", "hashing:1"]
 
 
-def _kill_points(seeds: int, calibration: float) -> list[tuple[str, float | None]]:
-    points: list[tuple[str, float | None]] = [(p, None) for p in PHASES]
+def _kill_points(seeds: int, calibration: float, long: bool) -> list[tuple[str, float | None]]:
+    points: list[tuple[str, float | None]] = [(p, None) for p in PHASES + LONG_PHASES * long]
     for seed in range(seeds):
         rng = random.Random(1000 + seed)
         points.append(("-", rng.uniform(0.02, 0.95 * calibration)))
@@ -175,28 +176,29 @@ def _calibrate(mode: str, src: Path, tmp_path: Path, runs_: int = 2) -> float:
     return min(runs)
 
 
-def test_sigkill_during_bulk_save(five_hundred: Path, tmp_path: Path, scale) -> None:
+def test_sigkill_during_bulk_save(five_hundred: Path, tmp_path: Path, scale, long_run: bool) -> None:
     seconds = _calibrate("save_bulk", five_hundred, tmp_path)
     print(f"[reliability] one ls.save of {N_FILES} files in a subprocess: {seconds:.2f} s")
-    points = _kill_points(scale(4, 20), seconds)
+    points = _kill_points(scale(4, 20), seconds, long_run)
     _crash_scenario("save_bulk", five_hundred, tmp_path, points,
-                    f"SIGKILL during ls.save of {N_FILES} files (6 phases + random)")
+                    f"SIGKILL during ls.save of {N_FILES} files (phases + random points)")
 
 
-def test_sigkill_during_upload(five_hundred: Path, tmp_path: Path, scale) -> None:
+def test_sigkill_during_upload(five_hundred: Path, tmp_path: Path, scale, long_run: bool) -> None:
     seconds = _calibrate("upload", five_hundred, tmp_path)
     print(f"[reliability] one ls.upload of {N_FILES} files in a subprocess: {seconds:.2f} s")
-    points = _kill_points(scale(4, 20), seconds)
+    points = _kill_points(scale(4, 20), seconds, long_run)
     _crash_scenario("upload", five_hundred, tmp_path, points,
-                    f"SIGKILL during ls.upload of {N_FILES} files (6 phases + random)")
+                    f"SIGKILL during ls.upload of {N_FILES} files (phases + random points)")
 
 
 @pytest.mark.parametrize("mode", ["save_bulk", "upload"])
 def test_sigkill_on_postgres(five_hundred: Path, tmp_path: Path, pg_server, mode: str, scale) -> None:
     """The phases where PostgreSQL matters: objects stored but unpublished, inside the publish
     transaction, right after it; plus random points."""
-    points: list[tuple[str, float | None]] = [("stored:200", None), ("publish:1", None),
-                                              ("published:1", None)]
+    points: list[tuple[str, float | None]] = [("stored:200", None), ("publish:1", None)]
+    if scale(False, True):
+        points.append(("published:1", None))
     db = pg_server.create_database().url
     disconnect()
     ls.init(str(tmp_path / "calibration-pg"), db=db)
@@ -208,7 +210,7 @@ def test_sigkill_on_postgres(five_hundred: Path, tmp_path: Path, pg_server, mode
                for s in range(scale(1, 10))]
     what = "ls.save" if mode == "save_bulk" else "ls.upload"
     _crash_scenario(mode, five_hundred, tmp_path, points,
-                    f"SIGKILL during {what} of {N_FILES} files (3 phases + random)", pg_server)
+                    f"SIGKILL during {what} of {N_FILES} files (phases + random points)", pg_server)
 
 
 # ---------------------------------------------------------------- disk full
