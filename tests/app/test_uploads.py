@@ -146,3 +146,41 @@ def test_quit_with_running_transfer_then_resume(qtbot, instance, tmp_path: Path,
     assert set(resumed.counts()) <= {"done", "duplicate"}
     assert ls.Artifact.filter().count() == 60  # nothing twice, nothing missing
     second.close()
+
+
+def test_s3_cut_mid_drop_then_retry_failed(qtbot, s3_server, tcp_proxy, tmp_path: Path) -> None:  # noqa: ANN001
+    import core as ls
+    from core.instance import disconnect
+
+    proxy = tcp_proxy(s3_server.port)
+    ls.init("s3://" + s3_server.create_bucket(), name="apps3", storage_options={"endpoint_url": proxy.url})
+    try:
+        folder = tmp_path / "s3drop"
+        folder.mkdir()
+        for i in range(200):
+            (folder / f"f{i:03d}.txt").write_text(f"sample {i}\n" * 20)
+        win = MainWindow()
+        qtbot.addWidget(win)
+        win.show()
+        drop = win.uploads.start({"paths": [str(folder)], "as_folder": False})
+        cuts: list[int] = []
+
+        def cut_half_way(drop_id: int) -> None:
+            if drop_id == drop.id and drop.files_done >= 50 and not cuts:
+                cuts.append(drop.files_done)
+                proxy.cut()
+
+        win.uploads.drop_changed.connect(cut_half_way)
+        qtbot.waitUntil(lambda: drop.finished, timeout=60000)
+        failed = [i for i in drop.items if i.state == "failed"]
+        assert failed and all(i.error for i in failed) and drop.state == "failed"
+        assert ls.Artifact.filter().count() == drop.counts()["done"]
+        proxy.restore()
+        retries = win.uploads.retry_failed(drop.id)
+        qtbot.waitUntil(lambda: all(r.finished for r in retries), timeout=60000)
+        assert all(r.state == "done" for r in retries), [r.message for r in retries]
+        assert ls.Artifact.filter().count() == 200
+        assert {a.key for a in ls.Artifact.filter()} == {f"s3drop/f{i:03d}.txt" for i in range(200)}
+        win.close()
+    finally:
+        disconnect()
