@@ -263,3 +263,26 @@ def test_sqlite_write_lock_held_by_another_program(sqlite_instance: Path, tmp_pa
            clear_errors="no error surfaced",
            numbers=f"read answered in {read_seconds * 1000:.0f} ms, save waited {waited:.1f} s and "
                    "succeeded; a lock held forever fails after 12 x 30 s busy timeouts")
+
+
+def test_init_the_same_new_instance_at_once(tmp_path: Path, backend: str, request) -> None:
+    """Pipeline jobs starting together each call ls.init(path) on a new instance."""
+    db = "-" if backend == "sqlite" else request.getfixturevalue("pg_server").create_database().url
+    root = tmp_path / "fresh"
+    n = 4
+    start_at = time.time() + 2.0
+    workers = [start_worker("init", root, db, start_at, f"job{k}") for k in range(n)]
+    results = [finish_worker(w, timeout=120) for w in workers]
+    errors = [e for r in results for e in r["errors"]]
+    record(f"{n} processes ls.init the same new instance at once", backend, n,
+           lost=sum(r["uid"] is None for r in results), dangling="-",
+           clear_errors="no error surfaced" if not errors else f"{len(errors)} errors: {errors[0][:80]}")
+    assert not errors, errors
+    ls.init(str(root), db=None if db == "-" else db)
+    try:
+        assert ls.Artifact.filter(key__startswith="init/").count() == n
+        assert ls.Storage.filter().count() == 1
+    finally:
+        from core.instance import disconnect
+
+        disconnect()

@@ -151,6 +151,19 @@ def trash_restore(uid: str, seconds: float, start_at: float) -> dict:
     return {"cycles": n, "errors": errors[:20], "n_errors": len(errors)}
 
 
+def init(root: str, db: str, start_at: float, tag: str) -> dict:
+    """ls.init of the same new instance from several processes at once, then one save."""
+    _wait_until(start_at)
+    try:
+        ls.init(root, db=None if db == "-" else db)
+        p = Path(root).parent / f"init-{tag}.txt"
+        p.write_text(f"saved by {tag}\n")
+        uid = ls.Artifact(p, key=f"init/{tag}.txt").save().uid
+        return {"uid": uid, "errors": [], "n_errors": 0}
+    except Exception as exc:  # noqa: BLE001
+        return {"uid": None, "errors": [_error(exc)], "n_errors": 1}
+
+
 def save_bulk(src: str, kill_at: str) -> dict:
     """``ls.save`` of every file under ``src`` (keys relative to it); with ``kill_at`` set,
     SIGKILL ourselves at that point of the save (``phase:n``)."""
@@ -295,6 +308,8 @@ def main() -> None:
                                      float(args[5]))
     elif mode == "trash_restore":
         result = trash_restore(args[0], float(args[1]), float(args[2]))
+    elif mode == "init":
+        result = init(args[0], args[1], float(args[2]), args[3])
     elif mode == "save_bulk":
         result = save_bulk(args[0], args[1])
     elif mode == "upload":
