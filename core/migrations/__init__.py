@@ -66,6 +66,10 @@ def upgrade_if_needed(instance: Instance, *, create: bool) -> None:
             if rev is not None:
                 say(f"upgrading the schema of '{instance.name}' from {rev} to {HEAD}")
         with instance.engine().begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # processes opening a new instance together migrate one after the other (the
+                # later ones find the schema at HEAD); concurrent CREATE TABLEs collide
+                conn.execute(text("SELECT pg_advisory_xact_lock(7232)"))
             upgrade(conn)
     except DBAPIError as exc:
         raise as_database_error(exc, f"opening instance '{instance.name}'") from exc
