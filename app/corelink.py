@@ -5,14 +5,12 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import core as ls
-import core.context
-import core.instance
-import core.query  # noqa: F401 - SQLAlchemy imported once here, not by racing worker threads
 from app.registries import BY_NAME
 from app.table_model import TableQuery
 
@@ -33,11 +31,26 @@ DETAIL_FIELDS = {
 }
 
 
+_import_lock = threading.Lock()
+
+
+def import_core() -> None:
+    """Import core's database layer and Pillow, one thread at a time. Worker threads importing
+    SQLAlchemy at once can be handed a partly initialised module; the UI thread never imports
+    them, so the window paints before they are loaded."""
+    with _import_lock:
+        import PIL.Image  # noqa: F401
+
+        import core.context  # noqa: F401
+        import core.query  # noqa: F401
+
+
 def release_thread_session() -> None:
     """End this thread's transaction so the next task sees fresh data."""
-    if core.instance.is_configured():
-        from core.context import session
+    from core.context import session
+    from core.instance import is_configured
 
+    if is_configured():
         session().close()
 
 
@@ -75,9 +88,12 @@ class CoreRowSource:
     def _page_ids(self, query: TableQuery, offset: int, limit: int) -> list[int]:
         # Only ids: the query's own SQL (filters, search rank, order) with LIMIT/OFFSET, and no
         # ORM objects to build (pure Python time the UI thread would wait for).
+        from core.context import read
+        from core.instance import current
+
         qs = self._queryset(query)
-        stmt = qs.statement([qs.model.id], core.instance.current().dialect).limit(limit).offset(offset)
-        return core.context.read(lambda s: list(s.execute(stmt).scalars()), what="reading a page")
+        stmt = qs.statement([qs.model.id], current().dialect).limit(limit).offset(offset)
+        return read(lambda s: list(s.execute(stmt).scalars()), what="reading a page")
 
     def fingerprint(self, query: TableQuery) -> object:
         """Changes when rows are added, removed or edited (cheap: a count and two rows)."""

@@ -90,6 +90,7 @@ class Task(QRunnable):
     def run(self) -> None:
         ctx = TaskContext(self.signals, self._cancel)
         try:
+            _import_core()
             if not self._cancel.is_set():
                 result = self._fn(ctx)
                 if not self._cancel.is_set():
@@ -102,6 +103,12 @@ class Task(QRunnable):
         finally:
             _release_thread_session()
             self.signals.ended.emit()
+
+
+def _import_core() -> None:
+    from app import corelink
+
+    corelink.import_core()
 
 
 def _release_thread_session() -> None:
