@@ -332,10 +332,10 @@ def dry_run(paths: Sequence[str], key_prefix: str | None, as_folder: bool, repor
     return summary
 
 
-# Local copies are bound by the disk and Python's own per-file work: every extra thread only
-# competes with the UI thread for the GIL. Cloud transfers wait on the network (GIL released),
+# Local copies are bound by the disk and Python's own per-file work: beyond 4 threads they only
+# compete with the UI thread for the GIL. Cloud transfers wait on the network (GIL released),
 # so more of them overlap latency.
-LOCAL_UPLOAD_WORKERS = 2
+LOCAL_UPLOAD_WORKERS = 4
 CLOUD_UPLOAD_WORKERS = 8
 
 
