@@ -99,6 +99,7 @@ def main() -> int:
         settle(app, lambda: window.model.rowCount() > 0)
         shots = take_shots(app, window, seeded)
         window.close()
+        shots += tutorial_shots(app, tmp)
         print("\n".join(str(p) for p in shots))
     return 0
 
@@ -147,6 +148,32 @@ def take_shots(app, window, seeded: dict) -> list[Path]:  # noqa: ANN001
     shot("07-trash")
     window.show_registry("Artifact")
     shots += import_shots(app, window, seeded["incoming"])
+    return shots
+
+
+def tutorial_shots(app, tmp: Path) -> list[Path]:  # noqa: ANN001
+    """The tutorial's "iris studies" (core.demo), as `labshelf demo` loads it."""
+    import core as ls
+    from app.main_window import MainWindow
+    from core.demo import load_demo
+
+    ls.init(str(tmp / "tutorial"), name="tutorial")
+    load_demo(tmp / "tutorial")
+    window = MainWindow()
+    window.resize(1440, 900)
+    window.show()
+    settle(app, lambda: window.model.rowCount() > 0)
+    select_key(app, window, "iris_studies/meta.csv")
+    window.details.tabs.setCurrentWidget(window.details.lineage)
+    settle(app, lambda: bool(window.details.lineage.view.nodes))
+    shots = [OUT / "11-tutorial-lineage.png", OUT / "12-tutorial-collection.png"]
+    window.grab().save(str(shots[0]))
+    window.show_registry("Collection")
+    settle(app, lambda: window.model.rowCount() > 0)
+    window.table.selectRow(0)
+    settle(app, lambda: window.collections.members.rowCount() > 0)
+    window.grab().save(str(shots[1]))
+    window.close()
     return shots
 
 
