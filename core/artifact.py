@@ -575,8 +575,11 @@ def _remove_objects(objs: list[Artifact]) -> None:
 
 def save_many(records: list[Any], max_workers: int = 8) -> list[Any]:
     """``ls.save([...])``: new artifacts in bulk; other records one by one."""
+    from .runtime import gc_paused
+
     new = [r for r in records if isinstance(r, Artifact) and r.id is None and getattr(r, "_ls_source", None)]
-    failures = save_new(new, max_workers=max_workers) if new else []
+    with gc_paused():
+        failures = save_new(new, max_workers=max_workers) if new else []
     for rec in records:
         if rec not in new:
             rec.save()

@@ -26,6 +26,7 @@ from .cloud import TransientStorageError, UploadCancelled
 from .errors import InvalidArgument, LabshelfError, StorageError
 from .log import say, warn
 from .models import PENDING, Artifact, Collection, Storage
+from .runtime import gc_paused
 from .storage import (
     Cancelled,
     check_local_source,
@@ -143,13 +144,14 @@ def upload(
     """
     if max_workers < 1:
         raise InvalidArgument("max_workers must be at least 1.")
-    items = plan(paths, key_prefix, as_folder)
-    engine = _Engine(items, description=description, storage=_target_storage(storage), run=run,
-                     on_progress=on_progress, cancel=cancel or threading.Event(),
-                     max_workers=max_workers)
-    report = engine.run()
-    if collection is not None and report.artifacts and not report.cancelled:
-        report.collection = _collect(report.artifacts, collection, run)
+    with gc_paused():
+        items = plan(paths, key_prefix, as_folder)
+        engine = _Engine(items, description=description, storage=_target_storage(storage),
+                         run=run, on_progress=on_progress, cancel=cancel or threading.Event(),
+                         max_workers=max_workers)
+        report = engine.run()
+        if collection is not None and report.artifacts and not report.cancelled:
+            report.collection = _collect(report.artifacts, collection, run)
     return report
 
 
