@@ -46,12 +46,12 @@ def import_core() -> None:
 
 
 def release_thread_session() -> None:
-    """End this thread's transaction so the next task sees fresh data."""
-    from core.context import session
+    """Free the records this worker thread holds before it takes the next task."""
+    from core.context import release_session
     from core.instance import is_configured
 
     if is_configured():
-        session().close()
+        release_session()
 
 
 def registry(name: str) -> Any:

@@ -37,6 +37,18 @@ def read(fn: Callable[[Session], T], *, what: str = "reading") -> T:
     return retrying(attempt, what=what)
 
 
+def release_session() -> None:
+    """Forget this thread's records and sessions (a pool thread between tasks).
+
+    Reads already hand their connection back and every query refreshes the rows it
+    returns, so this only frees the records the thread still holds."""
+    from .db import sessions_for
+
+    inst = current()
+    for scoped in sessions_for(inst.url):
+        scoped.remove()
+
+
 def write(fn: Callable[[Session], T], *, what: str = "saving") -> T:
     """Run ``fn(writer_session)`` in one write transaction, retried as a whole."""
 

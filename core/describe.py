@@ -65,7 +65,7 @@ def describe(rec: Any, print_it: bool = True) -> str:
     if isinstance(rec, Run):
         prov.append(("transform", f"{rec.transform.name} ({rec.transform.type}, uid {rec.transform.uid})"))
         for label, qs in (("inputs", rec.inputs), ("outputs", rec.outputs)):
-            records = qs[:9]
+            records = qs[:9].all()
             if records:
                 names = ", ".join(a.key or a.uid for a in records[:8]) + (" …" if len(records) > 8 else "")
                 prov.append((label, f"{qs.count()}: {names}"))

@@ -211,7 +211,7 @@ class Transform(VersionedRecord, Base):
     is_latest: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     created_by: Mapped[User | None] = relationship()
 
@@ -327,7 +327,7 @@ class Artifact(VersionedRecord, Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     storage: Mapped[Storage] = relationship()
     transform: Mapped[Transform | None] = relationship()
@@ -388,7 +388,7 @@ class Collection(VersionedRecord, Base):
     meta_artifact_id: Mapped[int | None] = mapped_column(ForeignKey("artifacts.id"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow, index=True)
 
     transform: Mapped[Transform | None] = relationship()
     run: Mapped[Run | None] = relationship()

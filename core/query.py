@@ -272,15 +272,19 @@ class QuerySet:
         return self.count()
 
     def __getitem__(self, item: int | slice) -> Any:
+        """``qs[i]`` is a record; ``qs[a:b]`` a lazy QuerySet (LIMIT/OFFSET in SQL)."""
         if isinstance(item, slice):
             if item.step not in (None, 1) or (item.start or 0) < 0 or (item.stop is not None and item.stop < 0):
                 raise InvalidArgument("QuerySet slices take non-negative start:stop without a step.")
-            start = self._offset + (item.start or 0)
-            limit = None if item.stop is None else max(0, item.stop - (item.start or 0))
+            start = item.start or 0
+            limit = None if item.stop is None else max(0, item.stop - start)
             if self._limit is not None:
-                limit = min(limit, self._limit) if limit is not None else self._limit
-            return self._clone(offset=start, limit=limit).all()
-        rows = self._clone(offset=self._offset + item, limit=1).all() if item >= 0 else None
+                remaining = max(0, self._limit - start)
+                limit = remaining if limit is None else min(limit, remaining)
+            return self._clone(offset=self._offset + start, limit=limit)
+        if item < 0:
+            raise IndexError("QuerySets do not support negative indexing")
+        rows = self._clone(offset=self._offset + item, limit=1).all()
         if not rows:
             raise IndexError(f"index {item} is out of range")
         return rows[0]

@@ -16,8 +16,8 @@ from ..errors import DatabaseError
 if TYPE_CHECKING:
     from ..instance import Instance
 
-HEAD = "0002"
-KNOWN = ("0001", "0002")
+HEAD = "0003"
+KNOWN = ("0001", "0002", "0003")
 
 
 def _alembic_config(connection):  # -> alembic.config.Config

@@ -131,15 +131,15 @@ def bench_queries(rows: int) -> None:
     total = ls.Artifact.filter().count()
     print(f"artifacts in the instance: {total:,}")
     cases = {
-        "search('microscopy') first 50": lambda: ls.Artifact.search("microscopy")[:50],
-        "search('sample 4242') first 50": lambda: ls.Artifact.search("sample 4242")[:50],
-        "search('micrscopy') typo, first 50": lambda: ls.Artifact.search("micrscopy")[:50],
-        "search('ts') short, first 50": lambda: ls.Artifact.search("ts")[:50],
+        "search('microscopy') first 50": lambda: ls.Artifact.search("microscopy")[:50].all(),
+        "search('sample 4242') first 50": lambda: ls.Artifact.search("sample 4242")[:50].all(),
+        "search('micrscopy') typo, first 50": lambda: ls.Artifact.search("micrscopy")[:50].all(),
+        "search('ts') short, first 50": lambda: ls.Artifact.search("ts")[:50].all(),
         "filter(key__startswith='cells/').count()": lambda: ls.Artifact.filter(key__startswith="cells/").count(),
         "filter(suffix='.tif', size__gt=50000).count()": lambda: ls.Artifact.filter(suffix=".tif", size__gt=50000).count(),
         "filter().count()": lambda: ls.Artifact.filter().count(),
-        "first page: order_by('-created_at')[:200]": lambda: ls.Artifact.filter().order_by("-created_at")[:200],
-        "deep page: [90000:90200]": lambda: ls.Artifact.filter()[90000:90200],
+        "first page: order_by('-created_at')[:200]": lambda: ls.Artifact.filter().order_by("-created_at")[:200].all(),
+        "deep page: [90000:90200]": lambda: ls.Artifact.filter()[90000:90200].all(),
         "get(uid prefix)": lambda: ls.Artifact.get(ls.Artifact.filter().first().uid[:8]),
     }
     for name, fn in cases.items():

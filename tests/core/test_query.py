@@ -151,3 +151,16 @@ def test_view_prints_every_registry(seeded: dict, capsys: pytest.CaptureFixture[
     out = capsys.readouterr().out
     assert set(frames) == {"artifact", "collection", "transform", "run", "user", "storage"}
     assert "Artifact" in out and "Storage" in out
+
+
+def test_slices_are_lazy_and_compose(seeded: dict) -> None:
+    qs = ls.Artifact.filter().order_by("key")
+    page = qs[1:4]
+    assert isinstance(page, ls.QuerySet)
+    keys = [a.key for a in qs]
+    assert [r["key"] for r in page.values("key")] == keys[1:4]  # one query, sliced in SQL
+    assert [a.key for a in page[1:]] == keys[2:4]
+    assert page.count() == 3 and len(qs[3:]) == 2
+    assert qs[10:20].all() == []
+    with pytest.raises(IndexError):
+        qs[-1]
