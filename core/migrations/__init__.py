@@ -65,7 +65,9 @@ def upgrade_if_needed(instance: Instance, *, create: bool) -> None:
                 )
             if rev is not None:
                 say(f"upgrading the schema of '{instance.name}' from {rev} to {HEAD}")
-        with instance.engine().begin() as conn:
+        # SQLite: BEGIN IMMEDIATE, so a second process waits for the lock instead of failing
+        # with "database is locked" when its read transaction tries to write
+        with instance.engine().execution_options(labshelf_write=True).begin() as conn:
             if conn.dialect.name == "postgresql":
                 # processes opening a new instance together migrate one after the other (the
                 # later ones find the schema at HEAD); concurrent CREATE TABLEs collide
