@@ -1,23 +1,43 @@
-"""`python -m app` / `labshelf gui`: create the application and show the main window."""
+"""`python -m app` / `labshelf gui`: create the application and show the main window, or the
+welcome view when no instance is configured yet."""
 
 from __future__ import annotations
 
 import sys
 
+SMOKE_FLAG = "--smoke-test"  # hidden: see app.smoke
+
 
 def main(argv: list[str] | None = None) -> int:
     """Run the desktop app; returns the exit code."""
+    from app import qtcompat  # noqa: F401 - first: guards PySide6's refcount bug
+
+    args = list(sys.argv if argv is None else argv)
+    smoke = SMOKE_FLAG in args
+    args = [a for a in args if a != SMOKE_FLAG]
     from PySide6.QtWidgets import QApplication
 
-    from app.main_window import MainWindow, open_settings
-    from app.theme import apply_theme
+    from app import app_settings
+    from app.app_icon import app_icon
+    from app.welcome import WelcomeWindow, instance_configured
 
-    app = QApplication.instance() or QApplication(list(sys.argv if argv is None else argv))
+    app = QApplication.instance() or QApplication(args)
     app.setApplicationName("labshelf")
     app.setOrganizationName("labshelf")
-    apply_theme(app, str(open_settings().value("theme", "light")))
-    window = MainWindow()
+    app.setDesktopFileName("labshelf")
+    app.setWindowIcon(app_icon())
+    app_settings.apply(app_settings.AppSettings.load())
+    if instance_configured():
+        from app.main_window import MainWindow
+
+        window = MainWindow()
+    else:
+        window = WelcomeWindow()
     window.show()
+    if smoke:
+        from app.smoke import SmokeTest
+
+        _keep = SmokeTest(window)  # noqa: F841 - alive until exec() returns
     return app.exec()
 
 

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (
 )
 
 
-def _folder_row(edit: QLineEdit, parent: QWidget) -> QWidget:
+def folder_row(edit: QLineEdit, parent: QWidget) -> QWidget:
+    """`edit` with a "Browse…" button that fills it with a chosen folder."""
     row = QWidget()
     layout = QHBoxLayout(row)
     layout.setContentsMargins(0, 0, 0, 0)
@@ -50,7 +51,7 @@ class OpenInstanceDialog(_FormDialog):
         super().__init__("Open instance", parent)
         self.target = QLineEdit(objectName="instanceTarget")
         self.target.setPlaceholderText("instance name, storage folder, s3://… / gs://… or database URL")
-        self.form.addRow("Instance:", _folder_row(self.target, self))
+        self.form.addRow("Instance:", folder_row(self.target, self))
         self.finish()
 
 
@@ -65,7 +66,7 @@ class NewInstanceDialog(_FormDialog):
         self.db.setPlaceholderText("optional: postgresql+psycopg://user@host/db (default SQLite)")
         self.name = QLineEdit(objectName="newName")
         self.name.setPlaceholderText("optional: defaults to the folder or bucket name")
-        self.form.addRow("Storage:", _folder_row(self.storage, self))
+        self.form.addRow("Storage:", folder_row(self.storage, self))
         self.form.addRow("Database:", self.db)
         self.form.addRow("Name:", self.name)
         self.finish()

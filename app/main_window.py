@@ -7,13 +7,15 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (
+    QAction,
     QCloseEvent,
     QDragEnterEvent,
     QDragLeaveEvent,
     QDragMoveEvent,
     QDropEvent,
+    QKeySequence,
     QShowEvent,
 )
 from PySide6.QtWidgets import (
@@ -36,17 +38,19 @@ from PySide6.QtWidgets import (
 )
 
 from app import corelink
+from app.app_settings import AppSettings, open_settings
 from app.collection_browser import CollectionBrowser
 from app.details_panel import DetailsPanel
 from app.drop_zone import DropZone, local_paths
 from app.filter_bar import FilterBar
 from app.import_dialog import ImportDialog
 from app.registries import BY_NAME, REGISTRIES
+from app.settings_dialog import SettingsDialog
 from app.table_model import UID_ROLE, RegistryTableModel, TableQuery
 from app.tasks import TaskRunner
 from app.theme import icon, set_icon
 from app.thumbnail_grid import ThumbnailGrid
-from app.thumbnails import THUMB_SIZE, ThumbnailCache
+from app.thumbnails import ThumbnailCache
 from app.trash_page import TrashPage
 from app.upload_queue import UploadQueueDock
 from app.uploads import UploadManager, default_store
@@ -57,14 +61,6 @@ STALE_CHECK_MS = 5000
 TRASH = "Trash"
 REGISTRY_ICONS = {"Artifact": "artifact", "Collection": "collection", "Transform": "transform",
                   "Run": "run", "User": "user", "Storage": "storage"}
-
-
-def open_settings() -> QSettings:
-    """The app's settings: `desktop.ini` in labshelf's config dir (`LABSHELF_CONFIG_DIR`),
-    next to the instance settings, so one variable isolates both."""
-    from core.instance import config_dir
-
-    return QSettings(str(config_dir() / "desktop.ini"), QSettings.Format.IniFormat)
 
 
 class MainWindow(QMainWindow):
@@ -78,10 +74,12 @@ class MainWindow(QMainWindow):
         self.thumb_runner = TaskRunner(max_threads=2, parent=self)
         self.source = corelink.CoreRowSource()
         self.model = RegistryTableModel(self.source, self.runner, self)
+        thumb_size = AppSettings.load().thumbnail_size
         self.thumbs = ThumbnailCache(
             self.thumb_runner,
             locate=lambda uid, ctx: corelink.local_path(uid),
-            folder=lambda: corelink.thumbnail_folder(THUMB_SIZE),
+            folder=lambda: corelink.thumbnail_folder(thumb_size),
+            size=thumb_size,
             parent=self,
         )
         self.transfer_runner = TaskRunner(parent=self)  # long uploads never starve the table
@@ -96,6 +94,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         self._build_uploads()
         self.actions_ = WindowActions(self)
+        self._add_settings_action()
         self.details.set_actions(self.actions_.record_actions())
         self._connect()
         self._restore_settings()
@@ -444,6 +443,20 @@ class MainWindow(QMainWindow):
         active = self.runner.active + self.thumb_runner.active
         self.busy_bar.setVisible(active > 0)
         self.busy_label.setText(f"{active} task{'s' if active != 1 else ''}" if active else "")
+
+    def _add_settings_action(self) -> None:
+        file_menu = self.menuBar().actions()[0].menu()
+        settings = QAction("Settings…", self, objectName="settingsAction")
+        settings.setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
+        settings.triggered.connect(self.open_settings_dialog)
+        file_menu.insertAction(file_menu.actions()[-1], settings)
+
+    def open_settings_dialog(self) -> SettingsDialog:
+        """The settings dialog (modeless); thumbnail size applies to the next window."""
+        dialog = SettingsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        return dialog
 
     def show_error(self, message: str) -> None:
         self.statusBar().showMessage(message, 10000)

@@ -1,0 +1,91 @@
+"""`labshelf gui --smoke-test`: open the window on the current instance, lay out and render
+the lineage of the newest artifact, print timings and quit (exit 0) — the bundle's check
+that Qt, its plugins, Graphviz and the database all work in one process."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Any
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMainWindow
+
+TIMEOUT_MS = 90_000
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux /proc; wall clock since import elsewhere)."""
+    try:
+        with open("/proc/self/stat") as f:
+            start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return max(0.0, uptime - start_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.perf_counter() - _T0
+
+
+_T0 = time.perf_counter()
+
+
+def say(text: str) -> None:
+    print(f"smoke: {text}", flush=True)
+
+
+def _newest_lineage(ctx: Any) -> tuple[str, Any]:
+    import core as ls
+    from app import corelink
+    from app.lineage_layout import layout
+
+    artifact = ls.Artifact.filter().order_by("-created_at").first()
+    if artifact is None:
+        raise RuntimeError("the instance has no artifact to draw the lineage of")
+    dot, focal = corelink.lineage_dot("Artifact", artifact.uid)
+    return artifact.uid, layout(dot, focal)
+
+
+class SmokeTest:
+    """Drives the window through the check; `app.exit(code)` at the end."""
+
+    def __init__(self, window: QMainWindow) -> None:
+        self.window = window
+        self.started = time.perf_counter()
+        QTimer.singleShot(0, self._shown)
+        QTimer.singleShot(TIMEOUT_MS, lambda: self._fail("timed out"))
+
+    def _shown(self) -> None:
+        say(f"first window '{self.window.objectName()}' after {process_age():.2f} s "
+            f"(platform {QApplication.platformName()})")
+        runner = getattr(self.window, "runner", None)
+        if runner is None:
+            self._fail("no instance is open (the welcome view is showing)")
+            return
+        self.t_lineage = time.perf_counter()
+        runner.submit(_newest_lineage, done=self._render,
+                      error=lambda msg, details: self._fail(f"{msg}\n{details}"), name="smoke")
+
+    def _render(self, result: tuple[str, Any]) -> None:
+        from app.lineage_view import LineageView
+
+        uid, lay = result
+        view = self.window.findChild(LineageView, "lineageView")
+        if view is None:
+            self._fail("the window has no lineageView")
+            return
+        self.window.select_record("Artifact", uid)
+        view.set_layout(lay)
+        png = view.render_bytes("png")
+        say(f"lineage of {uid}: {len(lay.nodes)} nodes, {len(lay.edges)} edges, "
+            f"{len(png)} bytes of PNG in {time.perf_counter() - self.t_lineage:.2f} s")
+        if not lay.nodes or not png.startswith(b"\x89PNG"):
+            self._fail("the lineage graph is empty")
+            return
+        self.window.close()
+        say(f"closed cleanly after {process_age():.2f} s")
+        QApplication.exit(0)
+
+    def _fail(self, why: str) -> None:
+        print(f"smoke: FAILED: {why}", file=sys.stderr, flush=True)
+        QApplication.exit(1)
