@@ -132,6 +132,7 @@ def upload(
     run: Any = None,
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
+    cancel_item: Callable[[int], bool] | None = None,
     max_workers: int = 8,
 ) -> UploadReport:
     """Upload local files and folders as artifacts (see API.md, *Bulk and background work*).
@@ -141,6 +142,9 @@ def upload(
     ``on_progress`` is called from worker threads at most ~10 times per second and
     once at the end (``finished=True``). ``cancel.set()`` stops promptly: nothing new
     starts, running transfers abort, unfinished items get no record.
+    ``cancel_item(index)`` (index into the plan, as in ``Progress.changes``) is asked from
+    worker threads while the upload runs; once it says True for an unfinished item, that
+    item alone stops and ends ``cancelled``: no record, no object under a final key.
     """
     if max_workers < 1:
         raise InvalidArgument("max_workers must be at least 1.")
@@ -148,7 +152,7 @@ def upload(
         items = plan(paths, key_prefix, as_folder)
         engine = _Engine(items, description=description, storage=_target_storage(storage),
                          run=run, on_progress=on_progress, cancel=cancel or threading.Event(),
-                         max_workers=max_workers)
+                         cancel_item=cancel_item, max_workers=max_workers)
         report = engine.run()
         if collection is not None and report.artifacts and not report.cancelled:
             report.collection = _collect(report.artifacts, collection, run)
@@ -230,9 +234,10 @@ def _target_storage(storage: Storage | str | None) -> Storage:
 class _Engine:
     def __init__(self, items: list[UploadItem], *, description: str | None, storage: Storage,
                  run: Any, on_progress: Callable[[Progress], None] | None,
-                 cancel: threading.Event, max_workers: int):
+                 cancel: threading.Event, cancel_item: Callable[[int], bool] | None, max_workers: int):
         self.items, self.description, self.storage, self.run_ = items, description, storage, run
         self.on_progress, self.cancel, self.max_workers = on_progress, cancel, max_workers
+        self.cancel_item = cancel_item
         self.lock, self.emit_lock = threading.Lock(), threading.Lock()
         self.changes: list[tuple[int, str]] = []
         self.bytes_done = 0
@@ -247,6 +252,19 @@ class _Engine:
         self.slots = threading.Semaphore(max_workers)  # cloud requests in flight
 
     # -- state and progress
+
+    def stopped(self, item: UploadItem) -> bool:
+        """Whether the whole upload or this item alone was cancelled."""
+        return self.cancel.is_set() or self.item_cancelled(item)
+
+    def item_cancelled(self, item: UploadItem) -> bool:
+        if self.cancel_item is None or item.state in FINAL_STATES:
+            return False
+        try:
+            return bool(self.cancel_item(self.index[id(item)]))
+        except Exception as exc:  # noqa: BLE001 - a faulty callback must not break the upload
+            warn(f"the upload's cancel_item callback failed: {exc!r}")
+            return False
 
     def set_state(self, item: UploadItem, state: str, error: str | None = None) -> None:
         with self.lock:
@@ -317,11 +335,17 @@ class _Engine:
         def one(item: UploadItem) -> dict[str, Any] | None:
             if self.cancel.is_set():
                 return None
+            if self.item_cancelled(item):
+                self.set_state(item, "cancelled")
+                return None
             self.set_state(item, "hashing")
             try:
                 facts = art.describe_source(item.path)
             except LabshelfError as exc:
                 self.set_state(item, "failed", str(exc))
+                return None
+            if self.item_cancelled(item):
+                self.set_state(item, "cancelled")
                 return None
             self.set_state(item, "queued")
             return facts
@@ -358,6 +382,9 @@ class _Engine:
         adopted = _pending_by_hash([self.facts[id(i)]["hash"] for i in new], self.storage.id)
 
         def one(item: UploadItem) -> None:
+            if self.item_cancelled(item):
+                self.set_state(item, "cancelled")
+                return
             facts = self.facts[id(item)]
             in_place = any(relative_key(r, str(item.path)) for r in roots)
             row = adopted.get((facts["hash"], item.key))
@@ -388,6 +415,9 @@ class _Engine:
         while pending:
             done, pending = wait(pending, timeout=PUBLISH_INTERVAL, return_when=FIRST_COMPLETED)
             stored.extend(item for f in done if (item := f.result()) is not None)
+            for item in [i for i in stored if self.item_cancelled(i)]:
+                stored.remove(item)  # stored but not published: finish removes its object
+                self.cancelled_alone(item)
             if stored and (time.monotonic() - last_publish >= PUBLISH_INTERVAL or not pending):
                 self.publish(stored)
                 stored, last_publish = [], time.monotonic()
@@ -397,6 +427,8 @@ class _Engine:
         """Store one item's object (retrying transient errors); the item if it is stored."""
         if self.cancel.is_set():
             return None
+        if self.item_cancelled(item):
+            return self.cancelled_alone(item)
         if self.tripped is not None:
             self.set_state(item, "failed", "Not attempted: the storage stopped answering "
                            f"({TRIP_AFTER} items in a row failed; the last: {self.tripped})")
@@ -405,8 +437,10 @@ class _Engine:
         try:
             self.store_with_retries(item)
         except (Cancelled, UploadCancelled):
-            return None
+            return None if self.cancel.is_set() else self.cancelled_alone(item)
         except LabshelfError as exc:
+            if self.item_cancelled(item):  # e.g. a retry given up because of the cancel
+                return self.cancelled_alone(item)
             self.note_failure(exc)
             self.set_state(item, "failed", str(exc))
             return None
@@ -414,6 +448,11 @@ class _Engine:
             self.transient_streak = 0
         item.unsure = True  # until published
         return item
+
+    def cancelled_alone(self, item: UploadItem) -> None:
+        """End an item cancelled on its own; ``finish`` removes its pending row and object."""
+        self.undo_bytes(item)
+        self.set_state(item, "cancelled")
 
     def store_with_retries(self, item: UploadItem) -> None:
         obj = item.artifact
@@ -434,12 +473,12 @@ class _Engine:
                 if not isinstance(exc, TransientStorageError):
                     raise
                 item.unsure = True
-                if delay is None or self.interrupted(delay):
+                if delay is None or self.interrupted(item, delay):
                     raise
                 self.undo_bytes(item)
 
     def store_once(self, item: UploadItem, obj: Artifact) -> None:
-        progress: dict[str, Any] = {"cancel": self.cancel.is_set,
+        progress: dict[str, Any] = {"cancel": lambda: self.stopped(item),
                                     "on_bytes": lambda n: self.add_bytes(item, n)}
         if is_cloud(art._storage_root(obj.storage_id)):
             progress.update(max_workers=self.max_workers, slots=self.slots)
@@ -450,13 +489,13 @@ class _Engine:
         except OSError as exc:
             raise StorageError(f"Storing {item.path} failed: {exc.strerror or exc}.") from exc
 
-    def interrupted(self, delay: float) -> bool:
+    def interrupted(self, item: UploadItem, delay: float) -> bool:
         """Wait ``delay`` seconds before a retry; True at once if cancelled or tripped."""
         deadline = time.monotonic() + delay
         while time.monotonic() < deadline:
-            if self.tripped is not None or self.cancel.wait(0.05):
+            if self.tripped is not None or self.cancel.wait(0.05) or self.item_cancelled(item):
                 return True
-        return self.tripped is not None or self.cancel.is_set()
+        return self.tripped is not None or self.stopped(item)
 
     def undo_bytes(self, item: UploadItem) -> None:
         with self.lock:
@@ -498,7 +537,7 @@ class _Engine:
         """Remove our pending rows of unfinished items; mark them cancelled or failed."""
         unfinished = [i for i in self.items if i.state not in FINAL_STATES]
         mine = {id(o) for o in self.own_pending}
-        ended = [i for i in self.items if i.state == "failed" or i in unfinished]
+        ended = [i for i in self.items if i.state in ("failed", "cancelled") or i in unfinished]
         leftover = [i.artifact for i in ended if i.artifact is not None and id(i.artifact) in mine
                     and i.artifact.id is not None and self.nothing_stored(i)]
         if leftover:
@@ -512,9 +551,14 @@ class _Engine:
             else:
                 self.set_state(item, "failed", item.error or "The upload stopped before this item.")
         for item, first in self.twins:
+            if self.item_cancelled(item):
+                self.set_state(item, "cancelled")
+                continue
             item.artifact, item.uid = first.artifact, first.uid
             if first.state in ("done", "duplicate"):
                 self.set_state(item, "duplicate")
+            elif first.state == "cancelled":
+                self.set_state(item, "cancelled", f"Same content as {first.path}, which was cancelled.")
             else:
                 self.set_state(item, first.state, f"Same content as {first.path}: {first.error}")
 

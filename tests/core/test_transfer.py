@@ -337,3 +337,58 @@ def test_rows_removed_by_their_owner_are_not_reported_done(local_root: str, tmp_
     report = ls.upload(make_files(tmp_path / "v", 3), as_folder=False)
     assert report.counts == {"failed": 3} and "upload the file again" in report.items[0].error
     assert ls.Artifact.filter().count() == 0
+
+
+@pytest.mark.parametrize("where", ["local_root", "s3_root"])
+def test_cancel_single_items(where: str, request, tmp_path: Path, monkeypatch) -> None:
+    from core import artifact
+
+    root = request.getfixturevalue(where)
+    src = make_files(tmp_path / "one", 200)
+    cancelled = set(range(0, 200, 10))  # cancelled before they start
+    late = set(range(5, 200, 10))  # cancelled half-way through the upload
+    store, started = artifact.store_object, []
+
+    def store_then_cancel(obj, **progress) -> None:
+        started.append(obj)
+        if len(started) == 60:
+            cancelled.update(late)
+        store(obj, **progress)
+        if obj.key.endswith("f0003.bin"):
+            cancelled.add(3)  # stored, not yet published: its object must go again
+
+    monkeypatch.setattr(artifact, "store_object", store_then_cancel)
+    report = ls.upload(src, as_folder=False, max_workers=4, cancel_item=cancelled.__contains__)
+    states = [i.state for i in report.items]
+    assert not report.cancelled and set(report.counts) == {"done", "cancelled"}
+    assert all(states[i] == "cancelled" for i in [*range(0, 200, 10), 3])
+    assert any(states[i] == "cancelled" for i in late), "the late cancel came too late to test"
+    assert all(states[i] == "done" for i in range(200) if i not in cancelled)
+    done = {i.key for i in report.items if i.state == "done"}
+    assert {a.key for a in ls.Artifact.filter()} == done
+    assert n_pending() == 0
+    assert_consistent(root)
+    second = ls.upload(src, as_folder=False)
+    assert second.counts == {"done": report.counts["cancelled"], "duplicate": len(done)}, str(second)
+    assert_consistent(root)
+
+
+def test_cancel_one_item_during_its_multipart_upload(s3_root: str, tmp_path: Path, monkeypatch) -> None:
+    src = make_files(tmp_path / "mixed", 20)
+    (src / "big.bin").write_bytes(os.urandom(40 * 2**20))
+    start = cloud._start
+    cancelled: set[int] = set()
+
+    def start_then_cancel(fs, transfer, method, **kwargs):
+        if method == "upload_part" and kwargs["PartNumber"] == 2:
+            cancelled.add(0)  # big.bin sorts first; part 1 may still be in flight
+        return start(fs, transfer, method, **kwargs)
+
+    monkeypatch.setattr(cloud, "_start", start_then_cancel)
+    report = ls.upload(src, as_folder=False, cancel_item=cancelled.__contains__)
+    assert report.items[0].path.name == "big.bin"
+    assert report.counts == {"cancelled": 1, "done": 20}, str(report)
+    assert report.bytes_done == 20 * 2048
+    assert ls.Artifact.filter().count() == 20 and n_pending() == 0
+    assert not cloud.incomplete_uploads(s3_root)
+    assert_consistent(s3_root)
