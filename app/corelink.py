@@ -343,9 +343,9 @@ def _upload_workers(root: str) -> int:
     return CLOUD_UPLOAD_WORKERS if root.startswith(("s3://", "gs://")) else LOCAL_UPLOAD_WORKERS
 
 
-def upload_drop(options: dict[str, Any], on_progress: Any, cancel: Any) -> dict[str, Any]:
+def upload_drop(options: dict[str, Any], on_progress: Any, cancel: Any, cancel_item: Any = None) -> dict[str, Any]:
     """One drop: a run of the app's upload transform, `ls.upload` under it, the run finished.
-    Returns the report as plain data."""
+    `cancel_item(index)` cancels single items (see `ls.upload`). Returns the report as plain data."""
     from core.provenance import finish_run, start_run, upload_transform
 
     run = start_run(upload_transform(app_version()))
@@ -358,6 +358,7 @@ def upload_drop(options: dict[str, Any], on_progress: Any, cancel: Any) -> dict[
             description=options.get("description") or None,
             as_folder=options.get("as_folder", True), storage=options.get("storage") or None,
             collection=collection or None, run=run, on_progress=on_progress, cancel=cancel,
+            cancel_item=cancel_item,
             max_workers=_upload_workers(options.get("storage") or ls.settings.storage.root),
         )
     finally:

@@ -39,13 +39,15 @@ class UploadQueueModel(QAbstractItemModel):
         super().__init__(parent)
         self.manager = manager
         self._dirty: set[int] = set()
+        self._dirty_rows: dict[int, tuple[int, int]] = {}  # drop id -> first, last item row
         self._timer = QTimer(self, interval=REFRESH_MS)
         self._timer.timeout.connect(self._flush)
         self._timer.start()
         manager.drop_added.connect(self._on_added)
         manager.drop_planned.connect(self._on_planned)
         manager.drop_changed.connect(self._dirty.add)
-        manager.drop_finished.connect(self._dirty.add)
+        manager.drop_finished.connect(self._on_finished)
+        manager.items_changed.connect(self._on_items_changed)
 
     def _row_of(self, drop_id: int) -> int:
         return next(i for i, d in enumerate(self.manager.drops) if d.id == drop_id)
@@ -64,15 +66,28 @@ class UploadQueueModel(QAbstractItemModel):
             self.endInsertRows()
         self._dirty.add(drop_id)
 
+    def _on_items_changed(self, drop_id: int, rows: list[int]) -> None:
+        first, last = self._dirty_rows.get(drop_id, (min(rows), max(rows)))
+        self._dirty_rows[drop_id] = (min(first, *rows), max(last, *rows))
+        self._dirty.add(drop_id)
+
+    def _on_finished(self, drop_id: int) -> None:
+        count = len(self.manager.drop(drop_id).items)
+        if count:  # final states and errors of any item may have changed
+            self._dirty_rows[drop_id] = (0, count - 1)
+        self._dirty.add(drop_id)
+
     def _flush(self) -> None:
-        # Progress is folded into the manager as it comes; views are told in batches.
+        # Progress is folded into the manager as it comes; views are told in batches, and only
+        # about the item rows that changed (a tree view re-measures every visible row it is
+        # told about).
         for drop_id in self._dirty:
             row = self._row_of(drop_id)
             top = self.index(row, 0)
             self.dataChanged.emit(top, self.index(row, len(COLUMNS) - 1))
-            count = len(self.manager.drop(drop_id).items)
-            if count:
-                self.dataChanged.emit(self.index(0, 0, top), self.index(count - 1, len(COLUMNS) - 1, top))
+            if drop_id in self._dirty_rows:
+                first, last = self._dirty_rows.pop(drop_id)
+                self.dataChanged.emit(self.index(first, 0, top), self.index(last, len(COLUMNS) - 1, top))
         self._dirty.clear()
 
     # -- structure -------------------------------------------------------------------------
@@ -155,6 +170,7 @@ class UploadQueueDock(QDockWidget):
         self.view = QTreeView(objectName="uploadTree")
         self.view.setModel(self.model)
         self.view.setUniformRowHeights(True)
+        self.view.setSelectionMode(QTreeView.SelectionMode.ExtendedSelection)
         self.view.setColumnWidth(0, 320)
         self.view.setColumnWidth(1, 220)
         self.view.setColumnWidth(2, 200)
@@ -178,15 +194,35 @@ class UploadQueueDock(QDockWidget):
     def selected_drop(self) -> Drop | None:
         return self.model.drop_at(self.view.currentIndex())
 
+    def selection(self) -> tuple[list[int], dict[int, list[int]]]:
+        """The selected drops (ids) and the selected items of other drops (drop id -> rows)."""
+        drops: list[int] = []
+        items: dict[int, list[int]] = {}
+        rows = self.view.selectionModel().selectedRows() or [self.view.currentIndex()]
+        for index in rows:
+            if not index.isValid():
+                continue
+            if index.internalId():
+                items.setdefault(index.internalId(), []).append(index.row())
+            else:
+                drops.append(self.manager.drops[index.row()].id)
+        return drops, {d: r for d, r in items.items() if d not in drops}
+
     def cancel_selected(self) -> None:
-        drop = self.selected_drop()
-        if drop is not None:
-            self.manager.cancel(drop.id)
+        """Cancel the selected drops, and the selected items alone."""
+        drops, items = self.selection()
+        for drop_id in drops:
+            self.manager.cancel(drop_id)
+        for drop_id, rows in items.items():
+            self.manager.cancel_items(drop_id, rows)
 
     def retry_selected(self) -> None:
-        drop = self.selected_drop()
-        if drop is not None:
-            self.manager.retry_failed(drop.id)
+        """Retry the failed items of the selected drops, and the selected failed items."""
+        drops, items = self.selection()
+        for drop_id in drops:
+            self.manager.retry_failed(drop_id)
+        for drop_id, rows in items.items():
+            self.manager.retry_failed(drop_id, rows)
 
     def show_details(self) -> None:
         drop = self.selected_drop()

@@ -12,6 +12,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ class Drop:
     message: str = ""
     run_uid: str | None = None
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
+    # plan indices the user cancelled alone; read by the engine's threads (set lookups are atomic)
+    cancelled_items: set[int] = field(default_factory=set, repr=False)
 
     @property
     def title(self) -> str:
@@ -112,6 +115,7 @@ class UploadManager(QObject):
     drop_added = Signal(int)
     drop_planned = Signal(int)
     drop_changed = Signal(int)
+    items_changed = Signal(int, object)  # drop id, plan indices whose state changed
     drop_finished = Signal(int)
 
     def __init__(self, runner: TaskRunner, store: QueueStore | None = None, parent: QObject | None = None) -> None:
@@ -145,7 +149,7 @@ class UploadManager(QObject):
         self.drop_added.emit(drop.id)
         self._persist()
         self._tasks[drop.id] = self._runner.submit(
-            lambda ctx: _run_drop(drop.options, drop.cancel, ctx),
+            lambda ctx: _run_drop(drop.options, drop.cancel, drop.cancelled_items.__contains__, ctx),
             done=lambda result: self._on_done(drop, result),
             error=lambda msg, _d: self._on_failed(drop, msg),
             progress=lambda event: self._on_progress(drop, event),
@@ -160,15 +164,28 @@ class UploadManager(QObject):
             drop.message = "cancelling…"
             self.drop_changed.emit(drop.id)
 
+    def cancel_items(self, drop_id: int, indices: list[int]) -> None:
+        """Cancel single items of a running drop; the rest goes on. Items that already ended
+        (or a drop still being planned) are left as they are."""
+        drop = self.drop(drop_id)
+        if drop.finished:
+            return
+        for index in indices:
+            if 0 <= index < len(drop.items) and drop.items[index].state not in FINAL:
+                drop.cancelled_items.add(index)
+        self.drop_changed.emit(drop.id)
+
     def cancel_all(self) -> None:
         for drop in self.running():
             self.cancel(drop.id)
 
-    def retry_failed(self, drop_id: int) -> list[Drop]:
-        """New drops for the failed items (one per key prefix, so keys stay the same)."""
+    def retry_failed(self, drop_id: int, indices: list[int] | None = None) -> list[Drop]:
+        """New drops for the failed items (all, or those of `indices`), one per key prefix
+        so that keys stay the same."""
         drop = self.drop(drop_id)
+        chosen = range(len(drop.items)) if indices is None else indices
         groups: dict[str, list[str]] = {}
-        for item in drop.items:
+        for item in (drop.items[i] for i in chosen if 0 <= i < len(drop.items)):
             if item.state == "failed" and item.key:
                 # key = prefix/name for a file and for a folder uploaded as one artifact alike
                 prefix = item.key.rsplit("/", 1)[0] if "/" in item.key else ""
@@ -183,8 +200,7 @@ class UploadManager(QObject):
     def _on_progress(self, drop: Drop, event: tuple[str, Any]) -> None:
         kind, payload = event
         if kind == "plan":
-            drop.items = [DropItem(p["path"], p["key"], p["size"], p["n_files"], p["state"], p["error"])
-                          for p in payload]
+            drop.items = payload  # DropItems built by the worker: 10,000 of them cost the UI nothing
             drop.bytes_total = sum(i.size for i in drop.items)
             drop.files_total = sum(i.n_files for i in drop.items)
             drop.state = "running"
@@ -192,9 +208,13 @@ class UploadManager(QObject):
             return
         drop.bytes_done, drop.bytes_total = payload.bytes_done, payload.bytes_total
         drop.files_done, drop.files_total = payload.files_done, payload.files_total
+        changed = []
         for index, state in payload.changes:
             if index < len(drop.items):
                 drop.items[index].state = state
+                changed.append(index)
+        if changed:
+            self.items_changed.emit(drop.id, changed)
         self.drop_changed.emit(drop.id)
 
     def _on_done(self, drop: Drop, result: dict[str, Any]) -> None:
@@ -202,10 +222,12 @@ class UploadManager(QObject):
             item.state, item.error = final["state"], final["error"]
         drop.run_uid = result["run"]
         counts = drop.counts()
-        if result["cancelled"]:
+        if counts.get("failed"):
+            drop.state = "failed"
+        elif result["cancelled"] or (counts.get("cancelled") and not counts.get("done") and not counts.get("duplicate")):
             drop.state = "cancelled"
         else:
-            drop.state = "failed" if counts.get("failed") else "done"
+            drop.state = "done"
         drop.message = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
         self._finish(drop)
 
@@ -240,8 +262,17 @@ class UploadManager(QObject):
             self._runner.submit(lambda ctx: store.load(), done=done, name="read upload queue")
 
 
-def _run_drop(options: dict[str, Any], cancel: threading.Event, ctx: TaskContext) -> dict[str, Any]:
-    items = corelink.plan_upload(options["paths"], options.get("key_prefix"), options.get("as_folder", True))
-    ctx.progress(("plan", items), force=True)
-    # core calls on_progress at most ~10 times a second, from its own threads
-    return corelink.upload_drop(options, lambda p: ctx.progress(("progress", p), force=True), cancel)
+def _run_drop(options: dict[str, Any], cancel: threading.Event, cancel_item: Callable[[int], bool],
+              ctx: TaskContext) -> dict[str, Any]:
+    from core.runtime import gc_paused
+
+    # The whole drop holds off full collections, so that the upload's thousands of records are
+    # freed by reference counting before one runs (it would hold the GIL for ~100 ms).
+    with gc_paused():
+        planned = corelink.plan_upload(options["paths"], options.get("key_prefix"), options.get("as_folder", True))
+        ctx.progress(("plan", [DropItem(p["path"], p["key"], p["size"], p["n_files"], p["state"], p["error"])
+                               for p in planned]), force=True)
+        del planned
+        # core calls on_progress at most ~10 times a second, from its own threads
+        return corelink.upload_drop(options, lambda p: ctx.progress(("progress", p), force=True), cancel,
+                                    cancel_item)

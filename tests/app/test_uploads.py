@@ -184,3 +184,125 @@ def test_s3_cut_mid_drop_then_retry_failed(qtbot, s3_server, tcp_proxy, tmp_path
         win.close()
     finally:
         disconnect()
+
+
+def _files(folder: Path, n: int, size: int) -> Path:
+    folder.mkdir()
+    for i in range(n):
+        (folder / f"part{i:03d}.bin").write_bytes(i.to_bytes(2, "big") * (size // 2))
+    return folder
+
+
+def _select(dock: Any, rows: list[Any]) -> None:
+    from PySide6.QtCore import QItemSelectionModel
+
+    selection = dock.view.selectionModel()
+    selection.clearSelection()
+    for index in rows:
+        selection.select(index, QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
+
+
+def test_cancel_single_items_from_the_queue(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    import core as ls
+
+    folder = _files(tmp_path / "parts", 40, 2_000_000)
+    dock = window.queue_dock
+    with qtbot.waitSignal(window.uploads.drop_planned, timeout=10000):
+        drop = window.uploads.start({"paths": [str(folder)], "as_folder": False})
+    top = dock.model.index(0, 0)
+    _select(dock, [dock.model.index(row, 0, top) for row in range(30, 40)])
+    qtbot.mouseClick(dock.findChild(QWidget, "cancelDrop"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: drop.finished, timeout=30000)
+    states = [item.state for item in drop.items]
+    assert states[30:] == ["cancelled"] * 10 and states[:30] == ["done"] * 30
+    assert drop.state == "done" and drop.message == "10 cancelled, 30 done"
+    assert sorted(a.key for a in ls.Artifact.filter()) == [f"parts/part{i:03d}.bin" for i in range(30)]
+    assert dock.model.data(dock.model.index(35, 1, top)) == "cancelled"
+
+    _select(dock, [top])  # the whole drop: nothing to cancel any more, nothing to retry
+    qtbot.mouseClick(dock.findChild(QWidget, "cancelDrop"), Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dock.findChild(QWidget, "retryDrop"), Qt.MouseButton.LeftButton)
+    assert len(window.uploads.drops) == 1
+
+
+def test_cancel_all_stops_every_drop(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    import core as ls
+
+    drops = [window.uploads.start({"paths": [str(_files(tmp_path / name, 40, 2_000_000))], "as_folder": False})
+             for name in ("a", "b")]
+    qtbot.waitUntil(lambda: all(d.state == "running" for d in drops), timeout=10000)
+    qtbot.mouseClick(window.queue_dock.findChild(QWidget, "cancelAll"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: all(d.finished for d in drops), timeout=30000)
+    done = {item.key for d in drops for item in d.items if item.state == "done"}
+    assert {a.key for a in ls.Artifact.filter()} == done
+    assert all(d.state == "cancelled" or d.counts() == {"done": 40} for d in drops)
+
+
+CRASHING_GUI = """
+import sys, time
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+from core import artifact
+store = artifact.store_object
+def slow_store(obj, **progress):  # a slow disk: the kill lands mid-transfer
+    time.sleep(0.02)
+    store(obj, **progress)
+artifact.store_object = slow_store
+from app.main_window import MainWindow
+window = MainWindow()
+window.show()
+drop = window.uploads.start({"paths": [sys.argv[1]], "as_folder": False})
+window.uploads.drop_changed.connect(lambda _id: print(drop.files_done, flush=True))
+app.exec()
+"""
+
+
+def test_resume_after_a_crash_finishes_only_what_is_missing(qtbot, instance, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from sqlalchemy import select
+
+    import core as ls
+    from core import context
+    from core.models import PENDING, Artifact
+
+    folder = _files(tmp_path / "crash", 200, 4096)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "LABSHELF_QUIET": "1"}
+    child = subprocess.Popen([sys.executable, "-c", CRASHING_GUI, str(folder)], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        for line in child.stdout:
+            if int(line) >= 40:
+                break
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(10)
+    visible = ls.Artifact.filter().count()
+    assert 0 < visible < 200, visible  # killed mid-transfer
+
+    offered = []
+    monkeypatch.setattr(MainWindow, "ask_resume", lambda self, count: offered.append(count) or True)
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: bool(win.uploads.drops) and win.uploads.drops[0].finished, timeout=30000)
+    resumed = win.uploads.drops[0]
+    assert offered == [1] and resumed.state == "done", resumed.message
+    assert resumed.counts() == {"duplicate": visible, "done": 200 - visible}
+    rows = context.read(lambda s: s.execute(select(Artifact.key, Artifact.visibility, Artifact.uid,
+                                                   Artifact.suffix)).all())
+    assert sorted(r.key for r in rows) == [f"crash/part{i:03d}.bin" for i in range(200)]  # no twice, none missing
+    assert not [r for r in rows if r.visibility == PENDING]  # no dangling records
+    store = Path(ls.settings.storage.root) / ".labshelf"
+    objects = {p.name for p in store.iterdir() if not p.name.startswith(("labshelf.db", ".tmp-"))}
+    assert objects == {f"{r.uid}{r.suffix}" for r in rows}  # every object has its record
+    win.close()
+    again = MainWindow()  # the queue file no longer lists the finished drop
+    qtbot.addWidget(again)
+    again.show()
+    qtbot.wait(300)
+    assert offered == [1]
+    again.close()
