@@ -54,6 +54,8 @@ def _sqlite_pragmas(engine: Engine) -> None:
         cur.execute("PRAGMA busy_timeout=30000")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
+        # contains/startswith/… are case-sensitive, as on PostgreSQL (the i-lookups lower())
+        cur.execute("PRAGMA case_sensitive_like=ON")
         cur.close()
         from .textsim import word_similarity
 

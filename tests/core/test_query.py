@@ -33,6 +33,7 @@ def test_lookup_operators(seeded: dict) -> None:
     assert A.filter(key="plates/plate1.csv").one().description == "plate reader run 1"
     assert A.filter(key__iexact="PLATES/PLATE1.CSV").count() == 1
     assert A.filter(key__contains="plate").count() == 2
+    assert A.filter(key__contains="PLATE").count() == 0  # case-sensitive on both backends
     assert A.filter(description__icontains="MICROSCOPY").count() == 2
     assert A.filter(key__startswith="images/").count() == 2
     assert A.filter(key__istartswith="IMAGES/").count() == 2

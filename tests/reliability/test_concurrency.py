@@ -269,7 +269,7 @@ def test_init_the_same_new_instance_at_once(tmp_path: Path, backend: str, reques
     """Pipeline jobs starting together each call ls.init(path) on a new instance."""
     db = "-" if backend == "sqlite" else request.getfixturevalue("pg_server").create_database().url
     root = tmp_path / "fresh"
-    n = 6
+    n = 4
     start_at = time.time() + 2.0
     workers = [start_worker("init", root, db, start_at, f"job{k}") for k in range(n)]
     results = [finish_worker(w, timeout=120) for w in workers]

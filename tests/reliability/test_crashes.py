@@ -179,7 +179,7 @@ def _calibrate(mode: str, src: Path, tmp_path: Path, runs_: int = 2) -> float:
 def test_sigkill_during_bulk_save(five_hundred: Path, tmp_path: Path, scale, long_run: bool) -> None:
     seconds = _calibrate("save_bulk", five_hundred, tmp_path)
     print(f"[reliability] one ls.save of {N_FILES} files in a subprocess: {seconds:.2f} s")
-    points = _kill_points(scale(4, 20), seconds, long_run)
+    points = _kill_points(scale(3, 20), seconds, long_run)
     _crash_scenario("save_bulk", five_hundred, tmp_path, points,
                     f"SIGKILL during ls.save of {N_FILES} files (phases + random points)")
 
@@ -187,7 +187,7 @@ def test_sigkill_during_bulk_save(five_hundred: Path, tmp_path: Path, scale, lon
 def test_sigkill_during_upload(five_hundred: Path, tmp_path: Path, scale, long_run: bool) -> None:
     seconds = _calibrate("upload", five_hundred, tmp_path)
     print(f"[reliability] one ls.upload of {N_FILES} files in a subprocess: {seconds:.2f} s")
-    points = _kill_points(scale(4, 20), seconds, long_run)
+    points = _kill_points(scale(3, 20), seconds, long_run)
     _crash_scenario("upload", five_hundred, tmp_path, points,
                     f"SIGKILL during ls.upload of {N_FILES} files (phases + random points)")
 
