@@ -155,9 +155,12 @@ cmd_test() {
   "$VENV/bin/lint-imports" || failed+=("lint-imports")
   say "ruff check app core tests"
   "$VENV/bin/ruff" check app core tests || failed+=("ruff")
-  say "pytest tests $*"
+  # CI also builds the PyInstaller bundle and smoke-tests it (tests/bundle, a few minutes).
+  local extra=()
+  [[ "${CI:-}" == true ]] && extra+=(--bundle)
+  say "pytest tests ${extra[*]} $*"
   local rc=0
-  QT_QPA_PLATFORM=offscreen "$PY" -m pytest tests "$@" || rc=$?
+  QT_QPA_PLATFORM=offscreen "$PY" -m pytest tests "${extra[@]}" "$@" || rc=$?
   if [[ "$rc" -eq 5 ]]; then
     failed+=("pytest (no tests collected)")
   elif [[ "$rc" -ne 0 ]]; then
