@@ -280,7 +280,10 @@ class MainWindow(QMainWindow):
             self.model.refresh()
 
     def _check_stale(self) -> None:
-        if self.isActiveWindow() and self.registry != TRASH:
+        # Not while imports run: the table would reset with every published batch, and repainting
+        # it waits for the GIL behind the transfer threads (100-250 ms stalls). A finished drop
+        # refreshes the table.
+        if self.isActiveWindow() and self.registry != TRASH and not self.uploads.running():
             self.model.check_stale()
 
     # -- selection -----------------------------------------------------------------------
