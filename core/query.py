@@ -402,7 +402,8 @@ def _search_clause(model: type, text: str, dialect: str) -> tuple[ColumnElement[
     if candidates is None:
         candidates = or_(*(f.like(f"%{esc}%", escape="\\") for f in lowered))
     where = or_(candidates, _uid_prefix(model, text))
-    if _few_substring_hits(model, q, dialect):
+    # near misses are for a mistyped word; a phrase with few hits is just rare
+    if " " not in q and _few_substring_hits(model, q, dialect):
         fuzzy = _fuzzy_clause(model, q, dialect, lowered)
         if fuzzy is not None:
             where = or_(where, fuzzy)
