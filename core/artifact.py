@@ -21,8 +21,10 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from . import context
+from .db import RawStatement, retrying
 from .errors import IntegrityError, InvalidArgument, StorageError
 from .hashing import hash_file, hash_files, hash_folder_from_hashes
+from .instance import current
 from .log import say
 from .models import PENDING, TRASH, VISIBLE, Artifact, Storage, utcnow
 from .storage import (
@@ -58,13 +60,13 @@ class Source:
 # ---------------------------------------------------------------- construction
 
 # Built once: constructing statements costs more than running them on an index.
-_BY_HASH = (
+_BY_HASH = RawStatement(
     select(Artifact.id)
     .where(Artifact.hash == bindparam("hash"), Artifact.visibility != PENDING)
     .order_by(Artifact.visibility.desc(), Artifact.is_latest.desc(), Artifact.id.desc())
     .limit(1)
 )
-_BY_KEY = (
+_BY_KEY = RawStatement(
     select(Artifact.stem_uid, Artifact.key, Artifact.description)
     .where(Artifact.key == bindparam("key"), Artifact.is_latest.is_(True), Artifact.visibility >= 0)
     .limit(1)
@@ -153,14 +155,16 @@ def find_by_hash(hash_: str, key: str | None = None) -> tuple[Artifact | None, F
     """The visible artifact with this content (raises if only a trashed one has it), and
     the family of the latest artifact with ``key``, in one round trip."""
 
-    def probe(s: Session) -> tuple[int | None, Any]:
-        # light Core probes first: in bulk registration almost every hash is new
-        conn = s.connection()
-        found = conn.execute(_BY_HASH, {"hash": hash_}).scalar()
-        family = conn.execute(_BY_KEY, {"key": key}).first() if key and found is None else None
-        return found, family
+    def probe() -> tuple[int | None, Any]:
+        # bare probes first: in bulk registration almost every hash is new
+        engine = current().engine()
+        found = _BY_HASH.rows(engine, hash=hash_)
+        if found or not key:
+            return (found[0][0] if found else None), None
+        family = _BY_KEY.rows(engine, key=key)
+        return None, (family[0] if family else None)
 
-    found_id, family_row = context.read(probe, what="looking up content by hash")
+    found_id, family_row = retrying(probe, what="looking up content by hash")
     if found_id is None:
         return None, Family(*family_row) if family_row is not None else None
     found = context.read(
@@ -245,7 +249,7 @@ def _family_of(revises: Any) -> Family:
 
 def _latest_with_key(key: str) -> Family | None:
     row = context.read(
-        lambda s: s.connection().execute(_BY_KEY, {"key": key}).first(),
+        lambda s: s.connection().execute(_BY_KEY.statement, {"key": key}).first(),
         what=f"looking up key '{key}'",
     )
     return Family(*row) if row is not None else None

@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
@@ -127,6 +127,34 @@ def end_read(session: Session) -> None:
         session.commit()
     except DBAPIError:
         session.rollback()
+
+
+class RawStatement:
+    """A Core statement compiled once per dialect and run on a bare DB-API cursor.
+
+    For hot single-row probes (one per file in bulk registration) SQLAlchemy's
+    execution machinery costs several times the query itself; the SQL is still
+    SQLAlchemy's, with bound parameters."""
+
+    def __init__(self, statement: Any):
+        self.statement = statement
+        self._compiled: dict[str, Any] = {}
+
+    def rows(self, engine: Engine, **params: Any) -> list[tuple]:
+        compiled = self._compiled.get(engine.dialect.name)
+        if compiled is None:
+            compiled = self.statement.compile(dialect=engine.dialect)
+            self._compiled[engine.dialect.name] = compiled
+        values = compiled.construct_params(params)
+        if compiled.positiontup is not None:
+            values = tuple(values[name] for name in compiled.positiontup)
+        conn = engine.raw_connection()
+        try:
+            cursor = conn.cursor()
+            cursor.execute(str(compiled), values)
+            return cursor.fetchall()
+        finally:
+            conn.close()  # back to the pool (which ends any implicit transaction)
 
 
 def sessions_for(url: str | URL) -> tuple[scoped_session, scoped_session]:
