@@ -376,13 +376,17 @@ def insert_pending(objs: list[Artifact]) -> None:
             if obj.version is None:
                 obj.version = version_label(obj.uid)
         rows = [_row_of(o, user) for o in objs]
-        for start in range(0, len(rows), 2000):
-            chunk = rows[start : start + 2000]
-            ids = s.execute(
-                insert(Artifact).returning(Artifact.id, sort_by_parameter_order=True), chunk
-            ).scalars().all()
-            for obj, id_ in zip(objs[start : start + 2000], ids, strict=True):
-                obj.id = id_
+        # plain executemany, then ids by uid: INSERT ... RETURNING in parameter order
+        # falls back to one statement per row on SQLite
+        s.connection().execute(Artifact.__table__.insert(), rows)  # Core: no ORM bulk layer
+        by_uid = {o.uid: o for o in objs}
+        uids = list(by_uid)
+        for start in range(0, len(uids), 500):
+            found = s.execute(
+                select(Artifact.uid, Artifact.id).where(Artifact.uid.in_(uids[start : start + 500]))
+            ).all()
+            for uid_, id_ in found:
+                by_uid[uid_].id = id_
         for obj in objs:
             obj.created_by_id = user
 
