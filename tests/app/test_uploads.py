@@ -176,7 +176,14 @@ def test_s3_cut_mid_drop_then_retry_failed(qtbot, s3_server, tcp_proxy, tmp_path
         assert failed and all(i.error for i in failed) and drop.state == "failed"
         assert ls.Artifact.filter().count() == drop.counts()["done"]
         proxy.restore()
-        retries = win.uploads.retry_failed(drop.id)
+        dock, first_failed = win.queue_dock, drop.items.index(failed[0])
+        top = dock.model.index(win.uploads.drops.index(drop), 0)
+        _select(dock, [dock.model.index(first_failed, 0, top)])
+        with qtbot.waitSignal(win.uploads.drop_finished, timeout=30000):  # one failed item alone
+            qtbot.mouseClick(dock.findChild(QWidget, "retryDrop"), Qt.MouseButton.LeftButton)
+        single = win.uploads.drops[-1]
+        assert [(i.key, i.state) for i in single.items] == [(failed[0].key, "done")]
+        retries = win.uploads.retry_failed(drop.id)  # the rest (the one retried is a duplicate now)
         qtbot.waitUntil(lambda: all(r.finished for r in retries), timeout=60000)
         assert all(r.state == "done" for r in retries), [r.message for r in retries]
         assert ls.Artifact.filter().count() == 200
@@ -202,10 +209,28 @@ def _select(dock: Any, rows: list[Any]) -> None:
         selection.select(index, QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
 
 
-def test_cancel_single_items_from_the_queue(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+def _slow_until_cancelled(monkeypatch, keys: str = "") -> None:  # noqa: ANN001
+    """Storing objects whose key contains `keys` waits (up to 10 s) until it is cancelled."""
+    import time
+
+    from core import artifact
+
+    store = artifact.store_object
+
+    def slow_store(obj, **progress) -> None:  # noqa: ANN001
+        deadline = time.monotonic() + 10
+        while keys in obj.key and not progress["cancel"]() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        store(obj, **progress)
+
+    monkeypatch.setattr(artifact, "store_object", slow_store)
+
+
+def test_cancel_single_items_from_the_queue(qtbot, window: MainWindow, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     import core as ls
 
-    folder = _files(tmp_path / "parts", 40, 2_000_000)
+    folder = _files(tmp_path / "parts", 40, 200_000)
+    _slow_until_cancelled(monkeypatch, "/part03")  # items 30-39 cannot finish before the click
     dock = window.queue_dock
     with qtbot.waitSignal(window.uploads.drop_planned, timeout=10000):
         drop = window.uploads.start({"paths": [str(folder)], "as_folder": False})
@@ -225,17 +250,18 @@ def test_cancel_single_items_from_the_queue(qtbot, window: MainWindow, tmp_path:
     assert len(window.uploads.drops) == 1
 
 
-def test_cancel_all_stops_every_drop(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+def test_cancel_all_stops_every_drop(qtbot, window: MainWindow, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     import core as ls
 
-    drops = [window.uploads.start({"paths": [str(_files(tmp_path / name, 40, 2_000_000))], "as_folder": False})
+    _slow_until_cancelled(monkeypatch)  # every item waits for the cancel
+    drops = [window.uploads.start({"paths": [str(_files(tmp_path / name, 20, 1000))], "as_folder": False})
              for name in ("a", "b")]
-    qtbot.waitUntil(lambda: all(d.state == "running" for d in drops), timeout=10000)
+    qtbot.waitUntil(lambda: all(item.state == "uploading" for d in drops for item in d.items[:2]), timeout=10000)
     qtbot.mouseClick(window.queue_dock.findChild(QWidget, "cancelAll"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: all(d.finished for d in drops), timeout=30000)
-    done = {item.key for d in drops for item in d.items if item.state == "done"}
-    assert {a.key for a in ls.Artifact.filter()} == done
-    assert all(d.state == "cancelled" or d.counts() == {"done": 40} for d in drops)
+    qtbot.waitUntil(lambda: all(d.finished for d in drops), timeout=5000)
+    assert [d.state for d in drops] == ["cancelled", "cancelled"]
+    assert all(d.counts() == {"cancelled": 20} for d in drops)
+    assert ls.Artifact.filter().count() == 0
 
 
 CRASHING_GUI = """
