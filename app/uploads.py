@@ -222,10 +222,12 @@ class UploadManager(QObject):
             item.state, item.error = final["state"], final["error"]
         drop.run_uid = result["run"]
         counts = drop.counts()
-        if counts.get("failed"):
-            drop.state = "failed"
-        elif result["cancelled"] or (counts.get("cancelled") and not counts.get("done") and not counts.get("duplicate")):
+        if result["cancelled"]:
             drop.state = "cancelled"
+        elif counts.get("failed"):
+            drop.state = "failed"
+        elif counts.get("cancelled") and not counts.get("done") and not counts.get("duplicate"):
+            drop.state = "cancelled"  # every item was cancelled alone
         else:
             drop.state = "done"
         drop.message = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
