@@ -248,11 +248,8 @@ def _family_of(revises: Any) -> Family:
 
 
 def _latest_with_key(key: str) -> Family | None:
-    row = context.read(
-        lambda s: s.connection().execute(_BY_KEY.statement, {"key": key}).first(),
-        what=f"looking up key '{key}'",
-    )
-    return Family(*row) if row is not None else None
+    rows = retrying(lambda: _BY_KEY.rows(current().engine(), key=key), what=f"looking up key '{key}'")
+    return Family(*rows[0]) if rows else None
 
 
 def _set_family(obj: Artifact, family: Family | None) -> None:
