@@ -148,11 +148,19 @@ class RawStatement:
         values = compiled.construct_params(params)
         if compiled.positiontup is not None:
             values = tuple(values[name] for name in compiled.positiontup)
-        conn = engine.raw_connection()
+        dbapi_error = engine.dialect.loaded_dbapi.Error
+        sql = str(compiled)
+        try:
+            conn = engine.raw_connection()
+        except dbapi_error as exc:  # the server cannot be reached: say so, as the ORM would
+            raise DBAPIError.instance(sql, values, exc, dbapi_error) from exc
         try:
             cursor = conn.cursor()
-            cursor.execute(str(compiled), values)
+            cursor.execute(sql, values)
             return cursor.fetchall()
+        except dbapi_error as exc:  # a broken pooled connection: drop it, let retrying() retry
+            conn.invalidate()
+            raise DBAPIError.instance(sql, values, exc, dbapi_error, connection_invalidated=True) from exc
         finally:
             conn.close()  # back to the pool (which ends any implicit transaction)
 
