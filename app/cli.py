@@ -44,19 +44,11 @@ def _cell(value: Any, column: str) -> str:
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M}"
     if column == "size":
+        from core.humanize import human_size
+
         return human_size(value)
     text = str(value).replace("\n", " ")
     return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
-
-
-def human_size(n: int) -> str:
-    """``1234567`` -> ``1.2 MB`` (decimal units, like the GUI)."""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
 
 
 def print_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:

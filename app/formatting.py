@@ -4,17 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from core.humanize import human_size
 
-def human_size(n: int | None) -> str:
-    """`1536` -> `1.5 KB` (powers of 1024, as file managers show)."""
-    if n is None:
-        return ""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1024 or unit == "TB":
-            return f"{int(size)} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
+__all__ = ["human_size", "human_time", "format_value"]
 
 
 def human_time(value: datetime | None) -> str:

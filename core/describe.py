@@ -4,18 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .humanize import human_size
 from .query import NAME_FIELD
-
-
-def _human_size(n: int | None) -> str:
-    if n is None:
-        return ""
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{n} B"
 
 
 def short_repr(rec: Any) -> str:
@@ -46,7 +36,7 @@ def describe(rec: Any, print_it: bool = True) -> str:
         if value is None or value == "":
             continue
         if c == "size":
-            value = f"{_human_size(value)} ({value} bytes)"
+            value = f"{human_size(value)} ({value} bytes)"
         elif hasattr(value, "isoformat"):
             value = value.strftime("%Y-%m-%d %H:%M:%S UTC")
         general.append((c, value))
