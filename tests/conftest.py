@@ -18,6 +18,9 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+import core as ls  # noqa: E402 - cheap: core loads its modules on first use
+from core.instance import disconnect  # noqa: E402
+
 try:  # tests/ may or may not be a package, depending on how the suite grows
     from .services import (  # noqa: E402
         GCSServer,
@@ -159,3 +162,42 @@ def tcp_proxy() -> Iterator[Callable[[int], TcpProxy]]:
     yield make
     for proxy in proxies:
         proxy.close()
+
+
+# ---------------------------------------------------------------- instances (core, reliability)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def db_url(backend: str, request: pytest.FixtureRequest) -> str | None:
+    """None for the embedded SQLite default, else a fresh PostgreSQL database."""
+    if backend == "sqlite":
+        return None
+    pg = request.getfixturevalue("pg_server")
+    return pg.create_database().url
+
+
+@pytest.fixture
+def instance(tmp_path: Path, db_url: str | None) -> Iterator[Path]:
+    """A current instance with local storage at ``tmp_path/store``; yields the storage root."""
+    root = tmp_path / "store"
+    ls.init(str(root), db=db_url)
+    try:
+        yield root
+    finally:
+        disconnect()
+
+
+@pytest.fixture
+def sqlite_instance(tmp_path: Path) -> Iterator[Path]:
+    """Like ``instance``, SQLite only (for tests about local behaviour, not the database)."""
+    root = tmp_path / "store"
+    ls.init(str(root))
+    try:
+        yield root
+    finally:
+        disconnect()

@@ -100,39 +100,6 @@ def scale(long_run: bool):
 # ---------------------------------------------------------------- instances
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def backend(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-@pytest.fixture
-def db_url(backend: str, request: pytest.FixtureRequest) -> str | None:
-    if backend == "sqlite":
-        return None
-    return request.getfixturevalue("pg_server").create_database().url
-
-
-@pytest.fixture
-def instance(tmp_path: Path, db_url: str | None) -> Iterator[Path]:
-    """A current instance (SQLite or PostgreSQL) with local storage; yields the storage root."""
-    root = tmp_path / "store"
-    ls.init(str(root), db=db_url)
-    try:
-        yield root
-    finally:
-        disconnect()
-
-
-@pytest.fixture
-def sqlite_instance(tmp_path: Path) -> Iterator[Path]:
-    root = tmp_path / "store"
-    ls.init(str(root))
-    try:
-        yield root
-    finally:
-        disconnect()
-
-
 @pytest.fixture
 def pg_instance(tmp_path: Path, pg_server) -> Iterator[Path]:
     root = tmp_path / "store"
