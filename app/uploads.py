@@ -12,7 +12,6 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from app import corelink
 from app.tasks import Task, TaskContext, TaskRunner
 
 FINAL = frozenset({"done", "duplicate", "failed", "cancelled"})
+CANCELLED_PATHS = "cancelled_paths"  # option of a persisted drop: items cancelled one by one
 
 
 @dataclass
@@ -89,6 +89,9 @@ class QueueStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._lock = threading.Lock()
+        self._written = 0  # sequence number of the snapshot on disk
+
 
     def load(self) -> list[dict[str, Any]]:
         try:
@@ -96,11 +99,17 @@ class QueueStore:
         except (FileNotFoundError, ValueError):
             return []
 
-    def save(self, drops: list[dict[str, Any]]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"drops": drops}, indent=1))
-        os.replace(tmp, self.path)
+    def save(self, drops: list[dict[str, Any]], seq: int = 0) -> None:
+        """Write snapshot number `seq` (saves run on pool threads: an older snapshot that comes
+        late is dropped)."""
+        with self._lock:
+            if seq and seq < self._written:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps({"drops": drops}, indent=1))
+            os.replace(tmp, self.path)
+            self._written = seq
 
 
 def default_store() -> QueueStore:
@@ -125,6 +134,7 @@ class UploadManager(QObject):
         self.drops: list[Drop] = []
         self._tasks: dict[int, Task] = {}
         self._next_id = 1
+        self._saves = 0  # snapshots of the queue handed to the store
         self.keep_unfinished = False  # "continue next time": leave the queue file as it is
 
     # -- queries ---------------------------------------------------------------------------
@@ -149,7 +159,7 @@ class UploadManager(QObject):
         self.drop_added.emit(drop.id)
         self._persist()
         self._tasks[drop.id] = self._runner.submit(
-            lambda ctx: _run_drop(drop.options, drop.cancel, drop.cancelled_items.__contains__, ctx),
+            lambda ctx: _run_drop(drop.options, drop.cancel, drop.cancelled_items, ctx),
             done=lambda result: self._on_done(drop, result),
             error=lambda msg, _d: self._on_failed(drop, msg),
             progress=lambda event: self._on_progress(drop, event),
@@ -173,6 +183,7 @@ class UploadManager(QObject):
         for index in indices:
             if 0 <= index < len(drop.items) and drop.items[index].state not in FINAL:
                 drop.cancelled_items.add(index)
+        self._persist()  # a resumed drop must not upload them again
         self.drop_changed.emit(drop.id)
 
     def cancel_all(self) -> None:
@@ -190,7 +201,8 @@ class UploadManager(QObject):
                 # key = prefix/name for a file and for a folder uploaded as one artifact alike
                 prefix = item.key.rsplit("/", 1)[0] if "/" in item.key else ""
                 groups.setdefault(prefix, []).append(item.path)
-        return [self.start(dict(drop.options, paths=paths, key_prefix=prefix, as_folder=True))
+        options = {k: v for k, v in drop.options.items() if k != CANCELLED_PATHS}
+        return [self.start(dict(options, paths=paths, key_prefix=prefix, as_folder=True))
                 for prefix, paths in groups.items()]
 
     def wait(self, msecs: int = -1) -> bool:
@@ -201,8 +213,9 @@ class UploadManager(QObject):
         kind, payload = event
         if kind == "plan":
             drop.items = payload  # DropItems built by the worker: 10,000 of them cost the UI nothing
-            drop.bytes_total = sum(i.size for i in drop.items)
-            drop.files_total = sum(i.n_files for i in drop.items)
+            kept = [i for i in drop.items if i.state != "cancelled"]  # cancelled before a restart
+            drop.bytes_total = sum(i.size for i in kept)
+            drop.files_total = sum(i.n_files for i in kept)
             drop.state = "running"
             self.drop_planned.emit(drop.id)
             return
@@ -250,8 +263,9 @@ class UploadManager(QObject):
     def _persist(self) -> None:
         if self._store is None or self.keep_unfinished:
             return
-        store, unfinished = self._store, [d.options for d in self.running()]
-        self._runner.submit(lambda ctx: store.save(unfinished), name="save upload queue")
+        self._saves += 1
+        store, unfinished, seq = self._store, [_resumable(d) for d in self.running()], self._saves
+        self._runner.submit(lambda ctx: store.save(unfinished, seq), name="save upload queue")
 
     def forget_unfinished(self) -> None:
         """The user declined to resume: the queue file keeps only what runs now."""
@@ -264,17 +278,34 @@ class UploadManager(QObject):
             self._runner.submit(lambda ctx: store.load(), done=done, name="read upload queue")
 
 
-def _run_drop(options: dict[str, Any], cancel: threading.Event, cancel_item: Callable[[int], bool],
+def _resumable(drop: Drop) -> dict[str, Any]:
+    """What the queue file keeps of an unfinished drop: its options and the paths of the items
+    the user cancelled alone (by path: plan indices may differ once files change)."""
+    cancelled = set(drop.options.get(CANCELLED_PATHS, ()))
+    cancelled.update(drop.items[i].path for i in list(drop.cancelled_items) if i < len(drop.items))
+    return dict(drop.options, **{CANCELLED_PATHS: sorted(cancelled)}) if cancelled else drop.options
+
+
+def _run_drop(options: dict[str, Any], cancel: threading.Event, cancelled_items: set[int],
               ctx: TaskContext) -> dict[str, Any]:
+    """Plan and upload one drop (worker side). `cancelled_items` is the drop's live set of
+    plan indices the user cancelled alone; those of a resumed drop are added to it here."""
     from core.runtime import gc_paused
 
     # The whole drop holds off full collections, so that the upload's thousands of records are
     # freed by reference counting before one runs (it would hold the GIL for ~100 ms).
     with gc_paused():
         planned = corelink.plan_upload(options["paths"], options.get("key_prefix"), options.get("as_folder", True))
-        ctx.progress(("plan", [DropItem(p["path"], p["key"], p["size"], p["n_files"], p["state"], p["error"])
-                               for p in planned]), force=True)
-        del planned
+        skipped = set(options.get(CANCELLED_PATHS, ()))
+        items = []
+        for index, p in enumerate(planned):
+            state = p["state"]
+            if p["path"] in skipped and state not in FINAL:
+                state = "cancelled"
+                cancelled_items.add(index)  # set.add is atomic; the UI thread only adds too
+            items.append(DropItem(p["path"], p["key"], p["size"], p["n_files"], state, p["error"]))
+        ctx.progress(("plan", items), force=True)
+        del planned, items
         # core calls on_progress at most ~10 times a second, from its own threads
         return corelink.upload_drop(options, lambda p: ctx.progress(("progress", p), force=True), cancel,
-                                    cancel_item)
+                                    cancelled_items.__contains__)

@@ -40,6 +40,7 @@ STATES = ("queued", "hashing", "uploading", "done", "duplicate", "failed", "canc
 FINAL_STATES = {"done", "duplicate", "failed", "cancelled"}
 PROGRESS_INTERVAL = 0.1  # seconds between on_progress calls (at most ~10 per second)
 PUBLISH_INTERVAL = 0.1
+CANCEL_SCAN_INTERVAL = 0.3  # how often items waiting for a worker are checked for a cancel
 RETRY_DELAYS = (0.25, 1.0)  # backoff before the 2nd and 3rd attempt
 TRIP_AFTER = 3  # items failing in a row on transient errors: the storage is unreachable
 
@@ -67,7 +68,8 @@ class Progress:
 
     Item indices refer to the list ``plan(paths, key_prefix, as_folder)`` returns for the
     same arguments (a front end can show the queue before the upload starts); the report
-    holds the same items in the same order.
+    holds the same items in the same order. Cancelled items leave the totals (and the bytes
+    they had sent leave ``bytes_done``), so an upload whose rest was cancelled ends at 100%.
     """
 
     bytes_done: int
@@ -242,6 +244,9 @@ class _Engine:
         self.changes: list[tuple[int, str]] = []
         self.bytes_done = 0
         self.files_done = 0
+        # totals shrink by what is cancelled: a transfer whose rest was cancelled ends at 100%
+        self.bytes_total = sum(i.size for i in items)
+        self.files_total = sum(i.n_files for i in items)
         self.last_emit = 0.0
         self.own_pending: list[Artifact] = []
         self.transient_streak = 0
@@ -266,8 +271,17 @@ class _Engine:
             warn(f"the upload's cancel_item callback failed: {exc!r}")
             return False
 
-    def set_state(self, item: UploadItem, state: str, error: str | None = None) -> None:
+    def set_state(self, item: UploadItem, state: str, error: str | None = None, expect: str | None = None) -> bool:
+        """Move `item` to `state` (only from state `expect`, if given: two threads may race
+        for a queued item); whether it moved."""
         with self.lock:
+            if expect is not None and item.state != expect:
+                return False
+            if state == "cancelled" and item.state != "cancelled":
+                self.bytes_total -= item.size
+                self.files_total -= item.n_files
+                self.bytes_done -= item.sent
+                item.sent = 0
             item.state, item.error = state, error or item.error
             self.changes.append((self.index[id(item)], state))
             if state in ("done", "duplicate"):
@@ -275,6 +289,7 @@ class _Engine:
                 if not item.sent:  # skipped or reused: nothing to send
                     self.bytes_done += item.size
         self.emit()
+        return True
 
     def add_bytes(self, item: UploadItem, n: int) -> None:
         with self.lock:
@@ -291,8 +306,8 @@ class _Engine:
             with self.lock:
                 self.last_emit = time.monotonic()
                 changes, self.changes = self.changes, []
-                snapshot = Progress(self.bytes_done, sum(i.size for i in self.items), self.files_done,
-                                    sum(i.n_files for i in self.items), changes, finished)
+                snapshot = Progress(self.bytes_done, self.bytes_total, self.files_done, self.files_total,
+                                    changes, finished)
             self.on_progress(snapshot)
         except Exception as exc:  # noqa: BLE001 - a faulty callback must not break the upload
             warn(f"the upload progress callback failed: {exc!r}")
@@ -325,8 +340,7 @@ class _Engine:
                 self.store_all(pool, [i for i in new if i.state == "queued"])
         finally:
             self.finish()
-        report = UploadReport(self.items, self.bytes_done, sum(i.size for i in self.items),
-                              self.files_done, sum(i.n_files for i in self.items),
+        report = UploadReport(self.items, self.bytes_done, self.bytes_total, self.files_done, self.files_total,
                               time.monotonic() - started, self.cancel.is_set())
         self.emit(finished=True)
         return report
@@ -411,10 +425,17 @@ class _Engine:
             return
         pending: set[Future] = {pool.submit(self.store_one, item) for item in todo}
         stored: list[UploadItem] = []
+        waiting, last_scan = todo, time.monotonic()
         last_publish = time.monotonic()
         while pending:
             done, pending = wait(pending, timeout=PUBLISH_INTERVAL, return_when=FIRST_COMPLETED)
             stored.extend(item for f in done if (item := f.result()) is not None)
+            if self.cancel_item is not None and time.monotonic() - last_scan >= CANCEL_SCAN_INTERVAL:
+                # items cancelled alone while they wait for a worker end now, not when one is free
+                waiting = [i for i in waiting if i.state == "queued"]
+                for item in [i for i in waiting if self.item_cancelled(i)]:
+                    self.set_state(item, "cancelled", expect="queued")
+                last_scan = time.monotonic()
             for item in [i for i in stored if self.item_cancelled(i)]:
                 stored.remove(item)  # stored but not published: finish removes its object
                 self.cancelled_alone(item)
@@ -433,7 +454,8 @@ class _Engine:
             self.set_state(item, "failed", "Not attempted: the storage stopped answering "
                            f"({TRIP_AFTER} items in a row failed; the last: {self.tripped})")
             return None
-        self.set_state(item, "uploading")
+        if not self.set_state(item, "uploading", expect="queued"):
+            return None  # cancelled alone while it waited
         try:
             self.store_with_retries(item)
         except (Cancelled, UploadCancelled):

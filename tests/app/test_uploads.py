@@ -332,3 +332,57 @@ def test_resume_after_a_crash_finishes_only_what_is_missing(qtbot, instance, tmp
     qtbot.wait(300)
     assert offered == [1]
     again.close()
+
+
+def test_items_cancelled_alone_stay_cancelled_when_the_drop_resumes(qtbot, instance, tmp_path: Path,  # noqa: ANN001
+                                                                     monkeypatch) -> None:  # noqa: ANN001
+    import re
+    import time
+
+    import core as ls
+    from core import artifact
+
+    folder = _files(tmp_path / "parts", 40, 200_000)
+    store = artifact.store_object
+
+    def held_store(obj, **progress) -> None:  # noqa: ANN001 - parts 20-39 wait until cancelled
+        deadline = time.monotonic() + 20
+        while re.search(r"/part0[23]", obj.key) and not progress["cancel"]() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        store(obj, **progress)
+
+    monkeypatch.setattr(artifact, "store_object", held_store)
+    monkeypatch.setattr(MainWindow, "ask_close_choice", lambda self: "continue")
+    first = MainWindow()
+    qtbot.addWidget(first)
+    first.show()
+    dock = first.queue_dock
+    with qtbot.waitSignal(first.uploads.drop_planned, timeout=10000):
+        drop = first.uploads.start({"paths": [str(folder)], "as_folder": False})
+    qtbot.waitUntil(lambda: [i.state for i in drop.items[:20]] == ["done"] * 20, timeout=20000)
+    top = dock.model.index(0, 0)
+    _select(dock, [dock.model.index(row, 0, top) for row in range(30, 40)])
+    qtbot.mouseClick(dock.findChild(QWidget, "cancelDrop"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: [i.state for i in drop.items[30:]] == ["cancelled"] * 10, timeout=10000)
+    # the cancelled items left the totals: what is left to do is items 20-29
+    qtbot.waitUntil(lambda: drop.files_total == 30, timeout=5000)
+    assert drop.bytes_total == 30 * 200_000 and drop.bytes_done == 20 * 200_000
+    assert "uploading 66%" in first.windowTitle()
+    first.close()
+    assert not first.isVisible()  # close waited for the cancelled transfer to end
+
+    monkeypatch.setattr(artifact, "store_object", store)
+    monkeypatch.setattr(MainWindow, "ask_resume", lambda self, count: count == 1)
+    second = MainWindow()
+    qtbot.addWidget(second)
+    second.show()
+    qtbot.waitUntil(lambda: bool(second.uploads.drops) and second.uploads.drops[0].finished, timeout=60000)
+    resumed = second.uploads.drops[0]
+    states = [i.state for i in resumed.items]
+    assert states == ["duplicate"] * 20 + ["done"] * 10 + ["cancelled"] * 10, resumed.message
+    assert resumed.state == "done" and resumed.message == "10 cancelled, 10 done, 20 duplicate"
+    assert (resumed.files_done, resumed.files_total) == (30, 30)
+    assert resumed.bytes_done == resumed.bytes_total == 30 * 200_000
+    assert sorted(a.key for a in ls.Artifact.filter()) == [f"parts/part{i:03d}.bin" for i in range(30)]
+    assert "uploading" not in second.windowTitle()
+    second.close()

@@ -373,6 +373,35 @@ def test_cancel_single_items(where: str, request, tmp_path: Path, monkeypatch) -
     assert_consistent(root)
 
 
+def test_items_cancelled_while_they_wait_for_a_worker_end_at_once(local_root: str, tmp_path: Path,
+                                                                   monkeypatch) -> None:
+    from core import artifact
+
+    src = make_files(tmp_path / "wait", 12)
+    store, cancelled, seen, in_time = artifact.store_object, set(), [], []
+    ended_early = threading.Event()
+
+    def on_progress(progress) -> None:  # noqa: ANN001
+        seen.append(progress)
+        if sum(1 for _i, state in (c for p in seen for c in p.changes) if state == "cancelled") == 8:
+            ended_early.set()
+
+    def busy_workers(obj, **progress) -> None:  # noqa: ANN001 - both workers hold their first item
+        cancelled.update(range(4, 12))
+        in_time.append(ended_early.wait(5))
+        store(obj, **progress)
+
+    monkeypatch.setattr(artifact, "store_object", busy_workers)
+    report = ls.upload(src, as_folder=False, max_workers=2, cancel_item=cancelled.__contains__,
+                       on_progress=on_progress)
+    assert in_time and all(in_time), "queued items were cancelled only once a worker was free"
+    assert [i.state for i in report.items] == ["done"] * 4 + ["cancelled"] * 8
+    assert (report.files_done, report.files_total, report.bytes_total) == (4, 4, 4 * 2048)
+    assert seen[-1].files_total == 4 and seen[-1].bytes_done == seen[-1].bytes_total
+    assert ls.Artifact.filter().count() == 4 and n_pending() == 0
+    assert_consistent(local_root)
+
+
 def test_cancel_one_item_during_its_multipart_upload(s3_root: str, tmp_path: Path, monkeypatch) -> None:
     src = make_files(tmp_path / "mixed", 20)
     (src / "big.bin").write_bytes(os.urandom(40 * 2**20))
@@ -388,7 +417,8 @@ def test_cancel_one_item_during_its_multipart_upload(s3_root: str, tmp_path: Pat
     report = ls.upload(src, as_folder=False, cancel_item=cancelled.__contains__)
     assert report.items[0].path.name == "big.bin"
     assert report.counts == {"cancelled": 1, "done": 20}, str(report)
-    assert report.bytes_done == 20 * 2048
+    assert report.bytes_done == report.bytes_total == 20 * 2048  # the cancelled item left the totals
+    assert report.files_done == report.files_total == 20
     assert ls.Artifact.filter().count() == 20 and n_pending() == 0
     assert not cloud.incomplete_uploads(s3_root)
     assert_consistent(s3_root)
