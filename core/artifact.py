@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
 from . import context
 from .db import RawStatement, retrying
@@ -513,10 +514,18 @@ def refresh_latest_flags(objs: list[Any]) -> None:
             ).all())
 
     context.read(q)
-    held = [o for o in context.session().identity_map.values() if isinstance(o, model)]
-    for o in [*objs, *held]:
+    for o in objs:
         if o.id in flags:
             _sync(o, is_latest=flags[o.id])
+    # Other family members this thread holds, looked up by id: walking the whole identity map
+    # would cost a bulk upload time proportional to everything it published so far.
+    others = flags.keys() - {o.id for o in objs}
+    if others:
+        identity_map = context.session().identity_map
+        for id_ in others:
+            o = identity_map.get(identity_key(model, id_))
+            if o is not None:
+                _sync(o, is_latest=flags[id_])
 
 
 def save_new(objs: list[Artifact], max_workers: int = 8) -> list[tuple[Artifact, Exception]]:

@@ -13,10 +13,12 @@ stored and verified it is published without sending the bytes again.
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from collections.abc import Set as AbstractSet
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,7 +136,7 @@ def upload(
     run: Any = None,
     on_progress: Callable[[Progress], None] | None = None,
     cancel: threading.Event | None = None,
-    cancel_item: Callable[[int], bool] | None = None,
+    cancel_item: Callable[[int], bool] | AbstractSet[int] | None = None,
     max_workers: int = 8,
 ) -> UploadReport:
     """Upload local files and folders as artifacts (see API.md, *Bulk and background work*).
@@ -147,6 +149,8 @@ def upload(
     ``cancel_item(index)`` (index into the plan, as in ``Progress.changes``) is asked from
     worker threads while the upload runs; once it says True for an unfinished item, that
     item alone stops and ends ``cancelled``: no record, no object under a final key.
+    ``cancel_item`` may also be a set of indices the caller adds to (cheapest to watch: items
+    waiting for a worker are then checked without asking about each of them).
     """
     if max_workers < 1:
         raise InvalidArgument("max_workers must be at least 1.")
@@ -233,13 +237,29 @@ def _target_storage(storage: Storage | str | None) -> Storage:
 # ---------------------------------------------------------------- the engine
 
 
+def _drain(finished: queue.SimpleQueue[Future], timeout: float) -> list[Future]:
+    """The futures that ended: waits up to `timeout` for the first, then takes what is there."""
+    try:
+        done = [finished.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            done.append(finished.get_nowait())
+        except queue.Empty:
+            return done
+
+
 class _Engine:
     def __init__(self, items: list[UploadItem], *, description: str | None, storage: Storage,
                  run: Any, on_progress: Callable[[Progress], None] | None,
-                 cancel: threading.Event, cancel_item: Callable[[int], bool] | None, max_workers: int):
+                 cancel: threading.Event, cancel_item: Callable[[int], bool] | AbstractSet[int] | None,
+                 max_workers: int):
         self.items, self.description, self.storage, self.run_ = items, description, storage, run
         self.on_progress, self.cancel, self.max_workers = on_progress, cancel, max_workers
-        self.cancel_item = cancel_item
+        # a set of indices is watched directly; any other callable is asked item by item
+        self.cancelled_set = cancel_item if isinstance(cancel_item, AbstractSet) else None
+        self.cancel_item = cancel_item.__contains__ if self.cancelled_set is not None else cancel_item
         self.lock, self.emit_lock = threading.Lock(), threading.Lock()
         self.changes: list[tuple[int, str]] = []
         self.bytes_done = 0
@@ -423,26 +443,44 @@ class _Engine:
         """Store objects with bounded concurrency; publish stored items in small batches."""
         if self.cancel.is_set():
             return
-        pending: set[Future] = {pool.submit(self.store_one, item) for item in todo}
+        # Finished futures come through a queue: `concurrent.futures.wait` over thousands of
+        # pending futures walks (and locks) every one of them per call, holding the GIL for
+        # milliseconds each time an item ends, which starves the UI thread of a front end.
+        finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
+        for item in todo:
+            pool.submit(self.store_one, item).add_done_callback(finished.put)
+        remaining, todo_ids = len(todo), {id(i) for i in todo}
         stored: list[UploadItem] = []
         waiting, last_scan = todo, time.monotonic()
         last_publish = time.monotonic()
-        while pending:
-            done, pending = wait(pending, timeout=PUBLISH_INTERVAL, return_when=FIRST_COMPLETED)
+        while remaining:
+            done = _drain(finished, PUBLISH_INTERVAL)
+            remaining -= len(done)
             stored.extend(item for f in done if (item := f.result()) is not None)
             if self.cancel_item is not None and time.monotonic() - last_scan >= CANCEL_SCAN_INTERVAL:
-                # items cancelled alone while they wait for a worker end now, not when one is free
-                waiting = [i for i in waiting if i.state == "queued"]
-                for item in [i for i in waiting if self.item_cancelled(i)]:
-                    self.set_state(item, "cancelled", expect="queued")
+                waiting = self.end_cancelled_waiting(waiting, todo_ids)
                 last_scan = time.monotonic()
             for item in [i for i in stored if self.item_cancelled(i)]:
                 stored.remove(item)  # stored but not published: finish removes its object
                 self.cancelled_alone(item)
-            if stored and (time.monotonic() - last_publish >= PUBLISH_INTERVAL or not pending):
+            if stored and (time.monotonic() - last_publish >= PUBLISH_INTERVAL or not remaining):
                 self.publish(stored)
                 stored, last_publish = [], time.monotonic()
             self.emit()
+
+    def end_cancelled_waiting(self, waiting: list[UploadItem], todo_ids: set[int]) -> list[UploadItem]:
+        """End the items cancelled alone while they wait for a worker (now, not when a worker
+        is free); returns the items still waiting."""
+        if self.cancelled_set is not None:
+            indices = list(self.cancelled_set)  # one atomic copy: the caller adds from its thread
+            chosen = [self.items[n] for n in indices if 0 <= n < len(self.items)]
+            chosen = [i for i in chosen if id(i) in todo_ids and i.state == "queued"]
+        else:
+            waiting = [i for i in waiting if i.state == "queued"]
+            chosen = [i for i in waiting if self.item_cancelled(i)]
+        for item in chosen:
+            self.set_state(item, "cancelled", expect="queued")
+        return waiting
 
     def store_one(self, item: UploadItem) -> UploadItem | None:
         """Store one item's object (retrying transient errors); the item if it is stored."""

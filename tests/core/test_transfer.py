@@ -373,7 +373,8 @@ def test_cancel_single_items(where: str, request, tmp_path: Path, monkeypatch) -
     assert_consistent(root)
 
 
-def test_items_cancelled_while_they_wait_for_a_worker_end_at_once(local_root: str, tmp_path: Path,
+@pytest.mark.parametrize("watch", ["set", "callable"])
+def test_items_cancelled_while_they_wait_for_a_worker_end_at_once(watch: str, local_root: str, tmp_path: Path,
                                                                    monkeypatch) -> None:
     from core import artifact
 
@@ -392,8 +393,8 @@ def test_items_cancelled_while_they_wait_for_a_worker_end_at_once(local_root: st
         store(obj, **progress)
 
     monkeypatch.setattr(artifact, "store_object", busy_workers)
-    report = ls.upload(src, as_folder=False, max_workers=2, cancel_item=cancelled.__contains__,
-                       on_progress=on_progress)
+    report = ls.upload(src, as_folder=False, max_workers=2, on_progress=on_progress,
+                       cancel_item=cancelled if watch == "set" else cancelled.__contains__)
     assert in_time and all(in_time), "queued items were cancelled only once a worker was free"
     assert [i.state for i in report.items] == ["done"] * 4 + ["cancelled"] * 8
     assert (report.files_done, report.files_total, report.bytes_total) == (4, 4, 4 * 2048)
