@@ -73,7 +73,7 @@ def resolved_theme(theme: str) -> str:
 
 def apply(settings: AppSettings) -> None:
     """Make `settings` take effect in this process (theme, user handle, upload workers)."""
-    from app import corelink
+    from app import upload_worker
     from app.theme import apply_theme
 
     app = QApplication.instance()
@@ -82,5 +82,5 @@ def apply(settings: AppSettings) -> None:
     if settings.user:
         os.environ["LABSHELF_USER"] = settings.user  # core reads the handle from here
     # Cloud transfers wait on the network more than local copies do: twice the threads.
-    corelink.LOCAL_UPLOAD_WORKERS = settings.upload_workers
-    corelink.CLOUD_UPLOAD_WORKERS = 2 * settings.upload_workers
+    upload_worker.LOCAL_UPLOAD_WORKERS = settings.upload_workers
+    upload_worker.CLOUD_UPLOAD_WORKERS = 2 * settings.upload_workers

@@ -283,15 +283,6 @@ def make_latest(uid: str) -> str:
 
 
 # -- uploads (issue 6) ---------------------------------------------------------------------
-def app_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("labshelf")
-    except PackageNotFoundError:
-        return ls.__version__
-
-
 def storage_roots() -> list[str]:
     """The instance's storages, the default first."""
     default = ls.settings.storage.root
@@ -299,21 +290,11 @@ def storage_roots() -> list[str]:
     return [default, *[r for r in roots if r != default]]
 
 
-def plan_upload(paths: Sequence[str], key_prefix: str | None, as_folder: bool) -> list[dict[str, Any]]:
-    """The items an upload of `paths` will have, in the order its progress refers to."""
-    from core.transfer import plan
-
-    return [
-        {"path": str(i.path), "key": i.key, "size": i.size, "n_files": i.n_files,
-         "state": i.state, "error": i.error}
-        for i in plan(list(paths), key_prefix or None, as_folder)
-    ]
-
-
 def dry_run(paths: Sequence[str], key_prefix: str | None, as_folder: bool, report: Any,
             cancelled: Any) -> dict[str, int]:
     """Hash what an upload would store and count what is registered already; `report(summary)`
     gets the running totals, `cancelled()` stops early."""
+    from app.upload_worker import plan_upload
     from core.artifact import describe_source
 
     items = plan_upload(paths, key_prefix, as_folder)
@@ -330,46 +311,6 @@ def dry_run(paths: Sequence[str], key_prefix: str | None, as_folder: bool, repor
         summary["hashed"] += 1
         report(dict(summary))
     return summary
-
-
-# Local copies are bound by the disk and Python's own per-file work: beyond 4 threads they only
-# compete with the UI thread for the GIL. Cloud transfers wait on the network (GIL released),
-# so more of them overlap latency.
-LOCAL_UPLOAD_WORKERS = 4
-CLOUD_UPLOAD_WORKERS = 8
-
-
-def _upload_workers(root: str) -> int:
-    return CLOUD_UPLOAD_WORKERS if root.startswith(("s3://", "gs://")) else LOCAL_UPLOAD_WORKERS
-
-
-def upload_drop(options: dict[str, Any], on_progress: Any, cancel: Any, cancel_item: Any = None) -> dict[str, Any]:
-    """One drop: a run of the app's upload transform, `ls.upload` under it, the run finished.
-    `cancel_item(index)` cancels single items (see `ls.upload`). Returns the report as plain data."""
-    from core.provenance import finish_run, start_run, upload_transform
-
-    run = start_run(upload_transform(app_version()))
-    collection = options.get("collection")
-    if options.get("collection_uid"):
-        collection = ls.Collection.get(options["collection_uid"])
-    try:
-        report = ls.upload(
-            options["paths"], key_prefix=options.get("key_prefix") or None,
-            description=options.get("description") or None,
-            as_folder=options.get("as_folder", True), storage=options.get("storage") or None,
-            collection=collection or None, run=run, on_progress=on_progress, cancel=cancel,
-            cancel_item=cancel_item,
-            max_workers=_upload_workers(options.get("storage") or ls.settings.storage.root),
-        )
-    finally:
-        finish_run(run)
-    return {
-        "run": run.uid,
-        "items": [{"state": i.state, "error": i.error, "uid": i.uid} for i in report.items],
-        "cancelled": report.cancelled,
-        "collection": report.collection.uid if report.collection is not None else None,
-        "seconds": report.seconds,
-    }
 
 
 def collection_choices() -> list[tuple[str, str]]:

@@ -4,12 +4,19 @@ A `Drop` is one import (one run of the app's upload transform); its items are th
 `core.transfer.plan` lists, in the order the engine's progress refers to. Unfinished drops are
 kept in a small JSON file in the app's data dir, so that after a restart (or a crash) they are
 offered for resumption; uploading again finishes only what is missing (by hash).
+
+Each drop runs in a worker process (`app.upload_worker`): the engine's Python threads would
+otherwise take the GIL from the UI thread, which stutters then. A pool thread here relays the
+worker's reports as progress signals and forwards cancels; the worker stops when the app goes.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import selectors
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,11 +25,11 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from app import corelink
+from app import upload_worker
 from app.tasks import Task, TaskContext, TaskRunner
 
-FINAL = frozenset({"done", "duplicate", "failed", "cancelled"})
-CANCELLED_PATHS = "cancelled_paths"  # option of a persisted drop: items cancelled one by one
+FINAL = upload_worker.FINAL
+CANCELLED_PATHS = upload_worker.CANCELLED_PATHS  # of a persisted drop: items cancelled one by one
 
 
 @dataclass
@@ -52,6 +59,7 @@ class Drop:
     started: float = field(default_factory=time.monotonic)
     message: str = ""
     run_uid: str | None = None
+    worker_pid: int | None = None  # the worker process uploading it
     cancel: threading.Event = field(default_factory=threading.Event, repr=False)
     # plan indices the user cancelled alone; read by the engine's threads (set lookups are atomic)
     cancelled_items: set[int] = field(default_factory=set, repr=False)
@@ -136,6 +144,9 @@ class UploadManager(QObject):
         self._next_id = 1
         self._saves = 0  # snapshots of the queue handed to the store
         self.keep_unfinished = False  # "continue next time": leave the queue file as it is
+        # Drops run in a worker process (the UI keeps the GIL to itself); in this process's
+        # threads only for tests that patch core.
+        self.in_process = False
 
     # -- queries ---------------------------------------------------------------------------
     def drop(self, drop_id: int) -> Drop:
@@ -158,8 +169,9 @@ class UploadManager(QObject):
         self.drops.append(drop)
         self.drop_added.emit(drop.id)
         self._persist()
+        run = _run_drop_here if self.in_process else _run_drop_in_worker
         self._tasks[drop.id] = self._runner.submit(
-            lambda ctx: _run_drop(drop.options, drop.cancel, drop.cancelled_items, ctx),
+            lambda ctx: run(drop.options, drop.cancel, drop.cancelled_items, ctx),
             done=lambda result: self._on_done(drop, result),
             error=lambda msg, _d: self._on_failed(drop, msg),
             progress=lambda event: self._on_progress(drop, event),
@@ -211,6 +223,9 @@ class UploadManager(QObject):
     # -- progress --------------------------------------------------------------------------
     def _on_progress(self, drop: Drop, event: tuple[str, Any]) -> None:
         kind, payload = event
+        if kind == "worker":
+            drop.worker_pid = payload
+            return
         if kind == "plan":
             drop.items = payload  # DropItems built by the worker: 10,000 of them cost the UI nothing
             kept = [i for i in drop.items if i.state != "cancelled"]  # cancelled before a restart
@@ -286,26 +301,107 @@ def _resumable(drop: Drop) -> dict[str, Any]:
     return dict(drop.options, **{CANCELLED_PATHS: sorted(cancelled)}) if cancelled else drop.options
 
 
-def _run_drop(options: dict[str, Any], cancel: threading.Event, cancelled_items: set[int],
-              ctx: TaskContext) -> dict[str, Any]:
-    """Plan and upload one drop (worker side). `cancelled_items` is the drop's live set of
-    plan indices the user cancelled alone; those of a resumed drop are added to it here."""
-    from core.runtime import gc_paused
+def _items(planned: list[dict[str, Any]]) -> list[DropItem]:
+    return [DropItem(p["path"], p["key"], p["size"], p["n_files"], p["state"], p["error"]) for p in planned]
 
-    # The whole drop holds off full collections, so that the upload's thousands of records are
-    # freed by reference counting before one runs (it would hold the GIL for ~100 ms).
-    with gc_paused():
-        planned = corelink.plan_upload(options["paths"], options.get("key_prefix"), options.get("as_folder", True))
-        skipped = set(options.get(CANCELLED_PATHS, ()))
-        items = []
-        for index, p in enumerate(planned):
-            state = p["state"]
-            if p["path"] in skipped and state not in FINAL:
-                state = "cancelled"
-                cancelled_items.add(index)  # set.add is atomic; the UI thread only adds too
-            items.append(DropItem(p["path"], p["key"], p["size"], p["n_files"], state, p["error"]))
-        ctx.progress(("plan", items), force=True)
-        del planned, items
+
+def _run_drop_here(options: dict[str, Any], cancel: threading.Event, cancelled_items: set[int],
+                   ctx: TaskContext) -> dict[str, Any]:
+    """The drop on this process's threads (`UploadManager.in_process`: tests that patch core)."""
+
+    def send(kind: str, payload: Any) -> None:
         # core calls on_progress at most ~10 times a second, from its own threads
-        return corelink.upload_drop(options, lambda p: ctx.progress(("progress", p), force=True), cancel,
-                                    cancelled_items.__contains__)
+        ctx.progress((kind, _items(payload) if kind == "plan" else payload), force=True)
+
+    return upload_worker.run_drop(options, cancel, cancelled_items, send,
+                                  upload_worker.upload_workers(_target_root(options)))
+
+
+def _target_root(options: dict[str, Any]) -> str:
+    import core as ls
+
+    return options.get("storage") or ls.settings.storage.root
+
+
+class UploadProcessError(RuntimeError):
+    """The worker process failed or vanished; its message is meant for the user."""
+
+
+def worker_command() -> list[str]:
+    """How to start the upload worker process: the bundle's executable, or this Python."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, upload_worker.UPLOAD_WORKER_FLAG]
+    return [sys.executable, "-m", "app.upload_worker"]
+
+
+def _worker_env() -> dict[str, str]:
+    import core as ls
+
+    env = dict(os.environ, LABSHELF_INSTANCE=ls.settings.instance)  # the app's current instance
+    if not getattr(sys, "frozen", False):
+        root = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
+    return env
+
+
+def _run_drop_in_worker(options: dict[str, Any], cancel: threading.Event, cancelled_items: set[int],
+                        ctx: TaskContext) -> dict[str, Any]:
+    """The drop in a worker process of its own (see `app.upload_worker`); this pool thread only
+    relays: it forwards cancels and turns the worker's reports into progress signals."""
+    from core.transfer import Progress
+
+    process = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               env=_worker_env(), bufsize=0)
+    assert process.stdin is not None and process.stdout is not None
+    outcome: list[Any] = []
+
+    def tell(message: dict[str, Any]) -> None:
+        try:
+            process.stdin.write((json.dumps(message) + "\n").encode())
+        except OSError:
+            pass  # the worker is gone; its end shows on stdout
+
+    def handle(line: bytes) -> None:
+        kind, payload, *more = json.loads(line)
+        if kind == "plan":
+            ctx.progress(("plan", _items(payload)), force=True)
+        elif kind == "progress":
+            ctx.progress(("progress", Progress(**payload)), force=True)
+        else:
+            outcome[:] = [kind, payload, *more]
+
+    ctx.progress(("worker", process.pid), force=True)
+    tell({"options": options, "max_workers": upload_worker.upload_workers(_target_root(options))})
+    told_cancel, forwarded, buffer = False, set(), b""
+    fd = process.stdout.fileno()
+    try:
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while True:
+                if (cancel.is_set() or ctx.cancelled) and not told_cancel:
+                    tell({"cancel": True})
+                    told_cancel = True
+                fresh = set(cancelled_items) - forwarded  # one atomic copy: the UI thread adds
+                if fresh:
+                    tell({"cancel_items": sorted(fresh)})
+                    forwarded |= fresh
+                if not selector.select(0.1):
+                    continue
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                *lines, buffer = (buffer + chunk).split(b"\n")
+                for line in lines:
+                    handle(line)
+        process.stdin.close()
+        code = process.wait(60)
+    finally:
+        if process.poll() is None:  # only on an error here: do not leave the worker running
+            process.kill()
+            process.wait()
+    if outcome and outcome[0] == "done":
+        return outcome[1]
+    if outcome and outcome[0] == "error":
+        raise UploadProcessError(outcome[1])
+    raise UploadProcessError(f"The upload process stopped unexpectedly (exit code {code}); "
+                             "what it had not finished can be retried.")

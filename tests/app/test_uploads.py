@@ -231,6 +231,7 @@ def test_cancel_single_items_from_the_queue(qtbot, window: MainWindow, tmp_path:
 
     folder = _files(tmp_path / "parts", 40, 200_000)
     _slow_until_cancelled(monkeypatch, "/part03")  # items 30-39 cannot finish before the click
+    window.uploads.in_process = True  # where the patch applies
     dock = window.queue_dock
     with qtbot.waitSignal(window.uploads.drop_planned, timeout=10000):
         drop = window.uploads.start({"paths": [str(folder)], "as_folder": False})
@@ -254,6 +255,7 @@ def test_cancel_all_stops_every_drop(qtbot, window: MainWindow, tmp_path: Path, 
     import core as ls
 
     _slow_until_cancelled(monkeypatch)  # every item waits for the cancel
+    window.uploads.in_process = True  # where the patch applies
     drops = [window.uploads.start({"paths": [str(_files(tmp_path / name, 20, 1000))], "as_folder": False})
              for name in ("a", "b")]
     qtbot.waitUntil(lambda: all(item.state == "uploading" for d in drops for item in d.items[:2]), timeout=10000)
@@ -277,17 +279,31 @@ artifact.store_object = slow_store
 from app.main_window import MainWindow
 window = MainWindow()
 window.show()
+# in_process: the crash of a process with the upload engine inside; else the app dies and its
+# upload worker process is left to notice
+window.uploads.in_process = sys.argv[2] == "in_process"
 drop = window.uploads.start({"paths": [sys.argv[1]], "as_folder": False})
-window.uploads.drop_changed.connect(lambda _id: print(drop.files_done, flush=True))
+window.uploads.drop_changed.connect(lambda _id: print(drop.files_done, drop.worker_pid, flush=True))
 app.exec()
 """
 
 
-def test_resume_after_a_crash_finishes_only_what_is_missing(qtbot, instance, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def _exited(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "State:\tZ" in status  # orphaned: waits for init to reap it
+
+
+@pytest.mark.parametrize("where", ["in_process", "worker"])
+def test_resume_after_a_crash_finishes_only_what_is_missing(where: str, qtbot, instance, tmp_path: Path,  # noqa: ANN001
+                                                            monkeypatch) -> None:  # noqa: ANN001
     import os
     import signal
     import subprocess
     import sys
+    import time
 
     from sqlalchemy import select
 
@@ -295,19 +311,26 @@ def test_resume_after_a_crash_finishes_only_what_is_missing(qtbot, instance, tmp
     from core import context
     from core.models import PENDING, Artifact
 
-    folder = _files(tmp_path / "crash", 200, 4096)
+    n = 200 if where == "in_process" else 2000  # no slow disk in the worker: more files
+    folder = _files(tmp_path / "crash", n, 4096)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "LABSHELF_QUIET": "1"}
-    child = subprocess.Popen([sys.executable, "-c", CRASHING_GUI, str(folder)], stdout=subprocess.PIPE,
+    child = subprocess.Popen([sys.executable, "-c", CRASHING_GUI, str(folder), where], stdout=subprocess.PIPE,
                              stderr=subprocess.DEVNULL, text=True, env=env)
     try:
         for line in child.stdout:
-            if int(line) >= 40:
+            files_done, worker = line.split()
+            if int(files_done) >= 40:
                 break
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(10)
+    if where == "worker":  # the worker notices that the app is gone, cancels and exits
+        deadline = time.monotonic() + 15
+        while not _exited(int(worker)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _exited(int(worker)), "the upload worker outlived the app"
     visible = ls.Artifact.filter().count()
-    assert 0 < visible < 200, visible  # killed mid-transfer
+    assert 0 < visible < n, visible  # killed mid-transfer
 
     offered = []
     monkeypatch.setattr(MainWindow, "ask_resume", lambda self, count: offered.append(count) or True)
@@ -317,10 +340,10 @@ def test_resume_after_a_crash_finishes_only_what_is_missing(qtbot, instance, tmp
     qtbot.waitUntil(lambda: bool(win.uploads.drops) and win.uploads.drops[0].finished, timeout=30000)
     resumed = win.uploads.drops[0]
     assert offered == [1] and resumed.state == "done", resumed.message
-    assert resumed.counts() == {"duplicate": visible, "done": 200 - visible}
+    assert resumed.counts() == {"duplicate": visible, "done": n - visible}
     rows = context.read(lambda s: s.execute(select(Artifact.key, Artifact.visibility, Artifact.uid,
                                                    Artifact.suffix)).all())
-    assert sorted(r.key for r in rows) == [f"crash/part{i:03d}.bin" for i in range(200)]  # no twice, none missing
+    assert sorted(r.key for r in rows) == sorted(f"crash/part{i:03d}.bin" for i in range(n))  # no twice, none missing
     assert not [r for r in rows if r.visibility == PENDING]  # no dangling records
     store = Path(ls.settings.storage.root) / ".labshelf"
     objects = {p.name for p in store.iterdir() if not p.name.startswith(("labshelf.db", ".tmp-"))}
@@ -356,6 +379,7 @@ def test_items_cancelled_alone_stay_cancelled_when_the_drop_resumes(qtbot, insta
     first = MainWindow()
     qtbot.addWidget(first)
     first.show()
+    first.uploads.in_process = True  # where the patch applies; the resumed drop runs in a worker process
     dock = first.queue_dock
     with qtbot.waitSignal(first.uploads.drop_planned, timeout=10000):
         drop = first.uploads.start({"paths": [str(folder)], "as_folder": False})
@@ -386,3 +410,32 @@ def test_items_cancelled_alone_stay_cancelled_when_the_drop_resumes(qtbot, insta
     assert sorted(a.key for a in ls.Artifact.filter()) == [f"parts/part{i:03d}.bin" for i in range(30)]
     assert "uploading" not in second.windowTitle()
     second.close()
+
+
+def test_upload_worker_killed_mid_drop_then_retry(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    import os
+    import signal
+
+    from sqlalchemy import select
+
+    import core as ls
+    from core import context
+    from core.models import PENDING, Artifact
+
+    folder = _files(tmp_path / "killed", 3000, 4096)
+    drop = window.uploads.start({"paths": [str(folder)], "as_folder": False})
+    qtbot.waitUntil(lambda: drop.files_done >= 100, timeout=30000)
+    os.kill(drop.worker_pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: drop.finished, timeout=10000)
+    assert drop.state == "failed" and "upload process stopped unexpectedly" in drop.message, drop.message
+    assert window.queue_dock.isVisible()
+    failed = [i for i in drop.items if i.state == "failed"]
+    assert failed and all("stopped unexpectedly" in i.error for i in failed)
+    retries = window.uploads.retry_failed(drop.id)
+    qtbot.waitUntil(lambda: all(d.finished for d in retries), timeout=60000)
+    assert [d.state for d in retries] == ["done"], [d.message for d in retries]
+    # nothing twice, nothing missing: records killed half-way were adopted or redone
+    assert sorted(a.key for a in ls.Artifact.filter()) == sorted(f"killed/part{i:03d}.bin" for i in range(3000))
+    pending = context.read(lambda s: s.execute(select(Artifact.id).where(Artifact.visibility == PENDING)).all())
+    assert not pending  # no dangling records (queries never show them: ask the table)
+    assert "uploading" not in window.windowTitle()

@@ -188,9 +188,9 @@ def test_settings_dialog_stores_app_and_cache_settings(qtbot, instance: Any, tmp
     assert config.cache_dir == str(tmp_path / "cache")
     assert config.cache_max_bytes == 2_500_000_000
     assert user_handle() == "ada"
-    from app import corelink
+    from app import upload_worker
 
-    assert corelink.LOCAL_UPLOAD_WORKERS == 6
+    assert upload_worker.LOCAL_UPLOAD_WORKERS == 6
     AppSettings().save()  # back to the defaults for the tests that follow
     from app import app_settings
 

@@ -94,6 +94,34 @@ def test_init_save_ls_on_a_temp_instance(bundle: Path, tmp_path: Path) -> None:
     assert "up to date" in migrate.stdout, migrate.stderr
 
 
+def test_the_desktop_upload_worker_runs_from_the_bundle(bundle: Path, tmp_path: Path) -> None:
+    """The app uploads each drop in a worker process: the bundle's executable with a flag."""
+    from app.upload_worker import UPLOAD_WORKER_FLAG
+
+    folder = tmp_path / "plates"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"p{i}.csv").write_text(f"well,od\nA{i},0.{i}\n")
+    assert _run("init", "--storage", str(tmp_path / "store"), "--name", "bundled", cwd=tmp_path).returncode == 0
+    start = json.dumps({"options": {"paths": [str(folder)], "as_folder": False}})
+    worker = subprocess.Popen([str(EXE), UPLOAD_WORKER_FLAG], cwd=tmp_path, env=_env(LABSHELF_INSTANCE="bundled"),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert worker.stdin is not None and worker.stdout is not None
+    worker.stdin.write(start + "\n")
+    worker.stdin.flush()
+    messages = []
+    for line in worker.stdout:
+        messages.append(json.loads(line))
+        if messages[-1][0] in ("done", "error"):
+            break
+    worker.stdin.close()
+    assert worker.wait(60) == 0, worker.stderr.read() if worker.stderr else ""
+    assert messages[0][0] == "plan" and messages[-1][0] == "done", messages[-1]
+    assert [i["state"] for i in messages[-1][1]["items"]] == ["done"] * 3
+    listed = json.loads(_run("ls", "--json", cwd=tmp_path).stdout)
+    assert sorted(r["key"] for r in listed) == ["plates/p0.csv", "plates/p1.csv", "plates/p2.csv"]
+
+
 def _demo_instance(tmp_path: Path) -> None:
     assert _run("init", "--storage", str(tmp_path / "store")).returncode == 0
     demo = _run("demo", str(tmp_path / "iris"), "--load", timeout=300)

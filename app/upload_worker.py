@@ -1,0 +1,165 @@
+"""One drop of the desktop app, run by `core.upload` — in a worker process of its own.
+
+The engine's threads hash, copy and write records in Python; in the app's own process they
+compete with the UI thread for the GIL, and the window stutters while thousands of files go
+in. So the app starts `python -m app.upload_worker` (the bundle: `labshelf --upload-worker`)
+per drop and only relays what it reports. No Qt here.
+
+Protocol: JSON lines.
+- app → worker (stdin): first ``{"options": {...}, "max_workers": n}``; then any number of
+  ``{"cancel": true}`` and ``{"cancel_items": [plan index, ...]}``. End of input means the app
+  is gone: the upload is cancelled (nothing half-written stays visible).
+- worker → app (stdout): ``["plan", [item, ...]]`` once, ``["progress", {...}]`` at most ~10
+  times a second, then ``["done", result]`` or ``["error", message, details]``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+UPLOAD_WORKER_FLAG = "--upload-worker"  # the bundle's executable runs this module with it
+CANCELLED_PATHS = "cancelled_paths"  # option of a resumed drop: items cancelled one by one
+FINAL = frozenset({"done", "duplicate", "failed", "cancelled"})
+
+# Local copies are bound by the disk and Python's own per-file work; cloud transfers wait on
+# the network (GIL released), so more of them overlap latency. The app's settings change these.
+LOCAL_UPLOAD_WORKERS = 4
+CLOUD_UPLOAD_WORKERS = 8
+
+Send = Callable[[str, Any], None]
+
+
+def app_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("labshelf")
+    except PackageNotFoundError:
+        import core
+
+        return core.__version__
+
+
+def upload_workers(root: str) -> int:
+    return CLOUD_UPLOAD_WORKERS if root.startswith(("s3://", "gs://")) else LOCAL_UPLOAD_WORKERS
+
+
+def plan_upload(paths: Sequence[str], key_prefix: str | None, as_folder: bool) -> list[dict[str, Any]]:
+    """The items an upload of `paths` will have, in the order its progress refers to."""
+    from core.transfer import plan
+
+    return [
+        {"path": str(i.path), "key": i.key, "size": i.size, "n_files": i.n_files,
+         "state": i.state, "error": i.error}
+        for i in plan(list(paths), key_prefix or None, as_folder)
+    ]
+
+
+def upload_drop(options: dict[str, Any], on_progress: Any, cancel: threading.Event,
+                cancel_item: Any = None, max_workers: int | None = None) -> dict[str, Any]:
+    """One drop: a run of the app's upload transform, `ls.upload` under it, the run finished.
+    `cancel_item` (a set of plan indices, or a callable) cancels single items (see
+    `ls.upload`). Returns the report as plain data."""
+    import core as ls
+    from core.provenance import finish_run, start_run, upload_transform
+
+    collection = options.get("collection")
+    if options.get("collection_uid"):
+        collection = ls.Collection.get(options["collection_uid"])
+    run = start_run(upload_transform(app_version()))
+    try:
+        report = ls.upload(
+            options["paths"], key_prefix=options.get("key_prefix") or None,
+            description=options.get("description") or None,
+            as_folder=options.get("as_folder", True), storage=options.get("storage") or None,
+            collection=collection or None, run=run, on_progress=on_progress, cancel=cancel,
+            cancel_item=cancel_item,
+            max_workers=max_workers or upload_workers(options.get("storage") or ls.settings.storage.root),
+        )
+    finally:
+        finish_run(run)
+    return {
+        "run": run.uid,
+        "items": [{"state": i.state, "error": i.error, "uid": i.uid} for i in report.items],
+        "cancelled": report.cancelled,
+        "collection": report.collection.uid if report.collection is not None else None,
+        "seconds": report.seconds,
+    }
+
+
+def run_drop(options: dict[str, Any], cancel: threading.Event, cancelled: set[int], send: Send,
+             max_workers: int | None = None) -> dict[str, Any]:
+    """Plan and upload one drop: `send("plan", items)` first, then `send("progress", p)` from
+    the engine's threads. `cancelled` is the live set of plan indices cancelled alone; those
+    of a resumed drop (its `cancelled_paths`) are added to it here."""
+    from core.runtime import gc_paused
+
+    # The whole drop holds off full collections, so that the upload's thousands of records are
+    # freed by reference counting before one runs (it would hold the GIL for ~100 ms).
+    with gc_paused():
+        planned = plan_upload(options["paths"], options.get("key_prefix"), options.get("as_folder", True))
+        skipped = set(options.get(CANCELLED_PATHS, ()))
+        for index, item in enumerate(planned):
+            if item["path"] in skipped and item["state"] not in FINAL:
+                item["state"] = "cancelled"
+                cancelled.add(index)  # set.add is atomic; the other side only adds too
+        send("plan", planned)
+        del planned
+        return upload_drop(options, lambda p: send("progress", p), cancel, cancelled, max_workers)
+
+
+def main() -> int:
+    """The worker process: read the drop from stdin, upload it, report on stdout."""
+    channel = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
+    os.dup2(2, 1)  # whatever else prints goes to stderr, never into the protocol
+    sys.stdout = sys.stderr
+    lock = threading.Lock()
+
+    def send(kind: str, payload: Any, *more: Any) -> None:
+        if kind == "progress":
+            payload = {"bytes_done": payload.bytes_done, "bytes_total": payload.bytes_total,
+                       "files_done": payload.files_done, "files_total": payload.files_total,
+                       "changes": payload.changes, "finished": payload.finished}
+        line = json.dumps([kind, payload, *more])
+        with lock:
+            channel.write(line + "\n")
+            channel.flush()
+
+    first = sys.stdin.readline()
+    if not first.strip():
+        return 2
+    start = json.loads(first)
+    cancel, cancelled = threading.Event(), set()
+
+    def listen() -> None:
+        for line in sys.stdin:
+            message = json.loads(line)
+            if message.get("cancel"):
+                cancel.set()
+            cancelled.update(message.get("cancel_items", ()))
+        cancel.set()  # the app is gone: stop, leaving nothing half-written
+
+    threading.Thread(target=listen, name="upload-worker-stdin", daemon=True).start()
+    try:
+        result = run_drop(start["options"], cancel, cancelled, send, start.get("max_workers"))
+    except Exception as exc:  # noqa: BLE001 - every failure is reported to the app, in one line
+        try:
+            send("error", str(exc) or type(exc).__name__, traceback.format_exc())
+        except OSError:
+            pass  # the app is gone
+        return 1
+    try:
+        send("done", result)
+    except OSError:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
