@@ -369,6 +369,7 @@ class MainWindow(QMainWindow):
 
     def open_import(self, paths: list[str]) -> ImportDialog:
         """The import dialog for `paths`; confirming it starts the upload."""
+        self.uploads.prestart_worker()  # ready by the time the dialog is confirmed
         dialog = ImportDialog(paths, self.transfer_runner, self)
         dialog.accepted.connect(lambda: self.uploads.start(dialog.options()))
         dialog.finished.connect(dialog.deleteLater)
@@ -520,5 +521,6 @@ class MainWindow(QMainWindow):
         self._stale_timer.stop()
         self.runner.shutdown()
         self.thumb_runner.shutdown()
+        self.uploads.close()
         self.transfer_runner.shutdown(30000)  # cancelled uploads roll back before we exit
         super().closeEvent(event)

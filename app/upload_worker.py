@@ -6,7 +6,8 @@ in. So the app starts `python -m app.upload_worker` (the bundle: `labshelf --upl
 per drop and only relays what it reports. No Qt here.
 
 Protocol: JSON lines.
-- app → worker (stdin): first ``{"options": {...}, "max_workers": n}``; then any number of
+- app → worker (stdin): first ``{"options": {...}, "max_workers": n}`` (a worker may be started
+  ahead of it: it imports and connects meanwhile, and exits if none comes); then any number of
   ``{"cancel": true}`` and ``{"cancel_items": [plan index, ...]}``. End of input means the app
   is gone: the upload is cancelled (nothing half-written stays visible).
 - worker → app (stdout): ``["plan", [item, ...]]`` once, ``["progress", {...}]`` at most ~10
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import sys
 import threading
 import traceback
@@ -24,6 +26,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 UPLOAD_WORKER_FLAG = "--upload-worker"  # the bundle's executable runs this module with it
+# A worker started ahead of its drop (while the import dialog is open) waits this long for it
+# and then exits on its own.
+IDLE_S = 600
 CANCELLED_PATHS = "cancelled_paths"  # option of a resumed drop: items cancelled one by one
 FINAL = frozenset({"done", "duplicate", "failed", "cancelled"})
 
@@ -114,6 +119,23 @@ def run_drop(options: dict[str, Any], cancel: threading.Event, cancelled: set[in
         return upload_drop(options, lambda p: send("progress", p), cancel, cancelled, max_workers)
 
 
+def _warm_up() -> None:
+    """Import and connect what an upload needs before the drop arrives: a worker started
+    ahead (while the import dialog is open) then starts at once."""
+    try:
+        import core as ls
+        import core.provenance  # noqa: F401
+        import core.transfer  # noqa: F401
+
+        root = ls.settings.storage.root
+        if root.startswith("s3://"):
+            import s3fs  # noqa: F401
+        elif root.startswith("gs://"):
+            import gcsfs  # noqa: F401
+    except Exception:  # noqa: BLE001, S110 - the drop itself reports what is wrong, in its words
+        pass
+
+
 def main() -> int:
     """The worker process: read the drop from stdin, upload it, report on stdout."""
     channel = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
@@ -131,9 +153,11 @@ def main() -> int:
             channel.write(line + "\n")
             channel.flush()
 
-    first = sys.stdin.readline()
+    _warm_up()
+    ready, _, _ = select.select([sys.stdin], [], [], IDLE_S)
+    first = sys.stdin.readline() if ready else ""
     if not first.strip():
-        return 2
+        return 0  # no drop came (the app is gone, or had no use for this worker)
     start = json.loads(first)
     cancel, cancelled = threading.Event(), set()
 

@@ -147,6 +147,7 @@ class UploadManager(QObject):
         # Drops run in a worker process (the UI keeps the GIL to itself); in this process's
         # threads only for tests that patch core.
         self.in_process = False
+        self.workers = WorkerPool()
 
     # -- queries ---------------------------------------------------------------------------
     def drop(self, drop_id: int) -> Drop:
@@ -161,6 +162,17 @@ class UploadManager(QObject):
         return sum(d.bytes_done for d in live), sum(d.bytes_total for d in live)
 
     # -- actions ---------------------------------------------------------------------------
+    def prestart_worker(self) -> None:
+        """Start a worker process ahead of the next drop (the import dialog opened)."""
+        if not self.in_process:
+            workers = self.workers
+            self._runner.submit(lambda ctx: workers.prestart(), name="start upload worker")
+
+    def close(self) -> None:
+        """The app closes: let a worker started ahead go (running drops are cancelled by the
+        caller, and their workers end with them)."""
+        self.workers.close()
+
     def start(self, options: dict[str, Any]) -> Drop:
         """Start an upload of `options` (paths, key_prefix, description, as_folder, storage,
         collection or collection_uid)."""
@@ -169,9 +181,15 @@ class UploadManager(QObject):
         self.drops.append(drop)
         self.drop_added.emit(drop.id)
         self._persist()
-        run = _run_drop_here if self.in_process else _run_drop_in_worker
+        workers = self.workers
+
+        def run(ctx: TaskContext) -> dict[str, Any]:
+            if self.in_process:
+                return _run_drop_here(drop.options, drop.cancel, drop.cancelled_items, ctx)
+            return _run_drop_in_worker(drop.options, drop.cancel, drop.cancelled_items, ctx, workers)
+
         self._tasks[drop.id] = self._runner.submit(
-            lambda ctx: run(drop.options, drop.cancel, drop.cancelled_items, ctx),
+            run,
             done=lambda result: self._on_done(drop, result),
             error=lambda msg, _d: self._on_failed(drop, msg),
             progress=lambda event: self._on_progress(drop, event),
@@ -334,24 +352,90 @@ def worker_command() -> list[str]:
     return [sys.executable, "-m", "app.upload_worker"]
 
 
-def _worker_env() -> dict[str, str]:
-    import core as ls
-
-    env = dict(os.environ, LABSHELF_INSTANCE=ls.settings.instance)  # the app's current instance
+def _worker_env(instance: str) -> dict[str, str]:
+    env = dict(os.environ, LABSHELF_INSTANCE=instance)
     if not getattr(sys, "frozen", False):
         root = str(Path(__file__).resolve().parents[1])
         env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
     return env
 
 
+def _current_instance() -> str:
+    import core as ls
+
+    return ls.settings.instance
+
+
+class WorkerPool:
+    """Starts upload worker processes; keeps at most one started ahead of its drop (a worker
+    needs ~0.5 s to import and connect; the import dialog is open longer than that).
+    Thread-safe; used from pool threads only (starting a process is not for the UI thread)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._spare: tuple[subprocess.Popen, str, float] | None = None  # process, instance, started
+
+    @staticmethod
+    def _spawn(instance: str) -> subprocess.Popen:
+        return subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                env=_worker_env(instance), bufsize=0)
+
+    def prestart(self) -> None:
+        """Start a spare worker for the current instance, unless a usable one waits already."""
+        instance = _current_instance()
+        with self._lock:
+            if self._spare is not None and self._usable(*self._spare, instance):
+                return
+            stale, self._spare = self._spare, None
+        _retire(stale)
+        process = self._spawn(instance)
+        with self._lock:
+            stale, self._spare = self._spare, (process, instance, time.monotonic())
+        _retire(stale)
+
+    def take(self) -> subprocess.Popen:
+        """A worker for a drop on the current instance: the spare if it is usable, else a new one."""
+        instance = _current_instance()
+        with self._lock:
+            spare, self._spare = self._spare, None
+        if spare is not None and self._usable(*spare, instance):
+            return spare[0]
+        _retire(spare)
+        return self._spawn(instance)
+
+    @staticmethod
+    def _usable(process: subprocess.Popen, instance: str, started: float, current: str) -> bool:
+        # a spare gives up after IDLE_S: never hand out one that may be about to
+        fresh = time.monotonic() - started < upload_worker.IDLE_S - 60
+        return fresh and instance == current and process.poll() is None
+
+    def close(self) -> None:
+        """Let the spare go: its input ends, so it exits by itself (no waiting here)."""
+        with self._lock:
+            spare, self._spare = self._spare, None
+        _retire(spare, wait=False)
+
+
+def _retire(spare: tuple[subprocess.Popen, str, float] | None, wait: bool = True) -> None:
+    if spare is None:
+        return
+    process = spare[0]
+    try:
+        process.stdin.close()  # type: ignore[union-attr] - end of input: it exits
+        if wait:
+            process.wait(5)
+    except (OSError, subprocess.TimeoutExpired):
+        process.kill()
+        process.wait()
+
+
 def _run_drop_in_worker(options: dict[str, Any], cancel: threading.Event, cancelled_items: set[int],
-                        ctx: TaskContext) -> dict[str, Any]:
+                        ctx: TaskContext, workers: WorkerPool) -> dict[str, Any]:
     """The drop in a worker process of its own (see `app.upload_worker`); this pool thread only
     relays: it forwards cancels and turns the worker's reports into progress signals."""
     from core.transfer import Progress
 
-    process = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               env=_worker_env(), bufsize=0)
+    process = workers.take()
     assert process.stdin is not None and process.stdout is not None
     outcome: list[Any] = []
 

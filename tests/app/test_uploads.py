@@ -85,6 +85,52 @@ def test_drop_folder_imports_every_file_as_one_upload_run(qtbot, window: MainWin
     assert ls.Artifact.filter().count() == 200
 
 
+def test_the_import_dialog_starts_the_drop_s_worker_ahead(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+    folder = _files(tmp_path / "ahead", 3, 1000)
+    workers = window.uploads.workers
+    _drop(window, [str(folder)])
+    qtbot.waitUntil(lambda: workers._spare is not None, timeout=10000)
+    spare = workers._spare[0]
+    dialog = window.import_dialog
+    qtbot.waitUntil(lambda: bool(dialog.summary) and dialog.summary["hashed"] == dialog.summary["items"],
+                    timeout=20000)
+    with qtbot.waitSignal(window.uploads.drop_added, timeout=5000):
+        dialog.accept()
+    drop = window.uploads.drops[-1]
+    qtbot.waitUntil(lambda: drop.finished, timeout=30000)
+    assert drop.state == "done" and drop.worker_pid == spare.pid  # the drop took the worker started ahead
+    assert spare.wait(10) == 0 and workers._spare is None
+
+    _drop(window, [str(folder)])  # another dialog: another worker waits; closing the app lets it go
+    qtbot.waitUntil(lambda: workers._spare is not None, timeout=10000)
+    second = workers._spare[0]
+    window.import_dialog.reject()
+    window.close()
+    assert second.wait(10) == 0  # it exits by itself once its input ends
+
+
+def test_a_worker_started_ahead_is_not_used_stale(instance, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    from app import upload_worker
+    from app.uploads import WorkerPool
+
+    pool = WorkerPool()
+    pool.prestart()
+    first = pool._spare[0]
+    pool.prestart()  # one waits already
+    assert pool._spare[0] is first
+    assert pool.take() is first and pool._spare is None
+    first.stdin.close()
+    assert first.wait(10) == 0  # a worker whose input ends without a drop exits quietly
+
+    pool.prestart()
+    old = pool._spare[0]
+    monkeypatch.setattr(upload_worker, "IDLE_S", 30)  # it could give up any moment: not handed out
+    fresh = pool.take()
+    assert fresh is not old and old.wait(10) == 0
+    fresh.stdin.close()
+    fresh.wait(10)
+
+
 def test_folder_as_one_artifact_into_a_new_collection(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
     import core as ls
 
