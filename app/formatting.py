@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from core.humanize import human_size
@@ -27,3 +28,12 @@ def format_value(kind: str, value: object) -> str:
     if kind == "bool":
         return "✓" if value else ""
     return str(value)
+
+
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with the password of any URL in it masked (for status lines and task names:
+    whatever a user typed into a URL field must not be shown or logged)."""
+    return _URL_PASSWORD.sub(r"\1***@", text)

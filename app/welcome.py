@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.dialogs import folder_row
+from app.formatting import mask_secrets
 from app.tasks import TaskRunner
 
 DEMO_INSTANCE = "iris-demo"
@@ -230,7 +231,7 @@ class WelcomeView(QWidget):
     def open_instance(self, target: str) -> None:
         from app import corelink
 
-        self._work(lambda: corelink.open_instance(target), self._ready, f"Opening {target}…")
+        self._work(lambda: corelink.open_instance(target), self._ready, f"Opening {mask_secrets(target)}…")
 
     def shutdown(self) -> None:
         self.runner.shutdown()
