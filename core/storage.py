@@ -8,6 +8,7 @@ computed one while writing), then moved into place.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import secrets
@@ -197,6 +198,24 @@ def walk_folder(folder: Path, *, follow_outside_symlinks: bool = False) -> tuple
 # ---------------------------------------------------------------- copying with verification
 
 
+def _user_folder(path: Path) -> Path:
+    """The storage folder a user knows for an internal path (``<root>/.labshelf/.tmp-…/x``
+    → ``<root>``)."""
+    for parent in [path, *path.parents]:
+        if parent.name == OBJECTS_DIR:
+            return parent.parent
+    return path.parent
+
+
+def _free_space(folder: Path) -> str:
+    from .humanize import human_size
+
+    try:
+        return human_size(shutil.disk_usage(folder).free)
+    except OSError:
+        return "no space"
+
+
 def copy_file_hashing(src: Path, dst: Path, expected_size: int, cancel: Callable[[], bool] | None = None,
                       on_bytes: Callable[[int], None] | None = None) -> str:
     """Copy ``src`` to ``dst`` in one pass and return the hash of the bytes written.
@@ -225,10 +244,13 @@ def copy_file_hashing(src: Path, dst: Path, expected_size: int, cancel: Callable
     except PermissionError:
         raise StorageError(f"The file {src} cannot be read: permission denied.") from None
     except OSError as exc:
-        if exc.errno == 28:
-            raise StorageError(f"The disk is full: could not write {dst}.") from None
-        if exc.errno == 27:
-            raise StorageError(f"The file {dst} exceeds the allowed file size (disk quota).") from None
+        if exc.errno == errno.ENOSPC:
+            folder = _user_folder(dst)
+            raise StorageError(f"The disk is full: {src} does not fit into {folder} "
+                               f"({_free_space(folder)} free).") from None
+        if exc.errno in (errno.EFBIG, errno.EDQUOT):
+            raise StorageError(f"{src} cannot be stored in {_user_folder(dst)}: the file size limit "
+                               "or disk quota is reached.") from None
         raise StorageError(f"Copying {src} failed: {exc.strerror or exc}.") from None
     if written != expected_size:
         raise StorageError(

@@ -236,6 +236,7 @@ def test_disk_full_while_copying(sqlite_instance: Path, tmp_path: Path) -> None:
         sentence = message.removeprefix("StorageError: ")
         assert one_sentence(sentence), sentence
         assert "size" in sentence or "full" in sentence, sentence
+        assert name in sentence and ".tmp-" not in sentence, sentence  # the user's file, not ours
         clear += 1
     state = audit(sqlite_instance)
     state.assert_consistent()
@@ -358,6 +359,8 @@ def test_real_disk_full_objects_and_database(small_disk: Path, tmp_path: Path) -
         ls.Artifact(big, key="big.bin").save()
     messages.append(str(info.value))
     assert "full" in str(info.value) and one_sentence(str(info.value)), str(info.value)
+    assert str(big) in str(info.value) and f"into {root} (" in str(info.value), str(info.value)
+    assert ".tmp-" not in str(info.value)  # the user's file and storage folder, not our temp name
     # fill the disk to the brim, then keep saving small files until something gives
     filler = small_disk / "filler"
     with open(filler, "wb") as fh:
