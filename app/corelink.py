@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -302,15 +303,32 @@ def dry_run(paths: Sequence[str], key_prefix: str | None, as_folder: bool, repor
                "bytes": sum(i["size"] for i in items), "hashed": 0, "registered": 0,
                "unreadable": sum(1 for i in items if i["state"] == "failed")}
     report(dict(summary))
+    batch: list[str] = []  # hashes not yet looked up: one query per batch, not per file
+    last = time.monotonic()
+
+    def look_up() -> None:
+        if batch:
+            known = {r["hash"] for r in ls.Artifact.filter(hash__in=batch, visibility__in=[0, 1]).values("hash")}
+            summary["registered"] += sum(1 for h in batch if h in known)
+            batch.clear()
+
     for item in items:
         if cancelled():
             break
         if item["state"] != "failed":
-            digest = describe_source(item["path"])["hash"]
-            summary["registered"] += ls.Artifact.filter(hash=digest, visibility__in=[0, 1]).exists()
+            batch.append(describe_source(item["path"])["hash"])
         summary["hashed"] += 1
-        report(dict(summary))
+        if len(batch) >= DRY_RUN_BATCH or time.monotonic() - last > DRY_RUN_REPORT_S:
+            look_up()
+            report(dict(summary))
+            last = time.monotonic()
+    look_up()
+    report(dict(summary))
     return summary
+
+
+DRY_RUN_BATCH = 500  # hashes per "already registered?" query
+DRY_RUN_REPORT_S = 0.2  # the dialog's summary updates this often
 
 
 def collection_choices() -> list[tuple[str, str]]:
