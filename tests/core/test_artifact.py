@@ -1,4 +1,5 @@
-"""Artifacts on local storage: save, dedup, in place, versions, access, trash."""
+"""Artifacts on local storage: save, dedup, in place, versions, access, trash (the scenarios
+that do not look at local paths also run on S3 and GCS: test_storage_matrix.py)."""
 
 from __future__ import annotations
 
@@ -82,8 +83,8 @@ def test_versions_by_revises_and_by_key(instance: Path, tmp_path: Path) -> None:
     assert [v.is_latest for v in v3.versions] == [False, False, True]
     assert [v.version for v in v3.versions] == ["1", "2", "3"]
     # each version has its own object: nothing overwritten
-    assert Path(str(v1.path)).read_text() == "v1"
-    assert Path(str(v3.path)).read_text() == "v3"
+    assert v1.path.read_text() == "v1"  # a UPath: also on S3/GCS (test_storage_matrix.py)
+    assert v3.path.read_text() == "v3"
     # a stem prefix gets the latest version
     assert ls.Artifact.get(v1.uid[:16]).uid == v3.uid
 
@@ -93,8 +94,8 @@ def test_folder_versions_never_overwrite_each_other(instance: Path, src: Path) -
     (src / "study0" / "3.txt").write_text("new")
     v2 = ls.Artifact(str(src / "study0"), key="iris/study0").save()
     assert v2.uid != v1.uid and v2.stem_uid == v1.stem_uid
-    assert len(list(Path(str(v1.path)).iterdir())) == 3
-    assert len(list(Path(str(v2.path)).iterdir())) == 4
+    assert len(list(v1.path.iterdir())) == 3
+    assert len(list(v2.path.iterdir())) == 4
 
 
 def test_deleting_the_latest_promotes_the_previous(instance: Path, tmp_path: Path) -> None:
@@ -175,7 +176,7 @@ def test_bulk_save_many_files(instance: Path, tmp_path: Path) -> None:
     assert ls.Artifact.filter(key__startswith="many/").count() == 300
     assert all(a.id and a.is_latest for a in arts)
     for a in arts[::50]:
-        assert Path(str(a.path)).read_text() == f"content {int(a.key[5:8])}"
+        assert a.path.read_text() == f"content {int(a.key[5:8])}"
 
 
 def test_ls_save_skips_duplicates_within_a_batch(instance: Path, tmp_path: Path) -> None:
