@@ -10,11 +10,22 @@ Each thread has two sessions per database:
   and emptied afterwards.
 
 SQLite gets WAL, a busy timeout, foreign keys and ``BEGIN IMMEDIATE`` for
-writes; "database is locked" and similar transient errors are retried.
+writes; "database is locked" and similar transient errors are retried, but a write
+waits at most ``LABSHELF_SQLITE_LOCK_WAIT`` seconds in all for another process's
+write lock.
+
+PostgreSQL connections are bounded in time, with libpq's and the server's own means:
+``statement_timeout`` (``LABSHELF_DB_STATEMENT_TIMEOUT``) ends a statement the server
+takes too long over; ``connect_timeout``, TCP keepalives and ``tcp_user_timeout``
+(``LABSHELF_DB_LINK_TIMEOUT``) detect a dead or black-holed link on both ends; and
+psycopg's own wait timeout closes a connection whose server stays silent (frozen)
+past both. A statement that times out rolls its transaction back.
 """
 
 from __future__ import annotations
 
+import math
+import os
 import random
 import threading
 import time
@@ -38,6 +49,36 @@ _lock = threading.Lock()
 WRITE_RETRIES = 12
 IDLE_IN_TRANSACTION_MS = 60_000  # PostgreSQL: end a transaction whose client went silent
 
+# Defaults, in seconds, of the time limits (each overridable by its environment variable).
+STATEMENT_TIMEOUT = 60.0  # PostgreSQL: the longest one statement may run
+LINK_TIMEOUT = 15.0  # PostgreSQL: to connect, and to notice a dead or black-holed link
+SQLITE_LOCK_WAIT = 60.0  # SQLite: the longest a write waits in all for the write lock
+
+
+def _seconds(var: str, default: float) -> float:
+    """A positive number of seconds from the environment (the default if unset or invalid)."""
+    raw = os.environ.get(var, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        return default
+    return value if math.isfinite(value) and value > 0 else default
+
+
+def statement_timeout() -> float:
+    return _seconds("LABSHELF_DB_STATEMENT_TIMEOUT", STATEMENT_TIMEOUT)
+
+
+def link_timeout() -> float:
+    return _seconds("LABSHELF_DB_LINK_TIMEOUT", LINK_TIMEOUT)
+
+
+def sqlite_lock_wait() -> float:
+    return _seconds("LABSHELF_SQLITE_LOCK_WAIT", SQLITE_LOCK_WAIT)
+
+
+_write_deadline = threading.local()  # the monotonic time by which retrying()'s write gives up
+
 
 def mask_url(url: str | URL) -> str:
     """The URL with its password replaced by ``***``."""
@@ -51,7 +92,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={int(sqlite_lock_wait() * 1000)}")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA synchronous=NORMAL")
         # contains/startswith/… are case-sensitive, as on PostgreSQL (the i-lookups lower())
@@ -66,7 +107,72 @@ def _sqlite_pragmas(engine: Engine) -> None:
         options = conn.get_execution_options()
         if options.get("labshelf_home"):
             return  # home sessions read in autocommit mode
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if options.get("labshelf_write") else "BEGIN")
+        if options.get("labshelf_write"):
+            # Wait for another process's write lock only as long as this write has left.
+            deadline = getattr(_write_deadline, "at", None)
+            wait = sqlite_lock_wait() if deadline is None else deadline - time.monotonic()
+            conn.exec_driver_sql(f"PRAGMA busy_timeout={max(0, int(wait * 1000))}")
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+class ServerSilent(Exception):
+    """Marks a PostgreSQL connection closed because its server stopped answering."""
+
+
+def _postgres_connect_args() -> dict[str, Any]:
+    """libpq parameters and server settings that bound every wait on a connection."""
+    stmt, link = statement_timeout(), link_timeout()
+    # Keepalive probes start after a third of the link timeout of silence and end it in all
+    # (tcp_user_timeout caps them): both ends notice a black-holed link, even while idle.
+    idle, interval = max(1, int(link / 3)), max(1, int(link / 6))
+    settings = {
+        # A client frozen inside a transaction (a laptop gone to sleep) would hold its locks,
+        # the publish lock among them, until TCP gives up (hours): the server ends such a
+        # transaction after a minute, and everyone else goes on.
+        "idle_in_transaction_session_timeout": IDLE_IN_TRANSACTION_MS,
+        "statement_timeout": max(1, int(stmt * 1000)),
+        "tcp_keepalives_idle": idle,
+        "tcp_keepalives_interval": interval,
+        "tcp_keepalives_count": 3,
+        "tcp_user_timeout": max(1, int(link * 1000)),
+    }
+    return {
+        "connect_timeout": max(2, math.ceil(link)),  # libpq's minimum is 2 s
+        "keepalives": 1,
+        "keepalives_idle": idle,
+        "keepalives_interval": interval,
+        "keepalives_count": 3,
+        "tcp_user_timeout": max(1, int(link * 1000)),
+        "options": " ".join(f"-c {name}={value}" for name, value in settings.items()),
+    }
+
+
+def _postgres_bounded_waits(engine: Engine) -> None:
+    """Connections that give up on a server silent for longer than the statement timeout
+    plus the link timeout: the server itself would have answered (if only with its own
+    timeout) by then, so it is frozen, or the network drops its answers."""
+    import psycopg
+
+    limit = statement_timeout() + link_timeout()
+    _WAIT_INTERVAL = getattr(psycopg.connection, "_WAIT_INTERVAL", 0.1)  # noqa: N806 - psycopg's
+
+    class BoundedConnection(psycopg.Connection):
+        def wait(self, gen, interval=_WAIT_INTERVAL, timeout=None):  # noqa: ANN001, ANN202
+            try:
+                return super().wait(gen, interval=interval, timeout=timeout or limit)
+            except psycopg.OperationalError as exc:
+                if timeout is not None or type(exc).__name__ != "_WaitTimeout":
+                    raise
+                self.close()  # the server rolls back whatever this connection began
+                raise psycopg.OperationalError(
+                    f"the server did not answer within {limit:g} s"
+                ) from ServerSilent()
+
+    @event.listens_for(engine, "do_connect")
+    def connect(_dialect, _record, cargs, cparams):  # noqa: ANN001, ANN202
+        return BoundedConnection.connect(*cargs, **cparams)
 
 
 def engine_for(url: str | URL) -> Engine:
@@ -77,7 +183,7 @@ def engine_for(url: str | URL) -> Engine:
         if engine is None:
             parsed = make_url(key)
             if parsed.get_backend_name() == "sqlite":
-                engine = create_engine(parsed, connect_args={"timeout": 30})
+                engine = create_engine(parsed, connect_args={"timeout": sqlite_lock_wait()})
                 _sqlite_pragmas(engine)
             else:
                 engine = create_engine(
@@ -85,14 +191,9 @@ def engine_for(url: str | URL) -> Engine:
                     pool_pre_ping=True,
                     pool_size=5,
                     max_overflow=10,
-                    # A client frozen inside a transaction (a laptop gone to sleep) would hold
-                    # its locks, the publish lock among them, until TCP gives up (hours): the
-                    # server ends such a transaction after a minute, and everyone else goes on.
-                    connect_args={
-                        "connect_timeout": 10,
-                        "options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}",
-                    },
+                    connect_args=_postgres_connect_args(),
                 )
+                _postgres_bounded_waits(engine)
             _engines[key] = engine
             home_bind = engine.execution_options(isolation_level="AUTOCOMMIT", labshelf_home=True)
             _sessions[key] = (
@@ -184,10 +285,40 @@ def dispose_all() -> None:
         _engines.clear()
 
 
+def _orig_text(exc: DBAPIError) -> str:
+    return str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+
+
+def is_lock_wait(exc: BaseException) -> bool:
+    """SQLite's write lock is held by another connection."""
+    return isinstance(exc, OperationalError) and any(
+        s in _orig_text(exc) for s in ("database is locked", "database is busy")
+    )
+
+
+def timed_out(exc: BaseException) -> str | None:
+    """Which time limit ended the operation: "statement" (the server cancelled it), "link"
+    (the server or the network to it went silent), or None."""
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    if orig is not None and isinstance(orig.__cause__, ServerSilent):
+        return "link"
+    text = _orig_text(exc)
+    if getattr(orig, "sqlstate", None) == "57014" and "statement timeout" in text:
+        return "statement"
+    if "timed out" in text or "timeout expired" in text:
+        return "link"
+    return None
+
+
 def is_transient(exc: BaseException) -> bool:
-    """A lock/serialization/connection error that a retry may cure."""
+    """A lock/serialization/connection error that a retry may cure (not a time limit: a
+    retry would wait as long again)."""
+    if timed_out(exc):
+        return False
     if isinstance(exc, OperationalError):
-        text = str(exc.orig).lower() if exc.orig is not None else str(exc).lower()
+        text = _orig_text(exc)
         return any(
             s in text
             for s in ("database is locked", "database is busy", "deadlock", "could not serialize")
@@ -198,21 +329,56 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def retrying(fn: Callable[[], T], *, what: str, attempts: int = WRITE_RETRIES) -> T:
-    """Run ``fn`` again with jittered backoff while it fails with a transient DB error."""
+    """Run ``fn`` again with jittered backoff while it fails with a transient DB error;
+    waits for SQLite's write lock end ``sqlite_lock_wait()`` seconds after the first try."""
     delay = 0.02
-    for attempt in range(attempts):
-        try:
-            return fn()
-        except DBAPIError as exc:
-            if not is_transient(exc) or attempt == attempts - 1:
-                raise as_database_error(exc, what) from exc
-            time.sleep(delay * (1 + random.random()))
-            delay = min(delay * 2, 1.0)
-    raise AssertionError("unreachable")
+    start = time.monotonic()
+    outer = getattr(_write_deadline, "at", None)
+    deadline = outer if outer is not None else start + sqlite_lock_wait()
+    _write_deadline.at = deadline
+    try:
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except DBAPIError as exc:
+                if is_lock_wait(exc):
+                    left = deadline - time.monotonic()
+                    if left < 0.05 or attempt == attempts - 1:
+                        raise DatabaseError(
+                            f"Another process holds the database's write lock, so labshelf "
+                            f"stopped {what} after waiting {time.monotonic() - start:.0f} s and "
+                            f"changed nothing; try again once that process has finished"
+                        ) from exc
+                    time.sleep(min(left, delay * (1 + random.random())))
+                elif not is_transient(exc) or attempt == attempts - 1:
+                    raise as_database_error(exc, what) from exc
+                else:
+                    time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")
+    finally:
+        _write_deadline.at = outer
 
 
 def as_database_error(exc: DBAPIError, what: str) -> DatabaseError:
     """A one-sentence error for a low-level database failure (no URL, no password)."""
+    limit = timed_out(exc)
+    if limit == "statement":
+        return DatabaseError(
+            f"The database took longer than {statement_timeout():g} s while {what}, so it was "
+            f"cancelled and nothing was changed"
+        )
+    if limit == "link":
+        if exc.orig is not None and isinstance(exc.orig.__cause__, ServerSilent):
+            seconds = statement_timeout() + link_timeout()
+        elif "timeout expired" in _orig_text(exc):  # libpq's connect_timeout
+            seconds = float(_postgres_connect_args()["connect_timeout"])
+        else:
+            seconds = link_timeout()
+        return DatabaseError(
+            f"The database server did not answer within {seconds:g} s while {what}; the server "
+            f"may be frozen or the network to it down"
+        )
     orig = exc.orig if exc.orig is not None else exc
     first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
     return DatabaseError(f"The database failed while {what}: {first_line}")

@@ -89,11 +89,13 @@ def test_postgres_restart_between_calls(pg_instance: Path, pg_server, tmp_path: 
     assert ls.Artifact.filter().count() == 2
 
 
-def test_postgres_network_black_hole(pg_server, tcp_proxy, tmp_path: Path) -> None:
+def test_postgres_network_black_hole(pg_server, tcp_proxy, tmp_path: Path, monkeypatch) -> None:
     """The network to the server drops (live connections reset, new ones never answered):
-    the next operation fails within the connect timeout, and works once the line is back."""
+    the next operation fails within the connect timeout (LABSHELF_DB_LINK_TIMEOUT), and works
+    once the line is back."""
     from core.instance import disconnect
 
+    monkeypatch.setenv("LABSHELF_DB_LINK_TIMEOUT", "2")
     db = pg_server.create_database()
     proxy = tcp_proxy(pg_server.port)
     ls.init(str(tmp_path / "store"), db=f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{db.name}")
@@ -113,7 +115,8 @@ def test_postgres_network_black_hole(pg_server, tcp_proxy, tmp_path: Path) -> No
             waited = time.monotonic() - t0
             proxy.restore()
         assert one_sentence(message) and "database" in message.lower(), message
-        assert waited < 25, f"{waited:.1f} s to fail"
+        assert "did not answer within 2 s" in message, message
+        assert waited < 6, f"{waited:.1f} s to fail with a 2 s link timeout"
         assert ls.Artifact.filter().count() == 1
         record("network to PostgreSQL black-holed, then restored", "postgresql", 1, lost=0,
                clear_errors="1/1 one-sentence DatabaseError",
@@ -276,4 +279,175 @@ def test_postgres_sessions_end_abandoned_transactions(pg_instance: Path) -> None
 
     with current().engine().connect() as conn:
         value = conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar()
+        statement = conn.execute(text("SHOW statement_timeout")).scalar()
+        user_timeout = conn.execute(text("SHOW tcp_user_timeout")).scalar()
     assert value not in ("0", "0ms"), value
+    # the defaults (LABSHELF_DB_STATEMENT_TIMEOUT, LABSHELF_DB_LINK_TIMEOUT unset)
+    assert statement == "1min", statement
+    assert user_timeout == "15000", user_timeout  # ms
+
+
+# ---------------------------------------------------------------- bounded waits
+
+
+def _bounded_pg_instance(pg_server, tmp_path: Path, monkeypatch, statement: str,
+                         link: str) -> None:
+    """A current PostgreSQL instance whose time limits are the given (small) ones."""
+    from sqlalchemy import text
+
+    from core.instance import current
+
+    monkeypatch.setenv("LABSHELF_DB_STATEMENT_TIMEOUT", statement)
+    monkeypatch.setenv("LABSHELF_DB_LINK_TIMEOUT", link)
+    ls.init(str(tmp_path / "store"), db=pg_server.create_database().url)
+    with current().engine().begin() as conn:
+        conn.execute(text("CREATE TABLE probe (n integer)"))
+
+
+def _probe_rows() -> int:
+    from sqlalchemy import text
+
+    from core.instance import current
+
+    with current().engine().connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM probe")).scalar()
+
+
+def _in_thread(fn, limit: float) -> tuple[object, float]:  # noqa: ANN001
+    """(result or LabshelfError, seconds) of ``fn()``; fails if it is still running after
+    ``limit`` seconds (an unbounded wait), rather than hanging the suite."""
+    import threading
+
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = fn()
+        except ls.LabshelfError as exc:
+            outcome["value"] = exc
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            outcome["raw"] = exc
+
+    t0 = time.monotonic()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(limit)
+    waited = time.monotonic() - t0
+    assert not t.is_alive(), f"still waiting after {waited:.0f} s: the wait is unbounded"
+    assert "raw" not in outcome, repr(outcome.get("raw"))
+    return outcome["value"], waited
+
+
+def test_postgres_statement_timeout(pg_server, tmp_path: Path, monkeypatch) -> None:
+    """A statement the server takes too long over (LABSHELF_DB_STATEMENT_TIMEOUT) ends with
+    one clear sentence, its transaction rolled back; the connection is usable afterwards."""
+    from sqlalchemy import text
+
+    from core import context
+    from core.instance import disconnect
+
+    _bounded_pg_instance(pg_server, tmp_path, monkeypatch, statement="1", link="2")
+    try:
+        def slow_write(s) -> None:  # noqa: ANN001
+            s.execute(text("INSERT INTO probe VALUES (1)"))
+            s.execute(text("SELECT pg_sleep(8)"))
+
+        error, waited = _in_thread(lambda: context.write(slow_write, what="filling the probe"), 20)
+        assert isinstance(error, ls.DatabaseError), error
+        message = str(error)
+        assert one_sentence(message), message
+        assert message.startswith("The database took longer than 1 s while filling the probe"), message
+        assert waited < 4, f"{waited:.1f} s for a 1 s statement timeout"
+        assert _probe_rows() == 0  # the insert before the slow statement was rolled back
+
+        error, waited = _in_thread(lambda: context.read(
+            lambda s: s.execute(text("SELECT pg_sleep(8)")).all(), what="reading slowly"), 20)
+        assert isinstance(error, ls.DatabaseError) and "while reading slowly" in str(error), error
+        assert waited < 4, f"{waited:.1f} s for a 1 s statement timeout"
+
+        f = tmp_path / "after.txt"
+        f.write_text("after\n")
+        ls.Artifact(f, key="after.txt").save()
+        assert ls.Artifact.filter().count() == 1
+        record("a statement longer than the statement timeout (1 s)", "postgresql", 2, lost=0,
+               clear_errors="2/2 one-sentence DatabaseError",
+               numbers=f"failed after {waited:.1f} s, rolled back; e.g. \"{message[:90]}\"")
+    finally:
+        disconnect()
+
+
+def test_postgres_server_frozen_mid_transaction(pg_server, tmp_path: Path, monkeypatch) -> None:
+    """The server freezes (SIGSTOP: a hung host, or a network that drops its answers) in the
+    middle of a write transaction: the write gives up after the statement timeout plus the
+    link timeout with one clear sentence, other calls give up too, and once the server
+    thaws nothing of the write is left and everything works again."""
+    import os
+    import signal
+
+    from sqlalchemy import text
+
+    from core import context
+    from core.instance import disconnect
+
+    _bounded_pg_instance(pg_server, tmp_path, monkeypatch, statement="0.5", link="1")
+    try:
+        f = tmp_path / "a.txt"
+        f.write_text("a\n")
+        ls.Artifact(f, key="a.txt").save()
+        postmaster = int((pg_server.datadir / "postmaster.pid").read_text().split()[0])
+        frozen: list[int] = []
+        backend: list[int] = []
+
+        def freeze_midway(s) -> None:  # noqa: ANN001
+            s.execute(text("INSERT INTO probe VALUES (1)"))
+            backend.append(s.execute(text("SELECT pg_backend_pid()")).scalar())
+            with context.current().engine().connect() as other:  # every session of this database
+                pids = other.execute(text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                )).scalars().all()
+            for pid in [postmaster, *pids]:
+                os.kill(pid, signal.SIGSTOP)
+                frozen.append(pid)
+            s.execute(text("SELECT count(*) FROM probe"))
+
+        try:
+            error, waited = _in_thread(
+                lambda: context.write(freeze_midway, what="filling the probe"), 20)
+            later, later_waited = _in_thread(lambda: ls.Artifact.filter().count(), 20)
+        finally:
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)
+        assert isinstance(error, ls.DatabaseError), error
+        message = str(error)
+        assert one_sentence(message), message
+        assert message.startswith(
+            "The database server did not answer within 1.5 s while filling the probe"), message
+        assert waited < 4, f"{waited:.1f} s with 0.5 s + 1 s limits"
+        # a call after it: its pooled connection is silent too, and new ones are not answered
+        assert isinstance(later, ls.DatabaseError) and one_sentence(str(later)), later
+        assert "did not answer" in str(later), later
+        assert later_waited < 6, f"{later_waited:.1f} s with 0.5 s + 1 s limits"
+
+        # thawed: the abandoned transaction is rolled back and its session ends
+        assert _probe_rows() == 0
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with context.current().engine().connect() as conn:
+                alive = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"),
+                                     {"p": backend[0]}).scalar()
+            if not alive:
+                break
+            time.sleep(0.1)
+        assert not alive, "the frozen transaction's session is still there after the thaw"
+        assert _probe_rows() == 0
+        g = tmp_path / "b.txt"
+        g.write_text("b\n")
+        ls.Artifact(g, key="b.txt").save()
+        assert ls.Artifact.filter().count() == 2
+        record("PostgreSQL frozen (SIGSTOP) mid-transaction", "postgresql", 2, lost=0,
+               clear_errors="2/2 one-sentence DatabaseError",
+               numbers=f"the write failed after {waited:.1f} s, the next read after "
+                       f"{later_waited:.1f} s (0.5 s + 1 s limits), rolled back; "
+                       f"e.g. \"{message[:90]}\"")
+    finally:
+        disconnect()
