@@ -159,9 +159,12 @@ def _postgres_bounded_waits(engine: Engine) -> None:
     _WAIT_INTERVAL = getattr(psycopg.connection, "_WAIT_INTERVAL", 0.1)  # noqa: N806 - psycopg's
 
     class BoundedConnection(psycopg.Connection):
+        # None: no limit here (a schema upgrade, which may build indexes for minutes)
+        labshelf_wait_limit: float | None = limit
+
         def wait(self, gen, interval=_WAIT_INTERVAL, timeout=None):  # noqa: ANN001, ANN202
             try:
-                return super().wait(gen, interval=interval, timeout=timeout or limit)
+                return super().wait(gen, interval=interval, timeout=timeout or self.labshelf_wait_limit)
             except psycopg.OperationalError as exc:
                 if timeout is not None or type(exc).__name__ != "_WaitTimeout":
                     raise

@@ -6,6 +6,7 @@ Alembic only when there is something to do, so connecting stays cheap.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from importlib.resources import files
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,22 @@ def upgrade(connection, revision: str = "head") -> None:
     command.upgrade(_alembic_config(connection), revision)
 
 
+@contextmanager
+def _unbounded(conn):  # noqa: ANN001, ANN202
+    """No statement timeout and no client wait limit for this transaction (see core.db: they
+    bound ordinary statements, not a schema upgrade)."""
+    conn.execute(text("SET LOCAL statement_timeout = 0"))
+    driver = conn.connection.driver_connection
+    had = getattr(driver, "labshelf_wait_limit", None)
+    if had is not None:
+        driver.labshelf_wait_limit = None
+    try:
+        yield
+    finally:
+        if had is not None:
+            driver.labshelf_wait_limit = had
+
+
 def upgrade_if_needed(instance: Instance, *, create: bool) -> None:
     """Create the schema (``create=True``) or upgrade an older one to ``HEAD``."""
     from sqlalchemy.exc import DBAPIError
@@ -72,6 +89,9 @@ def upgrade_if_needed(instance: Instance, *, create: bool) -> None:
                 # processes opening a new instance together migrate one after the other (the
                 # later ones find the schema at HEAD); concurrent CREATE TABLEs collide
                 conn.execute(text("SELECT pg_advisory_xact_lock(7232)"))
-            upgrade(conn)
+                with _unbounded(conn):  # building an index on a big catalog may take minutes
+                    upgrade(conn)
+            else:
+                upgrade(conn)
     except DBAPIError as exc:
         raise as_database_error(exc, f"opening instance '{instance.name}'") from exc

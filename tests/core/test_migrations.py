@@ -48,3 +48,36 @@ def test_each_revision_upgrades_from_the_previous(empty_db: str) -> None:
                 assert current_revision(conn) == rev
     finally:
         engine.dispose()
+
+
+def test_a_schema_upgrade_on_postgresql_is_not_cut_by_the_statement_limits(pg_server, tmp_path: Path,  # noqa: ANN001
+                                                                          monkeypatch) -> None:  # noqa: ANN001
+    """Ordinary statements are bounded (core.db: statement_timeout and a client wait limit); a
+    schema upgrade, which may build indexes on a big catalog for minutes, is not."""
+    from sqlalchemy import text
+
+    import core as ls
+    from core import migrations
+    from core.db import link_timeout
+    from core.instance import current, disconnect
+
+    monkeypatch.setenv("LABSHELF_DB_STATEMENT_TIMEOUT", "2")
+    seen = []
+    real = migrations.upgrade
+
+    def watched(conn, revision: str = "head") -> None:  # noqa: ANN001
+        seen.append((conn.execute(text("SHOW statement_timeout")).scalar(),
+                     conn.connection.driver_connection.labshelf_wait_limit))
+        real(conn, revision)
+
+    monkeypatch.setattr(migrations, "upgrade", watched)
+    url = pg_server.create_database().url
+    ls.init(str(tmp_path / "store"), db=url)
+    try:
+        assert seen == [("0", None)]  # unbounded while migrating
+        with current().engine().connect() as conn:  # bounded again afterwards (pooled connections)
+            assert conn.execute(text("SHOW statement_timeout")).scalar() == "2s"
+            assert conn.connection.driver_connection.labshelf_wait_limit == 2 + link_timeout()
+        assert ls.Artifact.filter().count() == 0
+    finally:
+        disconnect()
