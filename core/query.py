@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -229,19 +230,23 @@ class QuerySet:
         return conds
 
     def _search_parts(self, dialect: str) -> tuple[ColumnElement[bool], Any] | None:
+        terms = self._search_terms(dialect)
+        return None if terms is None else (terms.where, terms.rank)
+
+    def _search_terms(self, dialect: str) -> _Search | None:
         if not self._search or not self._search.strip():
             return None
-        return _search_clause(self.model, self._search.strip(), dialect)
+        return _search_terms(self.model, self._search.strip(), dialect)
 
-    def statement(self, columns: list[Any] | None = None, dialect: str = "sqlite") -> Select:
+    def statement(self, columns: list[Any] | None = None, dialect: str = "sqlite",
+                  search: _Search | None = None) -> Select:
         stmt = select(*(columns or [self.model]))
         conds = self._base_conditions()
-        search = self._search_parts(dialect)
+        search = search if search is not None else self._search_terms(dialect)
         order = list(self._order)
         if search is not None:
-            where, rank = search
-            conds.append(where)
-            order = [rank, *order]
+            conds.append(search.where)
+            order = [search.rank, *order]
         if conds:
             stmt = stmt.where(and_(*conds))
         if not order:
@@ -262,8 +267,126 @@ class QuerySet:
     # -- evaluation
 
     def all(self) -> list[Any]:
-        stmt = self.statement(dialect=self._dialect()).execution_options(populate_existing=True)
-        return context.read(lambda s: list(s.scalars(stmt)), what=f"querying {self.model.__name__}")
+        dialect = self._dialect()
+        what = f"querying {self.model.__name__}"
+        search = None
+        if self._ranked_page_applies():
+            if dialect == "sqlite":
+                search = self._search_terms(dialect)
+                if not search.fuzzy:
+                    return context.read(lambda s: self._tiered_page(s, search), what=what)
+            elif _wants_fuzzy(self._search.strip().lower()):
+                rows = context.read(lambda s: self._fenced_page(s), what=what)
+                if rows is not None:
+                    return rows
+                # the probe said "few": as before, with near misses (and without asking again)
+                search = _search_terms(self.model, self._search.strip(), dialect, few_hits=True)
+        if search is None:
+            search = self._search_terms(dialect)
+        stmt = self.statement(dialect=dialect, search=search).execution_options(populate_existing=True)
+        return context.read(lambda s: list(s.scalars(stmt)), what=what)
+
+    # -- a page of a ranked search without ranking every whole row
+
+    def _ranked_page_applies(self) -> bool:
+        """Whether this is a page (not everything) of a trigram-indexed search in the default
+        order (rank, then newest first): what ``_tiered_page``/``_fenced_page`` serve."""
+        text = (self._search or "").strip()
+        return (
+            len(text.lower()) >= 3 and self.model in FTS_TABLES and not self._order
+            and self._limit is not None and self._limit > 0
+            and self._offset + self._limit <= TIER_PROBE
+        )
+
+    def _tiered_page(self, s: Any, search: _Search) -> list[Any]:
+        """SQLite: the rows ``statement()`` gives, fetched rank by rank.
+
+        ORDER BY rank over every match of a common word decodes and ranks every matching row.
+        Instead: the newest TIER_PROBE matches are read in id order, which FTS5 yields lazily;
+        if that is all of them they are ranked as before. Otherwise the page is filled tier by
+        tier (rank 0, 1, 2, 3), each newest first with a LIMIT: the exact matches cost one pass
+        over the rows with a field that starts with the text, the other tiers stop as soon as
+        the page is full. Each tier tests ``rank = k`` with the very expression
+        ``statement()`` sorts by, over a superset of the rows of that rank.
+        """
+        model, base, rank = self.model, self._base_conditions(), search.rank
+        need = self._offset + self._limit
+        # the matches by uid (the FTS table knows no uids): the uid range, which holds the uid
+        # equal to the text; where there is no range (no uid can equal such a text), that uid
+        text = search.text
+        if text.isalnum() and text.isascii():
+            by_uid_cond = _uid_prefix(model, text)
+        else:
+            by_uid_cond = and_(model.uid == text, search.where)
+        by_uid = [(i, r) for i, r in s.execute(
+            select(model.id, rank).where(*base, by_uid_cond)
+            .order_by(rank, model.id.desc()).limit(TIER_PROBE + 1)
+        )]
+
+        def tier(k: int | None, limit: int) -> list[int]:
+            """ids of the matches of rank k (of any rank if None), newest first, at most ``limit``."""
+            # every exact or prefix match of a key or description has the text at the start of a
+            # column ("^"); FTS5 hands out rowids newest first and stops at the LIMIT
+            phrase = ("^" if k in (0, 1) else "") + _fts_phrase(search.q)
+            fts, match = _fts_source(model, phrase)
+            stmt = (select(model.id).select_from(fts).join(model, model.id == fts.c.rowid)
+                    .where(match, *base, *([] if k is None else [rank == k]))
+                    .order_by(fts.c.rowid.desc()).limit(limit))
+            found = set(s.scalars(stmt))
+            found.update(i for i, r in by_uid if k is None or r == k)
+            return sorted(found, reverse=True)[:limit]
+
+        newest = tier(None, TIER_PROBE + 1)
+        if len(newest) <= TIER_PROBE and len(by_uid) <= TIER_PROBE:
+            if not newest:
+                return []
+            stmt = (select(model).where(model.id.in_(newest)).order_by(rank, model.id.desc())
+                    .offset(self._offset).limit(self._limit))
+            return list(s.scalars(stmt.execution_options(populate_existing=True)))
+        ids: list[int] = []
+        for k in range(4):
+            if len(ids) >= need:
+                break
+            ids += tier(k, need - len(ids))
+        page = ids[self._offset : need]
+        if not page:
+            return []
+        stmt = select(model).where(model.id.in_(page)).execution_options(populate_existing=True)
+        rows = {r.id: r for r in s.scalars(stmt)}
+        return [rows[i] for i in page]
+
+    def _fenced_page(self, s: Any) -> list[Any] | None:
+        """PostgreSQL, a single word: the rows ``statement()`` gives, ranked from ids and
+        lower-cased fields.
+
+        The matches come from the pg_trgm indexes as before, but each field is lower-cased
+        once (not once per rank test) and only (id, rank) is sorted; the page's rows are joined
+        back. The probe for near misses (FEW_HITS) is skipped when the page itself holds that
+        many substring matches, as it would then say "many"; else it runs now, and if it asks
+        for near misses the result is None: the caller searches as before, with them.
+        """
+        model, text = self.model, self._search.strip()
+        q = text.lower()
+        fields = SEARCH_FIELDS[model]
+        esc = _escape_like(q)
+        # _search_terms()'s WHERE on PostgreSQL without near misses
+        where = or_(*(func.lower(getattr(model, f)).like(f"%{esc}%", escape="\\") for f in fields),
+                    _uid_prefix(model, text))
+        inner = (select(model.id, model.uid, *(func.lower(getattr(model, f)).label(f"lower_{f}") for f in fields))
+                 .where(*self._base_conditions(), where)
+                 .offset(0)  # a fence: the lower-cased fields are computed once per row
+                 .subquery())
+        exact, prefix, substring = _rank_parts(q, text, inner.c.uid, [inner.c[f"lower_{f}"] for f in fields])
+        rank = case((exact, 0), (prefix, 1), (substring, 2), else_=3)
+        ranked = (select(inner.c.id, rank.label("rank"), substring.label("hit"))
+                  .order_by(rank, inner.c.id.desc()).offset(self._offset).limit(self._limit)
+                  .subquery())
+        stmt = (select(model, ranked.c.hit).join(ranked, ranked.c.id == model.id)
+                .order_by(ranked.c.rank, model.id.desc()).execution_options(populate_existing=True))
+        rows = s.execute(stmt).all()
+        if sum(1 for _, hit in rows if hit) < FEW_HITS and _few_substring_hits(model, q, "postgresql", s):
+            return None
+        return [r for r, _ in rows]
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.all())
@@ -385,64 +508,121 @@ def _value_columns(model: type, fields: tuple[str, ...]) -> tuple[list[Any], lis
     return cols, joins
 
 
+@dataclass(frozen=True)
+class _Search:
+    """A ranked search: ``where`` selects the rows, ``rank`` orders them (0 exact,
+    1 prefix, 2 substring, 3 the rest)."""
+
+    text: str
+    q: str
+    where: ColumnElement[bool]
+    rank: Any
+    fuzzy: bool  # whether ``where`` holds near misses
+
+
 def _search_clause(model: type, text: str, dialect: str) -> tuple[ColumnElement[bool], Any]:
-    """(WHERE, rank) of a ranked search: exact, prefix, substring, then fuzzy matches.
+    """(WHERE, rank) of a ranked search: exact, prefix, substring, then fuzzy matches."""
+    terms = _search_terms(model, text, dialect)
+    return terms.where, terms.rank
+
+
+def _search_terms(model: type, text: str, dialect: str, few_hits: bool | None = None) -> _Search:
+    """A ranked search: exact, prefix, substring, then fuzzy matches.
 
     Substring candidates come from the trigram index (FTS5 on SQLite, pg_trgm on
     PostgreSQL); fuzzy matches are looked for only when substrings are few, so a
-    common word costs one index lookup and a sort, not a scan.
+    common word costs one index lookup and a sort, not a scan (and a page of a common
+    word not even the sort: see ``QuerySet._tiered_page``). ``few_hits``: the answer of
+    ``_few_substring_hits`` if known already.
     """
     fields = [getattr(model, f) for f in SEARCH_FIELDS.get(model, ())]
     q = text.lower()
-    esc = _escape_like(q)
     lowered = [func.lower(f) for f in fields]
-    exact = or_(*(f == q for f in lowered), model.uid == text)
-    prefix = or_(*(f.like(f"{esc}%", escape="\\") for f in lowered), _uid_prefix(model, text))
+    exact, prefix, substring = _rank_parts(q, text, model.uid, lowered)
     candidates = _substring_candidates(model, q, dialect)
     if candidates is None:
-        candidates = or_(*(f.like(f"%{esc}%", escape="\\") for f in lowered))
+        candidates = substring
     where = or_(candidates, _uid_prefix(model, text))
+    fuzzy_used = False
     # near misses are for a mistyped word; a phrase with few hits is just rare
-    if " " not in q and _few_substring_hits(model, q, dialect):
+    if few_hits is None:
+        few_hits = _few_substring_hits(model, q, dialect)
+    if _wants_fuzzy(q) and few_hits:
         fuzzy = _fuzzy_clause(model, q, dialect, lowered)
         if fuzzy is not None:
             where = or_(where, fuzzy)
-    substring = or_(*(f.like(f"%{esc}%", escape="\\") for f in lowered))
+            fuzzy_used = True
     rank = case((exact, 0), (prefix, 1), (substring, 2), else_=3)
-    return where, rank
+    return _Search(text, q, where, rank, fuzzy_used)
+
+
+def _wants_fuzzy(q: str) -> bool:
+    """Whether a search with few substring hits widens to near misses (see _few_substring_hits)."""
+    return " " not in q and len(q) >= 4
+
+
+def _rank_parts(q: str, text: str, uid: Any, lowered: list[Any]) -> tuple[Any, Any, Any]:
+    """(exact, prefix, substring) over ``uid`` and the lower-cased search fields."""
+    esc = _escape_like(q)
+    exact = or_(*(f == q for f in lowered), uid == text)
+    prefix = or_(*(f.like(f"{esc}%", escape="\\") for f in lowered), _uid_range(uid, text))
+    substring = or_(*(f.like(f"%{esc}%", escape="\\") for f in lowered))
+    return exact, prefix, substring
 
 
 def _uid_prefix(model: type, text: str) -> ColumnElement[bool]:
     """uid starts with ``text``, as an index-friendly range (uids are base62, ASCII-ordered)."""
+    return _uid_range(model.uid, text)
+
+
+def _uid_range(uid: Any, text: str) -> ColumnElement[bool]:
     if not text.isalnum() or not text.isascii():
         return literal(False)
-    return and_(model.uid >= text, model.uid < text + "{")
+    return and_(uid >= text, uid < text + "{")
 
 
 FEW_HITS = 20
+# a search page is ranked from at most this many matches, else fetched tier by tier
+TIER_PROBE = 1000
 
 
-def _few_substring_hits(model: type, q: str, dialect: str) -> bool:
+def _few_substring_hits(model: type, q: str, dialect: str, session: Any = None) -> bool:
     """Whether a search is worth widening to near misses (one bounded index probe)."""
-    if len(q) < 4:
+    if not _wants_fuzzy(q):
         return False
     table = FTS_TABLES.get(model)
     if table is None:
         return True
 
     if dialect == "sqlite":
-        inner = _substring_candidates(model, q, dialect)
+        # driven by the FTS table, so that it stops after FEW_HITS rows
+        fts, match = _fts_source(model, _fts_phrase(q))
+        sample = (select(model.id).select_from(fts).join(model, model.id == fts.c.rowid)
+                  .where(match).limit(FEW_HITS).subquery())
     else:
         pattern = f"%{_escape_like(q)}%"
         inner = or_(*(func.lower(getattr(model, f)).like(pattern, escape="\\") for f in SEARCH_FIELDS[model]))
-    sample = select(model.id).where(inner).limit(FEW_HITS).subquery()
+        sample = select(model.id).where(inner).limit(FEW_HITS).subquery()
     probe = select(func.count()).select_from(sample)
-    hits = context.read(lambda s: s.execute(probe).scalar_one(), what="searching")
+    if session is not None:
+        hits = session.execute(probe).scalar_one()
+    else:
+        hits = context.read(lambda s: s.execute(probe).scalar_one(), what="searching")
     return hits < FEW_HITS
 
 
 def _fts_phrase(q: str) -> str:
     return '"' + q.replace('"', '""') + '"'
+
+
+def _fts_source(model: type, match: str) -> tuple[Any, ColumnElement[bool]]:
+    """(the FTS table, its MATCH condition), to join the model to on ``rowid``."""
+    from sqlalchemy import bindparam, column, table
+    from sqlalchemy import text as sql_text
+
+    name = FTS_TABLES[model]
+    fts = table(name, column("rowid"))
+    return fts, sql_text(f"{name} MATCH :fts_match").bindparams(bindparam("fts_match", match))
 
 
 def _substring_candidates(model: type, q: str, dialect: str) -> ColumnElement[bool] | None:

@@ -1,7 +1,9 @@
 """Core speed: bulk registration, folder artifacts, search and count at 100k rows, import time.
 
-Run: .venv/bin/python tests/benchmarks/bench_core.py [--files 10000] [--rows 100000]
+Run: .venv/bin/python tests/benchmarks/bench_core.py [--files 10000] [--rows 100000] [--db URL]
 Prints numbers; asserts nothing. Everything runs in a temporary instance.
+``--search-only [--repeat N]`` skips the import and file-registration parts (the files become
+synthetic rows, so the row count is the same) and times only the searches, N rounds each.
 """
 
 from __future__ import annotations
@@ -82,8 +84,10 @@ def bench_registration(tmp: Path, n: int) -> None:
     print(f"folder artifact of {n + 1} files: {t6 - t5:.2f} s ({(n + 1) / (t6 - t5):,.0f} files/s)")
 
 
-def seed_rows(rows: int) -> None:
-    """Bulk-insert synthetic artifact rows straight through SQLAlchemy Core."""
+def seed_rows(rows: int, files: int = 0) -> None:
+    """Bulk-insert synthetic artifact rows straight through SQLAlchemy Core.
+
+    ``files`` extra rows stand in for the registered files (keys ``bench/img_NNNNN.bin``)."""
     from sqlalchemy import insert
 
     import core as ls
@@ -97,6 +101,14 @@ def seed_rows(rows: int) -> None:
     now = utcnow()
     batch = []
     t0 = time.perf_counter()
+    for i in range(files):
+        stem = base62(16)
+        batch.append(dict(
+            uid=stem + "0000", stem_uid=stem, key=f"bench/img_{i:05d}.bin", description=None,
+            storage_id=storage, suffix=".bin", size=4096, hash=base62(22), hash_type="md5",
+            visibility=1, key_is_virtual=False, version="1", is_latest=True,
+            created_by_id=user, created_at=now, updated_at=now,
+        ))
     for i in range(rows):
         stem = base62(16)
         w1, w2 = words[i % 8], words[(i // 8) % 8]
@@ -112,6 +124,29 @@ def seed_rows(rows: int) -> None:
     if batch:
         context.write(lambda s, b=batch: s.execute(insert(Artifact), b))
     print(f"seeded {rows:,} artifact rows in {time.perf_counter() - t0:.1f} s")
+
+
+SEARCHES = {
+    "search('microscopy') first 50": "microscopy",
+    "search('sample 4242') first 50": "sample 4242",
+    "search('micrscopy') typo, first 50": "micrscopy",
+    "search('ts') short, first 50": "ts",
+}
+
+
+def bench_searches(rows: int, files: int, repeat: int) -> None:
+    """Only the searches, ``repeat`` rounds of a median of 7 each, interleaved against noise."""
+    import core as ls
+
+    seed_rows(rows, files)
+    print(f"artifacts in the instance: {ls.Artifact.filter().count():,}")
+    results: dict[str, list[float]] = {name: [] for name in SEARCHES}
+    for _ in range(repeat):
+        for name, text in SEARCHES.items():
+            results[name].append(_timed(lambda t=text: ls.Artifact.search(t)[:50].all()))
+    for name, samples in results.items():
+        shown = " ".join(f"{v:.1f}" for v in samples)
+        print(f"  {name}: {statistics.median(samples):.1f} ms (median of {repeat} rounds: {shown})")
 
 
 def _timed(fn, repeat: int = 7) -> float:
@@ -131,10 +166,7 @@ def bench_queries(rows: int) -> None:
     total = ls.Artifact.filter().count()
     print(f"artifacts in the instance: {total:,}")
     cases = {
-        "search('microscopy') first 50": lambda: ls.Artifact.search("microscopy")[:50].all(),
-        "search('sample 4242') first 50": lambda: ls.Artifact.search("sample 4242")[:50].all(),
-        "search('micrscopy') typo, first 50": lambda: ls.Artifact.search("micrscopy")[:50].all(),
-        "search('ts') short, first 50": lambda: ls.Artifact.search("ts")[:50].all(),
+        **{name: (lambda t=text: ls.Artifact.search(t)[:50].all()) for name, text in SEARCHES.items()},
         "filter(key__startswith='cells/').count()": lambda: ls.Artifact.filter(key__startswith="cells/").count(),
         "filter(suffix='.tif', size__gt=50000).count()": lambda: ls.Artifact.filter(suffix=".tif", size__gt=50000).count(),
         "filter().count()": lambda: ls.Artifact.filter().count(),
@@ -151,17 +183,24 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--db", default=None, help="SQLAlchemy URL (default: SQLite in the temp instance)")
+    parser.add_argument("--search-only", action="store_true",
+                        help="seed rows (files included as rows) and time only the searches")
+    parser.add_argument("--repeat", type=int, default=5, help="rounds with --search-only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         for var, sub in (("LABSHELF_CONFIG_DIR", "config"), ("LABSHELF_DATA_DIR", "data"), ("LABSHELF_CACHE_DIR", "cache")):
             os.environ[var] = str(tmp / sub)
         os.environ.setdefault("LABSHELF_QUIET", "1")
-        bench_import()
+        if not args.search_only:
+            bench_import()
         import core as ls
 
         ls.init(str(tmp / "store"), db=args.db)
         print(f"database: {ls.settings.db}")
+        if args.search_only:
+            bench_searches(args.rows, args.files, args.repeat)
+            return
         bench_registration(tmp, args.files)
         bench_queries(args.rows)
 

@@ -165,3 +165,71 @@ def test_slices_are_lazy_and_compose(seeded: dict) -> None:
     assert qs[10:20].all() == []
     with pytest.raises(IndexError):
         qs[-1]
+
+
+def _insert_artifacts(rows: list[tuple[str, str | None, int]], uid_prefix: str = "") -> None:
+    """Bulk rows (key, description, visibility) straight through SQLAlchemy Core."""
+    from sqlalchemy import insert
+
+    from core import context
+    from core.models import Artifact, utcnow
+    from core.uids import base62
+
+    user, storage, now = context.user_id(), ls.settings.storage.id, utcnow()
+    values = []
+    for key, description, visibility in rows:
+        stem = (uid_prefix + base62(16))[:16]
+        values.append(dict(
+            uid=stem + "0000", stem_uid=stem, key=key, description=description, storage_id=storage,
+            suffix=".tif" if key.endswith(".tif") else "", size=len(values), hash=base62(22),
+            hash_type="md5", visibility=visibility, key_is_virtual=True, version="1", is_latest=True,
+            created_by_id=user, created_at=now, updated_at=now,
+        ))
+    context.write(lambda s: s.execute(insert(Artifact), values))
+
+
+@pytest.mark.parametrize("probe", [6, 1000])
+def test_search_pages_equal_the_single_ranked_query(instance: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    probe: int) -> None:
+    """Pages of a search (fetched rank by rank, or ranked from ids) are exactly the rows and
+    order of the one ORDER BY rank, id DESC query, ties and tiers included."""
+    from core import context, query
+
+    monkeypatch.setattr(query, "TIER_PROBE", probe)  # 6: the tiered path even for a few rows
+    used: list[str] = []
+    for name in ("_tiered_page", "_fenced_page"):
+        real = getattr(ls.QuerySet, name)
+        monkeypatch.setattr(ls.QuerySet, name, lambda self, *a, _r=real, _n=name: used.append(_n) or _r(self, *a))
+    real_fts = query._fts_source
+    monkeypatch.setattr(query, "_fts_source", lambda m, match: used.append(match[:1]) or real_fts(m, match))
+    rows: list[tuple[str, str | None, int]] = []
+    for i in range(8):
+        rows += [
+            ("cells", None, 1), ("CELLS", "other", 1), ("x/y", "Cells", -1 if i % 3 == 0 else 1),
+            (f"cells/plate_{i}.tif", f"cells sample {i}", 1), (f"a/cells_{i}.tif", f"study cells {i}", 1),
+            (f"b/{i}.tif", f"MICROSCOPY of cells {i}", 1), (f"c/{i}.tif", "cellsx", 1),
+            (f"d/{i}.tif", "no match", 1), (f"e/{i}.tif", "CeLLs", -2),  # -2: still being saved
+        ]
+    _insert_artifacts(rows)
+    _insert_artifacts([(f"u/{i}.bin", "unrelated", 1) for i in range(5)], uid_prefix="cells")
+    _insert_artifacts([(f"v/{i}.bin", "zz", 1) for i in range(3)], uid_prefix="Cells")
+
+    def reference(qs: ls.QuerySet) -> list[int]:
+        stmt = qs.statement(dialect=qs._dialect())
+        return context.read(lambda s: [a.id for a in s.scalars(stmt)])
+
+    uid = ls.Artifact.filter(key="cells").first().uid
+    texts = ["cells", "CELLS", "cell", "ells", "cells sample 3", "cellsx", "cellz", "microscopy", uid,
+             uid[:5], "sample", "zzz", "x/y", "Cells"]
+    for text in texts:
+        for qs in (ls.Artifact.search(text), ls.Artifact.filter(suffix=".tif").search(text),
+                   ls.Artifact.filter(visibility__in=[1, -1]).search(text)):
+            for start, stop in ((0, 1), (0, 5), (0, 6), (2, 6), (5, 6), (0, 50), (3, 40)):
+                page = qs[start:stop]
+                assert [a.id for a in page.all()] == reference(page), (text, start, stop)
+            first = qs.first()
+            assert (first.id if first else None) == next(iter(reference(qs[:1])), None)
+    if instance_is_sqlite := ls.Artifact.filter()._dialect() == "sqlite":
+        assert "_tiered_page" in used
+        assert ("^" in used) == (probe == 6)  # the rank-by-rank path ran, not only the ranked ids
+    assert ("_fenced_page" in used) != instance_is_sqlite
