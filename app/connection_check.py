@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from app.formatting import mask_secrets
+
 PG_TIMEOUT_S = 5
 
 
@@ -59,7 +61,7 @@ def check_database(url: str) -> str:
     try:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001 - any parse error means the same to the user
-        raise CheckFailed(f"'{_masked(url)}' is not a valid database URL.") from None
+        raise CheckFailed(f"'{mask_secrets(url)}' is not a valid database URL.") from None
     where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
     try:
         with psycopg.connect(
@@ -86,15 +88,6 @@ def _explain_pg(text: str, where: str, db: str | None, user: str | None) -> str:
                 "and that the server is running.")
     first = text.strip().splitlines()[0] if text.strip() else "unknown error"
     return f"Connecting to PostgreSQL at {where} failed: {first}"
-
-
-def _masked(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001
-        return "the URL"
 
 
 def check_connection(storage: str, db: str) -> str:

@@ -28,6 +28,21 @@ def folder_row(edit: QLineEdit, parent: QWidget) -> QWidget:
     return row
 
 
+def instance_fields(form: QFormLayout, parent: QWidget) -> tuple[QLineEdit, QLineEdit, QLineEdit]:
+    """The storage (with a folder picker), database and name fields of a new instance, added
+    to `form` (the New instance dialog and the welcome view share them)."""
+    storage = QLineEdit(objectName="newStorage")
+    storage.setPlaceholderText("a folder, or s3://bucket[/prefix] or gs://bucket[/prefix]")
+    db = QLineEdit(objectName="newDb")
+    db.setPlaceholderText("optional: postgresql+psycopg://user@host/db (default SQLite)")
+    name = QLineEdit(objectName="newName")
+    name.setPlaceholderText("optional: defaults to the folder or bucket name")
+    form.addRow("Storage:", folder_row(storage, parent))
+    form.addRow("Database:", db)
+    form.addRow("Name:", name)
+    return storage, db, name
+
+
 class _FormDialog(QDialog):
     def __init__(self, title: str, parent: QWidget | None) -> None:
         super().__init__(parent)
@@ -60,13 +75,5 @@ class NewInstanceDialog(_FormDialog):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("New instance", parent)
-        self.storage = QLineEdit(objectName="newStorage")
-        self.storage.setPlaceholderText("a folder, or s3://bucket[/prefix] or gs://bucket[/prefix]")
-        self.db = QLineEdit(objectName="newDb")
-        self.db.setPlaceholderText("optional: postgresql+psycopg://user@host/db (default SQLite)")
-        self.name = QLineEdit(objectName="newName")
-        self.name.setPlaceholderText("optional: defaults to the folder or bucket name")
-        self.form.addRow("Storage:", folder_row(self.storage, self))
-        self.form.addRow("Database:", self.db)
-        self.form.addRow("Name:", self.name)
+        self.storage, self.db, self.name = instance_fields(self.form, self)
         self.finish()

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.dialogs import folder_row
+from app.dialogs import folder_row, instance_fields
 from app.formatting import mask_secrets
 from app.tasks import TaskRunner
 
@@ -106,15 +106,7 @@ class WelcomeView(QWidget):
     def _create_page(self) -> QWidget:
         page = QWidget()
         form = QFormLayout(page)
-        self.storage = QLineEdit(objectName="newStorage")
-        self.storage.setPlaceholderText("a folder, or s3://bucket[/prefix] or gs://bucket[/prefix]")
-        self.db = QLineEdit(objectName="newDb")
-        self.db.setPlaceholderText("optional: postgresql+psycopg://user@host/db (default SQLite)")
-        self.name = QLineEdit(objectName="newName")
-        self.name.setPlaceholderText("optional: defaults to the folder or bucket name")
-        form.addRow("Storage:", folder_row(self.storage, self))
-        form.addRow("Database:", self.db)
-        form.addRow("Name:", self.name)
+        self.storage, self.db, self.name = instance_fields(form, self)
         self.test_button = QPushButton("Test connection", objectName="testConnectionButton")
         self.create_ok = QPushButton("Create", objectName="createConfirmButton")
         self.test_button.clicked.connect(self.test_connection)

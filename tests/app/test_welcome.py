@@ -139,6 +139,12 @@ def test_a_file_is_not_a_storage_folder(tmp_path: Path) -> None:
         check_storage(str(tmp_path / "f"))
 
 
+def test_an_unparsable_database_url_is_named_without_its_password() -> None:
+    with pytest.raises(CheckFailed, match="is not a valid database URL") as info:
+        check_database("postgresql://bob:Secr3t-pw@db.lab:notaport/lab")
+    assert "Secr3t-pw" not in str(info.value) and "bob:***@db.lab" in str(info.value)
+
+
 def test_pg_messages_name_the_cause() -> None:
     rejected = _explain_pg('FATAL:  password authentication failed for user "bob"', "h:5432", "lab", "bob")
     assert "rejected the user 'bob'" in rejected
