@@ -54,11 +54,7 @@ def test_the_worker_uploads_and_reports_progress(instance: Path, tmp_path: Path)
     process = _start(ls.settings.instance)
     _send(process, {"options": {"paths": [str(folder)], "as_folder": False, "description": "plate 7"},
                     "max_workers": 2})
-    lines = []
-    for line in process.stdout:  # stdin stays open: the app is still there
-        lines.append(json.loads(line))
-        if lines[-1][0] in ("done", "error"):
-            break
+    lines = _reports(process)  # stdin stays open meanwhile: the app is still there
     process.stdin.close()
     assert process.wait(30) == 0
     kinds = [m[0] for m in lines]
@@ -98,14 +94,20 @@ def test_cancel_items_and_the_whole_drop_through_the_protocol(instance: Path, tm
     assert {a.key for a in ls.Artifact.filter()} == done_keys
 
 
-def _run(instance: str, options: dict[str, Any]) -> tuple[list[Any], int]:
-    process = _start(instance)
-    _send(process, {"options": options})
+def _reports(process: subprocess.Popen) -> list[Any]:
+    """The worker's reports up to its last one (done or error)."""
     messages = []
     for line in process.stdout:
         messages.append(json.loads(line))
         if messages[-1][0] in ("done", "error"):
             break
+    return messages
+
+
+def _run(instance: str, options: dict[str, Any]) -> tuple[list[Any], int]:
+    process = _start(instance)
+    _send(process, {"options": options})
+    messages = _reports(process)
     process.stdin.close()
     return messages, process.wait(30)
 

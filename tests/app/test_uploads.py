@@ -35,6 +35,17 @@ def window(qtbot, instance) -> Any:  # noqa: ANN001
     win.close()
 
 
+def _restart_and_resume(qtbot, monkeypatch, offered: list[int]) -> tuple[MainWindow, Any]:  # noqa: ANN001
+    """A new main window (the app restarted) that accepts resuming what it is offered (the
+    counts go to `offered`); it and its first drop, once that finished."""
+    monkeypatch.setattr(MainWindow, "ask_resume", lambda self, count: offered.append(count) or True)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    qtbot.waitUntil(lambda: bool(window.uploads.drops) and window.uploads.drops[0].finished, timeout=60000)
+    return window, window.uploads.drops[0]
+
+
 def _drop(window: MainWindow, paths: list[str]) -> None:
     mime = mime_for(paths)
     point = QPointF(window.width() / 2, window.height() / 2)
@@ -182,12 +193,9 @@ def test_quit_with_running_transfer_then_resume(qtbot, instance, tmp_path: Path,
     first.close()
     assert asked == [1] and not first.isVisible()
 
-    monkeypatch.setattr(MainWindow, "ask_resume", lambda self, count: count == 1)
-    second = MainWindow()
-    qtbot.addWidget(second)
-    second.show()
-    qtbot.waitUntil(lambda: bool(second.uploads.drops) and second.uploads.drops[0].finished, timeout=60000)
-    resumed = second.uploads.drops[0]
+    offered: list[int] = []
+    second, resumed = _restart_and_resume(qtbot, monkeypatch, offered)
+    assert offered == [1]
     assert resumed.state == "done"
     assert set(resumed.counts()) <= {"done", "duplicate"}
     assert ls.Artifact.filter().count() == 60  # nothing twice, nothing missing
@@ -378,13 +386,8 @@ def test_resume_after_a_crash_finishes_only_what_is_missing(where: str, qtbot, i
     visible = ls.Artifact.filter().count()
     assert 0 < visible < n, visible  # killed mid-transfer
 
-    offered = []
-    monkeypatch.setattr(MainWindow, "ask_resume", lambda self, count: offered.append(count) or True)
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: bool(win.uploads.drops) and win.uploads.drops[0].finished, timeout=30000)
-    resumed = win.uploads.drops[0]
+    offered: list[int] = []
+    win, resumed = _restart_and_resume(qtbot, monkeypatch, offered)
     assert offered == [1] and resumed.state == "done", resumed.message
     assert resumed.counts() == {"duplicate": visible, "done": n - visible}
     rows = context.read(lambda s: s.execute(select(Artifact.key, Artifact.visibility, Artifact.uid,
@@ -442,12 +445,9 @@ def test_items_cancelled_alone_stay_cancelled_when_the_drop_resumes(qtbot, insta
     assert not first.isVisible()  # close waited for the cancelled transfer to end
 
     monkeypatch.setattr(artifact, "store_object", store)
-    monkeypatch.setattr(MainWindow, "ask_resume", lambda self, count: count == 1)
-    second = MainWindow()
-    qtbot.addWidget(second)
-    second.show()
-    qtbot.waitUntil(lambda: bool(second.uploads.drops) and second.uploads.drops[0].finished, timeout=60000)
-    resumed = second.uploads.drops[0]
+    offered: list[int] = []
+    second, resumed = _restart_and_resume(qtbot, monkeypatch, offered)
+    assert offered == [1]
     states = [i.state for i in resumed.items]
     assert states == ["duplicate"] * 20 + ["done"] * 10 + ["cancelled"] * 10, resumed.message
     assert resumed.state == "done" and resumed.message == "10 cancelled, 10 done, 20 duplicate"

@@ -13,6 +13,13 @@ import core as ls
 from .conftest import audit, one_sentence, record
 
 
+def _save_text(tmp_path: Path, name: str, text: str) -> ls.Artifact:
+    """Save a small new file under key `name`."""
+    f = tmp_path / name
+    f.write_text(text)
+    return ls.Artifact(f, key=name).save()
+
+
 def _attempts(tmp_path: Path, tag: str) -> list:
     """Everyday operations; each is (name, callable)."""
     f = tmp_path / f"{tag}.txt"
@@ -77,15 +84,11 @@ def test_postgres_stops_and_restarts_mid_session(pg_instance: Path, pg_server, t
 
 def test_postgres_restart_between_calls(pg_instance: Path, pg_server, tmp_path: Path) -> None:
     """A restart the process never noticed: pooled connections are dead, the next call works."""
-    f = tmp_path / "x.txt"
-    f.write_text("x\n")
-    ls.Artifact(f, key="x.txt").save()
+    _save_text(tmp_path, "x.txt", "x\n")
     pg_server.stop()
     pg_server.start()
     assert ls.Artifact.filter().count() == 1
-    g = tmp_path / "y.txt"
-    g.write_text("y\n")
-    ls.Artifact(g, key="y.txt").save()
+    _save_text(tmp_path, "y.txt", "y\n")
     assert ls.Artifact.filter().count() == 2
 
 
@@ -100,9 +103,7 @@ def test_postgres_network_black_hole(pg_server, tcp_proxy, tmp_path: Path, monke
     proxy = tcp_proxy(pg_server.port)
     ls.init(str(tmp_path / "store"), db=f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{db.name}")
     try:
-        f = tmp_path / "a.txt"
-        f.write_text("a\n")
-        ls.Artifact(f, key="a.txt").save()
+        _save_text(tmp_path, "a.txt", "a\n")
         proxy.cut(hang=True)
         t0 = time.monotonic()
         try:
@@ -365,9 +366,7 @@ def test_postgres_statement_timeout(pg_server, tmp_path: Path, monkeypatch) -> N
         assert isinstance(error, ls.DatabaseError) and "while reading slowly" in str(error), error
         assert waited < 4, f"{waited:.1f} s for a 1 s statement timeout"
 
-        f = tmp_path / "after.txt"
-        f.write_text("after\n")
-        ls.Artifact(f, key="after.txt").save()
+        _save_text(tmp_path, "after.txt", "after\n")
         assert ls.Artifact.filter().count() == 1
         record("a statement longer than the statement timeout (1 s)", "postgresql", 2, lost=0,
                clear_errors="2/2 one-sentence DatabaseError",
@@ -391,9 +390,7 @@ def test_postgres_server_frozen_mid_transaction(pg_server, tmp_path: Path, monke
 
     _bounded_pg_instance(pg_server, tmp_path, monkeypatch, statement="0.5", link="1")
     try:
-        f = tmp_path / "a.txt"
-        f.write_text("a\n")
-        ls.Artifact(f, key="a.txt").save()
+        _save_text(tmp_path, "a.txt", "a\n")
         postmaster = int((pg_server.datadir / "postmaster.pid").read_text().split()[0])
         frozen: list[int] = []
         backend: list[int] = []
@@ -440,9 +437,7 @@ def test_postgres_server_frozen_mid_transaction(pg_server, tmp_path: Path, monke
             time.sleep(0.1)
         assert not alive, "the frozen transaction's session is still there after the thaw"
         assert _probe_rows() == 0
-        g = tmp_path / "b.txt"
-        g.write_text("b\n")
-        ls.Artifact(g, key="b.txt").save()
+        _save_text(tmp_path, "b.txt", "b\n")
         assert ls.Artifact.filter().count() == 2
         record("PostgreSQL frozen (SIGSTOP) mid-transaction", "postgresql", 2, lost=0,
                clear_errors="2/2 one-sentence DatabaseError",
