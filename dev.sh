@@ -155,6 +155,8 @@ cmd_test() {
   "$VENV/bin/lint-imports" || failed+=("lint-imports")
   say "ruff check app core tests"
   "$VENV/bin/ruff" check app core tests || failed+=("ruff")
+  say "ruff format --check app core tests"
+  "$VENV/bin/ruff" format --check app core tests || failed+=("ruff format")
   # CI also builds the PyInstaller bundle and smoke-tests it (tests/bundle, a few minutes).
   local extra=()
   [[ "${CI:-}" == true ]] && extra+=(--bundle)

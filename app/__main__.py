@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     if smoke:
         from app.smoke import SmokeTest
 
-        _keep = SmokeTest(window)  # noqa: F841 - alive until exec() returns
+        _keep = SmokeTest(window)
     return app.exec()
 
 

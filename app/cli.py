@@ -18,12 +18,26 @@ from typing import Any
 
 REGISTRIES = ("artifact", "collection", "transform", "run", "user", "storage")
 TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
-    "artifact": ("uid", "key", "description", "suffix", "size", "version", "is_latest",
-                 "created_at"),
+    "artifact": (
+        "uid",
+        "key",
+        "description",
+        "suffix",
+        "size",
+        "version",
+        "is_latest",
+        "created_at",
+    ),
     "collection": ("uid", "name", "description", "version", "is_latest", "created_at"),
     "transform": ("uid", "name", "key", "type", "version", "is_latest", "created_at"),
-    "run": ("uid", "transform__name", "transform__type", "started_at", "finished_at",
-            "created_by__handle"),
+    "run": (
+        "uid",
+        "transform__name",
+        "transform__type",
+        "started_at",
+        "finished_at",
+        "created_by__handle",
+    ),
     "user": ("uid", "handle", "name", "created_at"),
     "storage": ("uid", "root", "type", "region", "created_at"),
 }
@@ -74,9 +88,7 @@ def registry(name: str) -> type:
     key = name.lower()
     key = key[:-1] if key.endswith("s") and key[:-1] in REGISTRIES else key
     if key not in REGISTRIES:
-        raise ls.InvalidArgument(
-            f"'{name}' is not a registry; use one of {', '.join(REGISTRIES)}."
-        )
+        raise ls.InvalidArgument(f"'{name}' is not a registry; use one of {', '.join(REGISTRIES)}.")
     return getattr(ls, key.capitalize())
 
 
@@ -181,9 +193,13 @@ def cmd_info(args: argparse.Namespace) -> int:
     from core.instance import all_configs
 
     settings = ls.settings
-    rows = [("instance", settings.instance), ("storage", settings.storage.root),
-            ("database", settings.db), ("cache", str(settings.cache_dir)),
-            ("user", settings.user)]
+    rows = [
+        ("instance", settings.instance),
+        ("storage", settings.storage.root),
+        ("database", settings.db),
+        ("cache", str(settings.cache_dir)),
+        ("user", settings.user),
+    ]
     counts = [f"{registry(n).filter().count()} {n}s" for n in REGISTRIES[:4]]
     rows.append(("records", ", ".join(counts)))
     others = [c.name for c in all_configs() if c.name != settings.instance]
@@ -204,8 +220,7 @@ def cmd_save(args: argparse.Namespace) -> int:
     import core as ls
 
     revises = find_record(args.revises, ("artifact",)) if args.revises else None
-    artifact = ls.Artifact(args.path, key=args.key, description=args.description,
-                           revises=revises)
+    artifact = ls.Artifact(args.path, key=args.key, description=args.description, revises=revises)
     if artifact.id is None:
         artifact.save()
     out(f"{artifact.uid}  {artifact.key or ''}  version {artifact.version}")
@@ -269,8 +284,9 @@ def _notebook_report(transform: Any) -> Any:
 
     if transform.type != "notebook":
         return None
-    run = ls.Run.filter(transform=transform, report_id__isnull=False).order_by(
-        "-started_at").first()
+    run = (
+        ls.Run.filter(transform=transform, report_id__isnull=False).order_by("-started_at").first()
+    )
     return run.report if run is not None else None
 
 
@@ -298,8 +314,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         current()  # fail early and clearly when there is no instance
         records = load_demo(args.dir)
         if records:
-            out(f"loaded the iris studies into instance '{current().name}'; "
-                f"collection {records['collection'].uid}, table {records['table'].uid}")
+            out(
+                f"loaded the iris studies into instance '{current().name}'; "
+                f"collection {records['collection'].uid}, table {records['table'].uid}"
+            )
     out(str(write_demo(args.dir)))
     return OK
 
@@ -311,8 +329,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     instance = current()  # opening an instance upgrades its schema when needed
     with instance.engine().connect() as conn:
         revision = current_revision(conn)
-    out(f"instance '{instance.name}': schema revision {revision}"
-        + (" (up to date)" if revision == HEAD else ""))
+    out(
+        f"instance '{instance.name}': schema revision {revision}"
+        + (" (up to date)" if revision == HEAD else "")
+    )
     return OK
 
 
@@ -342,8 +362,13 @@ def _version() -> str:
     return f"labshelf {__version__}"
 
 
-def _add(sub: Any, name: str, func: Callable[[argparse.Namespace], int], help_: str,
-         common: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def _add(
+    sub: Any,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    help_: str,
+    common: argparse.ArgumentParser,
+) -> argparse.ArgumentParser:
     parser = sub.add_parser(name, help=help_, description=help_, parents=[common])
     parser.set_defaults(func=func)
     return parser
@@ -352,13 +377,19 @@ def _add(sub: Any, name: str, func: Callable[[argparse.Namespace], int], help_: 
 def build_parser() -> argparse.ArgumentParser:
     """The ``labshelf`` argument parser with one sub-command per action."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show the full traceback when something fails")
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full traceback when something fails",
+    )
     parser = argparse.ArgumentParser(
-        prog="labshelf", description="labshelf: a data catalog for lab scientists.")
+        prog="labshelf", description="labshelf: a data catalog for lab scientists."
+    )
     parser.add_argument("--version", action="version", version=_version())
-    parser.add_argument("--debug", action="store_true",
-                        help="show the full traceback when something fails")
+    parser.add_argument(
+        "--debug", action="store_true", help="show the full traceback when something fails"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = _add(sub, "init", cmd_init, "create an instance (or reopen it) and make it current", common)
@@ -385,28 +416,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="overwrite an existing, different file")
     p = _add(sub, "delete", cmd_delete, "move an artifact or collection to the trash", common)
     p.add_argument("uid", help="artifact or collection uid or uid prefix")
-    p.add_argument("--permanent", action="store_true",
-                   help="remove the record (and a copied object) for good")
+    p.add_argument(
+        "--permanent", action="store_true", help="remove the record (and a copied object) for good"
+    )
     p = _add(sub, "demo", cmd_demo, "write the 'iris studies' sample dataset", common)
     p.add_argument("dir", metavar="DIR", help="folder to write iris_studies/ into")
-    p.add_argument("--load", action="store_true",
-                   help="also register it in the current instance (once) under tracked runs")
+    p.add_argument(
+        "--load",
+        action="store_true",
+        help="also register it in the current instance (once) under tracked runs",
+    )
     _add(sub, "migrate", cmd_migrate, "bring the instance's database schema up to date", common)
-    p = _add(sub, "doctor", cmd_doctor,
-             "check stored objects against their records; find leftovers", common)
+    p = _add(
+        sub,
+        "doctor",
+        cmd_doctor,
+        "check stored objects against their records; find leftovers",
+        common,
+    )
     p.add_argument("--fix", action="store_true", help="remove leftover temporary objects")
     return parser
 
 
 def _add_ls(sub: Any, common: argparse.ArgumentParser) -> None:
     p = _add(sub, "ls", cmd_ls, "list the records of a registry, newest first", common)
-    p.add_argument("registry", nargs="?", default="artifact",
-                   help=f"one of {', '.join(REGISTRIES)} (plurals accepted; default artifact)")
+    p.add_argument(
+        "registry",
+        nargs="?",
+        default="artifact",
+        help=f"one of {', '.join(REGISTRIES)} (plurals accepted; default artifact)",
+    )
     p.add_argument("--search", metavar="T", help="ranked search over the registry's text fields")
-    p.add_argument("--filter", metavar="K=V", action="append", default=[],
-                   help="a lookup such as key__startswith=iris or is_latest=true (repeatable)")
-    p.add_argument("--limit", metavar="N", type=int, default=100,
-                   help="at most N rows (default 100; -1 for all)")
+    p.add_argument(
+        "--filter",
+        metavar="K=V",
+        action="append",
+        default=[],
+        help="a lookup such as key__startswith=iris or is_latest=true (repeatable)",
+    )
+    p.add_argument(
+        "--limit",
+        metavar="N",
+        type=int,
+        default=100,
+        help="at most N rows (default 100; -1 for all)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON objects with the df() columns")
 
 

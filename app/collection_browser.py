@@ -34,6 +34,7 @@ from app.thumbnails import ThumbnailCache
 
 def diff_members(old: list[dict], new: list[dict]) -> list[tuple[str, str]]:
     """(status, key) for members added, removed or changed (same key, other content)."""
+
     def keyed(members: list[dict]) -> dict[str, dict]:
         return {str(m.get("key") or m["uid"]): m for m in members}
 
@@ -75,7 +76,9 @@ class CollectionBrowser(QWidget):
     loaded = Signal()
     diffed = Signal()
 
-    def __init__(self, runner: TaskRunner, thumbs: ThumbnailCache, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, runner: TaskRunner, thumbs: ThumbnailCache, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("collectionBrowser")
         self._runner = runner
@@ -90,7 +93,9 @@ class CollectionBrowser(QWidget):
         self.member_rows = RowsModel(self)
         self.grid = ThumbnailGrid(thumbs, name="collectionMembersGrid")
         self.grid.setModel(self.members)
-        self.grid.doubleClicked.connect(lambda i: self.member_activated.emit(i.data(RECORD_ROLE)["uid"]))
+        self.grid.doubleClicked.connect(
+            lambda i: self.member_activated.emit(i.data(RECORD_ROLE)["uid"])
+        )
         self.table = QTableView(objectName="collectionMembersTable")
         self.table.setModel(self.member_rows)
         self._build()
@@ -100,7 +105,9 @@ class CollectionBrowser(QWidget):
         self.member_stack.addWidget(self.grid)
         self.member_stack.addWidget(self.table)
         toggle = QPushButton("Table / grid")
-        toggle.clicked.connect(lambda: self.member_stack.setCurrentIndex(1 - self.member_stack.currentIndex()))
+        toggle.clicked.connect(
+            lambda: self.member_stack.setCurrentIndex(1 - self.member_stack.currentIndex())
+        )
         members_page = QWidget()
         column = QVBoxLayout(members_page)
         column.addWidget(toggle, 0, Qt.AlignmentFlag.AlignLeft)
@@ -179,11 +186,16 @@ class CollectionBrowser(QWidget):
         if gen != self._generation:
             return
         version = next((v for v in self.versions if v["uid"] == uid), {})
-        self.header.setText(f"{version.get('name', '')} · v{version.get('version', '')} · {len(members)} members")
+        self.header.setText(
+            f"{version.get('name', '')} · v{version.get('version', '')} · {len(members)} members"
+        )
         self.members.set_members(members)
         self.member_rows.set_rows(
             ["#", "key", "uid", "size"],
-            [[str(i + 1), str(m.get("key") or ""), m["uid"], human_size(m.get("size"))] for i, m in enumerate(members)],
+            [
+                [str(i + 1), str(m.get("key") or ""), m["uid"], human_size(m.get("size"))]
+                for i, m in enumerate(members)
+            ],
         )
         self.loaded.emit()
 
@@ -193,7 +205,9 @@ class CollectionBrowser(QWidget):
         if not old_uid or not new_uid:
             return
         self._runner.submit(
-            lambda ctx: diff_members(corelink.collection_members(old_uid), corelink.collection_members(new_uid)),
+            lambda ctx: diff_members(
+                corelink.collection_members(old_uid), corelink.collection_members(new_uid)
+            ),
             done=self._on_diff,
             name="collection diff",
         )

@@ -65,8 +65,12 @@ def check_database(url: str) -> str:
     where = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
     try:
         with psycopg.connect(
-            host=parsed.host, port=parsed.port, user=parsed.username, password=parsed.password,
-            dbname=parsed.database, connect_timeout=PG_TIMEOUT_S,
+            host=parsed.host,
+            port=parsed.port,
+            user=parsed.username,
+            password=parsed.password,
+            dbname=parsed.database,
+            connect_timeout=PG_TIMEOUT_S,
         ) as conn:
             version = conn.info.server_version
     except psycopg.OperationalError as exc:
@@ -76,16 +80,30 @@ def check_database(url: str) -> str:
 
 def _explain_pg(text: str, where: str, db: str | None, user: str | None) -> str:
     low = text.lower()
-    if "password authentication failed" in low or "no password supplied" in low or (
-            "role" in low and "does not exist" in low):
-        return (f"The PostgreSQL server at {where} rejected the user '{user}': check the user "
-                "name and password.")
+    if (
+        "password authentication failed" in low
+        or "no password supplied" in low
+        or ("role" in low and "does not exist" in low)
+    ):
+        return (
+            f"The PostgreSQL server at {where} rejected the user '{user}': check the user "
+            "name and password."
+        )
     if "database" in low and "does not exist" in low:
         return f"The PostgreSQL server at {where} has no database '{db}'; create it first."
-    if "refused" in low or "timeout" in low or "timed out" in low or "translate host" in low \
-            or "no route" in low or "unreachable" in low or "name or service" in low:
-        return (f"The PostgreSQL server at {where} cannot be reached: check the host and port, "
-                "and that the server is running.")
+    if (
+        "refused" in low
+        or "timeout" in low
+        or "timed out" in low
+        or "translate host" in low
+        or "no route" in low
+        or "unreachable" in low
+        or "name or service" in low
+    ):
+        return (
+            f"The PostgreSQL server at {where} cannot be reached: check the host and port, "
+            "and that the server is running."
+        )
     first = text.strip().splitlines()[0] if text.strip() else "unknown error"
     return f"Connecting to PostgreSQL at {where} failed: {first}"
 

@@ -17,16 +17,66 @@ from app.table_model import TableQuery
 
 TRASH = -1
 DETAIL_FIELDS = {
-    "Artifact": ("uid", "key", "description", "suffix", "size", "hash", "hash_type", "n_objects",
-                 "n_observations", "version", "is_latest", "visibility", "key_is_virtual",
-                 "storage__root", "transform__name", "transform__type", "run__uid",
-                 "created_by__handle", "created_at", "updated_at"),
-    "Collection": ("uid", "name", "description", "hash", "version", "is_latest", "visibility",
-                   "reference", "transform__name", "run__uid", "created_by__handle", "created_at"),
-    "Transform": ("uid", "name", "key", "type", "version", "is_latest", "description", "hash",
-                  "reference", "created_by__handle", "created_at"),
-    "Run": ("uid", "transform__name", "transform__type", "started_at", "finished_at",
-            "is_consecutive", "reference", "created_by__handle", "created_at"),
+    "Artifact": (
+        "uid",
+        "key",
+        "description",
+        "suffix",
+        "size",
+        "hash",
+        "hash_type",
+        "n_objects",
+        "n_observations",
+        "version",
+        "is_latest",
+        "visibility",
+        "key_is_virtual",
+        "storage__root",
+        "transform__name",
+        "transform__type",
+        "run__uid",
+        "created_by__handle",
+        "created_at",
+        "updated_at",
+    ),
+    "Collection": (
+        "uid",
+        "name",
+        "description",
+        "hash",
+        "version",
+        "is_latest",
+        "visibility",
+        "reference",
+        "transform__name",
+        "run__uid",
+        "created_by__handle",
+        "created_at",
+    ),
+    "Transform": (
+        "uid",
+        "name",
+        "key",
+        "type",
+        "version",
+        "is_latest",
+        "description",
+        "hash",
+        "reference",
+        "created_by__handle",
+        "created_at",
+    ),
+    "Run": (
+        "uid",
+        "transform__name",
+        "transform__type",
+        "started_at",
+        "finished_at",
+        "is_consecutive",
+        "reference",
+        "created_by__handle",
+        "created_at",
+    ),
     "User": ("uid", "handle", "name", "created_at"),
     "Storage": ("uid", "root", "type", "region", "description", "created_by__handle", "created_at"),
 }
@@ -42,7 +92,7 @@ def import_core() -> None:
     with _import_lock:
         import PIL.Image  # noqa: F401
 
-        import core.context  # noqa: F401
+        import core.context
         import core.query  # noqa: F401
 
 
@@ -99,7 +149,11 @@ class CoreRowSource:
     def fingerprint(self, query: TableQuery) -> object:
         """Changes when rows are added, removed or edited (cheap: a count and two rows)."""
         qs = self._queryset(query)
-        stamp = "updated_at" if query.registry in ("Artifact", "Collection", "Transform") else "created_at"
+        stamp = (
+            "updated_at"
+            if query.registry in ("Artifact", "Collection", "Transform")
+            else "created_at"
+        )
         newest_id = qs.order_by("-id").first()
         newest_edit = registry(query.registry).filter(id__gte=0).order_by(f"-{stamp}").first()
         return (
@@ -291,24 +345,33 @@ def storage_roots() -> list[str]:
     return [default, *[r for r in roots if r != default]]
 
 
-def dry_run(paths: Sequence[str], key_prefix: str | None, as_folder: bool, report: Any,
-            cancelled: Any) -> dict[str, int]:
+def dry_run(
+    paths: Sequence[str], key_prefix: str | None, as_folder: bool, report: Any, cancelled: Any
+) -> dict[str, int]:
     """Hash what an upload would store and count what is registered already; `report(summary)`
     gets the running totals, `cancelled()` stops early."""
     from app.upload_worker import plan_upload
     from core.artifact import describe_source
 
     items = plan_upload(paths, key_prefix, as_folder)
-    summary = {"items": len(items), "files": sum(i["n_files"] for i in items),
-               "bytes": sum(i["size"] for i in items), "hashed": 0, "registered": 0,
-               "unreadable": sum(1 for i in items if i["state"] == "failed")}
+    summary = {
+        "items": len(items),
+        "files": sum(i["n_files"] for i in items),
+        "bytes": sum(i["size"] for i in items),
+        "hashed": 0,
+        "registered": 0,
+        "unreadable": sum(1 for i in items if i["state"] == "failed"),
+    }
     report(dict(summary))
     batch: list[str] = []  # hashes not yet looked up: one query per batch, not per file
     last = time.monotonic()
 
     def look_up() -> None:
         if batch:
-            known = {r["hash"] for r in ls.Artifact.filter(hash__in=batch, visibility__in=[0, 1]).values("hash")}
+            known = {
+                r["hash"]
+                for r in ls.Artifact.filter(hash__in=batch, visibility__in=[0, 1]).values("hash")
+            }
             summary["registered"] += sum(1 for h in batch if h in known)
             batch.clear()
 

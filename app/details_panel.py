@@ -30,8 +30,15 @@ from app.lineage_panel import LineagePanel
 from app.preview_pane import PreviewPane
 from app.tasks import TaskRunner
 
-FIELD_KINDS = {"size": "size", "created_at": "time", "updated_at": "time", "started_at": "time",
-               "finished_at": "time", "is_latest": "bool", "key_is_virtual": "bool"}
+FIELD_KINDS = {
+    "size": "size",
+    "created_at": "time",
+    "updated_at": "time",
+    "started_at": "time",
+    "finished_at": "time",
+    "is_latest": "bool",
+    "key_is_virtual": "bool",
+}
 LINEAGE_REGISTRIES = ("Artifact", "Collection")
 
 
@@ -112,7 +119,9 @@ class DetailsPanel(QWidget):
         self.version_list = QListWidget(objectName="versionList")
         self.version_list.setMaximumHeight(120)
         self.version_list.itemClicked.connect(self._on_version_clicked)
-        self.make_latest = QPushButton("Make this the latest", enabled=False, objectName="makeLatest")
+        self.make_latest = QPushButton(
+            "Make this the latest", enabled=False, objectName="makeLatest"
+        )
         self.make_latest.clicked.connect(self._request_make_latest)
         self.version_list.currentItemChanged.connect(self._update_make_latest)
         column.addWidget(self.version_list)
@@ -184,8 +193,16 @@ class DetailsPanel(QWidget):
             return
         self.details = details
         fields = details["fields"]
-        self.title.setText(str(fields.get("key") or fields.get("name") or fields.get("handle")
-                               or fields.get("root") or fields.get("transform__name") or details["uid"]))
+        self.title.setText(
+            str(
+                fields.get("key")
+                or fields.get("name")
+                or fields.get("handle")
+                or fields.get("root")
+                or fields.get("transform__name")
+                or details["uid"]
+            )
+        )
         self.subtitle.setText(f"{details['registry']} · {details['uid']}")
         self._fill_form(fields)
         self.description.blockSignals(True)
@@ -212,7 +229,9 @@ class DetailsPanel(QWidget):
         for version in versions:
             latest = "  · latest" if version.get("is_latest") else ""
             when = format_value("time", version.get("created_at"))
-            item = QListWidgetItem(f"v{version.get('version') or '?'}  {version['uid']}  {when}{latest}")
+            item = QListWidgetItem(
+                f"v{version.get('version') or '?'}  {version['uid']}  {when}{latest}"
+            )
             item.setData(Qt.ItemDataRole.UserRole, version["uid"])
             item.setData(Qt.ItemDataRole.UserRole + 1, bool(version.get("is_latest")))
             self.version_list.addItem(item)
@@ -225,7 +244,9 @@ class DetailsPanel(QWidget):
             self.version_selected.emit(uid)
 
     def _update_make_latest(self, item: QListWidgetItem | None) -> None:
-        self.make_latest.setEnabled(item is not None and not item.data(Qt.ItemDataRole.UserRole + 1))
+        self.make_latest.setEnabled(
+            item is not None and not item.data(Qt.ItemDataRole.UserRole + 1)
+        )
 
     def _request_make_latest(self) -> None:
         item = self.version_list.currentItem()

@@ -21,7 +21,9 @@ def folder_row(edit: QLineEdit, parent: QWidget) -> QWidget:
     layout.setContentsMargins(0, 0, 0, 0)
     browse = QPushButton("Browse…")
     browse.clicked.connect(
-        lambda: edit.setText(QFileDialog.getExistingDirectory(parent, "Choose a folder") or edit.text())
+        lambda: edit.setText(
+            QFileDialog.getExistingDirectory(parent, "Choose a folder") or edit.text()
+        )
     )
     layout.addWidget(edit, 1)
     layout.addWidget(browse)
@@ -65,7 +67,9 @@ class OpenInstanceDialog(_FormDialog):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Open instance", parent)
         self.target = QLineEdit(objectName="instanceTarget")
-        self.target.setPlaceholderText("instance name, storage folder, s3://… / gs://… or database URL")
+        self.target.setPlaceholderText(
+            "instance name, storage folder, s3://… / gs://… or database URL"
+        )
         self.form.addRow("Instance:", folder_row(self.target, self))
         self.finish()
 

@@ -17,7 +17,9 @@ DATE_HINT = "YYYY-MM-DD..YYYY-MM-DD (either side may be empty)"
 def parse_date_range(text: str) -> tuple[datetime, datetime]:
     """`2026-01-01..2026-02-01` -> (start, end of the last day), UTC; raises ValueError."""
     start_text, _, end_text = text.partition("..")
-    start = datetime.fromisoformat(start_text.strip()) if start_text.strip() else datetime(1970, 1, 1)
+    start = (
+        datetime.fromisoformat(start_text.strip()) if start_text.strip() else datetime(1970, 1, 1)
+    )
     end = datetime.fromisoformat(end_text.strip()) if end_text.strip() else datetime(9999, 1, 1)
     return start.replace(tzinfo=UTC), end.replace(tzinfo=UTC) + timedelta(days=1)
 

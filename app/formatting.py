@@ -7,7 +7,7 @@ from datetime import datetime
 
 from core.humanize import human_size
 
-__all__ = ["human_size", "human_time", "format_value"]
+__all__ = ["format_value", "human_size", "human_time"]
 
 
 def human_time(value: datetime | None) -> str:

@@ -13,9 +13,7 @@ from PySide6.QtGui import QImage
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-IMAGE_SUFFIXES = frozenset(
-    {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
-)
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
 # Beyond this, only formats Pillow can decode at reduced size (JPEG draft) are opened.
 MAX_FULL_DECODE_BYTES = 512 * 1024**2
 

@@ -48,12 +48,18 @@ class ImportDialog(QDialog):
         self.start_dry_run()
 
     def _build(self) -> None:
-        names = ", ".join(Path(p).name for p in self.paths[:3]) + (" …" if len(self.paths) > 3 else "")
+        names = ", ".join(Path(p).name for p in self.paths[:3]) + (
+            " …" if len(self.paths) > 3 else ""
+        )
         self.key_prefix = QLineEdit(objectName="keyPrefix")
         self.key_prefix.setPlaceholderText("optional, e.g. projects/imaging")
         self.description = QLineEdit(objectName="importDescription")
-        self.as_folder = QRadioButton("One artifact per folder", objectName="asFolder", checked=True)
-        self.per_file = QRadioButton("One artifact per file (keys keep the relative paths)", objectName="perFile")
+        self.as_folder = QRadioButton(
+            "One artifact per folder", objectName="asFolder", checked=True
+        )
+        self.per_file = QRadioButton(
+            "One artifact per file (keys keep the relative paths)", objectName="perFile"
+        )
         group = QButtonGroup(self)
         group.addButton(self.as_folder)
         group.addButton(self.per_file)
@@ -66,7 +72,10 @@ class ImportDialog(QDialog):
         self.collection.addItem("New collection named…", NEW_COLLECTION)
         self.collection_name = QLineEdit(objectName="collectionName", enabled=False)
         self.collection.currentIndexChanged.connect(
-            lambda _i: self.collection_name.setEnabled(self.collection.currentData() == NEW_COLLECTION))
+            lambda _i: self.collection_name.setEnabled(
+                self.collection.currentData() == NEW_COLLECTION
+            )
+        )
         self.keys = QLabel(objectName="keyExample")
         self.keys.setProperty("muted", True)
         self.summary_label = QLabel("Counting…", objectName="dryRunSummary", wordWrap=True)
@@ -80,7 +89,9 @@ class ImportDialog(QDialog):
         form.addRow("Storage:", self.storage)
         form.addRow("Collection:", self.collection)
         form.addRow("", self.collection_name)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Import")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -93,9 +104,14 @@ class ImportDialog(QDialog):
         self._show_key_example()
 
     def _load_choices(self) -> None:
-        self._runner.submit(lambda ctx: corelink.storage_roots(), done=self._fill_storages, name="storages")
-        self._runner.submit(lambda ctx: corelink.collection_choices(), done=self._fill_collections,
-                            name="collections")
+        self._runner.submit(
+            lambda ctx: corelink.storage_roots(), done=self._fill_storages, name="storages"
+        )
+        self._runner.submit(
+            lambda ctx: corelink.collection_choices(),
+            done=self._fill_collections,
+            name="collections",
+        )
 
     def _fill_storages(self, roots: list[str]) -> None:
         for root in roots:
@@ -126,27 +142,39 @@ class ImportDialog(QDialog):
         """Count files and bytes and hash them (in the background) to see what is new."""
         if self._dry_run is not None:
             self._dry_run.cancel()
-        paths, prefix, as_folder = list(self.paths), self.key_prefix.text().strip() or None, not self.per_file.isChecked()
+        paths, prefix, as_folder = (
+            list(self.paths),
+            self.key_prefix.text().strip() or None,
+            not self.per_file.isChecked(),
+        )
 
         def work(ctx: TaskContext) -> dict[str, int]:
             return corelink.dry_run(paths, prefix, as_folder, ctx.progress, lambda: ctx.cancelled)
 
-        self._dry_run = self._runner.submit(work, done=self._show_summary, progress=self._show_summary,
-                                            error=lambda msg, _d: self.summary_label.setText(msg),
-                                            name="dry run")
+        self._dry_run = self._runner.submit(
+            work,
+            done=self._show_summary,
+            progress=self._show_summary,
+            error=lambda msg, _d: self.summary_label.setText(msg),
+            name="dry run",
+        )
 
     def _show_summary(self, summary: dict[str, int]) -> None:
         self.summary = summary
         hashing = summary["hashed"] < summary["items"]
-        status = (f"checking {summary['hashed']}/{summary['items']}…" if hashing
-                  else f"{summary['registered']} already registered")
+        status = (
+            f"checking {summary['hashed']}/{summary['items']}…"
+            if hashing
+            else f"{summary['registered']} already registered"
+        )
         unreadable = f" · {summary['unreadable']} unreadable" if summary["unreadable"] else ""
         self.summary_label.setText(
             f"{summary['items']} artifact(s) from {summary['files']} file(s), "
-            f"{human_size(summary['bytes'])} · {status}{unreadable}")
+            f"{human_size(summary['bytes'])} · {status}{unreadable}"
+        )
         self.summary_changed.emit(summary)
 
-    def done(self, result: int) -> None:  # noqa: A003 - QDialog.done
+    def done(self, result: int) -> None:
         if self._dry_run is not None:
             self._dry_run.cancel()
         super().done(result)
@@ -166,4 +194,3 @@ class ImportDialog(QDialog):
         elif choice not in (NO_COLLECTION, NEW_COLLECTION):
             options["collection_uid"] = choice
         return options
-

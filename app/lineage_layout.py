@@ -54,7 +54,7 @@ class LineageLayout:
     height: float = 0.0
 
 
-def visible_nodes(graph, focal: str, depth: int, expanded: set[str]) -> set[str]:  # noqa: ANN001
+def visible_nodes(graph, focal: str, depth: int, expanded: set[str]) -> set[str]:
     """Nodes shown: all but the upstream ones beyond `depth` hops not reached by expansion."""
     upstream = _ancestors(graph, focal)
     shown = {n for n in graph.nodes() if n not in upstream}
@@ -70,7 +70,7 @@ def visible_nodes(graph, focal: str, depth: int, expanded: set[str]) -> set[str]
     return shown
 
 
-def _ancestors(graph, node: str) -> set[str]:  # noqa: ANN001
+def _ancestors(graph, node: str) -> set[str]:
     seen: set[str] = set()
     stack = [node]
     while stack:
@@ -81,7 +81,9 @@ def _ancestors(graph, node: str) -> set[str]:  # noqa: ANN001
     return seen
 
 
-def layout(dot: str, focal: str, depth: int = DEFAULT_DEPTH, expanded: frozenset[str] = frozenset()) -> LineageLayout:
+def layout(
+    dot: str, focal: str, depth: int = DEFAULT_DEPTH, expanded: frozenset[str] = frozenset()
+) -> LineageLayout:
     """Prune, lay out with `dot` and convert to scene coordinates."""
     import pygraphviz
 
@@ -100,12 +102,12 @@ def layout(dot: str, focal: str, depth: int = DEFAULT_DEPTH, expanded: frozenset
     return result
 
 
-def _bbox(graph) -> tuple[float, float, float, float]:  # noqa: ANN001
+def _bbox(graph) -> tuple[float, float, float, float]:
     x0, y0, x1, y1 = (float(v) for v in graph.graph_attr["bb"].split(","))
     return x0, y0, x1, y1
 
 
-def _node(node, height: float, focal: str, hidden: int) -> LayoutNode:  # noqa: ANN001
+def _node(node, height: float, focal: str, hidden: int) -> LayoutNode:
     attr = node.attr
     x, y = (float(v) for v in attr["pos"].split(","))
     label = attr.get("label") or str(node)
@@ -128,7 +130,7 @@ def _node(node, height: float, focal: str, hidden: int) -> LayoutNode:  # noqa: 
     )
 
 
-def _edge(edge, height: float) -> LayoutEdge:  # noqa: ANN001
+def _edge(edge, height: float) -> LayoutEdge:
     points: list[tuple[float, float]] = []
     tip = None
     for part in edge.attr["pos"].split():

@@ -73,8 +73,12 @@ class LineagePanel(QWidget):
             dot, focal = corelink.lineage_dot(registry, uid)
             return dot, focal, layout(dot, focal, depth)
 
-        self._runner.submit(work, done=lambda r: self._on_layout(gen, *r),
-                            error=lambda msg, _d: self._on_error(gen, msg), name="lineage")
+        self._runner.submit(
+            work,
+            done=lambda r: self._on_layout(gen, *r),
+            error=lambda msg, _d: self._on_error(gen, msg),
+            name="lineage",
+        )
 
     def expand(self, node_id: str) -> None:
         """Show the upstream of `node_id` too (re-laid out on a worker)."""
@@ -115,7 +119,8 @@ class LineagePanel(QWidget):
         self._runner.submit(lambda ctx: Path(path).write_bytes(data), name="export lineage")
 
     def _export_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export lineage", "lineage.svg",
-                                              "SVG (*.svg);;PNG (*.png)")
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export lineage", "lineage.svg", "SVG (*.svg);;PNG (*.png)"
+        )
         if path:
             self.export(path)

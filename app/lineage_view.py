@@ -53,14 +53,31 @@ def shape_path(shape: str, rect: QRectF) -> QPainterPath:
     if shape in ("ellipse", "oval", "circle"):
         path.addEllipse(rect)
     elif shape == "hexagon":
-        path.addPolygon(QPolygonF([QPointF(left + inset, top), QPointF(right - inset, top),
-                                   QPointF(right, rect.center().y()), QPointF(right - inset, bottom),
-                                   QPointF(left + inset, bottom), QPointF(left, rect.center().y())]))
+        path.addPolygon(
+            QPolygonF(
+                [
+                    QPointF(left + inset, top),
+                    QPointF(right - inset, top),
+                    QPointF(right, rect.center().y()),
+                    QPointF(right - inset, bottom),
+                    QPointF(left + inset, bottom),
+                    QPointF(left, rect.center().y()),
+                ]
+            )
+        )
         path.closeSubpath()
     elif shape == "invhouse":
-        path.addPolygon(QPolygonF([QPointF(left, top), QPointF(right, top),
-                                   QPointF(right, bottom - inset / 2), QPointF(rect.center().x(), bottom),
-                                   QPointF(left, bottom - inset / 2)]))
+        path.addPolygon(
+            QPolygonF(
+                [
+                    QPointF(left, top),
+                    QPointF(right, top),
+                    QPointF(right, bottom - inset / 2),
+                    QPointF(rect.center().x(), bottom),
+                    QPointF(left, bottom - inset / 2),
+                ]
+            )
+        )
         path.closeSubpath()
     elif shape == "folder":
         path.addRect(rect.adjusted(0, 5, 0, 0))
@@ -97,7 +114,10 @@ class NodeItem(QGraphicsPathItem):
         while True:
             font.setPointSizeF(size)
             metrics = QFontMetricsF(font)
-            if size <= 5 or max(metrics.horizontalAdvance(line) for line in lines) <= rect.width() - 8:
+            if (
+                size <= 5
+                or max(metrics.horizontalAdvance(line) for line in lines) <= rect.width() - 8
+            ):
                 break
             size -= 0.5
         line_height = metrics.height()
@@ -105,7 +125,9 @@ class NodeItem(QGraphicsPathItem):
         for i, line in enumerate(lines):
             text = QGraphicsSimpleTextItem(line, self)
             text.setFont(font)
-            text.setPos(rect.center().x() - metrics.horizontalAdvance(line) / 2, top + i * line_height)
+            text.setPos(
+                rect.center().x() - metrics.horizontalAdvance(line) / 2, top + i * line_height
+            )
 
     def _badge(self, rect: QRectF) -> None:
         badge = _ExpandBadge(self.node.id, self._view, self)

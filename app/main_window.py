@@ -59,8 +59,14 @@ from app.window_actions import WindowActions
 SEARCH_DEBOUNCE_MS = 250
 STALE_CHECK_MS = 5000
 TRASH = "Trash"
-REGISTRY_ICONS = {"Artifact": "artifact", "Collection": "collection", "Transform": "transform",
-                  "Run": "run", "User": "user", "Storage": "storage"}
+REGISTRY_ICONS = {
+    "Artifact": "artifact",
+    "Collection": "collection",
+    "Transform": "transform",
+    "Run": "run",
+    "User": "user",
+    "Storage": "storage",
+}
 
 
 class MainWindow(QMainWindow):
@@ -115,7 +121,10 @@ class MainWindow(QMainWindow):
         self.registry_list.addItem(trash)
         self.search_box = QLineEdit(objectName="searchBox", clearButtonEnabled=True)
         self.search_box.setPlaceholderText("Search (Ctrl+F)")
-        set_icon(self.search_box.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition), "search")
+        set_icon(
+            self.search_box.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition),
+            "search",
+        )
         self.filter_bar = FilterBar()
         self.table = self._make_table()
         self.grid = ThumbnailGrid(self.thumbs)
@@ -209,7 +218,9 @@ class MainWindow(QMainWindow):
         self.model.page_loaded.connect(lambda _p: self._retry_pending())
         self.model.failed.connect(self.show_error)
         self.view_toggle.toggled.connect(self.set_grid_mode)
-        self.details.version_selected.connect(lambda uid: self.select_record(self.details.current[0], uid))
+        self.details.version_selected.connect(
+            lambda uid: self.select_record(self.details.current[0], uid)
+        )
         self.details.make_latest_requested.connect(self.actions_.make_latest)
         self.details.description_saved.connect(lambda *_: self.model.refresh())
         self.details.preview.step_requested.connect(self.step_selection)
@@ -236,7 +247,9 @@ class MainWindow(QMainWindow):
                 return
         raise ValueError(f"unknown registry {name}")
 
-    def _on_registry_changed(self, current: QListWidgetItem | None, previous: QListWidgetItem | None) -> None:
+    def _on_registry_changed(
+        self, current: QListWidgetItem | None, previous: QListWidgetItem | None
+    ) -> None:
         if previous is not None and previous.data(Qt.ItemDataRole.UserRole) in BY_NAME:
             self._save_header(previous.data(Qt.ItemDataRole.UserRole))
         name = self.registry
@@ -250,8 +263,14 @@ class MainWindow(QMainWindow):
         self.filter_bar.set_kinds(spec.filters)
         self.view_toggle.setEnabled(name in ("Artifact", "Collection"))
         self.grid.setModelColumn(spec.column_index("key") if name == "Artifact" else 1)
-        self.model.set_query(TableQuery(registry=name, search=self.search_box.text().strip(),
-                                        filters=self.filter_bar.lookups, order=self._default_order()))
+        self.model.set_query(
+            TableQuery(
+                registry=name,
+                search=self.search_box.text().strip(),
+                filters=self.filter_bar.lookups,
+                order=self._default_order(),
+            )
+        )
         self.set_grid_mode(self.view_toggle.isChecked() and name == "Artifact")
         self._restore_header(name)
 
@@ -269,7 +288,9 @@ class MainWindow(QMainWindow):
         self._retry_pending()
 
     def set_grid_mode(self, on: bool) -> None:
-        self.view_stack.setCurrentWidget(self.grid if on and self.registry == "Artifact" else self.table)
+        self.view_stack.setCurrentWidget(
+            self.grid if on and self.registry == "Artifact" else self.table
+        )
         if self.view_toggle.isChecked() != on:
             self.view_toggle.setChecked(on)
 
@@ -379,7 +400,9 @@ class MainWindow(QMainWindow):
 
     def _on_drop_finished(self, drop_id: int) -> None:
         drop = self.uploads.drop(drop_id)
-        self.statusBar().showMessage(f"Import of {drop.title}: {drop.state} ({drop.message})", 10000)
+        self.statusBar().showMessage(
+            f"Import of {drop.title}: {drop.state} ({drop.message})", 10000
+        )
         self._update_title()
         self.refresh()
         if self._close_when_done and not self.uploads.running():
@@ -388,7 +411,9 @@ class MainWindow(QMainWindow):
     def _update_title(self) -> None:
         done, total = self.uploads.overall()
         base = self.windowTitle().split(" — uploading")[0]
-        self.setWindowTitle(f"{base} — uploading {100 * done // total}%" if total and done < total else base)
+        self.setWindowTitle(
+            f"{base} — uploading {100 * done // total}%" if total and done < total else base
+        )
 
     def _offer_resume(self, unfinished: list[dict[str, Any]]) -> None:
         if not unfinished:
@@ -401,20 +426,28 @@ class MainWindow(QMainWindow):
 
     def ask_resume(self, count: int) -> bool:
         answer = QMessageBox.question(
-            self, "Unfinished imports",
+            self,
+            "Unfinished imports",
             f"{count} import(s) did not finish last time. Resume them? Only what is missing is "
-            "uploaded; nothing is duplicated.")
+            "uploaded; nothing is duplicated.",
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def ask_close_choice(self) -> str:
         """'wait', 'cancel', 'continue' (next time) or 'stay' while transfers run."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Transfers running",
-                          "Imports are still running. Wait for them, cancel them, or continue them "
-                          "the next time labshelf starts?", parent=self)
-        buttons = {box.addButton("Wait", QMessageBox.ButtonRole.AcceptRole): "wait",
-                   box.addButton("Cancel imports", QMessageBox.ButtonRole.DestructiveRole): "cancel",
-                   box.addButton("Continue next time", QMessageBox.ButtonRole.ActionRole): "continue",
-                   box.addButton(QMessageBox.StandardButton.Cancel): "stay"}
+        box = QMessageBox(
+            QMessageBox.Icon.Question,
+            "Transfers running",
+            "Imports are still running. Wait for them, cancel them, or continue them "
+            "the next time labshelf starts?",
+            parent=self,
+        )
+        buttons = {
+            box.addButton("Wait", QMessageBox.ButtonRole.AcceptRole): "wait",
+            box.addButton("Cancel imports", QMessageBox.ButtonRole.DestructiveRole): "cancel",
+            box.addButton("Continue next time", QMessageBox.ButtonRole.ActionRole): "continue",
+            box.addButton(QMessageBox.StandardButton.Cancel): "stay",
+        }
         box.exec()
         return buttons.get(box.clickedButton(), "stay")
 
@@ -434,12 +467,17 @@ class MainWindow(QMainWindow):
 
     # -- status ------------------------------------------------------------------------
     def refresh_instance(self) -> None:
-        self.runner.submit(lambda ctx: corelink.instance_summary(), done=self.set_instance,
-                           error=lambda msg, _d: self.instance_label.setText(f"no instance: {msg}"),
-                           name="instance")
+        self.runner.submit(
+            lambda ctx: corelink.instance_summary(),
+            done=self.set_instance,
+            error=lambda msg, _d: self.instance_label.setText(f"no instance: {msg}"),
+            name="instance",
+        )
 
     def set_instance(self, summary: dict[str, Any]) -> None:
-        self.instance_label.setText(f"{summary['name']} · {summary['backend']} · {summary['storage']}")
+        self.instance_label.setText(
+            f"{summary['name']} · {summary['backend']} · {summary['storage']}"
+        )
         self.instance_label.setToolTip(summary["db"])
         self.setWindowTitle(f"labshelf — {summary['name']}")
 

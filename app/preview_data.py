@@ -22,8 +22,29 @@ TEXT_BYTES = 256 * 1024
 FOLDER_FILES = 5000
 IMAGE_SIDE = 2048
 TEXT_SUFFIXES = frozenset(
-    {".txt", ".md", ".log", ".py", ".r", ".sh", ".yaml", ".yml", ".toml", ".ini", ".cfg",
-     ".xml", ".html", ".fasta", ".fa", ".fastq", ".sam", ".vcf", ".bed", ".gff", ".ipynb"}
+    {
+        ".txt",
+        ".md",
+        ".log",
+        ".py",
+        ".r",
+        ".sh",
+        ".yaml",
+        ".yml",
+        ".toml",
+        ".ini",
+        ".cfg",
+        ".xml",
+        ".html",
+        ".fasta",
+        ".fa",
+        ".fastq",
+        ".sam",
+        ".vcf",
+        ".bed",
+        ".gff",
+        ".ipynb",
+    }
 )
 
 
@@ -62,14 +83,15 @@ def load_preview(path: Path) -> PreviewData:
         return PreviewData("message", path.name, f"{exc}; open it with the system viewer.")
     size = human_size(path.stat().st_size)
     return PreviewData(
-        "message", path.name, f"No preview for {suffix or 'this'} files ({size}); "
-        "open it with the system viewer."
+        "message",
+        path.name,
+        f"No preview for {suffix or 'this'} files ({size}); open it with the system viewer.",
     )
 
 
 def _image(path: Path) -> PreviewData:
     img = open_display_image(path, IMAGE_SIDE)
-    return PreviewData("image", path.name, f"{img.width}×{img.height} shown", image=to_qimage(img))
+    return PreviewData("image", path.name, f"{img.width}×{img.height} shown", image=to_qimage(img))  # noqa: RUF001
 
 
 def _delimited(path: Path, delimiter: str) -> PreviewData:
@@ -88,7 +110,9 @@ def _parquet(path: Path) -> PreviewData:
     columns = parquet.schema_arrow.names
     rows = [] if batch is None else [[str(v) for v in r.values()] for r in batch.to_pylist()]
     total = parquet.metadata.num_rows
-    return PreviewData("table", path.name, f"first {len(rows)} of {total} rows", columns=columns, rows=rows)
+    return PreviewData(
+        "table", path.name, f"first {len(rows)} of {total} rows", columns=columns, rows=rows
+    )
 
 
 def _json(path: Path) -> PreviewData:
@@ -129,5 +153,7 @@ def _folder(path: Path) -> PreviewData:
             full = Path(dirpath) / name
             files.append((full.relative_to(path).as_posix(), full.stat().st_size))
             if len(files) >= FOLDER_FILES:
-                return PreviewData("folder", path.name, f"first {FOLDER_FILES} files", root=str(path), files=files)
+                return PreviewData(
+                    "folder", path.name, f"first {FOLDER_FILES} files", root=str(path), files=files
+                )
     return PreviewData("folder", path.name, f"{len(files)} files", root=str(path), files=files)

@@ -128,7 +128,9 @@ class PreviewPane(QWidget):
     step_requested = Signal(int)
     shown = Signal(str)  # the kind shown: image, table, text, folder, message
 
-    def __init__(self, runner: TaskRunner, nested: bool = False, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, runner: TaskRunner, nested: bool = False, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self._runner = runner
         self._generation = 0
@@ -146,8 +148,11 @@ class PreviewPane(QWidget):
         self.busy = QProgressBar(maximum=0, textVisible=False)
         self.folder_view = None if nested else _FolderView(runner)
         self._pages: dict[str, QWidget] = {
-            "image": self.image_view, "table": self.table_view, "text": self.text_view,
-            "message": self.message, "busy": _centered(self.busy),
+            "image": self.image_view,
+            "table": self.table_view,
+            "text": self.text_view,
+            "message": self.message,
+            "busy": _centered(self.busy),
         }
         if self.folder_view is not None:
             self._pages["folder"] = self.folder_view
@@ -166,7 +171,9 @@ class PreviewPane(QWidget):
         self.note.clear()
         self._show("message")
 
-    def load(self, locate: Callable[[TaskContext], Path], busy_text: str = "", title: str = "") -> None:
+    def load(
+        self, locate: Callable[[TaskContext], Path], busy_text: str = "", title: str = ""
+    ) -> None:
         """Find the local path with `locate` (may download) and preview it, on a worker;
         `title` replaces the file name in the caption."""
         self._generation += 1

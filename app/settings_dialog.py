@@ -34,9 +34,12 @@ def read_cache_settings() -> dict[str, Any] | None:
         instance = current()
     except NotConnected:
         return None
-    return {"name": instance.name, "cache_dir": instance.config.cache_dir or "",
-            "effective": str(instance.cache_dir()),
-            "cache_max_bytes": instance.config.cache_max_bytes}
+    return {
+        "name": instance.name,
+        "cache_dir": instance.config.cache_dir or "",
+        "effective": str(instance.cache_dir()),
+        "cache_max_bytes": instance.config.cache_max_bytes,
+    }
 
 
 def write_cache_settings(cache_dir: str, cache_max_bytes: int | None) -> None:
@@ -63,10 +66,17 @@ class SettingsDialog(QDialog):
         self.user = QLineEdit(self.values.user, objectName="userHandle")
         self.user.setPlaceholderText("default: your login name")
         self.cache_dir = QLineEdit(objectName="cacheDir", enabled=False)
-        self.cache_cap = QDoubleSpinBox(objectName="cacheCap", enabled=False, decimals=1,
-                                        maximum=100_000.0, suffix=" GB", specialValueText="no limit")
-        self.workers = QSpinBox(objectName="uploadWorkers", minimum=1, maximum=32,
-                                value=self.values.upload_workers)
+        self.cache_cap = QDoubleSpinBox(
+            objectName="cacheCap",
+            enabled=False,
+            decimals=1,
+            maximum=100_000.0,
+            suffix=" GB",
+            specialValueText="no limit",
+        )
+        self.workers = QSpinBox(
+            objectName="uploadWorkers", minimum=1, maximum=32, value=self.values.upload_workers
+        )
         self.workers.setToolTip("Parallel transfers for local storage (twice as many for S3/GCS)")
         self.thumb = QComboBox(objectName="thumbnailSize")
         for size in THUMB_SIZES:
@@ -85,14 +95,19 @@ class SettingsDialog(QDialog):
         form.addRow("Theme:", self.theme)
         form.addRow(self.status)
         self.buttons = QDialogButtonBox(
-            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
         self.buttons.accepted.connect(self.save)
         self.buttons.rejected.connect(self.reject)
         form.addRow(self.buttons)
         self.has_instance = False
         self.status.setText("Reading the instance's cache settings…")
-        self.runner.submit(lambda ctx: read_cache_settings(), done=self._fill_cache,
-                           error=lambda msg, _d: self.status.setText(msg), name="read settings")
+        self.runner.submit(
+            lambda ctx: read_cache_settings(),
+            done=self._fill_cache,
+            error=lambda msg, _d: self.status.setText(msg),
+            name="read settings",
+        )
 
     def _fill_cache(self, cache: dict[str, Any] | None) -> None:
         if cache is None:
@@ -107,9 +122,12 @@ class SettingsDialog(QDialog):
         self.status.setText(f"Cache settings of instance '{cache['name']}'.")
 
     def chosen(self) -> AppSettings:
-        return AppSettings(user=self.user.text().strip(), upload_workers=self.workers.value(),
-                           thumbnail_size=int(self.thumb.currentData()),
-                           theme=str(self.theme.currentData()))
+        return AppSettings(
+            user=self.user.text().strip(),
+            upload_workers=self.workers.value(),
+            thumbnail_size=int(self.thumb.currentData()),
+            theme=str(self.theme.currentData()),
+        )
 
     def save(self) -> None:
         """Store and apply the app settings; the instance's cache settings on a worker."""
@@ -122,13 +140,17 @@ class SettingsDialog(QDialog):
         cache_dir = self.cache_dir.text().strip()
         cap = int(self.cache_cap.value() * GB) or None
         self.buttons.setEnabled(False)
-        self.runner.submit(lambda ctx: write_cache_settings(cache_dir, cap),
-                           done=lambda _r: self.accept(), error=self._failed, name="write settings")
+        self.runner.submit(
+            lambda ctx: write_cache_settings(cache_dir, cap),
+            done=lambda _r: self.accept(),
+            error=self._failed,
+            name="write settings",
+        )
 
     def _failed(self, message: str, _details: str) -> None:
         self.buttons.setEnabled(True)
         self.status.setText(f"The cache settings could not be saved: {message}")
 
-    def done(self, result: int) -> None:  # noqa: D102 - QDialog.done, also on Escape
+    def done(self, result: int) -> None:
         self.runner.shutdown()
         super().done(result)

@@ -52,22 +52,50 @@ def outside_files() -> list[str]:
     if not getattr(sys, "frozen", False):
         return []
     bundle = os.path.dirname(sys.executable) + os.sep
-    system = ("/usr/", "/lib", "/etc/", "/proc/", "/dev/", "/sys/", "/run/", "/var/", "/tmp/",
-              "/memfd:", "/SYSV")
+    system = (
+        "/usr/",
+        "/lib",
+        "/etc/",
+        "/proc/",
+        "/dev/",
+        "/sys/",
+        "/run/",
+        "/var/",
+        "/tmp/",
+        "/memfd:",
+        "/SYSV",
+    )
     paths = {getattr(m, "__file__", None) or "" for m in list(sys.modules.values())}
     try:
         with open("/proc/self/maps") as f:
             paths |= {line.split(None, 5)[5].strip() for line in f if len(line.split(None, 5)) == 6}
     except OSError:
         pass
-    return sorted(p for p in paths if p.startswith("/") and not p.startswith((bundle, *system))
-                  and not p.startswith("[") and "(deleted)" not in p)
+    return sorted(
+        p
+        for p in paths
+        if p.startswith("/")
+        and not p.startswith((bundle, *system))
+        and not p.startswith("[")
+        and "(deleted)" not in p
+    )
 
 
 # Imported lazily (inside functions, or by fsspec from a URL scheme): a bundle that misses one
 # only fails when a user first needs it, so the smoke test imports them all.
-LAZY_MODULES = ("pandas", "pyarrow.parquet", "PIL.Image", "PIL.TiffImagePlugin", "s3fs", "gcsfs",
-                "psycopg", "upath", "pygraphviz", "alembic.command", "sqlalchemy.dialects.postgresql")
+LAZY_MODULES = (
+    "pandas",
+    "pyarrow.parquet",
+    "PIL.Image",
+    "PIL.TiffImagePlugin",
+    "s3fs",
+    "gcsfs",
+    "psycopg",
+    "upath",
+    "pygraphviz",
+    "alembic.command",
+    "sqlalchemy.dialects.postgresql",
+)
 
 
 def check_lazy_imports(ctx: Any) -> str:
@@ -101,21 +129,31 @@ class SmokeTest:
         QTimer.singleShot(TIMEOUT_MS, lambda: self._fail("timed out"))
 
     def _shown(self) -> None:
-        say(f"first window '{self.window.objectName()}' after {process_age():.2f} s "
-            f"(platform {QApplication.platformName()})")
+        say(
+            f"first window '{self.window.objectName()}' after {process_age():.2f} s "
+            f"(platform {QApplication.platformName()})"
+        )
         runner = getattr(self.window, "runner", None)
         if runner is None:  # the welcome view: no instance, so no lineage to draw
             say("no instance configured: the welcome view is showing")
             self._finish()
             return
-        runner.submit(check_lazy_imports, done=lambda text: self._lineage(runner, text),
-                      error=lambda msg, details: self._fail(f"{msg}\n{details}"), name="smoke")
+        runner.submit(
+            check_lazy_imports,
+            done=lambda text: self._lineage(runner, text),
+            error=lambda msg, details: self._fail(f"{msg}\n{details}"),
+            name="smoke",
+        )
 
     def _lineage(self, runner: Any, imports: str) -> None:
         say(imports)
         self.t_lineage = time.perf_counter()
-        runner.submit(_newest_lineage, done=self._render,
-                      error=lambda msg, details: self._fail(f"{msg}\n{details}"), name="smoke")
+        runner.submit(
+            _newest_lineage,
+            done=self._render,
+            error=lambda msg, details: self._fail(f"{msg}\n{details}"),
+            name="smoke",
+        )
 
     def _render(self, result: tuple[str, Any]) -> None:
         from app.lineage_view import LineageView
@@ -128,8 +166,10 @@ class SmokeTest:
         self.window.select_record("Artifact", uid)
         view.set_layout(lay)
         png = view.render_bytes("png")
-        say(f"lineage of {uid}: {len(lay.nodes)} nodes, {len(lay.edges)} edges, "
-            f"{len(png)} bytes of PNG in {time.perf_counter() - self.t_lineage:.2f} s")
+        say(
+            f"lineage of {uid}: {len(lay.nodes)} nodes, {len(lay.edges)} edges, "
+            f"{len(png)} bytes of PNG in {time.perf_counter() - self.t_lineage:.2f} s"
+        )
         if not lay.nodes or not png.startswith(b"\x89PNG"):
             self._fail("the lineage graph is empty")
             return

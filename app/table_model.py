@@ -68,7 +68,9 @@ class Page:
 
 
 def make_page(spec: RegistrySpec, rows: list[dict]) -> Page:
-    return Page(rows, [[format_value(c.kind, row.get(c.field)) for c in spec.columns] for row in rows])
+    return Page(
+        rows, [[format_value(c.kind, row.get(c.field)) for c in spec.columns] for row in rows]
+    )
 
 
 class RegistryTableModel(QAbstractTableModel):
@@ -169,7 +171,9 @@ class RegistryTableModel(QAbstractTableModel):
             self._drop_pages()
             self._pages[0] = first
             if count:
-                self.dataChanged.emit(self.index(0, 0), self.index(count - 1, self.columnCount() - 1))
+                self.dataChanged.emit(
+                    self.index(0, 0), self.index(count - 1, self.columnCount() - 1)
+                )
         else:
             self.beginResetModel()
             self._count = count

@@ -97,7 +97,7 @@ class Task(QRunnable):
                     self.signals.finished.emit(result)
         except Cancelled:
             pass
-        except Exception as exc:  # noqa: BLE001 - every failure is reported to the UI
+        except Exception as exc:
             log.exception("background task %s failed", self.name)
             self.signals.failed.emit(str(exc) or type(exc).__name__, traceback.format_exc())
         finally:

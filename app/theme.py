@@ -45,12 +45,18 @@ def apply_theme(app: QApplication, theme: str) -> None:
     c = colors(theme)
     palette = QPalette()
     for role, name in (
-        (QPalette.ColorRole.Window, "window"), (QPalette.ColorRole.Base, "base"),
-        (QPalette.ColorRole.AlternateBase, "alt"), (QPalette.ColorRole.Text, "text"),
-        (QPalette.ColorRole.WindowText, "text"), (QPalette.ColorRole.ButtonText, "text"),
-        (QPalette.ColorRole.Button, "alt"), (QPalette.ColorRole.Highlight, "highlight"),
-        (QPalette.ColorRole.HighlightedText, "text"), (QPalette.ColorRole.ToolTipBase, "base"),
-        (QPalette.ColorRole.ToolTipText, "text"), (QPalette.ColorRole.PlaceholderText, "muted"),
+        (QPalette.ColorRole.Window, "window"),
+        (QPalette.ColorRole.Base, "base"),
+        (QPalette.ColorRole.AlternateBase, "alt"),
+        (QPalette.ColorRole.Text, "text"),
+        (QPalette.ColorRole.WindowText, "text"),
+        (QPalette.ColorRole.ButtonText, "text"),
+        (QPalette.ColorRole.Button, "alt"),
+        (QPalette.ColorRole.Highlight, "highlight"),
+        (QPalette.ColorRole.HighlightedText, "text"),
+        (QPalette.ColorRole.ToolTipBase, "base"),
+        (QPalette.ColorRole.ToolTipText, "text"),
+        (QPalette.ColorRole.PlaceholderText, "muted"),
     ):
         palette.setColor(role, QColor(c[name]))
     app.setPalette(palette)

@@ -13,7 +13,14 @@ from app.thumbnails import ThumbnailCache, ThumbRequest, can_thumbnail
 
 LABEL_HEIGHT = 34
 VISIBLE_SCAN_LIMIT = 400
-TYPE_ICONS = {".csv": "table", ".tsv": "table", ".parquet": "table", ".txt": "text", ".json": "text", "": "folder"}
+TYPE_ICONS = {
+    ".csv": "table",
+    ".tsv": "table",
+    ".parquet": "table",
+    ".txt": "text",
+    ".json": "text",
+    "": "folder",
+}
 
 
 def type_icon_name(record: dict) -> str:
@@ -30,10 +37,17 @@ class ThumbnailDelegate(QStyledItemDelegate):
         super().__init__(parent)
         self._cache = cache
 
-    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
+    def sizeHint(  # noqa: N802 - Qt's name
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
         return QSize(self._cache.size + 16, self._cache.size + LABEL_HEIGHT)
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> None:
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
         rect: QRect = option.rect  # type: ignore[attr-defined]
         if option.state & QStyle.StateFlag.State_Selected:  # type: ignore[attr-defined]
             painter.fillRect(rect, option.palette.highlight())  # type: ignore[attr-defined]
@@ -50,14 +64,20 @@ class ThumbnailDelegate(QStyledItemDelegate):
             icon(type_icon_name(record), 48).paint(painter, image_rect.adjusted(40, 40, -40, -40))
         text_rect = QRect(rect.x() + 4, image_rect.bottom() + 4, rect.width() - 8, LABEL_HEIGHT - 8)
         name = str(record.get("key") or record.get("name") or record.get("uid") or "…")
-        elided = option.fontMetrics.elidedText(name.rsplit("/", 1)[-1], Qt.TextElideMode.ElideMiddle, text_rect.width())  # type: ignore[attr-defined]
-        painter.drawText(text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, elided)
+        elided = option.fontMetrics.elidedText(
+            name.rsplit("/", 1)[-1], Qt.TextElideMode.ElideMiddle, text_rect.width()
+        )  # type: ignore[attr-defined]
+        painter.drawText(
+            text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, elided
+        )
 
 
 class ThumbnailGrid(QListView):
     """An icon-mode list over any model giving `RECORD_ROLE` dicts (uid, hash, suffix, key)."""
 
-    def __init__(self, cache: ThumbnailCache, parent: QWidget | None = None, name: str = "thumbnailGrid") -> None:
+    def __init__(
+        self, cache: ThumbnailCache, parent: QWidget | None = None, name: str = "thumbnailGrid"
+    ) -> None:
         super().__init__(parent)
         self.setObjectName(name)
         self._cache = cache
@@ -73,7 +93,7 @@ class ThumbnailGrid(QListView):
         self.verticalScrollBar().valueChanged.connect(self._schedule_scan)
         cache.ready.connect(lambda _key: self.viewport().update())
 
-    def setModel(self, model) -> None:  # noqa: ANN001, N802
+    def setModel(self, model) -> None:  # noqa: N802
         super().setModel(model)
         model.dataChanged.connect(self._schedule_scan)
         model.modelReset.connect(self._schedule_scan)
@@ -83,11 +103,11 @@ class ThumbnailGrid(QListView):
         if self.isVisible() and not self._scan_timer.isActive():
             self._scan_timer.start()
 
-    def showEvent(self, event) -> None:  # noqa: ANN001, N802
+    def showEvent(self, event) -> None:  # noqa: N802
         super().showEvent(event)
         self._schedule_scan()
 
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802
+    def resizeEvent(self, event) -> None:  # noqa: N802
         super().resizeEvent(event)
         self._schedule_scan()
 

@@ -75,7 +75,9 @@ class Pixels:
         return cls(img.tobytes(), img.width, img.height)
 
     def to_pixmap(self) -> QPixmap:
-        image = QImage(self.data, self.width, self.height, 4 * self.width, QImage.Format.Format_RGBA8888)
+        image = QImage(
+            self.data, self.width, self.height, 4 * self.width, QImage.Format.Format_RGBA8888
+        )
         return QPixmap.fromImage(image)
 
 
@@ -120,7 +122,9 @@ class ThumbnailCache(QObject):
         self._wanted = OrderedDict(
             (r.key, r)
             for r in requests
-            if r.key not in self._pixmaps and r.key not in self._inflight and r.key not in self._failed
+            if r.key not in self._pixmaps
+            and r.key not in self._inflight
+            and r.key not in self._failed
         )
         self._pump()
 

@@ -26,7 +26,9 @@ class TrashPage(QWidget):
 
     changed = Signal()
 
-    def __init__(self, source: RowSource, runner: TaskRunner, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, source: RowSource, runner: TaskRunner, parent: QWidget | None = None
+    ) -> None:
         super().__init__(parent)
         self._runner = runner
         self.model = RegistryTableModel(source, runner, self)
@@ -71,14 +73,19 @@ class TrashPage(QWidget):
 
     def _confirm_delete(self) -> None:
         uids = self.selected_uids()
-        if uids and QMessageBox.question(
-            self, "Delete permanently",
-            f"Delete {len(uids)} record(s) permanently? Copied objects are removed from storage; "
-            "files registered in place stay where they are.",
-        ) == QMessageBox.StandardButton.Yes:
+        if (
+            uids
+            and QMessageBox.question(
+                self,
+                "Delete permanently",
+                f"Delete {len(uids)} record(s) permanently? Copied objects are removed from storage; "
+                "files registered in place stay where they are.",
+            )
+            == QMessageBox.StandardButton.Yes
+        ):
             self.delete_selected()
 
-    def _run(self, fn, verb: str) -> None:  # noqa: ANN001
+    def _run(self, fn, verb: str) -> None:
         uids, registry = self.selected_uids(), self.registry.currentData()
         if not uids:
             return

@@ -87,7 +87,9 @@ class UploadQueueModel(QAbstractItemModel):
             self.dataChanged.emit(top, self.index(row, len(COLUMNS) - 1))
             if drop_id in self._dirty_rows:
                 first, last = self._dirty_rows.pop(drop_id)
-                self.dataChanged.emit(self.index(first, 0, top), self.index(last, len(COLUMNS) - 1, top))
+                self.dataChanged.emit(
+                    self.index(first, 0, top), self.index(last, len(COLUMNS) - 1, top)
+                )
         self._dirty.clear()
 
     # -- structure -------------------------------------------------------------------------
@@ -127,7 +129,10 @@ class UploadQueueModel(QAbstractItemModel):
         return self.manager.drop(drop_id) if drop_id else self.manager.drops[index.row()]
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+        if not index.isValid() or role not in (
+            Qt.ItemDataRole.DisplayRole,
+            Qt.ItemDataRole.ToolTipRole,
+        ):
             return None
         if index.internalId():
             item = self.manager.drop(index.internalId()).items[index.row()]
@@ -175,10 +180,12 @@ class UploadQueueDock(QDockWidget):
         self.view.setColumnWidth(1, 220)
         self.view.setColumnWidth(2, 200)
         buttons = QHBoxLayout()
-        for text, slot, name in (("Cancel", self.cancel_selected, "cancelDrop"),
-                                 ("Retry failed", self.retry_selected, "retryDrop"),
-                                 ("Cancel all", manager.cancel_all, "cancelAll"),
-                                 ("Details", self.show_details, "dropDetails")):
+        for text, slot, name in (
+            ("Cancel", self.cancel_selected, "cancelDrop"),
+            ("Retry failed", self.retry_selected, "retryDrop"),
+            ("Cancel all", manager.cancel_all, "cancelAll"),
+            ("Details", self.show_details, "dropDetails"),
+        ):
             button = QPushButton(text, objectName=name)
             button.clicked.connect(slot)
             buttons.addWidget(button)
@@ -229,7 +236,11 @@ class UploadQueueDock(QDockWidget):
         if drop is None:
             return
         failed = [f"{i.key or i.path}: {i.error}" for i in drop.items if i.error]
-        box = QMessageBox(QMessageBox.Icon.Information, "Transfer details",
-                          f"{drop.title}: {drop.state} {drop.message}", parent=self)
+        box = QMessageBox(
+            QMessageBox.Icon.Information,
+            "Transfer details",
+            f"{drop.title}: {drop.state} {drop.message}",
+            parent=self,
+        )
         box.setDetailedText("\n".join(failed) or "No item failed.")
         box.open()

@@ -55,19 +55,32 @@ def upload_workers(root: str) -> int:
     return CLOUD_UPLOAD_WORKERS if root.startswith(("s3://", "gs://")) else LOCAL_UPLOAD_WORKERS
 
 
-def plan_upload(paths: Sequence[str], key_prefix: str | None, as_folder: bool) -> list[dict[str, Any]]:
+def plan_upload(
+    paths: Sequence[str], key_prefix: str | None, as_folder: bool
+) -> list[dict[str, Any]]:
     """The items an upload of `paths` will have, in the order its progress refers to."""
     from core.transfer import plan
 
     return [
-        {"path": str(i.path), "key": i.key, "size": i.size, "n_files": i.n_files,
-         "state": i.state, "error": i.error}
+        {
+            "path": str(i.path),
+            "key": i.key,
+            "size": i.size,
+            "n_files": i.n_files,
+            "state": i.state,
+            "error": i.error,
+        }
         for i in plan(list(paths), key_prefix or None, as_folder)
     ]
 
 
-def upload_drop(options: dict[str, Any], on_progress: Any, cancel: threading.Event,
-                cancel_item: Any = None, max_workers: int | None = None) -> dict[str, Any]:
+def upload_drop(
+    options: dict[str, Any],
+    on_progress: Any,
+    cancel: threading.Event,
+    cancel_item: Any = None,
+    max_workers: int | None = None,
+) -> dict[str, Any]:
     """One drop: a run of the app's upload transform, `ls.upload` under it, the run finished.
     `cancel_item` (a set of plan indices, or a callable) cancels single items (see
     `ls.upload`). Returns the report as plain data."""
@@ -80,12 +93,18 @@ def upload_drop(options: dict[str, Any], on_progress: Any, cancel: threading.Eve
     run = start_run(upload_transform(app_version()))
     try:
         report = ls.upload(
-            options["paths"], key_prefix=options.get("key_prefix") or None,
+            options["paths"],
+            key_prefix=options.get("key_prefix") or None,
             description=options.get("description") or None,
-            as_folder=options.get("as_folder", True), storage=options.get("storage") or None,
-            collection=collection or None, run=run, on_progress=on_progress, cancel=cancel,
+            as_folder=options.get("as_folder", True),
+            storage=options.get("storage") or None,
+            collection=collection or None,
+            run=run,
+            on_progress=on_progress,
+            cancel=cancel,
             cancel_item=cancel_item,
-            max_workers=max_workers or upload_workers(options.get("storage") or ls.settings.storage.root),
+            max_workers=max_workers
+            or upload_workers(options.get("storage") or ls.settings.storage.root),
         )
     finally:
         finish_run(run)
@@ -98,8 +117,13 @@ def upload_drop(options: dict[str, Any], on_progress: Any, cancel: threading.Eve
     }
 
 
-def run_drop(options: dict[str, Any], cancel: threading.Event, cancelled: set[int], send: Send,
-             max_workers: int | None = None) -> dict[str, Any]:
+def run_drop(
+    options: dict[str, Any],
+    cancel: threading.Event,
+    cancelled: set[int],
+    send: Send,
+    max_workers: int | None = None,
+) -> dict[str, Any]:
     """Plan and upload one drop: `send("plan", items)` first, then `send("progress", p)` from
     the engine's threads. `cancelled` is the live set of plan indices cancelled alone; those
     of a resumed drop (its `cancelled_paths`) are added to it here."""
@@ -108,7 +132,9 @@ def run_drop(options: dict[str, Any], cancel: threading.Event, cancelled: set[in
     # The whole drop holds off full collections, so that the upload's thousands of records are
     # freed by reference counting before one runs (it would hold the GIL for ~100 ms).
     with gc_paused():
-        planned = plan_upload(options["paths"], options.get("key_prefix"), options.get("as_folder", True))
+        planned = plan_upload(
+            options["paths"], options.get("key_prefix"), options.get("as_folder", True)
+        )
         skipped = set(options.get(CANCELLED_PATHS, ()))
         for index, item in enumerate(planned):
             if item["path"] in skipped and item["state"] not in FINAL:
@@ -124,15 +150,15 @@ def _warm_up() -> None:
     ahead (while the import dialog is open) then starts at once."""
     try:
         import core as ls
-        import core.provenance  # noqa: F401
-        import core.transfer  # noqa: F401
+        import core.provenance
+        import core.transfer
 
         root = ls.settings.storage.root
         if root.startswith("s3://"):
             import s3fs  # noqa: F401
         elif root.startswith("gs://"):
             import gcsfs  # noqa: F401
-    except Exception:  # noqa: BLE001, S110 - the drop itself reports what is wrong, in its words
+    except Exception:  # noqa: BLE001 - the drop itself reports what is wrong, in its words
         pass
 
 
@@ -145,9 +171,14 @@ def main() -> int:
 
     def send(kind: str, payload: Any, *more: Any) -> None:
         if kind == "progress":
-            payload = {"bytes_done": payload.bytes_done, "bytes_total": payload.bytes_total,
-                       "files_done": payload.files_done, "files_total": payload.files_total,
-                       "changes": payload.changes, "finished": payload.finished}
+            payload = {
+                "bytes_done": payload.bytes_done,
+                "bytes_total": payload.bytes_total,
+                "files_done": payload.files_done,
+                "files_total": payload.files_total,
+                "changes": payload.changes,
+                "finished": payload.finished,
+            }
         line = json.dumps([kind, payload, *more])
         with lock:
             channel.write(line + "\n")

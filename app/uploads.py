@@ -79,7 +79,11 @@ class Drop:
     def eta(self) -> float | None:
         """Seconds left at the current rate, if known."""
         rate = self.rate
-        return (self.bytes_total - self.bytes_done) / rate if rate > 0 and self.state == "running" else None
+        return (
+            (self.bytes_total - self.bytes_done) / rate
+            if rate > 0 and self.state == "running"
+            else None
+        )
 
     @property
     def finished(self) -> bool:
@@ -99,7 +103,6 @@ class QueueStore:
         self.path = path
         self._lock = threading.Lock()
         self._written = 0  # sequence number of the snapshot on disk
-
 
     def load(self) -> list[dict[str, Any]]:
         try:
@@ -135,7 +138,9 @@ class UploadManager(QObject):
     items_changed = Signal(int, object)  # drop id, plan indices whose state changed
     drop_finished = Signal(int)
 
-    def __init__(self, runner: TaskRunner, store: QueueStore | None = None, parent: QObject | None = None) -> None:
+    def __init__(
+        self, runner: TaskRunner, store: QueueStore | None = None, parent: QObject | None = None
+    ) -> None:
         super().__init__(parent)
         self._runner = runner
         self._store = store
@@ -186,7 +191,9 @@ class UploadManager(QObject):
         def run(ctx: TaskContext) -> dict[str, Any]:
             if self.in_process:
                 return _run_drop_here(drop.options, drop.cancel, drop.cancelled_items, ctx)
-            return _run_drop_in_worker(drop.options, drop.cancel, drop.cancelled_items, ctx, workers)
+            return _run_drop_in_worker(
+                drop.options, drop.cancel, drop.cancelled_items, ctx, workers
+            )
 
         self._tasks[drop.id] = self._runner.submit(
             run,
@@ -232,8 +239,10 @@ class UploadManager(QObject):
                 prefix = item.key.rsplit("/", 1)[0] if "/" in item.key else ""
                 groups.setdefault(prefix, []).append(item.path)
         options = {k: v for k, v in drop.options.items() if k != CANCELLED_PATHS}
-        return [self.start(dict(options, paths=paths, key_prefix=prefix, as_folder=True))
-                for prefix, paths in groups.items()]
+        return [
+            self.start(dict(options, paths=paths, key_prefix=prefix, as_folder=True))
+            for prefix, paths in groups.items()
+        ]
 
     def wait(self, msecs: int = -1) -> bool:
         return self._runner.wait(msecs)
@@ -245,7 +254,9 @@ class UploadManager(QObject):
             drop.worker_pid = payload
             return
         if kind == "plan":
-            drop.items = payload  # DropItems built by the worker: 10,000 of them cost the UI nothing
+            drop.items = (
+                payload  # DropItems built by the worker: 10,000 of them cost the UI nothing
+            )
             kept = [i for i in drop.items if i.state != "cancelled"]  # cancelled before a restart
             drop.bytes_total = sum(i.size for i in kept)
             drop.files_total = sum(i.n_files for i in kept)
@@ -320,19 +331,24 @@ def _resumable(drop: Drop) -> dict[str, Any]:
 
 
 def _items(planned: list[dict[str, Any]]) -> list[DropItem]:
-    return [DropItem(p["path"], p["key"], p["size"], p["n_files"], p["state"], p["error"]) for p in planned]
+    return [
+        DropItem(p["path"], p["key"], p["size"], p["n_files"], p["state"], p["error"])
+        for p in planned
+    ]
 
 
-def _run_drop_here(options: dict[str, Any], cancel: threading.Event, cancelled_items: set[int],
-                   ctx: TaskContext) -> dict[str, Any]:
+def _run_drop_here(
+    options: dict[str, Any], cancel: threading.Event, cancelled_items: set[int], ctx: TaskContext
+) -> dict[str, Any]:
     """The drop on this process's threads (`UploadManager.in_process`: tests that patch core)."""
 
     def send(kind: str, payload: Any) -> None:
         # core calls on_progress at most ~10 times a second, from its own threads
         ctx.progress((kind, _items(payload) if kind == "plan" else payload), force=True)
 
-    return upload_worker.run_drop(options, cancel, cancelled_items, send,
-                                  upload_worker.upload_workers(_target_root(options)))
+    return upload_worker.run_drop(
+        options, cancel, cancelled_items, send, upload_worker.upload_workers(_target_root(options))
+    )
 
 
 def _target_root(options: dict[str, Any]) -> str:
@@ -377,8 +393,13 @@ class WorkerPool:
 
     @staticmethod
     def _spawn(instance: str) -> subprocess.Popen:
-        return subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                env=_worker_env(instance), bufsize=0)
+        return subprocess.Popen(
+            worker_command(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=_worker_env(instance),
+            bufsize=0,
+        )
 
     def prestart(self) -> None:
         """Start a spare worker for the current instance, unless a usable one waits already."""
@@ -429,8 +450,13 @@ def _retire(spare: tuple[subprocess.Popen, str, float] | None, wait: bool = True
         process.wait()
 
 
-def _run_drop_in_worker(options: dict[str, Any], cancel: threading.Event, cancelled_items: set[int],
-                        ctx: TaskContext, workers: WorkerPool) -> dict[str, Any]:
+def _run_drop_in_worker(
+    options: dict[str, Any],
+    cancel: threading.Event,
+    cancelled_items: set[int],
+    ctx: TaskContext,
+    workers: WorkerPool,
+) -> dict[str, Any]:
     """The drop in a worker process of its own (see `app.upload_worker`); this pool thread only
     relays: it forwards cancels and turns the worker's reports into progress signals."""
     from core.transfer import Progress
@@ -487,5 +513,7 @@ def _run_drop_in_worker(options: dict[str, Any], cancel: threading.Event, cancel
         return outcome[1]
     if outcome and outcome[0] == "error":
         raise UploadProcessError(outcome[1])
-    raise UploadProcessError(f"The upload process stopped unexpectedly (exit code {code}); "
-                             "what it had not finished can be retried.")
+    raise UploadProcessError(
+        f"The upload process stopped unexpectedly (exit code {code}); "
+        "what it had not finished can be retried."
+    )

@@ -28,8 +28,10 @@ from app.formatting import mask_secrets
 from app.tasks import TaskRunner
 
 DEMO_INSTANCE = "iris-demo"
-INTRO = ("labshelf keeps your lab's files as versioned, searchable artifacts and remembers "
-         "which script, notebook or upload made each of them.")
+INTRO = (
+    "labshelf keeps your lab's files as versioned, searchable artifacts and remembers "
+    "which script, notebook or upload made each of them."
+)
 
 
 def create_demo_instance() -> dict[str, str]:
@@ -89,12 +91,19 @@ class WelcomeView(QWidget):
     def _home_page(self) -> QWidget:
         page = QWidget()
         layout = QVBoxLayout(page)
-        self.demo_button = _button("Try the demo", "tryDemoButton",
-                                   "A local instance with the iris studies to explore")
-        self.create_button = _button("Create an instance", "createInstanceButton",
-                                     "A folder, or an S3 / GCS bucket; optionally PostgreSQL")
-        self.open_button = _button("Open an instance", "openInstanceButton",
-                                   "One configured on this machine, a folder or a URL")
+        self.demo_button = _button(
+            "Try the demo", "tryDemoButton", "A local instance with the iris studies to explore"
+        )
+        self.create_button = _button(
+            "Create an instance",
+            "createInstanceButton",
+            "A folder, or an S3 / GCS bucket; optionally PostgreSQL",
+        )
+        self.open_button = _button(
+            "Open an instance",
+            "openInstanceButton",
+            "One configured on this machine, a folder or a URL",
+        )
         self.demo_button.clicked.connect(self.try_demo)
         self.create_button.clicked.connect(lambda: self._show_page(1))
         self.open_button.clicked.connect(self.show_open_page)
@@ -119,7 +128,9 @@ class WelcomeView(QWidget):
         layout = QVBoxLayout(page)
         layout.addWidget(QLabel("Instances configured on this machine:"))
         self.instances = QListWidget(objectName="instanceList")
-        self.instances.itemDoubleClicked.connect(lambda item: self.open_instance(item.data(Qt.ItemDataRole.UserRole)))
+        self.instances.itemDoubleClicked.connect(
+            lambda item: self.open_instance(item.data(Qt.ItemDataRole.UserRole))
+        )
         layout.addWidget(self.instances, 1)
         self.target = QLineEdit(objectName="instanceTarget")
         self.target.setPlaceholderText("or: a storage folder, s3://… / gs://… or a database URL")
@@ -175,8 +186,11 @@ class WelcomeView(QWidget):
 
     # -- actions ---------------------------------------------------------------------------
     def try_demo(self) -> None:
-        self._work(create_demo_instance, self._ready,
-                   "Setting up the demo: writing and registering the iris studies…")
+        self._work(
+            create_demo_instance,
+            self._ready,
+            "Setting up the demo: writing and registering the iris studies…",
+        )
 
     def test_connection(self) -> None:
         from app.connection_check import check_connection
@@ -188,7 +202,11 @@ class WelcomeView(QWidget):
         from app import corelink
         from app.connection_check import check_connection
 
-        storage, db, name = self.storage.text().strip(), self.db.text().strip(), self.name.text().strip()
+        storage, db, name = (
+            self.storage.text().strip(),
+            self.db.text().strip(),
+            self.name.text().strip(),
+        )
 
         def create() -> dict[str, str]:
             check_connection(storage, db)
@@ -223,7 +241,9 @@ class WelcomeView(QWidget):
     def open_instance(self, target: str) -> None:
         from app import corelink
 
-        self._work(lambda: corelink.open_instance(target), self._ready, f"Opening {mask_secrets(target)}…")
+        self._work(
+            lambda: corelink.open_instance(target), self._ready, f"Opening {mask_secrets(target)}…"
+        )
 
     def shutdown(self) -> None:
         self.runner.shutdown()

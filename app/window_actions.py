@@ -30,8 +30,14 @@ class WindowActions(QObject):
         self._view_menu()
         self._record_menu()
 
-    def _action(self, text: str, slot: Callable[[], Any], shortcut: QKeySequence | str | None = None,
-                icon_name: str | None = None, table_only: bool = False) -> QAction:
+    def _action(
+        self,
+        text: str,
+        slot: Callable[[], Any],
+        shortcut: QKeySequence | str | None = None,
+        icon_name: str | None = None,
+        table_only: bool = False,
+    ) -> QAction:
         action = QAction(text, self.w)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
@@ -48,13 +54,21 @@ class WindowActions(QObject):
     # -- menus -----------------------------------------------------------------------------
     def _file_menu(self) -> None:
         menu = self.w.menuBar().addMenu("&File")
-        menu.addAction(self._action("Open instance…", self.open_instance, QKeySequence.StandardKey.Open))
-        menu.addAction(self._action("New instance…", self.new_instance, QKeySequence.StandardKey.New))
+        menu.addAction(
+            self._action("Open instance…", self.open_instance, QKeySequence.StandardKey.Open)
+        )
+        menu.addAction(
+            self._action("New instance…", self.new_instance, QKeySequence.StandardKey.New)
+        )
         menu.addSeparator()
         menu.addAction(self._action("Import folder…", self.import_folder, "Ctrl+I", "upload"))
         menu.addAction(self._action("Import files…", self.import_files, "Ctrl+Shift+I"))
-        self.paste = self._action("Paste files to import", self.paste_files, QKeySequence.StandardKey.Paste,
-                                  table_only=True)
+        self.paste = self._action(
+            "Paste files to import",
+            self.paste_files,
+            QKeySequence.StandardKey.Paste,
+            table_only=True,
+        )
         menu.addAction(self.paste)
         menu.addAction(self._action("Show transfers", self.w.queue_dock.show))
         menu.addSeparator()
@@ -64,21 +78,34 @@ class WindowActions(QObject):
 
     def _edit_menu(self) -> None:
         menu = self.w.menuBar().addMenu("&Edit")
-        menu.addAction(self._action("Find", self.focus_search, QKeySequence.StandardKey.Find, "search"))
-        self.copy_uid = self._action("Copy uid", self.copy_uids, QKeySequence.StandardKey.Copy, table_only=True)
+        menu.addAction(
+            self._action("Find", self.focus_search, QKeySequence.StandardKey.Find, "search")
+        )
+        self.copy_uid = self._action(
+            "Copy uid", self.copy_uids, QKeySequence.StandardKey.Copy, table_only=True
+        )
         menu.addAction(self.copy_uid)
         self.copy_path = self._action("Copy path", self.copy_paths, "Ctrl+Shift+C")
         menu.addAction(self.copy_path)
         menu.addSeparator()
-        self.trash = self._action("Move to trash", self.trash_selected, QKeySequence.StandardKey.Delete,
-                                  "trash", table_only=True)
+        self.trash = self._action(
+            "Move to trash",
+            self.trash_selected,
+            QKeySequence.StandardKey.Delete,
+            "trash",
+            table_only=True,
+        )
         menu.addAction(self.trash)
-        self.restore = self._action("Restore from trash", self.w.trash_page.restore_selected, None, "restore")
+        self.restore = self._action(
+            "Restore from trash", self.w.trash_page.restore_selected, None, "restore"
+        )
         menu.addAction(self.restore)
 
     def _view_menu(self) -> None:
         menu = self.w.menuBar().addMenu("&View")
-        menu.addAction(self._action("Refresh", self.w.refresh, QKeySequence.StandardKey.Refresh, "refresh"))
+        menu.addAction(
+            self._action("Refresh", self.w.refresh, QKeySequence.StandardKey.Refresh, "refresh")
+        )
         grid = self._action("Thumbnails", lambda: None, "Ctrl+G", "grid")
         grid.setCheckable(True)
         grid.toggled.connect(self.w.set_grid_mode)
@@ -100,7 +127,9 @@ class WindowActions(QObject):
         for action in (self.open, self.reveal, self.cache, self.export, self.new_version):
             menu.addAction(action)
         menu.addSeparator()
-        menu.addAction(self._action("New collection from selection…", self.new_collection, None, "collection"))
+        menu.addAction(
+            self._action("New collection from selection…", self.new_collection, None, "collection")
+        )
         menu.addAction(self._action("Add selection to collection…", self.add_to_collection))
 
     def record_actions(self) -> list[QAction]:
@@ -110,11 +139,17 @@ class WindowActions(QObject):
         return [self.open, self.copy_path, self.export, self.trash]
 
     # -- helpers ---------------------------------------------------------------------------
-    def _run(self, fn: Callable[[], Any], done: Callable[[Any], None] | None = None,
-             what: str = "The action") -> None:
+    def _run(
+        self,
+        fn: Callable[[], Any],
+        done: Callable[[Any], None] | None = None,
+        what: str = "The action",
+    ) -> None:
         self.w.runner.submit(
-            lambda ctx: fn(), done=done,
-            error=lambda msg, _d: self.w.show_error(f"{what} failed: {msg}"), name=what,
+            lambda ctx: fn(),
+            done=done,
+            error=lambda msg, _d: self.w.show_error(f"{what} failed: {msg}"),
+            name=what,
         )
 
     def _uids_or_say(self) -> list[str]:
@@ -161,13 +196,22 @@ class WindowActions(QObject):
     def copy_paths(self) -> None:
         uid = self._artifact_uid()
         if uid:
-            self._run(lambda: str(corelink.artifact_path(uid)), QApplication.clipboard().setText, "Copy path")
+            self._run(
+                lambda: str(corelink.artifact_path(uid)),
+                QApplication.clipboard().setText,
+                "Copy path",
+            )
 
     def trash_selected(self) -> None:
         uids, registry = self._uids_or_say(), self.w.registry
         if uids and registry in ("Artifact", "Collection"):
-            self._run(lambda: corelink.trash(registry, uids), lambda _r: self._after_write(
-                f"Moved {len(uids)} to the trash (Trash → Restore brings them back)"), "Moving to the trash")
+            self._run(
+                lambda: corelink.trash(registry, uids),
+                lambda _r: self._after_write(
+                    f"Moved {len(uids)} to the trash (Trash → Restore brings them back)"
+                ),
+                "Moving to the trash",
+            )
 
     def _after_write(self, message: str) -> None:
         self.w.statusBar().showMessage(message, 5000)
@@ -177,86 +221,127 @@ class WindowActions(QObject):
     def open_external(self) -> None:
         uid = self._artifact_uid()
         if uid:
-            self._run(lambda: corelink.local_path(uid),
-                      lambda p: QDesktopServices.openUrl(QUrl.fromLocalFile(str(p))), "Opening")
+            self._run(
+                lambda: corelink.local_path(uid),
+                lambda p: QDesktopServices.openUrl(QUrl.fromLocalFile(str(p))),
+                "Opening",
+            )
 
     def reveal_in_folder(self) -> None:
         uid = self._artifact_uid()
         if uid:
-            self._run(lambda: corelink.local_path(uid),
-                      lambda p: QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(p).parent))), "Revealing")
+            self._run(
+                lambda: corelink.local_path(uid),
+                lambda p: QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(p).parent))),
+                "Revealing",
+            )
 
     def cache_selected(self) -> None:
         uid = self._artifact_uid()
         if uid:
-            self._run(lambda: corelink.local_path(uid),
-                      lambda p: self.w.statusBar().showMessage(f"Cached at {p}", 5000), "Caching")
+            self._run(
+                lambda: corelink.local_path(uid),
+                lambda p: self.w.statusBar().showMessage(f"Cached at {p}", 5000),
+                "Caching",
+            )
 
     def export_to_folder(self) -> None:
         uid = self._artifact_uid()
         folder = QFileDialog.getExistingDirectory(self.w, "Export to folder") if uid else ""
         if uid and folder:
-            self._run(lambda: corelink.export_to(uid, folder),
-                      lambda p: self.w.statusBar().showMessage(f"Exported to {p}", 5000), "Export")
+            self._run(
+                lambda: corelink.export_to(uid, folder),
+                lambda p: self.w.statusBar().showMessage(f"Exported to {p}", 5000),
+                "Export",
+            )
 
     def new_version_from_file(self) -> None:
         uid = self._artifact_uid()
         path = QFileDialog.getOpenFileName(self.w, "New version from file")[0] if uid else ""
         if uid and path:
-            self._run(lambda: corelink.new_version(uid, path),
-                      lambda new: self._after_version(new), "Saving the new version")
+            self._run(
+                lambda: corelink.new_version(uid, path),
+                lambda new: self._after_version(new),
+                "Saving the new version",
+            )
 
     def _after_version(self, uid: str) -> None:
         self.w.model.refresh()
         self.w.select_record("Artifact", uid)
 
     def make_latest(self, uid: str) -> None:
-        self._run(lambda: corelink.make_latest(uid), self._after_version, "Making this version the latest")
+        self._run(
+            lambda: corelink.make_latest(uid), self._after_version, "Making this version the latest"
+        )
 
     def export_csv(self) -> None:
-        path = QFileDialog.getSaveFileName(self.w, "Export table", f"{self.w.registry.lower()}s.csv", "CSV (*.csv)")[0]
+        path = QFileDialog.getSaveFileName(
+            self.w, "Export table", f"{self.w.registry.lower()}s.csv", "CSV (*.csv)"
+        )[0]
         if path and self.w.registry != "Trash":
             query = self.w.model.query
-            self._run(lambda: corelink.export_csv(query, path),
-                      lambda n: self.w.statusBar().showMessage(f"Wrote {n} rows to {path}", 5000), "Export")
+            self._run(
+                lambda: corelink.export_csv(query, path),
+                lambda n: self.w.statusBar().showMessage(f"Wrote {n} rows to {path}", 5000),
+                "Export",
+            )
 
     def new_collection(self) -> None:
         uids = self._uids_or_say() if self.w.registry == "Artifact" else []
         name, ok = QInputDialog.getText(self.w, "New collection", "Name:") if uids else ("", False)
         if ok and name.strip():
-            self._run(lambda: corelink.create_collection(uids, name.strip()),
-                      lambda uid: self.w.select_record("Collection", uid), "Creating the collection")
+            self._run(
+                lambda: corelink.create_collection(uids, name.strip()),
+                lambda uid: self.w.select_record("Collection", uid),
+                "Creating the collection",
+            )
 
     def add_to_collection(self) -> None:
         uids = self._uids_or_say() if self.w.registry == "Artifact" else []
         if uids:
-            self._run(corelink.collection_names, lambda names: self._choose_collection(names, uids),
-                      "Listing collections")
+            self._run(
+                corelink.collection_names,
+                lambda names: self._choose_collection(names, uids),
+                "Listing collections",
+            )
 
     def _choose_collection(self, names: list[tuple[str, str]], uids: list[str]) -> None:
         if not names:
             self.w.show_error("There is no collection yet; create one from the selection.")
             return
         labels = [f"{name} ({uid})" for name, uid in names]
-        label, ok = QInputDialog.getItem(self.w, "Add to collection", "Collection:", labels, 0, False)
+        label, ok = QInputDialog.getItem(
+            self.w, "Add to collection", "Collection:", labels, 0, False
+        )
         if ok:
             target = names[labels.index(label)][1]
-            self._run(lambda: corelink.add_to_collection(target, uids),
-                      lambda uid: self.w.select_record("Collection", uid), "Adding to the collection")
+            self._run(
+                lambda: corelink.add_to_collection(target, uids),
+                lambda uid: self.w.select_record("Collection", uid),
+                "Adding to the collection",
+            )
 
     def open_instance(self) -> None:
         dialog = OpenInstanceDialog(self.w)
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.target.text().strip():
             target = dialog.target.text().strip()
-            self._run(lambda: corelink.open_instance(target), self._switched, "Opening the instance")
+            self._run(
+                lambda: corelink.open_instance(target), self._switched, "Opening the instance"
+            )
 
     def new_instance(self) -> None:
         dialog = NewInstanceDialog(self.w)
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.storage.text().strip():
-            storage, db, name = (dialog.storage.text().strip(), dialog.db.text().strip(),
-                                 dialog.name.text().strip())
-            self._run(lambda: corelink.create_instance(storage, db, name), self._switched,
-                      "Creating the instance")
+            storage, db, name = (
+                dialog.storage.text().strip(),
+                dialog.db.text().strip(),
+                dialog.name.text().strip(),
+            )
+            self._run(
+                lambda: corelink.create_instance(storage, db, name),
+                self._switched,
+                "Creating the instance",
+            )
 
     def _switched(self, summary: dict[str, str]) -> None:
         self.w.set_instance(summary)

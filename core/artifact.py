@@ -129,27 +129,43 @@ def describe_source(path: Any, *, follow_symlinks: bool = False) -> dict[str, An
     absolute = Path(os.path.abspath(local))
     if not is_dir:
         if st.st_size == 0:
-            raise InvalidArgument(f"The file {local} is empty (0 bytes); there is nothing to register.")
+            raise InvalidArgument(
+                f"The file {local} is empty (0 bytes); there is nothing to register."
+            )
         try:
             hash_, hash_type = hash_file(absolute, st.st_size)
         except PermissionError:
             raise StorageError(f"The file {local} cannot be read: permission denied.") from None
         source = Source(absolute, False)
-        return dict(source=source, hash=hash_, hash_type=hash_type, size=st.st_size,
-                    suffix=suffix_of(local.name), n_objects=None)
+        return dict(
+            source=source,
+            hash=hash_,
+            hash_type=hash_type,
+            size=st.st_size,
+            suffix=suffix_of(local.name),
+            n_objects=None,
+        )
     files, notes = walk_folder(absolute, follow_outside_symlinks=follow_symlinks)
     for note in notes:
         say(f"skipped {note}")
     if not files:
-        raise InvalidArgument(f"The folder {local} contains no files; there is nothing to register.")
+        raise InvalidArgument(
+            f"The folder {local} contains no files; there is nothing to register."
+        )
     try:
         hashes = [h for h, _ in hash_files([f.path for f in files])]
     except PermissionError as exc:
         raise StorageError(f"The file {exc.filename} cannot be read: permission denied.") from None
     hash_, hash_type = hash_folder_from_hashes(hashes)
     source = Source(absolute, True, files, notes)
-    return dict(source=source, hash=hash_, hash_type=hash_type, size=sum(f.size for f in files),
-                suffix="", n_objects=len(files))
+    return dict(
+        source=source,
+        hash=hash_,
+        hash_type=hash_type,
+        size=sum(f.size for f in files),
+        suffix="",
+        n_objects=len(files),
+    )
 
 
 def find_by_hash(hash_: str, key: str | None = None) -> tuple[Artifact | None, Family | None]:
@@ -179,10 +195,18 @@ def find_by_hash(hash_: str, key: str | None = None) -> tuple[Artifact | None, F
     return found, None
 
 
-def init_fields(obj: Artifact, path: Any = None, *, key: str | None = None,
-                description: str | None = None, revises: Artifact | None = None,
-                run: Run | None = None, version: str | None = None,
-                storage: Storage | None = None, follow_symlinks: bool = False) -> None:
+def init_fields(
+    obj: Artifact,
+    path: Any = None,
+    *,
+    key: str | None = None,
+    description: str | None = None,
+    revises: Artifact | None = None,
+    run: Run | None = None,
+    version: str | None = None,
+    storage: Storage | None = None,
+    follow_symlinks: bool = False,
+) -> None:
     """Fill a new artifact's fields from its source (``Artifact.__init__``)."""
     from sqlalchemy import inspect as sa_inspect
 
@@ -202,7 +226,9 @@ def init_fields(obj: Artifact, path: Any = None, *, key: str | None = None,
     place = _in_place(str(source.path))
     if place is not None:
         storage_rec, rel = place
-        rel = validate_key(rel)  # a file name that cannot be a key (not UTF-8, a newline) is refused
+        rel = validate_key(
+            rel
+        )  # a file name that cannot be a key (not UTF-8, a newline) is refused
         if key is not None and key != rel:
             raise InvalidArgument(
                 f"{source.path} lies inside storage {storage_rec.root} and is registered in "
@@ -249,7 +275,9 @@ def _family_of(revises: Any) -> Family:
 
 
 def _latest_with_key(key: str) -> Family | None:
-    rows = retrying(lambda: _BY_KEY.rows(current().engine(), key=key), what=f"looking up key '{key}'")
+    rows = retrying(
+        lambda: _BY_KEY.rows(current().engine(), key=key), what=f"looking up key '{key}'"
+    )
     return Family(*rows[0]) if rows else None
 
 
@@ -300,7 +328,8 @@ def save_edits(obj: Any) -> Any:
     if obj.id is None:
         return insert_record(obj)
     changes = {
-        attr.key: attr.value for attr in state.attrs
+        attr.key: attr.value
+        for attr in state.attrs
         if attr.key in state.mapper.column_attrs and attr.history.has_changes()
     }
     if not changes:
@@ -323,7 +352,9 @@ def insert_record(obj: Any) -> Any:
     model = type(obj)
     length = UID_LENGTHS[model.__name__.lower()]
     if getattr(obj, "uid", None) is None:
-        obj.uid = versioned_uid(new_stem(length), 0) if hasattr(model, "stem_uid") else base62(length)
+        obj.uid = (
+            versioned_uid(new_stem(length), 0) if hasattr(model, "stem_uid") else base62(length)
+        )
     if hasattr(model, "stem_uid") and getattr(obj, "stem_uid", None) is None:
         obj.stem_uid = obj.uid[:-4]
     if hasattr(model, "created_by_id") and obj.created_by_id is None:
@@ -340,7 +371,9 @@ def insert_record(obj: Any) -> Any:
     home.add(obj)
     home.expire(obj, [r.key for r in model.__mapper__.relationships])  # load them lazily
     if hasattr(model, "is_latest"):
-        latest = context.read(lambda s: s.execute(select(model.is_latest).where(model.id == obj.id)).scalar())
+        latest = context.read(
+            lambda s: s.execute(select(model.is_latest).where(model.id == obj.id)).scalar()
+        )
         _sync(obj, is_latest=bool(latest))
     return obj
 
@@ -348,12 +381,27 @@ def insert_record(obj: Any) -> Any:
 def _row_of(obj: Artifact, uid_: int) -> dict[str, Any]:
     now = utcnow()
     return dict(
-        uid=obj.uid, stem_uid=obj.stem_uid, key=obj.key, description=obj.description,
-        storage_id=obj.storage_id, suffix=obj.suffix or "", size=obj.size, hash=obj.hash,
-        hash_type=obj.hash_type, n_objects=obj.n_objects, n_observations=obj.n_observations,
-        accessor=obj.accessor, visibility=PENDING, key_is_virtual=obj.key_is_virtual,
-        version=obj.version, is_latest=False, transform_id=obj.transform_id, run_id=obj.run_id,
-        created_by_id=uid_, created_at=now, updated_at=now,
+        uid=obj.uid,
+        stem_uid=obj.stem_uid,
+        key=obj.key,
+        description=obj.description,
+        storage_id=obj.storage_id,
+        suffix=obj.suffix or "",
+        size=obj.size,
+        hash=obj.hash,
+        hash_type=obj.hash_type,
+        n_objects=obj.n_objects,
+        n_observations=obj.n_observations,
+        accessor=obj.accessor,
+        visibility=PENDING,
+        key_is_virtual=obj.key_is_virtual,
+        version=obj.version,
+        is_latest=False,
+        transform_id=obj.transform_id,
+        run_id=obj.run_id,
+        created_by_id=uid_,
+        created_at=now,
+        updated_at=now,
     )
 
 
@@ -403,8 +451,9 @@ def store_object(obj: Artifact, **progress: Any) -> None:
 
         store_cloud(source, root, final_key, obj.hash, obj.hash_type, **progress)
         return
-    store_local(Path(source.path), source.files, root, final_key, obj.hash, obj.hash_type,
-                **progress)
+    store_local(
+        Path(source.path), source.files, root, final_key, obj.hash, obj.hash_type, **progress
+    )
 
 
 def _storage_root(storage_id: int) -> str:
@@ -441,14 +490,16 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
                 )
             ).all()
             dup_ids.update(
-                by_hash[h].id for h, other, stem in rows
+                by_hash[h].id
+                for h, other, stem in rows
                 if by_hash[h].id != other and stem != by_hash[h].stem_uid
             )
         keep = [i for i in ids if i not in dup_ids]
         now = utcnow()
         for i in range(0, len(keep), 500):
             s.execute(
-                update(Artifact).where(Artifact.id.in_(keep[i : i + 500]))
+                update(Artifact)
+                .where(Artifact.id.in_(keep[i : i + 500]))
                 .values(visibility=VISIBLE, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
@@ -478,7 +529,9 @@ def discard_pending(objs: list[Artifact]) -> None:
     def run(s: Session) -> None:
         for i in range(0, len(ids), 500):
             s.execute(
-                delete(Artifact).where(Artifact.id.in_(ids[i : i + 500]), Artifact.visibility == PENDING)
+                delete(Artifact).where(
+                    Artifact.id.in_(ids[i : i + 500]), Artifact.visibility == PENDING
+                )
             )
 
     context.write(run, what="cleaning up after a failed save")
@@ -509,9 +562,11 @@ def refresh_latest_flags(objs: list[Any]) -> None:
 
     def q(s: Session) -> None:
         for i in range(0, len(stems), 500):
-            flags.update(s.execute(
-                select(model.id, model.is_latest).where(model.stem_uid.in_(stems[i : i + 500]))
-            ).all())
+            flags.update(
+                s.execute(
+                    select(model.id, model.is_latest).where(model.stem_uid.in_(stems[i : i + 500]))
+                ).all()
+            )
 
     context.read(q)
     for o in objs:
@@ -534,7 +589,9 @@ def save_new(objs: list[Artifact], max_workers: int = 8) -> list[tuple[Artifact,
     for obj in objs:
         first = unique.setdefault(obj.hash, obj)
         if first is not obj:
-            say(f"{obj._ls_source.path} has the same content as {first._ls_source.path}; saved once")
+            say(
+                f"{obj._ls_source.path} has the same content as {first._ls_source.path}; saved once"
+            )
     todo = list(unique.values())
     insert_pending(todo)
     failures: list[tuple[Artifact, Exception]] = []
@@ -591,7 +648,11 @@ def save_many(records: list[Any], max_workers: int = 8) -> list[Any]:
     """``ls.save([...])``: new artifacts in bulk; other records one by one."""
     from .runtime import gc_paused
 
-    new = [r for r in records if isinstance(r, Artifact) and r.id is None and getattr(r, "_ls_source", None)]
+    new = [
+        r
+        for r in records
+        if isinstance(r, Artifact) and r.id is None and getattr(r, "_ls_source", None)
+    ]
     with gc_paused():
         failures = save_new(new, max_workers=max_workers) if new else []
     for rec in records:
@@ -689,8 +750,19 @@ def _save_copy(old: Artifact, source: Source) -> Artifact:
     from sqlalchemy.orm.instrumentation import manager_of_class
 
     new = manager_of_class(Artifact).new_instance()  # an ORM instance without the dedup constructor
-    for name in ("key", "description", "storage_id", "suffix", "size", "hash", "hash_type",
-                 "n_objects", "n_observations", "accessor", "stem_uid"):
+    for name in (
+        "key",
+        "description",
+        "storage_id",
+        "suffix",
+        "size",
+        "hash",
+        "hash_type",
+        "n_objects",
+        "n_observations",
+        "accessor",
+        "stem_uid",
+    ):
         setattr(new, name, getattr(old, name))
     new.key_is_virtual, new.visibility = True, VISIBLE
     new.uid = versioned_uid(old.stem_uid, 1)  # the free index is taken in insert_pending
@@ -711,9 +783,12 @@ def delete_record(obj: Any, permanent: bool = False) -> None:
         _delete_transform(obj, permanent)
         return
     if not permanent:
+
         def trash(s: Session) -> None:
             _publish_lock(s)  # is_latest moves: take turns with publishes of the same family
-            s.execute(update(model).where(model.id == obj.id).values(visibility=TRASH, is_latest=False))
+            s.execute(
+                update(model).where(model.id == obj.id).values(visibility=TRASH, is_latest=False)
+            )
             recompute_latest(s, model, [obj.stem_uid])
 
         context.write(trash, what=f"moving {obj.uid} to the trash")
@@ -757,7 +832,9 @@ def _delete_transform(obj: Any, permanent: bool) -> None:
         raise InvalidArgument(
             f"Transforms have no trash; delete(permanent=True) removes {obj.uid} for good."
         )
-    runs = context.read(lambda s: s.execute(select(func.count()).where(Run.transform_id == obj.id)).scalar_one())
+    runs = context.read(
+        lambda s: s.execute(select(func.count()).where(Run.transform_id == obj.id)).scalar_one()
+    )
     if runs:
         raise IntegrityError(
             f"Transform {obj.uid} has {runs} run(s) whose provenance depends on it; it cannot be deleted."

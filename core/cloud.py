@@ -42,10 +42,23 @@ PART_SIZE = 8 * 1024 * 1024  # S3 multipart part (parts are 5 MiB at least, 10,0
 MAX_PARTS = 10_000
 PARALLEL_PARTS = 4  # parts of one file in flight at once (memory: PARALLEL_PARTS x part size)
 CHECK_TIMEOUT = 3.0
-TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
-                   "InternalError", "ServiceUnavailable", "RequestTimeTooSkewed"}
-DENIED_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled",
-                "InvalidToken", "ExpiredToken"}
+TRANSIENT_CODES = {
+    "SlowDown",
+    "Throttling",
+    "ThrottlingException",
+    "RequestTimeout",
+    "InternalError",
+    "ServiceUnavailable",
+    "RequestTimeTooSkewed",
+}
+DENIED_CODES = {
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "AllAccessDisabled",
+    "InvalidToken",
+    "ExpiredToken",
+}
 
 
 class TransientStorageError(StorageError):
@@ -64,7 +77,9 @@ def split_url(url: str) -> tuple[str, str, str]:
     scheme, _, rest = url.partition("://")
     scheme = "gs" if scheme.lower() == "gcs" else scheme.lower()
     if scheme not in ("s3", "gs"):
-        raise InvalidArgument(f"The URL '{url}' has the unsupported scheme '{scheme}://'; use s3:// or gs://.")
+        raise InvalidArgument(
+            f"The URL '{url}' has the unsupported scheme '{scheme}://'; use s3:// or gs://."
+        )
     bucket, _, key = rest.partition("/")
     if not bucket:
         raise InvalidArgument(f"The URL '{url}' names no bucket.")
@@ -117,14 +132,25 @@ def endpoint_of(url: str, options: dict[str, Any]) -> str | None:
     if split_url(url)[0] == "gs":
         return options.get("endpoint_url") or "https://storage.googleapis.com"
     client = options.get("client_kwargs") or {}
-    return (options.get("endpoint_url") or client.get("endpoint_url")
-            or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"))
+    return (
+        options.get("endpoint_url")
+        or client.get("endpoint_url")
+        or os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+    )
 
 
 _filesystems: dict[tuple, Any] = {}
 _fs_lock = threading.Lock()
-_ENV_KEYS = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_PROFILE",
-             "AWS_DEFAULT_REGION", "STORAGE_EMULATOR_HOST", "GOOGLE_APPLICATION_CREDENTIALS")
+_ENV_KEYS = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_REGION",
+    "STORAGE_EMULATOR_HOST",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+)
 
 
 def filesystem(url: str, options: dict[str, Any] | None = None, *, quick: bool = False) -> Any:
@@ -187,7 +213,9 @@ def translate(exc: BaseException, what: str) -> StorageError:
     if isinstance(exc, FileNotFoundError) or code in ("NoSuchKey", 404):
         return StorageError(f"{what} does not exist.")
     if code in TRANSIENT_CODES or (isinstance(code, int) and (code >= 500 or code == 429)):
-        return TransientStorageError(f"The storage service failed on {what} ({code}); try again later.")
+        return TransientStorageError(
+            f"The storage service failed on {what} ({code}); try again later."
+        )
     if _is_connection_error(exc):
         return TransientStorageError(
             f"The connection to the storage service failed on {what} ({type(exc).__name__}); "
@@ -208,11 +236,26 @@ def _error_code(exc: BaseException) -> str | int | None:
 
 
 def _is_connection_error(exc: BaseException) -> bool:
-    names = {cls.__name__ for err in (exc, exc.__cause__) if err is not None for cls in type(err).__mro__}
-    return bool(names & {"ConnectionError", "HTTPClientError", "EndpointConnectionError",
-                         "ConnectTimeoutError", "ReadTimeoutError", "ClientError", "TimeoutError",
-                         "ServerDisconnectedError", "ClientPayloadError", "IncompleteRead",
-                         "FSTimeoutError", "ResponseParserError"})
+    names = {
+        cls.__name__ for err in (exc, exc.__cause__) if err is not None for cls in type(err).__mro__
+    }
+    return bool(
+        names
+        & {
+            "ConnectionError",
+            "HTTPClientError",
+            "EndpointConnectionError",
+            "ConnectTimeoutError",
+            "ReadTimeoutError",
+            "ClientError",
+            "TimeoutError",
+            "ServerDisconnectedError",
+            "ClientPayloadError",
+            "IncompleteRead",
+            "FSTimeoutError",
+            "ResponseParserError",
+        }
+    )
 
 
 # ---------------------------------------------------------------- bucket checks
@@ -280,13 +323,27 @@ def describe_cloud_source(url: str) -> dict[str, Any]:
     source = Source(path=url.rstrip("/"), is_dir=is_dir, cloud=entries)
     if not is_dir:
         hash_, hash_type = object_hash(scheme, entries[0].tag, url)
-        return dict(source=source, hash=hash_, hash_type=hash_type, size=entries[0].size,
-                    suffix=suffix_of(url.rstrip("/").rsplit("/", 1)[-1]), n_objects=None)
+        return dict(
+            source=source,
+            hash=hash_,
+            hash_type=hash_type,
+            size=entries[0].size,
+            suffix=suffix_of(url.rstrip("/").rsplit("/", 1)[-1]),
+            n_objects=None,
+        )
     if any(e.tag is None for e in entries):
-        raise StorageError(f"The storage does not report content hashes for the objects under {url}.")
+        raise StorageError(
+            f"The storage does not report content hashes for the objects under {url}."
+        )
     hash_, hash_type = hash_folder_from_hashes(e.tag for e in entries)
-    return dict(source=source, hash=hash_, hash_type=hash_type, size=sum(e.size for e in entries),
-                suffix="", n_objects=len(entries))
+    return dict(
+        source=source,
+        hash=hash_,
+        hash_type=hash_type,
+        size=sum(e.size for e in entries),
+        suffix="",
+        n_objects=len(entries),
+    )
 
 
 def _list_source(url: str) -> tuple[list[CloudEntry], bool]:
@@ -310,8 +367,12 @@ def _list_source(url: str) -> tuple[list[CloudEntry], bool]:
 
 def _entry(scheme: str, info: dict[str, Any]) -> CloudEntry:
     tag = info.get("ETag") if scheme == "s3" else info.get("md5Hash")
-    return CloudEntry(info["name"], int(info.get("size") or 0), tag.strip('"=') if tag else None,
-                      remote_mtime(info))
+    return CloudEntry(
+        info["name"],
+        int(info.get("size") or 0),
+        tag.strip('"=') if tag else None,
+        remote_mtime(info),
+    )
 
 
 def remote_mtime(info: dict[str, Any]) -> float | None:
@@ -351,8 +412,14 @@ def _ensure_storage(url: str) -> None:
     user = context.user_id()
 
     def add(s: Any) -> None:
-        s.execute(insert(Storage).values(uid=base62(UID_LENGTHS["storage"]), root=root,
-                                         type=storage_type(root), created_by_id=user))
+        s.execute(
+            insert(Storage).values(
+                uid=base62(UID_LENGTHS["storage"]),
+                root=root,
+                type=storage_type(root),
+                created_by_id=user,
+            )
+        )
 
     try:
         context.write(add, what=f"registering the storage {root}")
@@ -382,7 +449,7 @@ class StreamHasher:
                 self.first.update(block[: CHUNK_THRESHOLD - start])
             tail_from = self.size - CHUNK_THRESHOLD
             if self.seen > tail_from:
-                self.last.update(block[max(0, tail_from - start):])
+                self.last.update(block[max(0, tail_from - start) :])
 
     def result(self) -> tuple[str, str]:
         if self.size <= CHUNK_THRESHOLD:
@@ -440,10 +507,18 @@ def _read_blocks(local: Path, size: int, block: int, transfer: Transfer):
 # ---------------------------------------------------------------- uploads
 
 
-def store_cloud(source: Any, root: str, key: str, hash_: str, hash_type: str, *,
-                cancel: Callable[[], bool] | None = None,
-                on_bytes: Callable[[int], None] | None = None, max_workers: int = 8,
-                slots: threading.Semaphore | None = None) -> None:
+def store_cloud(
+    source: Any,
+    root: str,
+    key: str,
+    hash_: str,
+    hash_type: str,
+    *,
+    cancel: Callable[[], bool] | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+    max_workers: int = 8,
+    slots: threading.Semaphore | None = None,
+) -> None:
     """Upload a local file or folder to ``root/key``, verified; nothing is left under the
     final key on failure or cancel. ``slots`` bounds the data requests in flight."""
     if source.cloud is not None:
@@ -492,7 +567,7 @@ def _call(fn: Callable[[], Any], what: str) -> Any:
         return fn()
     except (LabshelfError, UploadCancelled):
         raise
-    except Exception as exc:  # noqa: BLE001 - every backend error becomes one sentence
+    except Exception as exc:
         raise translate(exc, what) from exc
 
 
@@ -530,8 +605,18 @@ def _put_s3(fs: Any, local: Path, size: int, path: str, transfer: Transfer) -> t
         hasher.update(data)
         digest = hasher.md5.digest()
         try:
-            out = _call(lambda: _s3(fs, transfer, "put_object", Bucket=bucket, Key=key, Body=data,
-                                    ContentMD5=base64.b64encode(digest).decode()), path)
+            out = _call(
+                lambda: _s3(
+                    fs,
+                    transfer,
+                    "put_object",
+                    Bucket=bucket,
+                    Key=key,
+                    Body=data,
+                    ContentMD5=base64.b64encode(digest).decode(),
+                ),
+                path,
+            )
         except UploadCancelled:
             _remove_quietly(fs, path)  # S3 may have completed the request as it was cancelled
             raise
@@ -546,11 +631,14 @@ def _check_etag(out: dict[str, Any], expected: str, path: str, fs: Any) -> None:
     etag = str(out.get("ETag", "")).strip('"')
     if etag and etag != expected:
         _remove_quietly(fs, path)
-        raise TransientStorageError(f"The object {path} was stored with other bytes than were sent.")
+        raise TransientStorageError(
+            f"The object {path} was stored with other bytes than were sent."
+        )
 
 
-def _put_s3_multipart(fs: Any, local: Path, size: int, bucket: str, key: str,
-                      hasher: StreamHasher, transfer: Transfer) -> None:
+def _put_s3_multipart(
+    fs: Any, local: Path, size: int, bucket: str, key: str, hasher: StreamHasher, transfer: Transfer
+) -> None:
     """Parts are read and hashed in order and sent ``PARALLEL_PARTS`` at a time; each carries
     its Content-MD5, and the object appears only when the upload is completed."""
     where = f"{bucket}/{key}"
@@ -562,23 +650,50 @@ def _put_s3_multipart(fs: Any, local: Path, size: int, bucket: str, key: str,
         number, digest, n, future = running.popleft()
         out = _call(lambda: _finish(future, transfer), where)
         if out["ETag"].strip('"') != digest.hex():
-            raise TransientStorageError(f"Part {number} of {where} was stored with other bytes than were sent.")
+            raise TransientStorageError(
+                f"Part {number} of {where} was stored with other bytes than were sent."
+            )
         parts.append({"PartNumber": number, "ETag": out["ETag"]})
         transfer.sent(n)
 
     try:
-        for number, data in enumerate(_read_blocks(local, size, _part_size(size), transfer), start=1):
+        for number, data in enumerate(
+            _read_blocks(local, size, _part_size(size), transfer), start=1
+        ):
             hasher.update(data)
             digests.append(hashlib.md5(data).digest())
-            running.append((number, digests[-1], len(data), _start(
-                fs, transfer, "upload_part", Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number,
-                Body=data, ContentMD5=base64.b64encode(digests[-1]).decode())))
+            running.append(
+                (
+                    number,
+                    digests[-1],
+                    len(data),
+                    _start(
+                        fs,
+                        transfer,
+                        "upload_part",
+                        Bucket=bucket,
+                        Key=key,
+                        UploadId=upload_id,
+                        PartNumber=number,
+                        Body=data,
+                        ContentMD5=base64.b64encode(digests[-1]).decode(),
+                    ),
+                )
+            )
             while len(running) >= PARALLEL_PARTS:
                 settle_oldest()
         while running:
             settle_oldest()
-        out = _call(lambda: fs.call_s3("complete_multipart_upload", Bucket=bucket, Key=key,
-                                       UploadId=upload_id, MultipartUpload={"Parts": parts}), where)
+        out = _call(
+            lambda: fs.call_s3(
+                "complete_multipart_upload",
+                Bucket=bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+            ),
+            where,
+        )
     except BaseException:
         for *_, future in running:
             future.cancel()
@@ -619,22 +734,30 @@ def _put_gcs(fs: Any, local: Path, size: int, path: str, transfer: Transfer) -> 
     tag = info.get("md5Hash")
     reported = base64.b64decode(tag) if tag else None
     if int(info.get("size", -1)) != size or (reported and reported != hasher.md5.digest()):
-        raise TransientStorageError(f"The object {path} was stored with other bytes than were sent.")
+        raise TransientStorageError(
+            f"The object {path} was stored with other bytes than were sent."
+        )
     return hasher.result()
 
 
-def _store_folder(fs: Any, source: Any, root: str, final: str, hash_: str, max_workers: int,
-                  transfer: Transfer) -> None:
+def _store_folder(
+    fs: Any, source: Any, root: str, final: str, hash_: str, max_workers: int, transfer: Transfer
+) -> None:
     """Upload a folder's files under a temporary prefix, verify, then copy them into place."""
     from .storage import tmp_key
 
     tmp = _fs_path(f"{root.rstrip('/')}/{tmp_key(Path(source.path).name, '')}")
     copied: list[str] = []
     try:
-        hashes = _map(lambda f: _store_file_direct(fs, f, f"{tmp}/{f.rel}", root, transfer),
-                      source.files, max_workers)
+        hashes = _map(
+            lambda f: _store_file_direct(fs, f, f"{tmp}/{f.rel}", root, transfer),
+            source.files,
+            max_workers,
+        )
         if hash_folder_from_hashes(h for h, _ in hashes)[0] != hash_:
-            raise StorageError(f"The folder {source.path} changed after it was hashed; save it again.")
+            raise StorageError(
+                f"The folder {source.path} changed after it was hashed; save it again."
+            )
 
         def place(f: Any) -> None:
             transfer.check()
@@ -650,7 +773,9 @@ def _store_folder(fs: Any, source: Any, root: str, final: str, hash_: str, max_w
         _remove_quietly(fs, tmp)
 
 
-def _store_file_direct(fs: Any, f: Any, path: str, root: str, transfer: Transfer) -> tuple[str, str]:
+def _store_file_direct(
+    fs: Any, f: Any, path: str, root: str, transfer: Transfer
+) -> tuple[str, str]:
     if split_url(root)[0] == "s3":
         return _put_s3(fs, f.path, f.size, path, transfer)
     return _put_gcs(fs, f.path, f.size, path, transfer)
@@ -659,7 +784,9 @@ def _store_file_direct(fs: Any, f: Any, path: str, root: str, transfer: Transfer
 def _map(fn: Callable[[Any], Any], items: list[Any], max_workers: int) -> list[Any]:
     if len(items) < 2 or max_workers <= 1:
         return [fn(i) for i in items]
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(items)), thread_name_prefix="ls-cloud") as pool:
+    with ThreadPoolExecutor(
+        max_workers=min(max_workers, len(items)), thread_name_prefix="ls-cloud"
+    ) as pool:
         return list(pool.map(fn, items))
 
 

@@ -33,15 +33,28 @@ def _members(artifacts: Any) -> list[Artifact]:
 
 
 def prepare(cls: type[Collection], artifacts: Any = None, **kwargs: Any) -> Collection:
-    allowed = {"name", "description", "revises", "run", "version", "reference", "reference_type", "meta_artifact"}
+    allowed = {
+        "name",
+        "description",
+        "revises",
+        "run",
+        "version",
+        "reference",
+        "reference_type",
+        "meta_artifact",
+    }
     unknown = set(kwargs) - allowed
     if unknown:
-        raise InvalidArgument(f"Collection() got unknown argument(s) {sorted(unknown)}; valid: {sorted(allowed)}.")
+        raise InvalidArgument(
+            f"Collection() got unknown argument(s) {sorted(unknown)}; valid: {sorted(allowed)}."
+        )
     members = _members(artifacts)
     hash_ = hash_collection(a.hash for a in members)
     existing = context.read(
         lambda s: s.scalars(
-            select(Collection).where(Collection.hash == hash_).order_by(Collection.visibility.desc(), Collection.id.desc())
+            select(Collection)
+            .where(Collection.hash == hash_)
+            .order_by(Collection.visibility.desc(), Collection.id.desc())
         ).first()
     )
     if existing is not None:
@@ -57,10 +70,19 @@ def prepare(cls: type[Collection], artifacts: Any = None, **kwargs: Any) -> Coll
     return obj
 
 
-def init_fields(obj: Collection, artifacts: Any = None, *, name: str | None = None,
-                description: str | None = None, revises: Collection | None = None,
-                run: Any = None, version: str | None = None, reference: str | None = None,
-                reference_type: str | None = None, meta_artifact: Artifact | None = None) -> None:
+def init_fields(
+    obj: Collection,
+    artifacts: Any = None,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    revises: Collection | None = None,
+    run: Any = None,
+    version: str | None = None,
+    reference: str | None = None,
+    reference_type: str | None = None,
+    meta_artifact: Artifact | None = None,
+) -> None:
     from sqlalchemy import inspect as sa_inspect
 
     if sa_inspect(obj).has_identity:
@@ -69,9 +91,13 @@ def init_fields(obj: Collection, artifacts: Any = None, *, name: str | None = No
     obj._ls_member_list = members
     if revises is None and name:
         revises = context.read(
-            lambda s: s.scalars(select(Collection).where(
-                Collection.name == name, Collection.is_latest.is_(True), Collection.visibility >= 0
-            )).first()
+            lambda s: s.scalars(
+                select(Collection).where(
+                    Collection.name == name,
+                    Collection.is_latest.is_(True),
+                    Collection.visibility >= 0,
+                )
+            ).first()
         )
     if revises is not None:
         if not isinstance(revises, Collection) or revises.id is None:
@@ -111,18 +137,39 @@ def save(obj: Collection) -> Collection:
         if obj.version is None:
             obj.version = version_label(obj.uid)
         now = utcnow()
-        obj.id = s.execute(insert(Collection).returning(Collection.id).values(
-            uid=obj.uid, stem_uid=obj.stem_uid, name=obj.name, description=obj.description,
-            hash=obj.hash, reference=obj.reference, reference_type=obj.reference_type,
-            visibility=VISIBLE, version=obj.version, is_latest=False,
-            transform_id=obj.transform_id, run_id=obj.run_id, meta_artifact_id=obj.meta_artifact_id,
-            created_by_id=user, created_at=now, updated_at=now,
-        )).scalar_one()
-        s.execute(insert(CollectionArtifact), [
-            {"collection_id": obj.id, "artifact_id": a.id, "position": i} for i, a in enumerate(members)
-        ])
+        obj.id = s.execute(
+            insert(Collection)
+            .returning(Collection.id)
+            .values(
+                uid=obj.uid,
+                stem_uid=obj.stem_uid,
+                name=obj.name,
+                description=obj.description,
+                hash=obj.hash,
+                reference=obj.reference,
+                reference_type=obj.reference_type,
+                visibility=VISIBLE,
+                version=obj.version,
+                is_latest=False,
+                transform_id=obj.transform_id,
+                run_id=obj.run_id,
+                meta_artifact_id=obj.meta_artifact_id,
+                created_by_id=user,
+                created_at=now,
+                updated_at=now,
+            )
+        ).scalar_one()
+        s.execute(
+            insert(CollectionArtifact),
+            [
+                {"collection_id": obj.id, "artifact_id": a.id, "position": i}
+                for i, a in enumerate(members)
+            ],
+        )
         recompute_latest(s, Collection, [obj.stem_uid])
-        obj.is_latest = s.execute(select(Collection.is_latest).where(Collection.id == obj.id)).scalar_one()
+        obj.is_latest = s.execute(
+            select(Collection.is_latest).where(Collection.id == obj.id)
+        ).scalar_one()
         obj.created_by_id, obj.created_at, obj.updated_at = user, now, now
 
     context.write(run, what=f"saving collection '{obj.name}'")
@@ -146,8 +193,15 @@ def make_latest(obj: Collection) -> Collection:
     if obj.is_latest:
         return obj
     new = manager_of_class(Collection).new_instance()  # no dedup: same members on purpose
-    for name in ("stem_uid", "name", "description", "hash", "reference", "reference_type",
-                 "meta_artifact_id"):
+    for name in (
+        "stem_uid",
+        "name",
+        "description",
+        "hash",
+        "reference",
+        "reference_type",
+        "meta_artifact_id",
+    ):
         setattr(new, name, getattr(obj, name))
     new.uid = versioned_uid(obj.stem_uid, 1)
     new.visibility, new.is_latest = VISIBLE, True
@@ -167,8 +221,15 @@ def artifacts_of(obj: Collection):  # -> QuerySet in member order
     note_input(obj)
     position = (
         select(CollectionArtifact.position)
-        .where(CollectionArtifact.collection_id == obj.id, CollectionArtifact.artifact_id == Artifact.id)
+        .where(
+            CollectionArtifact.collection_id == obj.id,
+            CollectionArtifact.artifact_id == Artifact.id,
+        )
         .scalar_subquery()
     )
-    member_ids = select(CollectionArtifact.artifact_id).where(CollectionArtifact.collection_id == obj.id)
-    return QuerySet(Artifact, conditions=(Artifact.id.in_(member_ids),), order=(position,), show_all=True)
+    member_ids = select(CollectionArtifact.artifact_id).where(
+        CollectionArtifact.collection_id == obj.id
+    )
+    return QuerySet(
+        Artifact, conditions=(Artifact.id.in_(member_ids),), order=(position,), show_all=True
+    )

@@ -88,7 +88,7 @@ def mask_url(url: str | URL) -> str:
 
 def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def on_connect(dbapi_conn, _record):  # noqa: ANN001
+    def on_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -103,7 +103,7 @@ def _sqlite_pragmas(engine: Engine) -> None:
         dbapi_conn.create_function("ls_word_similarity", 2, word_similarity, deterministic=True)
 
     @event.listens_for(engine, "begin")
-    def on_begin(conn):  # noqa: ANN001
+    def on_begin(conn):
         options = conn.get_execution_options()
         if options.get("labshelf_home"):
             return  # home sessions read in autocommit mode
@@ -162,9 +162,11 @@ def _postgres_bounded_waits(engine: Engine) -> None:
         # None: no limit here (a schema upgrade, which may build indexes for minutes)
         labshelf_wait_limit: float | None = limit
 
-        def wait(self, gen, interval=_WAIT_INTERVAL, timeout=None):  # noqa: ANN001, ANN202
+        def wait(self, gen, interval=_WAIT_INTERVAL, timeout=None):
             try:
-                return super().wait(gen, interval=interval, timeout=timeout or self.labshelf_wait_limit)
+                return super().wait(
+                    gen, interval=interval, timeout=timeout or self.labshelf_wait_limit
+                )
             except psycopg.OperationalError as exc:
                 if timeout is not None or type(exc).__name__ != "_WaitTimeout":
                     raise
@@ -174,7 +176,7 @@ def _postgres_bounded_waits(engine: Engine) -> None:
                 ) from ServerSilent()
 
     @event.listens_for(engine, "do_connect")
-    def connect(_dialect, _record, cargs, cparams):  # noqa: ANN001, ANN202
+    def connect(_dialect, _record, cargs, cparams):
         return BoundedConnection.connect(*cargs, **cparams)
 
 
@@ -201,7 +203,9 @@ def engine_for(url: str | URL) -> Engine:
             home_bind = engine.execution_options(isolation_level="AUTOCOMMIT", labshelf_home=True)
             _sessions[key] = (
                 scoped_session(
-                    sessionmaker(home_bind, class_=HomeSession, expire_on_commit=False, autoflush=False)
+                    sessionmaker(
+                        home_bind, class_=HomeSession, expire_on_commit=False, autoflush=False
+                    )
                 ),
                 scoped_session(sessionmaker(engine, expire_on_commit=False, autoflush=False)),
             )
@@ -216,7 +220,7 @@ class HomeSession(Session):
     ``save()`` writes them through a writer session.
     """
 
-    def flush(self, objects=None) -> None:  # noqa: ANN001
+    def flush(self, objects=None) -> None:
         return None
 
     def _is_clean(self) -> bool:
@@ -264,7 +268,9 @@ class RawStatement:
             return cursor.fetchall()
         except dbapi_error as exc:  # a broken pooled connection: drop it, let retrying() retry
             conn.invalidate()
-            raise DBAPIError.instance(sql, values, exc, dbapi_error, connection_invalidated=True) from exc
+            raise DBAPIError.instance(
+                sql, values, exc, dbapi_error, connection_invalidated=True
+            ) from exc
         finally:
             conn.close()  # back to the pool (which ends any implicit transaction)
 
@@ -326,9 +332,7 @@ def is_transient(exc: BaseException) -> bool:
             s in text
             for s in ("database is locked", "database is busy", "deadlock", "could not serialize")
         )
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return False
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def retrying(fn: Callable[[], T], *, what: str, attempts: int = WRITE_RETRIES) -> T:

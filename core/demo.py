@@ -49,8 +49,12 @@ def _petal(cx: float, cy: float, angle: float, length: float, width: float) -> l
     for i in range(24):
         t = 2 * math.pi * i / 24
         x, y = length / 2 * (1 + math.cos(t)), width / 2 * math.sin(t)
-        points.append((cx + x * math.cos(angle) - y * math.sin(angle),
-                       cy + x * math.sin(angle) + y * math.cos(angle)))
+        points.append(
+            (
+                cx + x * math.cos(angle) - y * math.sin(angle),
+                cy + x * math.sin(angle) + y * math.cos(angle),
+            )
+        )
     return points
 
 
@@ -65,9 +69,12 @@ def _image(rng: random.Random, species: str, sizes: list[float]) -> bytes:
     r, g, b = PETAL_RGB[species]
     for i in range(3):  # sepals, then petals on top
         angle = turn + i * 2 * math.pi / 3
-        draw.polygon(_petal(cx, cy, angle, sizes[0] * 6.5, sizes[1] * 4.5), fill=(r - 40, g - 30, b - 30))
-        draw.polygon(_petal(cx, cy, angle + math.pi / 3, sizes[2] * 6.5, sizes[3] * 9 + 4),
-                     fill=(r, g, b))
+        draw.polygon(
+            _petal(cx, cy, angle, sizes[0] * 6.5, sizes[1] * 4.5), fill=(r - 40, g - 30, b - 30)
+        )
+        draw.polygon(
+            _petal(cx, cy, angle + math.pi / 3, sizes[2] * 6.5, sizes[3] * 9 + 4), fill=(r, g, b)
+        )
     draw.ellipse((cx - 4, cy - 4, cx + 4, cy + 4), fill=(240, 200, 60))
     out = io.BytesIO()
     img.save(out, format="JPEG", quality=85)
@@ -137,8 +144,10 @@ def is_loaded(root: Path) -> bool:
     folders = study_folders(root)
     hashes = [describe_source(study)["hash"] for study in folders]
     table = hash_bytes(summary_table([(f.name, f) for f in folders]))[0]
-    return (Collection.filter(hash=hash_collection(hashes)).exists()
-            and Artifact.filter(hash=table).exists())
+    return (
+        Collection.filter(hash=hash_collection(hashes)).exists()
+        and Artifact.filter(hash=table).exists()
+    )
 
 
 def load_demo(folder: str | Path) -> dict[str, Any]:
@@ -180,15 +189,22 @@ def _register(root: Path) -> dict[str, Any]:
     _track("iris studies: register")
     try:
         studies = [
-            Artifact(folder, key=_key(folder, f"iris_studies/{folder.name}"),
-                        description=f"Iris study {i}").save()
+            Artifact(
+                folder,
+                key=_key(folder, f"iris_studies/{folder.name}"),
+                description=f"Iris study {i}",
+            ).save()
             for i, folder in enumerate(study_folders(root))
         ]
         first = sorted(study_folders(root)[0].glob("*.jpg"))[0]
-        image = Artifact(first, key=_key(first, f"iris_studies/images/{first.name}"),
-                            description="A single iris image").save()
-        collection = Collection(studies[:1], name=COLLECTION_NAME,
-                                   description="Raw images of the iris studies").save()
+        image = Artifact(
+            first,
+            key=_key(first, f"iris_studies/images/{first.name}"),
+            description="A single iris image",
+        ).save()
+        collection = Collection(
+            studies[:1], name=COLLECTION_NAME, description="Raw images of the iris studies"
+        ).save()
         for n in (2, 3):
             collection = Collection(studies[:n], revises=collection).save()
     finally:
@@ -209,8 +225,9 @@ def _summarize(collection: Any, root: Path) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "meta.csv"
             path.write_bytes(summary_table(studies))
-            table = Artifact(path, key=_key(path, META_KEY),
-                             description="Measurements of all iris studies").save()
+            table = Artifact(
+                path, key=_key(path, META_KEY), description="Measurements of all iris studies"
+            ).save()
     finally:
         finish()
     return dict(table=table)

@@ -10,8 +10,18 @@ from .query import NAME_FIELD
 
 def short_repr(rec: Any) -> str:
     cls = type(rec).__name__
-    fields = ["uid", NAME_FIELD.get(type(rec), "uid"), "description", "suffix", "size",
-              "hash", "type", "version", "is_latest", "visibility"]
+    fields = [
+        "uid",
+        NAME_FIELD.get(type(rec), "uid"),
+        "description",
+        "suffix",
+        "size",
+        "hash",
+        "type",
+        "version",
+        "is_latest",
+        "visibility",
+    ]
     parts = []
     for f in dict.fromkeys(fields):
         if not hasattr(type(rec), f):
@@ -29,7 +39,11 @@ def describe(rec: Any, print_it: bool = True) -> str:
 
     cls = type(rec).__name__
     lines = [f"{cls}: {getattr(rec, NAME_FIELD.get(type(rec), 'uid'), '') or ''}".rstrip()]
-    cols = [c.key for c in type(rec).__mapper__.column_attrs if not c.key.endswith("_id") and c.key not in ("id", "source_code", "stem_uid")]
+    cols = [
+        c.key
+        for c in type(rec).__mapper__.column_attrs
+        if not c.key.endswith("_id") and c.key not in ("id", "source_code", "stem_uid")
+    ]
     general = []
     for c in cols:
         value = getattr(rec, c)
@@ -53,25 +67,38 @@ def describe(rec: Any, print_it: bool = True) -> str:
         t = rec.transform
         prov.append(("transform", f"{t.name} ({t.type}, v{t.version or '?'}, uid {t.uid})"))
     if isinstance(rec, Run):
-        prov.append(("transform", f"{rec.transform.name} ({rec.transform.type}, uid {rec.transform.uid})"))
+        prov.append(
+            ("transform", f"{rec.transform.name} ({rec.transform.type}, uid {rec.transform.uid})")
+        )
         for label, qs in (("inputs", rec.inputs), ("outputs", rec.outputs)):
             records = qs[:9].all()
             if records:
-                names = ", ".join(a.key or a.uid for a in records[:8]) + (" …" if len(records) > 8 else "")
+                names = ", ".join(a.key or a.uid for a in records[:8]) + (
+                    " …" if len(records) > 8 else ""
+                )
                 prov.append((label, f"{qs.count()}: {names}"))
     if getattr(rec, "run", None) is not None:
         r = rec.run
         prov.append(("run", f"{r.uid} started {r.started_at:%Y-%m-%d %H:%M:%S}"))
     if isinstance(rec, Collection):
         members = rec.artifacts.all()
-        prov.append(("artifacts", f"{len(members)}: " + ", ".join(m.key or m.uid for m in members[:8]) + (" …" if len(members) > 8 else "")))
+        prov.append(
+            (
+                "artifacts",
+                f"{len(members)}: "
+                + ", ".join(m.key or m.uid for m in members[:8])
+                + (" …" if len(members) > 8 else ""),
+            )
+        )
     if prov:
         lines.append("└── Provenance")
         for i, (k, v) in enumerate(prov):
             lines.append(f"    {'└' if i == len(prov) - 1 else '├'}── .{k} = {v}")
     else:
         lines[-1 - len(general)] = "└── General"
-        lines = [lines[0]] + [ln.replace("│   ", "    ", 1) if ln.startswith("│") else ln for ln in lines[1:]]
+        lines = [lines[0]] + [
+            ln.replace("│   ", "    ", 1) if ln.startswith("│") else ln for ln in lines[1:]
+        ]
     text = "\n".join(lines)
     if print_it:
         print(text)

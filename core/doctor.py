@@ -79,15 +79,20 @@ class DoctorReport:
         fixed = sum(p.fixed for p in self.problems)
         head = f"checked {self.checked} stored object(s); {len(self.problems)} problem(s)"
         head += f", {fixed} removed" if fixed else ""
-        hint = "" if fixed or not any(p.kind in FIXABLE for p in self.problems) else \
-            "\nrun `labshelf doctor --fix` to remove pending rows, leftovers and orphans"
+        hint = (
+            ""
+            if fixed or not any(p.kind in FIXABLE for p in self.problems)
+            else "\nrun `labshelf doctor --fix` to remove pending rows, leftovers and orphans"
+        )
         return "\n".join([head, *(f"  {p}" for p in self.problems)]) + hint
 
 
 def doctor(fix: bool = False, grace: float = GRACE_SECONDS) -> DoctorReport:
     """Re-hash stored objects against their records and list (``fix``: remove) leftovers."""
     report = DoctorReport()
-    rows = context.read(lambda s: s.execute(select(Storage.root)).scalars().all(), what="listing storages")
+    rows = context.read(
+        lambda s: s.execute(select(Storage.root)).scalars().all(), what="listing storages"
+    )
     for root in rows:
         _check_storage(root, report, fix, grace)
     return report
@@ -111,9 +116,17 @@ def _check_storage(root: str, report: DoctorReport, fix: bool, grace: float) -> 
     for name, mtime, kind in _objects_dir(root):
         old = mtime is None or now - mtime > grace
         if kind == "leftover" or name not in named:
-            problem = Problem(kind if kind == "leftover" else "orphan", root, f"{OBJECTS_DIR}/{name}",
-                              detail=_age(now, mtime) + ("temporary object of an interrupted save"
-                                                         if kind == "leftover" else "no record names it"))
+            problem = Problem(
+                kind if kind == "leftover" else "orphan",
+                root,
+                f"{OBJECTS_DIR}/{name}",
+                detail=_age(now, mtime)
+                + (
+                    "temporary object of an interrupted save"
+                    if kind == "leftover"
+                    else "no record names it"
+                ),
+            )
             report.problems.append(problem)
             if fix and old:
                 _remove(root, problem.key)
@@ -131,17 +144,38 @@ def _reachable(root: str, report: DoctorReport) -> bool:
     try:
         check_bucket(root, storage_options_for(root))
     except LabshelfError as exc:
-        report.problems.append(Problem("unreachable", root, "", detail=f"{exc} Its objects were not checked."))
+        report.problems.append(
+            Problem("unreachable", root, "", detail=f"{exc} Its objects were not checked.")
+        )
         return False
     return True
 
 
 def _records(root: str) -> list[dict[str, Any]]:
-    cols = (Artifact.uid, Artifact.key, Artifact.suffix, Artifact.size, Artifact.hash, Artifact.hash_type,
-            Artifact.n_objects, Artifact.key_is_virtual, Artifact.visibility, Artifact.created_at, Artifact.id)
-    return context.read(lambda s: [dict(r._mapping) for r in s.execute(
-        select(*cols).join(Storage, Artifact.storage_id == Storage.id).where(Storage.root == root))],
-        what=f"listing the artifacts of {root}")
+    cols = (
+        Artifact.uid,
+        Artifact.key,
+        Artifact.suffix,
+        Artifact.size,
+        Artifact.hash,
+        Artifact.hash_type,
+        Artifact.n_objects,
+        Artifact.key_is_virtual,
+        Artifact.visibility,
+        Artifact.created_at,
+        Artifact.id,
+    )
+    return context.read(
+        lambda s: [
+            dict(r._mapping)
+            for r in s.execute(
+                select(*cols)
+                .join(Storage, Artifact.storage_id == Storage.id)
+                .where(Storage.root == root)
+            )
+        ],
+        what=f"listing the artifacts of {root}",
+    )
 
 
 def _age(now: float, mtime: float | None) -> str:
@@ -199,8 +233,11 @@ def _verify_cloud(root: str, key: str, row: dict[str, Any]) -> tuple[str, str] |
         info = object_info(root, key)
         if info is None or info.get("type") == "directory":
             return "missing", "the object is gone"
-        entry = CloudEntry(info["name"], int(info.get("size") or 0),
-                           (info.get("ETag") or info.get("md5Hash") or "").strip('"=') or None)
+        entry = CloudEntry(
+            info["name"],
+            int(info.get("size") or 0),
+            (info.get("ETag") or info.get("md5Hash") or "").strip('"=') or None,
+        )
         return _mismatch(row, _file_hash(scheme, root, entry, row["hash_type"]), entry.size)
     entries = list_objects(url)
     if not entries:
@@ -219,7 +256,9 @@ def _file_hash(scheme: str, root: str, entry: Any, hash_type: str | None) -> tup
 
     if entry.tag is not None:
         got = object_hash(scheme, entry.tag, entry.path)
-        if got[1] == hash_type or (hash_type is None and got[1] == "md5" and entry.size <= CHUNK_THRESHOLD):
+        if got[1] == hash_type or (
+            hash_type is None and got[1] == "md5" and entry.size <= CHUNK_THRESHOLD
+        ):
             return got
     return hash_remote_file(entry.path, root, entry.size)
 
@@ -235,9 +274,12 @@ def _pending(root: str, row: dict[str, Any], report: DoctorReport, remove: bool)
         return
     if row["key_is_virtual"]:
         _remove(root, problem.key)
-    context.write(lambda s: s.execute(delete(Artifact).where(Artifact.id == row["id"],
-                                                             Artifact.visibility == PENDING)),
-                  what=f"removing the pending row {row['uid']}")
+    context.write(
+        lambda s: s.execute(
+            delete(Artifact).where(Artifact.id == row["id"], Artifact.visibility == PENDING)
+        ),
+        what=f"removing the pending row {row['uid']}",
+    )
     problem.fixed = True
 
 
@@ -278,16 +320,19 @@ def _remove(root: str, key: str) -> None:
         remove_local(Path(root) / key)
 
 
-def _incomplete_uploads(root: str, report: DoctorReport, fix: bool, now: float, grace: float) -> None:
+def _incomplete_uploads(
+    root: str, report: DoctorReport, fix: bool, now: float, grace: float
+) -> None:
     from .cloud import abort_upload, incomplete_uploads, split_url
 
     prefix = split_url(root)[2]
     for upload in incomplete_uploads(root):
         started = upload.get("Initiated")
         mtime = started.timestamp() if hasattr(started, "timestamp") else None
-        key = upload["Key"][len(prefix) + 1:] if prefix else upload["Key"]
-        problem = Problem("leftover", root, key, detail=_age(now, mtime)
-                          + "an incomplete multipart upload")
+        key = upload["Key"][len(prefix) + 1 :] if prefix else upload["Key"]
+        problem = Problem(
+            "leftover", root, key, detail=_age(now, mtime) + "an incomplete multipart upload"
+        )
         report.problems.append(problem)
         if fix and (mtime is None or now - mtime > grace):
             abort_upload(root, upload)

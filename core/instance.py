@@ -183,13 +183,15 @@ def _strip_password(db: str) -> tuple[str, str | None]:
 
     try:
         url = make_url(db)
-    except Exception as exc:  # noqa: BLE001 - SQLAlchemy raises ArgumentError with the URL in it
+    except Exception as exc:
         raise InvalidArgument(
             "The database URL is not valid; expected e.g. postgresql+psycopg://user@host:5432/db."
         ) from exc
     password = url.password
     # URL.set(password=None) keeps the old value, so rebuild the URL without it
-    bare = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)
+    bare = URL.create(
+        url.drivername, url.username, None, url.host, url.port, url.database, url.query
+    )
     return bare.render_as_string(hide_password=False), (str(password) if password else None)
 
 
@@ -197,7 +199,9 @@ def normalize_storage(storage: str | os.PathLike) -> str:
     """A canonical storage root: an absolute local path or ``s3://bucket[/prefix]``."""
     text = os.fspath(storage).strip()
     if not text:
-        raise InvalidArgument("The storage location is empty; give a folder or an s3:// or gs:// URL.")
+        raise InvalidArgument(
+            "The storage location is empty; give a folder or an s3:// or gs:// URL."
+        )
     if "://" in text:
         scheme, rest = text.split("://", 1)
         scheme = scheme.lower()

@@ -32,8 +32,9 @@ WRITERS = (".svg", ".png", ".pdf", ".dot", ".gv")
 NODE_STYLES: dict[str, dict[str, str]] = {
     "artifact": dict(shape="box", style="rounded,filled", fillcolor="#e8f0fe", color="#3b6fb6"),
     "collection": dict(shape="folder", style="filled", fillcolor="#f1e8fd", color="#7748b8"),
-    "more": dict(shape="box", style="dashed", fillcolor="white", color="#999999",
-                 fontcolor="#555555"),
+    "more": dict(
+        shape="box", style="dashed", fillcolor="white", color="#999999", fontcolor="#555555"
+    ),
 }
 RUN_STYLES: dict[str, dict[str, str]] = {
     "script": dict(shape="ellipse", fillcolor="#fff4e0", color="#c77700"),
@@ -126,21 +127,34 @@ def _upstream(s: Session, rec: Any, limit: int) -> tuple[list[Any], int]:
     )
 
     if isinstance(rec, Run):
-        colls = list(s.scalars(
-            select(Collection).join(RunInputCollection, RunInputCollection.collection_id == Collection.id)
-            .where(RunInputCollection.run_id == rec.id).order_by(Collection.id)))
-        arts, total = _limited(s, select(Artifact).join(
-            RunInputArtifact, RunInputArtifact.artifact_id == Artifact.id)
+        colls = list(
+            s.scalars(
+                select(Collection)
+                .join(RunInputCollection, RunInputCollection.collection_id == Collection.id)
+                .where(RunInputCollection.run_id == rec.id)
+                .order_by(Collection.id)
+            )
+        )
+        arts, total = _limited(
+            s,
+            select(Artifact)
+            .join(RunInputArtifact, RunInputArtifact.artifact_id == Artifact.id)
             .where(RunInputArtifact.run_id == rec.id, Artifact.visibility != PENDING)
-            .order_by(Artifact.id), limit)
+            .order_by(Artifact.id),
+            limit,
+        )
         return colls + arts, len(colls) + total
     run = [s.get(Run, rec.run_id)] if rec.run_id is not None else []
     if isinstance(rec, Artifact):
         return run, len(run)
-    members, total = _limited(s, select(Artifact).join(
-        CollectionArtifact, CollectionArtifact.artifact_id == Artifact.id)
+    members, total = _limited(
+        s,
+        select(Artifact)
+        .join(CollectionArtifact, CollectionArtifact.artifact_id == Artifact.id)
         .where(CollectionArtifact.collection_id == rec.id)
-        .order_by(CollectionArtifact.position), limit)
+        .order_by(CollectionArtifact.position),
+        limit,
+    )
     return run + members, len(run) + total
 
 
@@ -158,19 +172,42 @@ def _downstream(s: Session, rec: Any, limit: int) -> tuple[list[Any], int]:
     )
 
     if isinstance(rec, Run):
-        colls = list(s.scalars(select(Collection).where(Collection.run_id == rec.id)
-                               .order_by(Collection.id)))
-        arts, total = _limited(s, select(Artifact).where(
-            Artifact.run_id == rec.id, Artifact.visibility != PENDING).order_by(Artifact.id), limit)
+        colls = list(
+            s.scalars(select(Collection).where(Collection.run_id == rec.id).order_by(Collection.id))
+        )
+        arts, total = _limited(
+            s,
+            select(Artifact)
+            .where(Artifact.run_id == rec.id, Artifact.visibility != PENDING)
+            .order_by(Artifact.id),
+            limit,
+        )
         return colls + arts, len(colls) + total
     if isinstance(rec, Collection):
-        return _limited(s, select(Run).join(RunInputCollection, RunInputCollection.run_id == Run.id)
-                        .where(RunInputCollection.collection_id == rec.id).order_by(Run.id), limit)
-    colls = list(s.scalars(select(Collection).join(
-        CollectionArtifact, CollectionArtifact.collection_id == Collection.id)
-        .where(CollectionArtifact.artifact_id == rec.id).order_by(Collection.id)))
-    runs, total = _limited(s, select(Run).join(RunInputArtifact, RunInputArtifact.run_id == Run.id)
-                           .where(RunInputArtifact.artifact_id == rec.id).order_by(Run.id), limit)
+        return _limited(
+            s,
+            select(Run)
+            .join(RunInputCollection, RunInputCollection.run_id == Run.id)
+            .where(RunInputCollection.collection_id == rec.id)
+            .order_by(Run.id),
+            limit,
+        )
+    colls = list(
+        s.scalars(
+            select(Collection)
+            .join(CollectionArtifact, CollectionArtifact.collection_id == Collection.id)
+            .where(CollectionArtifact.artifact_id == rec.id)
+            .order_by(Collection.id)
+        )
+    )
+    runs, total = _limited(
+        s,
+        select(Run)
+        .join(RunInputArtifact, RunInputArtifact.run_id == Run.id)
+        .where(RunInputArtifact.artifact_id == rec.id)
+        .order_by(Run.id),
+        limit,
+    )
     return colls + runs, len(colls) + total
 
 
@@ -180,8 +217,15 @@ def _downstream(s: Session, rec: Any, limit: int) -> tuple[list[Any], int]:
 Step = Callable[["Session", Any, int], tuple[list[Any], int]]
 
 
-def _walk(s: Session, graph: Lineage, start: Any, step: Step, upstream: bool,
-          max_nodes: int, max_links: int) -> None:
+def _walk(
+    s: Session,
+    graph: Lineage,
+    start: Any,
+    step: Step,
+    upstream: bool,
+    max_nodes: int,
+    max_links: int,
+) -> None:
     """Breadth-first from ``start``; every record is expanded at most once."""
     queue, expanded = deque([start]), {start.uid}
     while queue:
@@ -212,13 +256,20 @@ def _link(graph: Lineage, other: str, here: str, upstream: bool) -> None:
 def _add_more(graph: Lineage, here: str, hidden: int, upstream: bool) -> None:
     more_id = f"more-{'up' if upstream else 'down'}-{here}"
     direction = "upstream" if upstream else "downstream"
-    graph.nodes[more_id] = Node(more_id, "more", "", "", f"+{hidden} more",
-                                f"{hidden} more {direction} records are not shown")
+    graph.nodes[more_id] = Node(
+        more_id,
+        "more",
+        "",
+        "",
+        f"+{hidden} more",
+        f"{hidden} more {direction} records are not shown",
+    )
     _link(graph, more_id, here, upstream)
 
 
-def build(record: Any, *, downstream: bool = False, max_nodes: int = MAX_NODES,
-          max_links: int = MAX_LINKS) -> Lineage:
+def build(
+    record: Any, *, downstream: bool = False, max_nodes: int = MAX_NODES, max_links: int = MAX_LINKS
+) -> Lineage:
     """The lineage of a saved artifact, collection or run (upstream, optionally downstream)."""
     from . import context
     from .models import Artifact, Collection, Run
@@ -268,23 +319,35 @@ def _attributes(node: Node, focal: bool) -> dict[str, str]:
         style["style"] = style.get("style", "filled") + ",dashed"
     if focal:
         style.update(FOCAL_STYLE, focal="true")
-    attrs = dict(label=node.label, tooltip=node.tooltip, kind=node.kind,
-                 registry=node.registry, uid=node.uid, **style)
+    attrs = dict(
+        label=node.label,
+        tooltip=node.tooltip,
+        kind=node.kind,
+        registry=node.registry,
+        uid=node.uid,
+        **style,
+    )
     if node.transform_type:
         attrs["transform_type"] = node.transform_type
     return attrs
 
 
-def view_lineage(record: Any, path: str | Path | None = None, *, downstream: bool = False,
-                 max_nodes: int = MAX_NODES, max_links: int = MAX_LINKS) -> AGraph:
+def view_lineage(
+    record: Any,
+    path: str | Path | None = None,
+    *,
+    downstream: bool = False,
+    max_nodes: int = MAX_NODES,
+    max_links: int = MAX_LINKS,
+) -> AGraph:
     """The lineage graph of ``record``; written as SVG, PNG, PDF or DOT by ``path``'s suffix."""
     if path is not None and Path(path).suffix.lower() not in WRITERS:
         raise InvalidArgument(
-            f"Cannot write a lineage graph to {path}: use a path ending in "
-            f"{', '.join(WRITERS)}."
+            f"Cannot write a lineage graph to {path}: use a path ending in {', '.join(WRITERS)}."
         )
-    graph = to_agraph(build(record, downstream=downstream, max_nodes=max_nodes,
-                            max_links=max_links))
+    graph = to_agraph(
+        build(record, downstream=downstream, max_nodes=max_nodes, max_links=max_links)
+    )
     if path is not None:
         write(graph, Path(path))
     return graph
@@ -308,16 +371,16 @@ def write(graph: AGraph, path: Path) -> None:
 # ---------------------------------------------------------------- layout for the GUI
 
 
-def layout(record: Any, *, downstream: bool = False, max_nodes: int = MAX_NODES,
-           max_links: int = MAX_LINKS) -> dict[str, Any]:
+def layout(
+    record: Any, *, downstream: bool = False, max_nodes: int = MAX_NODES, max_links: int = MAX_LINKS
+) -> dict[str, Any]:
     """Graphviz ``dot`` positions of the lineage graph as plain data (points, y down).
 
     Returns ``{"width", "height", "focal", "nodes": [...], "edges": [...]}``; a node has
     ``id label kind registry uid x y width height`` (centre and size) and its style,
     an edge ``source target points tip`` (the spline's control points, the arrow's tip).
     """
-    graph = view_lineage(record, downstream=downstream, max_nodes=max_nodes,
-                         max_links=max_links)
+    graph = view_lineage(record, downstream=downstream, max_nodes=max_nodes, max_links=max_links)
     graph.layout(prog="dot")
     _, _, width, height = (float(v) for v in graph.graph_attr["bb"].split(","))
     nodes = [_placed_node(n, height) for n in graph.nodes()]
@@ -330,12 +393,21 @@ def _placed_node(node: Any, height: float) -> dict[str, Any]:
     attr = node.attr
     x, y = (float(v) for v in attr["pos"].split(","))
     return dict(
-        id=str(node), label=(attr.get("label") or str(node)).replace("\\n", "\n"),
-        kind=attr.get("kind"), registry=attr.get("registry"), uid=attr.get("uid"),
+        id=str(node),
+        label=(attr.get("label") or str(node)).replace("\\n", "\n"),
+        kind=attr.get("kind"),
+        registry=attr.get("registry"),
+        uid=attr.get("uid"),
         transform_type=attr.get("transform_type") or "",
-        x=x, y=height - y, width=float(attr["width"]) * 72, height=float(attr["height"]) * 72,
-        shape=attr.get("shape"), fill=attr.get("fillcolor"), color=attr.get("color"),
-        tooltip=attr.get("tooltip") or "", focal=attr.get("focal") == "true",
+        x=x,
+        y=height - y,
+        width=float(attr["width"]) * 72,
+        height=float(attr["height"]) * 72,
+        shape=attr.get("shape"),
+        fill=attr.get("fillcolor"),
+        color=attr.get("color"),
+        tooltip=attr.get("tooltip") or "",
+        focal=attr.get("focal") == "true",
     )
 
 

@@ -9,7 +9,20 @@ from typing import Any
 from .errors import InvalidArgument
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".gif", ".webp"}
-TEXT_SUFFIXES = {".txt", ".md", ".py", ".r", ".log", ".yaml", ".yml", ".toml", ".ini", ".fasta", ".fa", ".sh"}
+TEXT_SUFFIXES = {
+    ".txt",
+    ".md",
+    ".py",
+    ".r",
+    ".log",
+    ".yaml",
+    ".yml",
+    ".toml",
+    ".ini",
+    ".fasta",
+    ".fa",
+    ".sh",
+}
 
 
 def load_path(path: Path, suffix: str, *, uid: str = "", **kwargs: Any) -> Any:

@@ -21,8 +21,13 @@ def UPath(path: Any, **storage_options: Any) -> _UPath:  # noqa: N802 - mirrors 
     return _UPath(text, **storage_options)
 
 
-def view_tree(path: Any, level: int = 2, limit_to_directories: bool = False,
-              length_limit: int = 60, print_it: bool = True) -> str:
+def view_tree(
+    path: Any,
+    level: int = 2,
+    limit_to_directories: bool = False,
+    length_limit: int = 60,
+    print_it: bool = True,
+) -> str:
     """A summary ("3 sub-directories & 151 files with suffixes '.jpg', '.csv'") and the tree."""
     root = path if isinstance(path, _UPathMixin) else UPath(path)
     n_dirs, n_files, suffixes = 0, 0, Counter()

@@ -254,8 +254,14 @@ def _insert(s: Session, fields: dict[str, Any], stem: str | None, user: int) -> 
     now = utcnow()
     row = {k: v for k, v in fields.items() if k not in ("id", "uid", "stem_uid", "is_latest")}
     row.setdefault("version", version_label(uid))
-    row.update(uid=uid, stem_uid=uid[:-4], is_latest=False, created_by_id=user,
-               created_at=now, updated_at=now)
+    row.update(
+        uid=uid,
+        stem_uid=uid[:-4],
+        is_latest=False,
+        created_by_id=user,
+        created_at=now,
+        updated_at=now,
+    )
     new_id = s.execute(insert(Transform).returning(Transform.id), row).scalar_one()
     recompute_latest(s, Transform, [uid[:-4]])
     return s.get(Transform, new_id, populate_existing=True)
@@ -282,8 +288,13 @@ def transform_for_source(source: Source, uid: str | None = None) -> Transform:
         raise InvalidArgument(
             f"'{uid}' is not a transform uid: give its 16 characters or the 12-character stem."
         )
-    fields = dict(key=source.key, name=source.name, type=source.type, hash=source.hash,
-                  source_code=source.code if source.type == "script" else None)
+    fields = dict(
+        key=source.key,
+        name=source.name,
+        type=source.type,
+        hash=source.hash,
+        source_code=source.code if source.type == "script" else None,
+    )
 
     def run(s: Session, user: int) -> Transform:
         if uid is not None:
@@ -294,8 +305,9 @@ def transform_for_source(source: Source, uid: str | None = None) -> Transform:
     return _write_transform(run, f"recording the transform of {source.path}")
 
 
-def _match_source(s: Session, family: list[Transform], fields: dict[str, Any], user: int,
-                  stem: str | None) -> Transform:
+def _match_source(
+    s: Session, family: list[Transform], fields: dict[str, Any], user: int, stem: str | None
+) -> Transform:
     """Reuse the version with the same source (or a latest without one), else add one."""
     same = next((t for t in family if t.hash == fields["hash"]), None)
     if same is not None:
@@ -323,11 +335,14 @@ def _pinned(s: Session, uid: str, fields: dict[str, Any], user: int) -> Transfor
         if found is None:
             return _insert(s, {**fields, "uid": uid}, None, user)
         if found.hash is not None and found.hash != fields["hash"]:
-            warn(f"the source differs from the one recorded for the pinned transform {uid}; "
-                 "it is kept unchanged")
+            warn(
+                f"the source differs from the one recorded for the pinned transform {uid}; "
+                "it is kept unchanged"
+            )
         return found
-    family = list(s.scalars(select(Transform).where(Transform.stem_uid == uid)
-                            .order_by(Transform.id.desc())))
+    family = list(
+        s.scalars(select(Transform).where(Transform.stem_uid == uid).order_by(Transform.id.desc()))
+    )
     if not family:
         return _insert(s, {**fields, "uid": uid + "0000"}, None, user)
     return _match_source(s, family, fields, user, stem=uid)
@@ -369,17 +384,28 @@ def _fields_of(obj: Transform) -> dict[str, Any]:
 
 def upload_transform(app_version: str) -> Transform:
     """The desktop app's upload transform for this app version (one per version)."""
-    return transform_by_version(dict(key=UPLOAD_KEY, name="labshelf desktop upload",
-                                     type="upload", version=str(app_version),
-                                     description="files and folders dropped on labshelf"))
+    return transform_by_version(
+        dict(
+            key=UPLOAD_KEY,
+            name="labshelf desktop upload",
+            type="upload",
+            version=str(app_version),
+            description="files and folders dropped on labshelf",
+        )
+    )
 
 
 # ---------------------------------------------------------------- runs
 
 
-def start_run(transform: Transform, *, params: dict[str, Any] | None = None,
-              environment: dict[str, Any] | None = None, reference: str | None = None,
-              is_consecutive: bool | None = None) -> Run:
+def start_run(
+    transform: Transform,
+    *,
+    params: dict[str, Any] | None = None,
+    environment: dict[str, Any] | None = None,
+    reference: str | None = None,
+    is_consecutive: bool | None = None,
+) -> Run:
     """A new run of a saved transform; does not touch the process-wide active run."""
     from sqlalchemy import insert
 
@@ -391,9 +417,17 @@ def start_run(transform: Transform, *, params: dict[str, Any] | None = None,
         raise InvalidArgument(f"The transform '{transform.name}' is not saved yet.")
     user = context.user_id()
     now = utcnow()
-    row = dict(uid=base62(UID_LENGTHS["run"]), transform_id=transform.id, started_at=now,
-               params=_json_safe(params), environment=environment, reference=reference,
-               is_consecutive=is_consecutive, created_by_id=user, created_at=now)
+    row = dict(
+        uid=base62(UID_LENGTHS["run"]),
+        transform_id=transform.id,
+        started_at=now,
+        params=_json_safe(params),
+        environment=environment,
+        reference=reference,
+        is_consecutive=is_consecutive,
+        created_by_id=user,
+        created_at=now,
+    )
 
     def run(s: Session) -> Run:
         new_id = s.execute(insert(Run).returning(Run.id), row).scalar_one()
@@ -415,9 +449,13 @@ def _json_safe(params: dict[str, Any] | None) -> dict[str, Any] | None:
         raise InvalidArgument(f"params= cannot be stored as JSON: {exc}") from None
 
 
-def finish_run(run: Run, *, report: Artifact | None = None,
-               is_consecutive: bool | None = None,
-               environment: dict[str, Any] | None = None) -> Run:
+def finish_run(
+    run: Run,
+    *,
+    report: Artifact | None = None,
+    is_consecutive: bool | None = None,
+    environment: dict[str, Any] | None = None,
+) -> Run:
     """Set ``finished_at`` (and the report, consecutiveness, environment) of ``run``."""
     from sqlalchemy import update
 
@@ -431,8 +469,10 @@ def finish_run(run: Run, *, report: Artifact | None = None,
         values["is_consecutive"] = is_consecutive
     if environment is not None:
         values["environment"] = environment
-    context.write(lambda s: s.execute(update(Run).where(Run.id == run.id).values(**values)),
-                  what=f"finishing run {run.uid}")
+    context.write(
+        lambda s: s.execute(update(Run).where(Run.id == run.id).values(**values)),
+        what=f"finishing run {run.uid}",
+    )
     from sqlalchemy.orm.attributes import set_committed_value
 
     for name, value in values.items():
@@ -442,8 +482,12 @@ def finish_run(run: Run, *, report: Artifact | None = None,
     return run
 
 
-def track(uid: str | None = None, *, transform: Transform | None = None,
-          params: dict[str, Any] | None = None) -> Run:
+def track(
+    uid: str | None = None,
+    *,
+    transform: Transform | None = None,
+    params: dict[str, Any] | None = None,
+) -> Run:
     """Record the calling script, notebook or ``transform`` and start a run of it."""
     from .log import say, warn
     from .models import Transform
@@ -452,20 +496,27 @@ def track(uid: str | None = None, *, transform: Transform | None = None,
     if transform is not None:
         if not isinstance(transform, Transform):
             raise InvalidArgument("transform= must be an ls.Transform(...).")
-        record = transform if transform.id is not None else transform_by_version(
-            _fields_of(transform))
+        record = (
+            transform if transform.id is not None else transform_by_version(_fields_of(transform))
+        )
     else:
         source = detect_source()
         record = transform_for_source(source, uid)
-    run = start_run(record, params=params, environment=imported_packages(),
-                    is_consecutive=True if record.type == "script" else None)
+    run = start_run(
+        record,
+        params=params,
+        environment=imported_packages(),
+        is_consecutive=True if record.type == "script" else None,
+    )
     with _lock:
         previous = _global["run"]
         _global["run"], _global["source"] = run, source
     if previous is not None:
         warn(f"run {previous.uid} was not finished with ls.finish(); it stays unfinished")
-    say(f"tracking {record.type} '{record.name}' (transform {record.uid}, "
-        f"version {record.version}), run {run.uid}")
+    say(
+        f"tracking {record.type} '{record.name}' (transform {record.uid}, "
+        f"version {record.version}), run {run.uid}"
+    )
     return run
 
 
@@ -495,8 +546,10 @@ def _warn_if_unsaved(path: Path, run: Run) -> None:
     from .log import warn
 
     if path.exists() and path.stat().st_mtime < run.started_at.timestamp():
-        warn(f"{path.name} was last saved before ls.track(); save the notebook before "
-             "ls.finish() so that its report holds the cells you ran")
+        warn(
+            f"{path.name} was last saved before ls.track(); save the notebook before "
+            "ls.finish() so that its report holds the cells you ran"
+        )
 
 
 def _store_source(transform: Transform, source: Source) -> None:
@@ -505,8 +558,10 @@ def _store_source(transform: Transform, source: Source) -> None:
 
     if transform.source_code is not None:
         if transform.hash != source.hash:
-            warn(f"{source.path.name} differs from the source recorded for transform "
-                 f"{transform.uid}, which is kept: track it again to record a new version")
+            warn(
+                f"{source.path.name} differs from the source recorded for transform "
+                f"{transform.uid}, which is kept: track it again to record a new version"
+            )
         return
     transform.source_code, transform.hash = source.code, source.hash
     from .artifact import save_edits
@@ -525,8 +580,11 @@ def _save_report(run: Run, path: Path) -> Artifact:
     if report.id is None:
         report.run_id = report.transform_id = None  # it documents the run, it is no output
         report.save()
-    context.write(lambda s: s.execute(
-        update(Artifact).where(Artifact.id == report.id).values(visibility=HIDDEN)))
+    context.write(
+        lambda s: s.execute(
+            update(Artifact).where(Artifact.id == report.id).values(visibility=HIDDEN)
+        )
+    )
     from sqlalchemy.orm.attributes import set_committed_value
 
     set_committed_value(report, "visibility", HIDDEN)
@@ -572,7 +630,8 @@ def _add_link(link: type, column: Any, run_id: int, record_id: int) -> None:
 
     def add(s: Session) -> None:
         exists = s.execute(
-            select(link.id).where(link.run_id == run_id, column == record_id)).first()
+            select(link.id).where(link.run_id == run_id, column == record_id)
+        ).first()
         if exists is None:
             s.execute(insert(link).values({"run_id": run_id, column.key: record_id}))
 

@@ -21,10 +21,23 @@ from . import context
 from .errors import DoesNotExist, InvalidArgument, MultipleResultsFound
 from .models import PENDING, Artifact, Collection, Run, Storage, Transform, User
 
-OPS = (
-    "exact iexact contains icontains startswith istartswith endswith iendswith "
-    "in gt gte lt lte isnull range"
-).split()
+OPS = [
+    "exact",
+    "iexact",
+    "contains",
+    "icontains",
+    "startswith",
+    "istartswith",
+    "endswith",
+    "iendswith",
+    "in",
+    "gt",
+    "gte",
+    "lt",
+    "lte",
+    "isnull",
+    "range",
+]
 
 SEARCH_FIELDS: dict[type, tuple[str, ...]] = {
     Artifact: ("key", "description"),
@@ -35,8 +48,14 @@ SEARCH_FIELDS: dict[type, tuple[str, ...]] = {
     Storage: ("root", "description"),
 }
 FTS_TABLES = {Artifact: "artifacts_fts", Collection: "collections_fts"}
-NAME_FIELD = {Artifact: "key", Collection: "name", Transform: "name", Run: "uid",
-              User: "handle", Storage: "root"}
+NAME_FIELD = {
+    Artifact: "key",
+    Collection: "name",
+    Transform: "name",
+    Run: "uid",
+    User: "handle",
+    Storage: "root",
+}
 
 
 def _columns(model: type) -> dict[str, Any]:
@@ -116,10 +135,14 @@ def _op_expr(col: Any, op: str, value: Any, path: str) -> ColumnElement[bool]:
         return func.lower(col) == str(value).lower()
     if op in ("contains", "icontains", "startswith", "istartswith", "endswith", "iendswith"):
         if _python_type(col) not in (str, None):
-            raise InvalidArgument(f"The lookup '{path}' compares text; the field is not a text field.")
+            raise InvalidArgument(
+                f"The lookup '{path}' compares text; the field is not a text field."
+            )
         text = _escape_like(str(value))
         pattern = {
-            "contains": f"%{text}%", "startswith": f"{text}%", "endswith": f"%{text}",
+            "contains": f"%{text}%",
+            "startswith": f"{text}%",
+            "endswith": f"%{text}",
         }[op.lstrip("i")]
         if op.startswith("i"):
             return func.lower(col).like(pattern.lower(), escape="\\")
@@ -154,10 +177,12 @@ def compile_lookup(model: type, path: str, value: Any) -> ColumnElement[bool]:
         target = rel.mapper.class_
         if not rest:
             if op not in ("exact", "in", "isnull"):
-                raise InvalidArgument(f"The lookup '{path}' compares a relation; use '{head}__<field>'.")
+                raise InvalidArgument(
+                    f"The lookup '{path}' compares a relation; use '{head}__<field>'."
+                )
             fk = next(iter(rel.local_columns)).key
             return _op_expr(getattr(model, fk), op, value, path)
-        inner = compile_lookup(target, "__".join(rest + [op]), value)
+        inner = compile_lookup(target, "__".join([*rest, op]), value)
         return getattr(model, head).has(inner)
     if head.endswith("_id") is False and f"{head}_id" in cols and not rest:
         return _op_expr(getattr(model, f"{head}_id"), op, value, path)
@@ -173,9 +198,17 @@ def compile_lookup(model: type, path: str, value: Any) -> ColumnElement[bool]:
 class QuerySet:
     """A lazy, chainable query over one registry."""
 
-    def __init__(self, model: type, *, conditions: tuple = (), order: tuple = (),
-                 limit: int | None = None, offset: int = 0, search: str | None = None,
-                 show_all: bool = False):
+    def __init__(
+        self,
+        model: type,
+        *,
+        conditions: tuple = (),
+        order: tuple = (),
+        limit: int | None = None,
+        offset: int = 0,
+        search: str | None = None,
+        show_all: bool = False,
+    ):
         self.model = model
         self._conditions = conditions
         self._order = order
@@ -185,8 +218,14 @@ class QuerySet:
         self._show_all = show_all
 
     def _clone(self, **changes: Any) -> QuerySet:
-        state = dict(conditions=self._conditions, order=self._order, limit=self._limit,
-                     offset=self._offset, search=self._search, show_all=self._show_all)
+        state = dict(
+            conditions=self._conditions,
+            order=self._order,
+            limit=self._limit,
+            offset=self._offset,
+            search=self._search,
+            show_all=self._show_all,
+        )
         state.update(changes)
         return QuerySet(self.model, **state)
 
@@ -201,7 +240,7 @@ class QuerySet:
 
     def exclude(self, **lookups: Any) -> QuerySet:
         exprs = [compile_lookup(self.model, k, v) for k, v in lookups.items()]
-        return self._clone(conditions=self._conditions + (not_(and_(*exprs)),))
+        return self._clone(conditions=(*self._conditions, not_(and_(*exprs))))
 
     def order_by(self, *fields: str) -> QuerySet:
         cols = _columns(self.model)
@@ -238,8 +277,12 @@ class QuerySet:
             return None
         return _search_terms(self.model, self._search.strip(), dialect)
 
-    def statement(self, columns: list[Any] | None = None, dialect: str = "sqlite",
-                  search: _Search | None = None) -> Select:
+    def statement(
+        self,
+        columns: list[Any] | None = None,
+        dialect: str = "sqlite",
+        search: _Search | None = None,
+    ) -> Select:
         stmt = select(*(columns or [self.model]))
         conds = self._base_conditions()
         search = search if search is not None else self._search_terms(dialect)
@@ -283,7 +326,9 @@ class QuerySet:
                 search = _search_terms(self.model, self._search.strip(), dialect, few_hits=True)
         if search is None:
             search = self._search_terms(dialect)
-        stmt = self.statement(dialect=dialect, search=search).execution_options(populate_existing=True)
+        stmt = self.statement(dialect=dialect, search=search).execution_options(
+            populate_existing=True
+        )
         return context.read(lambda s: list(s.scalars(stmt)), what=what)
 
     # -- a page of a ranked search without ranking every whole row
@@ -293,8 +338,11 @@ class QuerySet:
         order (rank, then newest first): what ``_tiered_page``/``_fenced_page`` serve."""
         text = (self._search or "").strip()
         return (
-            len(text.lower()) >= 3 and self.model in FTS_TABLES and not self._order
-            and self._limit is not None and self._limit > 0
+            len(text.lower()) >= 3
+            and self.model in FTS_TABLES
+            and not self._order
+            and self._limit is not None
+            and self._limit > 0
             and self._offset + self._limit <= TIER_PROBE
         )
 
@@ -318,10 +366,15 @@ class QuerySet:
             by_uid_cond = _uid_prefix(model, text)
         else:
             by_uid_cond = and_(model.uid == text, search.where)
-        by_uid = [(i, r) for i, r in s.execute(
-            select(model.id, rank).where(*base, by_uid_cond)
-            .order_by(rank, model.id.desc()).limit(TIER_PROBE + 1)
-        )]
+        by_uid = [
+            (i, r)
+            for i, r in s.execute(
+                select(model.id, rank)
+                .where(*base, by_uid_cond)
+                .order_by(rank, model.id.desc())
+                .limit(TIER_PROBE + 1)
+            )
+        ]
 
         def tier(k: int | None, limit: int) -> list[int]:
             """ids of the matches of rank k (of any rank if None), newest first, at most ``limit``."""
@@ -329,9 +382,14 @@ class QuerySet:
             # column ("^"); FTS5 hands out rowids newest first and stops at the LIMIT
             phrase = ("^" if k in (0, 1) else "") + _fts_phrase(search.q)
             fts, match = _fts_source(model, phrase)
-            stmt = (select(model.id).select_from(fts).join(model, model.id == fts.c.rowid)
-                    .where(match, *base, *([] if k is None else [rank == k]))
-                    .order_by(fts.c.rowid.desc()).limit(limit))
+            stmt = (
+                select(model.id)
+                .select_from(fts)
+                .join(model, model.id == fts.c.rowid)
+                .where(match, *base, *([] if k is None else [rank == k]))
+                .order_by(fts.c.rowid.desc())
+                .limit(limit)
+            )
             found = set(s.scalars(stmt))
             found.update(i for i, r in by_uid if k is None or r == k)
             return sorted(found, reverse=True)[:limit]
@@ -340,8 +398,13 @@ class QuerySet:
         if len(newest) <= TIER_PROBE and len(by_uid) <= TIER_PROBE:
             if not newest:
                 return []
-            stmt = (select(model).where(model.id.in_(newest)).order_by(rank, model.id.desc())
-                    .offset(self._offset).limit(self._limit))
+            stmt = (
+                select(model)
+                .where(model.id.in_(newest))
+                .order_by(rank, model.id.desc())
+                .offset(self._offset)
+                .limit(self._limit)
+            )
             return list(s.scalars(stmt.execution_options(populate_existing=True)))
         ids: list[int] = []
         for k in range(4):
@@ -370,21 +433,41 @@ class QuerySet:
         fields = SEARCH_FIELDS[model]
         esc = _escape_like(q)
         # _search_terms()'s WHERE on PostgreSQL without near misses
-        where = or_(*(func.lower(getattr(model, f)).like(f"%{esc}%", escape="\\") for f in fields),
-                    _uid_prefix(model, text))
-        inner = (select(model.id, model.uid, *(func.lower(getattr(model, f)).label(f"lower_{f}") for f in fields))
-                 .where(*self._base_conditions(), where)
-                 .offset(0)  # a fence: the lower-cased fields are computed once per row
-                 .subquery())
-        exact, prefix, substring = _rank_parts(q, text, inner.c.uid, [inner.c[f"lower_{f}"] for f in fields])
+        where = or_(
+            *(func.lower(getattr(model, f)).like(f"%{esc}%", escape="\\") for f in fields),
+            _uid_prefix(model, text),
+        )
+        inner = (
+            select(
+                model.id,
+                model.uid,
+                *(func.lower(getattr(model, f)).label(f"lower_{f}") for f in fields),
+            )
+            .where(*self._base_conditions(), where)
+            .offset(0)  # a fence: the lower-cased fields are computed once per row
+            .subquery()
+        )
+        exact, prefix, substring = _rank_parts(
+            q, text, inner.c.uid, [inner.c[f"lower_{f}"] for f in fields]
+        )
         rank = case((exact, 0), (prefix, 1), (substring, 2), else_=3)
-        ranked = (select(inner.c.id, rank.label("rank"), substring.label("hit"))
-                  .order_by(rank, inner.c.id.desc()).offset(self._offset).limit(self._limit)
-                  .subquery())
-        stmt = (select(model, ranked.c.hit).join(ranked, ranked.c.id == model.id)
-                .order_by(ranked.c.rank, model.id.desc()).execution_options(populate_existing=True))
+        ranked = (
+            select(inner.c.id, rank.label("rank"), substring.label("hit"))
+            .order_by(rank, inner.c.id.desc())
+            .offset(self._offset)
+            .limit(self._limit)
+            .subquery()
+        )
+        stmt = (
+            select(model, ranked.c.hit)
+            .join(ranked, ranked.c.id == model.id)
+            .order_by(ranked.c.rank, model.id.desc())
+            .execution_options(populate_existing=True)
+        )
         rows = s.execute(stmt).all()
-        if sum(1 for _, hit in rows if hit) < FEW_HITS and _few_substring_hits(model, q, "postgresql", s):
+        if sum(1 for _, hit in rows if hit) < FEW_HITS and _few_substring_hits(
+            model, q, "postgresql", s
+        ):
             return None
         return [r for r, _ in rows]
 
@@ -397,8 +480,14 @@ class QuerySet:
     def __getitem__(self, item: int | slice) -> Any:
         """``qs[i]`` is a record; ``qs[a:b]`` a lazy QuerySet (LIMIT/OFFSET in SQL)."""
         if isinstance(item, slice):
-            if item.step not in (None, 1) or (item.start or 0) < 0 or (item.stop is not None and item.stop < 0):
-                raise InvalidArgument("QuerySet slices take non-negative start:stop without a step.")
+            if (
+                item.step not in (None, 1)
+                or (item.start or 0) < 0
+                or (item.stop is not None and item.stop < 0)
+            ):
+                raise InvalidArgument(
+                    "QuerySet slices take non-negative start:stop without a step."
+                )
             start = item.start or 0
             limit = None if item.stop is None else max(0, item.stop - start)
             if self._limit is not None:
@@ -419,7 +508,9 @@ class QuerySet:
     def one_or_none(self) -> Any | None:
         rows = self._clone(limit=2).all()
         if len(rows) > 1:
-            raise MultipleResultsFound(f"More than one {self.model.__name__} matches {self._describe()}.")
+            raise MultipleResultsFound(
+                f"More than one {self.model.__name__} matches {self._describe()}."
+            )
         return rows[0] if rows else None
 
     def one(self) -> Any:
@@ -597,11 +688,22 @@ def _few_substring_hits(model: type, q: str, dialect: str, session: Any = None) 
     if dialect == "sqlite":
         # driven by the FTS table, so that it stops after FEW_HITS rows
         fts, match = _fts_source(model, _fts_phrase(q))
-        sample = (select(model.id).select_from(fts).join(model, model.id == fts.c.rowid)
-                  .where(match).limit(FEW_HITS).subquery())
+        sample = (
+            select(model.id)
+            .select_from(fts)
+            .join(model, model.id == fts.c.rowid)
+            .where(match)
+            .limit(FEW_HITS)
+            .subquery()
+        )
     else:
         pattern = f"%{_escape_like(q)}%"
-        inner = or_(*(func.lower(getattr(model, f)).like(pattern, escape="\\") for f in SEARCH_FIELDS[model]))
+        inner = or_(
+            *(
+                func.lower(getattr(model, f)).like(pattern, escape="\\")
+                for f in SEARCH_FIELDS[model]
+            )
+        )
         sample = select(model.id).where(inner).limit(FEW_HITS).subquery()
     probe = select(func.count()).select_from(sample)
     if session is not None:
@@ -632,13 +734,15 @@ def _substring_candidates(model: type, q: str, dialect: str) -> ColumnElement[bo
         return None
     from sqlalchemy import text as sql_text
 
-    sub = select(literal_column_rowid()).select_from(sql_text(table)).where(
-        sql_text(f"{table} MATCH :phrase").bindparams(phrase=_fts_phrase(q))
+    sub = (
+        select(literal_column_rowid())
+        .select_from(sql_text(table))
+        .where(sql_text(f"{table} MATCH :phrase").bindparams(phrase=_fts_phrase(q)))
     )
     return model.id.in_(sub)
 
 
-def literal_column_rowid():  # noqa: ANN201
+def literal_column_rowid():
     from sqlalchemy import literal_column
 
     return literal_column("rowid")
@@ -647,7 +751,9 @@ def literal_column_rowid():  # noqa: ANN201
 FUZZY_THRESHOLD = 0.5
 
 
-def _fuzzy_clause(model: type, q: str, dialect: str, lowered: list[Any]) -> ColumnElement[bool] | None:
+def _fuzzy_clause(
+    model: type, q: str, dialect: str, lowered: list[Any]
+) -> ColumnElement[bool] | None:
     """Near misses (typos): trigram word similarity, pg_trgm's on PostgreSQL and the same
     measure as a SQL function on SQLite, there over candidates from the FTS5 trigram index."""
     if len(q) < 4 or not lowered:
@@ -680,7 +786,9 @@ def get(model: type, uid_or_prefix: str | None = None, **lookups: Any) -> Any:
     qs = QuerySet(model)
     if uid_or_prefix is not None:
         if not isinstance(uid_or_prefix, str) or not re.fullmatch(r"[0-9A-Za-z]+", uid_or_prefix):
-            raise InvalidArgument(f"'{uid_or_prefix}' is not a uid: uids are base62 (0-9, A-Z, a-z).")
+            raise InvalidArgument(
+                f"'{uid_or_prefix}' is not a uid: uids are base62 (0-9, A-Z, a-z)."
+            )
         return _get_by_uid(model, uid_or_prefix, qs.filter(**lookups) if lookups else qs)
     if not lookups:
         raise InvalidArgument(f"{model.__name__}.get() needs a uid or lookups.")
@@ -688,7 +796,9 @@ def get(model: type, uid_or_prefix: str | None = None, **lookups: Any) -> Any:
     if not rows:
         raise DoesNotExist(f"No {model.__name__} matches {_fmt(lookups)}.")
     if len(rows) > 1:
-        raise MultipleResultsFound(f"Several {model.__name__} records match {_fmt(lookups)}; add lookups to narrow it down.")
+        raise MultipleResultsFound(
+            f"Several {model.__name__} records match {_fmt(lookups)}; add lookups to narrow it down."
+        )
     return rows[0]
 
 
@@ -705,10 +815,14 @@ def _get_by_uid(model: type, text: str, qs: QuerySet) -> Any:
         rows = qs.filter(uid_col == text)._clone(show_all=True).all()
     else:
         # LIKE ignores ASCII case on SQLite; uids are case-sensitive, so compare the prefix too
-        rows = qs.filter(uid_col.like(_escape_like(text) + "%", escape="\\"),
-                         func.substr(uid_col, 1, len(text)) == text)._clone(
-            show_all=True, limit=50
-        ).all()
+        rows = (
+            qs.filter(
+                uid_col.like(_escape_like(text) + "%", escape="\\"),
+                func.substr(uid_col, 1, len(text)) == text,
+            )
+            ._clone(show_all=True, limit=50)
+            .all()
+        )
     if not rows:
         raise DoesNotExist(f"No {model.__name__} has a uid starting with '{text}'.")
     if len(rows) == 1:
@@ -770,4 +884,4 @@ def view(limit: int = 7) -> dict[str, Any]:
     return frames
 
 
-__all__ = ["QuerySet", "get", "lookup", "view", "literal"]
+__all__ = ["QuerySet", "get", "literal", "lookup", "view"]

@@ -63,7 +63,9 @@ def validate_key(key: str) -> str:
     if any(p == "" for p in parts):
         raise InvalidArgument(f"The key '{key}' has an empty path segment ('//').")
     if any(p in (".", "..") for p in parts):
-        raise InvalidArgument(f"The key '{key}' contains '.' or '..'; keys cannot leave their root.")
+        raise InvalidArgument(
+            f"The key '{key}' contains '.' or '..'; keys cannot leave their root."
+        )
     if len(key) > 1000:
         raise InvalidArgument(f"The key '{key[:40]}…' is longer than 1000 characters.")
     return key.rstrip("/")
@@ -152,7 +154,9 @@ def check_local_source(path: Path) -> os.stat_result:
     return st
 
 
-def walk_folder(folder: Path, *, follow_outside_symlinks: bool = False) -> tuple[list[LocalFile], list[str]]:
+def walk_folder(
+    folder: Path, *, follow_outside_symlinks: bool = False
+) -> tuple[list[LocalFile], list[str]]:
     """All files below ``folder`` sorted by relative path, and the notes to tell the user.
 
     Symlinks to files inside the folder are followed; symlinks that leave it are
@@ -167,7 +171,9 @@ def walk_folder(folder: Path, *, follow_outside_symlinks: bool = False) -> tuple
         try:
             entries = list(os.scandir(current_dir))
         except PermissionError:
-            raise StorageError(f"The folder {current_dir} cannot be read: permission denied.") from None
+            raise StorageError(
+                f"The folder {current_dir} cannot be read: permission denied."
+            ) from None
         for entry in entries:
             path = Path(entry.path)
             if entry.is_symlink():
@@ -216,8 +222,13 @@ def _free_space(folder: Path) -> str:
         return "no space"
 
 
-def copy_file_hashing(src: Path, dst: Path, expected_size: int, cancel: Callable[[], bool] | None = None,
-                      on_bytes: Callable[[int], None] | None = None) -> str:
+def copy_file_hashing(
+    src: Path,
+    dst: Path,
+    expected_size: int,
+    cancel: Callable[[], bool] | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+) -> str:
     """Copy ``src`` to ``dst`` in one pass and return the hash of the bytes written.
 
     Raises ``StorageError`` if the file changed size while being copied, so a
@@ -246,11 +257,14 @@ def copy_file_hashing(src: Path, dst: Path, expected_size: int, cancel: Callable
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
             folder = _user_folder(dst)
-            raise StorageError(f"The disk is full: {src} does not fit into {folder} "
-                               f"({_free_space(folder)} free).") from None
+            raise StorageError(
+                f"The disk is full: {src} does not fit into {folder} ({_free_space(folder)} free)."
+            ) from None
         if exc.errno in (errno.EFBIG, errno.EDQUOT):
-            raise StorageError(f"{src} cannot be stored in {_user_folder(dst)}: the file size limit "
-                               "or disk quota is reached.") from None
+            raise StorageError(
+                f"{src} cannot be stored in {_user_folder(dst)}: the file size limit "
+                "or disk quota is reached."
+            ) from None
         raise StorageError(f"Copying {src} failed: {exc.strerror or exc}.") from None
     if written != expected_size:
         raise StorageError(
@@ -302,17 +316,20 @@ def store_local(
             size = source.stat().st_size
             got = copy_file_hashing(source, tmp, size, cancel, on_bytes)
             if expected_hash_type in ("md5", "sha1-fl") and got != expected_hash:
-                raise StorageError(
-                    f"The file {source} changed after it was hashed; save it again."
-                )
+                raise StorageError(f"The file {source} changed after it was hashed; save it again.")
         else:
             hashes = []
             for f in files:
                 dst = tmp / f.rel
                 dst.parent.mkdir(parents=True, exist_ok=True)
                 hashes.append(copy_file_hashing(f.path, dst, f.size, cancel, on_bytes))
-            if expected_hash_type == "md5-d" and hash_folder_from_hashes(hashes)[0] != expected_hash:
-                raise StorageError(f"The folder {source} changed after it was hashed; save it again.")
+            if (
+                expected_hash_type == "md5-d"
+                and hash_folder_from_hashes(hashes)[0] != expected_hash
+            ):
+                raise StorageError(
+                    f"The folder {source} changed after it was hashed; save it again."
+                )
         if final.exists():
             raise StorageError(f"An object already exists at {final}; refusing to overwrite it.")
         os.replace(tmp, final)
@@ -337,9 +354,13 @@ def ensure_root(root: str, options: dict[str, Any] | None = None) -> None:
     try:
         (path / OBJECTS_DIR).mkdir(parents=True, exist_ok=True)
     except PermissionError:
-        raise StorageError(f"The storage folder {root} cannot be created: permission denied.") from None
+        raise StorageError(
+            f"The storage folder {root} cannot be created: permission denied."
+        ) from None
     except OSError as exc:
-        raise StorageError(f"The storage folder {root} cannot be created: {exc.strerror}.") from None
+        raise StorageError(
+            f"The storage folder {root} cannot be created: {exc.strerror}."
+        ) from None
 
 
 def iter_tmp_leftovers(root: str) -> Iterator[str]:

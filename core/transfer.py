@@ -113,12 +113,18 @@ class UploadReport:
     @property
     def artifacts(self) -> list[Artifact]:
         """The records of the items that are done or were registered already, in plan order."""
-        return [i.artifact for i in self.items if i.artifact is not None and i.state in ("done", "duplicate")]
+        return [
+            i.artifact
+            for i in self.items
+            if i.artifact is not None and i.state in ("done", "duplicate")
+        ]
 
     def __str__(self) -> str:
         counts = ", ".join(f"{n} {state}" for state, n in self.counts.items())
-        lines = [f"upload of {len(self.items)} item(s) in {self.seconds:.1f} s: {counts}; "
-                 f"{self.bytes_done}/{self.bytes_total} bytes"]
+        lines = [
+            f"upload of {len(self.items)} item(s) in {self.seconds:.1f} s: {counts}; "
+            f"{self.bytes_done}/{self.bytes_total} bytes"
+        ]
         lines += [f"  failed: {i.path}: {i.error}" for i in self.failed[:20]]
         if len(self.failed) > 20:
             lines.append(f"  … and {len(self.failed) - 20} more failures")
@@ -156,9 +162,16 @@ def upload(
         raise InvalidArgument("max_workers must be at least 1.")
     with gc_paused():
         items = plan(paths, key_prefix, as_folder)
-        engine = _Engine(items, description=description, storage=_target_storage(storage),
-                         run=run, on_progress=on_progress, cancel=cancel or threading.Event(),
-                         cancel_item=cancel_item, max_workers=max_workers)
+        engine = _Engine(
+            items,
+            description=description,
+            storage=_target_storage(storage),
+            run=run,
+            on_progress=on_progress,
+            cancel=cancel or threading.Event(),
+            cancel_item=cancel_item,
+            max_workers=max_workers,
+        )
         report = engine.run()
         if collection is not None and report.artifacts and not report.cancelled:
             report.collection = _collect(report.artifacts, collection, run)
@@ -180,8 +193,13 @@ def plan(paths: Any, key_prefix: str | None, as_folder: bool) -> list[UploadItem
     for raw in paths:
         path = Path(os.path.abspath(Path(os.fspath(raw)).expanduser()))
         if "://" in os.fspath(raw):
-            items.append(_failed(Path(os.fspath(raw)), "ls.upload takes local files and folders; "
-                                 "register cloud objects with ls.Artifact(url)."))
+            items.append(
+                _failed(
+                    Path(os.fspath(raw)),
+                    "ls.upload takes local files and folders; "
+                    "register cloud objects with ls.Artifact(url).",
+                )
+            )
             continue
         try:
             items.extend(_plan_path(path, prefix, as_folder))
@@ -200,8 +218,11 @@ def _plan_path(path: Path, prefix: str | None, as_folder: bool) -> list[UploadIt
         return [UploadItem(path, _key(prefix, path.name), size=path.stat().st_size)]
     files, notes = walk_folder(path)
     if as_folder:
-        return [UploadItem(path, _key(prefix, path.name), size=sum(f.size for f in files),
-                           n_files=len(files))]
+        return [
+            UploadItem(
+                path, _key(prefix, path.name), size=sum(f.size for f in files), n_files=len(files)
+            )
+        ]
     for note in notes:  # as_folder=True says so while hashing the folder
         say(f"skipped {note}")
     items = []
@@ -251,15 +272,25 @@ def _drain(finished: queue.SimpleQueue[Future], timeout: float) -> list[Future]:
 
 
 class _Engine:
-    def __init__(self, items: list[UploadItem], *, description: str | None, storage: Storage,
-                 run: Any, on_progress: Callable[[Progress], None] | None,
-                 cancel: threading.Event, cancel_item: Callable[[int], bool] | AbstractSet[int] | None,
-                 max_workers: int):
+    def __init__(
+        self,
+        items: list[UploadItem],
+        *,
+        description: str | None,
+        storage: Storage,
+        run: Any,
+        on_progress: Callable[[Progress], None] | None,
+        cancel: threading.Event,
+        cancel_item: Callable[[int], bool] | AbstractSet[int] | None,
+        max_workers: int,
+    ):
         self.items, self.description, self.storage, self.run_ = items, description, storage, run
         self.on_progress, self.cancel, self.max_workers = on_progress, cancel, max_workers
         # a set of indices is watched directly; any other callable is asked item by item
         self.cancelled_set = cancel_item if isinstance(cancel_item, AbstractSet) else None
-        self.cancel_item = cancel_item.__contains__ if self.cancelled_set is not None else cancel_item
+        self.cancel_item = (
+            cancel_item.__contains__ if self.cancelled_set is not None else cancel_item
+        )
         self.lock, self.emit_lock = threading.Lock(), threading.Lock()
         self.changes: list[tuple[int, str]] = []
         self.bytes_done = 0
@@ -291,7 +322,9 @@ class _Engine:
             warn(f"the upload's cancel_item callback failed: {exc!r}")
             return False
 
-    def set_state(self, item: UploadItem, state: str, error: str | None = None, expect: str | None = None) -> bool:
+    def set_state(
+        self, item: UploadItem, state: str, error: str | None = None, expect: str | None = None
+    ) -> bool:
         """Move `item` to `state` (only from state `expect`, if given: two threads may race
         for a queued item); whether it moved."""
         with self.lock:
@@ -318,7 +351,9 @@ class _Engine:
         self.emit()
 
     def emit(self, finished: bool = False) -> None:
-        if self.on_progress is None or (not finished and time.monotonic() - self.last_emit < PROGRESS_INTERVAL):
+        if self.on_progress is None or (
+            not finished and time.monotonic() - self.last_emit < PROGRESS_INTERVAL
+        ):
             return
         if not self.emit_lock.acquire(blocking=finished):
             return  # another thread is reporting right now
@@ -326,8 +361,14 @@ class _Engine:
             with self.lock:
                 self.last_emit = time.monotonic()
                 changes, self.changes = self.changes, []
-                snapshot = Progress(self.bytes_done, self.bytes_total, self.files_done, self.files_total,
-                                    changes, finished)
+                snapshot = Progress(
+                    self.bytes_done,
+                    self.bytes_total,
+                    self.files_done,
+                    self.files_total,
+                    changes,
+                    finished,
+                )
             self.on_progress(snapshot)
         except Exception as exc:  # noqa: BLE001 - a faulty callback must not break the upload
             warn(f"the upload progress callback failed: {exc!r}")
@@ -360,12 +401,21 @@ class _Engine:
                 self.store_all(pool, [i for i in new if i.state == "queued"])
         finally:
             self.finish()
-        report = UploadReport(self.items, self.bytes_done, self.bytes_total, self.files_done, self.files_total,
-                              time.monotonic() - started, self.cancel.is_set())
+        report = UploadReport(
+            self.items,
+            self.bytes_done,
+            self.bytes_total,
+            self.files_done,
+            self.files_total,
+            time.monotonic() - started,
+            self.cancel.is_set(),
+        )
         self.emit(finished=True)
         return report
 
-    def hash_all(self, pool: ThreadPoolExecutor, todo: list[UploadItem]) -> dict[int, dict[str, Any]]:
+    def hash_all(
+        self, pool: ThreadPoolExecutor, todo: list[UploadItem]
+    ) -> dict[int, dict[str, Any]]:
         def one(item: UploadItem) -> dict[str, Any] | None:
             if self.cancel.is_set():
                 return None
@@ -397,8 +447,12 @@ class _Engine:
             h = facts[id(item)]["hash"]
             found = existing.get(h)
             if found is not None and found.visibility < 0:
-                self.set_state(item, "failed", f"The same content is in the trash (uid {found.uid}); "
-                               f"restore it with ls.Artifact.get('{found.uid}').restore().")
+                self.set_state(
+                    item,
+                    "failed",
+                    f"The same content is in the trash (uid {found.uid}); "
+                    f"restore it with ls.Artifact.get('{found.uid}').restore().",
+                )
             elif found is not None:
                 item.artifact, item.uid = found, found.uid
                 self.set_state(item, "duplicate")
@@ -423,10 +477,17 @@ class _Engine:
             in_place = any(relative_key(r, str(item.path)) for r in roots)
             row = adopted.get((facts["hash"], item.key))
             try:
-                item.artifact = (_adopt(row, facts) if row is not None and not in_place else
-                                 art.from_facts(facts, key=None if in_place else item.key,
-                                                description=self.description, run=self.run_,
-                                                storage=self.storage))
+                item.artifact = (
+                    _adopt(row, facts)
+                    if row is not None and not in_place
+                    else art.from_facts(
+                        facts,
+                        key=None if in_place else item.key,
+                        description=self.description,
+                        run=self.run_,
+                        storage=self.storage,
+                    )
+                )
             except LabshelfError as exc:
                 self.set_state(item, "failed", str(exc))
 
@@ -457,7 +518,10 @@ class _Engine:
             done = _drain(finished, PUBLISH_INTERVAL)
             remaining -= len(done)
             stored.extend(item for f in done if (item := f.result()) is not None)
-            if self.cancel_item is not None and time.monotonic() - last_scan >= CANCEL_SCAN_INTERVAL:
+            if (
+                self.cancel_item is not None
+                and time.monotonic() - last_scan >= CANCEL_SCAN_INTERVAL
+            ):
                 waiting = self.end_cancelled_waiting(waiting, todo_ids)
                 last_scan = time.monotonic()
             for item in [i for i in stored if self.item_cancelled(i)]:
@@ -468,7 +532,9 @@ class _Engine:
                 stored, last_publish = [], time.monotonic()
             self.emit()
 
-    def end_cancelled_waiting(self, waiting: list[UploadItem], todo_ids: set[int]) -> list[UploadItem]:
+    def end_cancelled_waiting(
+        self, waiting: list[UploadItem], todo_ids: set[int]
+    ) -> list[UploadItem]:
         """End the items cancelled alone while they wait for a worker (now, not when a worker
         is free); returns the items still waiting."""
         if self.cancelled_set is not None:
@@ -489,8 +555,12 @@ class _Engine:
         if self.item_cancelled(item):
             return self.cancelled_alone(item)
         if self.tripped is not None:
-            self.set_state(item, "failed", "Not attempted: the storage stopped answering "
-                           f"({TRIP_AFTER} items in a row failed; the last: {self.tripped})")
+            self.set_state(
+                item,
+                "failed",
+                "Not attempted: the storage stopped answering "
+                f"({TRIP_AFTER} items in a row failed; the last: {self.tripped})",
+            )
             return None
         if not self.set_state(item, "uploading", expect="queued"):
             return None  # cancelled alone while it waited
@@ -538,8 +608,10 @@ class _Engine:
                 self.undo_bytes(item)
 
     def store_once(self, item: UploadItem, obj: Artifact) -> None:
-        progress: dict[str, Any] = {"cancel": lambda: self.stopped(item),
-                                    "on_bytes": lambda n: self.add_bytes(item, n)}
+        progress: dict[str, Any] = {
+            "cancel": lambda: self.stopped(item),
+            "on_bytes": lambda n: self.add_bytes(item, n),
+        }
         if is_cloud(art._storage_root(obj.storage_id)):
             progress.update(max_workers=self.max_workers, slots=self.slots)
         try:
@@ -584,8 +656,12 @@ class _Engine:
         existing = _visible_by_hash([d.hash for d in dropped]) if dropped else {}
         for item in stored:
             if id(item.artifact) in vanished:  # another upload that made the row gave it up
-                self.set_state(item, "failed", "The upload that started this item was stopped and "
-                               "removed its record; upload the file again.")
+                self.set_state(
+                    item,
+                    "failed",
+                    "The upload that started this item was stopped and "
+                    "removed its record; upload the file again.",
+                )
             elif id(item.artifact) in duplicates:
                 item.artifact = existing.get(item.artifact.hash)
                 item.uid = item.artifact.uid if item.artifact is not None else None
@@ -598,8 +674,14 @@ class _Engine:
         unfinished = [i for i in self.items if i.state not in FINAL_STATES]
         mine = {id(o) for o in self.own_pending}
         ended = [i for i in self.items if i.state in ("failed", "cancelled") or i in unfinished]
-        leftover = [i.artifact for i in ended if i.artifact is not None and id(i.artifact) in mine
-                    and i.artifact.id is not None and self.nothing_stored(i)]
+        leftover = [
+            i.artifact
+            for i in ended
+            if i.artifact is not None
+            and id(i.artifact) in mine
+            and i.artifact.id is not None
+            and self.nothing_stored(i)
+        ]
         if leftover:
             art.discard_pending(leftover)
         twins = {id(t) for t, _ in self.twins}
@@ -618,7 +700,9 @@ class _Engine:
             if first.state in ("done", "duplicate"):
                 self.set_state(item, "duplicate")
             elif first.state == "cancelled":
-                self.set_state(item, "cancelled", f"Same content as {first.path}, which was cancelled.")
+                self.set_state(
+                    item, "cancelled", f"Same content as {first.path}, which was cancelled."
+                )
             else:
                 self.set_state(item, first.state, f"Same content as {first.path}: {first.error}")
 
@@ -637,8 +721,10 @@ def _visible_by_hash(hashes: list[str]) -> dict[str, Artifact]:
     def q(s: Any) -> None:
         for start in range(0, len(hashes), 500):
             rows = s.scalars(
-                select(Artifact).where(Artifact.hash.in_(hashes[start:start + 500]),
-                                       Artifact.visibility != PENDING)
+                select(Artifact)
+                .where(
+                    Artifact.hash.in_(hashes[start : start + 500]), Artifact.visibility != PENDING
+                )
                 .order_by(Artifact.visibility.asc(), Artifact.id.asc())
             ).all()
             found.update({a.hash: a for a in rows})  # later (more visible, newer) rows win
@@ -653,8 +739,14 @@ def _visible_ids(ids: list[int]) -> set[int]:
     from . import context
     from .models import VISIBLE
 
-    return set(context.read(lambda s: s.scalars(select(Artifact.id).where(
-        Artifact.id.in_(ids), Artifact.visibility == VISIBLE)).all(), what="checking published rows"))
+    return set(
+        context.read(
+            lambda s: s.scalars(
+                select(Artifact.id).where(Artifact.id.in_(ids), Artifact.visibility == VISIBLE)
+            ).all(),
+            what="checking published rows",
+        )
+    )
 
 
 def _pending_by_hash(hashes: list[str], storage_id: int) -> dict[tuple[str, str | None], Artifact]:
@@ -667,10 +759,14 @@ def _pending_by_hash(hashes: list[str], storage_id: int) -> dict[tuple[str, str 
 
     def q(s: Any) -> None:
         for start in range(0, len(hashes), 500):
-            rows = s.scalars(select(Artifact).where(
-                Artifact.hash.in_(hashes[start:start + 500]), Artifact.visibility == PENDING,
-                Artifact.storage_id == storage_id, Artifact.key_is_virtual.is_(True),
-            )).all()
+            rows = s.scalars(
+                select(Artifact).where(
+                    Artifact.hash.in_(hashes[start : start + 500]),
+                    Artifact.visibility == PENDING,
+                    Artifact.storage_id == storage_id,
+                    Artifact.key_is_virtual.is_(True),
+                )
+            ).all()
             found.update({(a.hash, a.key): a for a in rows})
 
     context.read(q, what="looking for interrupted uploads")

@@ -13,16 +13,16 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
 
-from collections.abc import Callable, Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-import core as ls  # noqa: E402 - cheap: core loads its modules on first use
-from core.instance import disconnect  # noqa: E402
+import core as ls
+from core.instance import disconnect
 
 try:  # tests/ may or may not be a package, depending on how the suite grows
-    from .services import (  # noqa: E402
+    from .services import (
         GCSServer,
         PostgresServer,
         S3Server,
@@ -30,7 +30,7 @@ try:  # tests/ may or may not be a package, depending on how the suite grows
         stop_servers_on_sigterm,
     )
 except ImportError:
-    from services import (  # noqa: E402
+    from services import (
         GCSServer,
         PostgresServer,
         S3Server,
@@ -67,7 +67,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("labshelf")
     group.addoption("--long", action="store_true", help="also run tests marked slow")
     group.addoption(
-        "--bundle", action="store_true",
+        "--bundle",
+        action="store_true",
         help="also run tests marked bundle (or set LABSHELF_TEST_BUNDLE=1)",
     )
 

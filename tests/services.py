@@ -56,7 +56,9 @@ def _bin(name: str) -> str:
         return str(local)
     found = shutil.which(name)
     if found is None:
-        raise RuntimeError(f"{name} not found next to {sys.executable} or on PATH; run ./dev.sh setup")
+        raise RuntimeError(
+            f"{name} not found next to {sys.executable} or on PATH; run ./dev.sh setup"
+        )
     return found
 
 
@@ -80,8 +82,12 @@ class _Process:
         started = time.monotonic()
         with open(log, "wb") as out:
             self.popen = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                env=dict(env), start_new_session=True,
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=dict(env),
+                start_new_session=True,
             )
         _live.add(self.stop)
         try:
@@ -179,7 +185,9 @@ class PostgresServer:
         self.bindir = _pg_bindir()
         self.as_postgres = os.getuid() == 0
         # As root the server runs as `postgres`, which cannot enter root's private TMPDIR.
-        self.base = Path(tempfile.mkdtemp(prefix="labshelf-pg-", dir="/tmp" if self.as_postgres else None))
+        self.base = Path(
+            tempfile.mkdtemp(prefix="labshelf-pg-", dir="/tmp" if self.as_postgres else None)
+        )
         self.datadir, self.sockdir = self.base / "data", self.base / "sock"
         self.log = self.base / "server.log"
         self.port = free_port()
@@ -206,8 +214,13 @@ class PostgresServer:
         if self.as_postgres:
             argv = ["runuser", "-u", "postgres", "--", *argv]
         done = subprocess.run(
-            argv, cwd=self.base, env=self.env, stdin=subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=timeout,
+            argv,
+            cwd=self.base,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
         if done.returncode != 0:
             raise ServiceError(
@@ -217,8 +230,20 @@ class PostgresServer:
 
     def _initdb(self) -> None:
         # C.UTF-8 keeps pg_trgm word characters right for non-ASCII text; --no-sync for speed.
-        self._run("initdb", "-D", str(self.datadir), "-A", "trust", "-U", "postgres",
-                  "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.datadir),
+            "-A",
+            "trust",
+            "-U",
+            "postgres",
+            "-E",
+            "UTF8",
+            "--locale=C.UTF-8",
+            "--no-sync",
+            "--no-instructions",
+        )
 
     def start(self) -> None:
         """Start (or restart after `stop()`) on the same port with the same data."""
@@ -228,8 +253,19 @@ class PostgresServer:
             f"-p {self.port} -k '{self.sockdir}' -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         )
-        self._run("pg_ctl", "-D", str(self.datadir), "-l", str(self.log), "-w",
-                  "-t", str(int(START_TIMEOUT)), "-o", options, "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.datadir),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            str(int(START_TIMEOUT)),
+            "-o",
+            options,
+            "start",
+        )
         self.running = True
         _wait_for_port(self.port, "PostgreSQL", self.log, alive=lambda: True)
 
@@ -278,8 +314,11 @@ class S3Server:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.proc = _Process(
-            "moto_server", [_bin("moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
-            self.port, workdir / "moto_server.log", env,
+            "moto_server",
+            [_bin("moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
+            self.port,
+            workdir / "moto_server.log",
+            env,
         )
         self.start_seconds = self.proc.start_seconds
 
@@ -299,8 +338,13 @@ class S3Server:
 
         name = name or unique_name("test")
         # No LocationConstraint: us-east-1 rejects one.
-        client = boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         client.create_bucket(Bucket=name)
         return name
 
@@ -316,15 +360,25 @@ class GCSServer:
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.proc = _Process(
             "gcp-storage-emulator",
-            [_bin("gcp-storage-emulator"), "start", "--host=127.0.0.1",
-             f"--port={self.port}", "--in-memory"],
-            self.port, workdir / "gcp-storage-emulator.log", env,
+            [
+                _bin("gcp-storage-emulator"),
+                "start",
+                "--host=127.0.0.1",
+                f"--port={self.port}",
+                "--in-memory",
+            ],
+            self.port,
+            workdir / "gcp-storage-emulator.log",
+            env,
         )
         self.start_seconds = self.proc.start_seconds
 
     @property
     def env(self) -> dict[str, str]:
-        return {"STORAGE_EMULATOR_HOST": self.endpoint, "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false"}
+        return {
+            "STORAGE_EMULATOR_HOST": self.endpoint,
+            "GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT": "false",
+        }
 
     def filesystem(self):
         """A gcsfs filesystem on this emulator (anonymous, project "test")."""
@@ -365,7 +419,9 @@ class TcpProxy:
         self._held: list[socket.socket] = []
         self._cut: str | None = None  # None, "reset" or "hang"
         self._closed = False
-        threading.Thread(target=self._accept_loop, name=f"tcp-proxy-{self.port}", daemon=True).start()
+        threading.Thread(
+            target=self._accept_loop, name=f"tcp-proxy-{self.port}", daemon=True
+        ).start()
 
     @property
     def is_cut(self) -> bool:

@@ -89,7 +89,9 @@ def _s3_via(url: str):
     import s3fs
 
     fs = s3fs.S3FileSystem(
-        endpoint_url=url, skip_instance_cache=True, use_listings_cache=False,
+        endpoint_url=url,
+        skip_instance_cache=True,
+        use_listings_cache=False,
         config_kwargs={"retries": {"max_attempts": 1}, "connect_timeout": 2, "read_timeout": 2},
     )
     fs.retries = 1  # s3fs's own retry loop (a class attribute, not an argument)

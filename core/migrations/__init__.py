@@ -43,7 +43,7 @@ def upgrade(connection, revision: str = "head") -> None:
 
 
 @contextmanager
-def _unbounded(conn):  # noqa: ANN001, ANN202
+def _unbounded(conn):
     """No statement timeout and no client wait limit for this transaction (see core.db: they
     bound ordinary statements, not a schema upgrade)."""
     conn.execute(text("SET LOCAL statement_timeout = 0"))

@@ -25,7 +25,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture
-def runner(qtbot) -> Iterator[TaskRunner]:  # noqa: ANN001
+def runner(qtbot) -> Iterator[TaskRunner]:
     task_runner = TaskRunner()
     yield task_runner
     task_runner.shutdown()
@@ -37,8 +37,15 @@ class FakeSource:
     def __init__(self, n: int) -> None:
         start = datetime(2026, 1, 1, tzinfo=UTC)
         self.rows = {
-            i: {"id": i, "uid": f"uid{i:017d}", "key": f"file{i:05d}.jpg", "suffix": ".jpg",
-                "size": 1000 + i, "hash": f"h{i}", "created_at": start + timedelta(minutes=i)}
+            i: {
+                "id": i,
+                "uid": f"uid{i:017d}",
+                "key": f"file{i:05d}.jpg",
+                "suffix": ".jpg",
+                "size": 1000 + i,
+                "hash": f"h{i}",
+                "created_at": start + timedelta(minutes=i),
+            }
             for i in range(1, n + 1)
         }
         self.page_fetches: list[int] = []
@@ -47,7 +54,7 @@ class FakeSource:
         rows = [r for r in self.rows.values() if query.search in r["key"]]
         for field in reversed(query.order):
             name = field.lstrip("-")
-            rows.sort(key=lambda r: r[name], reverse=field.startswith("-"))  # noqa: B023
+            rows.sort(key=lambda r: r[name], reverse=field.startswith("-"))
         return rows
 
     def count(self, query: TableQuery) -> int:
@@ -91,8 +98,11 @@ def seeded(instance: Any, tmp_path: Path) -> dict[str, Any]:
     ls = instance
     src = tmp_path / "src"
     images = [
-        ls.Artifact(str(write_jpeg(src / f"cells_{i}.jpg", (40 * i, 90, 200 - 30 * i))),
-                    key=f"study0/cells_{i}.jpg", description=f"cells plate {i}").save()
+        ls.Artifact(
+            str(write_jpeg(src / f"cells_{i}.jpg", (40 * i, 90, 200 - 30 * i))),
+            key=f"study0/cells_{i}.jpg",
+            description=f"cells plate {i}",
+        ).save()
         for i in range(4)
     ]
     csv = src / "iris.csv"
@@ -101,12 +111,18 @@ def seeded(instance: Any, tmp_path: Path) -> dict[str, Any]:
     notes = src / "notes.txt"
     notes.write_text("plate map\nA1 control\n")
     text = ls.Artifact(str(notes), key="study0/notes.txt").save()
-    revised = ls.Artifact(str(write_jpeg(src / "cells_0_v2.jpg", (10, 250, 10))),
-                          key="study0/cells_0.jpg").save()
+    revised = ls.Artifact(
+        str(write_jpeg(src / "cells_0_v2.jpg", (10, 250, 10))), key="study0/cells_0.jpg"
+    ).save()
     first = ls.Collection(images[:2], name="plates").save()
     second = ls.Collection([*images[:1], images[2], table], name="plates", revises=first).save()
-    return {"images": images, "table": table, "text": text, "revised": revised,
-            "collections": [first, second]}
+    return {
+        "images": images,
+        "table": table,
+        "text": text,
+        "revised": revised,
+        "collections": [first, second],
+    }
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ def render(svg: Path, size: int) -> QImage:
 
 
 def main() -> int:
-    _app = QGuiApplication(sys.argv)  # noqa: F841 - QPainter needs one
+    _app = QGuiApplication(sys.argv)
     svg = FOLDER / "labshelf.svg"
     for size in SIZES:
         target = FOLDER / f"labshelf-{size}.png"

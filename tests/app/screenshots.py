@@ -33,30 +33,45 @@ def seed(tmp: Path) -> dict:
     images = []
     for i in range(12):
         yy, xx = np.mgrid[0:480, 0:640]
-        cells = sum(np.exp(-(((xx - rng.integers(0, 640)) ** 2 + (yy - rng.integers(0, 480)) ** 2) / 900.0))
-                    for _ in range(25))
-        arr = (np.clip(cells, 0, 1) * 50000 + rng.normal(3000, 400, (480, 640))).clip(0, 65535).astype(np.uint16)
+        cells = sum(
+            np.exp(-(((xx - rng.integers(0, 640)) ** 2 + (yy - rng.integers(0, 480)) ** 2) / 900.0))
+            for _ in range(25)
+        )
+        arr = (
+            (np.clip(cells, 0, 1) * 50000 + rng.normal(3000, 400, (480, 640)))
+            .clip(0, 65535)
+            .astype(np.uint16)
+        )
         path = src / f"plate1_well{i:02d}.tif"
         Image.fromarray(arr).save(path)
-        images.append(ls.Artifact(str(path), key=f"study0/plate1/well{i:02d}.tif",
-                                  description=f"DAPI stain, plate 1 well {i}").save())
+        images.append(
+            ls.Artifact(
+                str(path),
+                key=f"study0/plate1/well{i:02d}.tif",
+                description=f"DAPI stain, plate 1 well {i}",
+            ).save()
+        )
     csv = src / "iris.csv"
-    csv.write_text("sepal_length,sepal_width,petal_length,species\n" +
-                   "".join(f"{5 + i % 7 / 10},{3 + i % 5 / 10},{1 + i % 9 / 10},setosa\n" for i in range(60)))
+    csv.write_text(
+        "sepal_length,sepal_width,petal_length,species\n"
+        + "".join(f"{5 + i % 7 / 10},{3 + i % 5 / 10},{1 + i % 9 / 10},setosa\n" for i in range(60))
+    )
     table = ls.Artifact(str(csv), key="study0/iris.csv", description="iris measurements").save()
     ls.track(transform=ls.Transform(name="count_cells.py", type="script"))
     for image in images[:3]:
         image.cache()
     counts = src / "cell_counts.csv"
     counts.write_text("well,cells\n" + "".join(f"{i},{20 + i}\n" for i in range(3)))
-    ls.Artifact(str(counts), key="study0/plate1/cell_counts.csv", description="cells per well").save()
+    ls.Artifact(
+        str(counts), key="study0/plate1/cell_counts.csv", description="cells per well"
+    ).save()
     ls.finish()
     first = ls.Collection(images[:6], name="plate1 stains").save()
     ls.Collection([*images[:4], *images[6:9], table], name="plate1 stains", revises=first).save()
     return {"images": images, "table": table, "incoming": src}
 
 
-def settle(app, condition: Callable[[], bool], timeout: float = 20.0) -> None:  # noqa: ANN001
+def settle(app, condition: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.perf_counter() + timeout
     while not condition() and time.perf_counter() < deadline:
         app.processEvents()
@@ -66,13 +81,18 @@ def settle(app, condition: Callable[[], bool], timeout: float = 20.0) -> None:  
         time.sleep(0.01)
 
 
-def select_key(app, window, key: str) -> None:  # noqa: ANN001
+def select_key(app, window, key: str) -> None:
     col = window.model.spec.column_index("key")
     for row in range(window.model.rowCount()):
         settle(app, lambda r=row: window.model.record(r) is not None)
         if window.model.index(row, col).data() == key:
             window.table.selectRow(row)
-            settle(app, lambda: window.details.current is not None and window.details.preview.kind != "busy")
+            settle(
+                app,
+                lambda: (
+                    window.details.current is not None and window.details.preview.kind != "busy"
+                ),
+            )
             return
     raise LookupError(key)
 
@@ -104,7 +124,7 @@ def main() -> int:
     return 0
 
 
-def take_shots(app, window, seeded: dict) -> list[Path]:  # noqa: ANN001
+def take_shots(app, window, seeded: dict) -> list[Path]:
     from app.theme import apply_theme
 
     shots = []
@@ -151,7 +171,7 @@ def take_shots(app, window, seeded: dict) -> list[Path]:  # noqa: ANN001
     return shots
 
 
-def tutorial_shots(app, tmp: Path) -> list[Path]:  # noqa: ANN001
+def tutorial_shots(app, tmp: Path) -> list[Path]:
     """The tutorial's "iris studies" (core.demo), as `labshelf demo` loads it."""
     import core as ls
     from app.main_window import MainWindow
@@ -177,7 +197,7 @@ def tutorial_shots(app, tmp: Path) -> list[Path]:  # noqa: ANN001
     return shots
 
 
-def import_shots(app, window, incoming: Path) -> list[Path]:  # noqa: ANN001
+def import_shots(app, window, incoming: Path) -> list[Path]:
     from PySide6.QtCore import QPointF, Qt
     from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent
 
@@ -189,8 +209,13 @@ def import_shots(app, window, incoming: Path) -> list[Path]:  # noqa: ANN001
         (folder / f"reading_{i:02d}.csv").write_text(f"well,od\nA{i},{i / 10}\n")
     shots = [OUT / "08-drop-zone.png", OUT / "09-import-dialog.png", OUT / "10-transfer-queue.png"]
     mime = mime_for([str(folder)])  # the event does not own it: keep it alive
-    enter = QDragEnterEvent(QPointF(400, 300), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        QPointF(400, 300),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     app.sendEvent(window, enter)
     settle(app, lambda: True, timeout=0.2)
     window.grab().save(str(shots[0]))
@@ -198,7 +223,9 @@ def import_shots(app, window, incoming: Path) -> list[Path]:  # noqa: ANN001
     dialog = window.open_import([str(folder)])
     dialog.per_file.setChecked(True)
     dialog.key_prefix.setText("study0")
-    settle(app, lambda: bool(dialog.summary) and dialog.summary["hashed"] == dialog.summary["items"])
+    settle(
+        app, lambda: bool(dialog.summary) and dialog.summary["hashed"] == dialog.summary["items"]
+    )
     dialog.grab().save(str(shots[1]))
     dialog.accept()
     settle(app, lambda: bool(window.uploads.drops) and window.uploads.drops[-1].finished)

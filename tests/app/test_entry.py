@@ -28,9 +28,15 @@ sys.exit(main([]))
 """
 
 
-def test_main_shows_the_window_and_returns_zero(instance) -> None:  # noqa: ANN001
+def test_main_shows_the_window_and_returns_zero(instance) -> None:
     root = Path(__file__).resolve().parents[2]
-    result = subprocess.run([sys.executable, "-c", CHILD], cwd=root, env=dict(os.environ),
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", CHILD],
+        cwd=root,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "SHOWN 1" in result.stdout

@@ -42,7 +42,7 @@ def test_upstream_beyond_depth_is_collapsed_then_expanded() -> None:
     assert {"run1"} <= {n.id for n in expanded.nodes}
 
 
-def test_view_click_selects_and_badge_expands(qtbot) -> None:  # noqa: ANN001
+def test_view_click_selects_and_badge_expands(qtbot) -> None:
     view = LineageView()
     qtbot.addWidget(view)
     view.resize(500, 500)
@@ -56,12 +56,15 @@ def test_view_click_selects_and_badge_expands(qtbot) -> None:  # noqa: ANN001
     assert clicked.args == ["Artifact", "mid"]
     badge = item.childItems()[-1]
     with qtbot.waitSignal(view.expand_requested) as expand:
-        qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
-                         pos=view.mapFromScene(badge.sceneBoundingRect().center()))
+        qtbot.mouseClick(
+            view.viewport(),
+            Qt.MouseButton.LeftButton,
+            pos=view.mapFromScene(badge.sceneBoundingRect().center()),
+        )
     assert expand.args == ["mid"]
 
 
-def test_zoom_and_fit(qtbot) -> None:  # noqa: ANN001
+def test_zoom_and_fit(qtbot) -> None:
     view = LineageView()
     qtbot.addWidget(view)
     view.resize(300, 300)
@@ -73,7 +76,7 @@ def test_zoom_and_fit(qtbot) -> None:  # noqa: ANN001
     assert abs(view.transform().m11() - fitted) < 1e-6
 
 
-def test_panel_expand_and_export(qtbot, runner, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_panel_expand_and_export(qtbot, runner, tmp_path: Path, monkeypatch) -> None:
     from app import corelink
 
     monkeypatch.setattr(corelink, "lineage_dot", lambda registry, uid: (DOT, "focal"))

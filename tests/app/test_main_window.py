@@ -12,13 +12,24 @@ from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QTableView, QWidge
 from app.main_window import MainWindow
 from app.table_model import UID_ROLE
 
-OBJECT_NAMES = ("mainWindow", "registryList", "registryTable", "searchBox", "detailsPanel",
-                "previewPane", "thumbnailGrid", "versionList", "lineageView", "collectionBrowser",
-                "instanceLabel", "trashView")
+OBJECT_NAMES = (
+    "mainWindow",
+    "registryList",
+    "registryTable",
+    "searchBox",
+    "detailsPanel",
+    "previewPane",
+    "thumbnailGrid",
+    "versionList",
+    "lineageView",
+    "collectionBrowser",
+    "instanceLabel",
+    "trashView",
+)
 
 
 @pytest.fixture
-def window(qtbot, seeded) -> Any:  # noqa: ANN001
+def window(qtbot, seeded) -> Any:
     win = MainWindow()
     qtbot.addWidget(win)
     win.show()
@@ -27,7 +38,7 @@ def window(qtbot, seeded) -> Any:  # noqa: ANN001
     win.close()
 
 
-def _select_row(qtbot, win: MainWindow, row: int) -> str:  # noqa: ANN001
+def _select_row(qtbot, win: MainWindow, row: int) -> str:
     qtbot.waitUntil(lambda: win.model.record(row) is not None, timeout=5000)
     win.table.selectRow(row)
     uid = win.model.index(row, 0).data(UID_ROLE)
@@ -35,7 +46,7 @@ def _select_row(qtbot, win: MainWindow, row: int) -> str:  # noqa: ANN001
     return uid
 
 
-def _row_of_key(qtbot, win: MainWindow, key: str) -> int:  # noqa: ANN001
+def _row_of_key(qtbot, win: MainWindow, key: str) -> int:
     col = win.model.spec.column_index("key")
     for row in range(win.model.rowCount()):
         qtbot.waitUntil(lambda r=row: win.model.record(r) is not None, timeout=5000)
@@ -53,13 +64,13 @@ def test_object_names_and_artifacts_first(window: MainWindow) -> None:
     assert window.findChild(QListWidget, "registryList").count() == 7
 
 
-def test_instance_label(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+def test_instance_label(qtbot, window: MainWindow) -> None:
     label = window.findChild(QLabel, "instanceLabel")
     qtbot.waitUntil(lambda: "apptest" in label.text(), timeout=5000)
     assert "SQLite" in label.text()
 
 
-def test_registry_switching(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+def test_registry_switching(qtbot, window: MainWindow) -> None:
     for name, expected in (("Collection", 2), ("User", 1), ("Storage", 1), ("Artifact", 7)):
         with qtbot.waitSignal(window.model.loaded, timeout=5000):
             window.show_registry(name)
@@ -67,7 +78,7 @@ def test_registry_switching(qtbot, window: MainWindow) -> None:  # noqa: ANN001
     assert window.findChild(QTableView, "registryTable").model().columnCount() > 5
 
 
-def test_search_narrows_rows(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+def test_search_narrows_rows(qtbot, window: MainWindow) -> None:
     box = window.findChild(QLineEdit, "searchBox")
     with qtbot.waitSignal(window.model.loaded, timeout=5000):
         box.setText("iris")
@@ -77,7 +88,7 @@ def test_search_narrows_rows(qtbot, window: MainWindow) -> None:  # noqa: ANN001
     assert window.model.rowCount() == 7
 
 
-def test_selection_fills_details_and_image_preview(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+def test_selection_fills_details_and_image_preview(qtbot, window: MainWindow) -> None:
     row = _row_of_key(qtbot, window, "study0/cells_1.jpg")
     _select_row(qtbot, window, row)
     assert "cells_1" in window.details.title.text()
@@ -85,23 +96,25 @@ def test_selection_fills_details_and_image_preview(qtbot, window: MainWindow) ->
     assert window.details.description.toPlainText() == "cells plate 1"
 
 
-def test_csv_preview_is_a_table(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+def test_csv_preview_is_a_table(qtbot, window: MainWindow) -> None:
     _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/iris.csv"))
     qtbot.waitUntil(lambda: window.details.preview.kind == "table", timeout=10000)
     assert window.details.preview.table_model.rowCount() == 2
 
 
-def test_version_switching(qtbot, window: MainWindow, seeded) -> None:  # noqa: ANN001
+def test_version_switching(qtbot, window: MainWindow, seeded) -> None:
     uid = _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/cells_0.jpg"))
     versions = window.findChild(QListWidget, "versionList")
     qtbot.waitUntil(lambda: versions.count() == 2, timeout=5000)
-    other = next(versions.item(i) for i in range(2) if versions.item(i).data(Qt.ItemDataRole.UserRole) != uid)
+    other = next(
+        versions.item(i) for i in range(2) if versions.item(i).data(Qt.ItemDataRole.UserRole) != uid
+    )
     versions.itemClicked.emit(other)
     target = other.data(Qt.ItemDataRole.UserRole)
     qtbot.waitUntil(lambda: window.details.current == ("Artifact", target), timeout=5000)
 
 
-def test_description_edit_is_saved(qtbot, window: MainWindow, seeded) -> None:  # noqa: ANN001
+def test_description_edit_is_saved(qtbot, window: MainWindow, seeded) -> None:
     uid = _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/notes.txt"))
     window.details.description.setPlainText("plate layout")
     with qtbot.waitSignal(window.details.description_saved, timeout=5000):
@@ -111,7 +124,7 @@ def test_description_edit_is_saved(qtbot, window: MainWindow, seeded) -> None:  
     assert ls.Artifact.get(uid).description == "plate layout"
 
 
-def test_trash_and_restore(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+def test_trash_and_restore(qtbot, window: MainWindow) -> None:
     _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/notes.txt"))
     with qtbot.waitSignal(window.model.loaded, timeout=5000):
         window.actions_.trash.trigger()
@@ -119,7 +132,9 @@ def test_trash_and_restore(qtbot, window: MainWindow) -> None:  # noqa: ANN001
     window.show_registry("Trash")
     trash = window.trash_page
     qtbot.waitUntil(lambda: trash.model.rowCount() == 1, timeout=5000)
-    qtbot.waitUntil(lambda: trash.model.record(0) is not None and "uid" in trash.model.record(0), timeout=5000)
+    qtbot.waitUntil(
+        lambda: trash.model.record(0) is not None and "uid" in trash.model.record(0), timeout=5000
+    )
     trash.view.selectRow(0)
     with qtbot.waitSignal(trash.changed, timeout=5000):
         trash.restore_selected()
@@ -129,7 +144,7 @@ def test_trash_and_restore(qtbot, window: MainWindow) -> None:  # noqa: ANN001
     assert window.model.rowCount() == 7
 
 
-def test_settings_round_trip(qtbot, seeded) -> None:  # noqa: ANN001
+def test_settings_round_trip(qtbot, seeded) -> None:
     first = MainWindow()
     qtbot.addWidget(first)
     first.show()
@@ -147,7 +162,7 @@ def test_settings_round_trip(qtbot, seeded) -> None:  # noqa: ANN001
     second.close()
 
 
-def test_collection_browser_versions_members_and_diff(qtbot, window: MainWindow, seeded) -> None:  # noqa: ANN001
+def test_collection_browser_versions_members_and_diff(qtbot, window: MainWindow, seeded) -> None:
     with qtbot.waitSignal(window.model.loaded, timeout=5000):
         window.show_registry("Collection")
     browser = window.collections
@@ -158,28 +173,36 @@ def test_collection_browser_versions_members_and_diff(qtbot, window: MainWindow,
         window.table.selectRow(row)
     assert browser.timeline.count() == 2
     assert [m["key"] for m in browser.members.members] == [
-        "study0/cells_0.jpg", "study0/cells_2.jpg", "study0/iris.csv"]
+        "study0/cells_0.jpg",
+        "study0/cells_2.jpg",
+        "study0/iris.csv",
+    ]
     with qtbot.waitSignal(browser.diffed, timeout=10000):
         browser.compare()
-    changes = {(browser.diff.topLevelItem(i).text(0), browser.diff.topLevelItem(i).text(1))
-               for i in range(browser.diff.topLevelItemCount())}
-    assert changes == {("added", "study0/cells_2.jpg"), ("added", "study0/iris.csv"),
-                       ("removed", "study0/cells_1.jpg")}
+    changes = {
+        (browser.diff.topLevelItem(i).text(0), browser.diff.topLevelItem(i).text(1))
+        for i in range(browser.diff.topLevelItemCount())
+    }
+    assert changes == {
+        ("added", "study0/cells_2.jpg"),
+        ("added", "study0/iris.csv"),
+        ("removed", "study0/cells_1.jpg"),
+    }
 
 
-def _wait_uid(qtbot, win: MainWindow, row: int) -> str:  # noqa: ANN001
+def _wait_uid(qtbot, win: MainWindow, row: int) -> str:
     qtbot.waitUntil(lambda: win.model.record(row) is not None, timeout=5000)
     return win.model.index(row, 0).data(UID_ROLE)
 
 
-def test_thumbnail_grid_loads_visible_images(qtbot, window: MainWindow, seeded) -> None:  # noqa: ANN001
+def test_thumbnail_grid_loads_visible_images(qtbot, window: MainWindow, seeded) -> None:
     window.view_toggle.setChecked(True)
     assert window.view_stack.currentWidget() is window.grid
     hashes = [a.hash for a in seeded["images"][1:]]
     qtbot.waitUntil(lambda: all(window.thumbs.pixmap(h) is not None for h in hashes), timeout=10000)
 
 
-def test_filter_chip_narrows_rows(qtbot, window: MainWindow) -> None:  # noqa: ANN001
+def test_filter_chip_narrows_rows(qtbot, window: MainWindow) -> None:
     with qtbot.waitSignal(window.model.loaded, timeout=5000):
         window.filter_bar.add_filter("suffix", ".csv")
     assert window.model.rowCount() == 1
@@ -191,7 +214,9 @@ def test_filter_chip_narrows_rows(qtbot, window: MainWindow) -> None:  # noqa: A
     assert window.model.rowCount() == 5
 
 
-def test_stale_rows_refresh_after_another_process_writes(qtbot, window: MainWindow, tmp_path) -> None:  # noqa: ANN001
+def test_stale_rows_refresh_after_another_process_writes(
+    qtbot, window: MainWindow, tmp_path
+) -> None:
     import subprocess
     import sys
 
@@ -204,13 +229,15 @@ def test_stale_rows_refresh_after_another_process_writes(qtbot, window: MainWind
     assert window.model.rowCount() == 8
 
 
-def test_lineage_click_selects_the_record(qtbot, window: MainWindow, seeded, monkeypatch) -> None:  # noqa: ANN001
+def test_lineage_click_selects_the_record(qtbot, window: MainWindow, seeded, monkeypatch) -> None:
     from app import corelink
 
     image, collection = seeded["images"][0], seeded["collections"][0]
-    dot = (f'digraph {{ "{image.uid}" [label="cells_0", registry="Artifact", uid="{image.uid}"]; '
-           f'"{collection.uid}" [label="plates", registry="Collection", uid="{collection.uid}"]; '
-           f'"{image.uid}" -> "{collection.uid}"; }}')
+    dot = (
+        f'digraph {{ "{image.uid}" [label="cells_0", registry="Artifact", uid="{image.uid}"]; '
+        f'"{collection.uid}" [label="plates", registry="Collection", uid="{collection.uid}"]; '
+        f'"{image.uid}" -> "{collection.uid}"; }}'
+    )
     monkeypatch.setattr(corelink, "lineage_dot", lambda registry, uid: (dot, image.uid))
     _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/cells_1.jpg"))
     lineage = window.details.lineage
@@ -221,7 +248,7 @@ def test_lineage_click_selects_the_record(qtbot, window: MainWindow, seeded, mon
     qtbot.waitUntil(lambda: window.current_uid() == collection.uid, timeout=5000)
 
 
-def test_new_collection_from_selection(qtbot, window: MainWindow, seeded, monkeypatch) -> None:  # noqa: ANN001
+def test_new_collection_from_selection(qtbot, window: MainWindow, seeded, monkeypatch) -> None:
     from PySide6.QtWidgets import QInputDialog
 
     monkeypatch.setattr(QInputDialog, "getText", lambda *a, **k: ("picked", True))
@@ -229,16 +256,24 @@ def test_new_collection_from_selection(qtbot, window: MainWindow, seeded, monkey
     for row in rows:
         window.table.selectionModel().select(
             window.model.index(row, 0),
-            window.table.selectionModel().SelectionFlag.Select | window.table.selectionModel().SelectionFlag.Rows)
+            window.table.selectionModel().SelectionFlag.Select
+            | window.table.selectionModel().SelectionFlag.Rows,
+        )
     window.actions_.new_collection()
-    qtbot.waitUntil(lambda: window.registry == "Collection" and window.details.current is not None
-                    and window.details.current[0] == "Collection", timeout=10000)
+    qtbot.waitUntil(
+        lambda: (
+            window.registry == "Collection"
+            and window.details.current is not None
+            and window.details.current[0] == "Collection"
+        ),
+        timeout=10000,
+    )
     import core as ls
 
     assert ls.Collection.filter(name="picked").one().artifacts.count() == 2
 
 
-def test_lineage_from_core_and_click_through(qtbot, tracked) -> None:  # noqa: ANN001
+def test_lineage_from_core_and_click_through(qtbot, tracked) -> None:
     win = MainWindow()
     qtbot.addWidget(win)
     win.show()
@@ -252,17 +287,22 @@ def test_lineage_from_core_and_click_through(qtbot, tracked) -> None:  # noqa: A
     item = view.nodes[image.uid]
     win.details.tabs.setCurrentWidget(win.details.lineage)
     view.fitInView(view.scene().sceneRect())
-    qtbot.mouseClick(view.viewport(), Qt.MouseButton.LeftButton,
-                     pos=view.mapFromScene(item.sceneBoundingRect().center()))
+    qtbot.mouseClick(
+        view.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=view.mapFromScene(item.sceneBoundingRect().center()),
+    )
     qtbot.waitUntil(lambda: win.details.current == ("Artifact", image.uid), timeout=5000)
     qtbot.waitUntil(lambda: win.current_uid() == image.uid, timeout=5000)
     run = next(i for i in view.nodes.values() if i.node.kind == "run")
     view.node_activated.emit(run.node.registry, run.node.uid)
-    qtbot.waitUntil(lambda: win.registry == "Run" and win.details.current == ("Run", run.node.uid), timeout=5000)
+    qtbot.waitUntil(
+        lambda: win.registry == "Run" and win.details.current == ("Run", run.node.uid), timeout=5000
+    )
     win.close()
 
 
-def test_make_an_old_version_the_latest(qtbot, window: MainWindow, seeded) -> None:  # noqa: ANN001
+def test_make_an_old_version_the_latest(qtbot, window: MainWindow, seeded) -> None:
     import core as ls
 
     old = seeded["images"][0]

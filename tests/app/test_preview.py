@@ -71,7 +71,7 @@ def test_parquet_preview(tmp_path: Path) -> None:
     assert "of 500" in data.note
 
 
-def test_pane_shows_folder_and_previews_a_file(qtbot, runner, tmp_path: Path) -> None:  # noqa: ANN001
+def test_pane_shows_folder_and_previews_a_file(qtbot, runner, tmp_path: Path) -> None:
     folder = tmp_path / "study"
     (folder / "sub").mkdir(parents=True)
     (folder / "sub" / "a.txt").write_text("hello")
@@ -82,13 +82,16 @@ def test_pane_shows_folder_and_previews_a_file(qtbot, runner, tmp_path: Path) ->
         pane.load(lambda ctx: folder)
     assert pane.kind == "folder"
     files = pane.folder_view.files
-    assert [files.item(i).data(Qt.ItemDataRole.UserRole) for i in range(files.count())] == ["b.png", "sub/a.txt"]
+    assert [files.item(i).data(Qt.ItemDataRole.UserRole) for i in range(files.count())] == [
+        "b.png",
+        "sub/a.txt",
+    ]
     with qtbot.waitSignal(pane.folder_view.inner.shown, timeout=5000):
         files.setCurrentRow(0)
     assert pane.folder_view.inner.kind == "image"
 
 
-def test_image_view_zoom_fit_and_arrow_steps(qtbot, runner, tmp_path: Path) -> None:  # noqa: ANN001
+def test_image_view_zoom_fit_and_arrow_steps(qtbot, runner, tmp_path: Path) -> None:
     path = tmp_path / "a.png"
     Image.new("RGB", (400, 300), "blue").save(path)
     pane = PreviewPane(runner)
@@ -108,7 +111,7 @@ def test_image_view_zoom_fit_and_arrow_steps(qtbot, runner, tmp_path: Path) -> N
     assert step.args == [1]
 
 
-def test_stale_result_is_dropped(qtbot, runner, tmp_path: Path) -> None:  # noqa: ANN001
+def test_stale_result_is_dropped(qtbot, runner, tmp_path: Path) -> None:
     text = tmp_path / "a.txt"
     text.write_text("new")
     pane = PreviewPane(runner)

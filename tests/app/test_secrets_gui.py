@@ -27,19 +27,29 @@ def _texts(root: QWidget) -> dict[str, str]:
     list and combo entries, tree cells), by widget."""
     out: dict[str, str] = {}
     for n, widget in enumerate([root, *root.findChildren(QWidget)]):
-        parts = [widget.windowTitle(), widget.toolTip(), widget.statusTip(), widget.accessibleName()]
+        parts = [
+            widget.windowTitle(),
+            widget.toolTip(),
+            widget.statusTip(),
+            widget.accessibleName(),
+        ]
         if isinstance(widget, QLabel | QAbstractButton):
             parts.append(widget.text())
         if isinstance(widget, QLineEdit) and widget.objectName() not in TYPED_INTO:
             parts.append(widget.text())
         if isinstance(widget, QListWidget):
-            parts += [widget.item(i).text() + widget.item(i).toolTip() for i in range(widget.count())]
+            parts += [
+                widget.item(i).text() + widget.item(i).toolTip() for i in range(widget.count())
+            ]
         if isinstance(widget, QComboBox):
             parts += [widget.itemText(i) for i in range(widget.count())]
         if isinstance(widget, QTreeView) and widget.model() is not None:
             model = widget.model()
-            parts += [str(model.index(r, c).data()) for r in range(min(model.rowCount(), 50))
-                      for c in range(model.columnCount())]
+            parts += [
+                str(model.index(r, c).data())
+                for r in range(min(model.rowCount(), 50))
+                for c in range(model.columnCount())
+            ]
         out[f"{n}:{type(widget).__name__}:{widget.objectName()}"] = "\n".join(p for p in parts if p)
     return out
 
@@ -48,8 +58,9 @@ def _leaks(texts: dict[str, str]) -> list[str]:
     return [name for name, text in texts.items() if PASSWORD in text]
 
 
-def test_a_password_in_the_database_url_stays_out_of_the_app(qtbot, pg_server: Any, tmp_path: Path,  # noqa: ANN001
-                                                            _isolated_env: Path, caplog) -> None:  # noqa: ANN001
+def test_a_password_in_the_database_url_stays_out_of_the_app(
+    qtbot, pg_server: Any, tmp_path: Path, _isolated_env: Path, caplog
+) -> None:
     import core as ls
     from app.main_window import MainWindow
     from app.welcome import WelcomeView
@@ -97,5 +108,7 @@ def test_a_password_in_the_database_url_stays_out_of_the_app(qtbot, pg_server: A
     assert not _leaks(seen), f"the password is shown in: {_leaks(seen)}"
     logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert PASSWORD not in logged
-    files = [p for p in _isolated_env.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()]
+    files = [
+        p for p in _isolated_env.rglob("*") if p.is_file() and PASSWORD.encode() in p.read_bytes()
+    ]
     assert not files, f"the password is written to: {files}"  # desktop.ini, uploads.json, instances

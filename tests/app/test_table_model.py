@@ -7,7 +7,7 @@ from PySide6.QtCore import Qt
 from app.table_model import PAGE_SIZE, RegistryTableModel, TableQuery
 
 
-def _loaded_model(qtbot, runner, fake_source, n=1000, query=None):  # noqa: ANN001, ANN202
+def _loaded_model(qtbot, runner, fake_source, n=1000, query=None):
     source = fake_source(n)
     model = RegistryTableModel(source, runner)
     with qtbot.waitSignal(model.loaded, timeout=5000):
@@ -15,13 +15,13 @@ def _loaded_model(qtbot, runner, fake_source, n=1000, query=None):  # noqa: ANN0
     return model, source
 
 
-def _wait_row(qtbot, model, row):  # noqa: ANN001, ANN202
+def _wait_row(qtbot, model, row):
     model.record(row)
     qtbot.waitUntil(lambda: model.record(row) is not None, timeout=5000)
     return model.record(row)
 
 
-def test_count_comes_with_the_first_page_only(qtbot, runner, fake_source) -> None:  # noqa: ANN001
+def test_count_comes_with_the_first_page_only(qtbot, runner, fake_source) -> None:
     model, source = _loaded_model(qtbot, runner, fake_source)
     assert model.rowCount() == 1000
     assert source.page_fetches == [0]  # the first page arrives with the count
@@ -32,14 +32,14 @@ def test_count_comes_with_the_first_page_only(qtbot, runner, fake_source) -> Non
     assert source.page_fetches == [0, PAGE_SIZE]
 
 
-def test_far_rows_fetch_only_their_page(qtbot, runner, fake_source) -> None:  # noqa: ANN001
+def test_far_rows_fetch_only_their_page(qtbot, runner, fake_source) -> None:
     model, source = _loaded_model(qtbot, runner, fake_source)
     record = _wait_row(qtbot, model, 999)
     assert record["key"] == "file00001.jpg"
     assert source.page_fetches == [0, 4 * PAGE_SIZE]
 
 
-def test_sort_runs_a_new_query(qtbot, runner, fake_source) -> None:  # noqa: ANN001
+def test_sort_runs_a_new_query(qtbot, runner, fake_source) -> None:
     model, _ = _loaded_model(qtbot, runner, fake_source)
     with qtbot.waitSignal(model.loaded):
         model.sort(model.spec.column_index("key"), Qt.SortOrder.AscendingOrder)
@@ -47,7 +47,7 @@ def test_sort_runs_a_new_query(qtbot, runner, fake_source) -> None:  # noqa: ANN
     assert _wait_row(qtbot, model, 0)["key"] == "file00001.jpg"
 
 
-def test_search_narrows_rows(qtbot, runner, fake_source) -> None:  # noqa: ANN001
+def test_search_narrows_rows(qtbot, runner, fake_source) -> None:
     model, _ = _loaded_model(qtbot, runner, fake_source)
     with qtbot.waitSignal(model.loaded):
         model.update_query(search="file0099")
@@ -55,7 +55,7 @@ def test_search_narrows_rows(qtbot, runner, fake_source) -> None:  # noqa: ANN00
     assert _wait_row(qtbot, model, 9)["key"] == "file00990.jpg"
 
 
-def test_stale_check_reloads_after_an_outside_write(qtbot, runner, fake_source) -> None:  # noqa: ANN001
+def test_stale_check_reloads_after_an_outside_write(qtbot, runner, fake_source) -> None:
     model, source = _loaded_model(qtbot, runner, fake_source, n=10)
     source.rows[11] = dict(source.rows[10], id=11, key="new.jpg", uid="uid11")
     with qtbot.waitSignal(model.loaded):
@@ -63,7 +63,7 @@ def test_stale_check_reloads_after_an_outside_write(qtbot, runner, fake_source) 
     assert model.rowCount() == 11
 
 
-def test_memory_stays_bounded_while_scrolling(qtbot, runner, fake_source) -> None:  # noqa: ANN001
+def test_memory_stays_bounded_while_scrolling(qtbot, runner, fake_source) -> None:
     from app.table_model import MAX_PAGES
 
     model, _ = _loaded_model(qtbot, runner, fake_source, n=PAGE_SIZE * (MAX_PAGES + 10))
@@ -72,7 +72,7 @@ def test_memory_stays_bounded_while_scrolling(qtbot, runner, fake_source) -> Non
     assert len(model._pages) == MAX_PAGES
 
 
-def test_results_of_an_old_query_are_ignored(qtbot, runner, fake_source) -> None:  # noqa: ANN001
+def test_results_of_an_old_query_are_ignored(qtbot, runner, fake_source) -> None:
     model, _ = _loaded_model(qtbot, runner, fake_source)
     model.update_query(search="file00")
     with qtbot.waitSignal(model.loaded) as blocker:

@@ -9,7 +9,7 @@ from app.theme import THEMES, apply_theme, icon, style_sheet
 
 
 @pytest.mark.parametrize("theme", THEMES)
-def test_style_sheet_and_icons(qtbot, theme: str) -> None:  # noqa: ANN001
+def test_style_sheet_and_icons(qtbot, theme: str) -> None:
     sheet = style_sheet(theme)
     assert "$" not in sheet
     app = QApplication.instance()

@@ -18,7 +18,7 @@ def _image(tmp_path: Path, name: str = "a.png") -> Path:
     return path
 
 
-def test_thumbnail_made_once_then_read_from_disk_by_hash(qtbot, runner, tmp_path: Path) -> None:  # noqa: ANN001
+def test_thumbnail_made_once_then_read_from_disk_by_hash(qtbot, runner, tmp_path: Path) -> None:
     source = _image(tmp_path)
     located: list[str] = []
 
@@ -36,14 +36,16 @@ def test_thumbnail_made_once_then_read_from_disk_by_hash(qtbot, runner, tmp_path
     assert (folder / "hashA.png").exists()
 
     # A re-registered identical image (other uid, same hash) costs nothing: the disk copy is used.
-    fresh = ThumbnailCache(runner, lambda uid, ctx: (_ for _ in ()).throw(AssertionError(uid)), lambda: folder)
+    fresh = ThumbnailCache(
+        runner, lambda uid, ctx: (_ for _ in ()).throw(AssertionError(uid)), lambda: folder
+    )
     with qtbot.waitSignal(fresh.ready, timeout=5000):
         fresh.want([ThumbRequest("hashA", "uid2")])
     assert fresh.pixmap("hashA") is not None and not fresh.failed("hashA")
     assert located == ["uid1"]
 
 
-def test_broken_image_is_marked_failed(qtbot, runner, tmp_path: Path) -> None:  # noqa: ANN001
+def test_broken_image_is_marked_failed(qtbot, runner, tmp_path: Path) -> None:
     bad = tmp_path / "bad.jpg"
     bad.write_bytes(b"not a jpeg")
     cache = ThumbnailCache(runner, lambda uid, ctx: bad, lambda: tmp_path / "t")
@@ -52,7 +54,7 @@ def test_broken_image_is_marked_failed(qtbot, runner, tmp_path: Path) -> None:  
     assert cache.failed("bad") and cache.pixmap("bad") is None
 
 
-def test_grid_requests_only_visible_items(qtbot, runner, tmp_path: Path) -> None:  # noqa: ANN001
+def test_grid_requests_only_visible_items(qtbot, runner, tmp_path: Path) -> None:
     source = _image(tmp_path)
     asked: list[str] = []
 
@@ -62,8 +64,12 @@ def test_grid_requests_only_visible_items(qtbot, runner, tmp_path: Path) -> None
 
     cache = ThumbnailCache(runner, locate, lambda: tmp_path / "thumbs")
     model = MembersModel()
-    model.set_members([{"uid": f"u{i}", "hash": f"h{i}", "suffix": ".png", "key": f"k{i}.png"}
-                       for i in range(500)])
+    model.set_members(
+        [
+            {"uid": f"u{i}", "hash": f"h{i}", "suffix": ".png", "key": f"k{i}.png"}
+            for i in range(500)
+        ]
+    )
     grid = ThumbnailGrid(cache)
     qtbot.addWidget(grid)
     grid.setModel(model)

@@ -17,8 +17,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _start(instance: str) -> subprocess.Popen:
     env = {**os.environ, "LABSHELF_INSTANCE": instance, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(worker_command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, text=True)
+    return subprocess.Popen(
+        worker_command(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
 
 
 def _send(process: subprocess.Popen, message: dict[str, Any]) -> None:
@@ -42,7 +48,9 @@ def test_input_ending_at_once_cancels_the_drop(instance: Path, tmp_path: Path) -
     process.stdin.close()  # as if the app died right after starting the drop
     messages = [json.loads(line) for line in process.stdout.read().splitlines()]
     assert process.wait(60) == 0, process.stderr.read()
-    assert messages[0][0] == "plan" and [i["key"] for i in messages[0][1]] == [f"five/f{i:04d}.bin" for i in range(5)]
+    assert messages[0][0] == "plan" and [i["key"] for i in messages[0][1]] == [
+        f"five/f{i:04d}.bin" for i in range(5)
+    ]
     assert messages[-1][0] == "done" and messages[-1][1]["cancelled"] is True
     assert ls.Artifact.filter().count() == 0  # nothing behind
 
@@ -52,8 +60,13 @@ def test_the_worker_uploads_and_reports_progress(instance: Path, tmp_path: Path)
 
     folder = _files(tmp_path / "ten", 10)
     process = _start(ls.settings.instance)
-    _send(process, {"options": {"paths": [str(folder)], "as_folder": False, "description": "plate 7"},
-                    "max_workers": 2})
+    _send(
+        process,
+        {
+            "options": {"paths": [str(folder)], "as_folder": False, "description": "plate 7"},
+            "max_workers": 2,
+        },
+    )
     lines = _reports(process)  # stdin stays open meanwhile: the app is still there
     process.stdin.close()
     assert process.wait(30) == 0
@@ -68,7 +81,9 @@ def test_the_worker_uploads_and_reports_progress(instance: Path, tmp_path: Path)
     assert {a.run.uid for a in ls.Artifact.filter(description="plate 7")} == {result["run"]}
 
 
-def test_cancel_items_and_the_whole_drop_through_the_protocol(instance: Path, tmp_path: Path) -> None:
+def test_cancel_items_and_the_whole_drop_through_the_protocol(
+    instance: Path, tmp_path: Path
+) -> None:
     import core as ls
 
     folder = _files(tmp_path / "many", 3000)
@@ -123,7 +138,9 @@ def test_bad_input_comes_back_in_one_sentence(instance: Path, tmp_path: Path) ->
 
     folder = _files(tmp_path / "two", 2)
     runs = ls.Run.filter().count()  # the drop above is one
-    messages, code = _run(ls.settings.instance, {"paths": [str(folder)], "collection_uid": "nosuchuid0000000"})
+    messages, code = _run(
+        ls.settings.instance, {"paths": [str(folder)], "collection_uid": "nosuchuid0000000"}
+    )
     kind, message, details = messages[-1]
     assert kind == "error" and code == 1
     assert "nosuchuid0000000" in message and "\n" not in message, message
@@ -156,8 +173,12 @@ def test_the_worker_stops_when_the_app_is_killed(instance: Path, tmp_path: Path)
     assert process.wait(30) in (0, 1)
     stopped_after = time.monotonic() - started
     assert stopped_after < 10, stopped_after
-    rows = context.read(lambda s: s.execute(select(Artifact.uid, Artifact.suffix, Artifact.visibility)).all())
+    rows = context.read(
+        lambda s: s.execute(select(Artifact.uid, Artifact.suffix, Artifact.visibility)).all()
+    )
     assert 100 <= len(rows) < 3000 and not [r for r in rows if r.visibility == PENDING]
     store = Path(ls.settings.storage.root) / ".labshelf"
     objects = {p.name for p in store.iterdir() if not p.name.startswith("labshelf.db")}
-    assert objects == {f"{r.uid}{r.suffix}" for r in rows}  # no object without its record, no temp file
+    assert objects == {
+        f"{r.uid}{r.suffix}" for r in rows
+    }  # no object without its record, no temp file

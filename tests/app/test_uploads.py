@@ -20,12 +20,14 @@ def _images(folder: Path, n: int) -> Path:
 
     folder.mkdir(parents=True)
     for i in range(n):
-        Image.new("RGB", (16, 16), (i % 256, (i * 7) % 256, (i * 13) % 256)).save(folder / f"img{i:03d}.png")
+        Image.new("RGB", (16, 16), (i % 256, (i * 7) % 256, (i * 13) % 256)).save(
+            folder / f"img{i:03d}.png"
+        )
     return folder
 
 
 @pytest.fixture
-def window(qtbot, instance) -> Any:  # noqa: ANN001
+def window(qtbot, instance) -> Any:
     win = MainWindow()
     qtbot.addWidget(win)
     win.show()
@@ -35,36 +37,54 @@ def window(qtbot, instance) -> Any:  # noqa: ANN001
     win.close()
 
 
-def _restart_and_resume(qtbot, monkeypatch, offered: list[int]) -> tuple[MainWindow, Any]:  # noqa: ANN001
+def _restart_and_resume(qtbot, monkeypatch, offered: list[int]) -> tuple[MainWindow, Any]:
     """A new main window (the app restarted) that accepts resuming what it is offered (the
     counts go to `offered`); it and its first drop, once that finished."""
     monkeypatch.setattr(MainWindow, "ask_resume", lambda self, count: offered.append(count) or True)
     window = MainWindow()
     qtbot.addWidget(window)
     window.show()
-    qtbot.waitUntil(lambda: bool(window.uploads.drops) and window.uploads.drops[0].finished, timeout=60000)
+    qtbot.waitUntil(
+        lambda: bool(window.uploads.drops) and window.uploads.drops[0].finished, timeout=60000
+    )
     return window, window.uploads.drops[0]
 
 
 def _drop(window: MainWindow, paths: list[str]) -> None:
     mime = mime_for(paths)
     point = QPointF(window.width() / 2, window.height() / 2)
-    enter = QDragEnterEvent(point, Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        point,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(window, enter)
     assert window.findChild(QWidget, "dropZone").isVisible()
-    drop = QDropEvent(point, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                      Qt.KeyboardModifier.NoModifier)
+    drop = QDropEvent(
+        point,
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(window, drop)
     assert not window.findChild(QWidget, "dropZone").isVisible()
 
 
-def _import(qtbot, window: MainWindow, paths: list[str], per_file: bool = True) -> Any:  # noqa: ANN001
+def _import(qtbot, window: MainWindow, paths: list[str], per_file: bool = True) -> Any:
     _drop(window, paths)
     dialog = window.import_dialog
     dialog.per_file.setChecked(per_file)
-    qtbot.waitUntil(lambda: bool(dialog.summary) and dialog.summary["hashed"] == dialog.summary["items"]
-                    and dialog.storage.count() > 0, timeout=20000)
+    qtbot.waitUntil(
+        lambda: (
+            bool(dialog.summary)
+            and dialog.summary["hashed"] == dialog.summary["items"]
+            and dialog.storage.count() > 0
+        ),
+        timeout=20000,
+    )
     summary = dict(dialog.summary)
     with qtbot.waitSignal(window.uploads.drop_added, timeout=5000):
         dialog.accept()
@@ -73,13 +93,21 @@ def _import(qtbot, window: MainWindow, paths: list[str], per_file: bool = True) 
     return drop, summary
 
 
-def test_drop_folder_imports_every_file_as_one_upload_run(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+def test_drop_folder_imports_every_file_as_one_upload_run(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
     import core as ls
 
     folder = _images(tmp_path / "plate7", 200)
     drop, summary = _import(qtbot, window, [str(folder)])
-    assert summary == {"items": 200, "files": 200, "bytes": summary["bytes"], "hashed": 200,
-                       "registered": 0, "unreadable": 0}
+    assert summary == {
+        "items": 200,
+        "files": 200,
+        "bytes": summary["bytes"],
+        "hashed": 200,
+        "registered": 0,
+        "unreadable": 0,
+    }
     assert window.findChild(QWidget, "uploadQueue").isVisible()
     assert drop.state == "done" and drop.counts() == {"done": 200}
     qtbot.waitUntil(lambda: window.model.rowCount() == 200, timeout=10000)
@@ -96,20 +124,26 @@ def test_drop_folder_imports_every_file_as_one_upload_run(qtbot, window: MainWin
     assert ls.Artifact.filter().count() == 200
 
 
-def test_the_import_dialog_starts_the_drop_s_worker_ahead(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_import_dialog_starts_the_drop_s_worker_ahead(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
     folder = _files(tmp_path / "ahead", 3, 1000)
     workers = window.uploads.workers
     _drop(window, [str(folder)])
     qtbot.waitUntil(lambda: workers._spare is not None, timeout=10000)
     spare = workers._spare[0]
     dialog = window.import_dialog
-    qtbot.waitUntil(lambda: bool(dialog.summary) and dialog.summary["hashed"] == dialog.summary["items"],
-                    timeout=20000)
+    qtbot.waitUntil(
+        lambda: bool(dialog.summary) and dialog.summary["hashed"] == dialog.summary["items"],
+        timeout=20000,
+    )
     with qtbot.waitSignal(window.uploads.drop_added, timeout=5000):
         dialog.accept()
     drop = window.uploads.drops[-1]
     qtbot.waitUntil(lambda: drop.finished, timeout=30000)
-    assert drop.state == "done" and drop.worker_pid == spare.pid  # the drop took the worker started ahead
+    assert (
+        drop.state == "done" and drop.worker_pid == spare.pid
+    )  # the drop took the worker started ahead
     assert spare.wait(10) == 0 and workers._spare is None
 
     _drop(window, [str(folder)])  # another dialog: another worker waits; closing the app lets it go
@@ -120,7 +154,7 @@ def test_the_import_dialog_starts_the_drop_s_worker_ahead(qtbot, window: MainWin
     assert second.wait(10) == 0  # it exits by itself once its input ends
 
 
-def test_a_worker_started_ahead_is_not_used_stale(instance, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_a_worker_started_ahead_is_not_used_stale(instance, tmp_path: Path, monkeypatch) -> None:
     from app import upload_worker
     from app.uploads import WorkerPool
 
@@ -142,14 +176,20 @@ def test_a_worker_started_ahead_is_not_used_stale(instance, tmp_path: Path, monk
     fresh.wait(10)
 
 
-def test_folder_as_one_artifact_into_a_new_collection(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+def test_folder_as_one_artifact_into_a_new_collection(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
     import core as ls
 
     folder = _images(tmp_path / "study", 5)
     _drop(window, [str(folder)])
     dialog = window.import_dialog
-    qtbot.waitUntil(lambda: bool(dialog.summary) and dialog.summary["hashed"] == 1
-                    and dialog.storage.count() > 0, timeout=20000)
+    qtbot.waitUntil(
+        lambda: (
+            bool(dialog.summary) and dialog.summary["hashed"] == 1 and dialog.storage.count() > 0
+        ),
+        timeout=20000,
+    )
     dialog.collection.setCurrentIndex(1)
     dialog.collection_name.setText("studies")
     with qtbot.waitSignal(window.uploads.drop_finished, timeout=60000):
@@ -160,7 +200,9 @@ def test_folder_as_one_artifact_into_a_new_collection(qtbot, window: MainWindow,
     assert [a.uid for a in ls.Collection.get(name="studies").artifacts] == [artifact.uid]
 
 
-def test_cancel_leaves_no_record_for_unfinished_items(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+def test_cancel_leaves_no_record_for_unfinished_items(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
     import core as ls
 
     folder = tmp_path / "big"
@@ -176,7 +218,9 @@ def test_cancel_leaves_no_record_for_unfinished_items(qtbot, window: MainWindow,
     assert {a.key for a in ls.Artifact.filter()} == done
 
 
-def test_quit_with_running_transfer_then_resume(qtbot, instance, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_quit_with_running_transfer_then_resume(
+    qtbot, instance, tmp_path: Path, monkeypatch
+) -> None:
     import core as ls
 
     folder = tmp_path / "many"
@@ -202,12 +246,16 @@ def test_quit_with_running_transfer_then_resume(qtbot, instance, tmp_path: Path,
     second.close()
 
 
-def test_s3_cut_mid_drop_then_retry_failed(qtbot, s3_server, tcp_proxy, tmp_path: Path) -> None:  # noqa: ANN001
+def test_s3_cut_mid_drop_then_retry_failed(qtbot, s3_server, tcp_proxy, tmp_path: Path) -> None:
     import core as ls
     from core.instance import disconnect
 
     proxy = tcp_proxy(s3_server.port)
-    ls.init("s3://" + s3_server.create_bucket(), name="apps3", storage_options={"endpoint_url": proxy.url})
+    ls.init(
+        "s3://" + s3_server.create_bucket(),
+        name="apps3",
+        storage_options={"endpoint_url": proxy.url},
+    )
     try:
         folder = tmp_path / "s3drop"
         folder.mkdir()
@@ -260,10 +308,12 @@ def _select(dock: Any, rows: list[Any]) -> None:
     selection = dock.view.selectionModel()
     selection.clearSelection()
     for index in rows:
-        selection.select(index, QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
+        selection.select(
+            index, QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows
+        )
 
 
-def _slow_until_cancelled(monkeypatch, keys: str = "") -> None:  # noqa: ANN001
+def _slow_until_cancelled(monkeypatch, keys: str = "") -> None:
     """Storing objects whose key contains `keys` waits (up to 10 s) until it is cancelled."""
     import time
 
@@ -271,7 +321,7 @@ def _slow_until_cancelled(monkeypatch, keys: str = "") -> None:  # noqa: ANN001
 
     store = artifact.store_object
 
-    def slow_store(obj, **progress) -> None:  # noqa: ANN001
+    def slow_store(obj, **progress) -> None:
         deadline = time.monotonic() + 10
         while keys in obj.key and not progress["cancel"]() and time.monotonic() < deadline:
             time.sleep(0.01)
@@ -280,7 +330,9 @@ def _slow_until_cancelled(monkeypatch, keys: str = "") -> None:  # noqa: ANN001
     monkeypatch.setattr(artifact, "store_object", slow_store)
 
 
-def test_cancel_single_items_from_the_queue(qtbot, window: MainWindow, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_cancel_single_items_from_the_queue(
+    qtbot, window: MainWindow, tmp_path: Path, monkeypatch
+) -> None:
     import core as ls
 
     folder = _files(tmp_path / "parts", 40, 200_000)
@@ -296,7 +348,9 @@ def test_cancel_single_items_from_the_queue(qtbot, window: MainWindow, tmp_path:
     states = [item.state for item in drop.items]
     assert states[30:] == ["cancelled"] * 10 and states[:30] == ["done"] * 30
     assert drop.state == "done" and drop.message == "10 cancelled, 30 done"
-    assert sorted(a.key for a in ls.Artifact.filter()) == [f"parts/part{i:03d}.bin" for i in range(30)]
+    assert sorted(a.key for a in ls.Artifact.filter()) == [
+        f"parts/part{i:03d}.bin" for i in range(30)
+    ]
     assert dock.model.data(dock.model.index(35, 1, top)) == "cancelled"
 
     _select(dock, [top])  # the whole drop: nothing to cancel any more, nothing to retry
@@ -305,14 +359,22 @@ def test_cancel_single_items_from_the_queue(qtbot, window: MainWindow, tmp_path:
     assert len(window.uploads.drops) == 1
 
 
-def test_cancel_all_stops_every_drop(qtbot, window: MainWindow, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_cancel_all_stops_every_drop(
+    qtbot, window: MainWindow, tmp_path: Path, monkeypatch
+) -> None:
     import core as ls
 
     _slow_until_cancelled(monkeypatch)  # every item waits for the cancel
     window.uploads.in_process = True  # where the patch applies
-    drops = [window.uploads.start({"paths": [str(_files(tmp_path / name, 20, 1000))], "as_folder": False})
-             for name in ("a", "b")]
-    qtbot.waitUntil(lambda: all(item.state == "uploading" for d in drops for item in d.items[:2]), timeout=10000)
+    drops = [
+        window.uploads.start(
+            {"paths": [str(_files(tmp_path / name, 20, 1000))], "as_folder": False}
+        )
+        for name in ("a", "b")
+    ]
+    qtbot.waitUntil(
+        lambda: all(item.state == "uploading" for d in drops for item in d.items[:2]), timeout=10000
+    )
     qtbot.mouseClick(window.queue_dock.findChild(QWidget, "cancelAll"), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: all(d.finished for d in drops), timeout=5000)
     assert [d.state for d in drops] == ["cancelled", "cancelled"]
@@ -351,8 +413,9 @@ def _exited(pid: int) -> bool:
 
 
 @pytest.mark.parametrize("where", ["in_process", "worker"])
-def test_resume_after_a_crash_finishes_only_what_is_missing(where: str, qtbot, instance, tmp_path: Path,  # noqa: ANN001
-                                                            monkeypatch) -> None:  # noqa: ANN001
+def test_resume_after_a_crash_finishes_only_what_is_missing(
+    where: str, qtbot, instance, tmp_path: Path, monkeypatch
+) -> None:
     import os
     import signal
     import subprocess
@@ -367,9 +430,18 @@ def test_resume_after_a_crash_finishes_only_what_is_missing(where: str, qtbot, i
 
     n = 200 if where == "in_process" else 2000  # no slow disk in the worker: more files
     folder = _files(tmp_path / "crash", n, 4096)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "LABSHELF_QUIET": "1"}
-    child = subprocess.Popen([sys.executable, "-c", CRASHING_GUI, str(folder), where], stdout=subprocess.PIPE,
-                             stderr=subprocess.DEVNULL, text=True, env=env)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        "LABSHELF_QUIET": "1",
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-c", CRASHING_GUI, str(folder), where],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
     try:
         for line in child.stdout:
             files_done, worker = line.split()
@@ -390,9 +462,14 @@ def test_resume_after_a_crash_finishes_only_what_is_missing(where: str, qtbot, i
     win, resumed = _restart_and_resume(qtbot, monkeypatch, offered)
     assert offered == [1] and resumed.state == "done", resumed.message
     assert resumed.counts() == {"duplicate": visible, "done": n - visible}
-    rows = context.read(lambda s: s.execute(select(Artifact.key, Artifact.visibility, Artifact.uid,
-                                                   Artifact.suffix)).all())
-    assert sorted(r.key for r in rows) == sorted(f"crash/part{i:03d}.bin" for i in range(n))  # no twice, none missing
+    rows = context.read(
+        lambda s: s.execute(
+            select(Artifact.key, Artifact.visibility, Artifact.uid, Artifact.suffix)
+        ).all()
+    )
+    assert sorted(r.key for r in rows) == sorted(
+        f"crash/part{i:03d}.bin" for i in range(n)
+    )  # no twice, none missing
     assert not [r for r in rows if r.visibility == PENDING]  # no dangling records
     store = Path(ls.settings.storage.root) / ".labshelf"
     objects = {p.name for p in store.iterdir() if not p.name.startswith(("labshelf.db", ".tmp-"))}
@@ -406,8 +483,9 @@ def test_resume_after_a_crash_finishes_only_what_is_missing(where: str, qtbot, i
     again.close()
 
 
-def test_items_cancelled_alone_stay_cancelled_when_the_drop_resumes(qtbot, instance, tmp_path: Path,  # noqa: ANN001
-                                                                     monkeypatch) -> None:  # noqa: ANN001
+def test_items_cancelled_alone_stay_cancelled_when_the_drop_resumes(
+    qtbot, instance, tmp_path: Path, monkeypatch
+) -> None:
     import re
     import time
 
@@ -417,9 +495,13 @@ def test_items_cancelled_alone_stay_cancelled_when_the_drop_resumes(qtbot, insta
     folder = _files(tmp_path / "parts", 40, 200_000)
     store = artifact.store_object
 
-    def held_store(obj, **progress) -> None:  # noqa: ANN001 - parts 20-39 wait until cancelled
+    def held_store(obj, **progress) -> None:
         deadline = time.monotonic() + 20
-        while re.search(r"/part0[23]", obj.key) and not progress["cancel"]() and time.monotonic() < deadline:
+        while (
+            re.search(r"/part0[23]", obj.key)
+            and not progress["cancel"]()
+            and time.monotonic() < deadline
+        ):
             time.sleep(0.01)
         store(obj, **progress)
 
@@ -428,7 +510,9 @@ def test_items_cancelled_alone_stay_cancelled_when_the_drop_resumes(qtbot, insta
     first = MainWindow()
     qtbot.addWidget(first)
     first.show()
-    first.uploads.in_process = True  # where the patch applies; the resumed drop runs in a worker process
+    first.uploads.in_process = (
+        True  # where the patch applies; the resumed drop runs in a worker process
+    )
     dock = first.queue_dock
     with qtbot.waitSignal(first.uploads.drop_planned, timeout=10000):
         drop = first.uploads.start({"paths": [str(folder)], "as_folder": False})
@@ -453,12 +537,16 @@ def test_items_cancelled_alone_stay_cancelled_when_the_drop_resumes(qtbot, insta
     assert resumed.state == "done" and resumed.message == "10 cancelled, 10 done, 20 duplicate"
     assert (resumed.files_done, resumed.files_total) == (30, 30)
     assert resumed.bytes_done == resumed.bytes_total == 30 * 200_000
-    assert sorted(a.key for a in ls.Artifact.filter()) == [f"parts/part{i:03d}.bin" for i in range(30)]
+    assert sorted(a.key for a in ls.Artifact.filter()) == [
+        f"parts/part{i:03d}.bin" for i in range(30)
+    ]
     assert "uploading" not in second.windowTitle()
     second.close()
 
 
-def test_upload_worker_killed_mid_drop_then_retry(qtbot, window: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+def test_upload_worker_killed_mid_drop_then_retry(
+    qtbot, window: MainWindow, tmp_path: Path
+) -> None:
     import os
     import signal
 
@@ -473,7 +561,9 @@ def test_upload_worker_killed_mid_drop_then_retry(qtbot, window: MainWindow, tmp
     qtbot.waitUntil(lambda: drop.files_done >= 100, timeout=30000)
     os.kill(drop.worker_pid, signal.SIGKILL)
     qtbot.waitUntil(lambda: drop.finished, timeout=10000)
-    assert drop.state == "failed" and "upload process stopped unexpectedly" in drop.message, drop.message
+    assert drop.state == "failed" and "upload process stopped unexpectedly" in drop.message, (
+        drop.message
+    )
     assert window.queue_dock.isVisible()
     failed = [i for i in drop.items if i.state == "failed"]
     assert failed and all("stopped unexpectedly" in i.error for i in failed)
@@ -481,7 +571,11 @@ def test_upload_worker_killed_mid_drop_then_retry(qtbot, window: MainWindow, tmp
     qtbot.waitUntil(lambda: all(d.finished for d in retries), timeout=60000)
     assert [d.state for d in retries] == ["done"], [d.message for d in retries]
     # nothing twice, nothing missing: records killed half-way were adopted or redone
-    assert sorted(a.key for a in ls.Artifact.filter()) == sorted(f"killed/part{i:03d}.bin" for i in range(3000))
-    pending = context.read(lambda s: s.execute(select(Artifact.id).where(Artifact.visibility == PENDING)).all())
+    assert sorted(a.key for a in ls.Artifact.filter()) == sorted(
+        f"killed/part{i:03d}.bin" for i in range(3000)
+    )
+    pending = context.read(
+        lambda s: s.execute(select(Artifact.id).where(Artifact.visibility == PENDING)).all()
+    )
     assert not pending  # no dangling records (queries never show them: ask the table)
     assert "uploading" not in window.windowTitle()

@@ -28,7 +28,7 @@ def disconnect_after() -> Iterator[None]:
 
 
 @pytest.fixture
-def view(qtbot, disconnect_after) -> Iterator[WelcomeView]:  # noqa: ANN001
+def view(qtbot, disconnect_after) -> Iterator[WelcomeView]:
     widget = WelcomeView()
     qtbot.addWidget(widget)
     widget.show()
@@ -36,7 +36,7 @@ def view(qtbot, disconnect_after) -> Iterator[WelcomeView]:  # noqa: ANN001
     widget.shutdown()
 
 
-def _status_settles(qtbot, view: WelcomeView) -> str:  # noqa: ANN001
+def _status_settles(qtbot, view: WelcomeView) -> str:
     qtbot.waitUntil(lambda: not view.progress.isVisible(), timeout=WAIT_MS)
     return view.status.text()
 
@@ -49,7 +49,7 @@ def test_no_instance_means_welcome(disconnect_after: None, tmp_path: Path) -> No
     assert instance_configured()
 
 
-def test_try_the_demo_opens_an_instance_with_the_iris_studies(qtbot, view: WelcomeView) -> None:  # noqa: ANN001
+def test_try_the_demo_opens_an_instance_with_the_iris_studies(qtbot, view: WelcomeView) -> None:
     with qtbot.waitSignal(view.instance_ready, timeout=WAIT_MS) as ready:
         qtbot.mouseClick(view.demo_button, Qt.MouseButton.LeftButton)
     assert view.progress.isVisible() is False
@@ -60,7 +60,9 @@ def test_try_the_demo_opens_an_instance_with_the_iris_studies(qtbot, view: Welco
     assert ls.Artifact.filter(key="iris_studies/meta.csv").one().run is not None
 
 
-def test_test_connection_on_a_folder_says_it_can_be_used(qtbot, view: WelcomeView, tmp_path: Path) -> None:  # noqa: ANN001
+def test_test_connection_on_a_folder_says_it_can_be_used(
+    qtbot, view: WelcomeView, tmp_path: Path
+) -> None:
     view.create_button.click()
     view.storage.setText(str(tmp_path / "new"))
     view.test_button.click()
@@ -68,7 +70,9 @@ def test_test_connection_on_a_folder_says_it_can_be_used(qtbot, view: WelcomeVie
     assert "SQLite" in view.status.text()
 
 
-def test_unreachable_postgres_is_said_in_plain_words(qtbot, view: WelcomeView, tmp_path: Path) -> None:  # noqa: ANN001
+def test_unreachable_postgres_is_said_in_plain_words(
+    qtbot, view: WelcomeView, tmp_path: Path
+) -> None:
     view.create_button.click()
     view.storage.setText(str(tmp_path / "new"))
     view.db.setText(f"postgresql+psycopg://someone:secret@127.0.0.1:{free_port()}/lab")
@@ -79,7 +83,7 @@ def test_unreachable_postgres_is_said_in_plain_words(qtbot, view: WelcomeView, t
     assert view.status.property("error") is True
 
 
-def test_create_an_instance_in_a_folder(qtbot, view: WelcomeView, tmp_path: Path) -> None:  # noqa: ANN001
+def test_create_an_instance_in_a_folder(qtbot, view: WelcomeView, tmp_path: Path) -> None:
     view.create_button.click()
     view.storage.setText(str(tmp_path / "lab"))
     view.name.setText("lab")
@@ -89,7 +93,9 @@ def test_create_an_instance_in_a_folder(qtbot, view: WelcomeView, tmp_path: Path
     assert (tmp_path / "lab" / ".labshelf" / "labshelf.db").exists()
 
 
-def test_open_lists_configured_instances_and_opens_one(qtbot, view: WelcomeView, tmp_path: Path) -> None:  # noqa: ANN001
+def test_open_lists_configured_instances_and_opens_one(
+    qtbot, view: WelcomeView, tmp_path: Path
+) -> None:
     import core as ls
     from core.instance import _current_file, disconnect
 
@@ -107,7 +113,9 @@ def test_open_lists_configured_instances_and_opens_one(qtbot, view: WelcomeView,
     assert ready.args[0]["name"] == "beta"
 
 
-def test_opening_a_missing_instance_fails_in_plain_words(qtbot, view: WelcomeView, tmp_path: Path) -> None:  # noqa: ANN001
+def test_opening_a_missing_instance_fails_in_plain_words(
+    qtbot, view: WelcomeView, tmp_path: Path
+) -> None:
     view.open_button.click()
     _status_settles(qtbot, view)
     view.target.setText(str(tmp_path / "nothing-here"))
@@ -115,7 +123,9 @@ def test_opening_a_missing_instance_fails_in_plain_words(qtbot, view: WelcomeVie
     assert "No instance matches" in _status_settles(qtbot, view)
 
 
-def test_welcome_window_hands_over_to_the_main_window(qtbot, disconnect_after, tmp_path: Path) -> None:  # noqa: ANN001
+def test_welcome_window_hands_over_to_the_main_window(
+    qtbot, disconnect_after, tmp_path: Path
+) -> None:
     window = WelcomeWindow()
     qtbot.addWidget(window)
     window.show()
@@ -146,7 +156,9 @@ def test_an_unparsable_database_url_is_named_without_its_password() -> None:
 
 
 def test_pg_messages_name_the_cause() -> None:
-    rejected = _explain_pg('FATAL:  password authentication failed for user "bob"', "h:5432", "lab", "bob")
+    rejected = _explain_pg(
+        'FATAL:  password authentication failed for user "bob"', "h:5432", "lab", "bob"
+    )
     assert "rejected the user 'bob'" in rejected
     missing = _explain_pg('FATAL:  database "lab" does not exist', "h:5432", "lab", "bob")
     assert "no database 'lab'" in missing
@@ -172,7 +184,9 @@ def test_missing_bucket_is_said_in_plain_words(s3_server: Any) -> None:
 # -- settings --------------------------------------------------------------------------------
 
 
-def test_settings_dialog_stores_app_and_cache_settings(qtbot, instance: Any, tmp_path: Path) -> None:  # noqa: ANN001
+def test_settings_dialog_stores_app_and_cache_settings(
+    qtbot, instance: Any, tmp_path: Path
+) -> None:
     dialog = SettingsDialog()
     qtbot.addWidget(dialog)
     dialog.show()
@@ -186,8 +200,9 @@ def test_settings_dialog_stores_app_and_cache_settings(qtbot, instance: Any, tmp
     dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
     with qtbot.waitSignal(dialog.accepted, timeout=WAIT_MS):
         dialog.save()
-    assert AppSettings.load() == AppSettings(user="ada", upload_workers=6, thumbnail_size=200,
-                                             theme="dark")
+    assert AppSettings.load() == AppSettings(
+        user="ada", upload_workers=6, thumbnail_size=200, theme="dark"
+    )
     from core.instance import InstanceConfig, user_handle
 
     config = InstanceConfig.read("apptest")
@@ -203,7 +218,7 @@ def test_settings_dialog_stores_app_and_cache_settings(qtbot, instance: Any, tmp
     app_settings.apply(AppSettings(user="testuser", theme="light"))
 
 
-def test_settings_dialog_without_an_instance(qtbot, disconnect_after) -> None:  # noqa: ANN001
+def test_settings_dialog_without_an_instance(qtbot, disconnect_after) -> None:
     dialog = SettingsDialog()
     qtbot.addWidget(dialog)
     qtbot.waitUntil(lambda: "No instance" in dialog.status.text(), timeout=WAIT_MS)
@@ -214,7 +229,7 @@ def test_settings_dialog_without_an_instance(qtbot, disconnect_after) -> None:  
     assert open_settings().value("theme") == "light"
 
 
-def test_main_window_has_a_settings_action(qtbot, instance: Any) -> None:  # noqa: ANN001
+def test_main_window_has_a_settings_action(qtbot, instance: Any) -> None:
     from app.main_window import MainWindow
 
     window = MainWindow()

@@ -32,16 +32,30 @@ def bench_import() -> None:
     times = []
     for _ in range(5):
         out = subprocess.run(
-            [sys.executable, "-c", "import time; t=time.perf_counter(); import core; print(time.perf_counter()-t)"],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                "-c",
+                "import time; t=time.perf_counter(); import core; print(time.perf_counter()-t)",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         times.append(float(out.stdout))
     full = subprocess.run(
-        [sys.executable, "-c", "import time; t=time.perf_counter(); import core; core.Artifact; print(time.perf_counter()-t)"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-c",
+            "import time; t=time.perf_counter(); import core; core.Artifact; print(time.perf_counter()-t)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     print(f"import core (cold process, median of 5): {statistics.median(times) * 1000:.0f} ms")
-    print(f"import core + first registry access (loads SQLAlchemy): {float(full.stdout) * 1000:.0f} ms")
+    print(
+        f"import core + first registry access (loads SQLAlchemy): {float(full.stdout) * 1000:.0f} ms"
+    )
 
 
 def bench_registration(tmp: Path, n: int) -> None:
@@ -53,7 +67,9 @@ def bench_registration(tmp: Path, n: int) -> None:
     t1 = time.perf_counter()
     ls.save(artifacts)
     t2 = time.perf_counter()
-    print(f"{n} files x 4 KB, Artifact(...) for each: {t1 - t0:.2f} s ({n / (t1 - t0):,.0f} files/s)")
+    print(
+        f"{n} files x 4 KB, Artifact(...) for each: {t1 - t0:.2f} s ({n / (t1 - t0):,.0f} files/s)"
+    )
     print(f"  ls.save([...]) of them: {t2 - t1:.2f} s ({n / (t2 - t1):,.0f} files/s)")
     print(f"  per-file registration end to end: {n / (t2 - t0):,.0f} files/s")
 
@@ -73,7 +89,9 @@ def bench_registration(tmp: Path, n: int) -> None:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(copy, paths))
     t4 = time.perf_counter()
-    print(f"  baseline (md5 + copy only, 8 threads): {t4 - t3:.2f} s; registration costs {(t2 - t0) / (t4 - t3):.1f}x the bare I/O")
+    print(
+        f"  baseline (md5 + copy only, 8 threads): {t4 - t3:.2f} s; registration costs {(t2 - t0) / (t4 - t3):.1f}x the bare I/O"
+    )
 
     folder = tmp / "folder_copy"
     shutil.copytree(tmp / "files", folder)
@@ -103,21 +121,49 @@ def seed_rows(rows: int, files: int = 0) -> None:
     t0 = time.perf_counter()
     for i in range(files):
         stem = base62(16)
-        batch.append(dict(
-            uid=stem + "0000", stem_uid=stem, key=f"bench/img_{i:05d}.bin", description=None,
-            storage_id=storage, suffix=".bin", size=4096, hash=base62(22), hash_type="md5",
-            visibility=1, key_is_virtual=False, version="1", is_latest=True,
-            created_by_id=user, created_at=now, updated_at=now,
-        ))
+        batch.append(
+            dict(
+                uid=stem + "0000",
+                stem_uid=stem,
+                key=f"bench/img_{i:05d}.bin",
+                description=None,
+                storage_id=storage,
+                suffix=".bin",
+                size=4096,
+                hash=base62(22),
+                hash_type="md5",
+                visibility=1,
+                key_is_virtual=False,
+                version="1",
+                is_latest=True,
+                created_by_id=user,
+                created_at=now,
+                updated_at=now,
+            )
+        )
     for i in range(rows):
         stem = base62(16)
         w1, w2 = words[i % 8], words[(i // 8) % 8]
-        batch.append(dict(
-            uid=stem + "0000", stem_uid=stem, key=f"{w1}/{w2}_{i:06d}.tif",
-            description=f"{w1} {w2} sample {i}", storage_id=storage, suffix=".tif", size=4096 + i,
-            hash=base62(22), hash_type="md5", visibility=1, key_is_virtual=True, version="1",
-            is_latest=True, created_by_id=user, created_at=now, updated_at=now,
-        ))
+        batch.append(
+            dict(
+                uid=stem + "0000",
+                stem_uid=stem,
+                key=f"{w1}/{w2}_{i:06d}.tif",
+                description=f"{w1} {w2} sample {i}",
+                storage_id=storage,
+                suffix=".tif",
+                size=4096 + i,
+                hash=base62(22),
+                hash_type="md5",
+                visibility=1,
+                key_is_virtual=True,
+                version="1",
+                is_latest=True,
+                created_by_id=user,
+                created_at=now,
+                updated_at=now,
+            )
+        )
         if len(batch) == 5000:
             context.write(lambda s, b=batch: s.execute(insert(Artifact), b))
             batch = []
@@ -166,11 +212,20 @@ def bench_queries(rows: int) -> None:
     total = ls.Artifact.filter().count()
     print(f"artifacts in the instance: {total:,}")
     cases = {
-        **{name: (lambda t=text: ls.Artifact.search(t)[:50].all()) for name, text in SEARCHES.items()},
-        "filter(key__startswith='cells/').count()": lambda: ls.Artifact.filter(key__startswith="cells/").count(),
-        "filter(suffix='.tif', size__gt=50000).count()": lambda: ls.Artifact.filter(suffix=".tif", size__gt=50000).count(),
+        **{
+            name: (lambda t=text: ls.Artifact.search(t)[:50].all())
+            for name, text in SEARCHES.items()
+        },
+        "filter(key__startswith='cells/').count()": lambda: ls.Artifact.filter(
+            key__startswith="cells/"
+        ).count(),
+        "filter(suffix='.tif', size__gt=50000).count()": lambda: ls.Artifact.filter(
+            suffix=".tif", size__gt=50000
+        ).count(),
         "filter().count()": lambda: ls.Artifact.filter().count(),
-        "first page: order_by('-created_at')[:200]": lambda: ls.Artifact.filter().order_by("-created_at")[:200].all(),
+        "first page: order_by('-created_at')[:200]": lambda: (
+            ls.Artifact.filter().order_by("-created_at")[:200].all()
+        ),
         "deep page: [90000:90200]": lambda: ls.Artifact.filter()[90000:90200].all(),
         "get(uid prefix)": lambda: ls.Artifact.get(ls.Artifact.filter().first().uid[:8]),
     }
@@ -182,14 +237,23 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--db", default=None, help="SQLAlchemy URL (default: SQLite in the temp instance)")
-    parser.add_argument("--search-only", action="store_true",
-                        help="seed rows (files included as rows) and time only the searches")
+    parser.add_argument(
+        "--db", default=None, help="SQLAlchemy URL (default: SQLite in the temp instance)"
+    )
+    parser.add_argument(
+        "--search-only",
+        action="store_true",
+        help="seed rows (files included as rows) and time only the searches",
+    )
     parser.add_argument("--repeat", type=int, default=5, help="rounds with --search-only")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        for var, sub in (("LABSHELF_CONFIG_DIR", "config"), ("LABSHELF_DATA_DIR", "data"), ("LABSHELF_CACHE_DIR", "cache")):
+        for var, sub in (
+            ("LABSHELF_CONFIG_DIR", "config"),
+            ("LABSHELF_DATA_DIR", "data"),
+            ("LABSHELF_CACHE_DIR", "cache"),
+        ):
             os.environ[var] = str(tmp / sub)
         os.environ.setdefault("LABSHELF_QUIET", "1")
         if not args.search_only:

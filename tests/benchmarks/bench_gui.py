@@ -75,14 +75,30 @@ def seed_artifacts(n: int, batch: int = 5000) -> None:
     start = datetime(2026, 1, 1, tzinfo=UTC)
     with current().engine().begin() as conn:
         for first in range(0, n, batch):
-            conn.execute(insert(Artifact), [
-                {"uid": base62(16) + "0000", "stem_uid": base62(16), "key": f"bench/plate{i // 96:05d}/well{i % 96:02d}.tif",
-                 "description": f"plate {i // 96} well {i % 96}", "storage_id": storage_id, "suffix": ".tif",
-                 "size": 1024 * (i % 5000 + 1), "hash": base62(22), "hash_type": "md5", "visibility": 1,
-                 "key_is_virtual": False, "version": "1", "is_latest": True, "created_by_id": creator,
-                 "created_at": start + timedelta(seconds=i), "updated_at": start + timedelta(seconds=i)}
-                for i in range(first, min(first + batch, n))
-            ])
+            conn.execute(
+                insert(Artifact),
+                [
+                    {
+                        "uid": base62(16) + "0000",
+                        "stem_uid": base62(16),
+                        "key": f"bench/plate{i // 96:05d}/well{i % 96:02d}.tif",
+                        "description": f"plate {i // 96} well {i % 96}",
+                        "storage_id": storage_id,
+                        "suffix": ".tif",
+                        "size": 1024 * (i % 5000 + 1),
+                        "hash": base62(22),
+                        "hash_type": "md5",
+                        "visibility": 1,
+                        "key_is_virtual": False,
+                        "version": "1",
+                        "is_latest": True,
+                        "created_by_id": creator,
+                        "created_at": start + timedelta(seconds=i),
+                        "updated_at": start + timedelta(seconds=i),
+                    }
+                    for i in range(first, min(first + batch, n))
+                ],
+            )
 
 
 def seed_images(folder: Path, n: int) -> None:
@@ -95,7 +111,9 @@ def seed_images(folder: Path, n: int) -> None:
     records = []
     for i in range(n):
         path = folder / f"img{i:04d}.jpg"
-        Image.new("RGB", (1600, 1200), (i % 256, (i // 256) * 60 % 256, (i * 7) % 256)).save(path, quality=90)
+        Image.new("RGB", (1600, 1200), (i % 256, (i // 256) * 60 % 256, (i * 7) % 256)).save(
+            path, quality=90
+        )
         records.append(ls.Artifact(str(path)))
     ls.save(records)
 
@@ -127,7 +145,7 @@ class Heartbeat:
         return max(self.longest * 1000 - HEARTBEAT_MS, 0.0)
 
 
-def wait_until(app, condition: Callable[[], bool], timeout: float = 60.0) -> None:  # noqa: ANN001
+def wait_until(app, condition: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.perf_counter() + timeout
     while not condition():
         if time.perf_counter() > deadline:
@@ -142,14 +160,19 @@ def wait_until(app, condition: Callable[[], bool], timeout: float = 60.0) -> Non
 def bench_startup() -> float:
     """Seconds from spawning `python` to the first paint of the main window's table."""
     t0 = time.time()
-    out = subprocess.run([sys.executable, "-c", STARTUP_CHILD], cwd=ROOT, env=os.environ,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", STARTUP_CHILD],
+        cwd=ROOT,
+        env=os.environ,
+        capture_output=True,
+        text=True,
+    )
     if out.returncode:
         raise RuntimeError(out.stderr)
     return float(out.stdout.strip().splitlines()[-1]) - t0
 
 
-def drive_scroll(app, window, steps: int = 150) -> float:  # noqa: ANN001
+def drive_scroll(app, window, steps: int = 150) -> float:
     """Scroll the table to the end in `steps` jumps, one per frame; the longest stall."""
     bar = window.table.verticalScrollBar()
     beat = Heartbeat()
@@ -167,7 +190,7 @@ def drive_scroll(app, window, steps: int = 150) -> float:  # noqa: ANN001
 class PaintAfterLoad:
     """Records when the table viewport first paints after the model has rows."""
 
-    def __init__(self, window) -> None:  # noqa: ANN001
+    def __init__(self, window) -> None:
         from PySide6.QtCore import QEvent, QObject
 
         self.at = 0.0
@@ -175,8 +198,13 @@ class PaintAfterLoad:
         outer = self
 
         class Filter(QObject):
-            def eventFilter(self, obj, event) -> bool:  # noqa: ANN001, N802
-                if event.type() == QEvent.Type.Paint and model.rowCount() and model.record(0) and not outer.at:
+            def eventFilter(self, obj, event) -> bool:  # noqa: N802
+                if (
+                    event.type() == QEvent.Type.Paint
+                    and model.rowCount()
+                    and model.record(0)
+                    and not outer.at
+                ):
                     outer.at = time.perf_counter()
                 return False
 
@@ -184,7 +212,7 @@ class PaintAfterLoad:
         window.table.viewport().installEventFilter(self.filter)
 
 
-def bench_table(app, rows: int) -> dict[str, float]:  # noqa: ANN001
+def bench_table(app, rows: int) -> dict[str, float]:
     from app.main_window import MainWindow
 
     started = time.perf_counter()
@@ -199,7 +227,7 @@ def bench_table(app, rows: int) -> dict[str, float]:  # noqa: ANN001
     return result
 
 
-def bench_thumbnails(app, n_images: int) -> dict[str, float]:  # noqa: ANN001
+def bench_thumbnails(app, n_images: int) -> dict[str, float]:
     from app.main_window import MainWindow
 
     window = MainWindow()
@@ -231,7 +259,7 @@ def make_files(folder: Path, n: int, size: int = 4096) -> Path:
     return folder
 
 
-def bench_direct_upload(app, folder: Path) -> dict[str, float]:  # noqa: ANN001
+def bench_direct_upload(app, folder: Path) -> dict[str, float]:
     """`core.upload` of the folder's files in a plain thread, without the GUI; the same
     heartbeat runs on the main thread (the stall the machine and core cause on their own)."""
     import threading
@@ -239,7 +267,9 @@ def bench_direct_upload(app, folder: Path) -> dict[str, float]:  # noqa: ANN001
     import core as ls
 
     reports = []
-    worker = threading.Thread(target=lambda: reports.append(ls.upload(str(folder), as_folder=False)))
+    worker = threading.Thread(
+        target=lambda: reports.append(ls.upload(str(folder), as_folder=False))
+    )
     beat = Heartbeat()
     beat.start()
     started = time.perf_counter()
@@ -251,7 +281,7 @@ def bench_direct_upload(app, folder: Path) -> dict[str, float]:  # noqa: ANN001
     return {"seconds": seconds, "stall_ms": stall}
 
 
-def bench_gui_upload(app, folder: Path, dialog: bool = True) -> dict[str, float]:  # noqa: ANN001
+def bench_gui_upload(app, folder: Path, dialog: bool = True) -> dict[str, float]:
     """The same upload from the window, with a UI heartbeat. `dialog`: as a user does it — the
     import dialog opens (and starts the drop's worker process ahead), its dry run finishes, the
     clock starts when it is confirmed. Else the drop starts at once (a cold worker)."""
@@ -259,14 +289,24 @@ def bench_gui_upload(app, folder: Path, dialog: bool = True) -> dict[str, float]
 
     window = MainWindow()
     window.show()
-    wait_until(app, lambda: window.model.rowCount() >= 0 and "connecting" not in window.instance_label.text())
+    wait_until(
+        app,
+        lambda: window.model.rowCount() >= 0 and "connecting" not in window.instance_label.text(),
+    )
     dry_run = 0.0
     if dialog:
         opened = time.perf_counter()
         importer = window.open_import([str(folder)])
         importer.per_file.setChecked(True)
-        wait_until(app, lambda: bool(importer.summary) and importer.summary["hashed"] == importer.summary["items"]
-                   and importer.storage.count() > 0, timeout=600)
+        wait_until(
+            app,
+            lambda: (
+                bool(importer.summary)
+                and importer.summary["hashed"] == importer.summary["items"]
+                and importer.storage.count() > 0
+            ),
+            timeout=600,
+        )
         dry_run = time.perf_counter() - opened
     beat = Heartbeat()
     beat.start()
@@ -284,8 +324,9 @@ def bench_gui_upload(app, folder: Path, dialog: bool = True) -> dict[str, float]
     return {"seconds": seconds, "stall_ms": stall, "files": len(drop.items), "dry_run_s": dry_run}
 
 
-def bench_uploads(app, tmp: Path, n_files: int, label: str, roots: Callable[[], str],  # noqa: ANN001
-                  repeat: int = 1) -> None:
+def bench_uploads(
+    app, tmp: Path, n_files: int, label: str, roots: Callable[[], str], repeat: int = 1
+) -> None:
     """Upload the same n files directly and from the GUI, each into a fresh instance, `repeat`
     times alternating (a busy machine slows one run or the other); prints every run and the
     best of each."""
@@ -302,22 +343,26 @@ def bench_uploads(app, tmp: Path, n_files: int, label: str, roots: Callable[[], 
         ls.init(roots(), name=f"cold-{slug}-{n}")
         colds.append(bench_gui_upload(app, folder, dialog=False))
         if repeat > 1:
-            print(f"  run {n + 1}: GUI {guis[-1]['seconds']:.2f} s, stall {guis[-1]['stall_ms']:.0f} ms; "
-                  f"without the dialog (cold worker) {colds[-1]['seconds']:.2f} s, stall {colds[-1]['stall_ms']:.0f} ms; "
-                  f"core.upload {directs[-1]['seconds']:.2f} s, stall {directs[-1]['stall_ms']:.0f} ms")
+            print(
+                f"  run {n + 1}: GUI {guis[-1]['seconds']:.2f} s, stall {guis[-1]['stall_ms']:.0f} ms; "
+                f"without the dialog (cold worker) {colds[-1]['seconds']:.2f} s, stall {colds[-1]['stall_ms']:.0f} ms; "
+                f"core.upload {directs[-1]['seconds']:.2f} s, stall {directs[-1]['stall_ms']:.0f} ms"
+            )
     direct = min(directs, key=lambda r: r["seconds"])
     gui = min(guis, key=lambda r: r["seconds"])
     cold = min(colds, key=lambda r: r["seconds"])
     # the worst stall of the best run would flatter: the median run's stall is quoted
     stall = sorted(g["stall_ms"] for g in guis + colds)[len(guis + colds) // 2]
-    print(f"{n_files:,}-file drop onto {label}: {gui['seconds']:.2f} s from confirming the import dialog, "
-          f"{n_files / gui['seconds']:,.0f} files/s (core.upload alone: {direct['seconds']:.2f} s, "
-          f"{n_files / direct['seconds']:,.0f} files/s; GUI at {100 * direct['seconds'] / gui['seconds']:.0f}%; "
-          f"started without the dialog, cold worker: {cold['seconds']:.2f} s, "
-          f"{100 * direct['seconds'] / cold['seconds']:.0f}%); longest UI stall, median run {stall:.0f} ms, worst "
-          f"{max(g['stall_ms'] for g in guis + colds):.0f} ms (target <= 50; core.upload alone in a thread: "
-          f"median {sorted(d['stall_ms'] for d in directs)[len(directs) // 2]:.0f} ms); the dialog's dry run "
-          f"(hash + already registered?) complete after {min(g['dry_run_s'] for g in guis):.2f} s")
+    print(
+        f"{n_files:,}-file drop onto {label}: {gui['seconds']:.2f} s from confirming the import dialog, "
+        f"{n_files / gui['seconds']:,.0f} files/s (core.upload alone: {direct['seconds']:.2f} s, "
+        f"{n_files / direct['seconds']:,.0f} files/s; GUI at {100 * direct['seconds'] / gui['seconds']:.0f}%; "
+        f"started without the dialog, cold worker: {cold['seconds']:.2f} s, "
+        f"{100 * direct['seconds'] / cold['seconds']:.0f}%); longest UI stall, median run {stall:.0f} ms, worst "
+        f"{max(g['stall_ms'] for g in guis + colds):.0f} ms (target <= 50; core.upload alone in a thread: "
+        f"median {sorted(d['stall_ms'] for d in directs)[len(directs) // 2]:.0f} ms); the dialog's dry run "
+        f"(hash + already registered?) complete after {min(g['dry_run_s'] for g in guis):.2f} s"
+    )
 
 
 def s3_roots(tmp: Path) -> Callable[[], str]:
@@ -341,9 +386,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--files", type=int, default=10_000, help="files of the local drop")
-    parser.add_argument("--s3-files", type=int, default=1_000, help="files of the S3 drop (0: skip)")
+    parser.add_argument(
+        "--s3-files", type=int, default=1_000, help="files of the S3 drop (0: skip)"
+    )
     parser.add_argument("--uploads-only", action="store_true", help="only the drop benchmarks")
-    parser.add_argument("--repeat", type=int, default=1, help="runs of each drop benchmark (best is reported)")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each drop benchmark (best is reported)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="labshelf-bench-") as tmp_text:
         tmp = Path(tmp_text)
@@ -365,7 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def bench_browsing(app, tmp: Path, args: argparse.Namespace) -> None:  # noqa: ANN001
+def bench_browsing(app, tmp: Path, args: argparse.Namespace) -> None:
     """Start-up, the big table and the thumbnail grid."""
     import core as ls
 
@@ -376,13 +425,19 @@ def bench_browsing(app, tmp: Path, args: argparse.Namespace) -> None:  # noqa: A
     seed_artifacts(args.rows)
     print(f"(seeded {args.rows:,} artifact rows in {time.perf_counter() - t:.1f} s)")
     table = bench_table(app, args.rows)
-    print(f"first rows of the {args.rows:,}-artifact table: {table['first_rows_ms']:7.0f} ms   (target <= 300)")
-    print(f"longest UI stall scrolling it to the end:  {table['scroll_stall_ms']:7.0f} ms   (target <= 50)")
+    print(
+        f"first rows of the {args.rows:,}-artifact table: {table['first_rows_ms']:7.0f} ms   (target <= 300)"
+    )
+    print(
+        f"longest UI stall scrolling it to the end:  {table['scroll_stall_ms']:7.0f} ms   (target <= 50)"
+    )
     ls.init(str(tmp / "images"), name="bench-images")
     seed_images(tmp / "images" / "data", args.images)
     thumbs = bench_thumbnails(app, args.images)
-    print(f"longest UI stall while {args.images} thumbnails load: {thumbs['thumb_stall_ms']:5.0f} ms   (target <= 50; "
-          f"grid done in {thumbs['thumb_seconds']:.1f} s)")
+    print(
+        f"longest UI stall while {args.images} thumbnails load: {thumbs['thumb_stall_ms']:5.0f} ms   (target <= 50; "
+        f"grid done in {thumbs['thumb_seconds']:.1f} s)"
+    )
 
 
 if __name__ == "__main__":

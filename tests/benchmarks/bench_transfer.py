@@ -67,7 +67,11 @@ def bare_puts(server: S3Server, n: int, size: int, threads: int) -> float:
     body = os.urandom(size)
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(lambda i: fs.call_s3("put_object", Bucket=bucket, Key=f"k{i}", Body=body), range(n)))
+        list(
+            pool.map(
+                lambda i: fs.call_s3("put_object", Bucket=bucket, Key=f"k{i}", Body=body), range(n)
+            )
+        )
     return n / (time.perf_counter() - started)
 
 
@@ -83,8 +87,12 @@ def time_to_cancel(server: S3Server, folder: Path, total: int) -> tuple[float, s
             cancel.set()
 
     try:
-        report = ls.upload(folder, as_folder=False, max_workers=8, cancel=cancel, on_progress=on_progress)
-        return time.perf_counter() - set_at[0], ", ".join(f"{n} {s}" for s, n in report.counts.items())
+        report = ls.upload(
+            folder, as_folder=False, max_workers=8, cancel=cancel, on_progress=on_progress
+        )
+        return time.perf_counter() - set_at[0], ", ".join(
+            f"{n} {s}" for s, n in report.counts.items()
+        )
     finally:
         disconnect()
 
@@ -99,16 +107,20 @@ def main() -> None:
         try:
             print(f"moto_server on {server.endpoint}; {os.cpu_count()} CPU(s)")
             ceiling = {t: bare_puts(server, 500, 64 * 1024, t) for t in (1, 8)}
-            print(f"reference: bare put_object of 64 KB: {ceiling[1]:.0f} files/s with 1 thread, "
-                  f"{ceiling[8]:.0f} with 8 ({ceiling[8] / ceiling[1]:.2f}x)")
+            print(
+                f"reference: bare put_object of 64 KB: {ceiling[1]:.0f} files/s with 1 thread, "
+                f"{ceiling[8]:.0f} with 8 ({ceiling[8] / ceiling[1]:.2f}x)"
+            )
             for label, n, size in CASES:
                 folder = make_files(base / f"in-{n}", n, size)
                 rates = {}
                 for workers in (1, 8):
                     seconds = timed_upload(server, folder, workers)
                     rates[workers] = n / seconds
-                    print(f"{label:14} max_workers={workers}: {seconds:6.2f} s  {n / seconds:7.1f} files/s  "
-                          f"{n * size / MB / seconds:7.1f} MB/s")
+                    print(
+                        f"{label:14} max_workers={workers}: {seconds:6.2f} s  {n / seconds:7.1f} files/s  "
+                        f"{n * size / MB / seconds:7.1f} MB/s"
+                    )
                 print(f"{label:14} speed-up 1 -> 8 workers: {rates[8] / rates[1]:.2f}x")
                 seconds, outcome = time_to_cancel(server, folder, n * size)
                 print(f"{label:14} cancel took {seconds:.3f} s ({outcome})")

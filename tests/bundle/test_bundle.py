@@ -36,14 +36,19 @@ def _newest_source() -> float:
     for name in SOURCES:
         path = ROOT / name
         files = [path] if path.is_file() else path.rglob("*")
-        newest = max([newest, *(f.stat().st_mtime for f in files
-                                if f.is_file() and "__pycache__" not in f.parts)])
+        newest = max(
+            [
+                newest,
+                *(f.stat().st_mtime for f in files if f.is_file() and "__pycache__" not in f.parts),
+            ]
+        )
     return newest
 
 
-def _run(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:  # noqa: ANN003
-    return subprocess.run([str(EXE), *args], capture_output=True, text=True, timeout=timeout,
-                          env=_env(), **kw)
+def _run(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(EXE), *args], capture_output=True, text=True, timeout=timeout, env=_env(), **kw
+    )
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -60,11 +65,18 @@ def bundle() -> Path:
     else:
         pyinstaller = Path(sys.executable).with_name("pyinstaller")
         start = time.monotonic()
-        result = subprocess.run([str(pyinstaller), "--noconfirm", "build.spec"], cwd=ROOT,
-                                capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+        result = subprocess.run(
+            [str(pyinstaller), "--noconfirm", "build.spec"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=BUILD_TIMEOUT_S,
+        )
         assert result.returncode == 0, result.stderr[-4000:]
         print(f"\n[bundle] built {DIST} in {time.monotonic() - start:.0f} s")
-    size = subprocess.run(["du", "-sh", str(DIST)], capture_output=True, text=True).stdout.split()[0]
+    size = subprocess.run(["du", "-sh", str(DIST)], capture_output=True, text=True).stdout.split()[
+        0
+    ]
     print(f"[bundle] size (du -sh): {size}")
     return DIST
 
@@ -102,10 +114,22 @@ def test_the_desktop_upload_worker_runs_from_the_bundle(bundle: Path, tmp_path: 
     folder.mkdir()
     for i in range(3):
         (folder / f"p{i}.csv").write_text(f"well,od\nA{i},0.{i}\n")
-    assert _run("init", "--storage", str(tmp_path / "store"), "--name", "bundled", cwd=tmp_path).returncode == 0
+    assert (
+        _run(
+            "init", "--storage", str(tmp_path / "store"), "--name", "bundled", cwd=tmp_path
+        ).returncode
+        == 0
+    )
     start = json.dumps({"options": {"paths": [str(folder)], "as_folder": False}})
-    worker = subprocess.Popen([str(EXE), UPLOAD_WORKER_FLAG], cwd=tmp_path, env=_env(LABSHELF_INSTANCE="bundled"),
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    worker = subprocess.Popen(
+        [str(EXE), UPLOAD_WORKER_FLAG],
+        cwd=tmp_path,
+        env=_env(LABSHELF_INSTANCE="bundled"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert worker.stdin is not None and worker.stdout is not None
     worker.stdin.write(start + "\n")
     worker.stdin.flush()
@@ -131,8 +155,9 @@ def _demo_instance(tmp_path: Path) -> None:
 def _first_window_s(cmd: list[str], cwd: Path) -> tuple[float, str]:
     """Wall time from launch to the smoke test's "first window" line, and all its output."""
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     first = None
     lines = []
     assert proc.stdout is not None
@@ -148,7 +173,7 @@ def _first_window_s(cmd: list[str], cwd: Path) -> tuple[float, str]:
 
 def test_gui_smoke_opens_renders_lineage_and_closes(bundle: Path, tmp_path: Path) -> None:
     _demo_instance(tmp_path)
-    seconds, out = _first_window_s([str(EXE), "gui", "--smoke-test"], tmp_path)
+    _seconds, out = _first_window_s([str(EXE), "gui", "--smoke-test"], tmp_path)
     print(f"\n[bundle] smoke test:\n{out}")
     assert "first window 'mainWindow'" in out
     assert "parquet preview: table" in out  # lazily imported modules are in the bundle
@@ -163,8 +188,14 @@ def test_gui_smoke_on_a_real_x_server(bundle: Path, tmp_path: Path) -> None:
     _demo_instance(tmp_path)
     env = _env()
     env.pop("QT_QPA_PLATFORM")
-    result = subprocess.run(["xvfb-run", "-a", str(EXE), "gui", "--smoke-test"], cwd=tmp_path,
-                            env=env, capture_output=True, text=True, timeout=180)
+    result = subprocess.run(
+        ["xvfb-run", "-a", str(EXE), "gui", "--smoke-test"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "(platform xcb)" in result.stdout
     assert "closed cleanly" in result.stdout
@@ -173,8 +204,14 @@ def test_gui_smoke_on_a_real_x_server(bundle: Path, tmp_path: Path) -> None:
 def test_no_arguments_opens_the_gui(bundle: Path, tmp_path: Path) -> None:
     """A desktop launcher starts `labshelf` bare: the welcome view (no instance yet) stays
     open instead of a usage error."""
-    proc = subprocess.Popen([str(EXE)], cwd=tmp_path, env=_env(), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(EXE)],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         with pytest.raises(subprocess.TimeoutExpired):
             proc.wait(timeout=8)
@@ -194,9 +231,11 @@ def test_start_up_time_bundle_vs_repo(bundle: Path, tmp_path: Path) -> None:
         cwd = ROOT if side == "repo" else tmp_path
         results[side] = [_first_window_s(cmd, cwd)[0] for _ in range(STARTS)]
     for side, times in results.items():
-        print(f"[bundle] start to first window from the {side}: first {times[0]:.2f} s, "
-              f"median of {STARTS} {statistics.median(times):.2f} s "
-              f"({' '.join(f'{t:.2f}' for t in times)})")
+        print(
+            f"[bundle] start to first window from the {side}: first {times[0]:.2f} s, "
+            f"median of {STARTS} {statistics.median(times):.2f} s "
+            f"({' '.join(f'{t:.2f}' for t in times)})"
+        )
     # The target is 2 s; a loaded CI machine gets head room before this fails.
     assert statistics.median(results["bundle"]) < 6.0
 
@@ -204,8 +243,14 @@ def test_start_up_time_bundle_vs_repo(bundle: Path, tmp_path: Path) -> None:
 def test_bundle_has_what_it_needs(bundle: Path) -> None:
     internal = bundle / "_internal"
     plugins = internal / "PySide6" / "Qt" / "plugins"
-    for rel in ("platforms/libqxcb.so", "platforms/libqoffscreen.so", "imageformats/libqjpeg.so",
-                "imageformats/libqtiff.so", "imageformats/libqsvg.so", "iconengines/libqsvgicon.so"):
+    for rel in (
+        "platforms/libqxcb.so",
+        "platforms/libqoffscreen.so",
+        "imageformats/libqjpeg.so",
+        "imageformats/libqtiff.so",
+        "imageformats/libqsvg.so",
+        "iconengines/libqsvgicon.so",
+    ):
         assert (plugins / rel).exists(), rel
     assert list((internal / "core" / "migrations" / "versions").glob("0001_*.py"))
     assert (internal / "resources" / "icons" / "app" / "labshelf-256.png").exists()

@@ -35,7 +35,9 @@ def test_folder_artifact(instance: Path, src: Path) -> None:
     assert a.cache() == stored
 
 
-def test_same_content_returns_the_existing_record(instance: Path, src: Path, tmp_path: Path) -> None:
+def test_same_content_returns_the_existing_record(
+    instance: Path, src: Path, tmp_path: Path
+) -> None:
     a = ls.Artifact(str(src / "a.txt")).save()
     copy = tmp_path / "elsewhere.txt"
     copy.write_bytes(b"a")
@@ -158,11 +160,18 @@ def test_metadata_edit_then_save(instance: Path, src: Path) -> None:
     assert ls.Artifact.get(a.uid).description == "edited"
 
 
-def test_describe_prints_a_tree(instance: Path, src: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_describe_prints_a_tree(
+    instance: Path, src: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     a = ls.Artifact(str(src / "table.csv"), key="t/table.csv").save()
     text = a.describe()
     assert text in capsys.readouterr().out
-    for fragment in (f".uid = {a.uid}", ".key = t/table.csv", ".hash_type = md5", ".created_by = testuser"):
+    for fragment in (
+        f".uid = {a.uid}",
+        ".key = t/table.csv",
+        ".hash_type = md5",
+        ".created_by = testuser",
+    ):
         assert fragment in text
 
 
@@ -198,7 +207,9 @@ def test_make_an_old_version_the_latest_again(instance: Path, tmp_path: Path) ->
     assert v3.hash == v1.hash and v3.is_latest and v3.key == "m.txt"
     assert [v.is_latest for v in v3.versions] == [False, False, True]
     assert v3.load() == "first"
-    assert Path(str(v3.path)) != Path(str(v1.path)), "its own object, so deleting one keeps the other"
+    assert Path(str(v3.path)) != Path(str(v1.path)), (
+        "its own object, so deleting one keeps the other"
+    )
     assert v2.make_latest().load() == "second"
 
 

@@ -18,12 +18,18 @@ from core.instance import current
 def _nothing_written(root: Path) -> None:
     with current().engine().connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM artifacts")).scalar() == 0
-    leftovers = [p.name for p in (root / ".labshelf").iterdir() if p.name not in ("labshelf.db", "labshelf.db-wal", "labshelf.db-shm")]
+    leftovers = [
+        p.name
+        for p in (root / ".labshelf").iterdir()
+        if p.name not in ("labshelf.db", "labshelf.db-wal", "labshelf.db-shm")
+    ]
     assert leftovers == []
 
 
 def test_missing_path(instance: Path, tmp_path: Path) -> None:
-    with pytest.raises(ls.InvalidArgument, match=f"The path {tmp_path / 'nope.csv'} does not exist"):
+    with pytest.raises(
+        ls.InvalidArgument, match=f"The path {tmp_path / 'nope.csv'} does not exist"
+    ):
         ls.Artifact(str(tmp_path / "nope.csv"))
     _nothing_written(instance)
 
@@ -73,8 +79,9 @@ def test_symlink_loop_inside_a_folder(instance: Path, src: Path) -> None:
     _nothing_written(instance)
 
 
-def test_symlink_leaving_the_folder_is_not_followed(instance: Path, src: Path, tmp_path: Path,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_symlink_leaving_the_folder_is_not_followed(
+    instance: Path, src: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     outside = tmp_path / "outside.txt"
     outside.write_text("secret elsewhere")
     (src / "study0" / "escape.txt").symlink_to(outside)
@@ -160,11 +167,15 @@ def test_unreadable_file(sqlite_instance: Path, tmp_path: Path) -> None:
     _nothing_written(sqlite_instance)
 
 
-def test_file_changing_during_save_is_refused(instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_file_changing_during_save_is_refused(
+    instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     f = tmp_path / "growing.csv"
     f.write_text("a,b\n1,2\n")
     a = ls.Artifact(str(f))
     f.write_text("a,b\n1,2\n3,4\n")  # the instrument appended a row after hashing
-    with pytest.raises(ls.StorageError, match="changed while it was being copied|changed after it was hashed"):
+    with pytest.raises(
+        ls.StorageError, match="changed while it was being copied|changed after it was hashed"
+    ):
         a.save()
     _nothing_written(instance)

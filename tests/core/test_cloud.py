@@ -84,7 +84,12 @@ def test_register_cloud_objects_in_place(cloud_root: str, s3_server, files: Path
     fs.invalidate_cache()
 
     a = ls.Artifact(f"{scheme}://{other}/raw/a.txt").save()
-    assert (a.hash, a.hash_type, a.key, a.key_is_virtual) == ("DMF1ucDxtqgxw5niaXcmYQ", "md5", "raw/a.txt", False)
+    assert (a.hash, a.hash_type, a.key, a.key_is_virtual) == (
+        "DMF1ucDxtqgxw5niaXcmYQ",
+        "md5",
+        "raw/a.txt",
+        False,
+    )
     assert ls.Storage.get(root=f"{scheme}://{other}").type == scheme
     folder = ls.Artifact(f"{scheme}://{other}/raw/study0").save()
     assert (folder.n_objects, folder.size, folder.hash_type) == (3, 3, "md5-d")
@@ -108,7 +113,7 @@ def _bucket(scheme: str, s3_server) -> str:
     return name
 
 
-def test_s3_etags_give_laminDB_hashes(s3_root: str) -> None:
+def test_s3_etags_give_lamindb_hashes(s3_root: str) -> None:
     bucket = s3_root.split("://")[1]
     fs = cloud.filesystem(s3_root)
     fs.pipe_file(f"{bucket}/ext/big.bin", b"x" * (11 * 2**20), chunksize=5 * 2**20)
@@ -135,10 +140,13 @@ def test_cache_refreshes_and_evicts(s3_root: str, files: Path) -> None:
     assert b.cache().exists() and not path.exists()  # the least recently used went
 
 
-@pytest.mark.parametrize("make_root,expected", [
-    (lambda s3: "s3://no-such-bucket-here", "does not exist"),
-    (lambda s3: "ftp://host/x", "unsupported scheme"),
-])
+@pytest.mark.parametrize(
+    "make_root,expected",
+    [
+        (lambda s3: "s3://no-such-bucket-here", "does not exist"),
+        (lambda s3: "ftp://host/x", "unsupported scheme"),
+    ],
+)
 def test_bad_cloud_input_fails_fast(s3_server, make_root: Callable, expected: str) -> None:
     started = time.monotonic()
     with pytest.raises(ls.LabshelfError, match=expected):

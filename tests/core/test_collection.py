@@ -27,7 +27,9 @@ def test_members_keep_their_order(instance: Path, tmp_path: Path) -> None:
     assert col.uid.endswith("0000") and col.is_latest and col.version == "1"
 
 
-def test_same_members_in_another_order_is_the_same_collection(instance: Path, tmp_path: Path) -> None:
+def test_same_members_in_another_order_is_the_same_collection(
+    instance: Path, tmp_path: Path
+) -> None:
     a, b = _arts(tmp_path, 2)
     col = ls.Collection([a, b], name="pair").save()
     again = ls.Collection([b, a], name="pair")

@@ -33,7 +33,12 @@ def s3_root(s3_server) -> Iterator[str]:
 def _inputs(tmp_path: Path) -> Path:
     src = tmp_path / "src"
     (src / "folder").mkdir(parents=True)
-    for name, text in [("a.txt", "aaaa"), ("b.txt", "bbbb"), ("c.txt", "cccc"), ("folder/x.txt", "x")]:
+    for name, text in [
+        ("a.txt", "aaaa"),
+        ("b.txt", "bbbb"),
+        ("c.txt", "cccc"),
+        ("folder/x.txt", "x"),
+    ]:
         (src / name).write_text(text)
     return src
 
@@ -61,7 +66,13 @@ def test_doctor_local(local_root: str, tmp_path: Path) -> None:
     pending = _crash_after_pending(src / "d.txt")
 
     report = doctor()
-    assert {p.kind for p in report.problems} == {"corrupt", "missing", "leftover", "orphan", "pending"}
+    assert {p.kind for p in report.problems} == {
+        "corrupt",
+        "missing",
+        "leftover",
+        "orphan",
+        "pending",
+    }
     assert report.of_kind("corrupt")[0].uid == b.uid and report.of_kind("missing")[0].uid == c.uid
     assert report.of_kind("pending")[0].uid == pending.uid
     assert "--fix" in str(report) and report.checked == 4
@@ -80,7 +91,7 @@ def test_doctor_s3(s3_root: str, tmp_path: Path) -> None:
     src = _inputs(tmp_path)
     report = ls.upload([src / "a.txt", src / "b.txt", src / "folder"])
     assert report.ok
-    a, b, folder = report.artifacts
+    a, b, _folder = report.artifacts
     registered = ls.Artifact(f"{s3_root}/{str(a.path).split('/', 3)[3]}")
     assert registered.uid == a.uid
     bucket = s3_root.split("://")[1]

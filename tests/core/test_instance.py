@@ -34,11 +34,15 @@ def test_current_instance_survives_a_new_process(tmp_path: Path) -> None:
     ls.init(str(tmp_path / "lab"), name="mylab")
     disconnect()
     code = "import core as ls; print(ls.settings.instance, ls.settings.storage.root)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
+    )
     assert out.stdout.split() == ["mylab", str((tmp_path / "lab").resolve())]
 
 
-def test_labshelf_instance_env_overrides_current(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_labshelf_instance_env_overrides_current(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ls.init(str(tmp_path / "one"))
     ls.init(str(tmp_path / "two"))
     disconnect()
@@ -102,7 +106,9 @@ def test_storage_options_refuse_secrets(tmp_path: Path) -> None:
 def test_unknown_storage_scheme_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ls.InvalidArgument, match="unsupported scheme 'ftp://'"):
         ls.init("ftp://example.org/x")
-    assert not (config_dir() / "instances").exists() or not list((config_dir() / "instances").iterdir())
+    assert not (config_dir() / "instances").exists() or not list(
+        (config_dir() / "instances").iterdir()
+    )
 
 
 def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:

@@ -24,8 +24,13 @@ def _no_active_run() -> Iterator[None]:
 
 def run_script(name: str, *args: str) -> None:
     """Run a script of tests/e2e/scripts in a fresh interpreter on the current instance."""
-    proc = subprocess.run([sys.executable, str(SCRIPTS / name), *args], capture_output=True,
-                          text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPTS / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -79,8 +84,11 @@ def test_upstream_and_downstream(instance: Path, tmp_path: Path) -> None:
     c = _chain(tmp_path)
     up = lineage.build(c["result"])
     assert set(up.nodes) == {c["result"].uid, c["analyse"].uid, c["raw"].uid, c["acquire"].uid}
-    assert set(up.edges) == {(c["analyse"].uid, c["result"].uid), (c["raw"].uid, c["analyse"].uid),
-                             (c["acquire"].uid, c["raw"].uid)}
+    assert set(up.edges) == {
+        (c["analyse"].uid, c["result"].uid),
+        (c["raw"].uid, c["analyse"].uid),
+        (c["acquire"].uid, c["raw"].uid),
+    }
     assert up.nodes[c["analyse"].uid].transform_type == "pipeline"
     down = lineage.build(c["raw"], downstream=True)
     assert {c["collection"].uid, c["analyse"].uid, c["result"].uid} <= set(down.nodes)
@@ -119,7 +127,10 @@ def test_rendering_and_layout(sqlite_instance: Path, tmp_path: Path) -> None:
     assert focal.attr["focal"] == "true" and focal.attr["kind"] == "artifact"
     run = graph.get_node(c["analyse"].uid)
     assert (run.attr["registry"], run.attr["transform_type"], run.attr["shape"]) == (
-        "Run", "pipeline", lineage.RUN_STYLES["pipeline"]["shape"])
+        "Run",
+        "pipeline",
+        lineage.RUN_STYLES["pipeline"]["shape"],
+    )
     c["result"].view_lineage(tmp_path / "g.dot")
     assert (tmp_path / "g.dot").read_text().startswith("strict digraph")
     c["result"].view_lineage(tmp_path / "g.png")

@@ -31,8 +31,11 @@ def test_migrated_schema_matches_the_models(empty_db: str) -> None:
             upgrade(conn)
         with engine.connect() as conn:
             assert current_revision(conn) == HEAD == KNOWN[-1]
-            diff = [d for d in compare_metadata(MigrationContext.configure(conn), Base.metadata)
-                    if not _search_objects(d)]
+            diff = [
+                d
+                for d in compare_metadata(MigrationContext.configure(conn), Base.metadata)
+                if not _search_objects(d)
+            ]
         assert diff == []
     finally:
         engine.dispose()
@@ -50,8 +53,9 @@ def test_each_revision_upgrades_from_the_previous(empty_db: str) -> None:
         engine.dispose()
 
 
-def test_a_schema_upgrade_on_postgresql_is_not_cut_by_the_statement_limits(pg_server, tmp_path: Path,  # noqa: ANN001
-                                                                          monkeypatch) -> None:  # noqa: ANN001
+def test_a_schema_upgrade_on_postgresql_is_not_cut_by_the_statement_limits(
+    pg_server, tmp_path: Path, monkeypatch
+) -> None:
     """Ordinary statements are bounded (core.db: statement_timeout and a client wait limit); a
     schema upgrade, which may build indexes on a big catalog for minutes, is not."""
     from sqlalchemy import text
@@ -65,9 +69,13 @@ def test_a_schema_upgrade_on_postgresql_is_not_cut_by_the_statement_limits(pg_se
     seen = []
     real = migrations.upgrade
 
-    def watched(conn, revision: str = "head") -> None:  # noqa: ANN001
-        seen.append((conn.execute(text("SHOW statement_timeout")).scalar(),
-                     conn.connection.driver_connection.labshelf_wait_limit))
+    def watched(conn, revision: str = "head") -> None:
+        seen.append(
+            (
+                conn.execute(text("SHOW statement_timeout")).scalar(),
+                conn.connection.driver_connection.labshelf_wait_limit,
+            )
+        )
         real(conn, revision)
 
     monkeypatch.setattr(migrations, "upgrade", watched)

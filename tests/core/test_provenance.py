@@ -38,8 +38,9 @@ def script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def run_script(path: Path, *args: str) -> None:
     """Run a script in a fresh interpreter on the current instance."""
-    proc = subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, str(path), *args], capture_output=True, text=True, timeout=120, check=False
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -51,8 +52,11 @@ def _track_and_finish(**kwargs) -> ls.Run:
 
 def test_script_transform_is_reused_then_versioned(instance: Path, script: Path) -> None:
     first = _track_and_finish().transform
-    assert (first.type, first.key, first.name) == ("script", "count_images.py",
-                                                    "Count the iris images.")
+    assert (first.type, first.key, first.name) == (
+        "script",
+        "count_images.py",
+        "Count the iris images.",
+    )
     assert first.source_code == SCRIPT and first.hash and first.version == "1"
     assert _track_and_finish().transform.uid == first.uid
 
@@ -87,8 +91,10 @@ def test_runs_link_outputs_and_record_inputs(instance: Path, src: Path, script: 
     assert [a.uid for a in run.outputs] == [out.uid]
     from core.models import RunInputCollection
 
-    assert ls.Collection.filter(id__in=_input_collection_ids(run, RunInputCollection)).one().uid \
+    assert (
+        ls.Collection.filter(id__in=_input_collection_ids(run, RunInputCollection)).one().uid
         == collection.uid
+    )
     assert run.transform.latest_run.uid == run.uid
     assert [r.uid for r in run.transform.runs] == [run.uid]
 
@@ -98,8 +104,9 @@ def _input_collection_ids(run: ls.Run, link: type) -> list[int]:
 
     from core import context
 
-    return context.read(lambda s: list(s.scalars(
-        select(link.collection_id).where(link.run_id == run.id))))
+    return context.read(
+        lambda s: list(s.scalars(select(link.collection_id).where(link.run_id == run.id)))
+    )
 
 
 def test_environment_lists_imported_packages(sqlite_instance: Path, script: Path) -> None:
@@ -134,11 +141,14 @@ def test_pipeline_transforms_by_name_and_version(instance: Path) -> None:
     same = ls.Transform(name="segment cells", version="1.2.0", type="pipeline")
     assert _track_and_finish(transform=same).transform.uid == first.uid
     newer = _track_and_finish(
-        transform=ls.Transform(name="segment cells", version="1.3.0", type="pipeline")).transform
+        transform=ls.Transform(name="segment cells", version="1.3.0", type="pipeline")
+    ).transform
     assert newer.stem_uid == first.stem_uid and newer.uid.endswith("0001") and newer.is_latest
     assert not ls.Transform.get(first.uid).is_latest
     saved = ls.Transform(name="helper", type="function").save()
-    assert saved.id is not None and ls.Transform(name="helper", type="function").save().id == saved.id
+    assert (
+        saved.id is not None and ls.Transform(name="helper", type="function").save().id == saved.id
+    )
 
 
 def test_transform_construction_errors() -> None:
@@ -153,15 +163,22 @@ def test_transform_construction_errors() -> None:
 def _notebook(path: Path, counts: tuple[int, int]) -> Path:
     cells = [
         {"cell_type": "markdown", "source": ["# Iris QC\n", "Checks the images."]},
-        {"cell_type": "code", "execution_count": counts[0], "source": ["import core as ls\n", "ls.track()"]},
+        {
+            "cell_type": "code",
+            "execution_count": counts[0],
+            "source": ["import core as ls\n", "ls.track()"],
+        },
         {"cell_type": "code", "execution_count": counts[1], "source": "n = 3"},
     ]
-    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    path.write_text(
+        json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
     return path
 
 
-def test_notebook_in_a_fake_kernel(sqlite_instance: Path, tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_notebook_in_a_fake_kernel(
+    sqlite_instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     nb = _notebook(tmp_path / "iris_qc.ipynb", (1, 2))
     monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
     monkeypatch.setenv("JPY_SESSION_NAME", str(nb))
@@ -237,8 +254,10 @@ def test_concurrent_tracking_makes_one_transform(instance: Path, script: Path) -
     with ThreadPoolExecutor(max_workers=4) as pool:
         uids = set(pool.map(lambda _: provenance.transform_for_source(same).uid, range(8)))
     assert len(uids) == 1
-    changed = [provenance.Source(script, "script", script.name, "edit", SCRIPT + f"# {i}\n",
-                                 f"hash{i}") for i in range(4)]
+    changed = [
+        provenance.Source(script, "script", script.name, "edit", SCRIPT + f"# {i}\n", f"hash{i}")
+        for i in range(4)
+    ]
     with ThreadPoolExecutor(max_workers=4) as pool:
         versions = list(pool.map(provenance.transform_for_source, changed))
     family = ls.Transform.filter(key=script.name).all()

@@ -67,7 +67,9 @@ def test_relation_chains_and_records_as_values(seeded: dict) -> None:
 
 
 def test_unknown_lookup_lists_valid_fields(seeded: dict) -> None:
-    with pytest.raises(ls.InvalidArgument, match="not a valid lookup on Artifact: fields are .*key.*operators are"):
+    with pytest.raises(
+        ls.InvalidArgument, match="not a valid lookup on Artifact: fields are .*key.*operators are"
+    ):
         ls.Artifact.filter(colour="red")
     with pytest.raises(ls.InvalidArgument, match="not a valid lookup"):
         ls.Artifact.filter(key__fuzzy="x")
@@ -120,8 +122,9 @@ def test_search_ranks_exact_prefix_substring_fuzzy(seeded: dict, tmp_path: Path)
     assert hits[0].description == "cells"  # exact first
     assert {h.key for h in hits[1:]} >= {"images/cell_001.tif", "images/cell_002.tif"}
     prefix = ls.Artifact.search("plate").all()
-    assert [h.key for h in prefix][:2] == ["plates/plate2.csv", "plates/plate1.csv"] or \
-        {h.key for h in prefix[:2]} == {"plates/plate1.csv", "plates/plate2.csv"}
+    assert [h.key for h in prefix][:2] == ["plates/plate2.csv", "plates/plate1.csv"] or {
+        h.key for h in prefix[:2]
+    } == {"plates/plate1.csv", "plates/plate2.csv"}
     assert ls.Artifact.search("microscopy").count() == 2
     fuzzy = ls.Artifact.search("microscpy").all()  # a typo still finds the images
     assert fuzzy and fuzzy[0].key.startswith("images/")
@@ -140,8 +143,10 @@ def test_df_values_and_lookup(seeded: dict) -> None:
     assert set(df["created_by__handle"]) == {"testuser"}
     assert {"uid", "key", "hash", "size"} <= set(df.columns)
     rows = ls.Artifact.filter(suffix=".csv").order_by("key").values("key", "storage__type")
-    assert rows == [{"key": "plates/plate1.csv", "storage__type": "local"},
-                    {"key": "plates/plate2.csv", "storage__type": "local"}]
+    assert rows == [
+        {"key": "plates/plate1.csv", "storage__type": "local"},
+        {"key": "plates/plate2.csv", "storage__type": "local"},
+    ]
     ids = ls.Artifact.filter().values_list("id")
     assert len(ids) == 5
     assert ls.User.lookup().testuser.handle == "testuser"
@@ -179,18 +184,33 @@ def _insert_artifacts(rows: list[tuple[str, str | None, int]], uid_prefix: str =
     values = []
     for key, description, visibility in rows:
         stem = (uid_prefix + base62(16))[:16]
-        values.append(dict(
-            uid=stem + "0000", stem_uid=stem, key=key, description=description, storage_id=storage,
-            suffix=".tif" if key.endswith(".tif") else "", size=len(values), hash=base62(22),
-            hash_type="md5", visibility=visibility, key_is_virtual=True, version="1", is_latest=True,
-            created_by_id=user, created_at=now, updated_at=now,
-        ))
+        values.append(
+            dict(
+                uid=stem + "0000",
+                stem_uid=stem,
+                key=key,
+                description=description,
+                storage_id=storage,
+                suffix=".tif" if key.endswith(".tif") else "",
+                size=len(values),
+                hash=base62(22),
+                hash_type="md5",
+                visibility=visibility,
+                key_is_virtual=True,
+                version="1",
+                is_latest=True,
+                created_by_id=user,
+                created_at=now,
+                updated_at=now,
+            )
+        )
     context.write(lambda s: s.execute(insert(Artifact), values))
 
 
 @pytest.mark.parametrize("probe", [6, 1000])
-def test_search_pages_equal_the_single_ranked_query(instance: Path, monkeypatch: pytest.MonkeyPatch,
-                                                    probe: int) -> None:
+def test_search_pages_equal_the_single_ranked_query(
+    instance: Path, monkeypatch: pytest.MonkeyPatch, probe: int
+) -> None:
     """Pages of a search (fetched rank by rank, or ranked from ids) are exactly the rows and
     order of the one ORDER BY rank, id DESC query, ties and tiers included."""
     from core import context, query
@@ -199,16 +219,25 @@ def test_search_pages_equal_the_single_ranked_query(instance: Path, monkeypatch:
     used: list[str] = []
     for name in ("_tiered_page", "_fenced_page"):
         real = getattr(ls.QuerySet, name)
-        monkeypatch.setattr(ls.QuerySet, name, lambda self, *a, _r=real, _n=name: used.append(_n) or _r(self, *a))
+        monkeypatch.setattr(
+            ls.QuerySet, name, lambda self, *a, _r=real, _n=name: used.append(_n) or _r(self, *a)
+        )
     real_fts = query._fts_source
-    monkeypatch.setattr(query, "_fts_source", lambda m, match: used.append(match[:1]) or real_fts(m, match))
+    monkeypatch.setattr(
+        query, "_fts_source", lambda m, match: used.append(match[:1]) or real_fts(m, match)
+    )
     rows: list[tuple[str, str | None, int]] = []
     for i in range(8):
         rows += [
-            ("cells", None, 1), ("CELLS", "other", 1), ("x/y", "Cells", -1 if i % 3 == 0 else 1),
-            (f"cells/plate_{i}.tif", f"cells sample {i}", 1), (f"a/cells_{i}.tif", f"study cells {i}", 1),
-            (f"b/{i}.tif", f"MICROSCOPY of cells {i}", 1), (f"c/{i}.tif", "cellsx", 1),
-            (f"d/{i}.tif", "no match", 1), (f"e/{i}.tif", "CeLLs", -2),  # -2: still being saved
+            ("cells", None, 1),
+            ("CELLS", "other", 1),
+            ("x/y", "Cells", -1 if i % 3 == 0 else 1),
+            (f"cells/plate_{i}.tif", f"cells sample {i}", 1),
+            (f"a/cells_{i}.tif", f"study cells {i}", 1),
+            (f"b/{i}.tif", f"MICROSCOPY of cells {i}", 1),
+            (f"c/{i}.tif", "cellsx", 1),
+            (f"d/{i}.tif", "no match", 1),
+            (f"e/{i}.tif", "CeLLs", -2),  # -2: still being saved
         ]
     _insert_artifacts(rows)
     _insert_artifacts([(f"u/{i}.bin", "unrelated", 1) for i in range(5)], uid_prefix="cells")
@@ -219,11 +248,28 @@ def test_search_pages_equal_the_single_ranked_query(instance: Path, monkeypatch:
         return context.read(lambda s: [a.id for a in s.scalars(stmt)])
 
     uid = ls.Artifact.filter(key="cells").first().uid
-    texts = ["cells", "CELLS", "cell", "ells", "cells sample 3", "cellsx", "cellz", "microscopy", uid,
-             uid[:5], "sample", "zzz", "x/y", "Cells"]
+    texts = [
+        "cells",
+        "CELLS",
+        "cell",
+        "ells",
+        "cells sample 3",
+        "cellsx",
+        "cellz",
+        "microscopy",
+        uid,
+        uid[:5],
+        "sample",
+        "zzz",
+        "x/y",
+        "Cells",
+    ]
     for text in texts:
-        for qs in (ls.Artifact.search(text), ls.Artifact.filter(suffix=".tif").search(text),
-                   ls.Artifact.filter(visibility__in=[1, -1]).search(text)):
+        for qs in (
+            ls.Artifact.search(text),
+            ls.Artifact.filter(suffix=".tif").search(text),
+            ls.Artifact.filter(visibility__in=[1, -1]).search(text),
+        ):
             for start, stop in ((0, 1), (0, 5), (0, 6), (2, 6), (5, 6), (0, 50), (3, 40)):
                 page = qs[start:stop]
                 assert [a.id for a in page.all()] == reference(page), (text, start, stop)

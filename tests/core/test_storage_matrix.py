@@ -65,8 +65,13 @@ def cloud_instance(request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.mark.cloud
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda f: f.__name__.removeprefix("test_"))
-def test_on_cloud_default_storage(scenario: Callable[..., None], cloud_instance: str, tmp_path: Path,
-                                  src: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_on_cloud_default_storage(
+    scenario: Callable[..., None],
+    cloud_instance: str,
+    tmp_path: Path,
+    src: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert ls.settings.storage.root == cloud_instance
     available = {"instance": cloud_instance, "tmp_path": tmp_path, "src": src, "capsys": capsys}
     scenario(**{name: available[name] for name in inspect.signature(scenario).parameters})

@@ -4,6 +4,7 @@ finishes exactly what is missing."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -64,13 +65,20 @@ def make_files(folder: Path, n: int, size: int = 2048) -> Path:
 
 
 def n_pending() -> int:
-    return context.read(lambda s: s.scalar(select(func.count()).where(Artifact.visibility == PENDING)))
+    return context.read(
+        lambda s: s.scalar(select(func.count()).where(Artifact.visibility == PENDING))
+    )
 
 
 def assert_consistent(root: str) -> None:
     """Every visible record has its object; every stored object has a record."""
-    rows = context.read(lambda s: s.execute(select(Artifact.uid, Artifact.suffix, Artifact.visibility)
-                                            .where(Artifact.key_is_virtual.is_(True))).all())
+    rows = context.read(
+        lambda s: s.execute(
+            select(Artifact.uid, Artifact.suffix, Artifact.visibility).where(
+                Artifact.key_is_virtual.is_(True)
+            )
+        ).all()
+    )
     keys = {object_key(uid, suffix): vis for uid, suffix, vis in rows}
     stored = set(_stored_keys(root))
     assert {k for k, vis in keys.items() if vis != PENDING} <= stored
@@ -79,11 +87,19 @@ def assert_consistent(root: str) -> None:
 
 def _stored_keys(root: str) -> list[str]:
     if "://" not in root:
-        return [f".labshelf/{p.name}" for p in (Path(root) / ".labshelf").iterdir()
-                if not p.name.startswith(("labshelf.db", ".tmp-"))]
+        return [
+            f".labshelf/{p.name}"
+            for p in (Path(root) / ".labshelf").iterdir()
+            if not p.name.startswith(("labshelf.db", ".tmp-"))
+        ]
     base = len(root.split("://")[1]) + 1
-    return sorted({"/".join(e.path[base:].split("/")[:2]) for e in cloud.list_objects(f"{root}/.labshelf")
-                   if ".tmp-" not in e.path})
+    return sorted(
+        {
+            "/".join(e.path[base:].split("/")[:2])
+            for e in cloud.list_objects(f"{root}/.labshelf")
+            if ".tmp-" not in e.path
+        }
+    )
 
 
 @pytest.mark.parametrize("where", ["local_root", "pg_local_root", "s3_root"])
@@ -93,8 +109,14 @@ def test_upload_states_progress_duplicates_collection(where: str, request, tmp_p
     (src / "sub").mkdir()
     (src / "sub" / "same.bin").write_bytes((src / "f0001.bin").read_bytes())
     calls: list[ls.transfer.Progress] = []
-    report = ls.upload([src], as_folder=False, key_prefix="p", collection="batch",
-                       on_progress=calls.append, max_workers=4)
+    report = ls.upload(
+        [src],
+        as_folder=False,
+        key_prefix="p",
+        collection="batch",
+        on_progress=calls.append,
+        max_workers=4,
+    )
     assert report.counts == {"done": 40, "duplicate": 1}, str(report)
     assert report.bytes_done == report.bytes_total == 41 * 2048
     assert calls[-1].finished and calls[-1].files_done == 41
@@ -127,15 +149,22 @@ def test_progress_is_throttled(local_root: str, tmp_path: Path) -> None:
     src = make_files(tmp_path / "many", 300, size=64)
     stamps: list[float] = []
     ls.upload(src, as_folder=False, on_progress=lambda p: stamps.append(time.monotonic()))
-    gaps = [b - a for a, b in zip(stamps, stamps[1:-1], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps[:-1])]
     assert all(g >= 0.09 for g in gaps)
 
 
 def test_bad_items_fail_alone(local_root: str, tmp_path: Path) -> None:
     src = make_files(tmp_path / "ok", 2)
     (tmp_path / "empty.txt").write_bytes(b"")
-    report = ls.upload([src / "f0000.bin", tmp_path / "missing.txt", tmp_path / "empty.txt",
-                        "s3://bucket/x", src / "f0001.bin"])
+    report = ls.upload(
+        [
+            src / "f0000.bin",
+            tmp_path / "missing.txt",
+            tmp_path / "empty.txt",
+            "s3://bucket/x",
+            src / "f0001.bin",
+        ]
+    )
     assert [i.state for i in report.items] == ["done", "failed", "failed", "failed", "done"]
     assert "does not exist" in report.items[1].error and "empty" in report.items[2].error
     with pytest.raises(ls.InvalidArgument):
@@ -204,8 +233,9 @@ print("finished", flush=True)
 def test_killed_process_mid_upload(s3_root: str, tmp_path: Path) -> None:
     src = make_files(tmp_path / "k", 200)
     env = {**os.environ, "PYTHONPATH": str(Path(ls.__file__).parent.parent), "LABSHELF_QUIET": "1"}
-    child = subprocess.Popen([sys.executable, "-c", KILLED_UPLOAD, str(src)], stdout=subprocess.PIPE,
-                             text=True, env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_UPLOAD, str(src)], stdout=subprocess.PIPE, text=True, env=env
+    )
     for line in child.stdout:
         if line.strip() == "finished" or int(line) >= 40:
             break
@@ -307,8 +337,12 @@ def test_same_upload_twice_at_once(where: str, request, tmp_path: Path) -> None:
     root = request.getfixturevalue(where)
     src = make_files(tmp_path / "twice", 60)
     reports: list = []
-    threads = [threading.Thread(target=lambda: reports.append(ls.upload(src, as_folder=False, max_workers=3)))
-               for _ in range(2)]
+    threads = [
+        threading.Thread(
+            target=lambda: reports.append(ls.upload(src, as_folder=False, max_workers=3))
+        )
+        for _ in range(2)
+    ]
     for t in threads:
         t.start()
         time.sleep(0.05)  # the second one finds the first one's pending rows
@@ -320,8 +354,9 @@ def test_same_upload_twice_at_once(where: str, request, tmp_path: Path) -> None:
     assert_consistent(root)
 
 
-def test_rows_removed_by_their_owner_are_not_reported_done(local_root: str, tmp_path: Path,
-                                                           monkeypatch) -> None:
+def test_rows_removed_by_their_owner_are_not_reported_done(
+    local_root: str, tmp_path: Path, monkeypatch
+) -> None:
     from sqlalchemy import delete
 
     from core import artifact
@@ -369,32 +404,43 @@ def test_cancel_single_items(where: str, request, tmp_path: Path, monkeypatch) -
     assert n_pending() == 0
     assert_consistent(root)
     second = ls.upload(src, as_folder=False)
-    assert second.counts == {"done": report.counts["cancelled"], "duplicate": len(done)}, str(second)
+    assert second.counts == {"done": report.counts["cancelled"], "duplicate": len(done)}, str(
+        second
+    )
     assert_consistent(root)
 
 
 @pytest.mark.parametrize("watch", ["set", "callable"])
-def test_items_cancelled_while_they_wait_for_a_worker_end_at_once(watch: str, local_root: str, tmp_path: Path,
-                                                                   monkeypatch) -> None:
+def test_items_cancelled_while_they_wait_for_a_worker_end_at_once(
+    watch: str, local_root: str, tmp_path: Path, monkeypatch
+) -> None:
     from core import artifact
 
     src = make_files(tmp_path / "wait", 12)
     store, cancelled, seen, in_time = artifact.store_object, set(), [], []
     ended_early = threading.Event()
 
-    def on_progress(progress) -> None:  # noqa: ANN001
+    def on_progress(progress) -> None:
         seen.append(progress)
-        if sum(1 for _i, state in (c for p in seen for c in p.changes) if state == "cancelled") == 8:
+        if (
+            sum(1 for _i, state in (c for p in seen for c in p.changes) if state == "cancelled")
+            == 8
+        ):
             ended_early.set()
 
-    def busy_workers(obj, **progress) -> None:  # noqa: ANN001 - both workers hold their first item
+    def busy_workers(obj, **progress) -> None:
         cancelled.update(range(4, 12))
         in_time.append(ended_early.wait(5))
         store(obj, **progress)
 
     monkeypatch.setattr(artifact, "store_object", busy_workers)
-    report = ls.upload(src, as_folder=False, max_workers=2, on_progress=on_progress,
-                       cancel_item=cancelled if watch == "set" else cancelled.__contains__)
+    report = ls.upload(
+        src,
+        as_folder=False,
+        max_workers=2,
+        on_progress=on_progress,
+        cancel_item=cancelled if watch == "set" else cancelled.__contains__,
+    )
     assert in_time and all(in_time), "queued items were cancelled only once a worker was free"
     assert [i.state for i in report.items] == ["done"] * 4 + ["cancelled"] * 8
     assert (report.files_done, report.files_total, report.bytes_total) == (4, 4, 4 * 2048)
@@ -403,7 +449,9 @@ def test_items_cancelled_while_they_wait_for_a_worker_end_at_once(watch: str, lo
     assert_consistent(local_root)
 
 
-def test_cancel_one_item_during_its_multipart_upload(s3_root: str, tmp_path: Path, monkeypatch) -> None:
+def test_cancel_one_item_during_its_multipart_upload(
+    s3_root: str, tmp_path: Path, monkeypatch
+) -> None:
     src = make_files(tmp_path / "mixed", 20)
     (src / "big.bin").write_bytes(os.urandom(40 * 2**20))
     start = cloud._start
@@ -418,7 +466,9 @@ def test_cancel_one_item_during_its_multipart_upload(s3_root: str, tmp_path: Pat
     report = ls.upload(src, as_folder=False, cancel_item=cancelled.__contains__)
     assert report.items[0].path.name == "big.bin"
     assert report.counts == {"cancelled": 1, "done": 20}, str(report)
-    assert report.bytes_done == report.bytes_total == 20 * 2048  # the cancelled item left the totals
+    assert (
+        report.bytes_done == report.bytes_total == 20 * 2048
+    )  # the cancelled item left the totals
     assert report.files_done == report.files_total == 20
     assert ls.Artifact.filter().count() == 20 and n_pending() == 0
     assert not cloud.incomplete_uploads(s3_root)

@@ -17,14 +17,33 @@ from app import cli
 from core.instance import disconnect
 
 SCRIPTS = Path(__file__).parent / "scripts"
-COMMANDS = ("init", "connect", "info", "gui", "save", "ls", "describe", "cache", "load",
-            "delete", "demo", "migrate", "doctor")
+COMMANDS = (
+    "init",
+    "connect",
+    "info",
+    "gui",
+    "save",
+    "ls",
+    "describe",
+    "cache",
+    "load",
+    "delete",
+    "demo",
+    "migrate",
+    "doctor",
+)
 
 
 def labshelf(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     """``labshelf ARGS`` in a fresh interpreter (the test's isolated environment)."""
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True,
-                          text=True, timeout=120, cwd=cwd, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=False,
+    )
 
 
 def ok(*args: str, cwd: Path | None = None) -> str:
@@ -69,15 +88,18 @@ def store(tmp_path: Path) -> Iterator[Path]:
 def test_help_is_fast_and_imports_nothing_heavy() -> None:
     best = min(_timed(labshelf, "--help") for _ in range(3))
     assert best <= 0.3, f"labshelf --help took {best:.2f} s"
-    probe = ("import sys, app.cli as c\n"
-             "for a in (['--help'], ['ls', '--help']):\n"
-             "    try: c.main(a)\n"
-             "    except SystemExit: pass\n"
-             "heavy = [m for m in ('sqlalchemy', 'pandas', 'PySide6', 'PIL', 'pygraphviz')"
-             " if m in sys.modules]\n"
-             "print(heavy)")
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                         check=True).stdout
+    probe = (
+        "import sys, app.cli as c\n"
+        "for a in (['--help'], ['ls', '--help']):\n"
+        "    try: c.main(a)\n"
+        "    except SystemExit: pass\n"
+        "heavy = [m for m in ('sqlalchemy', 'pandas', 'PySide6', 'PIL', 'pygraphviz')"
+        " if m in sys.modules]\n"
+        "print(heavy)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip().endswith("[]")
     assert ok("--version").strip() == f"labshelf {ls.__version__}"
 
@@ -97,15 +119,17 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
 
 
 def test_without_an_instance(tmp_path: Path) -> None:
-    all_fail([
-        (("info",), "No labshelf instance is set up yet"),
-        (("ls",), "No labshelf instance"),
-        (("describe", "abc"), "No labshelf instance"),
-        (("demo", str(tmp_path / "demo"), "--load"), "No labshelf instance"),
-        (("migrate",), "No labshelf instance"),
-        (("connect", "nowhere"), "No instance matches 'nowhere'"),
-        (("init", "--storage", "ftp://host/x"), "unsupported scheme"),
-    ])
+    all_fail(
+        [
+            (("info",), "No labshelf instance is set up yet"),
+            (("ls",), "No labshelf instance"),
+            (("describe", "abc"), "No labshelf instance"),
+            (("demo", str(tmp_path / "demo"), "--load"), "No labshelf instance"),
+            (("migrate",), "No labshelf instance"),
+            (("connect", "nowhere"), "No instance matches 'nowhere'"),
+            (("init", "--storage", "ftp://host/x"), "unsupported scheme"),
+        ]
+    )
 
 
 def test_instance_commands(tmp_path: Path) -> None:
@@ -130,15 +154,24 @@ def test_artifact_commands(store: Path, tmp_path: Path) -> None:
     data.mkdir()
     (data / "a.csv").write_text("x\n1\n")
     (data / "b.csv").write_text("x\n2\n")
-    uid = ok("save", str(data / "a.csv"), "--key", "tables/a.csv",
-             "--description", "first table").split()[0]
+    uid = ok(
+        "save", str(data / "a.csv"), "--key", "tables/a.csv", "--description", "first table"
+    ).split()[0]
     newer = ok("save", str(data / "b.csv"), "--revises", uid[:8]).split()
     assert newer[0][:16] == uid[:16] and newer[1] == "tables/a.csv" and newer[-1] == "2"
 
     table, searched, old, as_json, described, cached = all_ok(
         ("ls",),
-        ("ls", "artifacts", "--filter", "is_latest=true", "--filter", "key__startswith=tables/",
-         "--search", "first"),
+        (
+            "ls",
+            "artifacts",
+            "--filter",
+            "is_latest=true",
+            "--filter",
+            "key__startswith=tables/",
+            "--search",
+            "first",
+        ),
         ("ls", "--filter", "is_latest=false"),
         ("ls", "--json", "--limit", "1"),
         ("describe", newer[0]),
@@ -159,8 +192,11 @@ def test_artifact_commands(store: Path, tmp_path: Path) -> None:
 
 
 def test_transform_commands(store: Path, tmp_path: Path) -> None:
-    subprocess.run([sys.executable, str(SCRIPTS / "write_table.py"), str(tmp_path)], check=True,
-                   capture_output=True)
+    subprocess.run(
+        [sys.executable, str(SCRIPTS / "write_table.py"), str(tmp_path)],
+        check=True,
+        capture_output=True,
+    )
     runs, transforms = all_ok(("ls", "runs"), ("ls", "transform", "--json"))
     assert "Write the iris measurements table." in runs and "script" in runs
     transform = json.loads(transforms)[0]
@@ -191,28 +227,38 @@ def test_error_paths(store: Path, tmp_path: Path) -> None:
     data = tmp_path / "t.txt"
     data.write_text("t")
     uid = ok("save", str(data)).split()[0]
-    all_fail([
-        (("save", str(tmp_path / "missing.txt")), "missing.txt"),
-        (("ls", "gadgets"), "'gadgets' is not a registry"),
-        (("describe", "zzzzzz"), "No record has a uid starting with 'zzzzzz'"),
-        (("cache", "zzzzzz"), "No artifact has a uid"),
-        (("load", uid), "No transform has a uid"),
-        (("delete", "zzzzzz"), "No artifact or collection"),
-    ])
+    all_fail(
+        [
+            (("save", str(tmp_path / "missing.txt")), "missing.txt"),
+            (("ls", "gadgets"), "'gadgets' is not a registry"),
+            (("describe", "zzzzzz"), "No record has a uid starting with 'zzzzzz'"),
+            (("cache", "zzzzzz"), "No artifact has a uid"),
+            (("load", uid), "No transform has a uid"),
+            (("delete", "zzzzzz"), "No artifact or collection"),
+        ]
+    )
     proc = labshelf("--debug", "describe", "zzzzzz")
     assert proc.returncode == 1 and "Traceback" in proc.stderr
 
 
-@pytest.mark.parametrize(("args", "match"), [
-    (("save", "{data}", "--revises", "zzzzzz"), "No artifact has a uid starting with"),
-    (("ls", "--filter", "colour=red"), "'colour' is not a valid lookup"),
-    (("ls", "--filter", "size"), "needs the form field=value"),
-    (("ls", "--filter", "size__gt=big"), "'big' is not a valid int"),
-    (("ls", "--filter", "is_latest=maybe"), "'maybe' is not a valid bool"),
-    (("delete", "{transform}"), "No artifact or collection"),
-])
-def test_error_variants(store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                        args: tuple[str, ...], match: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (("save", "{data}", "--revises", "zzzzzz"), "No artifact has a uid starting with"),
+        (("ls", "--filter", "colour=red"), "'colour' is not a valid lookup"),
+        (("ls", "--filter", "size"), "needs the form field=value"),
+        (("ls", "--filter", "size__gt=big"), "'big' is not a valid int"),
+        (("ls", "--filter", "is_latest=maybe"), "'maybe' is not a valid bool"),
+        (("delete", "{transform}"), "No artifact or collection"),
+    ],
+)
+def test_error_variants(
+    store: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: tuple[str, ...],
+    match: str,
+) -> None:
     data = tmp_path / "t.txt"
     data.write_text("t")
     transform = ls.Transform(name="t", type="function").save()
@@ -231,16 +277,23 @@ def test_load_without_source(store: Path) -> None:
     fails("load", transform.uid, match="has no source code recorded")
 
 
-def test_load_writes_a_notebook(store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_load_writes_a_notebook(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A notebook transform comes back as the ``.ipynb`` of its latest run."""
     import types
 
     from core import provenance
 
     nb = tmp_path / "qc.ipynb"
-    nb.write_text(json.dumps({"cells": [{"cell_type": "code", "execution_count": 1,
-                                         "source": "x = 1"}], "nbformat": 4}))
+    nb.write_text(
+        json.dumps(
+            {
+                "cells": [{"cell_type": "code", "execution_count": 1, "source": "x = 1"}],
+                "nbformat": 4,
+            }
+        )
+    )
     monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
     monkeypatch.setenv("JPY_SESSION_NAME", str(nb))
     ls.connect("lab")

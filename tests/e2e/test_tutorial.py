@@ -30,8 +30,9 @@ def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
 
 
 def run(*argv: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, *argv], capture_output=True, text=True, timeout=180,
-                          check=False)
+    proc = subprocess.run(
+        [sys.executable, *argv], capture_output=True, text=True, timeout=180, check=False
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     return proc
@@ -39,8 +40,10 @@ def run(*argv: str) -> subprocess.CompletedProcess:
 
 def test_tutorial_script(storage: Path, tmp_path: Path) -> None:
     proc = run(str(TUTORIAL), str(tmp_path / "data"), str(tmp_path / "out"))
-    assert "3 sub-directories & 51 files with suffixes '.csv', '.jpg'" in proc.stdout \
+    assert (
+        "3 sub-directories & 51 files with suffixes '.csv', '.jpg'" in proc.stdout
         or "3 sub-directories & 51 files with suffixes '.jpg', '.csv'" in proc.stdout
+    )
     assert "Provenance" in proc.stdout and "(96, 96)" in proc.stdout
 
     collection = ls.Collection.get(name="Iris collection", is_latest=True)
@@ -62,22 +65,35 @@ def test_tutorial_script(storage: Path, tmp_path: Path) -> None:
     svg = (tmp_path / "out" / "lineage.svg").read_text()
     nodes = set(re.findall(r'class="node">\s*<title>([^<]+)</title>', svg))
     assert nodes == {collection.uid, run_.uid, *(a.uid for a in studies)}
-    for text in ("Iris collection", "collection · v3", "iris_studies/study2_raw_images",
-                 "labshelf scripting tutorial"):
+    for text in (
+        "Iris collection",
+        "collection · v3",
+        "iris_studies/study2_raw_images",
+        "labshelf scripting tutorial",
+    ):
         assert text in svg
 
 
 def test_tutorial_through_the_cli(tmp_path: Path) -> None:
     """The same flow where the CLI has the commands: demo data, save, versions, queries."""
+
     def labshelf(*args: str) -> str:
         return run("-m", "app.cli", *args).stdout
 
     ls.init(str(tmp_path / "store"))  # `labshelf init` itself is tested in test_cli
     disconnect()
     root = Path(labshelf("demo", str(tmp_path / "data")).strip())
-    uids = [labshelf("save", str(root / f"study{i}_raw_images"), "--key",
-                     f"iris_studies/study{i}_raw_images", "--description",
-                     f"Iris study {i}").split()[0] for i in range(3)]
+    uids = [
+        labshelf(
+            "save",
+            str(root / f"study{i}_raw_images"),
+            "--key",
+            f"iris_studies/study{i}_raw_images",
+            "--description",
+            f"Iris study {i}",
+        ).split()[0]
+        for i in range(3)
+    ]
     image = sorted((root / "study0_raw_images").glob("*.jpg"))[0]
     labshelf("save", str(image), "--key", f"iris_studies/images/{image.name}")
     changed = tmp_path / "study0_v2"
@@ -89,11 +105,14 @@ def test_tutorial_through_the_cli(tmp_path: Path) -> None:
     assert v2[0][:16] == uids[0][:16] and v2[-1] == "2"
 
     with ThreadPoolExecutor(max_workers=3) as pool:  # independent reads
-        listed, described, cached = pool.map(lambda args: labshelf(*args), [
-            ("ls", "--search", "study", "--filter", "is_latest=true"),
-            ("describe", uids[1]),
-            ("cache", uids[2]),
-        ])
+        listed, described, cached = pool.map(
+            lambda args: labshelf(*args),
+            [
+                ("ls", "--search", "study", "--filter", "is_latest=true"),
+                ("describe", uids[1]),
+                ("cache", uids[2]),
+            ],
+        )
     assert len(listed.splitlines()) == 4 and v2[0] in listed and uids[0] not in listed
     assert "Iris study 1" in described
     assert Path(cached.strip()).joinpath("meta.csv").exists()
@@ -101,8 +120,9 @@ def test_tutorial_through_the_cli(tmp_path: Path) -> None:
     again = run("-m", "app.cli", "demo", str(tmp_path / "data"), "--load")
     assert "loaded already" in again.stderr
     with ThreadPoolExecutor(max_workers=2) as pool:
-        collections, runs = pool.map(lambda args: labshelf(*args),
-                                     [("ls", "collections"), ("ls", "runs")])
+        collections, runs = pool.map(
+            lambda args: labshelf(*args), [("ls", "collections"), ("ls", "runs")]
+        )
     assert [line.split()[-4] for line in collections.splitlines()[1:]] == ["3", "2", "1"]
     assert runs.count("pipeline") == 2
     disconnect()

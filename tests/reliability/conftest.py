@@ -45,21 +45,40 @@ class Row:
 _ROWS: list[Row] = []
 
 
-def record(scenario: str, backend: str, reps: int, *, lost: int | str = 0, dangling: str = "0/0",
-           clear_errors: str = "-", numbers: str = "") -> Row:
+def record(
+    scenario: str,
+    backend: str,
+    reps: int,
+    *,
+    lost: int | str = 0,
+    dangling: str = "0/0",
+    clear_errors: str = "-",
+    numbers: str = "",
+) -> Row:
     """Add a line to the summary table (and print it, visible with ``-s``)."""
     row = Row(scenario, backend, reps, lost, dangling, clear_errors, numbers)
     _ROWS.append(row)
-    print(f"[reliability] {scenario} ({backend}): reps={reps} lost={lost} "
-          f"dangling(rec/obj)={dangling} clear-errors={clear_errors} {numbers}")
+    print(
+        f"[reliability] {scenario} ({backend}): reps={reps} lost={lost} "
+        f"dangling(rec/obj)={dangling} clear-errors={clear_errors} {numbers}"
+    )
     return row
 
 
 def _table() -> str:
-    head = ("scenario", "backend", "reps", "records lost", "dangling rec/obj", "clear errors",
-            "measured")
-    rows = [head] + [(r.scenario, r.backend, str(r.reps), str(r.lost), r.dangling, r.clear_errors,
-                      r.numbers) for r in _ROWS]
+    head = (
+        "scenario",
+        "backend",
+        "reps",
+        "records lost",
+        "dangling rec/obj",
+        "clear errors",
+        "measured",
+    )
+    rows = [head] + [
+        (r.scenario, r.backend, str(r.reps), str(r.lost), r.dangling, r.clear_errors, r.numbers)
+        for r in _ROWS
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
     lines = []
     for n, r in enumerate(rows):
@@ -124,8 +143,13 @@ def worker_env(**extra: str) -> dict[str, str]:
 def start_worker(*args: Any, env: dict[str, str] | None = None, **popen: Any) -> subprocess.Popen:
     """``python tests/reliability/worker.py ARGS`` in the test's environment (same instance)."""
     return subprocess.Popen(
-        [sys.executable, str(WORKER), *map(str, args)], cwd=REPO, env=env or worker_env(),
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen,
+        [sys.executable, str(WORKER), *map(str, args)],
+        cwd=REPO,
+        env=env or worker_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **popen,
     )
 
 
@@ -136,7 +160,9 @@ def finish_worker(proc: subprocess.Popen, timeout: float) -> dict[str, Any]:
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError(f"worker timed out after {timeout} s (deadlock?)\n{err[-3000:]}") from None
+        raise AssertionError(
+            f"worker timed out after {timeout} s (deadlock?)\n{err[-3000:]}"
+        ) from None
     lines = [line for line in out.splitlines() if line.startswith("{")]
     assert proc.returncode == 0 and lines, f"worker failed (exit {proc.returncode}):\n{err[-3000:]}"
     return json.loads(lines[-1])
@@ -163,7 +189,9 @@ class Audit:
         return f"{len(self.missing_objects) + len(self.bad_objects)}/{len(self.orphan_objects)}"
 
     def assert_consistent(self) -> None:
-        assert not self.missing_objects, f"visible records without object: {self.missing_objects[:5]}"
+        assert not self.missing_objects, (
+            f"visible records without object: {self.missing_objects[:5]}"
+        )
         assert not self.bad_objects, f"records whose hash does not match: {self.bad_objects[:5]}"
         assert not self.orphan_objects, f"objects without a record: {self.orphan_objects[:5]}"
         assert not self.latest_violations, self.latest_violations[:5]
@@ -188,9 +216,12 @@ def audit(root: Path, *, rehash: bool = True) -> Audit:
     from core.instance import current
 
     with current().engine().connect() as conn:
-        rows = conn.execute(text(
-            "SELECT uid, suffix, visibility, key_is_virtual, hash, hash_type, size, n_objects, "
-            "stem_uid, is_latest FROM artifacts")).all()
+        rows = conn.execute(
+            text(
+                "SELECT uid, suffix, visibility, key_is_virtual, hash, hash_type, size, n_objects, "
+                "stem_uid, is_latest FROM artifacts"
+            )
+        ).all()
     result = Audit()
     by_uid = {r.uid: r for r in rows}
     objects = root / ".labshelf"
@@ -234,16 +265,16 @@ def audit(root: Path, *, rehash: bool = True) -> Audit:
         latest = [m for m in members if m.is_latest]
         shown = [m for m in members if m.visibility >= 0]
         if len(latest) > 1 or (shown and len(latest) != 1):
-            result.latest_violations.append(f"family {stem}: {len(latest)} latest of {len(members)}")
+            result.latest_violations.append(
+                f"family {stem}: {len(latest)} latest of {len(members)}"
+            )
         elif latest and latest[0].uid != max(m.uid for m in shown):
             result.latest_violations.append(f"family {stem}: latest is not the highest version")
     return result
 
 
 def run_doctor(fix: bool = False) -> Any:
-    """``doctor`` (grace 0: nothing else is saving), or None while it does not exist.
-
-    """
+    """``doctor`` (grace 0: nothing else is saving), or None while it does not exist."""
     try:
         from core.doctor import doctor
     except ImportError:
@@ -255,7 +286,11 @@ def one_sentence(message: str) -> bool:
     """A clear error: one line, not a traceback, a SQL statement or a raw driver dump."""
     text = message.strip()
     return (
-        bool(text) and "\n" not in text and "Traceback" not in text and len(text) < 2500
-        and "sqlalchemy" not in text.lower() and "background on this error" not in text.lower()
+        bool(text)
+        and "\n" not in text
+        and "Traceback" not in text
+        and len(text) < 2500
+        and "sqlalchemy" not in text.lower()
+        and "background on this error" not in text.lower()
         and "[sql:" not in text.lower()
     )

@@ -75,8 +75,11 @@ def _run_killed(mode: str, src: Path, kill_at: str, delay: float | None) -> str:
 def _check_after(root: Path, expect_keys: set[str] | None) -> tuple[int, str, dict]:
     state = audit(root)
     state.assert_consistent()
-    leftovers = dict(pending=state.pending, pending_objects=len(state.pending_objects),
-                     tmp=len(state.tmp_leftovers))
+    leftovers = dict(
+        pending=state.pending,
+        pending_objects=len(state.pending_objects),
+        tmp=len(state.tmp_leftovers),
+    )
     lost = 0
     if expect_keys is not None:
         lost = len(expect_keys - _keys(root))
@@ -114,11 +117,21 @@ def _keys(root: Path) -> set[str]:
     return set(keys)
 
 
-def _crash_scenario(mode: str, src: Path, tmp_path: Path, kill_points: list[tuple[str, float | None]],
-                    label: str, pg_server=None) -> None:  # noqa: ANN001
+def _crash_scenario(
+    mode: str,
+    src: Path,
+    tmp_path: Path,
+    kill_points: list[tuple[str, float | None]],
+    label: str,
+    pg_server=None,
+) -> None:
     prefix = "bulk/" if mode == "save_bulk" else f"up/{src.name}/"
     expect = {prefix + p.relative_to(src).as_posix() for p in src.rglob("*") if p.is_file()}
-    outcomes, worst_leftovers, dangling_seen = [], {"pending": 0, "pending_objects": 0, "tmp": 0}, []
+    outcomes, worst_leftovers, dangling_seen = (
+        [],
+        {"pending": 0, "pending_objects": 0, "tmp": 0},
+        [],
+    )
     for n, (kill_at, delay) in enumerate(kill_points):
         db = pg_server.create_database().url if pg_server is not None else None
         root = _fresh_instance(tmp_path, f"store{n}", db)
@@ -144,13 +157,18 @@ def _crash_scenario(mode: str, src: Path, tmp_path: Path, kill_points: list[tupl
             state.assert_consistent()
             assert state.pending == 0 and not state.pending_objects and not state.tmp_leftovers
     killed = outcomes.count("killed")
-    record(label, "postgresql" if pg_server is not None else "sqlite", len(kill_points), lost=0,
-           dangling=f"{sum(int(d.split('/')[0]) for d in dangling_seen)}/"
-                    f"{sum(int(d.split('/')[1]) for d in dangling_seen)}",
-           clear_errors="-",
-           numbers=f"{killed} killed mid-job; leftovers for doctor at most {worst_leftovers['pending']} "
-                   f"pending rows, {worst_leftovers['pending_objects']} final objects of pending rows, "
-                   f"{worst_leftovers['tmp']} .tmp- objects; doctor --fix cleaned all")
+    record(
+        label,
+        "postgresql" if pg_server is not None else "sqlite",
+        len(kill_points),
+        lost=0,
+        dangling=f"{sum(int(d.split('/')[0]) for d in dangling_seen)}/"
+        f"{sum(int(d.split('/')[1]) for d in dangling_seen)}",
+        clear_errors="-",
+        numbers=f"{killed} killed mid-job; leftovers for doctor at most {worst_leftovers['pending']} "
+        f"pending rows, {worst_leftovers['pending_objects']} final objects of pending rows, "
+        f"{worst_leftovers['tmp']} .tmp- objects; doctor --fix cleaned all",
+    )
 
 
 PHASES = ["hashing:250", "copying:40", "stored:120", "publish:1", "published:1"]
@@ -176,24 +194,38 @@ def _calibrate(mode: str, src: Path, tmp_path: Path, runs_: int = 2) -> float:
     return min(runs)
 
 
-def test_sigkill_during_bulk_save(five_hundred: Path, tmp_path: Path, scale, long_run: bool) -> None:
+def test_sigkill_during_bulk_save(
+    five_hundred: Path, tmp_path: Path, scale, long_run: bool
+) -> None:
     seconds = _calibrate("save_bulk", five_hundred, tmp_path)
     print(f"[reliability] one ls.save of {N_FILES} files in a subprocess: {seconds:.2f} s")
     points = _kill_points(scale(3, 20), seconds, long_run)
-    _crash_scenario("save_bulk", five_hundred, tmp_path, points,
-                    f"SIGKILL during ls.save of {N_FILES} files (phases + random points)")
+    _crash_scenario(
+        "save_bulk",
+        five_hundred,
+        tmp_path,
+        points,
+        f"SIGKILL during ls.save of {N_FILES} files (phases + random points)",
+    )
 
 
 def test_sigkill_during_upload(five_hundred: Path, tmp_path: Path, scale, long_run: bool) -> None:
     seconds = _calibrate("upload", five_hundred, tmp_path)
     print(f"[reliability] one ls.upload of {N_FILES} files in a subprocess: {seconds:.2f} s")
     points = _kill_points(scale(3, 20), seconds, long_run)
-    _crash_scenario("upload", five_hundred, tmp_path, points,
-                    f"SIGKILL during ls.upload of {N_FILES} files (phases + random points)")
+    _crash_scenario(
+        "upload",
+        five_hundred,
+        tmp_path,
+        points,
+        f"SIGKILL during ls.upload of {N_FILES} files (phases + random points)",
+    )
 
 
 @pytest.mark.parametrize("mode", ["save_bulk", "upload"])
-def test_sigkill_on_postgres(five_hundred: Path, tmp_path: Path, pg_server, mode: str, scale) -> None:
+def test_sigkill_on_postgres(
+    five_hundred: Path, tmp_path: Path, pg_server, mode: str, scale
+) -> None:
     """The phases where PostgreSQL matters: objects stored but unpublished, inside the publish
     transaction, right after it; plus random points."""
     points: list[tuple[str, float | None]] = [("stored:200", None), ("publish:1", None)]
@@ -206,11 +238,18 @@ def test_sigkill_on_postgres(five_hundred: Path, tmp_path: Path, pg_server, mode
     assert _run_killed(mode, five_hundred, "-", None) == "finished"
     proc_seconds.append(_LAST_RUN["seconds"])
     seconds = min(proc_seconds)
-    points += [("-", random.Random(2000 + s).uniform(0.02, 0.95 * seconds))
-               for s in range(scale(1, 10))]
+    points += [
+        ("-", random.Random(2000 + s).uniform(0.02, 0.95 * seconds)) for s in range(scale(1, 10))
+    ]
     what = "ls.save" if mode == "save_bulk" else "ls.upload"
-    _crash_scenario(mode, five_hundred, tmp_path, points,
-                    f"SIGKILL during {what} of {N_FILES} files (phases + random points)", pg_server)
+    _crash_scenario(
+        mode,
+        five_hundred,
+        tmp_path,
+        points,
+        f"SIGKILL during {what} of {N_FILES} files (phases + random points)",
+        pg_server,
+    )
 
 
 # ---------------------------------------------------------------- disk full
@@ -242,18 +281,28 @@ def test_disk_full_while_copying(sqlite_instance: Path, tmp_path: Path) -> None:
     state.assert_consistent()
     assert state.pending == 0 and not state.tmp_leftovers and not state.pending_objects
     assert ls.Artifact.filter().count() == 1
-    objects = [p for p in (sqlite_instance / ".labshelf").iterdir() if not p.name.startswith("labshelf.db")]
+    objects = [
+        p for p in (sqlite_instance / ".labshelf").iterdir() if not p.name.startswith("labshelf.db")
+    ]
     assert len(objects) == 1 and objects[0].stat().st_size == 5
-    record("disk full (RLIMIT_FSIZE) while copying a file / a folder", "sqlite", 2, lost=0,
-           dangling=state.dangling, clear_errors=f"{clear}/2 one-sentence StorageError",
-           numbers=f"e.g. \"{outcome['b-big.bin'][:90]}…\"; nothing half-written")
+    record(
+        "disk full (RLIMIT_FSIZE) while copying a file / a folder",
+        "sqlite",
+        2,
+        lost=0,
+        dangling=state.dangling,
+        clear_errors=f"{clear}/2 one-sentence StorageError",
+        numbers=f'e.g. "{outcome["b-big.bin"][:90]}…"; nothing half-written',
+    )
 
 
 # ---------------------------------------------------------------- files that change
 
 
 @pytest.mark.parametrize("size", [3_000_000, 60 * 1024 * 1024], ids=["md5", "sha1-fl"])
-def test_file_changed_between_hash_and_copy(sqlite_instance: Path, tmp_path: Path, size: int) -> None:
+def test_file_changed_between_hash_and_copy(
+    sqlite_instance: Path, tmp_path: Path, size: int
+) -> None:
     """Same size, different bytes after hashing: the save fails; never a mismatching record."""
     path = tmp_path / "data.bin"
     path.write_bytes(os.urandom(size))
@@ -267,8 +316,14 @@ def test_file_changed_between_hash_and_copy(sqlite_instance: Path, tmp_path: Pat
     state = audit(sqlite_instance)
     state.assert_consistent()
     assert state.visible == 0 and state.pending == 0 and not state.tmp_leftovers
-    record(f"file rewritten between hash and copy ({a.hash_type})", "sqlite", 1, lost=0,
-           dangling=state.dangling, clear_errors="1/1 StorageError 'changed'")
+    record(
+        f"file rewritten between hash and copy ({a.hash_type})",
+        "sqlite",
+        1,
+        lost=0,
+        dangling=state.dangling,
+        clear_errors="1/1 StorageError 'changed'",
+    )
 
 
 def test_folder_changed_between_hash_and_copy(sqlite_instance: Path, tmp_path: Path) -> None:
@@ -296,8 +351,9 @@ def test_file_rewritten_while_saving(sqlite_instance: Path, tmp_path: Path, scal
         path.write_bytes(os.urandom(size))
         stop = threading.Event()
 
-        def scribble(p: Path = path, n: int = size, done: threading.Event = stop,
-                     seed: int = rep) -> None:
+        def scribble(
+            p: Path = path, n: int = size, done: threading.Event = stop, seed: int = rep
+        ) -> None:
             rng = random.Random(seed)
             with open(p, "r+b") as fh:
                 while not done.is_set():
@@ -320,9 +376,15 @@ def test_file_rewritten_while_saving(sqlite_instance: Path, tmp_path: Path, scal
     state = audit(sqlite_instance)
     state.assert_consistent()  # every record's hash matches its stored bytes
     assert not state.tmp_leftovers and state.pending == 0
-    record("file rewritten while hashed and copied", "sqlite", reps, lost=0, dangling=state.dangling,
-           clear_errors=f"{failed}/{failed} one-sentence StorageError",
-           numbers=f"{failed} detected and refused, {saved} saved with matching bytes")
+    record(
+        "file rewritten while hashed and copied",
+        "sqlite",
+        reps,
+        lost=0,
+        dangling=state.dangling,
+        clear_errors=f"{failed}/{failed} one-sentence StorageError",
+        numbers=f"{failed} detected and refused, {saved} saved with matching bytes",
+    )
 
 
 @pytest.fixture
@@ -332,8 +394,11 @@ def small_disk(tmp_path: Path):
 
     mount = tmp_path / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.strip()}")
     try:
@@ -390,9 +455,14 @@ def test_real_disk_full_objects_and_database(small_disk: Path, tmp_path: Path) -
     ls.Artifact(again, key="after.txt").save()
     assert ls.Artifact.filter(key="after.txt").count() == 1
     leftovers = f"{state.pending} pending rows, {len(state.tmp_leftovers)} .tmp- objects"
-    kinds = sorted({m.split(':')[0] for m in messages[1:]})
-    record("real full disk (8 MB tmpfs: objects + SQLite)", "sqlite", 61, lost=0,
-           dangling=state.dangling,
-           clear_errors=f"{len(messages)}/{len(messages)} one-sentence ({', '.join(kinds)})",
-           numbers=f"leftovers {leftovers}; saves again after freeing space; "
-                   f"e.g. \"{messages[0][:80]}\"")
+    kinds = sorted({m.split(":")[0] for m in messages[1:]})
+    record(
+        "real full disk (8 MB tmpfs: objects + SQLite)",
+        "sqlite",
+        61,
+        lost=0,
+        dangling=state.dangling,
+        clear_errors=f"{len(messages)}/{len(messages)} one-sentence ({', '.join(kinds)})",
+        numbers=f"leftovers {leftovers}; saves again after freeing space; "
+        f'e.g. "{messages[0][:80]}"',
+    )

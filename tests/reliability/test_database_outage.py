@@ -33,7 +33,9 @@ def _attempts(tmp_path: Path, tag: str) -> list:
     ]
 
 
-def test_postgres_stops_and_restarts_mid_session(pg_instance: Path, pg_server, tmp_path: Path) -> None:
+def test_postgres_stops_and_restarts_mid_session(
+    pg_instance: Path, pg_server, tmp_path: Path
+) -> None:
     first = tmp_path / "first.txt"
     first.write_text("first\n")
     a = ls.Artifact(first, key="first.txt", description="report one").save()
@@ -76,10 +78,16 @@ def test_postgres_stops_and_restarts_mid_session(pg_instance: Path, pg_server, t
     state.assert_consistent()
     assert state.pending == 0 and not state.tmp_leftovers
     sample = errors.get("count", "")
-    record("PostgreSQL stopped mid-session, restarted", "postgresql", len(errors), lost=0,
-           dangling=state.dangling, clear_errors=f"{clear}/{len(errors)} one-sentence DatabaseError",
-           numbers=f"slowest failure {worst:.2f} s, first call after restart {recovered:.2f} s; "
-                   f"e.g. \"{sample[:100]}\"")
+    record(
+        "PostgreSQL stopped mid-session, restarted",
+        "postgresql",
+        len(errors),
+        lost=0,
+        dangling=state.dangling,
+        clear_errors=f"{clear}/{len(errors)} one-sentence DatabaseError",
+        numbers=f"slowest failure {worst:.2f} s, first call after restart {recovered:.2f} s; "
+        f'e.g. "{sample[:100]}"',
+    )
 
 
 def test_postgres_restart_between_calls(pg_instance: Path, pg_server, tmp_path: Path) -> None:
@@ -101,7 +109,10 @@ def test_postgres_network_black_hole(pg_server, tcp_proxy, tmp_path: Path, monke
     monkeypatch.setenv("LABSHELF_DB_LINK_TIMEOUT", "2")
     db = pg_server.create_database()
     proxy = tcp_proxy(pg_server.port)
-    ls.init(str(tmp_path / "store"), db=f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{db.name}")
+    ls.init(
+        str(tmp_path / "store"),
+        db=f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{db.name}",
+    )
     try:
         _save_text(tmp_path, "a.txt", "a\n")
         proxy.cut(hang=True)
@@ -119,15 +130,21 @@ def test_postgres_network_black_hole(pg_server, tcp_proxy, tmp_path: Path, monke
         assert "did not answer within 2 s" in message, message
         assert waited < 6, f"{waited:.1f} s to fail with a 2 s link timeout"
         assert ls.Artifact.filter().count() == 1
-        record("network to PostgreSQL black-holed, then restored", "postgresql", 1, lost=0,
-               clear_errors="1/1 one-sentence DatabaseError",
-               numbers=f"failed after {waited:.1f} s (connect timeout); e.g. \"{message[:90]}\"")
+        record(
+            "network to PostgreSQL black-holed, then restored",
+            "postgresql",
+            1,
+            lost=0,
+            clear_errors="1/1 one-sentence DatabaseError",
+            numbers=f'failed after {waited:.1f} s (connect timeout); e.g. "{message[:90]}"',
+        )
     finally:
         disconnect()
 
 
-def test_postgres_stops_during_an_upload(pg_instance: Path, pg_server, tmp_path: Path,
-                                         monkeypatch) -> None:
+def test_postgres_stops_during_an_upload(
+    pg_instance: Path, pg_server, tmp_path: Path, monkeypatch
+) -> None:
     """The server stops while ls.upload is publishing: the upload ends promptly with a clear
     error; after the restart the same call completes and doctor cleans what was left."""
     import threading
@@ -142,14 +159,14 @@ def test_postgres_stops_during_an_upload(pg_instance: Path, pg_server, tmp_path:
         (src / f"{i}.txt").write_text(f"batch file {i}\n")
     original = artifact.store_object
 
-    def slow_store(obj, **kw):  # noqa: ANN001, ANN003 - stretch the upload to ~1-2 s
+    def slow_store(obj, **kw):
         time.sleep(0.01)
         return original(obj, **kw)
 
     monkeypatch.setattr(artifact, "store_object", slow_store)
     started = threading.Event()
 
-    def progress(p) -> None:  # noqa: ANN001
+    def progress(p) -> None:
         if p.files_done >= 40:
             started.set()
 
@@ -157,8 +174,9 @@ def test_postgres_stops_during_an_upload(pg_instance: Path, pg_server, tmp_path:
 
     def run() -> None:
         try:
-            outcome["report"] = ls.upload([src], key_prefix="b", as_folder=False, max_workers=4,
-                                          on_progress=progress)
+            outcome["report"] = ls.upload(
+                [src], key_prefix="b", as_folder=False, max_workers=4, on_progress=progress
+            )
         except ls.LabshelfError as exc:
             outcome["error"] = exc
         except Exception as exc:  # noqa: BLE001 - reported below
@@ -192,12 +210,19 @@ def test_postgres_stops_during_an_upload(pg_instance: Path, pg_server, tmp_path:
     if run_doctor(fix=True) is not None:
         state = audit(pg_instance)
         assert state.pending == 0 and not state.pending_objects and not state.tmp_leftovers
-    record("PostgreSQL stopped during ls.upload of 400 files", "postgresql", 1, lost=0,
-           dangling=state.dangling, clear_errors="1/1 one-sentence DatabaseError"
-           if "error" in outcome else "report with failed items",
-           numbers=f"upload ended {ended:.1f} s after the stop; re-run completed; leftovers for "
-                   f"doctor {before_fix[0]} pending rows, {before_fix[1]} their objects, "
-                   f"{before_fix[2]} .tmp-; e.g. \"{message[:90]}\"")
+    record(
+        "PostgreSQL stopped during ls.upload of 400 files",
+        "postgresql",
+        1,
+        lost=0,
+        dangling=state.dangling,
+        clear_errors="1/1 one-sentence DatabaseError"
+        if "error" in outcome
+        else "report with failed items",
+        numbers=f"upload ended {ended:.1f} s after the stop; re-run completed; leftovers for "
+        f"doctor {before_fix[0]} pending rows, {before_fix[1]} their objects, "
+        f'{before_fix[2]} .tmp-; e.g. "{message[:90]}"',
+    )
 
 
 def _state(pid: int) -> str:
@@ -261,10 +286,19 @@ def test_frozen_writer_does_not_block_others_forever(pg_instance: Path, tmp_path
         proc.stderr.close()
     if blocked:
         t.join(timeout=30)  # the frozen session is gone now: the save proceeds
-    record("a writer frozen (SIGSTOP) inside its publish transaction", "postgresql", 1, lost=0,
-           clear_errors="other writers proceed" if not blocked else "OTHER WRITERS HANG",
-           numbers=f"another process's save waited {waited:.1f} s"
-                   + (" and was still blocked" if blocked else f" ({'saved' if 'uid' in outcome else outcome.get('error', '')[:80]})"))
+    record(
+        "a writer frozen (SIGSTOP) inside its publish transaction",
+        "postgresql",
+        1,
+        lost=0,
+        clear_errors="other writers proceed" if not blocked else "OTHER WRITERS HANG",
+        numbers=f"another process's save waited {waited:.1f} s"
+        + (
+            " and was still blocked"
+            if blocked
+            else f" ({'saved' if 'uid' in outcome else outcome.get('error', '')[:80]})"
+        ),
+    )
     assert not blocked, f"a save waited {waited:.0f} s behind a frozen process's publish lock"
     assert resumed == 0, f"the woken process ended with {resumed}: {err[-1500:]}"
     assert ls.Artifact.filter(key__startswith="bulk/").count() == 5
@@ -291,8 +325,7 @@ def test_postgres_sessions_end_abandoned_transactions(pg_instance: Path) -> None
 # ---------------------------------------------------------------- bounded waits
 
 
-def _bounded_pg_instance(pg_server, tmp_path: Path, monkeypatch, statement: str,
-                         link: str) -> None:
+def _bounded_pg_instance(pg_server, tmp_path: Path, monkeypatch, statement: str, link: str) -> None:
     """A current PostgreSQL instance whose time limits are the given (small) ones."""
     from sqlalchemy import text
 
@@ -314,7 +347,7 @@ def _probe_rows() -> int:
         return conn.execute(text("SELECT count(*) FROM probe")).scalar()
 
 
-def _in_thread(fn, limit: float) -> tuple[object, float]:  # noqa: ANN001
+def _in_thread(fn, limit: float) -> tuple[object, float]:
     """(result or LabshelfError, seconds) of ``fn()``; fails if it is still running after
     ``limit`` seconds (an unbounded wait), rather than hanging the suite."""
     import threading
@@ -349,7 +382,8 @@ def test_postgres_statement_timeout(pg_server, tmp_path: Path, monkeypatch) -> N
 
     _bounded_pg_instance(pg_server, tmp_path, monkeypatch, statement="1", link="2")
     try:
-        def slow_write(s) -> None:  # noqa: ANN001
+
+        def slow_write(s) -> None:
             s.execute(text("INSERT INTO probe VALUES (1)"))
             s.execute(text("SELECT pg_sleep(8)"))
 
@@ -357,20 +391,31 @@ def test_postgres_statement_timeout(pg_server, tmp_path: Path, monkeypatch) -> N
         assert isinstance(error, ls.DatabaseError), error
         message = str(error)
         assert one_sentence(message), message
-        assert message.startswith("The database took longer than 1 s while filling the probe"), message
+        assert message.startswith("The database took longer than 1 s while filling the probe"), (
+            message
+        )
         assert waited < 4, f"{waited:.1f} s for a 1 s statement timeout"
         assert _probe_rows() == 0  # the insert before the slow statement was rolled back
 
-        error, waited = _in_thread(lambda: context.read(
-            lambda s: s.execute(text("SELECT pg_sleep(8)")).all(), what="reading slowly"), 20)
+        error, waited = _in_thread(
+            lambda: context.read(
+                lambda s: s.execute(text("SELECT pg_sleep(8)")).all(), what="reading slowly"
+            ),
+            20,
+        )
         assert isinstance(error, ls.DatabaseError) and "while reading slowly" in str(error), error
         assert waited < 4, f"{waited:.1f} s for a 1 s statement timeout"
 
         _save_text(tmp_path, "after.txt", "after\n")
         assert ls.Artifact.filter().count() == 1
-        record("a statement longer than the statement timeout (1 s)", "postgresql", 2, lost=0,
-               clear_errors="2/2 one-sentence DatabaseError",
-               numbers=f"failed after {waited:.1f} s, rolled back; e.g. \"{message[:90]}\"")
+        record(
+            "a statement longer than the statement timeout (1 s)",
+            "postgresql",
+            2,
+            lost=0,
+            clear_errors="2/2 one-sentence DatabaseError",
+            numbers=f'failed after {waited:.1f} s, rolled back; e.g. "{message[:90]}"',
+        )
     finally:
         disconnect()
 
@@ -395,13 +440,17 @@ def test_postgres_server_frozen_mid_transaction(pg_server, tmp_path: Path, monke
         frozen: list[int] = []
         backend: list[int] = []
 
-        def freeze_midway(s) -> None:  # noqa: ANN001
+        def freeze_midway(s) -> None:
             s.execute(text("INSERT INTO probe VALUES (1)"))
             backend.append(s.execute(text("SELECT pg_backend_pid()")).scalar())
             with context.current().engine().connect() as other:  # every session of this database
-                pids = other.execute(text(
-                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
-                )).scalars().all()
+                pids = (
+                    other.execute(
+                        text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+                    )
+                    .scalars()
+                    .all()
+                )
             for pid in [postmaster, *pids]:
                 os.kill(pid, signal.SIGSTOP)
                 frozen.append(pid)
@@ -409,7 +458,8 @@ def test_postgres_server_frozen_mid_transaction(pg_server, tmp_path: Path, monke
 
         try:
             error, waited = _in_thread(
-                lambda: context.write(freeze_midway, what="filling the probe"), 20)
+                lambda: context.write(freeze_midway, what="filling the probe"), 20
+            )
             later, later_waited = _in_thread(lambda: ls.Artifact.filter().count(), 20)
         finally:
             for pid in frozen:
@@ -418,7 +468,8 @@ def test_postgres_server_frozen_mid_transaction(pg_server, tmp_path: Path, monke
         message = str(error)
         assert one_sentence(message), message
         assert message.startswith(
-            "The database server did not answer within 1.5 s while filling the probe"), message
+            "The database server did not answer within 1.5 s while filling the probe"
+        ), message
         assert waited < 4, f"{waited:.1f} s with 0.5 s + 1 s limits"
         # a call after it: its pooled connection is silent too, and new ones are not answered
         assert isinstance(later, ls.DatabaseError) and one_sentence(str(later)), later
@@ -430,8 +481,9 @@ def test_postgres_server_frozen_mid_transaction(pg_server, tmp_path: Path, monke
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with context.current().engine().connect() as conn:
-                alive = conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"),
-                                     {"p": backend[0]}).scalar()
+                alive = conn.execute(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": backend[0]}
+                ).scalar()
             if not alive:
                 break
             time.sleep(0.1)
@@ -439,10 +491,15 @@ def test_postgres_server_frozen_mid_transaction(pg_server, tmp_path: Path, monke
         assert _probe_rows() == 0
         _save_text(tmp_path, "b.txt", "b\n")
         assert ls.Artifact.filter().count() == 2
-        record("PostgreSQL frozen (SIGSTOP) mid-transaction", "postgresql", 2, lost=0,
-               clear_errors="2/2 one-sentence DatabaseError",
-               numbers=f"the write failed after {waited:.1f} s, the next read after "
-                       f"{later_waited:.1f} s (0.5 s + 1 s limits), rolled back; "
-                       f"e.g. \"{message[:90]}\"")
+        record(
+            "PostgreSQL frozen (SIGSTOP) mid-transaction",
+            "postgresql",
+            2,
+            lost=0,
+            clear_errors="2/2 one-sentence DatabaseError",
+            numbers=f"the write failed after {waited:.1f} s, the next read after "
+            f"{later_waited:.1f} s (0.5 s + 1 s limits), rolled back; "
+            f'e.g. "{message[:90]}"',
+        )
     finally:
         disconnect()

@@ -20,9 +20,12 @@ from core.storage import validate_key
 
 from .conftest import one_sentence, record
 
-SETTINGS = settings(max_examples=50, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                           HealthCheck.too_slow])
+SETTINGS = settings(
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 _counts: dict[str, list[int]] = {}
 
 
@@ -33,18 +36,55 @@ def _tally(name: str, ok: bool) -> None:
 
 
 NASTY = [
-    "..", ".", "../x", "a/../b", "a/./b", "/abs", "//x", "C:\\x", "c:/x", "a\\b", "a//b", "a/",
-    " ", "", "\x00", "a\nb", "a\rb", "\t", "ä/ö/ü", "日本/データ.csv", "emoji/😀.txt", "x" * 1001,
-    "x" * 1000, "a b/c d.txt", "'; DROP TABLE artifacts; --", "%_%", "a/\u202ebackwards", "\ud800",
-    "con", "a:b", "*", "?", "~", "-rf", ".hidden", "a/.labshelf/x",
+    "..",
+    ".",
+    "../x",
+    "a/../b",
+    "a/./b",
+    "/abs",
+    "//x",
+    "C:\\x",
+    "c:/x",
+    "a\\b",
+    "a//b",
+    "a/",
+    " ",
+    "",
+    "\x00",
+    "a\nb",
+    "a\rb",
+    "\t",
+    "ä/ö/ü",
+    "日本/データ.csv",
+    "emoji/😀.txt",
+    "x" * 1001,
+    "x" * 1000,
+    "a b/c d.txt",
+    "'; DROP TABLE artifacts; --",
+    "%_%",
+    "a/\u202ebackwards",
+    "\ud800",
+    "con",
+    "a:b",
+    "*",
+    "?",
+    "~",
+    "-rf",
+    ".hidden",
+    "a/.labshelf/x",
 ]
 
-segment = st.one_of(st.sampled_from(["..", ".", "", " ", "a", "\\", "%", "_", "😀", "ü", "x" * 300]),
-                    st.text(min_size=1, max_size=12))
+segment = st.one_of(
+    st.sampled_from(["..", ".", "", " ", "a", "\\", "%", "_", "😀", "ü", "x" * 300]),
+    st.text(min_size=1, max_size=12),
+)
 composed_keys = st.lists(segment, min_size=1, max_size=6).map("/".join)
-keys = st.one_of(st.sampled_from(NASTY), composed_keys, st.text(max_size=40),
-                 st.builds(lambda p, n: p + "x" * n, st.sampled_from(["", "/", "a/"]),
-                           st.integers(900, 1100)))
+keys = st.one_of(
+    st.sampled_from(NASTY),
+    composed_keys,
+    st.text(max_size=40),
+    st.builds(lambda p, n: p + "x" * n, st.sampled_from(["", "/", "a/"]), st.integers(900, 1100)),
+)
 
 
 @SETTINGS
@@ -73,6 +113,7 @@ def data_file(tmp_path: Path):
         p = tmp_path / f"f{n}.txt"
         p.write_text(f"unique content {n} {tmp_path}\n")
         return p
+
     return make
 
 
@@ -102,22 +143,74 @@ def test_save_with_any_key(instance: Path, data_file, key: str) -> None:
 # ---------------------------------------------------------------- search
 
 SEARCH_KEYS = [
-    "plain/report.csv", "quote'single.txt", 'quote"double.txt', "percent%sign.txt",
-    "under_score.txt", "back\\slash-free/x.txt", "sql/'; DROP TABLE artifacts; --.txt",
-    "regex/.*+?[](){}^$|.txt", "fts/\"a\" OR b NEAR c*.txt", "space in/name.txt",
-    "ümlaut/Äpfel.csv", "日本/データ.csv", "emoji/😀.txt", "case/MiXeD.TXT", "x" * 200,
-    "pct/100%_done.txt", "like/a_b%c\\d.txt",
+    "plain/report.csv",
+    "quote'single.txt",
+    'quote"double.txt',
+    "percent%sign.txt",
+    "under_score.txt",
+    "back\\slash-free/x.txt",
+    "sql/'; DROP TABLE artifacts; --.txt",
+    "regex/.*+?[](){}^$|.txt",
+    'fts/"a" OR b NEAR c*.txt',
+    "space in/name.txt",
+    "ümlaut/Äpfel.csv",
+    "日本/データ.csv",
+    "emoji/😀.txt",
+    "case/MiXeD.TXT",
+    "x" * 200,
+    "pct/100%_done.txt",
+    "like/a_b%c\\d.txt",
 ]
 SEARCH_KEYS = [k for k in SEARCH_KEYS if "\\" not in k]
 
 queries = st.one_of(
-    st.sampled_from(["'", '"', "%", "_", "%_", "\\", "*", "' OR '1'='1", "'; DROP TABLE artifacts; --",
-                     ".*", "[", "(", ")", "^", "$", "|", "NEAR", "AND", "OR", "NOT", '"a" OR b',
-                     "\x00", "😀", "データ", "äpfel", "MIXED", "x" * 300, " ", "  x  ", "100%",
-                     "a_b", "rowid", "artifacts_fts", "--", "/*", "*/"]),
+    st.sampled_from(
+        [
+            "'",
+            '"',
+            "%",
+            "_",
+            "%_",
+            "\\",
+            "*",
+            "' OR '1'='1",
+            "'; DROP TABLE artifacts; --",
+            ".*",
+            "[",
+            "(",
+            ")",
+            "^",
+            "$",
+            "|",
+            "NEAR",
+            "AND",
+            "OR",
+            "NOT",
+            '"a" OR b',
+            "\x00",
+            "😀",
+            "データ",
+            "äpfel",
+            "MIXED",
+            "x" * 300,
+            " ",
+            "  x  ",
+            "100%",
+            "a_b",
+            "rowid",
+            "artifacts_fts",
+            "--",
+            "/*",
+            "*/",
+        ]
+    ),
     st.text(max_size=20),
-    st.builds(lambda k, i, j: k[min(i, j):max(i, j)], st.sampled_from(SEARCH_KEYS),
-              st.integers(0, 30), st.integers(0, 30)),
+    st.builds(
+        lambda k, i, j: k[min(i, j) : max(i, j)],
+        st.sampled_from(SEARCH_KEYS),
+        st.integers(0, 30),
+        st.integers(0, 30),
+    ),
 )
 
 
@@ -152,13 +245,28 @@ def test_search_any_text(search_data: dict[str, str], q: str) -> None:
     if needle and needle.isascii():
         expected = {search_data[k] for k in search_data if needle.lower() in k.lower()}
         missing = expected - {a.uid for a in found}
-        assert not missing, f"search {q!r} misses {[k for k, u in search_data.items() if u in missing]}"
+        assert not missing, (
+            f"search {q!r} misses {[k for k, u in search_data.items() if u in missing]}"
+        )
     _tally("search strings", True)
 
 
 @SETTINGS
-@given(q=queries, op=st.sampled_from(["contains", "icontains", "startswith", "endswith", "exact",
-                                      "iexact", "istartswith", "iendswith"]))
+@given(
+    q=queries,
+    op=st.sampled_from(
+        [
+            "contains",
+            "icontains",
+            "startswith",
+            "endswith",
+            "exact",
+            "iexact",
+            "istartswith",
+            "iendswith",
+        ]
+    ),
+)
 def test_text_lookups_match_python(search_data: dict[str, str], q: str, op: str) -> None:
     """key__<op>=text counts exactly what Python's str methods say (ASCII: SQL lower() is ASCII)."""
     assume(q.isascii())
@@ -171,10 +279,14 @@ def test_text_lookups_match_python(search_data: dict[str, str], q: str, op: str)
         return
     low = q.lower()
     test = {
-        "contains": lambda k: q in k, "icontains": lambda k: low in k.lower(),
-        "startswith": lambda k: k.startswith(q), "istartswith": lambda k: k.lower().startswith(low),
-        "endswith": lambda k: k.endswith(q), "iendswith": lambda k: k.lower().endswith(low),
-        "exact": lambda k: k == q, "iexact": lambda k: k.lower() == low,
+        "contains": lambda k: q in k,
+        "icontains": lambda k: low in k.lower(),
+        "startswith": lambda k: k.startswith(q),
+        "istartswith": lambda k: k.lower().startswith(low),
+        "endswith": lambda k: k.endswith(q),
+        "iendswith": lambda k: k.lower().endswith(low),
+        "exact": lambda k: k == q,
+        "iexact": lambda k: k.lower() == low,
     }[op]
     # contains/startswith/endswith are case-sensitive on both backends (SQLite runs with
     # case_sensitive_like), the i-variants are not
@@ -188,8 +300,21 @@ def test_text_lookups_match_python(search_data: dict[str, str], q: str, op: str)
 
 names = st.one_of(
     st.from_regex(r"[a-z_]{1,12}(__[a-z_]{1,10}){0,3}", fullmatch=True),
-    st.sampled_from(["uid__nope", "key__icontains__x", "created_by__handle__zz", "storage__root__in__x",
-                     "__", "___", "key__", "__key", "id__gt__lt", "password", "visibility__range__x"]),
+    st.sampled_from(
+        [
+            "uid__nope",
+            "key__icontains__x",
+            "created_by__handle__zz",
+            "storage__root__in__x",
+            "__",
+            "___",
+            "key__",
+            "__key",
+            "id__gt__lt",
+            "password",
+            "visibility__range__x",
+        ]
+    ),
 )
 
 
@@ -211,16 +336,41 @@ def test_lookup_names(instance: Path, name: str) -> None:
         return
     # it was valid: the field path must exist
     head = name.split("__")[0]
-    assert head in _columns(ls.Artifact) or head in _relations(ls.Artifact) or \
-        f"{head}_id" in _columns(ls.Artifact), name
+    assert (
+        head in _columns(ls.Artifact)
+        or head in _relations(ls.Artifact)
+        or f"{head}_id" in _columns(ls.Artifact)
+    ), name
     _tally("lookup names", True)
 
 
-values = st.one_of(st.none(), st.integers(-2**70, 2**70), st.floats(allow_nan=True), st.text(max_size=10),
-                   st.booleans(), st.lists(st.integers(), max_size=3), st.just(object()),
-                   st.just(datetime(2020, 1, 1, tzinfo=UTC)), st.just("2024-01-01"), st.binary(max_size=4))
-fields = st.sampled_from(["id", "uid", "key", "size", "visibility", "created_at", "is_latest",
-                          "created_by", "storage", "n_objects", "hash"])
+values = st.one_of(
+    st.none(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True),
+    st.text(max_size=10),
+    st.booleans(),
+    st.lists(st.integers(), max_size=3),
+    st.just(object()),
+    st.just(datetime(2020, 1, 1, tzinfo=UTC)),
+    st.just("2024-01-01"),
+    st.binary(max_size=4),
+)
+fields = st.sampled_from(
+    [
+        "id",
+        "uid",
+        "key",
+        "size",
+        "visibility",
+        "created_at",
+        "is_latest",
+        "created_by",
+        "storage",
+        "n_objects",
+        "hash",
+    ]
+)
 
 
 @SETTINGS
@@ -238,9 +388,14 @@ def test_lookup_values_of_any_type(instance: Path, field: str, op: str, value) -
 
 
 @SETTINGS
-@given(prefix=st.one_of(st.text(max_size=25), st.from_regex(r"[0-9A-Za-z]{0,22}", fullmatch=True),
-                        st.sampled_from(["%", "_", "a%", "A_", "' OR 1=1 --", "*", " ", ""])),
-       cut=st.integers(1, 20))
+@given(
+    prefix=st.one_of(
+        st.text(max_size=25),
+        st.from_regex(r"[0-9A-Za-z]{0,22}", fullmatch=True),
+        st.sampled_from(["%", "_", "a%", "A_", "' OR 1=1 --", "*", " ", ""]),
+    ),
+    cut=st.integers(1, 20),
+)
 def test_uid_prefixes(search_data: dict[str, str], prefix: str, cut: int) -> None:
     real = sorted(search_data.values())
     for text in (prefix, real[cut % len(real)][:cut]):
@@ -260,5 +415,11 @@ def test_uid_prefixes(search_data: dict[str, str], prefix: str, cut: int) -> Non
 def test_hostile_summary() -> None:
     """Runs last in this file: one table row per property."""
     for name, (n, ok) in sorted(_counts.items()):
-        record(f"hypothesis: {name}", "sqlite+pg" if "validate" not in name else "-", n, lost="-",
-               dangling="-", clear_errors=f"{ok}/{n} result or one-sentence labshelf error")
+        record(
+            f"hypothesis: {name}",
+            "sqlite+pg" if "validate" not in name else "-",
+            n,
+            lost="-",
+            dangling="-",
+            clear_errors=f"{ok}/{n} result or one-sentence labshelf error",
+        )

@@ -26,7 +26,7 @@ def lamindb_file_hash(data: bytes) -> str:
     """LaminDB's hash of file bytes (written out independently of core.hashing)."""
     if len(data) <= 50 * MiB:
         return _b64(hashlib.md5(data).digest())
-    first, last = hashlib.sha1(data[: 50 * MiB]).digest(), hashlib.sha1(data[-50 * MiB:]).digest()
+    first, last = hashlib.sha1(data[: 50 * MiB]).digest(), hashlib.sha1(data[-50 * MiB :]).digest()
     return _b64(hashlib.sha1(first + last).digest())
 
 
@@ -69,8 +69,14 @@ def test_folder_with_odd_names_is_copied(instance: Path, tmp_path: Path, backend
     assert names == sorted(ODD_NAMES)
     state = audit(instance)
     state.assert_consistent()
-    record("folder with non-UTF-8 / newline names (copied)", backend, len(ODD_NAMES), lost=0,
-           dangling=state.dangling, numbers=f"hash {a.hash} = LaminDB's md5-d; names kept byte for byte")
+    record(
+        "folder with non-UTF-8 / newline names (copied)",
+        backend,
+        len(ODD_NAMES),
+        lost=0,
+        dangling=state.dangling,
+        numbers=f"hash {a.hash} = LaminDB's md5-d; names kept byte for byte",
+    )
 
 
 def test_folder_with_odd_names_in_place(instance: Path, backend: str) -> None:
@@ -115,15 +121,22 @@ def test_upload_folder_with_odd_names(instance: Path, tmp_path: Path, backend: s
     state = audit(instance)
     state.assert_consistent()
     assert state.pending == 0
-    record("ls.upload of a folder with non-UTF-8 / newline names", backend, len(ODD_NAMES), lost=0,
-           dangling=state.dangling,
-           clear_errors=f"{len(report.failed)}/{len(report.failed)} failed items with one sentence",
-           numbers=f"states {states}")
+    record(
+        "ls.upload of a folder with non-UTF-8 / newline names",
+        backend,
+        len(ODD_NAMES),
+        lost=0,
+        dangling=state.dangling,
+        clear_errors=f"{len(report.failed)}/{len(report.failed)} failed items with one sentence",
+        numbers=f"states {states}",
+    )
 
 
 def _rss_note(result: dict) -> str:
-    return (f"{result['rss_before_kb'] / 1024:.0f} MB after imports; getrusage ru_maxrss "
-            f"{result['ru_maxrss_kb'] / 1024:.0f} MB, which on Linux includes the forking parent's peak")
+    return (
+        f"{result['rss_before_kb'] / 1024:.0f} MB after imports; getrusage ru_maxrss "
+        f"{result['ru_maxrss_kb'] / 1024:.0f} MB, which on Linux includes the forking parent's peak"
+    )
 
 
 def test_many_files(sqlite_instance: Path, tmp_path: Path, scale) -> None:
@@ -142,10 +155,16 @@ def test_many_files(sqlite_instance: Path, tmp_path: Path, scale) -> None:
     peak_mb = result["rss_peak_kb"] / 1024
     state = audit(sqlite_instance, rehash=False)
     state.assert_consistent()
-    record(f"folder of {n:,} files", "sqlite", 1, lost=0, dangling=state.dangling,
-           numbers=f"hash {result['hash_seconds']:.1f} s, hash+copy+record {result['seconds']:.1f} s, "
-                   f"peak RSS {peak_mb:.0f} MB ({_rss_note(result)}); "
-                   f"creating the files took {made:.1f} s")
+    record(
+        f"folder of {n:,} files",
+        "sqlite",
+        1,
+        lost=0,
+        dangling=state.dangling,
+        numbers=f"hash {result['hash_seconds']:.1f} s, hash+copy+record {result['seconds']:.1f} s, "
+        f"peak RSS {peak_mb:.0f} MB ({_rss_note(result)}); "
+        f"creating the files took {made:.1f} s",
+    )
     assert peak_mb < 200 + n / 1000 * 2, f"peak RSS {peak_mb:.0f} MB"
 
 
@@ -168,9 +187,14 @@ def test_five_gb_sparse_file(sqlite_instance: Path) -> None:
     assert result["size"] == size
     peak_mb = result["rss_peak_kb"] / 1024
     assert peak_mb < 300, f"peak RSS {peak_mb:.0f} MB"
-    record("5 GB sparse file (sha1-fl, in place)", "sqlite", 1, lost=0,
-           numbers=f"hash {result['hash_seconds']:.2f} s, peak RSS {peak_mb:.0f} MB "
-                   f"({_rss_note(result)})")
+    record(
+        "5 GB sparse file (sha1-fl, in place)",
+        "sqlite",
+        1,
+        lost=0,
+        numbers=f"hash {result['hash_seconds']:.2f} s, peak RSS {peak_mb:.0f} MB "
+        f"({_rss_note(result)})",
+    )
 
 
 def test_symlinks_leaving_the_folder(sqlite_instance: Path, tmp_path: Path, capfd) -> None:
@@ -204,7 +228,12 @@ def test_symlinks_leaving_the_folder(sqlite_instance: Path, tmp_path: Path, capf
     uploaded = sorted(i.path.name for i in report.items)
     assert "escape.txt" not in uploaded
     said = "escape.txt" in err and "not followed" in err
-    record("symlinks leaving a folder", "sqlite", 3, lost=0,
-           clear_errors=f"Artifact(): said so; ls.upload per file: {'said so' if said else 'SILENT'}",
-           numbers="skipped unless follow_symlinks=True; links inside the folder are followed")
+    record(
+        "symlinks leaving a folder",
+        "sqlite",
+        3,
+        lost=0,
+        clear_errors=f"Artifact(): said so; ls.upload per file: {'said so' if said else 'SILENT'}",
+        numbers="skipped unless follow_symlinks=True; links inside the folder are followed",
+    )
     assert said, f"ls.upload skipped a symlink without saying so: {err!r}"

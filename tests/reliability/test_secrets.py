@@ -71,8 +71,9 @@ def grab_logs():
         lg.setLevel(level)
 
 
-def test_postgres_password_stays_in_memory(pg_server, tmp_path: Path, capfd, grab_logs,
-                                           _isolated_env: Path) -> None:
+def test_postgres_password_stays_in_memory(
+    pg_server, tmp_path: Path, capfd, grab_logs, _isolated_env: Path
+) -> None:
     db = pg_server.create_database()
     url = f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:{pg_server.port}/{db.name}"
     root = tmp_path / "store"
@@ -94,8 +95,11 @@ def test_postgres_password_stays_in_memory(pg_server, tmp_path: Path, capfd, gra
         # errors that involve the URL with the password
         wrong_port = url.replace(f":{pg_server.port}/", ":1/")
         wrong_db = url.replace(f"/{db.name}", "/no_such_db")
-        for label, target in (("connect wrong port", wrong_port), ("connect wrong db", wrong_db),
-                              ("bad url", f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:notaport/x")):
+        for label, target in (
+            ("connect wrong port", wrong_port),
+            ("connect wrong db", wrong_db),
+            ("bad url", f"postgresql+psycopg://postgres:{PASSWORD}@127.0.0.1:notaport/x"),
+        ):
             with pytest.raises(ls.LabshelfError) as info:
                 ls.connect(target)
             seen[f"error: {label}"] = f"{info.value!r} {info.value} {info.value.__cause__!s}"
@@ -109,28 +113,47 @@ def test_postgres_password_stays_in_memory(pg_server, tmp_path: Path, capfd, gra
     out, err = capfd.readouterr()
     seen["stdout/stderr"] = out + err
     seen["logs"] = "\n".join(grab_logs)
-    cli = subprocess.run([sys.executable, "-m", "app.cli", "info"], cwd=REPO, env=worker_env(),
-                         capture_output=True, text=True, timeout=120)
+    cli = subprocess.run(
+        [sys.executable, "-m", "app.cli", "info"],
+        cwd=REPO,
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     seen["labshelf info"] = cli.stdout + cli.stderr
     leaked = [k for k, v in seen.items() if PASSWORD in v]
     files = _leaks(PASSWORD, _isolated_env, root)
     assert not leaked, f"the password appears in: {leaked}"
     assert not files, f"the password is written to: {files}"
-    assert "***" in seen["settings.db"] or ":" not in seen["settings.db"].split("@")[0].split("//")[1]
-    record("PostgreSQL password in the URL", "postgresql", len(seen) + 1, lost="-", dangling="-",
-           clear_errors=f"0 leaks in {len(seen)} outputs + {len(_files_under(_isolated_env, root))} files",
-           numbers="db dump, logs (DEBUG incl. SQLAlchemy), settings, describe, df, errors, CLI, files")
+    assert (
+        "***" in seen["settings.db"] or ":" not in seen["settings.db"].split("@")[0].split("//")[1]
+    )
+    record(
+        "PostgreSQL password in the URL",
+        "postgresql",
+        len(seen) + 1,
+        lost="-",
+        dangling="-",
+        clear_errors=f"0 leaks in {len(seen)} outputs + {len(_files_under(_isolated_env, root))} files",
+        numbers="db dump, logs (DEBUG incl. SQLAlchemy), settings, describe, df, errors, CLI, files",
+    )
 
 
-@pytest.mark.parametrize("options", [
-    {"token": TOKEN},
-    {"secret": TOKEN, "key": "AKIAEXAMPLE"},
-    {"client_kwargs": {"aws_secret_access_key": TOKEN}},
-    {"config_kwargs": {"s3": {"session_token": TOKEN}}},
-    {"password": TOKEN},
-], ids=["token", "secret", "nested-client-kwargs", "deeply-nested", "password"])
-def test_credentials_in_storage_options_are_refused(tmp_path: Path, options: dict, capfd, grab_logs,
-                                                    _isolated_env: Path) -> None:
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"token": TOKEN},
+        {"secret": TOKEN, "key": "AKIAEXAMPLE"},
+        {"client_kwargs": {"aws_secret_access_key": TOKEN}},
+        {"config_kwargs": {"s3": {"session_token": TOKEN}}},
+        {"password": TOKEN},
+    ],
+    ids=["token", "secret", "nested-client-kwargs", "deeply-nested", "password"],
+)
+def test_credentials_in_storage_options_are_refused(
+    tmp_path: Path, options: dict, capfd, grab_logs, _isolated_env: Path
+) -> None:
     root = tmp_path / "store"
     try:
         with pytest.raises(ls.InvalidArgument) as info:
@@ -142,8 +165,14 @@ def test_credentials_in_storage_options_are_refused(tmp_path: Path, options: dic
     assert TOKEN not in message and "credential" in message
     assert TOKEN not in out + err + "\n".join(grab_logs)
     assert not _leaks(TOKEN, _isolated_env, root)
-    record(f"credential in storage_options ({next(iter(options))})", "sqlite", 1, lost="-",
-           dangling="-", clear_errors="1/1 refused with InvalidArgument, value not echoed")
+    record(
+        f"credential in storage_options ({next(iter(options))})",
+        "sqlite",
+        1,
+        lost="-",
+        dangling="-",
+        clear_errors="1/1 refused with InvalidArgument, value not echoed",
+    )
 
 
 def test_settings_file_holds_no_secret(tmp_path: Path, _isolated_env: Path) -> None:

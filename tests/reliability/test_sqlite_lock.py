@@ -46,8 +46,12 @@ def locked_instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def _hold_write_lock(database: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(database)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(database)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "LOCKED"
     return proc
 
@@ -97,8 +101,9 @@ def test_write_gives_up_on_a_lock_held_by_another_process(locked_instance, tmp_p
     assert isinstance(error, ls.DatabaseError), outcome
     message = str(error)
     assert one_sentence(message), message
-    assert message.startswith("Another process holds the database's write lock, so labshelf "
-                              "stopped registering artifacts"), message
+    assert message.startswith(
+        "Another process holds the database's write lock, so labshelf stopped registering artifacts"
+    ), message
     assert "changed nothing" in message, message
     assert LOCK_WAIT - 0.2 <= waited < LOCK_WAIT + 2, f"gave up after {waited:.1f} s"
     state = audit(root)
@@ -112,10 +117,15 @@ def test_write_gives_up_on_a_lock_held_by_another_process(locked_instance, tmp_p
     assert ls.Artifact.get(key="blocked.txt").uid == again.uid
     assert ls.Artifact.filter().count() == 2
     audit(root).assert_consistent()
-    record("another process holds SQLite's write lock", "sqlite", 1, lost=0,
-           clear_errors="1/1 one-sentence DatabaseError",
-           numbers=f"gave up after {waited:.1f} s (limit {LOCK_WAIT:g} s), saved in {took:.2f} s "
-                   f"once released; e.g. \"{message[:100]}\"")
+    record(
+        "another process holds SQLite's write lock",
+        "sqlite",
+        1,
+        lost=0,
+        clear_errors="1/1 one-sentence DatabaseError",
+        numbers=f"gave up after {waited:.1f} s (limit {LOCK_WAIT:g} s), saved in {took:.2f} s "
+        f'once released; e.g. "{message[:100]}"',
+    )
 
 
 def test_write_waits_for_a_lock_released_in_time(locked_instance, tmp_path: Path) -> None:

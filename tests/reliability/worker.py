@@ -45,8 +45,12 @@ def saves(tag: str, n: int, src: str, start_at: float) -> dict:
             uids.append(a.uid)
         except Exception as exc:  # noqa: BLE001 - counted and reported
             errors.append(_error(exc))
-    return {"uids": uids, "errors": errors[:20], "n_errors": len(errors),
-            "seconds": time.monotonic() - started}
+    return {
+        "uids": uids,
+        "errors": errors[:20],
+        "n_errors": len(errors),
+        "seconds": time.monotonic() - started,
+    }
 
 
 def reader(stop_file: str, prefix: str) -> dict:
@@ -81,12 +85,19 @@ def reader(stop_file: str, prefix: str) -> dict:
         except Exception as exc:  # noqa: BLE001
             errors.append(_error(exc))
         time.sleep(0.01)
-    return {"reads": reads, "errors": errors[:20], "n_errors": len(errors),
-            "violations": violations[:20], "n_violations": len(violations), "last_count": last}
+    return {
+        "reads": reads,
+        "errors": errors[:20],
+        "n_errors": len(errors),
+        "violations": violations[:20],
+        "n_violations": len(violations),
+        "last_count": last,
+    }
 
 
-def versions(base_uid: str, tag: str, rounds: int, src: str, start_at: float, gap: float,
-             how: str) -> dict:
+def versions(
+    base_uid: str, tag: str, rounds: int, src: str, start_at: float, gap: float, how: str
+) -> dict:
     """In each round (all workers at the same instant), save a new version of one family."""
     base = ls.Artifact.get(base_uid)
     folder = Path(src) / tag
@@ -106,12 +117,17 @@ def versions(base_uid: str, tag: str, rounds: int, src: str, start_at: float, ga
         except Exception as exc:  # noqa: BLE001
             errors.append(_error(exc))
         seconds.append(time.monotonic() - t0)
-    return {"uids": uids, "errors": errors[:20], "n_errors": len(errors),
-            "max_seconds": max(seconds) if seconds else 0}
+    return {
+        "uids": uids,
+        "errors": errors[:20],
+        "n_errors": len(errors),
+        "max_seconds": max(seconds) if seconds else 0,
+    }
 
 
-def collection_versions(base_uid: str, tag: str, rounds: int, src: str, start_at: float,
-                        gap: float) -> dict:
+def collection_versions(
+    base_uid: str, tag: str, rounds: int, src: str, start_at: float, gap: float
+) -> dict:
     """In each round (all workers at the same instant), save a new version of one collection."""
     base = ls.Collection.get(base_uid)
     folder = Path(src) / tag
@@ -181,8 +197,11 @@ def upload(src: str, kill_at: str) -> dict:
     _arm(kill_at)
     print("READY", flush=True)
     report = ls.upload([src], key_prefix="up", as_folder=False, max_workers=4)
-    return {"counts": report.counts, "ok": report.ok,
-            "failed": [f"{i.path}: {i.error}" for i in report.failed][:10]}
+    return {
+        "counts": report.counts,
+        "ok": report.ok,
+        "failed": [f"{i.path}: {i.error}" for i in report.failed][:10],
+    }
 
 
 def _arm(kill_at: str) -> None:
@@ -203,10 +222,10 @@ def _arm(kill_at: str) -> None:
 
     from core import artifact, hashing, storage, versioning
 
-    def wrap(module, name: str, before: bool = True) -> None:  # noqa: ANN001
+    def wrap(module, name: str, before: bool = True) -> None:
         original = getattr(module, name)
 
-        def wrapped(*args, **kwargs):  # noqa: ANN002, ANN003
+        def wrapped(*args, **kwargs):
             if before:
                 boom()
             result = original(*args, **kwargs)
@@ -222,11 +241,12 @@ def _arm(kill_at: str) -> None:
     elif phase == "copying":  # mid-copy: after n blocks were written to the temporary object
         original = storage.copy_file_hashing
 
-        def copy_then_die(src, dst, expected_size, cancel=None, on_bytes=None):  # noqa: ANN001
+        def copy_then_die(src, dst, expected_size, cancel=None, on_bytes=None):
             def tick(n: int) -> None:
                 if on_bytes is not None:
                     on_bytes(n)
                 boom()
+
             return original(src, dst, expected_size, cancel, tick)
 
         storage.copy_file_hashing = copy_then_die
@@ -274,10 +294,18 @@ def register(path: str, key: str) -> dict:
     a = ls.Artifact(path, key=key if key != "-" else None)
     hashed = time.monotonic() - t0
     a = a.save()
-    return {"uid": a.uid, "hash": a.hash, "hash_type": a.hash_type, "n_objects": a.n_objects,
-            "size": a.size, "hash_seconds": hashed, "seconds": time.monotonic() - t0,
-            "rss_before_kb": before, "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-            "rss_peak_kb": _vm_hwm_kb()}
+    return {
+        "uid": a.uid,
+        "hash": a.hash,
+        "hash_type": a.hash_type,
+        "n_objects": a.n_objects,
+        "size": a.size,
+        "hash_seconds": hashed,
+        "seconds": time.monotonic() - t0,
+        "rss_before_kb": before,
+        "ru_maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        "rss_peak_kb": _vm_hwm_kb(),
+    }
 
 
 def _vm_hwm_kb() -> int:
@@ -301,11 +329,13 @@ def main() -> None:
     elif mode == "reader":
         result = reader(args[0], args[1])
     elif mode == "versions":
-        result = versions(args[0], args[1], int(args[2]), args[3], float(args[4]), float(args[5]),
-                          args[6])
+        result = versions(
+            args[0], args[1], int(args[2]), args[3], float(args[4]), float(args[5]), args[6]
+        )
     elif mode == "collection_versions":
-        result = collection_versions(args[0], args[1], int(args[2]), args[3], float(args[4]),
-                                     float(args[5]))
+        result = collection_versions(
+            args[0], args[1], int(args[2]), args[3], float(args[4]), float(args[5])
+        )
     elif mode == "trash_restore":
         result = trash_restore(args[0], float(args[1]), float(args[2]))
     elif mode == "init":

@@ -20,17 +20,22 @@ ls.UPath(root).view_tree()
 
 # 3. three study folders, then a single image
 studies = [
-    ls.Artifact(root / f"study{i}_raw_images", key=f"iris_studies/study{i}_raw_images",
-                description=f"Iris study {i}").save()
+    ls.Artifact(
+        root / f"study{i}_raw_images",
+        key=f"iris_studies/study{i}_raw_images",
+        description=f"Iris study {i}",
+    ).save()
     for i in range(3)
 ]
 image_path = sorted((root / "study0_raw_images").glob("*.jpg"))[0]
-image = ls.Artifact(image_path, key=f"iris_studies/images/{image_path.name}",
-                    description="My image").save()
+image = ls.Artifact(
+    image_path, key=f"iris_studies/images/{image_path.name}", description="My image"
+).save()
 
 # 4. a collection that grows by two more versions
-collection = ls.Collection(studies[0], name="Iris collection",
-                           description="Raw images of the iris studies").save()
+collection = ls.Collection(
+    studies[0], name="Iris collection", description="Raw images of the iris studies"
+).save()
 collection = ls.Collection(studies[:2], revises=collection).save()
 collection = ls.Collection(studies, revises=collection).save()
 
