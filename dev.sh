@@ -148,11 +148,23 @@ cmd_run() {
   "$cli" ls
 }
 
+# build/pkg/labshelf: the package as installed (core/ with app/ and resources/ inside), for
+# tools that walk a package's folder instead of importing it (import-linter, PyInstaller).
+stage_package() {
+  rm -rf build/pkg
+  mkdir -p build/pkg
+  cp -r core build/pkg/labshelf
+  cp -r app build/pkg/labshelf/app
+  cp -r resources build/pkg/labshelf/resources
+  find build/pkg -name __pycache__ -prune -exec rm -rf {} +
+}
+
 cmd_test() {
   cmd_setup
   local failed=()
   say "lint-imports"
-  "$VENV/bin/lint-imports" || failed+=("lint-imports")
+  stage_package
+  PYTHONPATH="$ROOT/build/pkg" "$VENV/bin/lint-imports" || failed+=("lint-imports")
   say "ruff check app core tests"
   "$VENV/bin/ruff" check app core tests || failed+=("ruff")
   say "ruff format --check app core tests"

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import sys
 
-SMOKE_FLAG = "--smoke-test"  # hidden: see app.smoke
+SMOKE_FLAG = "--smoke-test"  # hidden: see labshelf.app.smoke
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the desktop app; returns the exit code."""
-    from app import qtcompat  # noqa: F401 - first: guards PySide6's refcount bug
+    from labshelf.app import qtcompat  # noqa: F401 - first: guards PySide6's refcount bug
 
     args = list(sys.argv if argv is None else argv)
     smoke = SMOKE_FLAG in args
     args = [a for a in args if a != SMOKE_FLAG]
+    from labshelf.app import app_settings
+    from labshelf.app.app_icon import app_icon
+    from labshelf.app.welcome import WelcomeWindow, instance_configured
     from PySide6.QtWidgets import QApplication
-
-    from app import app_settings
-    from app.app_icon import app_icon
-    from app.welcome import WelcomeWindow, instance_configured
 
     app = QApplication.instance() or QApplication(args)
     app.setApplicationName("labshelf")
@@ -28,14 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(app_icon())
     app_settings.apply(app_settings.AppSettings.load())
     if instance_configured():
-        from app.main_window import MainWindow
+        from labshelf.app.main_window import MainWindow
 
         window = MainWindow()
     else:
         window = WelcomeWindow()
     window.show()
     if smoke:
-        from app.smoke import SmokeTest
+        from labshelf.app.smoke import SmokeTest
 
         _keep = SmokeTest(window)
     return app.exec()

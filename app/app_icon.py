@@ -11,7 +11,7 @@ SIZES = (16, 32, 48, 64, 128, 256, 512)
 
 def app_icon() -> QIcon:
     """labshelf's icon in every size we ship (PNG; the SVG is the source)."""
-    folder = resources.files("resources").joinpath("icons", "app")
+    folder = resources.files("labshelf.resources").joinpath("icons", "app")
     icon = QIcon()
     for size in SIZES:
         data = folder.joinpath(f"labshelf-{size}.png").read_bytes()

@@ -18,7 +18,7 @@ THUMB_SIZES = (96, 128, 160, 200, 256)
 def open_settings() -> QSettings:
     """The app's settings: `desktop.ini` in labshelf's config dir (`LABSHELF_CONFIG_DIR`),
     next to the instance settings, so one variable isolates both."""
-    from core.instance import config_dir
+    from labshelf.instance import config_dir
 
     return QSettings(str(config_dir() / "desktop.ini"), QSettings.Format.IniFormat)
 
@@ -73,8 +73,8 @@ def resolved_theme(theme: str) -> str:
 
 def apply(settings: AppSettings) -> None:
     """Make `settings` take effect in this process (theme, user handle, upload workers)."""
-    from app import upload_worker
-    from app.theme import apply_theme
+    from labshelf.app import upload_worker
+    from labshelf.app.theme import apply_theme
 
     app = QApplication.instance()
     if isinstance(app, QApplication):

@@ -58,7 +58,7 @@ def _cell(value: Any, column: str) -> str:
     if isinstance(value, datetime):
         return f"{value:%Y-%m-%d %H:%M}"
     if column == "size":
-        from core.humanize import human_size
+        from labshelf.humanize import human_size
 
         return human_size(value)
     text = str(value).replace("\n", " ")
@@ -83,7 +83,7 @@ def _json_safe(value: Any) -> Any:
 
 def registry(name: str) -> type:
     """The registry class for a (possibly plural, any case) registry name."""
-    import core as ls
+    import labshelf as ls
 
     key = name.lower()
     key = key[:-1] if key.endswith("s") and key[:-1] in REGISTRIES else key
@@ -94,7 +94,7 @@ def registry(name: str) -> type:
 
 def find_record(uid: str, registries: tuple[str, ...] = REGISTRIES) -> Any:
     """The one record of ``registries`` whose uid is (or starts with) ``uid``."""
-    import core as ls
+    import labshelf as ls
 
     found = []
     for name in registries:
@@ -137,7 +137,7 @@ def _field_type(model: type, parts: list[str]) -> type | None:
 
 
 def _convert(raw: str, kind: type | None) -> Any:
-    import core as ls
+    import labshelf as ls
 
     if raw.lower() in ("none", "null"):
         return None
@@ -155,8 +155,8 @@ def _convert(raw: str, kind: type | None) -> Any:
 
 def parse_filter(model: type, text: str) -> tuple[str, Any]:
     """``field__op=value`` from the command line, with the value typed like its field."""
-    import core as ls
-    from core.query import OPS
+    import labshelf as ls
+    from labshelf.query import OPS
 
     if "=" not in text:
         raise ls.InvalidArgument(f"The filter '{text}' needs the form field=value.")
@@ -175,22 +175,22 @@ def parse_filter(model: type, text: str) -> tuple[str, Any]:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    import core as ls
+    import labshelf as ls
 
     ls.init(args.storage, db=args.db, name=args.name)
     return cmd_info(args)
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
-    import core as ls
+    import labshelf as ls
 
     ls.connect(args.instance)
     return cmd_info(args)
 
 
 def cmd_info(args: argparse.Namespace) -> int:
-    import core as ls
-    from core.instance import all_configs
+    import labshelf as ls
+    from labshelf.instance import all_configs
 
     settings = ls.settings
     rows = [
@@ -211,13 +211,13 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from app.__main__ import main as gui_main
+    from labshelf.app.__main__ import main as gui_main
 
     return gui_main(["labshelf", *args.qt_args])
 
 
 def cmd_save(args: argparse.Namespace) -> int:
-    import core as ls
+    import labshelf as ls
 
     revises = find_record(args.revises, ("artifact",)) if args.revises else None
     artifact = ls.Artifact(args.path, key=args.key, description=args.description, revises=revises)
@@ -228,7 +228,7 @@ def cmd_save(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from core.query import _columns
+    from labshelf.query import _columns
 
     model = registry(args.registry)
     qs = model.filter(**dict(parse_filter(model, f) for f in args.filter))
@@ -260,7 +260,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 
 def cmd_load(args: argparse.Namespace) -> int:
-    import core as ls
+    import labshelf as ls
 
     transform = find_record(args.uid, ("transform",))
     report = _notebook_report(transform)
@@ -280,7 +280,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 def _notebook_report(transform: Any) -> Any:
     """The ``.ipynb`` report of a notebook transform's latest finished run, if any."""
-    import core as ls
+    import labshelf as ls
 
     if transform.type != "notebook":
         return None
@@ -306,10 +306,10 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from core.demo import load_demo, write_demo
+    from labshelf.demo import load_demo, write_demo
 
     if args.load:
-        from core.instance import current
+        from labshelf.instance import current
 
         current()  # fail early and clearly when there is no instance
         records = load_demo(args.dir)
@@ -323,8 +323,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from core.instance import current
-    from core.migrations import HEAD, current_revision
+    from labshelf.instance import current
+    from labshelf.migrations import HEAD, current_revision
 
     instance = current()  # opening an instance upgrades its schema when needed
     with instance.engine().connect() as conn:
@@ -337,15 +337,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    import core as ls
+    import labshelf as ls
 
     try:
-        from core.doctor import doctor
+        from labshelf.doctor import doctor
     except ModuleNotFoundError as exc:
-        if exc.name != "core.doctor":
+        if exc.name != "labshelf.doctor":
             raise
         raise ls.LabshelfError(
-            "labshelf doctor is not available in this version (core.doctor is missing)."
+            "labshelf doctor is not available in this version (labshelf.doctor is missing)."
         ) from None
     report = doctor(fix=args.fix)
     if report is not None:
@@ -357,7 +357,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _version() -> str:
-    from core import __version__
+    from labshelf import __version__
 
     return f"labshelf {__version__}"
 
@@ -468,7 +468,7 @@ def _add_ls(sub: Any, common: argparse.ArgumentParser) -> None:
 
 
 def _one_line(exc: BaseException) -> str:
-    from core.errors import LabshelfError
+    from labshelf.errors import LabshelfError
 
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, LabshelfError):

@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from labshelf.app import corelink
+from labshelf.app.formatting import format_value, human_size
+from labshelf.app.preview_pane import RowsModel
+from labshelf.app.table_model import RECORD_ROLE
+from labshelf.app.tasks import TaskRunner
+from labshelf.app.thumbnail_grid import ThumbnailGrid
+from labshelf.app.thumbnails import ThumbnailCache
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -22,14 +29,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from app import corelink
-from app.formatting import format_value, human_size
-from app.preview_pane import RowsModel
-from app.table_model import RECORD_ROLE
-from app.tasks import TaskRunner
-from app.thumbnail_grid import ThumbnailGrid
-from app.thumbnails import ThumbnailCache
 
 
 def diff_members(old: list[dict], new: list[dict]) -> list[tuple[str, str]]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from app.formatting import mask_secrets
+from labshelf.app.formatting import mask_secrets
 
 PG_TIMEOUT_S = 5
 
@@ -22,8 +22,8 @@ def check_storage(storage: str) -> str:
     if not storage:
         raise CheckFailed("Enter a folder, or an s3://bucket or gs://bucket URL.")
     if storage.startswith(("s3://", "gs://", "gcs://")):
-        from core.cloud import check_bucket
-        from core.errors import LabshelfError
+        from labshelf.cloud import check_bucket
+        from labshelf.errors import LabshelfError
 
         try:
             check_bucket(storage.replace("gcs://", "gs://", 1), {})

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import core as ls
-from app.registries import BY_NAME
-from app.table_model import TableQuery
+import labshelf as ls
+from labshelf.app.registries import BY_NAME
+from labshelf.app.table_model import TableQuery
 
 TRASH = -1
 DETAIL_FIELDS = {
@@ -90,16 +90,15 @@ def import_core() -> None:
     SQLAlchemy at once can be handed a partly initialised module; the UI thread never imports
     them, so the window paints before they are loaded."""
     with _import_lock:
+        import labshelf.context
+        import labshelf.query  # noqa: F401
         import PIL.Image  # noqa: F401
-
-        import core.context
-        import core.query  # noqa: F401
 
 
 def release_thread_session() -> None:
     """Free the records this worker thread holds before it takes the next task."""
-    from core.context import release_session
-    from core.instance import is_configured
+    from labshelf.context import release_session
+    from labshelf.instance import is_configured
 
     if is_configured():
         release_session()
@@ -139,8 +138,8 @@ class CoreRowSource:
     def _page_ids(self, query: TableQuery, offset: int, limit: int) -> list[int]:
         # Only ids: the query's own SQL (filters, search rank, order) with LIMIT/OFFSET, and no
         # ORM objects to build (pure Python time the UI thread would wait for).
-        from core.context import read
-        from core.instance import current
+        from labshelf.context import read
+        from labshelf.instance import current
 
         qs = self._queryset(query)
         stmt = qs.statement([qs.model.id], current().dialect).limit(limit).offset(offset)
@@ -350,8 +349,8 @@ def dry_run(
 ) -> dict[str, int]:
     """Hash what an upload would store and count what is registered already; `report(summary)`
     gets the running totals, `cancelled()` stops early."""
-    from app.upload_worker import plan_upload
-    from core.artifact import describe_source
+    from labshelf.app.upload_worker import plan_upload
+    from labshelf.artifact import describe_source
 
     items = plan_upload(paths, key_prefix, as_folder)
     summary = {

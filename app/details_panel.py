@@ -6,6 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from labshelf.app import corelink
+from labshelf.app.formatting import format_value
+from labshelf.app.lineage_panel import LineagePanel
+from labshelf.app.preview_pane import PreviewPane
+from labshelf.app.tasks import TaskRunner
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QFontDatabase
 from PySide6.QtWidgets import (
@@ -23,12 +28,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from app import corelink
-from app.formatting import format_value
-from app.lineage_panel import LineagePanel
-from app.preview_pane import PreviewPane
-from app.tasks import TaskRunner
 
 FIELD_KINDS = {
     "size": "size",

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from labshelf.app.registries import FILTER_LOOKUPS
+from labshelf.app.theme import set_icon
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QMenu, QToolButton, QWidget
-
-from app.registries import FILTER_LOOKUPS
-from app.theme import set_icon
 
 DATE_HINT = "YYYY-MM-DD..YYYY-MM-DD (either side may be empty)"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from core.humanize import human_size
+from labshelf.humanize import human_size
 
 __all__ = ["format_value", "human_size", "human_time"]
 

@@ -9,13 +9,13 @@ import sys
 
 def run(argv: list[str]) -> int:
     """The exit code of `labshelf argv` (the GUI when `argv` is empty)."""
-    from app.upload_worker import UPLOAD_WORKER_FLAG
+    from labshelf.app.upload_worker import UPLOAD_WORKER_FLAG
 
     if argv[:1] == [UPLOAD_WORKER_FLAG]:  # the desktop app's upload worker process
-        from app.upload_worker import main as upload_worker_main
+        from labshelf.app.upload_worker import main as upload_worker_main
 
         return upload_worker_main()
-    from app.cli import main as cli_main
+    from labshelf.app.cli import main as cli_main
 
     return cli_main(argv if argv else ["gui"])
 

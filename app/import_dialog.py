@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from labshelf.app import corelink
+from labshelf.app.formatting import human_size
+from labshelf.app.tasks import Task, TaskContext, TaskRunner
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -19,10 +22,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from app import corelink
-from app.formatting import human_size
-from app.tasks import Task, TaskContext, TaskRunner
 
 NO_COLLECTION, NEW_COLLECTION = "", "\0new"
 

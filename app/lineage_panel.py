@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from labshelf.app import corelink
+from labshelf.app.lineage_layout import DEFAULT_DEPTH, LineageLayout, layout
+from labshelf.app.lineage_view import LineageView
+from labshelf.app.tasks import TaskContext, TaskRunner
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -14,11 +18,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from app import corelink
-from app.lineage_layout import DEFAULT_DEPTH, LineageLayout, layout
-from app.lineage_view import LineageView
-from app.tasks import TaskContext, TaskRunner
 
 
 class LineagePanel(QWidget):

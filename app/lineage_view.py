@@ -6,6 +6,7 @@ the window to select that record, a click on a node's "+" badge expands its upst
 
 from __future__ import annotations
 
+from labshelf.app.lineage_layout import LayoutEdge, LayoutNode, LineageLayout
 from PySide6.QtCore import QBuffer, QIODevice, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
@@ -33,8 +34,6 @@ from PySide6.QtWidgets import (
     QGraphicsView,
     QWidget,
 )
-
-from app.lineage_layout import LayoutEdge, LayoutNode, LineageLayout
 
 ZOOM_STEP = 1.2
 BADGE = 14.0

@@ -1,5 +1,5 @@
 """`mainWindow`: registries on the left, the table (or thumbnail grid) in the centre, the
-selected record on the right. All data comes from workers (`app.tasks`) through `corelink`.
+selected record on the right. All data comes from workers (`labshelf.app.tasks`) through `corelink`.
 """
 
 from __future__ import annotations
@@ -7,6 +7,24 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+from labshelf.app import corelink
+from labshelf.app.app_settings import AppSettings, open_settings
+from labshelf.app.collection_browser import CollectionBrowser
+from labshelf.app.details_panel import DetailsPanel
+from labshelf.app.drop_zone import DropZone, local_paths
+from labshelf.app.filter_bar import FilterBar
+from labshelf.app.import_dialog import ImportDialog
+from labshelf.app.registries import BY_NAME, REGISTRIES
+from labshelf.app.settings_dialog import SettingsDialog
+from labshelf.app.table_model import UID_ROLE, RegistryTableModel, TableQuery
+from labshelf.app.tasks import TaskRunner
+from labshelf.app.theme import icon, set_icon
+from labshelf.app.thumbnail_grid import ThumbnailGrid
+from labshelf.app.thumbnails import ThumbnailCache
+from labshelf.app.trash_page import TrashPage
+from labshelf.app.upload_queue import UploadQueueDock
+from labshelf.app.uploads import UploadManager, default_store
+from labshelf.app.window_actions import WindowActions
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (
     QAction,
@@ -36,25 +54,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from app import corelink
-from app.app_settings import AppSettings, open_settings
-from app.collection_browser import CollectionBrowser
-from app.details_panel import DetailsPanel
-from app.drop_zone import DropZone, local_paths
-from app.filter_bar import FilterBar
-from app.import_dialog import ImportDialog
-from app.registries import BY_NAME, REGISTRIES
-from app.settings_dialog import SettingsDialog
-from app.table_model import UID_ROLE, RegistryTableModel, TableQuery
-from app.tasks import TaskRunner
-from app.theme import icon, set_icon
-from app.thumbnail_grid import ThumbnailGrid
-from app.thumbnails import ThumbnailCache
-from app.trash_page import TrashPage
-from app.upload_queue import UploadQueueDock
-from app.uploads import UploadManager, default_store
-from app.window_actions import WindowActions
 
 SEARCH_DEBOUNCE_MS = 250
 STALE_CHECK_MS = 5000

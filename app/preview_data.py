@@ -12,10 +12,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labshelf.app.formatting import human_size
+from labshelf.app.imaging import IMAGE_SUFFIXES, TooLarge, open_display_image, to_qimage
 from PySide6.QtGui import QImage
-
-from app.formatting import human_size
-from app.imaging import IMAGE_SUFFIXES, TooLarge, open_display_image, to_qimage
 
 TABLE_ROWS = 200
 TEXT_BYTES = 256 * 1024

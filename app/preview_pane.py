@@ -6,6 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from labshelf.app.formatting import human_size
+from labshelf.app.preview_data import PreviewData, load_preview
+from labshelf.app.tasks import TaskContext, TaskRunner
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QFontDatabase, QKeyEvent, QPixmap, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import (
@@ -23,10 +26,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from app.formatting import human_size
-from app.preview_data import PreviewData, load_preview
-from app.tasks import TaskContext, TaskRunner
 
 ZOOM_STEP = 1.25
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from labshelf.app import app_settings
+from labshelf.app.app_settings import THEMES, THUMB_SIZES, AppSettings
+from labshelf.app.dialogs import folder_row
+from labshelf.app.tasks import TaskRunner
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -17,18 +21,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app import app_settings
-from app.app_settings import THEMES, THUMB_SIZES, AppSettings
-from app.dialogs import folder_row
-from app.tasks import TaskRunner
-
 GB = 1_000_000_000
 
 
 def read_cache_settings() -> dict[str, Any] | None:
     """The current instance's cache folder (effective and configured) and size cap; None
     when no instance is configured."""
-    from core.instance import NotConnected, current
+    from labshelf.instance import NotConnected, current
 
     try:
         instance = current()
@@ -44,7 +43,7 @@ def read_cache_settings() -> dict[str, Any] | None:
 
 def write_cache_settings(cache_dir: str, cache_max_bytes: int | None) -> None:
     """Store the cache folder and cap in the current instance's settings file."""
-    from core.instance import current
+    from labshelf.instance import current
 
     config = current().config
     config.cache_dir = cache_dir or None

@@ -35,9 +35,9 @@ def say(text: str) -> None:
 
 
 def _newest_lineage(ctx: Any) -> tuple[str, Any]:
-    import core as ls
-    from app import corelink
-    from app.lineage_layout import layout
+    import labshelf as ls
+    from labshelf.app import corelink
+    from labshelf.app.lineage_layout import layout
 
     artifact = ls.Artifact.filter().order_by("-created_at").first()
     if artifact is None:
@@ -107,8 +107,7 @@ def check_lazy_imports(ctx: Any) -> str:
     for name in LAZY_MODULES:
         importlib.import_module(name)
     import pandas as pd
-
-    from app.preview_data import load_preview
+    from labshelf.app.preview_data import load_preview
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "t.parquet"
@@ -156,7 +155,7 @@ class SmokeTest:
         )
 
     def _render(self, result: tuple[str, Any]) -> None:
-        from app.lineage_view import LineageView
+        from labshelf.app.lineage_view import LineageView
 
         uid, lay = result
         view = self.window.findChild(LineageView, "lineageView")

@@ -12,6 +12,9 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from labshelf.app.formatting import format_value
+from labshelf.app.registries import BY_NAME, RegistrySpec
+from labshelf.app.tasks import TaskContext, TaskRunner
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -20,10 +23,6 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-
-from app.formatting import format_value
-from app.registries import BY_NAME, RegistrySpec
-from app.tasks import TaskContext, TaskRunner
 
 PAGE_SIZE = 200
 MAX_PAGES = 40  # pages kept in memory (8,000 rows)

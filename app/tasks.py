@@ -15,9 +15,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from labshelf.app import qtcompat  # noqa: F401 - must run before any signal is emitted
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
-
-from app import qtcompat  # noqa: F401 - must run before any signal is emitted
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +105,7 @@ class Task(QRunnable):
 
 
 def _import_core() -> None:
-    from app import corelink
+    from labshelf.app import corelink
 
     corelink.import_core()
 
@@ -114,7 +113,7 @@ def _import_core() -> None:
 def _release_thread_session() -> None:
     # A pool thread must not keep a read transaction open: it would pin an old snapshot
     # (stale rows) and hold SQLite's WAL back.
-    from app import corelink
+    from labshelf.app import corelink
 
     corelink.release_thread_session()
 

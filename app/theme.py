@@ -22,7 +22,7 @@ _themed: list[tuple[Any, str]] = []  # objects whose icon follows the theme
 
 
 def _read(*parts: str) -> str:
-    return resources.files("resources").joinpath(*parts).read_text(encoding="utf-8")
+    return resources.files("labshelf.resources").joinpath(*parts).read_text(encoding="utf-8")
 
 
 @cache

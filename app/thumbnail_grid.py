@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+from labshelf.app.imaging import IMAGE_SUFFIXES
+from labshelf.app.table_model import RECORD_ROLE
+from labshelf.app.theme import icon
+from labshelf.app.thumbnails import ThumbnailCache, ThumbRequest, can_thumbnail
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, QTimer
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
-
-from app.imaging import IMAGE_SUFFIXES
-from app.table_model import RECORD_ROLE
-from app.theme import icon
-from app.thumbnails import ThumbnailCache, ThumbRequest, can_thumbnail
 
 LABEL_HEIGHT = 34
 VISIBLE_SCAN_LIMIT = 400

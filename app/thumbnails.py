@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labshelf.app.imaging import IMAGE_SUFFIXES, open_display_image
+from labshelf.app.tasks import TaskContext, TaskRunner
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QPixmap
-
-from app.imaging import IMAGE_SUFFIXES, open_display_image
-from app.tasks import TaskContext, TaskRunner
 
 THUMB_SIZE = 160
 MEMORY_ITEMS = 600

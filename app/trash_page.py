@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from labshelf.app import corelink
+from labshelf.app.table_model import UID_ROLE, RegistryTableModel, RowSource, TableQuery
+from labshelf.app.tasks import TaskRunner
+from labshelf.app.theme import set_icon
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -14,11 +18,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from app import corelink
-from app.table_model import UID_ROLE, RegistryTableModel, RowSource, TableQuery
-from app.tasks import TaskRunner
-from app.theme import set_icon
 
 
 class TrashPage(QWidget):

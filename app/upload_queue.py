@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from labshelf.app.formatting import human_size
+from labshelf.app.uploads import Drop, DropItem, UploadManager
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -15,9 +17,6 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-
-from app.formatting import human_size
-from app.uploads import Drop, DropItem, UploadManager
 
 COLUMNS = ("Name", "State", "Progress", "Rate", "ETA")
 REFRESH_MS = 250  # the view repaints progress at most 4 times a second

@@ -1,8 +1,8 @@
-"""One drop of the desktop app, run by `core.upload` — in a worker process of its own.
+"""One drop of the desktop app, run by `labshelf.upload` — in a worker process of its own.
 
 The engine's threads hash, copy and write records in Python; in the app's own process they
 compete with the UI thread for the GIL, and the window stutters while thousands of files go
-in. So the app starts `python -m app.upload_worker` (the bundle: `labshelf --upload-worker`)
+in. So the app starts `python -m labshelf.app.upload_worker` (the bundle: `labshelf --upload-worker`)
 per drop and only relays what it reports. No Qt here.
 
 Protocol: JSON lines.
@@ -46,9 +46,9 @@ def app_version() -> str:
     try:
         return version("labshelf")
     except PackageNotFoundError:
-        import core
+        import labshelf
 
-        return core.__version__
+        return labshelf.__version__
 
 
 def upload_workers(root: str) -> int:
@@ -59,7 +59,7 @@ def plan_upload(
     paths: Sequence[str], key_prefix: str | None, as_folder: bool
 ) -> list[dict[str, Any]]:
     """The items an upload of `paths` will have, in the order its progress refers to."""
-    from core.transfer import plan
+    from labshelf.transfer import plan
 
     return [
         {
@@ -84,8 +84,8 @@ def upload_drop(
     """One drop: a run of the app's upload transform, `ls.upload` under it, the run finished.
     `cancel_item` (a set of plan indices, or a callable) cancels single items (see
     `ls.upload`). Returns the report as plain data."""
-    import core as ls
-    from core.provenance import finish_run, start_run, upload_transform
+    import labshelf as ls
+    from labshelf.provenance import finish_run, start_run, upload_transform
 
     collection = options.get("collection")
     if options.get("collection_uid"):
@@ -127,7 +127,7 @@ def run_drop(
     """Plan and upload one drop: `send("plan", items)` first, then `send("progress", p)` from
     the engine's threads. `cancelled` is the live set of plan indices cancelled alone; those
     of a resumed drop (its `cancelled_paths`) are added to it here."""
-    from core.runtime import gc_paused
+    from labshelf.runtime import gc_paused
 
     # The whole drop holds off full collections, so that the upload's thousands of records are
     # freed by reference counting before one runs (it would hold the GIL for ~100 ms).
@@ -149,9 +149,9 @@ def _warm_up() -> None:
     """Import and connect what an upload needs before the drop arrives: a worker started
     ahead (while the import dialog is open) then starts at once."""
     try:
-        import core as ls
-        import core.provenance
-        import core.transfer
+        import labshelf as ls
+        import labshelf.provenance
+        import labshelf.transfer
 
         root = ls.settings.storage.root
         if root.startswith("s3://"):

@@ -1,11 +1,11 @@
-"""The transfer queue's state: drops and their items, fed by `core.upload` on workers.
+"""The transfer queue's state: drops and their items, fed by `labshelf.upload` on workers.
 
 A `Drop` is one import (one run of the app's upload transform); its items are the ones
-`core.transfer.plan` lists, in the order the engine's progress refers to. Unfinished drops are
+`labshelf.transfer.plan` lists, in the order the engine's progress refers to. Unfinished drops are
 kept in a small JSON file in the app's data dir, so that after a restart (or a crash) they are
 offered for resumption; uploading again finishes only what is missing (by hash).
 
-Each drop runs in a worker process (`app.upload_worker`): the engine's Python threads would
+Each drop runs in a worker process (`labshelf.app.upload_worker`): the engine's Python threads would
 otherwise take the GIL from the UI thread, which stutters then. A pool thread here relays the
 worker's reports as progress signals and forwards cancels; the worker stops when the app goes.
 """
@@ -23,10 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labshelf.app import upload_worker
+from labshelf.app.tasks import Task, TaskContext, TaskRunner
 from PySide6.QtCore import QObject, Signal
-
-from app import upload_worker
-from app.tasks import Task, TaskContext, TaskRunner
 
 FINAL = upload_worker.FINAL
 CANCELLED_PATHS = upload_worker.CANCELLED_PATHS  # of a persisted drop: items cancelled one by one
@@ -124,7 +123,7 @@ class QueueStore:
 
 
 def default_store() -> QueueStore:
-    from core.instance import data_dir
+    from labshelf.instance import data_dir
 
     return QueueStore(data_dir() / "desktop" / "uploads.json")
 
@@ -352,7 +351,7 @@ def _run_drop_here(
 
 
 def _target_root(options: dict[str, Any]) -> str:
-    import core as ls
+    import labshelf as ls
 
     return options.get("storage") or ls.settings.storage.root
 
@@ -365,19 +364,15 @@ def worker_command() -> list[str]:
     """How to start the upload worker process: the bundle's executable, or this Python."""
     if getattr(sys, "frozen", False):
         return [sys.executable, upload_worker.UPLOAD_WORKER_FLAG]
-    return [sys.executable, "-m", "app.upload_worker"]
+    return [sys.executable, "-m", "labshelf.app.upload_worker"]
 
 
 def _worker_env(instance: str) -> dict[str, str]:
-    env = dict(os.environ, LABSHELF_INSTANCE=instance)
-    if not getattr(sys, "frozen", False):
-        root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
-    return env
+    return dict(os.environ, LABSHELF_INSTANCE=instance)
 
 
 def _current_instance() -> str:
-    import core as ls
+    import labshelf as ls
 
     return ls.settings.instance
 
@@ -457,9 +452,9 @@ def _run_drop_in_worker(
     ctx: TaskContext,
     workers: WorkerPool,
 ) -> dict[str, Any]:
-    """The drop in a worker process of its own (see `app.upload_worker`); this pool thread only
+    """The drop in a worker process of its own (see `labshelf.app.upload_worker`); this pool thread only
     relays: it forwards cancels and turns the worker's reports into progress signals."""
-    from core.transfer import Progress
+    from labshelf.transfer import Progress
 
     process = workers.take()
     assert process.stdin is not None and process.stdout is not None

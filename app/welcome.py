@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from labshelf.app.dialogs import folder_row, instance_fields
+from labshelf.app.formatting import mask_secrets
+from labshelf.app.tasks import TaskRunner
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
@@ -23,10 +26,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.dialogs import folder_row, instance_fields
-from app.formatting import mask_secrets
-from app.tasks import TaskRunner
-
 DEMO_INSTANCE = "iris-demo"
 INTRO = (
     "labshelf keeps your lab's files as versioned, searchable artifacts and remembers "
@@ -37,10 +36,10 @@ INTRO = (
 def create_demo_instance() -> dict[str, str]:
     """A local instance under the user data dir holding the iris studies (the tutorial's
     runs, versions, a collection and lineage); returns its summary."""
-    import core as ls
-    from app import corelink
-    from core.demo import load_demo
-    from core.instance import data_dir
+    import labshelf as ls
+    from labshelf.app import corelink
+    from labshelf.demo import load_demo
+    from labshelf.instance import data_dir
 
     root = data_dir() / "demo"
     ls.init(root / "storage", name=DEMO_INSTANCE)
@@ -50,7 +49,7 @@ def create_demo_instance() -> dict[str, str]:
 
 def configured_instances() -> list[tuple[str, str]]:
     """(name, storage) of every instance configured on this machine."""
-    from core.instance import all_configs
+    from labshelf.instance import all_configs
 
     return [(c.name, c.storage) for c in all_configs()]
 
@@ -193,14 +192,14 @@ class WelcomeView(QWidget):
         )
 
     def test_connection(self) -> None:
-        from app.connection_check import check_connection
+        from labshelf.app.connection_check import check_connection
 
         storage, db = self.storage.text(), self.db.text()
         self._work(lambda: check_connection(storage, db), self.say, "Testing the connection…")
 
     def create_instance(self) -> None:
-        from app import corelink
-        from app.connection_check import check_connection
+        from labshelf.app import corelink
+        from labshelf.app.connection_check import check_connection
 
         storage, db, name = (
             self.storage.text().strip(),
@@ -239,7 +238,7 @@ class WelcomeView(QWidget):
         self.open_instance(target)
 
     def open_instance(self, target: str) -> None:
-        from app import corelink
+        from labshelf.app import corelink
 
         self._work(
             lambda: corelink.open_instance(target), self._ready, f"Opening {mask_secrets(target)}…"
@@ -265,7 +264,7 @@ class WelcomeWindow(QMainWindow):
         self.main_window: QMainWindow | None = None
 
     def _open_main(self, _summary: dict[str, str]) -> None:
-        from app.main_window import MainWindow
+        from labshelf.app.main_window import MainWindow
 
         self.main_window = MainWindow()
         self.main_window.show()
@@ -281,7 +280,7 @@ def instance_configured() -> bool:
     """Whether an instance is set up (cheap: reads one small file, opens no database)."""
     import os
 
-    from core.instance import config_dir
+    from labshelf.instance import config_dir
 
     if os.environ.get("LABSHELF_INSTANCE"):
         return True

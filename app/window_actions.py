@@ -6,17 +6,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from labshelf.app import corelink
+from labshelf.app.dialogs import NewInstanceDialog, OpenInstanceDialog
+from labshelf.app.drop_zone import local_paths
+from labshelf.app.theme import apply_theme, current_theme, set_icon
 from PySide6.QtCore import QObject, Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QInputDialog
 
-from app import corelink
-from app.dialogs import NewInstanceDialog, OpenInstanceDialog
-from app.drop_zone import local_paths
-from app.theme import apply_theme, current_theme, set_icon
-
 if TYPE_CHECKING:
-    from app.main_window import MainWindow
+    from labshelf.app.main_window import MainWindow
 
 
 class WindowActions(QObject):
@@ -349,7 +348,7 @@ class WindowActions(QObject):
         self.w.refresh()
 
     def set_dark(self, dark: bool) -> None:
-        from app.main_window import open_settings
+        from labshelf.app.main_window import open_settings
 
         theme = "dark" if dark else "light"
         app = QApplication.instance()

@@ -1,11 +1,17 @@
-"""labshelf's core: ``import core as ls``.
+"""labshelf's core: ``import labshelf as ls``.
 
-Names are loaded on first use (PEP 562) so that ``import core`` stays cheap:
+Names are loaded on first use (PEP 562) so that ``import labshelf`` stays cheap:
 SQLAlchemy, pandas, Pillow, graphviz and the cloud libraries are imported only
 when something needs them.
 """
 
 from __future__ import annotations
+
+if __name__ != "labshelf":  # one module, one name: core/ is installed as `labshelf`
+    raise ImportError(
+        f"labshelf's core was imported as '{__name__}'; import it as `labshelf` "
+        "(pip install -e . maps the repository's core/ folder to that name)"
+    )
 
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -14,36 +20,36 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, tuple[str, str]] = {
     # instances
-    "init": ("core.instance", "init"),
-    "connect": ("core.instance", "connect"),
-    "settings": ("core.instance", "settings"),
+    "init": ("labshelf.instance", "init"),
+    "connect": ("labshelf.instance", "connect"),
+    "settings": ("labshelf.instance", "settings"),
     # registries
-    "Artifact": ("core.models", "Artifact"),
-    "Collection": ("core.models", "Collection"),
-    "Transform": ("core.models", "Transform"),
-    "Run": ("core.models", "Run"),
-    "User": ("core.models", "User"),
-    "Storage": ("core.models", "Storage"),
+    "Artifact": ("labshelf.models", "Artifact"),
+    "Collection": ("labshelf.models", "Collection"),
+    "Transform": ("labshelf.models", "Transform"),
+    "Run": ("labshelf.models", "Run"),
+    "User": ("labshelf.models", "User"),
+    "Storage": ("labshelf.models", "Storage"),
     # paths, queries, bulk work
-    "UPath": ("core.paths", "UPath"),
-    "QuerySet": ("core.query", "QuerySet"),
-    "view": ("core.query", "view"),
-    "save": ("core.records", "save_many"),
-    "upload": ("core.transfer", "upload"),
-    "UploadReport": ("core.transfer", "UploadReport"),
-    "doctor": ("core.doctor", "doctor"),
+    "UPath": ("labshelf.paths", "UPath"),
+    "QuerySet": ("labshelf.query", "QuerySet"),
+    "view": ("labshelf.query", "view"),
+    "save": ("labshelf.records", "save_many"),
+    "upload": ("labshelf.transfer", "upload"),
+    "UploadReport": ("labshelf.transfer", "UploadReport"),
+    "doctor": ("labshelf.doctor", "doctor"),
     # provenance
-    "track": ("core.provenance", "track"),
-    "finish": ("core.provenance", "finish"),
+    "track": ("labshelf.provenance", "track"),
+    "finish": ("labshelf.provenance", "finish"),
     # errors
-    "LabshelfError": ("core.errors", "LabshelfError"),
-    "DoesNotExist": ("core.errors", "DoesNotExist"),
-    "MultipleResultsFound": ("core.errors", "MultipleResultsFound"),
-    "InvalidArgument": ("core.errors", "InvalidArgument"),
-    "StorageError": ("core.errors", "StorageError"),
-    "IntegrityError": ("core.errors", "IntegrityError"),
-    "DatabaseError": ("core.errors", "DatabaseError"),
-    "NotConnected": ("core.errors", "NotConnected"),
+    "LabshelfError": ("labshelf.errors", "LabshelfError"),
+    "DoesNotExist": ("labshelf.errors", "DoesNotExist"),
+    "MultipleResultsFound": ("labshelf.errors", "MultipleResultsFound"),
+    "InvalidArgument": ("labshelf.errors", "InvalidArgument"),
+    "StorageError": ("labshelf.errors", "StorageError"),
+    "IntegrityError": ("labshelf.errors", "IntegrityError"),
+    "DatabaseError": ("labshelf.errors", "DatabaseError"),
+    "NotConnected": ("labshelf.errors", "NotConnected"),
 }
 
 __all__ = sorted(_EXPORTS)
@@ -53,7 +59,7 @@ def __getattr__(name: str) -> Any:
     try:
         module, attr = _EXPORTS[name]
     except KeyError:
-        raise AttributeError(f"module 'core' has no attribute '{name}'") from None
+        raise AttributeError(f"module 'labshelf' has no attribute '{name}'") from None
     value = getattr(import_module(module), attr)
     globals()[name] = value
     return value

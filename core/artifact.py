@@ -55,7 +55,7 @@ class Source:
     files: list[LocalFile] | None = None
     notes: list[str] = field(default_factory=list)
     in_place: bool = False
-    cloud: Any = None  # cloud source description (core.cloud), when the path is a URL
+    cloud: Any = None  # cloud source description (labshelf.cloud), when the path is a URL
 
 
 # ---------------------------------------------------------------- construction

@@ -877,7 +877,7 @@ def _remove_quietly(fs: Any, path: str) -> None:
 
 
 def cache_object(artifact: Any) -> Path:
-    """The local copy of a cloud artifact (downloaded once; see ``core.cache``)."""
+    """The local copy of a cloud artifact (downloaded once; see ``labshelf.cache``)."""
     from .cache import cached_path
 
     return cached_path(artifact)

@@ -340,8 +340,8 @@ def _incomplete_uploads(
 
 
 class _CallableModule(types.ModuleType):
-    """``ls.doctor(...)`` works even after ``import core.doctor``: importing the submodule
-    makes ``core.doctor`` this module instead of the function ``core`` exports lazily."""
+    """``ls.doctor(...)`` works even after ``import labshelf.doctor``: importing the submodule
+    makes ``labshelf.doctor`` this module instead of the function ``core`` exports lazily."""
 
     def __call__(self, fix: bool = False, grace: float = GRACE_SECONDS) -> DoctorReport:
         return doctor(fix, grace)

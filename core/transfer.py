@@ -2,7 +2,7 @@
 content, store with bounded concurrency, publish each record once its object is
 verified, report every item.
 
-Records go through the verified three-step save of ``core.artifact``: pending
+Records go through the verified three-step save of ``labshelf.artifact``: pending
 rows are inserted for all new items first, objects are stored (retried with
 backoff on transient errors), and stored items are published in small batches
 (every ~0.1 s) by the calling thread. A pending row left by an interrupted

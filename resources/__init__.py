@@ -1,0 +1,1 @@
+"""Icons, style sheets and the desktop entry, read with importlib.resources."""

@@ -16,10 +16,9 @@ os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import labshelf as ls
 import pytest
-
-import core as ls
-from core.instance import disconnect
+from labshelf.instance import disconnect
 
 try:  # tests/ may or may not be a package, depending on how the suite grows
     from .services import (

@@ -25,7 +25,7 @@ def _alembic_config(connection):  # -> alembic.config.Config
     from alembic.config import Config
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(files("core.migrations")))
+    cfg.set_main_option("script_location", str(files("labshelf.migrations")))
     cfg.attributes["connection"] = connection
     return cfg
 
@@ -44,7 +44,7 @@ def upgrade(connection, revision: str = "head") -> None:
 
 @contextmanager
 def _unbounded(conn):
-    """No statement timeout and no client wait limit for this transaction (see core.db: they
+    """No statement timeout and no client wait limit for this transaction (see labshelf.db: they
     bound ordinary statements, not a schema upgrade)."""
     conn.execute(text("SET LOCAL statement_timeout = 0"))
     driver = conn.connection.driver_connection

@@ -1,12 +1,11 @@
 """Alembic environment: runs on the connection labshelf hands over."""
 
 from alembic import context
-
-from core.models import Base
+from labshelf.models import Base
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run labshelf migrations through core.migrations.upgrade(connection)")
+    raise RuntimeError("run labshelf migrations through labshelf.migrations.upgrade(connection)")
 
 context.configure(
     connection=connection,

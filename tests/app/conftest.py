@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from app.table_model import TableQuery
-from app.tasks import TaskRunner
+from labshelf.app.table_model import TableQuery
+from labshelf.app.tasks import TaskRunner
 
 # The offscreen platform says this for every top-level window shown; it is not our warning.
 OFFSCREEN_NOISE = r"This plugin does not support propagateSizeHints\(\)"
@@ -84,8 +83,8 @@ def write_jpeg(path: Path, color: tuple[int, int, int], size: tuple[int, int] = 
 @pytest.fixture
 def instance(tmp_path: Path) -> Iterator[Any]:
     """A fresh local instance (current for this test), disconnected afterwards."""
-    import core as ls
-    from core.instance import disconnect
+    import labshelf as ls
+    from labshelf.instance import disconnect
 
     ls.init(str(tmp_path / "store"), name="apptest")
     yield ls
@@ -128,7 +127,7 @@ def seeded(instance: Any, tmp_path: Path) -> dict[str, Any]:
 @pytest.fixture
 def tracked(seeded: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
     """`seeded` plus a script run that read two images and wrote counts.csv."""
-    import core as ls
+    import labshelf as ls
 
     ls.track(transform=ls.Transform(name="count_cells.py", type="script"))
     for image in seeded["images"][:2]:

@@ -1,4 +1,4 @@
-"""Take the README's screenshot: the main window on the tutorial's iris studies (core.demo),
+"""Take the README's screenshot: the main window on the tutorial's iris studies (labshelf.demo),
 the summary table selected with its lineage open. Writes resources/screenshot.png (< 300 KB).
 
     xvfb-run -a .venv/bin/python tests/app/readme_screenshot.py
@@ -21,7 +21,6 @@ MAX_BYTES = 300_000
 WIDTH, HEIGHT = 1440, 860
 # A fixed, short folder: the status bar and details show the storage path.
 WORKDIR = Path(tempfile.gettempdir()) / "labshelf-readme"
-sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
 
@@ -47,20 +46,19 @@ def main() -> int:
             (tmp / name.lower()).mkdir()
             os.environ[f"LABSHELF_{name}_DIR"] = str(tmp / name.lower())
         os.environ["LABSHELF_USER"] = "ada"
-        from app import qtcompat  # noqa: F401, I001 - first, as in the app
+        from labshelf.app import qtcompat  # noqa: F401, I001 - first, as in the app
         from PySide6.QtCore import QBuffer, QIODevice
         from PySide6.QtWidgets import QApplication
 
-        from app.app_icon import app_icon
+        from labshelf.app.app_icon import app_icon
 
         app = QApplication(sys.argv)
         app.setWindowIcon(app_icon())
+        import labshelf as ls
+        from labshelf.app.main_window import MainWindow
+        from labshelf.app.theme import apply_theme
+        from labshelf.demo import load_demo
         from screenshots import select_key, settle
-
-        import core as ls
-        from app.main_window import MainWindow
-        from app.theme import apply_theme
-        from core.demo import load_demo
 
         ls.init(str(tmp / "lab-data"), name="iris-demo")
         load_demo(tmp / "iris_studies")

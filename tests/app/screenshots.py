@@ -17,14 +17,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "artifacts"
-sys.path.insert(0, str(ROOT))
 
 
 def seed(tmp: Path) -> dict:
+    import labshelf as ls
     import numpy as np
     from PIL import Image
-
-    import core as ls
 
     ls.init(str(tmp / "store"), name="lab-demo")
     src = tmp / "incoming"
@@ -107,8 +105,8 @@ def main() -> int:
         from PySide6.QtWidgets import QApplication
 
         app = QApplication(sys.argv)
-        from app.main_window import MainWindow
-        from app.theme import apply_theme
+        from labshelf.app.main_window import MainWindow
+        from labshelf.app.theme import apply_theme
 
         seeded = seed(tmp)
         apply_theme(app, "light")
@@ -125,7 +123,7 @@ def main() -> int:
 
 
 def take_shots(app, window, seeded: dict) -> list[Path]:
-    from app.theme import apply_theme
+    from labshelf.app.theme import apply_theme
 
     shots = []
 
@@ -172,10 +170,10 @@ def take_shots(app, window, seeded: dict) -> list[Path]:
 
 
 def tutorial_shots(app, tmp: Path) -> list[Path]:
-    """The tutorial's "iris studies" (core.demo), as `labshelf demo` loads it."""
-    import core as ls
-    from app.main_window import MainWindow
-    from core.demo import load_demo
+    """The tutorial's "iris studies" (labshelf.demo), as `labshelf demo` loads it."""
+    import labshelf as ls
+    from labshelf.app.main_window import MainWindow
+    from labshelf.demo import load_demo
 
     ls.init(str(tmp / "tutorial"), name="tutorial")
     load_demo(tmp / "tutorial")
@@ -198,10 +196,9 @@ def tutorial_shots(app, tmp: Path) -> list[Path]:
 
 
 def import_shots(app, window, incoming: Path) -> list[Path]:
+    from labshelf.app.drop_zone import mime_for
     from PySide6.QtCore import QPointF, Qt
     from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent
-
-    from app.drop_zone import mime_for
 
     folder = incoming / "plate2"
     folder.mkdir()

@@ -23,7 +23,7 @@ def check_and_quit():
     app.quit()
 
 QTimer.singleShot(500, check_and_quit)
-from app.__main__ import main
+from labshelf.app.__main__ import main
 sys.exit(main([]))
 """
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from labshelf.app.lineage_layout import layout
+from labshelf.app.lineage_panel import LineagePanel
+from labshelf.app.lineage_view import LineageView
 from PySide6.QtCore import Qt
-
-from app.lineage_layout import layout
-from app.lineage_panel import LineagePanel
-from app.lineage_view import LineageView
 
 # raw0 -> run1 -> mid -> run2 -> focal, with transforms feeding the runs
 DOT = """digraph lineage {
@@ -77,7 +76,7 @@ def test_zoom_and_fit(qtbot) -> None:
 
 
 def test_panel_expand_and_export(qtbot, runner, tmp_path: Path, monkeypatch) -> None:
-    from app import corelink
+    from labshelf.app import corelink
 
     monkeypatch.setattr(corelink, "lineage_dot", lambda registry, uid: (DOT, "focal"))
     panel = LineagePanel(runner)

@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from labshelf.app.main_window import MainWindow
+from labshelf.app.table_model import UID_ROLE
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QTableView, QWidget
-
-from app.main_window import MainWindow
-from app.table_model import UID_ROLE
 
 OBJECT_NAMES = (
     "mainWindow",
@@ -119,7 +118,7 @@ def test_description_edit_is_saved(qtbot, window: MainWindow, seeded) -> None:
     window.details.description.setPlainText("plate layout")
     with qtbot.waitSignal(window.details.description_saved, timeout=5000):
         window.details.save_description.click()
-    import core as ls
+    import labshelf as ls
 
     assert ls.Artifact.get(uid).description == "plate layout"
 
@@ -222,7 +221,7 @@ def test_stale_rows_refresh_after_another_process_writes(
 
     new = tmp_path / "other.txt"
     new.write_text("written by another process")
-    code = f"import core as ls; ls.connect('apptest'); ls.Artifact({str(new)!r}, key='other.txt').save()"
+    code = f"import labshelf as ls; ls.connect('apptest'); ls.Artifact({str(new)!r}, key='other.txt').save()"
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     with qtbot.waitSignal(window.model.loaded, timeout=5000):
         window.model.check_stale()
@@ -230,7 +229,7 @@ def test_stale_rows_refresh_after_another_process_writes(
 
 
 def test_lineage_click_selects_the_record(qtbot, window: MainWindow, seeded, monkeypatch) -> None:
-    from app import corelink
+    from labshelf.app import corelink
 
     image, collection = seeded["images"][0], seeded["collections"][0]
     dot = (
@@ -268,7 +267,7 @@ def test_new_collection_from_selection(qtbot, window: MainWindow, seeded, monkey
         ),
         timeout=10000,
     )
-    import core as ls
+    import labshelf as ls
 
     assert ls.Collection.filter(name="picked").one().artifacts.count() == 2
 
@@ -303,7 +302,7 @@ def test_lineage_from_core_and_click_through(qtbot, tracked) -> None:
 
 
 def test_make_an_old_version_the_latest(qtbot, window: MainWindow, seeded) -> None:
-    import core as ls
+    import labshelf as ls
 
     old = seeded["images"][0]
     uid = _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/cells_0.jpg"))

@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from labshelf.app import preview_data
+from labshelf.app.preview_data import load_preview
+from labshelf.app.preview_pane import PreviewPane
 from PIL import Image
 from PySide6.QtCore import Qt
-
-from app import preview_data
-from app.preview_data import load_preview
-from app.preview_pane import PreviewPane
 
 
 def test_16bit_tiff_is_stretched_for_display(tmp_path: Path) -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import labshelf.app.qtcompat  # noqa: F401
 from PySide6.QtCore import QObject, QStringListModel, Qt, Signal
-
-import app.qtcompat  # noqa: F401
 
 
 class _Emitter(QObject):

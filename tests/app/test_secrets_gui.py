@@ -61,10 +61,10 @@ def _leaks(texts: dict[str, str]) -> list[str]:
 def test_a_password_in_the_database_url_stays_out_of_the_app(
     qtbot, pg_server: Any, tmp_path: Path, _isolated_env: Path, caplog
 ) -> None:
-    import core as ls
-    from app.main_window import MainWindow
-    from app.welcome import WelcomeView
-    from core.instance import disconnect
+    import labshelf as ls
+    from labshelf.app.main_window import MainWindow
+    from labshelf.app.welcome import WelcomeView
+    from labshelf.instance import disconnect
 
     caplog.set_level(logging.DEBUG)
     db = pg_server.create_database()

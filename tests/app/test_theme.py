@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from labshelf.app.theme import THEMES, apply_theme, icon, style_sheet
 from PySide6.QtWidgets import QApplication
-
-from app.theme import THEMES, apply_theme, icon, style_sheet
 
 
 @pytest.mark.parametrize("theme", THEMES)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from labshelf.app.collection_browser import MembersModel
+from labshelf.app.tasks import TaskContext
+from labshelf.app.thumbnail_grid import ThumbnailGrid
+from labshelf.app.thumbnails import ThumbnailCache, ThumbRequest
 from PIL import Image
-
-from app.collection_browser import MembersModel
-from app.tasks import TaskContext
-from app.thumbnail_grid import ThumbnailGrid
-from app.thumbnails import ThumbnailCache, ThumbRequest
 
 
 def _image(tmp_path: Path, name: str = "a.png") -> Path:

@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from app.uploads import worker_command
+from labshelf.app.uploads import worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start(instance: str) -> subprocess.Popen:
-    env = {**os.environ, "LABSHELF_INSTANCE": instance, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "LABSHELF_INSTANCE": instance}
     return subprocess.Popen(
         worker_command(),
         stdin=subprocess.PIPE,
@@ -40,7 +40,7 @@ def _files(folder: Path, n: int, size: int = 4096) -> Path:
 
 
 def test_input_ending_at_once_cancels_the_drop(instance: Path, tmp_path: Path) -> None:
-    import core as ls
+    import labshelf as ls
 
     folder = _files(tmp_path / "five", 5)
     process = _start(ls.settings.instance)
@@ -56,7 +56,7 @@ def test_input_ending_at_once_cancels_the_drop(instance: Path, tmp_path: Path) -
 
 
 def test_the_worker_uploads_and_reports_progress(instance: Path, tmp_path: Path) -> None:
-    import core as ls
+    import labshelf as ls
 
     folder = _files(tmp_path / "ten", 10)
     process = _start(ls.settings.instance)
@@ -84,7 +84,7 @@ def test_the_worker_uploads_and_reports_progress(instance: Path, tmp_path: Path)
 def test_cancel_items_and_the_whole_drop_through_the_protocol(
     instance: Path, tmp_path: Path
 ) -> None:
-    import core as ls
+    import labshelf as ls
 
     folder = _files(tmp_path / "many", 3000)
     process = _start(ls.settings.instance)
@@ -128,7 +128,7 @@ def _run(instance: str, options: dict[str, Any]) -> tuple[list[Any], int]:
 
 
 def test_bad_input_comes_back_in_one_sentence(instance: Path, tmp_path: Path) -> None:
-    import core as ls
+    import labshelf as ls
 
     missing = str(tmp_path / "not-there")
     messages, code = _run(ls.settings.instance, {"paths": [missing], "as_folder": False})
@@ -151,11 +151,10 @@ def test_bad_input_comes_back_in_one_sentence(instance: Path, tmp_path: Path) ->
 def test_the_worker_stops_when_the_app_is_killed(instance: Path, tmp_path: Path) -> None:
     """End of input (the app's pipe closes when it dies) cancels the upload: the worker exits
     by itself and leaves no pending record and no object without its record."""
+    import labshelf as ls
+    from labshelf import context
+    from labshelf.models import PENDING, Artifact
     from sqlalchemy import select
-
-    import core as ls
-    from core import context
-    from core.models import PENDING, Artifact
 
     folder = _files(tmp_path / "kill", 3000)
     process = _start(ls.settings.instance)

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from labshelf.app.drop_zone import mime_for
+from labshelf.app.main_window import MainWindow
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
-
-from app.drop_zone import mime_for
-from app.main_window import MainWindow
 
 
 def _images(folder: Path, n: int) -> Path:
@@ -96,7 +95,7 @@ def _import(qtbot, window: MainWindow, paths: list[str], per_file: bool = True) 
 def test_drop_folder_imports_every_file_as_one_upload_run(
     qtbot, window: MainWindow, tmp_path: Path
 ) -> None:
-    import core as ls
+    import labshelf as ls
 
     folder = _images(tmp_path / "plate7", 200)
     drop, summary = _import(qtbot, window, [str(folder)])
@@ -155,8 +154,8 @@ def test_the_import_dialog_starts_the_drop_s_worker_ahead(
 
 
 def test_a_worker_started_ahead_is_not_used_stale(instance, tmp_path: Path, monkeypatch) -> None:
-    from app import upload_worker
-    from app.uploads import WorkerPool
+    from labshelf.app import upload_worker
+    from labshelf.app.uploads import WorkerPool
 
     pool = WorkerPool()
     pool.prestart()
@@ -179,7 +178,7 @@ def test_a_worker_started_ahead_is_not_used_stale(instance, tmp_path: Path, monk
 def test_folder_as_one_artifact_into_a_new_collection(
     qtbot, window: MainWindow, tmp_path: Path
 ) -> None:
-    import core as ls
+    import labshelf as ls
 
     folder = _images(tmp_path / "study", 5)
     _drop(window, [str(folder)])
@@ -203,7 +202,7 @@ def test_folder_as_one_artifact_into_a_new_collection(
 def test_cancel_leaves_no_record_for_unfinished_items(
     qtbot, window: MainWindow, tmp_path: Path
 ) -> None:
-    import core as ls
+    import labshelf as ls
 
     folder = tmp_path / "big"
     folder.mkdir()
@@ -221,7 +220,7 @@ def test_cancel_leaves_no_record_for_unfinished_items(
 def test_quit_with_running_transfer_then_resume(
     qtbot, instance, tmp_path: Path, monkeypatch
 ) -> None:
-    import core as ls
+    import labshelf as ls
 
     folder = tmp_path / "many"
     folder.mkdir()
@@ -247,8 +246,8 @@ def test_quit_with_running_transfer_then_resume(
 
 
 def test_s3_cut_mid_drop_then_retry_failed(qtbot, s3_server, tcp_proxy, tmp_path: Path) -> None:
-    import core as ls
-    from core.instance import disconnect
+    import labshelf as ls
+    from labshelf.instance import disconnect
 
     proxy = tcp_proxy(s3_server.port)
     ls.init(
@@ -317,7 +316,7 @@ def _slow_until_cancelled(monkeypatch, keys: str = "") -> None:
     """Storing objects whose key contains `keys` waits (up to 10 s) until it is cancelled."""
     import time
 
-    from core import artifact
+    from labshelf import artifact
 
     store = artifact.store_object
 
@@ -333,7 +332,7 @@ def _slow_until_cancelled(monkeypatch, keys: str = "") -> None:
 def test_cancel_single_items_from_the_queue(
     qtbot, window: MainWindow, tmp_path: Path, monkeypatch
 ) -> None:
-    import core as ls
+    import labshelf as ls
 
     folder = _files(tmp_path / "parts", 40, 200_000)
     _slow_until_cancelled(monkeypatch, "/part03")  # items 30-39 cannot finish before the click
@@ -362,7 +361,7 @@ def test_cancel_single_items_from_the_queue(
 def test_cancel_all_stops_every_drop(
     qtbot, window: MainWindow, tmp_path: Path, monkeypatch
 ) -> None:
-    import core as ls
+    import labshelf as ls
 
     _slow_until_cancelled(monkeypatch)  # every item waits for the cancel
     window.uploads.in_process = True  # where the patch applies
@@ -386,13 +385,13 @@ CRASHING_GUI = """
 import sys, time
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
-from core import artifact
+from labshelf import artifact
 store = artifact.store_object
 def slow_store(obj, **progress):  # a slow disk: the kill lands mid-transfer
     time.sleep(0.02)
     store(obj, **progress)
 artifact.store_object = slow_store
-from app.main_window import MainWindow
+from labshelf.app.main_window import MainWindow
 window = MainWindow()
 window.show()
 # in_process: the crash of a process with the upload engine inside; else the app dies and its
@@ -422,17 +421,15 @@ def test_resume_after_a_crash_finishes_only_what_is_missing(
     import sys
     import time
 
+    import labshelf as ls
+    from labshelf import context
+    from labshelf.models import PENDING, Artifact
     from sqlalchemy import select
-
-    import core as ls
-    from core import context
-    from core.models import PENDING, Artifact
 
     n = 200 if where == "in_process" else 2000  # no slow disk in the worker: more files
     folder = _files(tmp_path / "crash", n, 4096)
     env = {
         **os.environ,
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
         "LABSHELF_QUIET": "1",
     }
     child = subprocess.Popen(
@@ -489,8 +486,8 @@ def test_items_cancelled_alone_stay_cancelled_when_the_drop_resumes(
     import re
     import time
 
-    import core as ls
-    from core import artifact
+    import labshelf as ls
+    from labshelf import artifact
 
     folder = _files(tmp_path / "parts", 40, 200_000)
     store = artifact.store_object
@@ -550,11 +547,10 @@ def test_upload_worker_killed_mid_drop_then_retry(
     import os
     import signal
 
+    import labshelf as ls
+    from labshelf import context
+    from labshelf.models import PENDING, Artifact
     from sqlalchemy import select
-
-    import core as ls
-    from core import context
-    from core.models import PENDING, Artifact
 
     folder = _files(tmp_path / "killed", 3000, 4096)
     drop = window.uploads.start({"paths": [str(folder)], "as_folder": False})

@@ -8,20 +8,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from labshelf.app.app_settings import AppSettings, open_settings
+from labshelf.app.connection_check import CheckFailed, _explain_pg, check_database, check_storage
+from labshelf.app.settings_dialog import SettingsDialog
+from labshelf.app.welcome import WelcomeView, WelcomeWindow, instance_configured
 from PySide6.QtCore import Qt
-
-from app.app_settings import AppSettings, open_settings
-from app.connection_check import CheckFailed, _explain_pg, check_database, check_storage
-from app.settings_dialog import SettingsDialog
-from app.welcome import WelcomeView, WelcomeWindow, instance_configured
-from tests.services import free_port
+from services import free_port
 
 WAIT_MS = 60_000
 
 
 @pytest.fixture
 def disconnect_after() -> Iterator[None]:
-    from core.instance import disconnect
+    from labshelf.instance import disconnect
 
     yield
     disconnect()
@@ -42,7 +41,7 @@ def _status_settles(qtbot, view: WelcomeView) -> str:
 
 
 def test_no_instance_means_welcome(disconnect_after: None, tmp_path: Path) -> None:
-    import core as ls
+    import labshelf as ls
 
     assert not instance_configured()
     ls.init(str(tmp_path / "store"))
@@ -54,7 +53,7 @@ def test_try_the_demo_opens_an_instance_with_the_iris_studies(qtbot, view: Welco
         qtbot.mouseClick(view.demo_button, Qt.MouseButton.LeftButton)
     assert view.progress.isVisible() is False
     assert ready.args[0]["name"] == "iris-demo"
-    import core as ls
+    import labshelf as ls
 
     assert ls.Collection.filter(name="Iris studies").count() == 3
     assert ls.Artifact.filter(key="iris_studies/meta.csv").one().run is not None
@@ -96,8 +95,8 @@ def test_create_an_instance_in_a_folder(qtbot, view: WelcomeView, tmp_path: Path
 def test_open_lists_configured_instances_and_opens_one(
     qtbot, view: WelcomeView, tmp_path: Path
 ) -> None:
-    import core as ls
-    from core.instance import _current_file, disconnect
+    import labshelf as ls
+    from labshelf.instance import _current_file, disconnect
 
     ls.init(str(tmp_path / "a"), name="alpha")
     ls.init(str(tmp_path / "b"), name="beta")
@@ -203,17 +202,17 @@ def test_settings_dialog_stores_app_and_cache_settings(
     assert AppSettings.load() == AppSettings(
         user="ada", upload_workers=6, thumbnail_size=200, theme="dark"
     )
-    from core.instance import InstanceConfig, user_handle
+    from labshelf.instance import InstanceConfig, user_handle
 
     config = InstanceConfig.read("apptest")
     assert config.cache_dir == str(tmp_path / "cache")
     assert config.cache_max_bytes == 2_500_000_000
     assert user_handle() == "ada"
-    from app import upload_worker
+    from labshelf.app import upload_worker
 
     assert upload_worker.LOCAL_UPLOAD_WORKERS == 6
     AppSettings().save()  # back to the defaults for the tests that follow
-    from app import app_settings
+    from labshelf.app import app_settings
 
     app_settings.apply(AppSettings(user="testuser", theme="light"))
 
@@ -230,7 +229,7 @@ def test_settings_dialog_without_an_instance(qtbot, disconnect_after) -> None:
 
 
 def test_main_window_has_a_settings_action(qtbot, instance: Any) -> None:
-    from app.main_window import MainWindow
+    from labshelf.app.main_window import MainWindow
 
     window = MainWindow()
     qtbot.addWidget(window)

@@ -35,7 +35,7 @@ def bench_import() -> None:
             [
                 sys.executable,
                 "-c",
-                "import time; t=time.perf_counter(); import core; print(time.perf_counter()-t)",
+                "import time; t=time.perf_counter(); import labshelf; print(time.perf_counter()-t)",
             ],
             capture_output=True,
             text=True,
@@ -46,20 +46,20 @@ def bench_import() -> None:
         [
             sys.executable,
             "-c",
-            "import time; t=time.perf_counter(); import core; core.Artifact; print(time.perf_counter()-t)",
+            "import time; t=time.perf_counter(); import labshelf; core.Artifact; print(time.perf_counter()-t)",
         ],
         capture_output=True,
         text=True,
         check=True,
     )
-    print(f"import core (cold process, median of 5): {statistics.median(times) * 1000:.0f} ms")
+    print(f"import labshelf (cold process, median of 5): {statistics.median(times) * 1000:.0f} ms")
     print(
-        f"import core + first registry access (loads SQLAlchemy): {float(full.stdout) * 1000:.0f} ms"
+        f"import labshelf + first registry access (loads SQLAlchemy): {float(full.stdout) * 1000:.0f} ms"
     )
 
 
 def bench_registration(tmp: Path, n: int) -> None:
-    import core as ls
+    import labshelf as ls
 
     paths = _write_files(tmp / "files", n)
     t0 = time.perf_counter()
@@ -106,12 +106,11 @@ def seed_rows(rows: int, files: int = 0) -> None:
     """Bulk-insert synthetic artifact rows straight through SQLAlchemy Core.
 
     ``files`` extra rows stand in for the registered files (keys ``bench/img_NNNNN.bin``)."""
+    import labshelf as ls
+    from labshelf import context
+    from labshelf.models import Artifact, utcnow
+    from labshelf.uids import base62
     from sqlalchemy import insert
-
-    import core as ls
-    from core import context
-    from core.models import Artifact, utcnow
-    from core.uids import base62
 
     user = context.user_id()
     storage = ls.settings.storage.id
@@ -182,7 +181,7 @@ SEARCHES = {
 
 def bench_searches(rows: int, files: int, repeat: int) -> None:
     """Only the searches, ``repeat`` rounds of a median of 7 each, interleaved against noise."""
-    import core as ls
+    import labshelf as ls
 
     seed_rows(rows, files)
     print(f"artifacts in the instance: {ls.Artifact.filter().count():,}")
@@ -206,7 +205,7 @@ def _timed(fn, repeat: int = 7) -> float:
 
 
 def bench_queries(rows: int) -> None:
-    import core as ls
+    import labshelf as ls
 
     seed_rows(rows)
     total = ls.Artifact.filter().count()
@@ -258,7 +257,7 @@ def main() -> None:
         os.environ.setdefault("LABSHELF_QUIET", "1")
         if not args.search_only:
             bench_import()
-        import core as ls
+        import labshelf as ls
 
         ls.init(str(tmp / "store"), db=args.db)
         print(f"database: {ls.settings.db}")

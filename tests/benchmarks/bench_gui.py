@@ -8,7 +8,7 @@ the end and while thumbnails load in the grid. Targets: 1.5 s, 300 ms, 50 ms.
 Then drops of 10,000 files onto local storage and 1,000 onto moto_server from the window:
 through the import dialog as a user does it (its worker process starts while the dialog is
 open; the clock starts at "confirm") and started directly (a cold worker): wall time, files/s,
-the longest stall (median and worst run), and the same upload by `core.upload` alone in a
+the longest stall (median and worst run), and the same upload by `labshelf.upload` alone in a
 thread (time and stall) for comparison; `--uploads-only --repeat 3` for just those.
 Everything runs in a temporary directory (own config/data/cache dirs).
 """
@@ -26,7 +26,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
 HEARTBEAT_MS = 10
 
 STARTUP_CHILD = """
@@ -34,8 +33,8 @@ import sys, time
 from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication
 app = QApplication(sys.argv)
-from app.main_window import MainWindow
-from app.theme import apply_theme
+from labshelf.app.main_window import MainWindow
+from labshelf.app.theme import apply_theme
 apply_theme(app, "light")
 
 class FirstPaint(QObject):
@@ -64,12 +63,11 @@ def isolate(tmp: Path) -> None:
 
 def seed_artifacts(n: int, batch: int = 5000) -> None:
     """Insert `n` artifact rows through the engine in bulk (SQLAlchemy Core, no files)."""
+    from labshelf.context import default_storage, user_id
+    from labshelf.instance import current
+    from labshelf.models import Artifact
+    from labshelf.uids import base62
     from sqlalchemy import insert
-
-    from core.context import default_storage, user_id
-    from core.instance import current
-    from core.models import Artifact
-    from core.uids import base62
 
     storage_id, creator = default_storage().id, user_id()
     start = datetime(2026, 1, 1, tzinfo=UTC)
@@ -103,9 +101,8 @@ def seed_artifacts(n: int, batch: int = 5000) -> None:
 
 def seed_images(folder: Path, n: int) -> None:
     """`n` distinct 1600x1200 JPEGs inside the storage root (registered in place)."""
+    import labshelf as ls
     from PIL import Image
-
-    import core as ls
 
     folder.mkdir(parents=True, exist_ok=True)
     records = []
@@ -213,7 +210,7 @@ class PaintAfterLoad:
 
 
 def bench_table(app, rows: int) -> dict[str, float]:
-    from app.main_window import MainWindow
+    from labshelf.app.main_window import MainWindow
 
     started = time.perf_counter()
     window = MainWindow()
@@ -228,7 +225,7 @@ def bench_table(app, rows: int) -> dict[str, float]:
 
 
 def bench_thumbnails(app, n_images: int) -> dict[str, float]:
-    from app.main_window import MainWindow
+    from labshelf.app.main_window import MainWindow
 
     window = MainWindow()
     window.resize(1400, 900)
@@ -260,11 +257,11 @@ def make_files(folder: Path, n: int, size: int = 4096) -> Path:
 
 
 def bench_direct_upload(app, folder: Path) -> dict[str, float]:
-    """`core.upload` of the folder's files in a plain thread, without the GUI; the same
+    """`labshelf.upload` of the folder's files in a plain thread, without the GUI; the same
     heartbeat runs on the main thread (the stall the machine and core cause on their own)."""
     import threading
 
-    import core as ls
+    import labshelf as ls
 
     reports = []
     worker = threading.Thread(
@@ -277,7 +274,7 @@ def bench_direct_upload(app, folder: Path) -> dict[str, float]:
     wait_until(app, lambda: not worker.is_alive(), timeout=600)
     seconds = time.perf_counter() - started
     stall = beat.stop()
-    assert reports and reports[0].ok, str(reports[0]) if reports else "core.upload raised"
+    assert reports and reports[0].ok, str(reports[0]) if reports else "labshelf.upload raised"
     return {"seconds": seconds, "stall_ms": stall}
 
 
@@ -285,7 +282,7 @@ def bench_gui_upload(app, folder: Path, dialog: bool = True) -> dict[str, float]
     """The same upload from the window, with a UI heartbeat. `dialog`: as a user does it — the
     import dialog opens (and starts the drop's worker process ahead), its dry run finishes, the
     clock starts when it is confirmed. Else the drop starts at once (a cold worker)."""
-    from app.main_window import MainWindow
+    from labshelf.app.main_window import MainWindow
 
     window = MainWindow()
     window.show()
@@ -330,7 +327,7 @@ def bench_uploads(
     """Upload the same n files directly and from the GUI, each into a fresh instance, `repeat`
     times alternating (a busy machine slows one run or the other); prints every run and the
     best of each."""
-    import core as ls
+    import labshelf as ls
 
     folder = make_files(tmp / f"drop-{label}", n_files)
     slug = "".join(c if c.isalnum() else "-" for c in label)
@@ -346,7 +343,7 @@ def bench_uploads(
             print(
                 f"  run {n + 1}: GUI {guis[-1]['seconds']:.2f} s, stall {guis[-1]['stall_ms']:.0f} ms; "
                 f"without the dialog (cold worker) {colds[-1]['seconds']:.2f} s, stall {colds[-1]['stall_ms']:.0f} ms; "
-                f"core.upload {directs[-1]['seconds']:.2f} s, stall {directs[-1]['stall_ms']:.0f} ms"
+                f"labshelf.upload {directs[-1]['seconds']:.2f} s, stall {directs[-1]['stall_ms']:.0f} ms"
             )
     direct = min(directs, key=lambda r: r["seconds"])
     gui = min(guis, key=lambda r: r["seconds"])
@@ -355,11 +352,11 @@ def bench_uploads(
     stall = sorted(g["stall_ms"] for g in guis + colds)[len(guis + colds) // 2]
     print(
         f"{n_files:,}-file drop onto {label}: {gui['seconds']:.2f} s from confirming the import dialog, "
-        f"{n_files / gui['seconds']:,.0f} files/s (core.upload alone: {direct['seconds']:.2f} s, "
+        f"{n_files / gui['seconds']:,.0f} files/s (labshelf.upload alone: {direct['seconds']:.2f} s, "
         f"{n_files / direct['seconds']:,.0f} files/s; GUI at {100 * direct['seconds'] / gui['seconds']:.0f}%; "
         f"started without the dialog, cold worker: {cold['seconds']:.2f} s, "
         f"{100 * direct['seconds'] / cold['seconds']:.0f}%); longest UI stall, median run {stall:.0f} ms, worst "
-        f"{max(g['stall_ms'] for g in guis + colds):.0f} ms (target <= 50; core.upload alone in a thread: "
+        f"{max(g['stall_ms'] for g in guis + colds):.0f} ms (target <= 50; labshelf.upload alone in a thread: "
         f"median {sorted(d['stall_ms'] for d in directs)[len(directs) // 2]:.0f} ms); the dialog's dry run "
         f"(hash + already registered?) complete after {min(g['dry_run_s'] for g in guis):.2f} s"
     )
@@ -397,9 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="labshelf-bench-") as tmp_text:
         tmp = Path(tmp_text)
         isolate(tmp)
+        from labshelf.app.theme import apply_theme
         from PySide6.QtWidgets import QApplication
-
-        from app.theme import apply_theme
 
         app = QApplication.instance() or QApplication([])
         apply_theme(app, "light")
@@ -408,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_uploads(app, tmp, args.files, "local storage", local_roots(tmp), args.repeat)
         if args.s3_files:
             bench_uploads(app, tmp, args.s3_files, "S3 (moto_server)", s3_roots(tmp), args.repeat)
-        from core.instance import disconnect
+        from labshelf.instance import disconnect
 
         disconnect()
     return 0
@@ -416,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def bench_browsing(app, tmp: Path, args: argparse.Namespace) -> None:
     """Start-up, the big table and the thumbnail grid."""
-    import core as ls
+    import labshelf as ls
 
     ls.init(str(tmp / "small"), name="bench-small")
     print(f"start-up to first painted window: {bench_startup() * 1000:7.0f} ms   (target <= 1500)")

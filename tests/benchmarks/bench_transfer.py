@@ -20,14 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path.insert(0, str(ROOT / "tests"))
 os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
 os.environ["LABSHELF_QUIET"] = "1"
 
+import labshelf as ls  # noqa: E402
+from labshelf.instance import disconnect  # noqa: E402
 from services import S3Server  # noqa: E402
-
-import core as ls  # noqa: E402
-from core.instance import disconnect  # noqa: E402
 
 MB = 1_000_000
 CASES = [("1,000 x 64 KB", 1000, 64 * 1024), ("4 x 64 MB", 4, 64 * 1024 * 1024)]
@@ -60,7 +59,7 @@ def timed_upload(server: S3Server, folder: Path, workers: int) -> float:
 
 def bare_puts(server: S3Server, n: int, size: int, threads: int) -> float:
     """files/s of plain s3fs put_object calls: the server's ceiling for this machine."""
-    from core import cloud
+    from labshelf import cloud
 
     bucket = server.create_bucket()
     fs = cloud.filesystem(f"s3://{bucket}", {})

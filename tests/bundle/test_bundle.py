@@ -82,11 +82,11 @@ def bundle() -> Path:
 
 
 def test_version(bundle: Path) -> None:
-    import core
+    import labshelf
 
     result = _run("--version")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == f"labshelf {core.__version__}"
+    assert result.stdout.strip() == f"labshelf {labshelf.__version__}"
 
 
 def test_init_save_ls_on_a_temp_instance(bundle: Path, tmp_path: Path) -> None:
@@ -108,7 +108,7 @@ def test_init_save_ls_on_a_temp_instance(bundle: Path, tmp_path: Path) -> None:
 
 def test_the_desktop_upload_worker_runs_from_the_bundle(bundle: Path, tmp_path: Path) -> None:
     """The app uploads each drop in a worker process: the bundle's executable with a flag."""
-    from app.upload_worker import UPLOAD_WORKER_FLAG
+    from labshelf.app.upload_worker import UPLOAD_WORKER_FLAG
 
     folder = tmp_path / "plates"
     folder.mkdir()
@@ -224,7 +224,7 @@ def test_start_up_time_bundle_vs_repo(bundle: Path, tmp_path: Path) -> None:
     _demo_instance(tmp_path)
     sides = {
         "bundle": [str(EXE), "gui", "--smoke-test"],
-        "repo": [sys.executable, "-m", "app.cli", "gui", "--smoke-test"],
+        "repo": [sys.executable, "-m", "labshelf.app.cli", "gui", "--smoke-test"],
     }
     results = {}
     for side, cmd in sides.items():
@@ -252,8 +252,8 @@ def test_bundle_has_what_it_needs(bundle: Path) -> None:
         "iconengines/libqsvgicon.so",
     ):
         assert (plugins / rel).exists(), rel
-    assert list((internal / "core" / "migrations" / "versions").glob("0001_*.py"))
-    assert (internal / "resources" / "icons" / "app" / "labshelf-256.png").exists()
+    assert list((internal / "labshelf" / "migrations" / "versions").glob("0001_*.py"))
+    assert (internal / "labshelf" / "resources" / "icons" / "app" / "labshelf-256.png").exists()
     assert list(internal.rglob("libgvplugin_dot_layout*.so*"))
     assert not (internal / "tests").exists()
     assert not list(internal.rglob("libQt6WebEngine*"))

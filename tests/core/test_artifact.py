@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import labshelf as ls
 import pytest
-
-import core as ls
 
 
 def test_file_is_copied_under_a_virtual_key(instance: Path, src: Path) -> None:

@@ -8,11 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import labshelf as ls
 import pytest
+from labshelf.instance import current
 from sqlalchemy import text
-
-import core as ls
-from core.instance import current
 
 
 def _nothing_written(root: Path) -> None:
@@ -148,7 +147,7 @@ def test_unreadable_file(sqlite_instance: Path, tmp_path: Path) -> None:
     secret.write_text("x,y\n")
     secret.chmod(0)
     code = (
-        "import core as ls\n"
+        "import labshelf as ls\n"
         "try:\n"
         f"    ls.Artifact({str(secret)!r}).save()\n"
         "except ls.StorageError as e:\n"

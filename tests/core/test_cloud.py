@@ -7,12 +7,11 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import labshelf as ls
 import pytest
-
-import core as ls
-from core import cloud
-from core.doctor import doctor
-from core.instance import disconnect
+from labshelf import cloud
+from labshelf.doctor import doctor
+from labshelf.instance import disconnect
 
 
 @pytest.fixture
@@ -104,7 +103,7 @@ def test_register_cloud_objects_in_place(cloud_root: str, s3_server, files: Path
 def _bucket(scheme: str, s3_server) -> str:
     if scheme == "s3":
         return s3_server.create_bucket()
-    from tests.services import unique_name
+    from services import unique_name
 
     name = unique_name("other")
     fs = cloud.filesystem(f"gs://{name}")
@@ -132,7 +131,7 @@ def test_cache_refreshes_and_evicts(s3_root: str, files: Path) -> None:
     fs.pipe_file(f"{bucket}/ext/t.txt", b"two!")
     assert a.cache().read_bytes() == b"two!"
 
-    from core.instance import current
+    from labshelf.instance import current
 
     current().config.cache_max_bytes = 10
     b = ls.Artifact(files / "table.csv").save()
@@ -166,7 +165,7 @@ def test_unreachable_endpoint_and_wrong_credentials(s3_server, monkeypatch, tmp_
         ls.init("s3://anything", storage_options={"endpoint_url": f"http://127.0.0.1:{closed}"})
     assert time.monotonic() - started < 5
 
-    from tests.services import S3Server
+    from services import S3Server
 
     strict = S3Server({**_env(), "INITIAL_NO_AUTH_ACTION_COUNT": "0"}, tmp_path)
     try:
@@ -186,7 +185,7 @@ def _env() -> dict[str, str]:
 
 
 def _configured() -> bool:
-    from core.instance import all_configs
+    from labshelf.instance import all_configs
 
     return bool(all_configs())
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import labshelf as ls
 import pytest
-
-import core as ls
-from core.hashing import hash_collection
+from labshelf.hashing import hash_collection
 
 
 def _arts(tmp_path: Path, n: int) -> list[ls.Artifact]:

@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import labshelf as ls
 import pytest
-
-import core as ls
-from core import artifact as art
-from core import cloud
-from core.doctor import doctor
-from core.instance import disconnect
+from labshelf import artifact as art
+from labshelf import cloud
+from labshelf.doctor import doctor
+from labshelf.instance import disconnect
 
 
 @pytest.fixture
@@ -55,7 +54,7 @@ def test_doctor_local(local_root: str, tmp_path: Path) -> None:
     a, b, c = (ls.Artifact(src / n).save() for n in ("a.txt", "b.txt", "c.txt"))
     ls.Artifact(src / "folder").save()
     assert doctor().ok and "all match" in str(doctor())
-    assert ls.doctor().ok  # the export works although core.doctor (the module) is imported
+    assert ls.doctor().ok  # the export works although labshelf.doctor (the module) is imported
 
     Path(str(b.path)).write_text("BBBB")  # same size, other bytes
     Path(str(c.path)).unlink()

@@ -6,8 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-
-from core.hashing import (
+from labshelf.hashing import (
     CHUNK_THRESHOLD,
     b64,
     hash_bytes,
@@ -16,7 +15,7 @@ from core.hashing import (
     hash_files,
     hash_folder_from_hashes,
 )
-from core.uids import (
+from labshelf.uids import (
     BASE62,
     UID_LENGTHS,
     base62,

@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import labshelf as ls
 import pytest
-
-import core as ls
-from core.instance import config_dir, current, disconnect
+from labshelf.instance import config_dir, current, disconnect
 
 
 def test_init_creates_local_instance_and_is_idempotent(tmp_path: Path) -> None:
@@ -33,7 +32,7 @@ def test_init_creates_local_instance_and_is_idempotent(tmp_path: Path) -> None:
 def test_current_instance_survives_a_new_process(tmp_path: Path) -> None:
     ls.init(str(tmp_path / "lab"), name="mylab")
     disconnect()
-    code = "import core as ls; print(ls.settings.instance, ls.settings.storage.root)"
+    code = "import labshelf as ls; print(ls.settings.instance, ls.settings.storage.root)"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
     )
@@ -113,9 +112,8 @@ def test_unknown_storage_scheme_is_refused(tmp_path: Path) -> None:
 
 def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
     ls.init(str(tmp_path / "lab"))
+    from labshelf.instance import current
     from sqlalchemy import text
-
-    from core.instance import current
 
     with current().engine().begin() as conn:
         conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
@@ -127,9 +125,8 @@ def test_newer_schema_is_refused_clearly(tmp_path: Path) -> None:
 
 def test_older_schema_is_upgraded_on_connect(tmp_path: Path) -> None:
     """A database at revision 0001 (before instance_meta) is migrated when connected."""
+    from labshelf.migrations import HEAD, current_revision, upgrade
     from sqlalchemy import create_engine, inspect
-
-    from core.migrations import HEAD, current_revision, upgrade
 
     root = tmp_path / "old"
     (root / ".labshelf").mkdir(parents=True)

@@ -8,10 +8,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import labshelf as ls
 import pytest
-
-import core as ls
-from core import lineage, provenance
+from labshelf import lineage, provenance
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "e2e" / "scripts"
 

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from labshelf.migrations import HEAD, KNOWN, current_revision, upgrade
+from labshelf.models import Base
 from sqlalchemy import create_engine
-
-from core.migrations import HEAD, KNOWN, current_revision, upgrade
-from core.models import Base
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -56,14 +55,13 @@ def test_each_revision_upgrades_from_the_previous(empty_db: str) -> None:
 def test_a_schema_upgrade_on_postgresql_is_not_cut_by_the_statement_limits(
     pg_server, tmp_path: Path, monkeypatch
 ) -> None:
-    """Ordinary statements are bounded (core.db: statement_timeout and a client wait limit); a
+    """Ordinary statements are bounded (labshelf.db: statement_timeout and a client wait limit); a
     schema upgrade, which may build indexes on a big catalog for minutes, is not."""
+    import labshelf as ls
+    from labshelf import migrations
+    from labshelf.db import link_timeout
+    from labshelf.instance import current, disconnect
     from sqlalchemy import text
-
-    import core as ls
-    from core import migrations
-    from core.db import link_timeout
-    from core.instance import current, disconnect
 
     monkeypatch.setenv("LABSHELF_DB_STATEMENT_TIMEOUT", "2")
     seen = []

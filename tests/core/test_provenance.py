@@ -9,15 +9,14 @@ import types
 from collections.abc import Iterator
 from pathlib import Path
 
+import labshelf as ls
 import pytest
-
-import core as ls
-from core import provenance
-from core.models import HIDDEN
+from labshelf import provenance
+from labshelf.models import HIDDEN
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "e2e" / "scripts"
 SCRIPT = '''"""Count the iris images."""
-import core as ls
+import labshelf as ls
 '''
 
 
@@ -89,7 +88,7 @@ def test_runs_link_outputs_and_record_inputs(instance: Path, src: Path, script: 
     assert run.finished_at is not None and run.finished_at >= run.started_at
     assert [a.uid for a in run.inputs] == [before.uid]
     assert [a.uid for a in run.outputs] == [out.uid]
-    from core.models import RunInputCollection
+    from labshelf.models import RunInputCollection
 
     assert (
         ls.Collection.filter(id__in=_input_collection_ids(run, RunInputCollection)).one().uid
@@ -100,9 +99,8 @@ def test_runs_link_outputs_and_record_inputs(instance: Path, src: Path, script: 
 
 
 def _input_collection_ids(run: ls.Run, link: type) -> list[int]:
+    from labshelf import context
     from sqlalchemy import select
-
-    from core import context
 
     return context.read(
         lambda s: list(s.scalars(select(link.collection_id).where(link.run_id == run.id)))
@@ -166,7 +164,7 @@ def _notebook(path: Path, counts: tuple[int, int]) -> Path:
         {
             "cell_type": "code",
             "execution_count": counts[0],
-            "source": ["import core as ls\n", "ls.track()"],
+            "source": ["import labshelf as ls\n", "ls.track()"],
         },
         {"cell_type": "code", "execution_count": counts[1], "source": "n = 3"},
     ]
@@ -187,7 +185,7 @@ def test_notebook_in_a_fake_kernel(
     assert (t.type, t.key, t.name, t.source_code) == ("notebook", "iris_qc.ipynb", "Iris QC", None)
     ls.finish()
     run = ls.Run.get(run.uid)
-    assert run.transform.source_code == "import core as ls\nls.track()\n\nn = 3"
+    assert run.transform.source_code == "import labshelf as ls\nls.track()\n\nn = 3"
     assert run.is_consecutive is True
     report = run.report
     assert report.visibility == HIDDEN and report.suffix == ".ipynb" and report.run_id is None

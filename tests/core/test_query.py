@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import labshelf as ls
 import pytest
-
-import core as ls
 
 
 @pytest.fixture
@@ -174,11 +173,10 @@ def test_slices_are_lazy_and_compose(seeded: dict) -> None:
 
 def _insert_artifacts(rows: list[tuple[str, str | None, int]], uid_prefix: str = "") -> None:
     """Bulk rows (key, description, visibility) straight through SQLAlchemy Core."""
+    from labshelf import context
+    from labshelf.models import Artifact, utcnow
+    from labshelf.uids import base62
     from sqlalchemy import insert
-
-    from core import context
-    from core.models import Artifact, utcnow
-    from core.uids import base62
 
     user, storage, now = context.user_id(), ls.settings.storage.id, utcnow()
     values = []
@@ -213,7 +211,7 @@ def test_search_pages_equal_the_single_ranked_query(
 ) -> None:
     """Pages of a search (fetched rank by rank, or ranked from ids) are exactly the rows and
     order of the one ORDER BY rank, id DESC query, ties and tiers included."""
-    from core import context, query
+    from labshelf import context, query
 
     monkeypatch.setattr(query, "TIER_PROBE", probe)  # 6: the tiered path even for a few rows
     used: list[str] = []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import threading
 
-from core.runtime import NO_FULL_COLLECTIONS, gc_paused
+from labshelf.runtime import NO_FULL_COLLECTIONS, gc_paused
 
 
 def test_full_collections_paused_and_restored() -> None:

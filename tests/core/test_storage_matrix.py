@@ -11,10 +11,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
+import labshelf as ls
 import pytest
-
-import core as ls
-from core.instance import disconnect
+from labshelf.instance import disconnect
 
 HERE = Path(__file__).parent
 

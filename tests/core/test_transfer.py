@@ -14,15 +14,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import labshelf as ls
 import pytest
+from labshelf import cloud, context
+from labshelf.doctor import doctor
+from labshelf.instance import disconnect
+from labshelf.models import PENDING, Artifact
+from labshelf.storage import object_key
 from sqlalchemy import func, select
-
-import core as ls
-from core import cloud, context
-from core.doctor import doctor
-from core.instance import disconnect
-from core.models import PENDING, Artifact
-from core.storage import object_key
 
 
 @pytest.fixture
@@ -222,7 +221,8 @@ def test_network_cut_mid_upload(s3_server, tcp_proxy, tmp_path: Path) -> None:
 
 
 KILLED_UPLOAD = """
-import sys, core as ls
+import sys
+import labshelf as ls
 def on_progress(p):
     print(p.files_done, flush=True)
 ls.upload(sys.argv[1], as_folder=False, on_progress=on_progress, max_workers=4)
@@ -232,7 +232,7 @@ print("finished", flush=True)
 
 def test_killed_process_mid_upload(s3_root: str, tmp_path: Path) -> None:
     src = make_files(tmp_path / "k", 200)
-    env = {**os.environ, "PYTHONPATH": str(Path(ls.__file__).parent.parent), "LABSHELF_QUIET": "1"}
+    env = {**os.environ, "LABSHELF_QUIET": "1"}
     child = subprocess.Popen(
         [sys.executable, "-c", KILLED_UPLOAD, str(src)], stdout=subprocess.PIPE, text=True, env=env
     )
@@ -289,7 +289,7 @@ def test_missing_bucket_fails_items_at_once(s3_server, s3_root: str, tmp_path: P
 
 
 def test_failed_publish_leaves_nothing(s3_root: str, tmp_path: Path, monkeypatch) -> None:
-    from core import artifact
+    from labshelf import artifact
 
     def broken(objs):
         raise ls.DatabaseError("The database went away while publishing.")
@@ -310,7 +310,7 @@ def test_large_files_go_up_in_verified_parts(s3_root: str, tmp_path: Path) -> No
     assert a.hash_type == "sha1-fl"
     info = cloud.object_info(s3_root, object_key(a.uid, ".bin"))
     assert info["ETag"].strip('"').endswith("-7") and info["size"] == 51 * 2**20
-    from core.doctor import doctor
+    from labshelf.doctor import doctor
 
     assert doctor().ok  # re-hashed from the first and last 50 MiB
 
@@ -357,9 +357,8 @@ def test_same_upload_twice_at_once(where: str, request, tmp_path: Path) -> None:
 def test_rows_removed_by_their_owner_are_not_reported_done(
     local_root: str, tmp_path: Path, monkeypatch
 ) -> None:
+    from labshelf import artifact
     from sqlalchemy import delete
-
-    from core import artifact
 
     publish = artifact.publish
 
@@ -376,7 +375,7 @@ def test_rows_removed_by_their_owner_are_not_reported_done(
 
 @pytest.mark.parametrize("where", ["local_root", "s3_root"])
 def test_cancel_single_items(where: str, request, tmp_path: Path, monkeypatch) -> None:
-    from core import artifact
+    from labshelf import artifact
 
     root = request.getfixturevalue(where)
     src = make_files(tmp_path / "one", 200)
@@ -414,7 +413,7 @@ def test_cancel_single_items(where: str, request, tmp_path: Path, monkeypatch) -
 def test_items_cancelled_while_they_wait_for_a_worker_end_at_once(
     watch: str, local_root: str, tmp_path: Path, monkeypatch
 ) -> None:
-    from core import artifact
+    from labshelf import artifact
 
     src = make_files(tmp_path / "wait", 12)
     store, cancelled, seen, in_time = artifact.store_object, set(), [], []

@@ -9,10 +9,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import labshelf as ls
 import pytest
-
-import core as ls
-from core.instance import disconnect
+from labshelf.instance import disconnect
 
 TUTORIAL = Path(__file__).parent / "scripts" / "tutorial.py"
 
@@ -78,7 +77,7 @@ def test_tutorial_through_the_cli(tmp_path: Path) -> None:
     """The same flow where the CLI has the commands: demo data, save, versions, queries."""
 
     def labshelf(*args: str) -> str:
-        return run("-m", "app.cli", *args).stdout
+        return run("-m", "labshelf.app.cli", *args).stdout
 
     ls.init(str(tmp_path / "store"))  # `labshelf init` itself is tested in test_cli
     disconnect()
@@ -117,7 +116,7 @@ def test_tutorial_through_the_cli(tmp_path: Path) -> None:
     assert "Iris study 1" in described
     assert Path(cached.strip()).joinpath("meta.csv").exists()
     assert "loaded the iris studies" in labshelf("demo", str(tmp_path / "data"), "--load")
-    again = run("-m", "app.cli", "demo", str(tmp_path / "data"), "--load")
+    again = run("-m", "labshelf.app.cli", "demo", str(tmp_path / "data"), "--load")
     assert "loaded already" in again.stderr
     with ThreadPoolExecutor(max_workers=2) as pool:
         collections, runs = pool.map(

@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import labshelf as ls
 import pytest
-
-import core as ls
-from core.instance import disconnect
+from labshelf.instance import disconnect
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("worker.py")
@@ -134,7 +133,6 @@ def pg_instance(tmp_path: Path, pg_server) -> Iterator[Path]:
 
 def worker_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["LABSHELF_QUIET"] = "1"
     env.update(extra)
     return env
@@ -210,10 +208,9 @@ def _md5_b64(path: Path) -> str:
 def audit(root: Path, *, rehash: bool = True) -> Audit:
     """Check the current instance: every visible record has its (matching) object, every
     final object has a row, one ``is_latest`` per family with visible members."""
+    from labshelf.hashing import hash_file, hash_folder_from_hashes
+    from labshelf.instance import current
     from sqlalchemy import text
-
-    from core.hashing import hash_file, hash_folder_from_hashes
-    from core.instance import current
 
     with current().engine().connect() as conn:
         rows = conn.execute(
@@ -276,7 +273,7 @@ def audit(root: Path, *, rehash: bool = True) -> Audit:
 def run_doctor(fix: bool = False) -> Any:
     """``doctor`` (grace 0: nothing else is saving), or None while it does not exist."""
     try:
-        from core.doctor import doctor
+        from labshelf.doctor import doctor
     except ImportError:
         return None
     return doctor(fix=fix, grace=0)

@@ -16,12 +16,11 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import labshelf as ls
 import pytest
+from labshelf.instance import current
+from labshelf.uids import split_uid
 from sqlalchemy import text
-
-import core as ls
-from core.instance import current
-from core.uids import split_uid
 
 from .conftest import audit, finish_worker, record, start_worker
 
@@ -359,6 +358,6 @@ def test_init_the_same_new_instance_at_once(tmp_path: Path, backend: str, reques
         assert ls.Artifact.filter(key__startswith="init/").count() == n
         assert ls.Storage.filter().count() == 1
     finally:
-        from core.instance import disconnect
+        from labshelf.instance import disconnect
 
         disconnect()

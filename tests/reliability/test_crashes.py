@@ -14,10 +14,9 @@ import threading
 import time
 from pathlib import Path
 
+import labshelf as ls
 import pytest
-
-import core as ls
-from core.instance import disconnect
+from labshelf.instance import disconnect
 
 from .conftest import audit, finish_worker, one_sentence, record, run_doctor, start_worker
 
@@ -107,9 +106,8 @@ def _rerun(mode: str, src: Path) -> None:
 
 
 def _keys(root: Path) -> set[str]:
+    from labshelf.instance import current
     from sqlalchemy import text
-
-    from core.instance import current
 
     with current().engine().connect() as conn:
         keys = conn.execute(text("SELECT key FROM artifacts WHERE visibility >= 0")).scalars().all()

@@ -6,9 +6,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import labshelf as ls
 import pytest
-
-import core as ls
 
 from .conftest import audit, one_sentence, record
 
@@ -104,7 +103,7 @@ def test_postgres_network_black_hole(pg_server, tcp_proxy, tmp_path: Path, monke
     """The network to the server drops (live connections reset, new ones never answered):
     the next operation fails within the connect timeout (LABSHELF_DB_LINK_TIMEOUT), and works
     once the line is back."""
-    from core.instance import disconnect
+    from labshelf.instance import disconnect
 
     monkeypatch.setenv("LABSHELF_DB_LINK_TIMEOUT", "2")
     db = pg_server.create_database()
@@ -149,7 +148,7 @@ def test_postgres_stops_during_an_upload(
     error; after the restart the same call completes and doctor cleans what was left."""
     import threading
 
-    from core import artifact
+    from labshelf import artifact
 
     from .conftest import run_doctor
 
@@ -308,9 +307,8 @@ def test_frozen_writer_does_not_block_others_forever(pg_instance: Path, tmp_path
 def test_postgres_sessions_end_abandoned_transactions(pg_instance: Path) -> None:
     """labshelf's PostgreSQL sessions end a transaction left idle (a frozen client), so its
     locks cannot block everyone else for hours."""
+    from labshelf.instance import current
     from sqlalchemy import text
-
-    from core.instance import current
 
     with current().engine().connect() as conn:
         value = conn.execute(text("SHOW idle_in_transaction_session_timeout")).scalar()
@@ -327,9 +325,8 @@ def test_postgres_sessions_end_abandoned_transactions(pg_instance: Path) -> None
 
 def _bounded_pg_instance(pg_server, tmp_path: Path, monkeypatch, statement: str, link: str) -> None:
     """A current PostgreSQL instance whose time limits are the given (small) ones."""
+    from labshelf.instance import current
     from sqlalchemy import text
-
-    from core.instance import current
 
     monkeypatch.setenv("LABSHELF_DB_STATEMENT_TIMEOUT", statement)
     monkeypatch.setenv("LABSHELF_DB_LINK_TIMEOUT", link)
@@ -339,9 +336,8 @@ def _bounded_pg_instance(pg_server, tmp_path: Path, monkeypatch, statement: str,
 
 
 def _probe_rows() -> int:
+    from labshelf.instance import current
     from sqlalchemy import text
-
-    from core.instance import current
 
     with current().engine().connect() as conn:
         return conn.execute(text("SELECT count(*) FROM probe")).scalar()
@@ -375,10 +371,9 @@ def _in_thread(fn, limit: float) -> tuple[object, float]:
 def test_postgres_statement_timeout(pg_server, tmp_path: Path, monkeypatch) -> None:
     """A statement the server takes too long over (LABSHELF_DB_STATEMENT_TIMEOUT) ends with
     one clear sentence, its transaction rolled back; the connection is usable afterwards."""
+    from labshelf import context
+    from labshelf.instance import disconnect
     from sqlalchemy import text
-
-    from core import context
-    from core.instance import disconnect
 
     _bounded_pg_instance(pg_server, tmp_path, monkeypatch, statement="1", link="2")
     try:
@@ -428,10 +423,9 @@ def test_postgres_server_frozen_mid_transaction(pg_server, tmp_path: Path, monke
     import os
     import signal
 
+    from labshelf import context
+    from labshelf.instance import disconnect
     from sqlalchemy import text
-
-    from core import context
-    from core.instance import disconnect
 
     _bounded_pg_instance(pg_server, tmp_path, monkeypatch, statement="0.5", link="1")
     try:

@@ -10,13 +10,12 @@ import itertools
 from datetime import UTC, datetime
 from pathlib import Path
 
+import labshelf as ls
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
-
-import core as ls
-from core.query import OPS, _columns, _relations
-from core.storage import validate_key
+from labshelf.query import OPS, _columns, _relations
+from labshelf.storage import validate_key
 
 from .conftest import one_sentence, record
 

@@ -9,9 +9,8 @@ import os
 import time
 from pathlib import Path
 
+import labshelf as ls
 import pytest
-
-import core as ls
 
 from .conftest import audit, finish_worker, one_sentence, record, start_worker
 
@@ -23,7 +22,7 @@ def _b64(d: bytes) -> str:
 
 
 def lamindb_file_hash(data: bytes) -> str:
-    """LaminDB's hash of file bytes (written out independently of core.hashing)."""
+    """LaminDB's hash of file bytes (written out independently of labshelf.hashing)."""
     if len(data) <= 50 * MiB:
         return _b64(hashlib.md5(data).digest())
     first, last = hashlib.sha1(data[: 50 * MiB]).digest(), hashlib.sha1(data[-50 * MiB :]).digest()

@@ -10,11 +10,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import labshelf as ls
 import pytest
+from labshelf.instance import current, disconnect
 from sqlalchemy import inspect, select
-
-import core as ls
-from core.instance import current, disconnect
 
 from .conftest import REPO, record, worker_env
 
@@ -114,7 +113,7 @@ def test_postgres_password_stays_in_memory(
     seen["stdout/stderr"] = out + err
     seen["logs"] = "\n".join(grab_logs)
     cli = subprocess.run(
-        [sys.executable, "-m", "app.cli", "info"],
+        [sys.executable, "-m", "labshelf.app.cli", "info"],
         cwd=REPO,
         env=worker_env(),
         capture_output=True,

@@ -10,10 +10,9 @@ import threading
 import time
 from pathlib import Path
 
+import labshelf as ls
 import pytest
-
-import core as ls
-from core.instance import current, disconnect
+from labshelf.instance import current, disconnect
 
 from .conftest import audit, one_sentence, record
 

@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-import core as ls
+import labshelf as ls
 
 
 def _wait_until(at: float) -> None:
@@ -56,9 +56,8 @@ def saves(tag: str, n: int, src: str, start_at: float) -> dict:
 def reader(stop_file: str, prefix: str) -> dict:
     """Search and count until ``stop_file`` exists; check counts never go down and that
     every family with shown members has exactly one latest at every look."""
+    from labshelf.instance import current
     from sqlalchemy import text
-
-    from core.instance import current
 
     family_sql = text(
         "SELECT stem_uid, SUM(CASE WHEN is_latest THEN 1 ELSE 0 END) AS n_latest, "
@@ -220,7 +219,7 @@ def _arm(kill_at: str) -> None:
         if count["n"] == limit:
             os.kill(os.getpid(), sig)
 
-    from core import artifact, hashing, storage, versioning
+    from labshelf import artifact, hashing, storage, versioning
 
     def wrap(module, name: str, before: bool = True) -> None:
         original = getattr(module, name)
@@ -257,7 +256,7 @@ def _arm(kill_at: str) -> None:
         artifact.recompute_latest = versioning.recompute_latest
     elif phase == "published":  # right after the publish transaction committed
         wrap(artifact, "publish", before=False)
-        from core import transfer
+        from labshelf import transfer
 
         transfer.art = artifact
     else:

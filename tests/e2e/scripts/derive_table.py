@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-import core as ls
+import labshelf as ls
 
 ls.track(params={"by": "species"})
 raw = ls.Artifact.get(key="iris/measurements.csv")

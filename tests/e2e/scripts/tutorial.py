@@ -6,8 +6,8 @@ Usage: python tutorial.py DATA_DIR OUT_DIR  (on the current instance)
 import sys
 from pathlib import Path
 
-import core as ls
-from core.demo import write_demo
+import labshelf as ls
+from labshelf.demo import write_demo
 
 data, out = Path(sys.argv[1]), Path(sys.argv[2])
 

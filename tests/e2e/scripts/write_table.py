@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-import core as ls
+import labshelf as ls
 
 ls.track()
 path = Path(sys.argv[1]) / "measurements.csv"
