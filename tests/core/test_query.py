@@ -108,7 +108,7 @@ def test_get_errors(seeded: dict) -> None:
         ls.Artifact.get("zzzz")
     with pytest.raises(ls.MultipleResultsFound, match="Several Artifact records"):
         ls.Artifact.get(suffix=".csv")
-    with pytest.raises(ls.InvalidArgument, match="not a uid"):
+    with pytest.raises(ls.DoesNotExist, match="uids are base62"):
         ls.Artifact.get("x'; DROP TABLE artifacts;--")
     assert ls.Artifact.get(key="notes/readme.txt").description == "lab_notes"
 
