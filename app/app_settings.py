@@ -18,7 +18,7 @@ THUMB_SIZES = (96, 128, 160, 200, 256)
 def open_settings() -> QSettings:
     """The app's settings: `desktop.ini` in labshelf's config dir (`LABSHELF_CONFIG_DIR`),
     next to the instance settings, so one variable isolates both."""
-    from labshelf.instance import config_dir
+    from labshelf.config import config_dir
 
     return QSettings(str(config_dir() / "desktop.ini"), QSettings.Format.IniFormat)
 

@@ -190,7 +190,7 @@ def cmd_connect(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     import labshelf as ls
-    from labshelf.instance import all_configs
+    from labshelf.config import all_configs
 
     settings = ls.settings
     rows = [

@@ -22,8 +22,8 @@ def check_storage(storage: str) -> str:
     if not storage:
         raise CheckFailed("Enter a folder, or an s3://bucket or gs://bucket URL.")
     if storage.startswith(("s3://", "gs://", "gcs://")):
-        from labshelf.cloud import check_bucket
         from labshelf.errors import LabshelfError
+        from labshelf.storage.remote import check_bucket
 
         try:
             check_bucket(storage.replace("gcs://", "gs://", 1), {})

@@ -90,18 +90,15 @@ def import_core() -> None:
     SQLAlchemy at once can be handed a partly initialised module; the UI thread never imports
     them, so the window paints before they are loaded."""
     with _import_lock:
-        import labshelf.context
+        import labshelf.models
         import labshelf.query  # noqa: F401
         import PIL.Image  # noqa: F401
 
 
 def release_thread_session() -> None:
     """Free the records this worker thread holds before it takes the next task."""
-    from labshelf.context import release_session
-    from labshelf.instance import is_configured
-
-    if is_configured():
-        release_session()
+    # Records are plain objects between calls (core opens a session per operation): a worker
+    # thread holds nothing to release.
 
 
 def registry(name: str) -> Any:
@@ -138,8 +135,8 @@ class CoreRowSource:
     def _page_ids(self, query: TableQuery, offset: int, limit: int) -> list[int]:
         # Only ids: the query's own SQL (filters, search rank, order) with LIMIT/OFFSET, and no
         # ORM objects to build (pure Python time the UI thread would wait for).
-        from labshelf.context import read
         from labshelf.instance import current
+        from labshelf.session import read
 
         qs = self._queryset(query)
         stmt = qs.statement([qs.model.id], current().dialect).limit(limit).offset(offset)

@@ -27,7 +27,8 @@ GB = 1_000_000_000
 def read_cache_settings() -> dict[str, Any] | None:
     """The current instance's cache folder (effective and configured) and size cap; None
     when no instance is configured."""
-    from labshelf.instance import NotConnected, current
+    from labshelf.errors import NotConnected
+    from labshelf.instance import current
 
     try:
         instance = current()

@@ -123,7 +123,7 @@ class QueueStore:
 
 
 def default_store() -> QueueStore:
-    from labshelf.instance import data_dir
+    from labshelf.config import data_dir
 
     return QueueStore(data_dir() / "desktop" / "uploads.json")
 

@@ -38,8 +38,8 @@ def create_demo_instance() -> dict[str, str]:
     runs, versions, a collection and lineage); returns its summary."""
     import labshelf as ls
     from labshelf.app import corelink
+    from labshelf.config import data_dir
     from labshelf.demo import load_demo
-    from labshelf.instance import data_dir
 
     root = data_dir() / "demo"
     ls.init(root / "storage", name=DEMO_INSTANCE)
@@ -49,7 +49,7 @@ def create_demo_instance() -> dict[str, str]:
 
 def configured_instances() -> list[tuple[str, str]]:
     """(name, storage) of every instance configured on this machine."""
-    from labshelf.instance import all_configs
+    from labshelf.config import all_configs
 
     return [(c.name, c.storage) for c in all_configs()]
 
@@ -280,7 +280,7 @@ def instance_configured() -> bool:
     """Whether an instance is set up (cheap: reads one small file, opens no database)."""
     import os
 
-    from labshelf.instance import config_dir
+    from labshelf.config import config_dir
 
     if os.environ.get("LABSHELF_INSTANCE"):
         return True

@@ -16,13 +16,13 @@ if __name__ != "labshelf":  # one module, one name: core/ is installed as `labsh
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from .version import __version__
 
 _EXPORTS: dict[str, tuple[str, str]] = {
     # instances
     "init": ("labshelf.instance", "init"),
     "connect": ("labshelf.instance", "connect"),
-    "settings": ("labshelf.instance", "settings"),
+    "settings": ("labshelf.settings", "settings"),
     # registries
     "Artifact": ("labshelf.models", "Artifact"),
     "Collection": ("labshelf.models", "Collection"),
@@ -34,7 +34,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "UPath": ("labshelf.paths", "UPath"),
     "QuerySet": ("labshelf.query", "QuerySet"),
     "view": ("labshelf.query", "view"),
-    "save": ("labshelf.records", "save_many"),
+    "save": ("labshelf.artifact", "save_many"),
     "upload": ("labshelf.transfer", "upload"),
     "UploadReport": ("labshelf.transfer", "UploadReport"),
     "doctor": ("labshelf.doctor", "doctor"),
@@ -52,7 +52,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "NotConnected": ("labshelf.errors", "NotConnected"),
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [*sorted(_EXPORTS), "__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -60,6 +60,8 @@ def __getattr__(name: str) -> Any:
         module, attr = _EXPORTS[name]
     except KeyError:
         raise AttributeError(f"module 'labshelf' has no attribute '{name}'") from None
+    if module != "labshelf.errors":
+        import_module("labshelf.models")  # every registry class, so relations can find them
     value = getattr(import_module(module), attr)
     globals()[name] = value
     return value
@@ -70,6 +72,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDE completion only
+    from .artifact import save_many as save  # noqa: F401
     from .errors import (  # noqa: F401
         DatabaseError,
         DoesNotExist,
@@ -80,8 +83,8 @@ if TYPE_CHECKING:  # for type checkers and IDE completion only
         NotConnected,
         StorageError,
     )
-    from .instance import connect, init, settings  # noqa: F401
+    from .instance import connect, init  # noqa: F401
     from .models import Artifact, Collection, Run, Storage, Transform, User  # noqa: F401
     from .paths import UPath  # noqa: F401
     from .query import QuerySet, view  # noqa: F401
-    from .records import save_many as save  # noqa: F401
+    from .settings import settings  # noqa: F401

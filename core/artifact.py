@@ -1,119 +1,341 @@
-"""Artifacts: construction (hash, dedup, in-place or copy), saving, versions,
-access (path, cache, load), trash and restore.
+"""Artifacts: construction (hash, dedup, in place or copied), saving, versions, access
+(path, cache, load), key edits, trash and permanent delete.
 
-Saving a new artifact is three short steps so that a failure at any point
-leaves nothing visible: (1) insert the record as *pending* (invisible to every
-query), (2) store the object under a temporary name, verify it, move it to its
-final key, (3) publish the record (visible, ``is_latest`` flipped) in one
-transaction. A crash between the steps leaves a pending record and/or a
-temporary object, which ``doctor`` reports and removes.
+Saving a new artifact is three short steps so that a failure at any point leaves nothing
+visible: (1) insert the record as *pending* (invisible to every query), (2) store the object
+under a temporary name, verify it, move it to its final key, (3) publish the record
+(visible, ``is_latest`` flipped) in one transaction. A crash between the steps leaves a
+pending record and/or a temporary object, which ``doctor`` reports and removes.
+
+A path inside a registered storage is registered *in place, by its path*: nothing is copied,
+its key is the path relative to the root, and there is no content lookup (two identical
+files at two paths are two artifacts; the same path again gives that path's record, or its
+next version when the content changed).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import bindparam, delete, func, select, update
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.orm import Mapped, Session
+from sqlalchemy.orm.base import instance_state
 
-from . import context
+from . import schema
+from .config import default_cache_dir
 from .db import RawStatement, retrying
-from .errors import IntegrityError, InvalidArgument, StorageError
+from .describe import provenance_lines
+from .errors import IntegrityError, InvalidArgument, LabshelfError, StorageError
 from .hashing import hash_file, hash_files, hash_folder_from_hashes
 from .instance import current
+from .keys import OBJECTS_DIR, object_key, suffix_of, validate_key
+from .lineage import HasLineage
+from .loaders import load_path
 from .log import say
-from .models import PENDING, TRASH, VISIBLE, Artifact, Storage, utcnow
-from .storage import (
-    LocalFile,
-    check_local_source,
-    is_cloud,
-    object_key,
-    relative_key,
-    store_local,
-    suffix_of,
-    validate_key,
-    walk_folder,
+from .paths import UPath
+from .records import (
+    Base,
+    TrashableRecord,
+    as_saved,
+    blank,
+    delete_row,
+    pending_edits,
+    publish_lock,
+    record_from_row,
+    refresh_latest_flags,
+    save_edits,
+    sync,
 )
-from .uids import UID_LENGTHS, new_stem, split_uid, versioned_uid
+from .relations import Relation
+from .runtime import gc_paused
+from .schema import PENDING, TRASH, VISIBLE, utcnow
+from .session import current_run, note_input, read, storage_root, user_id, write
+from .storage import Backend, Expected, Progress, Source
+from .storage.remote import bucket_root, object_hash, split_url
+from .storage.sources import check_local_source, walk_folder
+from .storages import Storage, ensure_bucket_storage, storage_holding
+from .uids import new_stem, split_uid, versioned_uid
+from .users import User
 from .versioning import next_index, recompute_latest, version_label
 
 if TYPE_CHECKING:
-    from .models import Run
+    import pandas as pd
+
+    from .provenance import Run
+
+ARTIFACT_UID = int(schema.artifacts.c.uid.type.length)  # type: ignore[attr-defined]
+A = schema.artifacts.c
+FIELDS = (
+    "key",
+    "description",
+    "revises",
+    "run",
+    "version",
+    "storage",
+    "follow_symlinks",
+)
 
 
-@dataclass
-class Source:
-    """Where a not-yet-saved artifact's bytes come from."""
+class Artifact(HasLineage, TrashableRecord, Base):
+    """A file or folder with its content hash, where it is stored and what made it."""
 
-    path: Path | str
-    is_dir: bool
-    files: list[LocalFile] | None = None
-    notes: list[str] = field(default_factory=list)
-    in_place: bool = False
-    cloud: Any = None  # cloud source description (labshelf.cloud), when the path is a URL
+    __table__ = schema.artifacts
+
+    id: Mapped[int]
+    uid: Mapped[str]
+    stem_uid: Mapped[str]
+    key: Mapped[str | None]
+    description: Mapped[str | None]
+    storage_id: Mapped[int]
+    suffix: Mapped[str]
+    size: Mapped[int | None]
+    hash: Mapped[str | None]
+    hash_type: Mapped[str | None]
+    n_objects: Mapped[int | None]
+    n_observations: Mapped[int | None]
+    accessor: Mapped[str | None]
+    visibility: Mapped[int]
+    key_is_virtual: Mapped[bool]
+    version: Mapped[str | None]
+    is_latest: Mapped[bool]
+    transform_id: Mapped[int | None]
+    run_id: Mapped[int | None]
+    created_by_id: Mapped[int | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    storage = Relation[Storage]("storage_id", "Storage")
+    transform = Relation["Transform"]("transform_id", "Transform")
+    run = Relation["Run"]("run_id", "Run")
+    created_by = Relation[User]("created_by_id", "User")
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Artifact:
+        if not args and not kwargs:  # the ORM loading a row
+            return super().__new__(cls)
+        return prepare(cls, *args, **kwargs)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        init_fields(self, *args, **kwargs)
+
+    # -- saving
+
+    def save(self) -> Self:
+        """Save a new artifact (stored and verified first), or this artifact's edits."""
+        if self.__dict__.get("id") is not None or getattr(self, "_ls_source", None) is None:
+            save_artifact_edits(self)
+            return self
+        failures = save_new([self])
+        if failures:
+            raise failures[0][1]
+        return self
+
+    # -- access
+
+    @property
+    def path(self) -> Any:  # -> UPath
+        """Where the bytes are: the stored object, or the local source before ``save()``."""
+        source: Source | None = getattr(self, "_ls_source", None)
+        if self.__dict__.get("id") is None and source is not None:
+            return UPath(str(source.path))
+        return UPath(_backend(self).url(stored_key(self)))
+
+    def cache(self) -> Path:
+        """A local path to the bytes (cloud objects are downloaded once to the cache)."""
+        source: Source | None = getattr(self, "_ls_source", None)
+        if self.__dict__.get("id") is None:
+            if source is not None and source.cloud is None:
+                return Path(source.path)
+            if source is None:
+                raise InvalidArgument("This artifact has no content to read.")
+        note_input(self)
+        return local_copy(self)
+
+    def load(self, **kwargs: Any) -> Any:
+        """The content as a Python object (image, DataFrame, JSON, text) by its suffix."""
+        return load_path(self.cache(), self.suffix or "", uid=self.uid or "", **kwargs)
+
+    def replace(self, path: Any) -> Artifact:
+        """A new version of this artifact with the content at ``path``."""
+        return replace(self, path)
+
+    def make_latest(self) -> Artifact:
+        """This old version's content as a new latest version of the family."""
+        return make_latest(self)
+
+    def delete(self, permanent: bool = False) -> None:
+        if permanent:
+            delete_permanently(self)
+        else:
+            super().delete()
+
+    # -- notebooks
+
+    @classmethod
+    def from_dataframe(
+        cls, df: pd.DataFrame, key: str | None = None, description: str | None = None, **kwargs: Any
+    ) -> Artifact:
+        """An artifact of a DataFrame, stored as parquet."""
+        return cls(df, key=key, description=description, **kwargs)
+
+    @classmethod
+    def from_dir(cls, path: Any, key: str | None = None, **kwargs: Any) -> list[Artifact]:
+        """One unsaved artifact per file of a folder, keyed ``key/relative/path`` (for
+        ``ls.save``); files registered already come back as their records."""
+        folder = Path(os.fspath(path)).expanduser()
+        check_local_source(folder)
+        if not folder.is_dir():
+            raise InvalidArgument(f"{folder} is not a folder; use ls.Artifact(path) for a file.")
+        files, notes = walk_folder(folder, skip_junk=True)
+        for note in notes:
+            say(f"skipped {note}")
+        prefix = validate_key(key) if key else None
+        return [
+            cls(f.path, key=None if prefix is None else f"{prefix}/{f.rel}", **kwargs)
+            for f in files
+        ]
+
+    # -- describe()
+
+    def _describe_general(self) -> list[tuple[str, str]]:
+        return [("storage", _root(self)), ("path", str(self.path))]
+
+    def _describe_provenance(self) -> list[tuple[str, str]]:
+        return provenance_lines(self)
 
 
 # ---------------------------------------------------------------- construction
 
 # Built once: constructing statements costs more than running them on an index.
 _BY_HASH = RawStatement(
-    select(Artifact.id)
-    .where(Artifact.hash == bindparam("hash"), Artifact.visibility != PENDING)
-    .order_by(Artifact.visibility.desc(), Artifact.is_latest.desc(), Artifact.id.desc())
+    select(A.id)
+    .where(A.hash == bindparam("hash"), A.visibility != PENDING)
+    .order_by(A.visibility.desc(), A.is_latest.desc(), A.id.desc())
     .limit(1)
 )
 _BY_KEY = RawStatement(
-    select(Artifact.stem_uid, Artifact.key, Artifact.description)
-    .where(Artifact.key == bindparam("key"), Artifact.is_latest.is_(True), Artifact.visibility >= 0)
+    select(A.stem_uid, A.key, A.description)
+    .where(A.key == bindparam("key"), A.is_latest.is_(True), A.visibility >= 0)
+    .limit(1)
+)
+_BY_PATH = RawStatement(
+    select(A.id)
+    .where(
+        A.storage_id == bindparam("storage"),
+        A.key == bindparam("key"),
+        A.key_is_virtual.is_(False),
+        A.visibility != PENDING,
+    )
+    .order_by(A.visibility.desc(), A.is_latest.desc(), A.id.desc())
     .limit(1)
 )
 
 
-def prepare(cls: type[Artifact], path: Any = None, **kwargs: Any) -> Artifact:
+@dataclass
+class Family:
+    """What a new version takes from its family's latest member."""
+
+    stem_uid: str
+    key: str | None
+    description: str | None
+
+
+def prepare(cls: type[Artifact], path: Any = None, *args: Any, **kwargs: Any) -> Artifact:
     """``Artifact(path, …)``: an existing record with the same content, or a new one."""
-    if path is None:
-        raise InvalidArgument("Artifact() needs a path: a local file or folder, s3://… or gs://….")
-    allowed = {"key", "description", "revises", "run", "version", "storage", "follow_symlinks"}
-    unknown = set(kwargs) - allowed
+    if args:
+        raise InvalidArgument(
+            "Artifact() takes one path (or DataFrame) and keyword arguments, e.g. "
+            "ls.Artifact('data.csv', key='tables/data.csv')."
+        )
+    unknown = set(kwargs) - set(FIELDS)
     if unknown:
         raise InvalidArgument(
-            f"Artifact() got unknown argument(s) {sorted(unknown)}; valid: {sorted(allowed)}."
+            f"Artifact() got unknown argument(s) {sorted(unknown)}; valid: {sorted(FIELDS)}."
         )
-    facts = describe_source(path, follow_symlinks=kwargs.get("follow_symlinks", False))
     key = kwargs.get("key")
-    existing, facts["family"] = find_by_hash(facts["hash"], validate_key(key) if key else None)
-    if existing is not None:
-        say(f"returning the existing artifact {existing.uid} with the same content as {path}")
-        return existing
+    if key is not None:
+        key = artifact_key(key)  # before hashing: a bad key fails at once
+    path = _dataframe_file(path, key)
+    facts = describe_source(path, follow_symlinks=bool(kwargs.get("follow_symlinks", False)))
+    place = in_place(facts["source"])
+    facts["place"] = place
+    if place is not None:
+        existing = _same_path(place, facts["hash"])
+        if existing is not None:
+            return existing
+    elif facts["size"] > 0 or facts["n_objects"]:  # empty files all share one hash: no lookup
+        existing, facts["family"] = find_by_hash(facts["hash"], key)
+        if existing is not None:
+            say(f"returning the existing artifact {existing.uid} with the same content as {path}")
+            return existing
     obj = object.__new__(cls)
     obj.__dict__["_ls_facts"] = facts
     return obj
+
+
+def _dataframe_file(value: Any, key: Any) -> Any:
+    """A DataFrame as a parquet file in the cache dir (its artifact is a copy of it)."""
+    if type(value).__name__ != "DataFrame" or not hasattr(value, "to_parquet"):
+        if value is None:
+            raise InvalidArgument(
+                "Artifact() needs a path: a local file or folder, s3://… or gs://…, or a DataFrame."
+            )
+        if not isinstance(value, str | os.PathLike):
+            raise InvalidArgument(
+                f"Artifact() takes a path or a DataFrame, not {type(value).__name__}."
+            )
+        return value
+    if key is not None and not str(key).endswith(".parquet"):
+        raise InvalidArgument(
+            f"A DataFrame is stored as parquet; its key must end in .parquet, not '{key}'."
+        )
+    folder = _staging_dir()
+    handle, name = tempfile.mkstemp(suffix=".parquet", dir=folder)
+    os.close(handle)
+    try:
+        value.to_parquet(name)
+    except Exception as exc:  # noqa: BLE001 - pandas and pyarrow raise many kinds
+        Path(name).unlink(missing_ok=True)
+        raise InvalidArgument(f"The DataFrame cannot be written as parquet: {exc}") from None
+    return name
+
+
+def _staging_dir() -> Path:
+    try:
+        base = current().cache_dir()
+    except LabshelfError:
+        base = default_cache_dir()
+    folder = base / "staging"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def from_facts(facts: dict[str, Any], **kwargs: Any) -> Artifact:
     """A new, unsaved artifact from ``describe_source`` facts, without hashing again or
     looking for duplicates (the upload engine has done both)."""
     key = kwargs.get("key")
+    facts.setdefault("place", in_place(facts["source"]))
     facts["family"] = _latest_with_key(validate_key(key)) if key else None
     obj = object.__new__(Artifact)
     obj.__dict__["_ls_facts"] = facts
-    obj.__init__(facts["source"].path, **kwargs)
+    obj.__init__(facts["source"].path, **kwargs)  # type: ignore[misc]
     return obj
 
 
-def describe_source(path: Any, *, follow_symlinks: bool = False) -> dict[str, Any]:
+def describe_source(
+    path: Any, *, follow_symlinks: bool = False, skip_junk: bool = False
+) -> dict[str, Any]:
     """Hash, size, suffix and file list of a local file/folder or a cloud object."""
     text = os.fspath(path) if not isinstance(path, str) else path
     if "://" in text:
         scheme = text.split("://", 1)[0].lower()
         if scheme in ("s3", "gs", "gcs"):
-            from .cloud import describe_cloud_source
-
             return describe_cloud_source(text)
         if scheme != "file":
             raise InvalidArgument(
@@ -128,24 +350,21 @@ def describe_source(path: Any, *, follow_symlinks: bool = False) -> dict[str, An
         raise InvalidArgument(f"The path {text} ends with '/' but is a file, not a folder.")
     absolute = Path(os.path.abspath(local))
     if not is_dir:
-        if st.st_size == 0:
-            raise InvalidArgument(
-                f"The file {local} is empty (0 bytes); there is nothing to register."
-            )
         try:
             hash_, hash_type = hash_file(absolute, st.st_size)
         except PermissionError:
             raise StorageError(f"The file {local} cannot be read: permission denied.") from None
-        source = Source(absolute, False)
         return dict(
-            source=source,
+            source=Source(absolute, False),
             hash=hash_,
             hash_type=hash_type,
             size=st.st_size,
             suffix=suffix_of(local.name),
             n_objects=None,
         )
-    files, notes = walk_folder(absolute, follow_outside_symlinks=follow_symlinks)
+    files, notes = walk_folder(
+        absolute, follow_outside_symlinks=follow_symlinks, skip_junk=skip_junk
+    )
     for note in notes:
         say(f"skipped {note}")
     if not files:
@@ -157,15 +376,113 @@ def describe_source(path: Any, *, follow_symlinks: bool = False) -> dict[str, An
     except PermissionError as exc:
         raise StorageError(f"The file {exc.filename} cannot be read: permission denied.") from None
     hash_, hash_type = hash_folder_from_hashes(hashes)
-    source = Source(absolute, True, files, notes)
     return dict(
-        source=source,
+        source=Source(absolute, True, files, notes),
         hash=hash_,
         hash_type=hash_type,
         size=sum(f.size for f in files),
         suffix="",
         n_objects=len(files),
     )
+
+
+def describe_cloud_source(url: str) -> dict[str, Any]:
+    """Hash, size, suffix and object count of an existing cloud object or prefix, from one
+    listing; the bucket is registered as a storage if no registered root contains it."""
+    url = url.replace("gcs://", "gs://", 1)
+    scheme = split_url(url)[0]
+    backend = current().backend(bucket_root(url))
+    entries, is_dir = backend.describe(url)  # type: ignore[attr-defined]
+    ensure_bucket_storage(url)
+    source = Source(path=url.rstrip("/"), is_dir=is_dir, cloud=entries)
+    if not is_dir:
+        hash_, hash_type = object_hash(scheme, entries[0].tag, url)
+        return dict(
+            source=source,
+            hash=hash_,
+            hash_type=hash_type,
+            size=entries[0].size,
+            suffix=suffix_of(url.rstrip("/").rsplit("/", 1)[-1]),
+            n_objects=None,
+        )
+    if any(e.tag is None for e in entries):
+        raise StorageError(
+            f"The storage does not report content hashes for the objects under {url}."
+        )
+    hash_, hash_type = hash_folder_from_hashes(e.tag or "" for e in entries)
+    return dict(
+        source=source,
+        hash=hash_,
+        hash_type=hash_type,
+        size=sum(e.size for e in entries),
+        suffix="",
+        n_objects=len(entries),
+    )
+
+
+def in_place(source: Source) -> tuple[int, str, str] | None:
+    """(storage id, root, key) when ``source`` lies inside a registered storage root."""
+    place = storage_holding(str(source.path))
+    if place is None:
+        return None
+    storage_id, root, rel = place
+    if rel.split("/")[0] == OBJECTS_DIR:
+        raise InvalidArgument(
+            f"{source.path} lies inside labshelf's own folder of storage {root} "
+            f"({OBJECTS_DIR}/), where it keeps its objects; it cannot be registered."
+        )
+    return storage_id, root, validate_key(rel)
+
+
+def _same_path(place: tuple[int, str, str], hash_: str) -> Artifact | None:
+    """The record of an in-place path when its content is unchanged (else None: a new
+    version of that path's family is made)."""
+    storage_id, _, key = place
+    rows = retrying(
+        lambda: _BY_PATH.rows(current().engine(), storage=storage_id, key=key),
+        what=f"looking up {key}",
+    )
+    if not rows:
+        return None
+    found = _load(rows[0][0])
+    if found.hash != hash_:
+        return None
+    if found.visibility == TRASH:
+        raise IntegrityError(
+            f"The artifact of {key} is in the trash (uid {found.uid}); restore it with "
+            f"ls.Artifact.get('{found.uid}').restore()."
+        )
+    say(f"returning the existing artifact {found.uid} registered at {key}")
+    return found
+
+
+def _path_family(place: tuple[int, str, str]) -> Family | None:
+    storage_id, _, key = place
+    a = schema.artifacts
+    row = read(
+        lambda s: s.execute(
+            select(a.c.stem_uid, a.c.key, a.c.description)
+            .where(
+                a.c.storage_id == storage_id,
+                a.c.key == key,
+                a.c.key_is_virtual.is_(False),
+                a.c.visibility >= 0,
+            )
+            .order_by(a.c.is_latest.desc(), a.c.id.desc())
+            .limit(1)
+        ).first(),
+        what=f"looking up {key}",
+    )
+    return Family(*row) if row is not None else None
+
+
+def _load(artifact_id: int) -> Artifact:
+    a = schema.artifacts
+    row = read(
+        lambda s: s.execute(select(a).where(a.c.id == artifact_id)).mappings().one(),
+        what="loading an artifact",
+    )
+    return record_from_row(Artifact, row)  # type: ignore[no-any-return]
 
 
 def find_by_hash(hash_: str, key: str | None = None) -> tuple[Artifact | None, Family | None]:
@@ -184,13 +501,12 @@ def find_by_hash(hash_: str, key: str | None = None) -> tuple[Artifact | None, F
     found_id, family_row = retrying(probe, what="looking up content by hash")
     if found_id is None:
         return None, Family(*family_row) if family_row is not None else None
-    found = context.read(
-        lambda s: s.get(Artifact, found_id, populate_existing=True), what="loading an artifact"
-    )
+    found = _load(found_id)
     if found.visibility == TRASH:
         raise IntegrityError(
             f"An artifact with the same content is in the trash (uid {found.uid}); "
-            f"restore it with ls.Artifact.get('{found.uid}').restore() instead of saving a duplicate."
+            f"restore it with ls.Artifact.get('{found.uid}').restore() instead of saving a "
+            "duplicate."
         )
     return found, None
 
@@ -208,68 +524,76 @@ def init_fields(
     follow_symlinks: bool = False,
 ) -> None:
     """Fill a new artifact's fields from its source (``Artifact.__init__``)."""
-    from sqlalchemy import inspect as sa_inspect
-
-    if sa_inspect(obj).has_identity:  # an existing record returned by prepare()
+    if obj.__dict__.get("id") is not None:  # an existing record returned by prepare()
         return
+    if "_ls_facts" not in obj.__dict__:  # Artifact() without a path
+        raise InvalidArgument(
+            "Artifact() needs a path: a local file or folder, s3://… or gs://…, or a DataFrame."
+        )
     facts = obj.__dict__.pop("_ls_facts")
     source: Source = facts["source"]
-    obj._ls_source = source
+    obj._ls_source = source  # type: ignore[attr-defined]
     obj.hash, obj.hash_type, obj.size = facts["hash"], facts["hash_type"], facts["size"]
     obj.suffix, obj.n_objects = facts["suffix"], facts["n_objects"]
     obj.description = description
     obj.visibility = VISIBLE
-    if version is not None:
-        obj.version = str(version)
+    obj.version = str(version) if version is not None else None
     if key is not None:
-        key = validate_key(key)
-    place = _in_place(str(source.path))
+        key = artifact_key(key)
+    place = facts.get("place")
+    family: Family | None
     if place is not None:
-        storage_rec, rel = place
-        rel = validate_key(
-            rel
-        )  # a file name that cannot be a key (not UTF-8, a newline) is refused
+        storage_id, root, rel = place
         if key is not None and key != rel:
             raise InvalidArgument(
-                f"{source.path} lies inside storage {storage_rec.root} and is registered in "
+                f"{source.path} lies inside storage {root} and is registered in "
                 f"place under the key '{rel}'; it cannot take the key '{key}'."
             )
         source.in_place = True
-        obj.storage_id, obj.key, obj.key_is_virtual = storage_rec.id, rel, False
+        obj.storage_id, obj.key, obj.key_is_virtual = storage_id, rel, False
+        family = _path_family(place)
     else:
-        target_id = storage.id if storage is not None else context.default_storage_id()
-        obj.storage_id, obj.key, obj.key_is_virtual = target_id, key, True
-    family = _family_of(revises) if revises is not None else None
-    if family is None and obj.key is not None:
-        # the key's family was probed with the hash, unless the key is the in-place one
-        family = facts["family"] if obj.key == key else _latest_with_key(obj.key)
+        if storage is not None and storage.__dict__.get("id") is None:
+            raise InvalidArgument("storage= must be a saved ls.Storage.")
+        obj.storage_id = storage.id if storage is not None else _default_storage_id()
+        obj.key, obj.key_is_virtual = key, True
+        family = facts.get("family") if key is not None else None
+    if key is not None:
+        _check_suffix(key, obj.suffix, source)
+    if revises is not None:
+        family = _family_of(revises)
+        obj.__dict__["_ls_revises"] = revises
     _set_family(obj, family)
     _link_run(obj, run)
 
 
-def _in_place(path: str) -> tuple[Any, str] | None:
-    """The registered storage (id, root) containing ``path`` and the path's key in it."""
-    best: tuple[Any, str] | None = None
-    for st in context.storage_roots():
-        rel = relative_key(st.root, path)
-        if rel is not None and (best is None or len(st.root) > len(best[0].root)):
-            best = (st, rel)
-    if best is not None and best[1].split("/")[0] == ".labshelf":
-        return None
-    return best
+def artifact_key(key: Any) -> str:
+    """A key a user gives an artifact: a valid key outside labshelf's own folder."""
+    key = validate_key(key)
+    if key.split("/")[0] == OBJECTS_DIR:
+        raise InvalidArgument(
+            f"The key '{key}' lies inside {OBJECTS_DIR}/, the folder where labshelf keeps its "
+            "objects; choose another key."
+        )
+    return key
 
 
-@dataclass
-class Family:
-    """What a new version takes from its family's latest member."""
+def _check_suffix(key: str, suffix: str, source: Source) -> None:
+    if suffix and not key.lower().endswith(suffix.lower()):
+        raise InvalidArgument(
+            f"The key '{key}' does not end in '{suffix}', the suffix of {source.path}; "
+            f"give a key ending in '{suffix}'."
+        )
 
-    stem_uid: str
-    key: str | None
-    description: str | None
+
+def _default_storage_id() -> int:
+    storage_id = current().default_storage_id
+    assert storage_id is not None  # set when the instance was opened
+    return storage_id
 
 
 def _family_of(revises: Any) -> Family:
-    if not isinstance(revises, Artifact) or revises.id is None:
+    if not isinstance(revises, Artifact) or revises.__dict__.get("id") is None:
         raise InvalidArgument("revises= must be a saved artifact.")
     return Family(revises.stem_uid, revises.key, revises.description)
 
@@ -288,97 +612,100 @@ def _set_family(obj: Artifact, family: Family | None) -> None:
             obj.key = family.key
         if obj.description is None:
             obj.description = family.description
-        index = context.read(lambda s: next_index(s, Artifact, family.stem_uid))
+        index = read(lambda s: next_index(s, Artifact, family.stem_uid))
     else:
-        obj.stem_uid = new_stem(UID_LENGTHS["artifact"])
+        obj.stem_uid = new_stem(ARTIFACT_UID)
         index = 0
-    from .uids import versioned_uid
-
     obj.uid = versioned_uid(obj.stem_uid, index)
+    obj.is_latest = True
 
 
-def _link_run(obj: Any, run: Run | None) -> None:
-    from .provenance import current_run
-
+def _link_run(obj: Any, run: Any) -> None:
     run = run or current_run()
     if run is not None:
+        if run.__dict__.get("id") is None:
+            raise InvalidArgument("run= must be a saved run.")
         obj.run_id, obj.transform_id = run.id, run.transform_id
+
+
+# ---------------------------------------------------------------- storage access
+
+
+def _root(obj: Artifact) -> str:
+    return storage_root(obj.storage_id)
+
+
+def _backend(obj: Artifact) -> Backend:
+    return current().backend(_root(obj))
+
+
+def stored_key(obj: Artifact) -> str:
+    """The key of the artifact's object under its storage root."""
+    if obj.key_is_virtual:
+        return object_key(obj.uid, obj.suffix or "")
+    assert obj.key is not None  # in-place artifacts always have their path as key
+    return obj.key
+
+
+def expected(obj: Artifact) -> Expected:
+    return Expected(obj.hash, obj.hash_type, obj.size, obj.n_objects, not obj.key_is_virtual)
+
+
+def local_copy(obj: Artifact) -> Path:
+    inst = current()
+    return _backend(obj).local_copy(
+        stored_key(obj), inst.cache_dir(), expected(obj), inst.config.cache_max_bytes
+    )
 
 
 # ---------------------------------------------------------------- saving
 
 
-def save(obj: Artifact) -> Artifact:
-    if getattr(obj, "_ls_source", None) is None or obj.id is not None:
-        return save_edits(obj)
-    failures = save_new([obj])
-    if failures:
-        raise failures[0][1]
+def save_artifact_edits(obj: Artifact) -> Artifact:
+    """Write an artifact's edited fields; a new key of an in-place artifact moves its file."""
+    edits = pending_edits(obj)
+    if "key" in edits:
+        new_key = edits["key"]
+        if new_key is None:
+            raise InvalidArgument(f"The key of artifact {obj.uid} cannot be removed (key=None).")
+        new_key = artifact_key(new_key)
+        _check_suffix(new_key, obj.suffix or "", Source(obj.uid, False))
+        if not obj.key_is_virtual:
+            return _move_in_place(obj, new_key)
+        obj.key = new_key
+    for name in ("hash", "size", "suffix", "storage_id", "key_is_virtual", "n_objects", "stem_uid"):
+        if name in edits:
+            raise InvalidArgument(
+                f"The {name} of artifact {obj.uid} follows from its content and cannot be set."
+            )
+    save_edits(obj)
     return obj
 
 
-def save_edits(obj: Any) -> Any:
-    """Persist attribute edits of an existing record."""
-    if getattr(obj, "key", None) is not None and hasattr(obj, "key_is_virtual"):
-        obj.key = validate_key(obj.key)
-
-    from sqlalchemy import inspect as sa_inspect
-
-    state = sa_inspect(obj)
-    if obj.id is None:
-        return insert_record(obj)
-    changes = {
-        attr.key: attr.value
-        for attr in state.attrs
-        if attr.key in state.mapper.column_attrs and attr.history.has_changes()
-    }
-    if not changes:
-        return obj
-    if hasattr(type(obj), "updated_at"):
-        changes["updated_at"] = utcnow()
-    model = type(obj)
-    context.write(
-        lambda s: s.execute(update(model).where(model.id == obj.id).values(**changes)),
-        what=f"saving {model.__name__.lower()} {obj.uid}",
-    )
-    _sync(obj, **changes)
+def _move_in_place(obj: Artifact, new_key: str) -> Artifact:
+    """Move an in-place artifact's file within its storage, then record the new key; if the
+    record cannot be written the file is moved back."""
+    old_key = _committed(obj, "key")
+    backend = _backend(obj)
+    backend.move(old_key, new_key)
+    try:
+        save_edits(obj)
+    except BaseException:
+        try:
+            backend.move(new_key, old_key)
+        finally:
+            sync(obj, key=old_key)
+        raise
+    say(f"moved {old_key} to {new_key} in {backend.root}")
     return obj
 
 
-def insert_record(obj: Any) -> Any:
-    """Insert a new plain record (transform, run, user, storage) and keep it usable."""
-    from .uids import UID_LENGTHS, base62, new_stem, versioned_uid
-
-    model = type(obj)
-    length = UID_LENGTHS[model.__name__.lower()]
-    if getattr(obj, "uid", None) is None:
-        obj.uid = (
-            versioned_uid(new_stem(length), 0) if hasattr(model, "stem_uid") else base62(length)
-        )
-    if hasattr(model, "stem_uid") and getattr(obj, "stem_uid", None) is None:
-        obj.stem_uid = obj.uid[:-4]
-    if hasattr(model, "created_by_id") and obj.created_by_id is None:
-        obj.created_by_id = context.user_id()
-
-    def run(s: Session) -> None:
-        s.add(obj)
-        s.flush()
-        if hasattr(model, "is_latest"):
-            recompute_latest(s, model, [obj.stem_uid])
-
-    context.write(run, what=f"saving {model.__name__.lower()}")
-    home = context.session()
-    home.add(obj)
-    home.expire(obj, [r.key for r in model.__mapper__.relationships])  # load them lazily
-    if hasattr(model, "is_latest"):
-        latest = context.read(
-            lambda s: s.execute(select(model.is_latest).where(model.id == obj.id)).scalar()
-        )
-        _sync(obj, is_latest=bool(latest))
-    return obj
+def _committed(obj: Any, name: str) -> Any:
+    history = instance_state(obj).attrs[name].history
+    return (history.deleted or history.unchanged or [None])[0]
 
 
-def _row_of(obj: Artifact, uid_: int) -> dict[str, Any]:
+def _row_of(obj: Artifact, user: int) -> dict[str, Any]:
     now = utcnow()
     return dict(
         uid=obj.uid,
@@ -391,15 +718,15 @@ def _row_of(obj: Artifact, uid_: int) -> dict[str, Any]:
         hash=obj.hash,
         hash_type=obj.hash_type,
         n_objects=obj.n_objects,
-        n_observations=obj.n_observations,
-        accessor=obj.accessor,
+        n_observations=obj.__dict__.get("n_observations"),
+        accessor=obj.__dict__.get("accessor"),
         visibility=PENDING,
         key_is_virtual=obj.key_is_virtual,
         version=obj.version,
         is_latest=False,
-        transform_id=obj.transform_id,
-        run_id=obj.run_id,
-        created_by_id=uid_,
+        transform_id=obj.__dict__.get("transform_id"),
+        run_id=obj.__dict__.get("run_id"),
+        created_by_id=user,
         created_at=now,
         updated_at=now,
     )
@@ -407,65 +734,46 @@ def _row_of(obj: Artifact, uid_: int) -> dict[str, Any]:
 
 def insert_pending(objs: list[Artifact]) -> None:
     """Step 1: insert pending rows (ids assigned); re-number versions that collide."""
-    user = context.user_id()
+    user = user_id()
+    table = schema.artifacts
 
     def run(s: Session) -> None:
         if any(split_uid(o.uid)[1] > 0 for o in objs):
             # concurrent new versions of one family take turns for the next free index
             # (on PostgreSQL both would read the same max(uid) and one would fail)
-            _publish_lock(s)
+            publish_lock(s)
+        rows = []
         for obj in objs:
             if split_uid(obj.uid)[1] > 0:  # a new version: take the next free index now
-                from .uids import versioned_uid
-
                 obj.uid = versioned_uid(obj.stem_uid, next_index(s, Artifact, obj.stem_uid))
-            if obj.version is None:
+            if obj.version is None or obj.__dict__.get("_ls_auto_version"):
                 obj.version = version_label(obj.uid)
-        rows = [_row_of(o, user) for o in objs]
+                obj.__dict__["_ls_auto_version"] = True
+            rows.append(_row_of(obj, user))
         # plain executemany, then ids by uid: INSERT ... RETURNING in parameter order
         # falls back to one statement per row on SQLite
-        s.connection().execute(Artifact.__table__.insert(), rows)  # Core: no ORM bulk layer
+        s.connection().execute(table.insert(), rows)
         by_uid = {o.uid: o for o in objs}
         uids = list(by_uid)
         for start in range(0, len(uids), 500):
             found = s.execute(
-                select(Artifact.uid, Artifact.id).where(Artifact.uid.in_(uids[start : start + 500]))
+                select(table.c.uid, table.c.id).where(table.c.uid.in_(uids[start : start + 500]))
             ).all()
             for uid_, id_ in found:
-                by_uid[uid_].id = id_
+                by_uid[uid_].__dict__["_ls_row"] = (id_, rows[0]["created_at"])
         for obj in objs:
+            obj.id = obj.__dict__["_ls_row"][0]
             obj.created_by_id = user
 
-    context.write(run, what="registering artifacts")
+    write(run, what="registering artifacts")
 
 
 def store_object(obj: Artifact, **progress: Any) -> None:
     """Step 2: copy the bytes of a virtual-key artifact into its storage, verified."""
-    source: Source = obj._ls_source
+    source: Source = obj._ls_source  # type: ignore[attr-defined]
     if source.in_place:
         return
-    root = _storage_root(obj.storage_id)
-    final_key = object_key(obj.uid, obj.suffix or "")
-    if is_cloud(root) or source.cloud is not None:
-        from .cloud import store_cloud
-
-        store_cloud(source, root, final_key, obj.hash, obj.hash_type, **progress)
-        return
-    store_local(
-        Path(source.path), source.files, root, final_key, obj.hash, obj.hash_type, **progress
-    )
-
-
-def _storage_root(storage_id: int) -> str:
-    """The root of a storage row (cached per instance: roots never change)."""
-    from .instance import current
-
-    roots = current().storage_roots
-    root = roots.get(storage_id)
-    if root is None:
-        root = context.read(lambda s: s.get(Storage, storage_id).root)
-        roots[storage_id] = root
-    return root
+    _backend(obj).put(source, stored_key(obj), expected(obj), Progress(**progress))
 
 
 def publish(objs: list[Artifact]) -> list[Artifact]:
@@ -473,20 +781,21 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
 
     A row whose content became visible meanwhile (a concurrent save of the same
     bytes) is dropped instead, so content is never registered twice. Rows of the
-    same version family do not count: ``make_latest`` republishes old content on
-    purpose.
+    same version family do not count (``make_latest`` republishes old content on
+    purpose), nor do in-place rows (registered by path) and empty files.
     """
     ids = [o.id for o in objs]
+    table = schema.artifacts
 
     def run(s: Session) -> list[Artifact]:
-        _publish_lock(s)
+        publish_lock(s)
         dup_ids = set()
-        by_hash = {o.hash: o for o in objs}
+        by_hash = {o.hash: o for o in objs if o.key_is_virtual and o.size}
         hashes = list(by_hash)
         for i in range(0, len(hashes), 500):
             rows = s.execute(
-                select(Artifact.hash, Artifact.id, Artifact.stem_uid).where(
-                    Artifact.hash.in_(hashes[i : i + 500]), Artifact.visibility >= TRASH
+                select(table.c.hash, table.c.id, table.c.stem_uid).where(
+                    table.c.hash.in_(hashes[i : i + 500]), table.c.visibility >= TRASH
                 )
             ).all()
             dup_ids.update(
@@ -498,100 +807,60 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
         now = utcnow()
         for i in range(0, len(keep), 500):
             s.execute(
-                update(Artifact)
-                .where(Artifact.id.in_(keep[i : i + 500]))
+                update(table)
+                .where(table.c.id.in_(keep[i : i + 500]))
                 .values(visibility=VISIBLE, updated_at=now)
-                .execution_options(synchronize_session=False)
             )
         if dup_ids:
-            s.execute(delete(Artifact).where(Artifact.id.in_(dup_ids)))
+            s.execute(delete(table).where(table.c.id.in_(dup_ids)))
         kept_objs = [o for o in objs if o.id not in dup_ids]
         recompute_latest(s, Artifact, [o.stem_uid for o in kept_objs])
         return [o for o in objs if o.id in dup_ids]
 
-    return context.write(run, what="publishing artifacts")
-
-
-def _publish_lock(s: Session) -> None:
-    """Serialize publishes across processes (SQLite's BEGIN IMMEDIATE already does)."""
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import text
-
-        s.execute(text("SELECT pg_advisory_xact_lock(7231)"))
+    return write(run, what="publishing artifacts")
 
 
 def discard_pending(objs: list[Artifact]) -> None:
     """Remove the pending rows of items whose object could not be stored."""
-    ids = [o.id for o in objs if o.id is not None]
+    ids = [o.id for o in objs if o.__dict__.get("id") is not None]
     if not ids:
         return
+    table = schema.artifacts
 
     def run(s: Session) -> None:
         for i in range(0, len(ids), 500):
             s.execute(
-                delete(Artifact).where(
-                    Artifact.id.in_(ids[i : i + 500]), Artifact.visibility == PENDING
-                )
+                delete(table).where(table.c.id.in_(ids[i : i + 500]), table.c.visibility == PENDING)
             )
 
-    context.write(run, what="cleaning up after a failed save")
+    write(run, what="cleaning up after a failed save")
     for o in objs:
-        o.id = None
+        o.id = None  # type: ignore[assignment]
 
 
 def attach(objs: list[Artifact]) -> None:
-    """Turn saved transient objects into persistent records of this thread's session."""
-    s = context.session()
+    """Turn published new objects into saved records (and the versions they revised)."""
     for obj in objs:
-        obj.visibility = VISIBLE
-        if obj not in s:
-            make_transient_to_detached(obj)
-            s.add(obj)
-        _sync(obj, visibility=VISIBLE, version=obj.version)
+        row = _row_of(obj, obj.created_by_id or 0)
+        row_id, created = obj.__dict__.pop("_ls_row", (obj.id, utcnow()))
+        row.update(id=row_id, visibility=VISIBLE, created_at=created, updated_at=created)
+        row["created_by_id"] = obj.created_by_id
+        as_saved(obj, row)
     refresh_latest_flags(objs)
-
-
-def refresh_latest_flags(objs: list[Any]) -> None:
-    """Bring ``is_latest`` of the saved records, and of the family members this thread
-    holds, in line with the database after a publish."""
-    if not objs:
-        return
-    model = type(objs[0])
-    stems = list({o.stem_uid for o in objs})
-    flags: dict[int, bool] = {}
-
-    def q(s: Session) -> None:
-        for i in range(0, len(stems), 500):
-            flags.update(
-                s.execute(
-                    select(model.id, model.is_latest).where(model.stem_uid.in_(stems[i : i + 500]))
-                ).all()
-            )
-
-    context.read(q)
-    for o in objs:
-        if o.id in flags:
-            _sync(o, is_latest=flags[o.id])
-    # Other family members this thread holds, looked up by id: walking the whole identity map
-    # would cost a bulk upload time proportional to everything it published so far.
-    others = flags.keys() - {o.id for o in objs}
-    if others:
-        identity_map = context.session().identity_map
-        for id_ in others:
-            o = identity_map.get(identity_key(model, id_))
-            if o is not None:
-                _sync(o, is_latest=flags[id_])
+    revised = [o.__dict__.pop("_ls_revises") for o in objs if "_ls_revises" in o.__dict__]
+    refresh_latest_flags(revised)
 
 
 def save_new(objs: list[Artifact], max_workers: int = 8) -> list[tuple[Artifact, Exception]]:
     """Save new artifacts: pending rows, objects stored in parallel, one publish."""
-    unique: dict[str, Artifact] = {}
+    unique: dict[tuple[str | None, str | None], Artifact] = {}
     for obj in objs:
-        first = unique.setdefault(obj.hash, obj)
+        # the same content twice in one batch is saved once (in-place paths and empty files
+        # are registered by path, not by content)
+        marker = (obj.hash, None) if obj.key_is_virtual and obj.size else (obj.uid, obj.key)
+        first = unique.setdefault(marker, obj)
         if first is not obj:
-            say(
-                f"{obj._ls_source.path} has the same content as {first._ls_source.path}; saved once"
-            )
+            say(f"{_source(obj)} has the same content as {_source(first)}; saved once")
     todo = list(unique.values())
     insert_pending(todo)
     failures: list[tuple[Artifact, Exception]] = []
@@ -611,13 +880,17 @@ def save_new(objs: list[Artifact], max_workers: int = 8) -> list[tuple[Artifact,
     duplicates = publish(stored) if stored else []
     if duplicates:
         for dup in duplicates:
-            say(f"{dup._ls_source.path}: the same content was registered meanwhile; skipped")
-        _remove_objects(duplicates)
+            say(f"{_source(dup)}: the same content was registered meanwhile; skipped")
+        remove_objects(duplicates)
         for d in duplicates:
-            d.id = None
+            d.id = None  # type: ignore[assignment]
     saved = [o for o in stored if o not in duplicates]
     attach(saved)
     return failures
+
+
+def _source(obj: Artifact) -> str:
+    return str(obj._ls_source.path)  # type: ignore[attr-defined]
 
 
 def _try_store(obj: Artifact) -> Exception | None:
@@ -628,35 +901,29 @@ def _try_store(obj: Artifact) -> Exception | None:
     return None
 
 
-def _remove_objects(objs: list[Artifact]) -> None:
-    from .storage import remove_local
-
+def remove_objects(objs: Iterable[Artifact]) -> None:
+    """Remove the stored objects of unpublished or deleted copies (never in-place files)."""
     for obj in objs:
-        if obj._ls_source.in_place:
+        source = getattr(obj, "_ls_source", None)
+        if (source is not None and source.in_place) or not obj.key_is_virtual:
             continue
-        root = _storage_root(obj.storage_id)
-        key = object_key(obj.uid, obj.suffix or "")
-        if is_cloud(root):
-            from .cloud import remove_object
-
-            remove_object(root, key)
-        else:
-            remove_local(Path(root) / key)
+        _backend(obj).remove(object_key(obj.uid, obj.suffix or ""))
 
 
 def save_many(records: list[Any], max_workers: int = 8) -> list[Any]:
     """``ls.save([...])``: new artifacts in bulk; other records one by one."""
-    from .runtime import gc_paused
-
     new = [
         r
         for r in records
-        if isinstance(r, Artifact) and r.id is None and getattr(r, "_ls_source", None)
+        if isinstance(r, Artifact)
+        and r.__dict__.get("id") is None
+        and getattr(r, "_ls_source", None)
     ]
     with gc_paused():
         failures = save_new(new, max_workers=max_workers) if new else []
+    ids = {id(r) for r in new}
     for rec in records:
-        if rec not in new:
+        if id(rec) not in ids:
             rec.save()
     if failures:
         first = failures[0][1]
@@ -666,45 +933,7 @@ def save_many(records: list[Any], max_workers: int = 8) -> list[Any]:
     return records
 
 
-# ---------------------------------------------------------------- access
-
-
-def path_of(obj: Artifact):  # -> UPath
-    from .paths import UPath
-
-    root = _storage_root(obj.storage_id)
-    key = obj.key if not obj.key_is_virtual else object_key(obj.uid, obj.suffix or "")
-    return UPath(f"{root.rstrip('/')}/{key}")
-
-
-def cache(obj: Artifact) -> Path:
-    root = _storage_root(obj.storage_id)
-    _note_input(obj)
-    if is_cloud(root):
-        from .cloud import cache_object
-
-        return cache_object(obj)
-    local = Path(str(path_of(obj)))
-    if not local.exists():
-        raise StorageError(f"The object of artifact {obj.uid} is missing at {local}.")
-    return local
-
-
-def load(obj: Artifact, **kwargs: Any) -> Any:
-    from .loaders import load_path
-
-    return load_path(cache(obj), obj.suffix or "", uid=obj.uid, **kwargs)
-
-
-def _note_input(obj: Artifact) -> None:
-    from .provenance import note_input
-
-    note_input(obj)
-
-
-def versions(obj: Any):  # -> QuerySet
-    model = type(obj)
-    return model.filter(stem_uid=obj.stem_uid, visibility__in=[0, 1]).order_by("uid")
+# ---------------------------------------------------------------- versions
 
 
 def replace(obj: Artifact, path: Any) -> Artifact:
@@ -715,7 +944,7 @@ def replace(obj: Artifact, path: Any) -> Artifact:
     if obj.n_objects is None and facts["source"].is_dir:
         raise InvalidArgument(f"Artifact {obj.uid} is a file; {path} is a folder.")
     new = Artifact(path, revises=obj)
-    return new.save() if new.id is None else new
+    return new.save() if new.__dict__.get("id") is None else new
 
 
 def make_latest(obj: Artifact) -> Artifact:
@@ -728,28 +957,14 @@ def make_latest(obj: Artifact) -> Artifact:
             f"Artifact {obj.uid} is registered in place at {obj.path}; labshelf does not keep "
             "its old content, so it cannot become the latest version again."
         )
-    local = _stored_copy(obj)
+    local = local_copy(obj)
     is_dir = obj.n_objects is not None
     files = walk_folder(local)[0] if is_dir else None
     return _save_copy(obj, Source(local, is_dir, files))
 
 
-def _stored_copy(obj: Artifact) -> Path:
-    root = _storage_root(obj.storage_id)
-    if is_cloud(root):
-        from .cloud import cache_object
-
-        return cache_object(obj)
-    local = Path(str(path_of(obj)))
-    if not local.exists():
-        raise StorageError(f"The object of artifact {obj.uid} is missing at {local}.")
-    return local
-
-
 def _save_copy(old: Artifact, source: Source) -> Artifact:
-    from sqlalchemy.orm.instrumentation import manager_of_class
-
-    new = manager_of_class(Artifact).new_instance()  # an ORM instance without the dedup constructor
+    new = blank(Artifact)  # without the dedup constructor
     for name in (
         "key",
         "description",
@@ -764,109 +979,55 @@ def _save_copy(old: Artifact, source: Source) -> Artifact:
         "stem_uid",
     ):
         setattr(new, name, getattr(old, name))
-    new.key_is_virtual, new.visibility = True, VISIBLE
+    new.key_is_virtual, new.visibility, new.version = True, VISIBLE, None
     new.uid = versioned_uid(old.stem_uid, 1)  # the free index is taken in insert_pending
     new._ls_source = source
+    new.__dict__["_ls_revises"] = old
     _link_run(new, None)
     failures = save_new([new])
     if failures:
         raise failures[0][1]
-    return new
+    return new  # type: ignore[no-any-return]
 
 
-# ---------------------------------------------------------------- trash
+# ---------------------------------------------------------------- permanent delete
 
 
-def delete_record(obj: Any, permanent: bool = False) -> None:
-    model = type(obj)
-    if not hasattr(model, "visibility"):
-        _delete_transform(obj, permanent)
-        return
-    if not permanent:
+def delete_permanently(obj: Artifact) -> None:
+    """Remove the record and, for a copied object, the object: the row goes first (in its
+    transaction), the object after the commit, so a failure never leaves a record without
+    its object. A member of collections is refused (they would no longer match their hash);
+    in-place files are never deleted."""
+    ca, runs, colls = schema.collection_artifacts, schema.runs, schema.collections
 
-        def trash(s: Session) -> None:
-            _publish_lock(s)  # is_latest moves: take turns with publishes of the same family
-            s.execute(
-                update(model).where(model.id == obj.id).values(visibility=TRASH, is_latest=False)
+    def check_and_unlink(s: Session) -> None:
+        members = s.execute(
+            select(colls.c.uid, colls.c.name)
+            .join(ca, ca.c.collection_id == colls.c.id)
+            .where(ca.c.artifact_id == obj.id)
+            .distinct()
+        ).all()
+        metas = s.execute(
+            select(colls.c.uid, colls.c.name).where(colls.c.meta_artifact_id == obj.id)
+        ).all()
+        if members or metas:
+            listed = ", ".join(f"'{n}' ({u})" for u, n in [*members, *metas][:5])
+            raise IntegrityError(
+                f"Artifact {obj.uid} belongs to {len(members) + len(metas)} collection "
+                f"version(s): {listed}; delete those collections permanently first (their "
+                "saved versions would no longer hold what they were saved with)."
             )
-            recompute_latest(s, model, [obj.stem_uid])
+        s.execute(update(runs).where(runs.c.report_id == obj.id).values(report_id=None))
+        s.execute(update(runs).where(runs.c.environment_id == obj.id).values(environment_id=None))
 
-        context.write(trash, what=f"moving {obj.uid} to the trash")
-        _sync(obj, visibility=TRASH, is_latest=False)
-        refresh_latest_flags([obj])
-        say(f"moved {model.__name__.lower()} {obj.uid} to the trash; restore() brings it back")
-        return
-    if isinstance(obj, Artifact) and obj.key_is_virtual:
-        root = _storage_root(obj.storage_id)
-        key = object_key(obj.uid, obj.suffix or "")
-        from .storage import remove_local
-
-        if is_cloud(root):
-            from .cloud import remove_object
-
-            remove_object(root, key)
-        else:
-            remove_local(Path(root) / key)
-
-    def purge(s: Session) -> None:
-        from .models import Run
-
-        _publish_lock(s)
-        if isinstance(obj, Artifact):
-            s.execute(update(Run).where(Run.report_id == obj.id).values(report_id=None))
-        s.execute(delete(model).where(model.id == obj.id))
-        recompute_latest(s, model, [obj.stem_uid])
-
-    context.write(purge, what=f"deleting {obj.uid}")
-    s = context.session()
-    if obj in s:
-        s.expunge(obj)
-    say(f"deleted {model.__name__.lower()} {obj.uid} permanently")
-
-
-def _delete_transform(obj: Any, permanent: bool) -> None:
-    """Transforms have no trash: they go for good, and only while no run uses them."""
-    from .models import Run
-
-    if not permanent:
-        raise InvalidArgument(
-            f"Transforms have no trash; delete(permanent=True) removes {obj.uid} for good."
-        )
-    runs = context.read(
-        lambda s: s.execute(select(func.count()).where(Run.transform_id == obj.id)).scalar_one()
-    )
-    if runs:
-        raise IntegrityError(
-            f"Transform {obj.uid} has {runs} run(s) whose provenance depends on it; it cannot be deleted."
-        )
-
-    def purge(s: Session) -> None:
-        s.execute(update(Artifact).where(Artifact.transform_id == obj.id).values(transform_id=None))
-        s.execute(delete(type(obj)).where(type(obj).id == obj.id))
-        recompute_latest(s, type(obj), [obj.stem_uid])
-
-    context.write(purge, what=f"deleting transform {obj.uid}")
-    s = context.session()
-    if obj in s:
-        s.expunge(obj)
-
-
-def restore(obj: Any) -> Any:
-    model = type(obj)
-
-    def run(s: Session) -> None:
-        _publish_lock(s)
-        s.execute(update(model).where(model.id == obj.id).values(visibility=VISIBLE))
-        recompute_latest(s, model, [obj.stem_uid])
-
-    context.write(run, what=f"restoring {obj.uid}")
-    _sync(obj, visibility=VISIBLE)
-    refresh_latest_flags([obj])
-    return obj
-
-
-def _sync(obj: Any, **values: Any) -> None:
-    from sqlalchemy.orm.attributes import set_committed_value
-
-    for k, v in values.items():
-        set_committed_value(obj, k, v)
+    delete_row(obj, check_and_unlink, what=f"deleting {obj.uid}")
+    if obj.key_is_virtual:
+        try:
+            _backend(obj).remove(stored_key(obj))
+        except StorageError as exc:
+            say(
+                f"the record of {obj.uid} is deleted, but its object could not be removed "
+                f"({exc}); `labshelf doctor --fix` removes it later"
+            )
+    sync(obj, visibility=TRASH, is_latest=False)
+    say(f"deleted artifact {obj.uid} permanently")

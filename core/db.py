@@ -1,13 +1,9 @@
-"""Engines and sessions.
+"""Engines, short sessions, and bounded, retried database work.
 
-Each thread has two sessions per database:
-
-- the *home* session, where the records a caller holds live. It reads in
-  autocommit mode (no transaction, snapshot or lock is held between calls) and
-  is never flushed, so an attribute set on a record reaches the database only
-  through ``save()``, never as a side effect of a later query;
-- the *writer* session, used for one short transaction at a time (``write()``)
-  and emptied afterwards.
+Each database URL has one engine per process and two session factories: *readers* run in
+autocommit mode (no transaction, snapshot or lock is held between statements) and *writers*
+run one short transaction at a time (``write_transaction``). Sessions live for one
+operation only (see ``session``): records are never attached to a session between calls.
 
 SQLite gets WAL, a busy timeout, foreign keys and ``BEGIN IMMEDIATE`` for
 writes; "database is locked" and similar transient errors are retried, but a write
@@ -36,14 +32,15 @@ from typing import Any, TypeVar
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
-from sqlalchemy.orm import Session, scoped_session, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import DatabaseError
+from .textsim import word_similarity
 
 T = TypeVar("T")
 
 _engines: dict[str, Engine] = {}
-_sessions: dict[str, tuple[scoped_session, scoped_session]] = {}
+_makers: dict[str, tuple[sessionmaker[Session], sessionmaker[Session]]] = {}
 _lock = threading.Lock()
 
 WRITE_RETRIES = 12
@@ -98,15 +95,13 @@ def _sqlite_pragmas(engine: Engine) -> None:
         # contains/startswith/… are case-sensitive, as on PostgreSQL (the i-lookups lower())
         cur.execute("PRAGMA case_sensitive_like=ON")
         cur.close()
-        from .textsim import word_similarity
-
         dbapi_conn.create_function("ls_word_similarity", 2, word_similarity, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def on_begin(conn):
         options = conn.get_execution_options()
-        if options.get("labshelf_home"):
-            return  # home sessions read in autocommit mode
+        if options.get("labshelf_reader"):
+            return  # reader sessions read in autocommit mode
         if options.get("labshelf_write"):
             # Wait for another process's write lock only as long as this write has left.
             deadline = getattr(_write_deadline, "at", None)
@@ -153,7 +148,7 @@ def _postgres_bounded_waits(engine: Engine) -> None:
     """Connections that give up on a server silent for longer than the statement timeout
     plus the link timeout: the server itself would have answered (if only with its own
     timeout) by then, so it is frozen, or the network drops its answers."""
-    import psycopg
+    import psycopg  # deferred: the PostgreSQL driver loads only for PostgreSQL instances
 
     limit = statement_timeout() + link_timeout()
     _WAIT_INTERVAL = getattr(psycopg.connection, "_WAIT_INTERVAL", 0.1)  # noqa: N806 - psycopg's
@@ -200,37 +195,16 @@ def engine_for(url: str | URL) -> Engine:
                 )
                 _postgres_bounded_waits(engine)
             _engines[key] = engine
-            home_bind = engine.execution_options(isolation_level="AUTOCOMMIT", labshelf_home=True)
-            _sessions[key] = (
-                scoped_session(
-                    sessionmaker(
-                        home_bind, class_=HomeSession, expire_on_commit=False, autoflush=False
-                    )
-                ),
-                scoped_session(sessionmaker(engine, expire_on_commit=False, autoflush=False)),
+            reader = engine.execution_options(isolation_level="AUTOCOMMIT", labshelf_reader=True)
+            _makers[key] = (
+                sessionmaker(reader, expire_on_commit=False, autoflush=False),
+                sessionmaker(engine, expire_on_commit=False, autoflush=False),
             )
         return engine
 
 
-class HomeSession(Session):
-    """The session a thread's records live in: it reads, and never writes.
-
-    ``flush`` does nothing, so ending a read with ``commit()`` only returns the
-    connection to the pool; attribute edits stay pending on their records until
-    ``save()`` writes them through a writer session.
-    """
-
-    def flush(self, objects=None) -> None:
-        return None
-
-    def _is_clean(self) -> bool:
-        # commit() flushes until the session reports clean; pending edits are not
-        # this session's to write, so it always is.
-        return True
-
-
 def end_read(session: Session) -> None:
-    """Give the home session's connection back to the pool (nothing is written)."""
+    """Give a reader session's connection back to the pool (nothing is written)."""
     try:
         session.commit()
     except DBAPIError:
@@ -275,22 +249,19 @@ class RawStatement:
             conn.close()  # back to the pool (which ends any implicit transaction)
 
 
-def sessions_for(url: str | URL) -> tuple[scoped_session, scoped_session]:
-    """(home, writer) scoped sessions of a database."""
+def sessionmakers(url: str | URL) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
+    """(reader, writer) session factories of a database."""
     engine_for(url)
     key = url if isinstance(url, str) else url.render_as_string(hide_password=False)
-    return _sessions[key]
+    return _makers[key]
 
 
 def dispose_all() -> None:
     """Close every session and engine of this process (used by disconnect and tests)."""
     with _lock:
-        for home, writer in _sessions.values():
-            home.remove()
-            writer.remove()
         for engine in _engines.values():
             engine.dispose()
-        _sessions.clear()
+        _makers.clear()
         _engines.clear()
 
 

@@ -15,8 +15,18 @@ import hashlib
 import io
 import math
 import random
+import tempfile
 from pathlib import Path
 from typing import Any
+
+from .artifact import Artifact, describe_source
+from .collection import Collection
+from .hashing import hash_bytes, hash_collection
+from .keys import relative_key
+from .log import say
+from .provenance import Transform, finish, track
+from .storages import Storage
+from .version import __version__
 
 SPECIES = ("setosa", "versicolor", "virginica")
 N_STUDIES = 3
@@ -60,7 +70,7 @@ def _petal(cx: float, cy: float, angle: float, length: float, width: float) -> l
 
 def _image(rng: random.Random, species: str, sizes: list[float]) -> bytes:
     """A small JPEG of a flower whose petals follow the measurements."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw  # deferred: Pillow loads only to draw the demo images
 
     n = IMAGE_SIZE
     img = Image.new("RGB", (n, n), (60 + rng.randrange(40), 110 + rng.randrange(50), 60))
@@ -137,9 +147,6 @@ def summary_table(studies: list[tuple[str, Path]]) -> bytes:
 
 def is_loaded(root: Path) -> bool:
     """Whether the current instance holds the demo's final collection and summary table."""
-    from .artifact import describe_source
-    from .hashing import hash_bytes, hash_collection
-    from .models import Artifact, Collection
 
     folders = study_folders(root)
     hashes = [describe_source(study)["hash"] for study in folders]
@@ -152,8 +159,6 @@ def is_loaded(root: Path) -> bool:
 
 def load_demo(folder: str | Path) -> dict[str, Any]:
     """Write the dataset and register it once; returns the main records by role."""
-    from .log import say
-
     root = write_demo(folder)
     if is_loaded(root):
         say(f"the iris studies demo is loaded already (files in {root})")
@@ -165,27 +170,17 @@ def load_demo(folder: str | Path) -> dict[str, Any]:
 
 def _key(path: Path, key: str) -> str | None:
     """``key``, unless ``path`` lies in a storage root and so keeps its own key."""
-    from .models import Storage
-    from .storage import relative_key
-
     roots = Storage.filter().values_list("root")
     return None if any(relative_key(r, str(path)) is not None for r in roots) else key
 
 
 def _track(name: str) -> None:
-    from . import __version__
-    from .models import Transform
-    from .provenance import track
-
     key = f"{DEMO_KEY}-{name.rsplit(' ', 1)[-1]}"
     track(transform=Transform(name=name, key=key, version=__version__, type="pipeline"))
 
 
 def _register(root: Path) -> dict[str, Any]:
     """Run 1: the study folders, one image, a collection in three versions."""
-    from .models import Artifact, Collection
-    from .provenance import finish
-
     _track("iris studies: register")
     try:
         studies = [
@@ -214,11 +209,6 @@ def _register(root: Path) -> dict[str, Any]:
 
 def _summarize(collection: Any, root: Path) -> dict[str, Any]:
     """Run 2: read the collection's studies, write one table of all their measurements."""
-    import tempfile
-
-    from .models import Artifact
-    from .provenance import finish
-
     _track("iris studies: summarize")
     try:
         studies = [(Path(a.key or a.uid).name, Path(a.cache())) for a in collection.artifacts]

@@ -1,104 +1,113 @@
-"""``describe()`` trees and short ``repr``s of records."""
+"""``describe()`` trees and short ``repr``s of records, for any registry.
+
+The tree has a *General* section (the record's fields, sizes and times for people) and a
+*Provenance* section; each registry adds its own lines through two hooks of its record class,
+``_describe_general()`` and ``_describe_provenance()``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from .humanize import human_size
-from .query import NAME_FIELD
+from .registry import registry_of
+
+HIDDEN_FIELDS = ("id", "source_code", "stem_uid")
+REPR_FIELDS = (
+    "uid",
+    "description",
+    "suffix",
+    "size",
+    "hash",
+    "type",
+    "version",
+    "is_latest",
+    "visibility",
+)
 
 
 def short_repr(rec: Any) -> str:
-    cls = type(rec).__name__
-    fields = [
-        "uid",
-        NAME_FIELD.get(type(rec), "uid"),
-        "description",
-        "suffix",
-        "size",
-        "hash",
-        "type",
-        "version",
-        "is_latest",
-        "visibility",
-    ]
+    """``Artifact(uid='…', key='…', …)``: the fields that tell records apart."""
+    spec = registry_of(rec)
+    fields = dict.fromkeys(("uid", spec.name_field, *REPR_FIELDS))
     parts = []
-    for f in dict.fromkeys(fields):
-        if not hasattr(type(rec), f):
+    for f in fields:
+        if f not in spec.fields:
             continue
         value = rec.__dict__.get(f)
         if value is None:
             continue
         parts.append(f"{f}={value!r}")
-    return f"{cls}({', '.join(parts)})"
+    return f"{type(rec).__name__}({', '.join(parts)})"
+
+
+def _value(field: str, value: Any) -> Any:
+    if field == "size":
+        return f"{human_size(value)} ({value} bytes)"
+    if hasattr(value, "strftime"):
+        return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return value
+
+
+def general_lines(rec: Any) -> list[tuple[str, Any]]:
+    """(field, value) of every set field a person reads (no ids, hashes of code, stems)."""
+    spec = registry_of(rec)
+    out = []
+    for field in spec.fields:
+        if field.endswith("_id") or field in HIDDEN_FIELDS:
+            continue
+        value = getattr(rec, field)
+        if value is None or value == "":
+            continue
+        out.append((field, _value(field, value)))
+    return out
+
+
+def provenance_lines(rec: Any) -> list[tuple[str, str]]:
+    """The transform and run that made an artifact or collection."""
+    out = []
+    transform = getattr(rec, "transform", None)
+    if transform is not None:
+        out.append(
+            (
+                "transform",
+                f"{transform.name} ({transform.type}, v{transform.version or '?'}, "
+                f"uid {transform.uid})",
+            )
+        )
+    run = getattr(rec, "run", None)
+    if run is not None:
+        out.append(("run", f"{run.uid} started {run.started_at:%Y-%m-%d %H:%M:%S}"))
+    return out
+
+
+def names(records: list[Any], total: int, shown: int = 8) -> str:
+    """``3: a.csv, b.csv, c.csv`` (with `` …`` when there are more than ``shown``)."""
+    listed = ", ".join(r.key or r.uid for r in records[:shown])
+    return f"{total}: {listed}" + (" …" if total > shown else "")
+
+
+def _section(title: str, rows: list[tuple[str, Any]], last: bool) -> list[str]:
+    lines = [f"{'└' if last else '├'}── {title}"]
+    pad = "    " if last else "│   "
+    for i, (k, v) in enumerate(rows):
+        lines.append(f"{pad}{'└' if i == len(rows) - 1 else '├'}── .{k} = {v}")
+    return lines
 
 
 def describe(rec: Any, print_it: bool = True) -> str:
-    """A tree of a record's fields, its provenance and (artifacts) where it is stored."""
-    from .models import Artifact, Collection, Run
-
-    cls = type(rec).__name__
-    lines = [f"{cls}: {getattr(rec, NAME_FIELD.get(type(rec), 'uid'), '') or ''}".rstrip()]
-    cols = [
-        c.key
-        for c in type(rec).__mapper__.column_attrs
-        if not c.key.endswith("_id") and c.key not in ("id", "source_code", "stem_uid")
-    ]
-    general = []
-    for c in cols:
-        value = getattr(rec, c)
-        if value is None or value == "":
-            continue
-        if c == "size":
-            value = f"{human_size(value)} ({value} bytes)"
-        elif hasattr(value, "isoformat"):
-            value = value.strftime("%Y-%m-%d %H:%M:%S UTC")
-        general.append((c, value))
-    if isinstance(rec, Artifact):
-        general.append(("storage", rec.storage.root))
-        general.append(("path", str(rec.path)))
-    if getattr(rec, "created_by", None) is not None:
-        general.append(("created_by", rec.created_by.handle))
-    lines.append("├── General")
-    for i, (k, v) in enumerate(general):
-        lines.append(f"│   {'└' if i == len(general) - 1 else '├'}── .{k} = {v}")
-    prov = []
-    if getattr(rec, "transform", None) is not None and not isinstance(rec, Run):
-        t = rec.transform
-        prov.append(("transform", f"{t.name} ({t.type}, v{t.version or '?'}, uid {t.uid})"))
-    if isinstance(rec, Run):
-        prov.append(
-            ("transform", f"{rec.transform.name} ({rec.transform.type}, uid {rec.transform.uid})")
-        )
-        for label, qs in (("inputs", rec.inputs), ("outputs", rec.outputs)):
-            records = qs[:9].all()
-            if records:
-                names = ", ".join(a.key or a.uid for a in records[:8]) + (
-                    " …" if len(records) > 8 else ""
-                )
-                prov.append((label, f"{qs.count()}: {names}"))
-    if getattr(rec, "run", None) is not None:
-        r = rec.run
-        prov.append(("run", f"{r.uid} started {r.started_at:%Y-%m-%d %H:%M:%S}"))
-    if isinstance(rec, Collection):
-        members = rec.artifacts.all()
-        prov.append(
-            (
-                "artifacts",
-                f"{len(members)}: "
-                + ", ".join(m.key or m.uid for m in members[:8])
-                + (" …" if len(members) > 8 else ""),
-            )
-        )
-    if prov:
-        lines.append("└── Provenance")
-        for i, (k, v) in enumerate(prov):
-            lines.append(f"    {'└' if i == len(prov) - 1 else '├'}── .{k} = {v}")
-    else:
-        lines[-1 - len(general)] = "└── General"
-        lines = [lines[0]] + [
-            ln.replace("│   ", "    ", 1) if ln.startswith("│") else ln for ln in lines[1:]
-        ]
+    """A tree of a record's fields and its provenance."""
+    spec = registry_of(rec)
+    title = getattr(rec, spec.name_field, "") or ""
+    general = general_lines(rec) + list(rec._describe_general())
+    created_by = getattr(rec, "created_by", None)
+    if created_by is not None:
+        general.append(("created_by", created_by.handle))
+    provenance = list(rec._describe_provenance())
+    lines = [f"{type(rec).__name__}: {title}".rstrip()]
+    lines += _section("General", general, last=not provenance)
+    if provenance:
+        lines += _section("Provenance", provenance, last=True)
     text = "\n".join(lines)
     if print_it:
         print(text)

@@ -20,23 +20,27 @@ only reported: the data to repair them is not here.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 import types
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
 
-from . import context
+from . import schema
 from .errors import LabshelfError
-from .hashing import hash_file, hash_files, hash_folder_from_hashes
-from .models import PENDING, Artifact, Storage
-from .storage import OBJECTS_DIR, TMP_PREFIX, is_cloud, object_key, remove_local, walk_folder
-from .uids import UID_LENGTHS, is_base62
+from .instance import current
+from .keys import OBJECTS_DIR, TMP_PREFIX, is_cloud, object_key
+from .registry import REGISTRIES
+from .schema import PENDING
+from .session import read, write
+from .storage import Backend, Expected
+from .uids import is_base62
+
+A, S = schema.artifacts.c, schema.storages.c
+ARTIFACT_UID = REGISTRIES["artifact"].uid_length
 
 GRACE_SECONDS = 3600.0
 FIXABLE = {"pending", "leftover", "orphan"}
@@ -90,30 +94,29 @@ class DoctorReport:
 def doctor(fix: bool = False, grace: float = GRACE_SECONDS) -> DoctorReport:
     """Re-hash stored objects against their records and list (``fix``: remove) leftovers."""
     report = DoctorReport()
-    rows = context.read(
-        lambda s: s.execute(select(Storage.root)).scalars().all(), what="listing storages"
-    )
+    rows = read(lambda s: s.execute(select(S.root)).scalars().all(), what="listing storages")
     for root in rows:
-        _check_storage(root, report, fix, grace)
+        _check_storage(current().backend(root), report, fix, grace)
     return report
 
 
-def _check_storage(root: str, report: DoctorReport, fix: bool, grace: float) -> None:
-    if not _reachable(root, report):
+def _check_storage(backend: Backend, report: DoctorReport, fix: bool, grace: float) -> None:
+    root = backend.root
+    if not _reachable(backend, report):
         return
     records = _records(root)
     stored = [r for r in records if r["visibility"] != PENDING]
     with ThreadPoolExecutor(8, thread_name_prefix="ls-doctor") as pool:
-        for problem in pool.map(lambda r: _verify(root, r), stored):
+        for problem in pool.map(lambda r: _verify(backend, r), stored):
             if problem is not None:
                 report.problems.append(problem)
     report.checked += len(stored)
     now = time.time()
     for row in records:
         if row["visibility"] == PENDING:
-            _pending(root, row, report, fix and now - row["created_at"].timestamp() > grace)
+            _pending(backend, row, report, fix and now - row["created_at"].timestamp() > grace)
     named = {object_key(r["uid"], r["suffix"] or "").split("/", 1)[1] for r in records}
-    for name, mtime, kind in _objects_dir(root):
+    for name, mtime, kind in _objects_dir(backend):
         old = mtime is None or now - mtime > grace
         if kind == "leftover" or name not in named:
             problem = Problem(
@@ -129,20 +132,18 @@ def _check_storage(root: str, report: DoctorReport, fix: bool, grace: float) -> 
             )
             report.problems.append(problem)
             if fix and old:
-                _remove(root, problem.key)
+                backend.remove(problem.key)
                 problem.fixed = True
-    if is_cloud(root):
-        _incomplete_uploads(root, report, fix, now, grace)
+    _incomplete_uploads(backend, report, fix, now, grace)
 
 
-def _reachable(root: str, report: DoctorReport) -> bool:
+def _reachable(backend: Backend, report: DoctorReport) -> bool:
     """Check a cloud storage once, rather than failing on each of its objects."""
+    root = backend.root
     if not is_cloud(root):
         return True
-    from .cloud import check_bucket, storage_options_for
-
     try:
-        check_bucket(root, storage_options_for(root))
+        backend.ensure()
     except LabshelfError as exc:
         report.problems.append(
             Problem("unreachable", root, "", detail=f"{exc} Its objects were not checked.")
@@ -153,25 +154,23 @@ def _reachable(root: str, report: DoctorReport) -> bool:
 
 def _records(root: str) -> list[dict[str, Any]]:
     cols = (
-        Artifact.uid,
-        Artifact.key,
-        Artifact.suffix,
-        Artifact.size,
-        Artifact.hash,
-        Artifact.hash_type,
-        Artifact.n_objects,
-        Artifact.key_is_virtual,
-        Artifact.visibility,
-        Artifact.created_at,
-        Artifact.id,
+        A.uid,
+        A.key,
+        A.suffix,
+        A.size,
+        A.hash,
+        A.hash_type,
+        A.n_objects,
+        A.key_is_virtual,
+        A.visibility,
+        A.created_at,
+        A.id,
     )
-    return context.read(
+    return read(
         lambda s: [
             dict(r._mapping)
             for r in s.execute(
-                select(*cols)
-                .join(Storage, Artifact.storage_id == Storage.id)
-                .where(Storage.root == root)
+                select(*cols).join(schema.storages, A.storage_id == S.id).where(S.root == root)
             )
         ],
         what=f"listing the artifacts of {root}",
@@ -192,113 +191,59 @@ def _key(row: dict[str, Any]) -> str:
     return object_key(row["uid"], row["suffix"] or "") if row["key_is_virtual"] else row["key"]
 
 
-def _verify(root: str, row: dict[str, Any]) -> Problem | None:
-    key = _key(row)
+def _verify(backend: Backend, row: dict[str, Any]) -> Problem | None:
+    key, root = _key(row), backend.root
+    expected = Expected(
+        row["hash"], row["hash_type"], row["size"], row["n_objects"], not row["key_is_virtual"]
+    )
     try:
-        found = _verify_cloud(root, key, row) if is_cloud(root) else _verify_local(root, key, row)
+        found = backend.content_hash(key, expected)
     except LabshelfError as exc:
         return Problem("unreadable", root, key, row["uid"], str(exc))
     if found is None:
+        gone = "the object is gone" if row["n_objects"] is None else "the folder is gone"
+        return Problem("missing", root, key, row["uid"], gone)
+    mismatch = _mismatch(row, found[0], found[1])
+    if mismatch is None:
         return None
-    kind, detail = found
-    return Problem(kind, root, key, row["uid"], detail)
+    return Problem(mismatch[0], root, key, row["uid"], mismatch[1])
 
 
-def _mismatch(row: dict[str, Any], got: tuple[str, str], size: int) -> tuple[str, str] | None:
+def _mismatch(row: dict[str, Any], got: str, size: int) -> tuple[str, str] | None:
     if size != row["size"]:
         return "corrupt", f"{size} bytes stored, the record says {row['size']}"
-    if row["hash"] is not None and got[0] != row["hash"]:
-        return "corrupt", f"the content hash is {got[0]}, the record says {row['hash']}"
+    if row["hash"] is not None and got != row["hash"]:
+        return "corrupt", f"the content hash is {got}, the record says {row['hash']}"
     return None
-
-
-def _verify_local(root: str, key: str, row: dict[str, Any]) -> tuple[str, str] | None:
-    path = Path(root) / key
-    if not path.exists():
-        return "missing", "the object is gone"
-    if row["n_objects"] is None:
-        size = path.stat().st_size
-        return _mismatch(row, hash_file(path, size) if size == row["size"] else ("", ""), size)
-    files, _ = walk_folder(path)
-    hashes = [h for h, _ in hash_files([f.path for f in files])]
-    return _mismatch(row, hash_folder_from_hashes(hashes), sum(f.size for f in files))
-
-
-def _verify_cloud(root: str, key: str, row: dict[str, Any]) -> tuple[str, str] | None:
-    from .cloud import CloudEntry, list_objects, object_info, split_url
-
-    scheme = split_url(root)[0]
-    url = f"{root.rstrip('/')}/{key}"
-    if row["n_objects"] is None:
-        info = object_info(root, key)
-        if info is None or info.get("type") == "directory":
-            return "missing", "the object is gone"
-        entry = CloudEntry(
-            info["name"],
-            int(info.get("size") or 0),
-            (info.get("ETag") or info.get("md5Hash") or "").strip('"=') or None,
-        )
-        return _mismatch(row, _file_hash(scheme, root, entry, row["hash_type"]), entry.size)
-    entries = list_objects(url)
-    if not entries:
-        return "missing", "the folder is gone"
-    if row["key_is_virtual"]:  # uploaded from local files: per-file artifact hashes
-        hashes = [_file_hash(scheme, root, e, None)[0] for e in entries]
-    else:  # registered in place: LaminDB combines the backend's tags
-        hashes = [e.tag or "" for e in entries]
-    size = sum(e.size for e in entries)
-    return _mismatch(row, hash_folder_from_hashes(hashes), size)
-
-
-def _file_hash(scheme: str, root: str, entry: Any, hash_type: str | None) -> tuple[str, str]:
-    """An object's hash from its tag when the tag is an md5 of the kind recorded, else read."""
-    from .cloud import CHUNK_THRESHOLD, hash_remote_file, object_hash
-
-    if entry.tag is not None:
-        got = object_hash(scheme, entry.tag, entry.path)
-        if got[1] == hash_type or (
-            hash_type is None and got[1] == "md5" and entry.size <= CHUNK_THRESHOLD
-        ):
-            return got
-    return hash_remote_file(entry.path, root, entry.size)
 
 
 # ---------------------------------------------------------------- leftovers
 
 
-def _pending(root: str, row: dict[str, Any], report: DoctorReport, remove: bool) -> None:
+def _pending(backend: Backend, row: dict[str, Any], report: DoctorReport, remove: bool) -> None:
     age = _age(time.time(), row["created_at"].timestamp())
-    problem = Problem("pending", root, _key(row), row["uid"], f"{age}a save that never finished")
+    problem = Problem(
+        "pending", backend.root, _key(row), row["uid"], f"{age}a save that never finished"
+    )
     report.problems.append(problem)
     if not remove:
         return
     if row["key_is_virtual"]:
-        _remove(root, problem.key)
-    context.write(
+        backend.remove(problem.key)
+    write(
         lambda s: s.execute(
-            delete(Artifact).where(Artifact.id == row["id"], Artifact.visibility == PENDING)
+            delete(schema.artifacts).where(A.id == row["id"], A.visibility == PENDING)
         ),
         what=f"removing the pending row {row['uid']}",
     )
     problem.fixed = True
 
 
-def _objects_dir(root: str) -> list[tuple[str, float | None, str]]:
+def _objects_dir(backend: Backend) -> list[tuple[str, float | None, str]]:
     """``(name, mtime, kind)`` of each entry under ``root/.labshelf`` that labshelf made:
     temporary objects (``leftover``) and ``<uid><suffix>`` objects (``object``)."""
-    if is_cloud(root):
-        from .cloud import list_objects, split_url
-
-        base = len(split_url(root)[1]) + len(split_url(root)[2]) + (2 if split_url(root)[2] else 1)
-        entries: dict[str, float | None] = {}
-        for e in list_objects(f"{root.rstrip('/')}/{OBJECTS_DIR}"):
-            name = e.path[base:].split("/")[1]
-            entries[name] = max(entries.get(name) or 0, e.mtime or 0) or None
-    else:
-        folder = Path(root) / OBJECTS_DIR
-        entries = {e.name: e.stat().st_mtime for e in os.scandir(folder)} if folder.is_dir() else {}
     out = []
-    for name, mtime in sorted(entries.items()):
+    for name, mtime in sorted(backend.objects()):
         if name.startswith(TMP_PREFIX):
             out.append((name, mtime, "leftover"))
         elif _looks_like_object(name):
@@ -307,35 +252,27 @@ def _objects_dir(root: str) -> list[tuple[str, float | None, str]]:
 
 
 def _looks_like_object(name: str) -> bool:
-    n = UID_LENGTHS["artifact"]
+    n = ARTIFACT_UID
     return len(name) >= n and is_base62(name[:n]) and (len(name) == n or name[n] == ".")
 
 
-def _remove(root: str, key: str) -> None:
-    if is_cloud(root):
-        from .cloud import remove_object
-
-        remove_object(root, key)
-    else:
-        remove_local(Path(root) / key)
-
-
 def _incomplete_uploads(
-    root: str, report: DoctorReport, fix: bool, now: float, grace: float
+    backend: Backend, report: DoctorReport, fix: bool, now: float, grace: float
 ) -> None:
-    from .cloud import abort_upload, incomplete_uploads, split_url
-
-    prefix = split_url(root)[2]
-    for upload in incomplete_uploads(root):
+    prefix = getattr(backend, "prefix", "")
+    for upload in backend.incomplete_uploads():
         started = upload.get("Initiated")
         mtime = started.timestamp() if hasattr(started, "timestamp") else None
         key = upload["Key"][len(prefix) + 1 :] if prefix else upload["Key"]
         problem = Problem(
-            "leftover", root, key, detail=_age(now, mtime) + "an incomplete multipart upload"
+            "leftover",
+            backend.root,
+            key,
+            detail=_age(now, mtime) + "an incomplete multipart upload",
         )
         report.problems.append(problem)
         if fix and (mtime is None or now - mtime > grace):
-            abort_upload(root, upload)
+            backend.abort_upload(upload)
             problem.fixed = True
 
 

@@ -19,11 +19,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidArgument
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .errors import InvalidArgument, StorageError
+from .registry import BY_NAME
+from .schema import PENDING, TRASH, collection_artifacts, run_input_artifacts, run_input_collections
+from .session import read
 
 if TYPE_CHECKING:
     from pygraphviz import AGraph
-    from sqlalchemy.orm import Session
+
+CA, RIA, RIC = collection_artifacts.c, run_input_artifacts.c, run_input_collections.c
+
+
+def _models() -> tuple[Any, Any, Any]:
+    """The Artifact, Collection and Run classes (looked up: they are defined above this
+    module, and their ``view_lineage`` comes from here)."""
+    return BY_NAME["Artifact"].model, BY_NAME["Collection"].model, BY_NAME["Run"].model
+
+
+class HasLineage:
+    """``view_lineage()`` for artifacts, collections and runs."""
+
+    def view_lineage(self, path: str | Path | None = None, **kwargs: Any) -> AGraph:
+        """The lineage graph of this record; written as SVG, PNG, PDF or DOT by ``path``'s
+        suffix; shown inline (SVG) in Jupyter."""
+        return view_lineage(self, path, **kwargs)
+
 
 MAX_NODES = 100
 MAX_LINKS = 25
@@ -78,8 +101,7 @@ def _escape(text: str) -> str:
 
 def node_of(rec: Any) -> Node:
     """The graph node of an artifact, collection or run."""
-    from .models import TRASH, Artifact, Collection
-
+    Artifact, Collection, _ = _models()  # noqa: N806 - classes
     trash = getattr(rec, "visibility", 1) == TRASH
     note = " (in trash)" if trash else ""
     if isinstance(rec, Artifact):
@@ -104,8 +126,6 @@ def node_of(rec: Any) -> Node:
 
 def _limited(s: Session, stmt: Any, limit: int) -> tuple[list[Any], int]:
     """At most ``limit`` rows of ``stmt`` and how many there are in all."""
-    from sqlalchemy import func, select
-
     rows = list(s.scalars(stmt.limit(limit)))
     if len(rows) < limit:
         return rows, len(rows)
@@ -114,32 +134,22 @@ def _limited(s: Session, stmt: Any, limit: int) -> tuple[list[Any], int]:
 
 
 def _upstream(s: Session, rec: Any, limit: int) -> tuple[list[Any], int]:
-    from sqlalchemy import select
-
-    from .models import (
-        PENDING,
-        Artifact,
-        Collection,
-        CollectionArtifact,
-        Run,
-        RunInputArtifact,
-        RunInputCollection,
-    )
+    Artifact, Collection, Run = _models()  # noqa: N806 - classes
 
     if isinstance(rec, Run):
         colls = list(
             s.scalars(
                 select(Collection)
-                .join(RunInputCollection, RunInputCollection.collection_id == Collection.id)
-                .where(RunInputCollection.run_id == rec.id)
+                .join(run_input_collections, RIC.collection_id == Collection.id)
+                .where(RIC.run_id == rec.id)
                 .order_by(Collection.id)
             )
         )
         arts, total = _limited(
             s,
             select(Artifact)
-            .join(RunInputArtifact, RunInputArtifact.artifact_id == Artifact.id)
-            .where(RunInputArtifact.run_id == rec.id, Artifact.visibility != PENDING)
+            .join(run_input_artifacts, RIA.artifact_id == Artifact.id)
+            .where(RIA.run_id == rec.id, Artifact.visibility != PENDING)
             .order_by(Artifact.id),
             limit,
         )
@@ -150,26 +160,16 @@ def _upstream(s: Session, rec: Any, limit: int) -> tuple[list[Any], int]:
     members, total = _limited(
         s,
         select(Artifact)
-        .join(CollectionArtifact, CollectionArtifact.artifact_id == Artifact.id)
-        .where(CollectionArtifact.collection_id == rec.id)
-        .order_by(CollectionArtifact.position),
+        .join(collection_artifacts, CA.artifact_id == Artifact.id)
+        .where(CA.collection_id == rec.id)
+        .order_by(CA.position),
         limit,
     )
     return run + members, len(run) + total
 
 
 def _downstream(s: Session, rec: Any, limit: int) -> tuple[list[Any], int]:
-    from sqlalchemy import select
-
-    from .models import (
-        PENDING,
-        Artifact,
-        Collection,
-        CollectionArtifact,
-        Run,
-        RunInputArtifact,
-        RunInputCollection,
-    )
+    Artifact, Collection, Run = _models()  # noqa: N806 - classes
 
     if isinstance(rec, Run):
         colls = list(
@@ -187,24 +187,24 @@ def _downstream(s: Session, rec: Any, limit: int) -> tuple[list[Any], int]:
         return _limited(
             s,
             select(Run)
-            .join(RunInputCollection, RunInputCollection.run_id == Run.id)
-            .where(RunInputCollection.collection_id == rec.id)
+            .join(run_input_collections, RIC.run_id == Run.id)
+            .where(RIC.collection_id == rec.id)
             .order_by(Run.id),
             limit,
         )
     colls = list(
         s.scalars(
             select(Collection)
-            .join(CollectionArtifact, CollectionArtifact.collection_id == Collection.id)
-            .where(CollectionArtifact.artifact_id == rec.id)
+            .join(collection_artifacts, CA.collection_id == Collection.id)
+            .where(CA.artifact_id == rec.id)
             .order_by(Collection.id)
         )
     )
     runs, total = _limited(
         s,
         select(Run)
-        .join(RunInputArtifact, RunInputArtifact.run_id == Run.id)
-        .where(RunInputArtifact.artifact_id == rec.id)
+        .join(run_input_artifacts, RIA.run_id == Run.id)
+        .where(RIA.artifact_id == rec.id)
         .order_by(Run.id),
         limit,
     )
@@ -271,9 +271,7 @@ def build(
     record: Any, *, downstream: bool = False, max_nodes: int = MAX_NODES, max_links: int = MAX_LINKS
 ) -> Lineage:
     """The lineage of a saved artifact, collection or run (upstream, optionally downstream)."""
-    from . import context
-    from .models import Artifact, Collection, Run
-
+    Artifact, Collection, Run = _models()  # noqa: N806 - classes
     if not isinstance(record, Artifact | Collection | Run):
         raise InvalidArgument(
             f"Lineage is drawn for artifacts, collections and runs, not {type(record).__name__}; "
@@ -290,7 +288,7 @@ def build(
             _walk(s, graph, start, _downstream, False, 2 * max_nodes, max_links)
         return graph
 
-    return context.read(walk, what=f"reading the lineage of {record.uid}")
+    return read(walk, what=f"reading the lineage of {record.uid}")
 
 
 # ---------------------------------------------------------------- rendering
@@ -298,7 +296,7 @@ def build(
 
 def to_agraph(lineage: Lineage) -> AGraph:
     """A pygraphviz graph of ``lineage``, styled by node kind, transform type and focus."""
-    import pygraphviz
+    import pygraphviz  # deferred: graphviz loads only when a graph is drawn
 
     graph = pygraphviz.AGraph(directed=True, strict=True, name="lineage")
     graph.graph_attr.update(rankdir="TB", nodesep="0.3", ranksep="0.45", bgcolor="white")
@@ -348,6 +346,7 @@ def view_lineage(
     graph = to_agraph(
         build(record, downstream=downstream, max_nodes=max_nodes, max_links=max_links)
     )
+    graph.layout(prog="dot")  # laid out: Jupyter shows the returned graph inline as SVG
     if path is not None:
         write(graph, Path(path))
     return graph
@@ -355,8 +354,6 @@ def view_lineage(
 
 def write(graph: AGraph, path: Path) -> None:
     """Write ``graph`` by the path's suffix (DOT text, or drawn with ``dot``)."""
-    from .errors import StorageError
-
     suffix = path.suffix.lower()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

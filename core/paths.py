@@ -8,16 +8,17 @@ from collections import Counter
 from typing import Any
 
 from upath import UPath as _UPath
-from upath.core import _UPathMixin
+from upath.implementations.local import LocalPath
+
+from .instance import storage_options_for
+from .storage.remote import split_url, with_defaults
 
 
 def UPath(path: Any, **storage_options: Any) -> _UPath:  # noqa: N802 - mirrors the class name
     """A universal path; cloud options come from the instance settings when not given."""
     text = os.fspath(path) if not isinstance(path, str) else path
     if text.startswith(("s3://", "gs://", "gcs://")) and not storage_options:
-        from .cloud import storage_options_for
-
-        storage_options = storage_options_for(text)
+        storage_options = with_defaults(split_url(text)[0], storage_options_for(text))
     return _UPath(text, **storage_options)
 
 
@@ -29,7 +30,7 @@ def view_tree(
     print_it: bool = True,
 ) -> str:
     """A summary ("3 sub-directories & 151 files with suffixes '.jpg', '.csv'") and the tree."""
-    root = path if isinstance(path, _UPathMixin) else UPath(path)
+    root = path if isinstance(path, _UPath) else UPath(path)
     n_dirs, n_files, suffixes = 0, 0, Counter()
     lines: list[str] = []
 
@@ -68,6 +69,7 @@ def view_tree(
     return text
 
 
-# universal-pathlib's classes are created by a factory, so the method is added to
-# their common base once, here, rather than subclassing every implementation.
-_UPathMixin.view_tree = view_tree
+# universal-pathlib makes its paths in a factory, so the method is added to its two public
+# bases (cloud paths and local paths) once, here, rather than subclassing every implementation.
+_UPath.view_tree = view_tree  # type: ignore[attr-defined]
+LocalPath.view_tree = view_tree  # type: ignore[attr-defined]

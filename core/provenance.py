@@ -1,56 +1,553 @@
-"""Provenance: transforms and runs, ``track``/``finish``, and the inputs a run reads.
+"""Provenance: transforms and runs, ``track``/``finish``, and what a run read and made.
 
-A *transform* is the code (script, notebook, pipeline, app upload, function);
-a *run* is one execution of it. ``track()`` detects the calling script or
-notebook, finds or creates its transform (same key and source hash: reuse;
-changed source: the next version of the family) and starts a run that every
-save in this process links to until ``finish()``. The GUI and ``ls.upload``
-use ``upload_transform``/``start_run``/``finish_run``, which leave the
-process-wide run alone.
+A *transform* is code (script, notebook, pipeline, app upload, instrument, function); a
+*run* is one execution of it. Transforms are versioned by their source: constructing
+``ls.Transform(key=…, source_code=…)`` returns the existing transform with that key and
+source, or an unsaved next version of the key's family when the source changed (as
+``ls.Artifact`` does for content). ``track()`` detects the calling script or notebook, keys
+it by its path relative to the git repository (else the working directory), finds or makes
+its transform and starts a run that every save and read in this process links to until
+``finish()``. The GUI, the CLI and ``ls.upload`` use ``upload_transform``/``start_run``/
+``finish_run``, which leave the process-wide run alone.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import json
 import os
 import platform
 import sys
-import threading
 from dataclasses import dataclass
+from datetime import datetime
+from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Self
 
-from .errors import InvalidArgument, LabshelfError
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.orm import Mapped, Session
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+from . import schema
+from .artifact import Artifact
+from .errors import IntegrityError, InvalidArgument, LabshelfError
+from .hashing import hash_bytes
+from .keys import validate_key
+from .lineage import HasLineage
+from .log import say, warn
+from .query import QuerySet
+from .records import (
+    Base,
+    Record,
+    VersionedRecord,
+    as_saved,
+    delete_row,
+    record_from_row,
+    referenced,
+    save_edits,
+    sync,
+)
+from .registry import REGISTRIES
+from .relations import Relation, columns_of
+from .schema import HIDDEN, utcnow
+from .session import current_run, current_source, read, set_current_run, user_id, write
+from .session import note_input as _note_input
+from .uids import SUFFIX_LEN, is_base62, new_stem, versioned_uid
+from .users import User
+from .versioning import next_index, recompute_latest, version_label
 
-    from .models import Artifact, Run, Transform
-    from .query import QuerySet
-
-TRANSFORM_TYPES = ("notebook", "script", "pipeline", "upload", "function")
+TRANSFORM_TYPES = ("notebook", "script", "pipeline", "upload", "instrument", "function")
 UPLOAD_KEY = "labshelf-desktop-upload"
+TRANSFORM_UID = REGISTRIES["transform"].uid_length
+RUN_UID = REGISTRIES["run"].uid_length
 
-_lock = threading.Lock()
-_global: dict[str, Any] = {"run": None, "source": None}
-_noted: set[tuple[str, str]] = set()
-
-
-# ---------------------------------------------------------------- the active run
+note_input = _note_input  # re-exported: the active run's inputs are recorded in ``session``
 
 
-def current_run() -> Run | None:
-    """The run every save in this process links to, if one is active."""
-    return _global["run"]
+# ---------------------------------------------------------------- the records
 
 
-def set_current_run(run: Run | None) -> None:
-    """Make ``run`` the process-wide active run (``None`` ends it without finishing)."""
-    with _lock:
-        _global["run"] = run
-        if run is None:
-            _global["source"] = None
+class Transform(VersionedRecord, Base):
+    """Code that makes data: a script, notebook, pipeline, app upload, instrument, function."""
+
+    __table__ = schema.transforms
+
+    id: Mapped[int]
+    uid: Mapped[str]
+    stem_uid: Mapped[str]
+    name: Mapped[str]
+    key: Mapped[str | None]
+    description: Mapped[str | None]
+    type: Mapped[str]
+    source_code: Mapped[str | None]
+    hash: Mapped[str | None]
+    reference: Mapped[str | None]
+    reference_type: Mapped[str | None]
+    version: Mapped[str | None]
+    is_latest: Mapped[bool]
+    created_by_id: Mapped[int | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    created_by = Relation[User]("created_by_id", "User")
+
+    def __new__(cls, *args: Any, **fields: Any) -> Transform:
+        if not args and not fields:  # the ORM loading a row
+            return super().__new__(cls)
+        values = _transform_fields(args, fields)
+        existing, uid = _resolve(values)
+        if existing is not None:
+            say(
+                f"returning the existing transform {existing['uid']} ({existing['key']}, "
+                f"version {existing['version']})"
+            )
+            return record_from_row(Transform, existing)  # type: ignore[no-any-return]
+        obj = super().__new__(cls)
+        obj.__dict__["_ls_uid"] = uid
+        return obj
+
+    def __init__(self, *args: Any, **fields: Any):
+        if self.__dict__.get("id") is not None:  # an existing transform returned by __new__
+            return
+        if "_ls_uid" not in self.__dict__:  # Transform() without fields
+            raise InvalidArgument(
+                "A transform needs a name or a key, e.g. ls.Transform(key='segment cells')."
+            )
+        uid = self.__dict__.pop("_ls_uid")
+        values = _transform_fields(args, fields)
+        values.setdefault("uid", uid)
+        super().__init__(**values)
+        self.stem_uid = uid[:-SUFFIX_LEN]
+        self.is_latest = True
+        self.__dict__["_ls_pinned"] = "uid" in fields
+
+    def save(self) -> Self:
+        if self.__dict__.get("id") is not None:
+            return save_edits(self)  # type: ignore[no-any-return]
+        return save_transform(self)
+
+    @property
+    def runs(self) -> QuerySet:
+        """The runs of this transform, newest first."""
+        return QuerySet(Run, conditions=(Run.transform_id == self.id,)).order_by("-started_at")
+
+    @property
+    def latest_run(self) -> Run | None:
+        """The most recently started run of this transform."""
+        return self.runs.first()  # type: ignore[no-any-return]
+
+    def delete(self, permanent: bool = False) -> None:
+        """Transforms have no trash: they go for good, and only while no run uses them."""
+        if not permanent:
+            raise InvalidArgument(
+                f"Transforms have no trash; delete(permanent=True) removes {self.uid} for good."
+            )
+        runs = referenced(schema.runs, schema.runs.c.transform_id, self.id)
+        if runs:
+            raise IntegrityError(
+                f"Transform {self.uid} has {runs} run(s) whose provenance depends on it; "
+                "it cannot be deleted."
+            )
+        arts = schema.artifacts
+
+        def unlink(s: Session) -> None:
+            s.execute(update(arts).where(arts.c.transform_id == self.id).values(transform_id=None))
+
+        delete_row(self, unlink, what=f"deleting transform {self.uid}")
+        say(f"deleted transform {self.uid} permanently")
+
+
+class Run(HasLineage, Record, Base):
+    """One execution of a transform."""
+
+    __table__ = schema.runs
+
+    id: Mapped[int]
+    uid: Mapped[str]
+    transform_id: Mapped[int]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    is_consecutive: Mapped[bool | None]
+    reference: Mapped[str | None]
+    reference_type: Mapped[str | None]
+    params: Mapped[dict[str, Any] | None]
+    packages: Mapped[dict[str, Any] | None]
+    environment_id: Mapped[int | None]
+    report_id: Mapped[int | None]
+    parent_id: Mapped[int | None]
+    created_by_id: Mapped[int | None]
+    created_at: Mapped[datetime]
+
+    transform = Relation[Transform]("transform_id", "Transform")
+    report = Relation[Artifact]("report_id", "Artifact")
+    environment_artifact = Relation[Artifact]("environment_id", "Artifact")
+    parent = Relation["Run"]("parent_id", "Run")
+    created_by = Relation[User]("created_by_id", "User")
+
+    def __init__(self, *args: Any, **fields: Any):
+        if not args and not fields:
+            raise InvalidArgument("A run needs its transform: ls.Run(transform=transform).")
+        env = fields.pop("environment", None)
+        transform = fields.get("transform")
+        if transform is None and fields.get("transform_id") is None:
+            raise InvalidArgument("A run needs its transform: ls.Run(transform=transform).")
+        if transform is not None and (
+            not isinstance(transform, Transform) or transform.__dict__.get("id") is None
+        ):
+            raise InvalidArgument(
+                "The transform of a run must be a saved ls.Transform; save it first."
+            )
+        if "params" in fields:
+            fields["params"] = _json_safe(fields["params"])
+        super().__init__(*args, **fields)
+        if env is not None:
+            self.environment = env
+
+    @property
+    def environment(self) -> Artifact | dict[str, Any] | None:
+        """The run's environment: an artifact (a requirements or lock file) if one was set,
+        else the versions of the packages the run imported (``track()`` records them)."""
+        if self.environment_id is not None:
+            return self.environment_artifact
+        return self.packages
+
+    @environment.setter
+    def environment(self, value: Artifact | dict[str, Any] | None) -> None:
+        if value is None or isinstance(value, Artifact):
+            self.environment_artifact = value
+            return
+        if not isinstance(value, dict):
+            raise InvalidArgument(
+                "run.environment takes an artifact or a dict of package versions."
+            )
+        self.environment_artifact = None
+        self.packages = _json_safe(value)
+
+    @property
+    def inputs(self) -> QuerySet:
+        """The artifacts this run read."""
+        link = schema.run_input_artifacts
+        ids = select(link.c.artifact_id).where(link.c.run_id == self.id)
+        return QuerySet(Artifact, conditions=(Artifact.id.in_(ids),))
+
+    @property
+    def outputs(self) -> QuerySet:
+        """The artifacts this run created."""
+        return QuerySet(Artifact, conditions=(Artifact.run_id == self.id,))
+
+    def _describe_provenance(self) -> list[tuple[str, str]]:
+        t = self.transform
+        out = [("transform", f"{t.name} ({t.type}, uid {t.uid})")] if t is not None else []
+        for label, qs in (("inputs", self.inputs), ("outputs", self.outputs)):
+            records = qs[:9].all()
+            if records:
+                listed = ", ".join(a.key or a.uid for a in records[:8])
+                more = " …" if len(records) > 8 else ""
+                out.append((label, f"{qs.count()}: {listed}{more}"))
+        return out
+
+
+# ---------------------------------------------------------------- transforms
+
+
+def check_type(type_: str) -> None:
+    if type_ not in TRANSFORM_TYPES:
+        raise InvalidArgument(
+            f"'{type_}' is not a transform type; use one of {', '.join(TRANSFORM_TYPES)}."
+        )
+
+
+def text_hash(code: str) -> str:
+    return hash_bytes(code.encode("utf-8"))[0]
+
+
+def _transform_fields(args: tuple[Any, ...], fields: dict[str, Any]) -> dict[str, Any]:
+    """The checked fields of ``ls.Transform(...)``: a name and key (either gives the other),
+    a type, a version label, and the hash of the source code."""
+    if args:
+        raise InvalidArgument(
+            "Transform() takes keyword fields only, e.g. ls.Transform(key='my pipeline')."
+        )
+    columns = set(columns_of(Transform)) - {"id", "stem_uid", "is_latest", "hash"}
+    unknown = set(fields) - columns
+    if unknown:
+        raise InvalidArgument(
+            f"Transform() got unknown field(s) {sorted(unknown)}; fields are {sorted(columns)}."
+        )
+    values = {k: v for k, v in fields.items() if v is not None}
+    if not values.get("name") and not values.get("key"):
+        raise InvalidArgument(
+            "A transform needs a name or a key, e.g. ls.Transform(key='segment cells')."
+        )
+    values.setdefault("type", "pipeline")
+    check_type(values["type"])
+    values["key"] = validate_key(str(values.get("key") or values["name"]))
+    values.setdefault("name", values["key"])
+    if "version" in values:
+        values["version"] = str(values["version"])
+    if values.get("source_code") is not None:
+        values["hash"] = text_hash(str(values["source_code"]))
+    uid = values.get("uid")
+    if uid is not None and (len(uid) != TRANSFORM_UID or not is_base62(uid)):
+        raise InvalidArgument(f"'{uid}' is not a transform uid: {TRANSFORM_UID} base62 characters.")
+    return values
+
+
+def _family(s: Session, key: str) -> list[Any]:
+    """Every version of the transforms with this key, latest first (as row mappings)."""
+    t = schema.transforms
+    stmt = select(t).where(t.c.key == key).order_by(t.c.is_latest.desc(), t.c.id.desc())
+    return list(s.execute(stmt).mappings())
+
+
+def _match(family: list[Any], values: dict[str, Any]) -> Any | None:
+    """The member of ``family`` the fields describe, or None for a new version. A version
+    label used for other source is refused."""
+    hash_, version = values.get("hash"), values.get("version")
+    if hash_ is not None:
+        same = next((t for t in family if t["hash"] == hash_), None)
+        if same is not None:
+            return same
+        taken = next((t for t in family if version is not None and t["version"] == version), None)
+        if taken is not None:
+            raise InvalidArgument(
+                f"Version '{version}' of transform '{values['key']}' exists with other source "
+                f"code (uid {taken['uid']}); give the new source another version."
+            )
+        return None
+    if version is not None:
+        return next((t for t in family if t["version"] == version), None)
+    return family[0] if family else None
+
+
+def _resolve(values: dict[str, Any]) -> tuple[Any | None, str]:
+    """(the saved transform ``ls.Transform(**values)`` stands for, or None; the uid a new
+    one gets: its family's next version, or a new family's first)."""
+    t = schema.transforms
+    if values.get("uid") is not None:
+        row = read(
+            lambda s: s.execute(select(t).where(t.c.uid == values["uid"])).mappings().first()
+        )
+        return row, values["uid"]
+
+    def find(s: Session) -> tuple[Any | None, str]:
+        family = _family(s, values["key"])
+        same = _match(family, values)
+        if same is not None or not family:
+            return same, versioned_uid(new_stem(TRANSFORM_UID), 0)
+        stem = family[0]["stem_uid"]
+        return None, versioned_uid(stem, next_index(s, Transform, stem))
+
+    return read(find, what=f"looking up the transform '{values['key']}'")
+
+
+def _serialize(s: Session) -> None:
+    """One transform writer at a time (SQLite's BEGIN IMMEDIATE already is)."""
+    if s.get_bind().dialect.name == "postgresql":
+        s.execute(text("SELECT pg_advisory_xact_lock(7232)"))
+
+
+def _insert(s: Session, values: dict[str, Any], stem: str | None, user: int) -> Any:
+    """Insert the next version of the family ``stem`` (None: a new family, with the uid in
+    ``values`` if there is one) and flip ``is_latest``; the new row."""
+    t = schema.transforms
+    if stem is not None:
+        uid = versioned_uid(stem, next_index(s, Transform, stem))
+    else:
+        uid = values.get("uid") or versioned_uid(new_stem(TRANSFORM_UID), 0)
+        if s.execute(select(t.c.id).where(t.c.uid == uid)).first() is not None:
+            raise InvalidArgument(f"The transform uid {uid} is taken.")
+    now = utcnow()
+    row = {k: v for k, v in values.items() if k in t.c and k not in ("id", "uid", "stem_uid")}
+    row.setdefault("version", version_label(uid))
+    row.update(
+        uid=uid,
+        stem_uid=uid[:-SUFFIX_LEN],
+        is_latest=False,
+        created_by_id=user,
+        created_at=now,
+        updated_at=now,
+    )
+    new_id = s.execute(insert(t).returning(t.c.id), row).scalar_one()
+    recompute_latest(s, Transform, [uid[:-SUFFIX_LEN]])
+    return s.execute(select(t).where(t.c.id == new_id)).mappings().one()
+
+
+def _write_transform(fn: Any, what: str) -> Any:
+    """Run ``fn(session, user_id)`` in one serialized write transaction."""
+    user = user_id()
+
+    def run(s: Session) -> Any:
+        _serialize(s)
+        return fn(s, user)
+
+    return write(run, what=what)
+
+
+def save_transform(obj: Transform) -> Transform:
+    """Save a new transform: the match is made again under the writers' lock, so two
+    processes saving the same transform get one record; else the family's next version."""
+    values = {k: v for k, v in obj.__dict__.items() if k in columns_of(Transform) and v is not None}
+    values.setdefault("type", "pipeline")
+    pinned = bool(obj.__dict__.get("_ls_pinned"))  # else the uid is provisional (see __init__)
+
+    def run(s: Session, user: int) -> Any:
+        if pinned:
+            t = schema.transforms
+            found = s.execute(select(t).where(t.c.uid == values["uid"])).mappings().first()
+            return found or _insert(s, values, None, user)
+        family = _family(s, values["key"])
+        same = _match(family, values)
+        if same is not None:
+            return same
+        return _insert(s, values, family[0]["stem_uid"] if family else None, user)
+
+    row = _write_transform(run, f"saving the transform '{values.get('key')}'")
+    as_saved(obj, dict(row))
+    return obj
+
+
+def transform_for_source(source: Source, uid: str | None = None) -> Transform:
+    """The transform of ``source``: reused, its next version, or new; ``uid`` pins it."""
+    if uid is not None and len(uid) not in (TRANSFORM_UID, TRANSFORM_UID - SUFFIX_LEN):
+        raise InvalidArgument(
+            f"'{uid}' is not a transform uid: give its {TRANSFORM_UID} characters or the "
+            f"{TRANSFORM_UID - SUFFIX_LEN}-character stem."
+        )
+    values = dict(
+        key=source.key,
+        name=source.name,
+        type=source.type,
+        hash=source.hash,
+        source_code=source.code if source.type == "script" else None,
+    )
+
+    def run(s: Session, user: int) -> Any:
+        if uid is not None:
+            return _pinned(s, uid, values, user)
+        family = _family(s, source.key)
+        return _match_source(s, family, values, user)
+
+    row = _write_transform(run, f"recording the transform of {source.path}")
+    return record_from_row(Transform, row)  # type: ignore[no-any-return]
+
+
+def _match_source(s: Session, family: list[Any], values: dict[str, Any], user: int) -> Any:
+    """Reuse the version with the same source (or a latest without one), else add one."""
+    same = next((t for t in family if t["hash"] == values["hash"]), None)
+    if same is not None:
+        return same
+    latest = next((t for t in family if t["is_latest"]), None)
+    if latest is not None and latest["hash"] is None:
+        t = schema.transforms
+        s.execute(
+            update(t)
+            .where(t.c.id == latest["id"])
+            .values(hash=values["hash"], source_code=values["source_code"])
+        )
+        return s.execute(select(t).where(t.c.id == latest["id"])).mappings().one()
+    if family:
+        say(f"the source of {values['key']} changed: recording it as a new transform version")
+    return _insert(s, values, family[0]["stem_uid"] if family else None, user)
+
+
+def _pinned(s: Session, uid: str, values: dict[str, Any], user: int) -> Any:
+    t = schema.transforms
+    if len(uid) == TRANSFORM_UID:
+        found = s.execute(select(t).where(t.c.uid == uid)).mappings().first()
+        if found is None:
+            return _insert(s, {**values, "uid": uid}, None, user)
+        if found["hash"] is not None and found["hash"] != values["hash"]:
+            warn(
+                f"the source differs from the one recorded for the pinned transform {uid}; "
+                "it is kept unchanged"
+            )
+        return found
+    family = list(
+        s.execute(select(t).where(t.c.stem_uid == uid).order_by(t.c.id.desc())).mappings()
+    )
+    if not family:
+        return _insert(s, {**values, "uid": uid + "0000"}, None, user)
+    return _match_source(s, family, values, user)
+
+
+def upload_transform(app_version: str, key: str = UPLOAD_KEY, name: str | None = None) -> Transform:
+    """An upload transform (the desktop app's by default) of this version (one per version)."""
+    return Transform(
+        key=key,
+        name=name or "labshelf desktop upload",
+        type="upload",
+        version=str(app_version),
+        description="files and folders dropped on labshelf",
+    ).save()
+
+
+# ---------------------------------------------------------------- runs
+
+
+def _json_safe(params: Any) -> dict[str, Any] | None:
+    if params is None:
+        return None
+    if not isinstance(params, dict):
+        raise InvalidArgument("params= must be a dict of names to values.")
+    try:
+        return json.loads(json.dumps(params, default=str))  # type: ignore[no-any-return]
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgument(f"params= cannot be stored as JSON: {exc}") from None
+
+
+def start_run(
+    transform: Transform,
+    *,
+    params: dict[str, Any] | None = None,
+    environment: dict[str, Any] | Artifact | None = None,
+    reference: str | None = None,
+    is_consecutive: bool | None = None,
+) -> Run:
+    """A new run of a saved transform; does not touch the process-wide active run."""
+    if not isinstance(transform, Transform) or transform.__dict__.get("id") is None:
+        raise InvalidArgument(
+            f"The transform '{getattr(transform, 'name', transform)}' is not saved yet."
+        )
+    run = Run(transform=transform, params=params, reference=reference)
+    if environment is not None:
+        run.environment = environment
+    run.is_consecutive = is_consecutive
+    return run.save()
+
+
+def finish_run(
+    run: Run,
+    *,
+    report: Artifact | None = None,
+    is_consecutive: bool | None = None,
+    environment: dict[str, Any] | Artifact | None = None,
+) -> Run:
+    """Set ``finished_at`` (and the report, consecutiveness, environment) of ``run``."""
+    run.finished_at = utcnow()
+    if report is not None:
+        run.report = report
+    if is_consecutive is not None:
+        run.is_consecutive = is_consecutive
+    if environment is not None:
+        run.environment = environment
+    return run.save()
+
+
+def record_inputs(run: Run, records: list[Any]) -> None:
+    """Record artifacts or collections as inputs of ``run`` (e.g. a collection's members)."""
+    rows = [r for r in records if r.__dict__.get("id") is not None and r.run_id != run.id]
+    if not rows:
+        return
+    link = schema.run_input_artifacts
+
+    def add(s: Session) -> None:
+        have = set(s.execute(select(link.c.artifact_id).where(link.c.run_id == run.id)).scalars())
+        new = [{"run_id": run.id, "artifact_id": r.id} for r in rows if r.id not in have]
+        if new:
+            s.execute(insert(link), new)
+
+    write(add, what=f"recording the inputs of run {run.uid}")
 
 
 # ---------------------------------------------------------------- detecting the caller
@@ -66,12 +563,6 @@ class Source:
     name: str
     code: str
     hash: str
-
-
-def _text_hash(text: str) -> str:
-    from .hashing import hash_bytes
-
-    return hash_bytes(text.encode("utf-8"))[0]
 
 
 def notebook_path() -> Path | None:
@@ -101,6 +592,20 @@ def script_path() -> Path | None:
     return path if path.is_file() else None
 
 
+def code_key(path: Path) -> str:
+    """A script's or notebook's transform key: its path relative to the root of the git
+    repository it lies in, else to the working directory, else its absolute path without the
+    leading '/' — never the bare file name (two ``run.py`` in two folders are two families)."""
+    path = path.resolve()
+    for parent in path.parents:
+        if (parent / ".git").exists():
+            return validate_key(path.relative_to(parent).as_posix())
+    try:
+        return validate_key(path.relative_to(Path.cwd().resolve()).as_posix())
+    except ValueError:
+        return validate_key(path.as_posix().lstrip("/"))
+
+
 def read_notebook(path: Path) -> Source:
     """Key, name (first heading) and code cells of a notebook file."""
     try:
@@ -110,13 +615,13 @@ def read_notebook(path: Path) -> Source:
     except (OSError, ValueError) as exc:
         raise InvalidArgument(f"The notebook {path} cannot be read: {exc}") from None
     code = "\n\n".join(_cell_text(c) for c in cells if c.get("cell_type") == "code")
-    name = next((_heading(c) for c in cells if _heading(c)), path.name)
-    return Source(path, "notebook", path.name, name, code, _text_hash(code))
+    name = next((h for c in cells if (h := _heading(c))), path.name)
+    return Source(path, "notebook", code_key(path), name, code, text_hash(code))
 
 
 def _cell_text(cell: dict[str, Any]) -> str:
-    text = cell.get("source", "")
-    return "".join(text) if isinstance(text, list) else str(text)
+    text_ = cell.get("source", "")
+    return "".join(text_) if isinstance(text_, list) else str(text_)
 
 
 def _heading(cell: dict[str, Any]) -> str | None:
@@ -129,9 +634,7 @@ def _heading(cell: dict[str, Any]) -> str | None:
 
 
 def read_script(path: Path) -> Source:
-    """Key (file name), name (docstring's first line or file name) and text of a script."""
-    import ast
-
+    """Key (path in its repository), name (docstring's first line or file name) and text."""
     try:
         code = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -141,7 +644,7 @@ def read_script(path: Path) -> Source:
     except SyntaxError:
         doc = ""
     name = doc.strip().splitlines()[0].strip() if doc.strip() else path.name
-    return Source(path, "script", path.name, name, code, _text_hash(code))
+    return Source(path, "script", code_key(path), name, code, text_hash(code))
 
 
 def detect_source() -> Source:
@@ -161,8 +664,6 @@ def detect_source() -> Source:
 @functools.cache
 def _distributions() -> dict[str, dict[str, str]]:
     """Top-level module -> {distribution: version} of what is installed (scanned once)."""
-    from importlib import metadata
-
     versions: dict[str, dict[str, str]] = {}
     for module, dists in metadata.packages_distributions().items():
         for dist in dists:
@@ -183,303 +684,7 @@ def imported_packages() -> dict[str, str]:
     return {"python": platform.python_version(), **dict(sorted(found.items()))}
 
 
-# ---------------------------------------------------------------- transforms
-
-
-def init_transform(obj: Transform, **fields: Any) -> None:
-    """``ls.Transform(name=..., version=..., type=...)``: an unsaved transform with a uid."""
-    from .models import Transform
-    from .uids import UID_LENGTHS, is_base62, new_stem, versioned_uid
-
-    columns = {c.key for c in Transform.__mapper__.column_attrs} - {"id"}
-    unknown = set(fields) - columns
-    if unknown:
-        raise InvalidArgument(
-            f"Transform() got unknown field(s) {sorted(unknown)}; fields are {sorted(columns)}."
-        )
-    if not fields.get("name"):
-        raise InvalidArgument("A transform needs a name, e.g. ls.Transform(name='my pipeline').")
-    fields.setdefault("type", "pipeline")
-    check_type(fields["type"])
-    uid = fields.get("uid") or versioned_uid(new_stem(UID_LENGTHS["transform"]), 0)
-    if len(uid) != UID_LENGTHS["transform"] or not is_base62(uid):
-        raise InvalidArgument(f"'{uid}' is not a transform uid: 16 base62 characters.")
-    fields.update(uid=uid, stem_uid=uid[:-4], is_latest=fields.get("is_latest", True))
-    if fields.get("version") is not None:
-        fields["version"] = str(fields["version"])
-    for name, value in fields.items():
-        setattr(obj, name, value)
-
-
-def check_type(type_: str) -> None:
-    if type_ not in TRANSFORM_TYPES:
-        raise InvalidArgument(
-            f"'{type_}' is not a transform type; use one of {', '.join(TRANSFORM_TYPES)}."
-        )
-
-
-def _serialize(s: Session) -> None:
-    """One transform/run writer at a time (SQLite's BEGIN IMMEDIATE already is)."""
-    if s.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import text
-
-        s.execute(text("SELECT pg_advisory_xact_lock(7232)"))
-
-
-def _family(s: Session, key: str, type_: str) -> list[Transform]:
-    """Every version with this key and type, newest first."""
-    from sqlalchemy import select
-
-    from .models import Transform
-
-    stmt = select(Transform).where(Transform.key == key, Transform.type == type_)
-    return list(s.scalars(stmt.order_by(Transform.is_latest.desc(), Transform.id.desc())))
-
-
-def _insert(s: Session, fields: dict[str, Any], stem: str | None, user: int) -> Transform:
-    """Insert the next version of the family ``stem`` (None: a new family, with the uid in
-    ``fields`` if there is one) and flip ``is_latest``."""
-    from sqlalchemy import insert, select
-
-    from .models import Transform, utcnow
-    from .uids import UID_LENGTHS, new_stem, versioned_uid
-    from .versioning import next_index, recompute_latest, version_label
-
-    if stem is not None:
-        uid = versioned_uid(stem, next_index(s, Transform, stem))
-    else:
-        uid = fields.get("uid") or versioned_uid(new_stem(UID_LENGTHS["transform"]), 0)
-        if s.scalars(select(Transform.id).where(Transform.uid == uid)).first() is not None:
-            raise InvalidArgument(f"The transform uid {uid} is taken.")
-    now = utcnow()
-    row = {k: v for k, v in fields.items() if k not in ("id", "uid", "stem_uid", "is_latest")}
-    row.setdefault("version", version_label(uid))
-    row.update(
-        uid=uid,
-        stem_uid=uid[:-4],
-        is_latest=False,
-        created_by_id=user,
-        created_at=now,
-        updated_at=now,
-    )
-    new_id = s.execute(insert(Transform).returning(Transform.id), row).scalar_one()
-    recompute_latest(s, Transform, [uid[:-4]])
-    return s.get(Transform, new_id, populate_existing=True)
-
-
-def _write_transform(fn: Any, what: str) -> Transform:
-    """Run ``fn(session, user_id)`` in one serialized write transaction."""
-    from . import context
-
-    user = context.user_id()
-
-    def write(s: Session) -> Transform:
-        _serialize(s)
-        return fn(s, user)
-
-    return context.write(write, what=what)
-
-
-def transform_for_source(source: Source, uid: str | None = None) -> Transform:
-    """The transform of ``source``: reused, its next version, or new; ``uid`` pins it."""
-    from .uids import UID_LENGTHS
-
-    if uid is not None and len(uid) not in (UID_LENGTHS["transform"], UID_LENGTHS["transform"] - 4):
-        raise InvalidArgument(
-            f"'{uid}' is not a transform uid: give its 16 characters or the 12-character stem."
-        )
-    fields = dict(
-        key=source.key,
-        name=source.name,
-        type=source.type,
-        hash=source.hash,
-        source_code=source.code if source.type == "script" else None,
-    )
-
-    def run(s: Session, user: int) -> Transform:
-        if uid is not None:
-            return _pinned(s, uid, fields, user)
-        family = _family(s, source.key, source.type)
-        return _match_source(s, family, fields, user, stem=family[0].stem_uid if family else None)
-
-    return _write_transform(run, f"recording the transform of {source.path}")
-
-
-def _match_source(
-    s: Session, family: list[Transform], fields: dict[str, Any], user: int, stem: str | None
-) -> Transform:
-    """Reuse the version with the same source (or a latest without one), else add one."""
-    same = next((t for t in family if t.hash == fields["hash"]), None)
-    if same is not None:
-        return same
-    latest = next((t for t in family if t.is_latest), None)
-    if latest is not None and latest.hash is None:
-        latest.hash, latest.source_code = fields["hash"], fields["source_code"]
-        return latest
-    if family:
-        from .log import say
-
-        say(f"the source of {fields['key']} changed: recording it as a new transform version")
-    return _insert(s, fields, stem, user)
-
-
-def _pinned(s: Session, uid: str, fields: dict[str, Any], user: int) -> Transform:
-    from sqlalchemy import select
-
-    from .log import warn
-    from .models import Transform
-    from .uids import UID_LENGTHS
-
-    if len(uid) == UID_LENGTHS["transform"]:
-        found = s.scalars(select(Transform).where(Transform.uid == uid)).first()
-        if found is None:
-            return _insert(s, {**fields, "uid": uid}, None, user)
-        if found.hash is not None and found.hash != fields["hash"]:
-            warn(
-                f"the source differs from the one recorded for the pinned transform {uid}; "
-                "it is kept unchanged"
-            )
-        return found
-    family = list(
-        s.scalars(select(Transform).where(Transform.stem_uid == uid).order_by(Transform.id.desc()))
-    )
-    if not family:
-        return _insert(s, {**fields, "uid": uid + "0000"}, None, user)
-    return _match_source(s, family, fields, user, stem=uid)
-
-
-def transform_by_version(fields: dict[str, Any]) -> Transform:
-    """The transform with this key (default: name), type and version (none given: the
-    latest); else a new version of the family with this key."""
-    check_type(fields.get("type") or "pipeline")
-    fields = {**fields, "type": fields.get("type") or "pipeline"}
-    fields["key"] = fields.get("key") or fields["name"]
-
-    def run(s: Session, user: int) -> Transform:
-        family = _family(s, fields["key"], fields["type"])
-        wanted = fields.get("version")
-        same = next((t for t in family if wanted is None or t.version == wanted), None)
-        if same is not None:
-            return same
-        return _insert(s, fields, family[0].stem_uid if family else None, user)
-
-    return _write_transform(run, f"recording the transform '{fields['name']}'")
-
-
-def save_transform(obj: Transform) -> Transform:
-    """``Transform.save()``: edits of a saved one; a new one is matched by key and version."""
-    if obj.id is not None:
-        from .artifact import save_edits
-
-        return save_edits(obj)
-    return transform_by_version(_fields_of(obj))
-
-
-def _fields_of(obj: Transform) -> dict[str, Any]:
-    from .models import Transform
-
-    keys = [c.key for c in Transform.__mapper__.column_attrs]
-    return {k: obj.__dict__[k] for k in keys if obj.__dict__.get(k) is not None}
-
-
-def upload_transform(app_version: str) -> Transform:
-    """The desktop app's upload transform for this app version (one per version)."""
-    return transform_by_version(
-        dict(
-            key=UPLOAD_KEY,
-            name="labshelf desktop upload",
-            type="upload",
-            version=str(app_version),
-            description="files and folders dropped on labshelf",
-        )
-    )
-
-
-# ---------------------------------------------------------------- runs
-
-
-def start_run(
-    transform: Transform,
-    *,
-    params: dict[str, Any] | None = None,
-    environment: dict[str, Any] | None = None,
-    reference: str | None = None,
-    is_consecutive: bool | None = None,
-) -> Run:
-    """A new run of a saved transform; does not touch the process-wide active run."""
-    from sqlalchemy import insert
-
-    from . import context
-    from .models import Run, utcnow
-    from .uids import UID_LENGTHS, base62
-
-    if transform.id is None:
-        raise InvalidArgument(f"The transform '{transform.name}' is not saved yet.")
-    user = context.user_id()
-    now = utcnow()
-    row = dict(
-        uid=base62(UID_LENGTHS["run"]),
-        transform_id=transform.id,
-        started_at=now,
-        params=_json_safe(params),
-        environment=environment,
-        reference=reference,
-        is_consecutive=is_consecutive,
-        created_by_id=user,
-        created_at=now,
-    )
-
-    def run(s: Session) -> Run:
-        new_id = s.execute(insert(Run).returning(Run.id), row).scalar_one()
-        rec = s.get(Run, new_id, populate_existing=True)
-        _ = rec.transform  # loaded now, usable from any thread later
-        return rec
-
-    return context.write(run, what=f"starting a run of '{transform.name}'")
-
-
-def _json_safe(params: dict[str, Any] | None) -> dict[str, Any] | None:
-    if params is None:
-        return None
-    if not isinstance(params, dict):
-        raise InvalidArgument("params= must be a dict of names to values.")
-    try:
-        return json.loads(json.dumps(params, default=str))
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"params= cannot be stored as JSON: {exc}") from None
-
-
-def finish_run(
-    run: Run,
-    *,
-    report: Artifact | None = None,
-    is_consecutive: bool | None = None,
-    environment: dict[str, Any] | None = None,
-) -> Run:
-    """Set ``finished_at`` (and the report, consecutiveness, environment) of ``run``."""
-    from sqlalchemy import update
-
-    from . import context
-    from .models import Run, utcnow
-
-    values: dict[str, Any] = {"finished_at": utcnow()}
-    if report is not None:
-        values["report_id"] = report.id
-    if is_consecutive is not None:
-        values["is_consecutive"] = is_consecutive
-    if environment is not None:
-        values["environment"] = environment
-    context.write(
-        lambda s: s.execute(update(Run).where(Run.id == run.id).values(**values)),
-        what=f"finishing run {run.uid}",
-    )
-    from sqlalchemy.orm.attributes import set_committed_value
-
-    for name, value in values.items():
-        set_committed_value(run, name, value)
-    if report is not None:
-        set_committed_value(run, "report", report)
-    return run
+# ---------------------------------------------------------------- track and finish
 
 
 def track(
@@ -489,16 +694,17 @@ def track(
     params: dict[str, Any] | None = None,
 ) -> Run:
     """Record the calling script, notebook or ``transform`` and start a run of it."""
-    from .log import say, warn
-    from .models import Transform
-
     source = None
     if transform is not None:
         if not isinstance(transform, Transform):
             raise InvalidArgument("transform= must be an ls.Transform(...).")
-        record = (
-            transform if transform.id is not None else transform_by_version(_fields_of(transform))
-        )
+        if transform.type in ("script", "notebook"):
+            raise InvalidArgument(
+                f"A {transform.type} is tracked by calling ls.track() in the {transform.type} "
+                "itself (labshelf reads its source then); pass transform= for pipelines, "
+                "functions and other code."
+            )
+        record = transform if transform.__dict__.get("id") is not None else transform.save()
     else:
         source = detect_source()
         record = transform_for_source(source, uid)
@@ -508,9 +714,7 @@ def track(
         environment=imported_packages(),
         is_consecutive=True if record.type == "script" else None,
     )
-    with _lock:
-        previous = _global["run"]
-        _global["run"], _global["source"] = run, source
+    previous = set_current_run(run, source)
     if previous is not None:
         warn(f"run {previous.uid} was not finished with ls.finish(); it stays unfinished")
     say(
@@ -522,9 +726,7 @@ def track(
 
 def finish() -> Run:
     """End the active run: ``finished_at``, the source code, a notebook's report."""
-    from .log import say
-
-    run, source = _global["run"], _global["source"]
+    run, source = current_run(), current_source()
     if run is None:
         raise LabshelfError("ls.finish() found no active run; call ls.track() first.")
     report = consecutive = None
@@ -543,8 +745,6 @@ def finish() -> Run:
 
 
 def _warn_if_unsaved(path: Path, run: Run) -> None:
-    from .log import warn
-
     if path.exists() and path.stat().st_mtime < run.started_at.timestamp():
         warn(
             f"{path.name} was last saved before ls.track(); save the notebook before "
@@ -554,8 +754,6 @@ def _warn_if_unsaved(path: Path, run: Run) -> None:
 
 def _store_source(transform: Transform, source: Source) -> None:
     """Keep the source on its transform; never overwrite a different recorded one."""
-    from .log import warn
-
     if transform.source_code is not None:
         if transform.hash != source.hash:
             warn(
@@ -564,30 +762,21 @@ def _store_source(transform: Transform, source: Source) -> None:
             )
         return
     transform.source_code, transform.hash = source.code, source.hash
-    from .artifact import save_edits
-
     save_edits(transform)
 
 
 def _save_report(run: Run, path: Path) -> Artifact:
     """The notebook file as a hidden artifact, not counted among the run's outputs."""
-    from sqlalchemy import update
-
-    from . import context
-    from .models import HIDDEN, Artifact
-
     report = Artifact(path, description=f"report of run {run.uid}")
-    if report.id is None:
+    if report.__dict__.get("id") is None:
         report.run_id = report.transform_id = None  # it documents the run, it is no output
         report.save()
-    context.write(
-        lambda s: s.execute(
-            update(Artifact).where(Artifact.id == report.id).values(visibility=HIDDEN)
-        )
+    arts = schema.artifacts
+    write(
+        lambda s: s.execute(update(arts).where(arts.c.id == report.id).values(visibility=HIDDEN)),
+        what="hiding a run's report",
     )
-    from sqlalchemy.orm.attributes import set_committed_value
-
-    set_committed_value(report, "visibility", HIDDEN)
+    sync(report, visibility=HIDDEN)
     return report
 
 
@@ -599,72 +788,3 @@ def _is_consecutive(path: Path) -> bool | None:
     if not counts:
         return None
     return counts == list(range(counts[0], counts[0] + len(counts)))
-
-
-# ---------------------------------------------------------------- inputs and outputs
-
-
-def note_input(record: Any) -> None:
-    """Record that the active run read ``record`` (never the run's own outputs)."""
-    from .models import Artifact, Collection, RunInputArtifact, RunInputCollection
-
-    run = current_run()
-    if run is None or not isinstance(record, Artifact | Collection) or record.id is None:
-        return
-    if getattr(record, "run_id", None) == run.id:
-        return
-    is_artifact = isinstance(record, Artifact)
-    marker = (run.uid, record.uid)  # uids, not ids: ids repeat across instances
-    if marker in _noted:
-        return
-    link = RunInputArtifact if is_artifact else RunInputCollection
-    column = link.artifact_id if is_artifact else link.collection_id
-    _add_link(link, column, run.id, record.id)
-    _noted.add(marker)
-
-
-def _add_link(link: type, column: Any, run_id: int, record_id: int) -> None:
-    from sqlalchemy import insert, select
-
-    from . import context
-
-    def add(s: Session) -> None:
-        exists = s.execute(
-            select(link.id).where(link.run_id == run_id, column == record_id)
-        ).first()
-        if exists is None:
-            s.execute(insert(link).values({"run_id": run_id, column.key: record_id}))
-
-    context.write(add, what="recording a run input")
-
-
-def run_inputs(run: Run) -> QuerySet:
-    """The artifacts ``run`` read."""
-    from sqlalchemy import select
-
-    from .models import Artifact, RunInputArtifact
-    from .query import QuerySet
-
-    ids = select(RunInputArtifact.artifact_id).where(RunInputArtifact.run_id == run.id)
-    return QuerySet(Artifact, conditions=(Artifact.id.in_(ids),))
-
-
-def run_outputs(run: Run) -> QuerySet:
-    """The artifacts ``run`` created."""
-    from .models import Artifact
-    from .query import QuerySet
-
-    return QuerySet(Artifact, conditions=(Artifact.run_id == run.id,))
-
-
-def transform_runs(transform: Transform) -> QuerySet:
-    """The runs of ``transform``, newest first."""
-    from .models import Run
-    from .query import QuerySet
-
-    return QuerySet(Run, conditions=(Run.transform_id == transform.id,)).order_by("-started_at")
-
-
-def latest_run(transform: Transform) -> Run | None:
-    """The most recently started run of ``transform``."""
-    return transform_runs(transform).first()

@@ -7,19 +7,48 @@ lookup names ``visibility`` or selects by ``id``/``uid``.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, not_, or_, select
-from sqlalchemy.orm import RelationshipProperty, aliased
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    case,
+    column,
+    func,
+    literal,
+    literal_column,
+    not_,
+    or_,
+    select,
+    table,
+)
+from sqlalchemy import text as sql_text
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
-from . import context
 from .errors import DoesNotExist, InvalidArgument, MultipleResultsFound
-from .models import PENDING, Artifact, Collection, Run, Storage, Transform, User
+from .instance import current
+from .registry import REGISTRIES, registry_of
+from .relations import Relation, columns_of, relations_of
+from .schema import PENDING
+from .session import read
+
+HTML_ROWS = 20  # rows a QuerySet shows in Jupyter
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
 
 OPS = [
     "exact",
@@ -39,31 +68,21 @@ OPS = [
     "range",
 ]
 
-SEARCH_FIELDS: dict[type, tuple[str, ...]] = {
-    Artifact: ("key", "description"),
-    Collection: ("name", "description"),
-    Transform: ("name", "key", "description"),
-    Run: ("reference",),
-    User: ("handle", "name"),
-    Storage: ("root", "description"),
-}
-FTS_TABLES = {Artifact: "artifacts_fts", Collection: "collections_fts"}
-NAME_FIELD = {
-    Artifact: "key",
-    Collection: "name",
-    Transform: "name",
-    Run: "uid",
-    User: "handle",
-    Storage: "root",
-}
+
+def _search_fields(model: type) -> tuple[str, ...]:
+    return registry_of(model).search_fields
+
+
+def _fts_table(model: type) -> str | None:
+    return registry_of(model).fts_table
 
 
 def _columns(model: type) -> dict[str, Any]:
-    return {c.key: c for c in model.__mapper__.column_attrs}
+    return columns_of(model)
 
 
-def _relations(model: type) -> dict[str, RelationshipProperty]:
-    return {r.key: r for r in model.__mapper__.relationships}
+def _relations(model: type) -> dict[str, Relation[Any]]:
+    return relations_of(model)
 
 
 def _escape_like(text: str) -> str:
@@ -174,16 +193,15 @@ def compile_lookup(model: type, path: str, value: Any) -> ColumnElement[bool]:
     cols, rels = _columns(model), _relations(model)
     if head in rels:
         rel = rels[head]
-        target = rel.mapper.class_
+        target = rel.model
         if not rest:
             if op not in ("exact", "in", "isnull"):
                 raise InvalidArgument(
                     f"The lookup '{path}' compares a relation; use '{head}__<field>'."
                 )
-            fk = next(iter(rel.local_columns)).key
-            return _op_expr(getattr(model, fk), op, value, path)
+            return _op_expr(getattr(model, rel.fk), op, value, path)
         inner = compile_lookup(target, "__".join([*rest, op]), value)
-        return getattr(model, head).has(inner)
+        return getattr(model, rel.fk).in_(select(target.id).where(inner))
     if head.endswith("_id") is False and f"{head}_id" in cols and not rest:
         return _op_expr(getattr(model, f"{head}_id"), op, value, path)
     if head not in cols or rest:
@@ -232,6 +250,12 @@ class QuerySet:
     # -- building
 
     def filter(self, *conditions: ColumnElement[bool], **lookups: Any) -> QuerySet:
+        for condition in conditions:
+            if not isinstance(condition, ColumnElement):
+                raise InvalidArgument(
+                    f"{self.model.__name__}.filter() takes field lookups such as key='a.csv' "
+                    f"(or SQL expressions); got {type(condition).__name__} {condition!r:.40}."
+                )
         exprs = list(conditions) + [compile_lookup(self.model, k, v) for k, v in lookups.items()]
         show_all = self._show_all or any(
             k.split("__")[0] in ("visibility", "id", "uid") for k in lookups
@@ -256,7 +280,11 @@ class QuerySet:
         return self._clone(order=tuple(order))
 
     def search(self, text: str) -> QuerySet:
-        return self._clone(search=str(text))
+        if not isinstance(text, str):
+            raise InvalidArgument(
+                f"search() takes text, not {type(text).__name__}; e.g. search('DAPI')."
+            )
+        return self._clone(search=text)
 
     # -- SQL
 
@@ -303,8 +331,6 @@ class QuerySet:
         return stmt
 
     def _dialect(self) -> str:
-        from .instance import current
-
         return current().dialect
 
     # -- evaluation
@@ -317,9 +343,9 @@ class QuerySet:
             if dialect == "sqlite":
                 search = self._search_terms(dialect)
                 if not search.fuzzy:
-                    return context.read(lambda s: self._tiered_page(s, search), what=what)
+                    return read(lambda s: self._tiered_page(s, search), what=what)
             elif _wants_fuzzy(self._search.strip().lower()):
-                rows = context.read(lambda s: self._fenced_page(s), what=what)
+                rows = read(lambda s: self._fenced_page(s), what=what)
                 if rows is not None:
                     return rows
                 # the probe said "few": as before, with near misses (and without asking again)
@@ -329,7 +355,7 @@ class QuerySet:
         stmt = self.statement(dialect=dialect, search=search).execution_options(
             populate_existing=True
         )
-        return context.read(lambda s: list(s.scalars(stmt)), what=what)
+        return read(lambda s: list(s.scalars(stmt)), what=what)
 
     # -- a page of a ranked search without ranking every whole row
 
@@ -339,7 +365,7 @@ class QuerySet:
         text = (self._search or "").strip()
         return (
             len(text.lower()) >= 3
-            and self.model in FTS_TABLES
+            and _fts_table(self.model) is not None
             and not self._order
             and self._limit is not None
             and self._limit > 0
@@ -430,7 +456,7 @@ class QuerySet:
         """
         model, text = self.model, self._search.strip()
         q = text.lower()
-        fields = SEARCH_FIELDS[model]
+        fields = _search_fields(model)
         esc = _escape_like(q)
         # _search_terms()'s WHERE on PostgreSQL without near misses
         where = or_(
@@ -530,7 +556,7 @@ class QuerySet:
         if self._limit is not None or self._offset:
             inner = self.statement([self.model.id], self._dialect()).subquery()
             stmt = select(func.count()).select_from(inner)
-        return context.read(lambda s: s.execute(stmt).scalar_one(), what="counting")
+        return read(lambda s: s.execute(stmt).scalar_one(), what="counting")
 
     def exists(self) -> bool:
         return self.first() is not None
@@ -546,7 +572,7 @@ class QuerySet:
         stmt = stmt.join(base, base.c.id == self.model.id)
         order = self.statement([self.model.id], self._dialect())._order_by_clauses
         stmt = stmt.order_by(*order)
-        rows = context.read(lambda s: s.execute(stmt).all(), what="reading rows")
+        rows = read(lambda s: s.execute(stmt).all(), what="reading rows")
         return [dict(zip(fields, r, strict=True)) for r in rows]
 
     def values_list(self, field: str, flat: bool = True) -> list[Any]:
@@ -554,7 +580,7 @@ class QuerySet:
         return [r[field] for r in rows] if flat else [(r[field],) for r in rows]
 
     def df(self, include: list[str] | None = None):  # -> pandas.DataFrame
-        import pandas as pd
+        import pandas as pd  # deferred: pandas costs ~200 ms to import
 
         fields = [f for f in _columns(self.model) if f not in ("source_code",)]
         fields += [f for f in (include or []) if f not in fields]
@@ -565,11 +591,34 @@ class QuerySet:
     def _describe(self) -> str:
         return f"the search '{self._search}'" if self._search else "the given lookups"
 
+    def to_dataframe(self, include: list[str] | None = None) -> Any:
+        """The rows as a DataFrame indexed by ``id`` (LaminDB 2's name for ``df()``)."""
+        return self.df(include=include)
+
     def __repr__(self) -> str:
         rows = self._clone(limit=11).all() if self._limit is None else self.all()
         body = ",\n ".join(repr(r) for r in rows[:10])
         more = "\n ..." if len(rows) > 10 else ""
         return f"<QuerySet [{body}{more}]>"
+
+    def _repr_html_(self) -> str:
+        """A compact table in Jupyter: the registry's default columns, newest first, at most
+        ``HTML_ROWS`` rows and a "… N more" line."""
+        spec = registry_of(self.model)
+        fields = [f for f in spec.columns if "__" not in f][:8]
+        qs = self if self._order or self._search else self.order_by("-id")
+        rows = qs._clone(limit=HTML_ROWS + 1, offset=self._offset).values(*fields)
+        total = len(rows) if len(rows) <= HTML_ROWS else self.count()
+        head = "".join(f"<th>{html.escape(f)}</th>" for f in fields)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(_cell(r[f]))}</td>" for f in fields) + "</tr>"
+            for r in rows[:HTML_ROWS]
+        )
+        more = f"<p>… {total - HTML_ROWS} more</p>" if total > HTML_ROWS else ""
+        return (
+            f"<b>{spec.title}</b> ({total})<table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>{more}"
+        )
 
 
 def _value_columns(model: type, fields: tuple[str, ...]) -> tuple[list[Any], list[tuple[Any, Any]]]:
@@ -585,11 +634,10 @@ def _value_columns(model: type, fields: tuple[str, ...]) -> tuple[list[Any], lis
             rel = rels[rel_name]
             alias_path += "__" + rel_name
             if alias_path not in aliases:
-                target = aliased(rel.mapper.class_)
-                local = next(iter(rel.local_columns)).key
-                joins.append((target, getattr(current_alias, local) == target.id))
+                target = aliased(rel.model)
+                joins.append((target, getattr(current_alias, rel.fk) == target.id))
                 aliases[alias_path] = target
-            current_alias, current = aliases[alias_path], rel.mapper.class_
+            current_alias, current = aliases[alias_path], rel.model
         if parts[-1] not in _columns(current):
             raise InvalidArgument(
                 f"'{field}' is not a valid field of {model.__name__}: fields are "
@@ -626,7 +674,7 @@ def _search_terms(model: type, text: str, dialect: str, few_hits: bool | None = 
     word not even the sort: see ``QuerySet._tiered_page``). ``few_hits``: the answer of
     ``_few_substring_hits`` if known already.
     """
-    fields = [getattr(model, f) for f in SEARCH_FIELDS.get(model, ())]
+    fields = [getattr(model, f) for f in _search_fields(model)]
     q = text.lower()
     lowered = [func.lower(f) for f in fields]
     exact, prefix, substring = _rank_parts(q, text, model.uid, lowered)
@@ -681,7 +729,7 @@ def _few_substring_hits(model: type, q: str, dialect: str, session: Any = None) 
     """Whether a search is worth widening to near misses (one bounded index probe)."""
     if not _wants_fuzzy(q):
         return False
-    table = FTS_TABLES.get(model)
+    table = _fts_table(model)
     if table is None:
         return True
 
@@ -701,7 +749,7 @@ def _few_substring_hits(model: type, q: str, dialect: str, session: Any = None) 
         inner = or_(
             *(
                 func.lower(getattr(model, f)).like(pattern, escape="\\")
-                for f in SEARCH_FIELDS[model]
+                for f in _search_fields(model)
             )
         )
         sample = select(model.id).where(inner).limit(FEW_HITS).subquery()
@@ -709,7 +757,7 @@ def _few_substring_hits(model: type, q: str, dialect: str, session: Any = None) 
     if session is not None:
         hits = session.execute(probe).scalar_one()
     else:
-        hits = context.read(lambda s: s.execute(probe).scalar_one(), what="searching")
+        hits = read(lambda s: s.execute(probe).scalar_one(), what="searching")
     return hits < FEW_HITS
 
 
@@ -719,21 +767,16 @@ def _fts_phrase(q: str) -> str:
 
 def _fts_source(model: type, match: str) -> tuple[Any, ColumnElement[bool]]:
     """(the FTS table, its MATCH condition), to join the model to on ``rowid``."""
-    from sqlalchemy import bindparam, column, table
-    from sqlalchemy import text as sql_text
-
-    name = FTS_TABLES[model]
+    name = _fts_table(model)
     fts = table(name, column("rowid"))
     return fts, sql_text(f"{name} MATCH :fts_match").bindparams(bindparam("fts_match", match))
 
 
 def _substring_candidates(model: type, q: str, dialect: str) -> ColumnElement[bool] | None:
     """Substring matches answered from the trigram index (SQLite FTS5) when it can."""
-    table = FTS_TABLES.get(model)
+    table = _fts_table(model)
     if dialect != "sqlite" or table is None or len(q) < 3:
         return None
-    from sqlalchemy import text as sql_text
-
     sub = (
         select(literal_column_rowid())
         .select_from(sql_text(table))
@@ -742,9 +785,7 @@ def _substring_candidates(model: type, q: str, dialect: str) -> ColumnElement[bo
     return model.id.in_(sub)
 
 
-def literal_column_rowid():
-    from sqlalchemy import literal_column
-
+def literal_column_rowid() -> Any:
     return literal_column("rowid")
 
 
@@ -761,11 +802,9 @@ def _fuzzy_clause(
     if dialect == "postgresql":
         # `q <<% col` is strict_word_similarity >= 0.5 (pg_trgm's default), served by the GIN index
         return or_(*(literal(q).op("<<%")(f) for f in lowered))
-    table = FTS_TABLES.get(model)
+    table = _fts_table(model)
     if table is None:
         return None
-    from sqlalchemy import text as sql_text
-
     grams = sorted({q[i : i + 3] for i in range(len(q) - 2)})
     expr = " OR ".join(_fts_phrase(g) for g in grams)
     candidates = (
@@ -785,9 +824,15 @@ def _fuzzy_clause(
 def get(model: type, uid_or_prefix: str | None = None, **lookups: Any) -> Any:
     qs = QuerySet(model)
     if uid_or_prefix is not None:
-        if not isinstance(uid_or_prefix, str) or not re.fullmatch(r"[0-9A-Za-z]+", uid_or_prefix):
+        if not isinstance(uid_or_prefix, str):
             raise InvalidArgument(
-                f"'{uid_or_prefix}' is not a uid: uids are base62 (0-9, A-Z, a-z)."
+                f"{model.__name__}.get() takes a uid (text), not {type(uid_or_prefix).__name__}; "
+                "for other fields use lookups, e.g. get(key=...)."
+            )
+        if not re.fullmatch(r"[0-9A-Za-z]+", uid_or_prefix):
+            raise DoesNotExist(
+                f"No {model.__name__} has the uid '{uid_or_prefix[:80]}' (uids are base62: "
+                "0-9, A-Z, a-z); for other fields use lookups, e.g. get(key=...)."
             )
         return _get_by_uid(model, uid_or_prefix, qs.filter(**lookups) if lookups else qs)
     if not lookups:
@@ -856,7 +901,7 @@ class Lookup:
 
 
 def lookup(model: type, field: str | None = None) -> Lookup:
-    field = field or NAME_FIELD[model]
+    field = field or registry_of(model).name_field
     records = QuerySet(model).order_by("-created_at")._clone(limit=10000).all()
     out: dict[str, Any] = {}
     for rec in records:
@@ -872,10 +917,9 @@ def lookup(model: type, field: str | None = None) -> Lookup:
 
 def view(limit: int = 7) -> dict[str, Any]:
     """Print and return the newest rows of every registry."""
-    from .models import REGISTRIES
-
     frames = {}
-    for name, model in REGISTRIES.items():
+    for name, spec in REGISTRIES.items():
+        model = spec.model
         frame = QuerySet(model)._clone(limit=limit).df()
         frames[name] = frame
         print(f"{model.__name__}\n{'-' * len(model.__name__)}")

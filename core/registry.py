@@ -1,16 +1,20 @@
 """One spec per registry: the facts the rest of labshelf asks about a registry, in one place.
 
-The query layer, the CLI and the app read a registry's name, people-facing name field, search
-fields, capabilities (versions, trash) and default columns from here; the app and CLI add only
-presentation (titles, widths, icons) on top.
+The query layer, ``describe()``, the CLI and the app read a registry's name, its table, the
+field that names a record for people, its search fields, capabilities (versions, trash) and
+default columns from here; the CLI and the app add only presentation (titles, widths, icons).
+The record classes themselves live in the layers above (``labshelf.models`` gathers them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
-from .models import Artifact, Base, Collection, Run, Storage, Transform, User
+from sqlalchemy import Table
+
+from . import schema
 
 
 @dataclass(frozen=True)
@@ -18,7 +22,8 @@ class Registry:
     """What every layer may ask about one registry."""
 
     key: str  # "artifact": CLI name, settings key, lower-case class name
-    model: type[Base]
+    name: str  # the record class's name: "Artifact"
+    table: Table
     title: str  # plural, for lists and headings: "Artifacts"
     name_field: str  # the field that names a record for people
     search_fields: tuple[str, ...]  # what ``search()`` ranks over, best first
@@ -28,13 +33,22 @@ class Registry:
     has_trash: bool = False  # visibility: 1 default, 0 hidden, -1 trash
 
     @property
-    def name(self) -> str:
-        """The class name: "Artifact"."""
-        return self.model.__name__
+    def model(self) -> type[Any]:
+        """The record class (registered by the layer that defines it, see ``bind``)."""
+        if self.name not in _CLASSES:
+            # The classes live in the layers above and register themselves when imported;
+            # loading them by name keeps this layer from importing upwards.
+            import_module("labshelf.models")
+        return _CLASSES[self.name]
 
     @property
     def uid_length(self) -> int:
-        return int(self.model.__table__.c.uid.type.length)  # type: ignore[attr-defined]
+        return int(self.table.c.uid.type.length)  # type: ignore[attr-defined]
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The table's column names (``id`` included), in table order."""
+        return tuple(self.table.c.keys())
 
 
 _CREATED = ("created_by__handle", "created_at")
@@ -44,7 +58,8 @@ REGISTRIES: dict[str, Registry] = {
     for r in (
         Registry(
             "artifact",
-            Artifact,
+            "Artifact",
+            schema.artifacts,
             "Artifacts",
             "key",
             ("key", "description"),
@@ -68,7 +83,8 @@ REGISTRIES: dict[str, Registry] = {
         ),
         Registry(
             "collection",
-            Collection,
+            "Collection",
+            schema.collections,
             "Collections",
             "name",
             ("name", "description"),
@@ -88,7 +104,8 @@ REGISTRIES: dict[str, Registry] = {
         ),
         Registry(
             "transform",
-            Transform,
+            "Transform",
+            schema.transforms,
             "Transforms",
             "name",
             ("name", "key", "description"),
@@ -97,7 +114,8 @@ REGISTRIES: dict[str, Registry] = {
         ),
         Registry(
             "run",
-            Run,
+            "Run",
+            schema.runs,
             "Runs",
             "uid",
             ("reference",),
@@ -113,7 +131,8 @@ REGISTRIES: dict[str, Registry] = {
         ),
         Registry(
             "user",
-            User,
+            "User",
+            schema.users,
             "Users",
             "handle",
             ("handle", "name"),
@@ -121,7 +140,8 @@ REGISTRIES: dict[str, Registry] = {
         ),
         Registry(
             "storage",
-            Storage,
+            "Storage",
+            schema.storages,
             "Storage",
             "root",
             ("root", "description"),
@@ -129,15 +149,27 @@ REGISTRIES: dict[str, Registry] = {
         ),
     )
 }
-BY_MODEL: dict[type, Registry] = {r.model: r for r in REGISTRIES.values()}
+BY_NAME: dict[str, Registry] = {r.name: r for r in REGISTRIES.values()}
+_CLASSES: dict[str, type[Any]] = {}
 
 
-def registry_of(model_or_record: Any) -> Registry:
-    """The spec of a registry class, a record, or a registry name ("artifact", "Artifacts")."""
-    if isinstance(model_or_record, str):
-        key = model_or_record.lower().removesuffix("s")
-        if key in REGISTRIES:
-            return REGISTRIES[key]
-        raise KeyError(model_or_record)
-    model = model_or_record if isinstance(model_or_record, type) else type(model_or_record)
-    return BY_MODEL[model]
+def bind(cls: type[Any]) -> None:
+    """Record the class of a registry (called as each record class is defined)."""
+    if cls.__name__ in BY_NAME:
+        _CLASSES[cls.__name__] = cls
+
+
+def registry_of(what: Any) -> Registry:
+    """The spec of a record class, a record, or a registry name ("artifact", "Artifacts",
+    "Artifact"); ``KeyError`` for anything else."""
+    if isinstance(what, str):
+        if what in BY_NAME:
+            return BY_NAME[what]
+        key = what.lower()
+        key = key if key in REGISTRIES else key.removesuffix("s")
+        return REGISTRIES[key]
+    cls = what if isinstance(what, type) else type(what)
+    for klass in cls.__mro__:
+        if klass.__name__ in BY_NAME:
+            return BY_NAME[klass.__name__]
+    raise KeyError(cls.__name__)

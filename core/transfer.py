@@ -20,26 +20,44 @@ from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from . import artifact as art
-from .cloud import TransientStorageError, UploadCancelled
-from .errors import InvalidArgument, LabshelfError, StorageError
-from .log import say, warn
-from .models import PENDING, Artifact, Collection, Storage
-from .runtime import gc_paused
-from .storage import (
-    Cancelled,
-    check_local_source,
-    is_cloud,
-    relative_key,
-    validate_key,
-    walk_folder,
-)
+from sqlalchemy import select
 
-STATES = ("queued", "hashing", "uploading", "done", "duplicate", "failed", "cancelled")
-FINAL_STATES = {"done", "duplicate", "failed", "cancelled"}
+from . import artifact as art
+from .artifact import Artifact
+from .collection import Collection
+from .config import normalize_storage
+from .errors import InvalidArgument, LabshelfError, StorageError
+from .instance import current
+from .keys import is_cloud, relative_key, validate_key
+from .log import say, warn
+from .runtime import gc_paused
+from .schema import PENDING, VISIBLE
+from .session import read, storage_root, storage_roots
+from .storage import Cancelled, TransientStorageError, UploadCancelled
+from .storage.sources import check_local_source, walk_folder
+from .storages import Storage
+
+
+class ItemState(StrEnum):
+    """Where an upload item stands (values are the strings ``Progress.changes`` carries)."""
+
+    QUEUED = "queued"
+    HASHING = "hashing"
+    UPLOADING = "uploading"
+    DONE = "done"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+STATES = tuple(ItemState)
+FINAL_STATES = frozenset(
+    {ItemState.DONE, ItemState.DUPLICATE, ItemState.FAILED, ItemState.CANCELLED}
+)
 PROGRESS_INTERVAL = 0.1  # seconds between on_progress calls (at most ~10 per second)
 PUBLISH_INTERVAL = 0.1
 CANCEL_SCAN_INTERVAL = 0.3  # how often items waiting for a worker are checked for a cancel
@@ -239,17 +257,12 @@ def _key(prefix: str | None, rel: str) -> str:
 
 
 def _target_storage(storage: Storage | str | None) -> Storage:
-    from sqlalchemy import select
-
-    from . import context
-    from .instance import normalize_storage
-
     if storage is None:
-        return context.default_storage()
+        return default_storage()
     if isinstance(storage, Storage):
         return storage
     root = normalize_storage(storage)
-    found = context.read(lambda s: s.scalars(select(Storage).where(Storage.root == root)).first())
+    found = read(lambda s: s.scalars(select(Storage).where(Storage.root == root)).first())
     if found is None:
         raise InvalidArgument(f"The storage {root} is not registered in this instance.")
     return found
@@ -383,7 +396,7 @@ class _Engine:
         if self.tripped is not None:
             return False  # the storage is unreachable: removing would fail too
         try:
-            art._remove_objects([item.artifact])
+            art.remove_objects([item.artifact])
         except LabshelfError:
             return False
         return True
@@ -612,7 +625,7 @@ class _Engine:
             "cancel": lambda: self.stopped(item),
             "on_bytes": lambda n: self.add_bytes(item, n),
         }
-        if is_cloud(art._storage_root(obj.storage_id)):
+        if is_cloud(storage_root(obj.storage_id)):
             progress.update(max_workers=self.max_workers, slots=self.slots)
         try:
             art.store_object(obj, **progress)
@@ -647,7 +660,7 @@ class _Engine:
         objs = [i.artifact for i in stored]
         dropped = art.publish(objs)  # content registered meanwhile by someone else
         if dropped:
-            art._remove_objects(dropped)
+            art.remove_objects(dropped)
         duplicates = {id(d) for d in dropped}
         kept = [o for o in objs if id(o) not in duplicates]
         present = _visible_ids([o.id for o in kept]) if kept else set()
@@ -710,12 +723,14 @@ class _Engine:
 # ---------------------------------------------------------------- database helpers
 
 
+def default_storage() -> Storage:
+    """The current instance's default storage record."""
+    storage_id = current().default_storage_id
+    return read(lambda s: s.get(Storage, storage_id), what="reading the default storage")  # type: ignore[no-any-return]
+
+
 def _visible_by_hash(hashes: list[str]) -> dict[str, Artifact]:
     """The registered (visible, hidden or trashed) artifact of each hash, preferring visible."""
-    from sqlalchemy import select
-
-    from . import context
-
     found: dict[str, Artifact] = {}
 
     def q(s: Any) -> None:
@@ -729,18 +744,13 @@ def _visible_by_hash(hashes: list[str]) -> dict[str, Artifact]:
             ).all()
             found.update({a.hash: a for a in rows})  # later (more visible, newer) rows win
 
-    context.read(q, what="looking up content by hash")
+    read(q, what="looking up content by hash")
     return found
 
 
 def _visible_ids(ids: list[int]) -> set[int]:
-    from sqlalchemy import select
-
-    from . import context
-    from .models import VISIBLE
-
     return set(
-        context.read(
+        read(
             lambda s: s.scalars(
                 select(Artifact.id).where(Artifact.id.in_(ids), Artifact.visibility == VISIBLE)
             ).all(),
@@ -751,10 +761,6 @@ def _visible_ids(ids: list[int]) -> set[int]:
 
 def _pending_by_hash(hashes: list[str], storage_id: int) -> dict[tuple[str, str | None], Artifact]:
     """Pending rows of earlier, interrupted uploads to this storage, by (hash, key)."""
-    from sqlalchemy import select
-
-    from . import context
-
     found: dict[tuple[str, str | None], Artifact] = {}
 
     def q(s: Any) -> None:
@@ -769,14 +775,14 @@ def _pending_by_hash(hashes: list[str], storage_id: int) -> dict[tuple[str, str 
             ).all()
             found.update({(a.hash, a.key): a for a in rows})
 
-    context.read(q, what="looking for interrupted uploads")
+    read(q, what="looking for interrupted uploads")
     return found
 
 
 def _adopt(row: Artifact, facts: dict[str, Any]) -> Artifact:
     """A pending row of an interrupted upload, ready to be stored (or found stored) and published."""
-    row._ls_source = facts["source"]
-    row._ls_adopted = True
+    row._ls_source = facts["source"]  # type: ignore[attr-defined]
+    row._ls_adopted = True  # type: ignore[attr-defined]
     return row
 
 
@@ -791,31 +797,12 @@ def _stored_meanwhile(obj: Artifact) -> bool:
 
 def _already_stored(obj: Artifact) -> bool:
     """Whether an adopted row's object is complete at its final key (then it is not sent again)."""
-    from .storage import object_key
-
-    root = art._storage_root(obj.storage_id)
-    key = object_key(obj.uid, obj.suffix or "")
-    if is_cloud(root):
-        from .cloud import list_objects, object_info
-
-        if obj.n_objects is None:
-            info = object_info(root, key)
-            return info is not None and int(info.get("size", -1)) == obj.size
-        entries = list_objects(f"{root.rstrip('/')}/{key}")
-        return len(entries) == obj.n_objects and sum(e.size for e in entries) == obj.size
-    local = Path(root) / key
-    if obj.n_objects is None:
-        return local.is_file() and local.stat().st_size == obj.size
-    files = [p for p in local.rglob("*") if p.is_file()] if local.is_dir() else []
-    return len(files) == obj.n_objects and sum(p.stat().st_size for p in files) == obj.size
+    backend = current().backend(storage_root(obj.storage_id))
+    return backend.matches(art.stored_key(obj), art.expected(obj))
 
 
 def _storage_roots() -> list[str]:
-    from sqlalchemy import select
-
-    from . import context
-
-    return context.read(lambda s: list(s.scalars(select(Storage.root))), what="listing storages")
+    return [root for _, root in storage_roots()]
 
 
 def _collect(artifacts: list[Artifact], collection: str | Collection, run: Any) -> Collection:

@@ -297,10 +297,17 @@ class PostgresServer:
         with psycopg.connect(self.dsn(dbname), autocommit=True, connect_timeout=10) as conn:
             conn.execute(sql)
 
-    def create_database(self) -> Database:
-        """A new empty database (with pg_trgm, inherited from template1)."""
+    def create_database(self, icu_locale: str | None = None) -> Database:
+        """A new empty database (with pg_trgm, inherited from template1); with ``icu_locale``,
+        one whose collation is that ICU locale's (strings order as people read them)."""
         name = unique_name("test").replace("-", "_")
-        self._admin(f'CREATE DATABASE "{name}"')
+        if icu_locale is None:
+            self._admin(f'CREATE DATABASE "{name}"')
+        else:
+            self._admin(
+                f'CREATE DATABASE "{name}" TEMPLATE template0 LOCALE_PROVIDER icu '
+                f"ICU_LOCALE '{icu_locale}' LOCALE 'C.UTF-8'"
+            )
         return Database(name, self.url(name))
 
 

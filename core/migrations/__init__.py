@@ -6,23 +6,24 @@ Alembic only when there is something to do, so connecting stays cheap.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.resources import files
-from typing import TYPE_CHECKING
+from typing import Any
 
-from sqlalchemy import inspect, text
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 
+from ..db import as_database_error
 from ..errors import DatabaseError
+from ..log import say
 
-if TYPE_CHECKING:
-    from ..instance import Instance
-
-HEAD = "0003"
-KNOWN = ("0001", "0002", "0003")
+HEAD = "0005"
+KNOWN = ("0001", "0002", "0003", "0004", "0005")
 
 
-def _alembic_config(connection):  # -> alembic.config.Config
-    from alembic.config import Config
+def _alembic_config(connection: Connection) -> Any:  # -> alembic.config.Config
+    from alembic.config import Config  # deferred: Alembic loads only when a migration runs
 
     cfg = Config()
     cfg.set_main_option("script_location", str(files("labshelf.migrations")))
@@ -30,20 +31,20 @@ def _alembic_config(connection):  # -> alembic.config.Config
     return cfg
 
 
-def current_revision(connection) -> str | None:
+def current_revision(connection: Connection) -> str | None:
     if not inspect(connection).has_table("alembic_version"):
         return None
     return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
 
-def upgrade(connection, revision: str = "head") -> None:
-    from alembic import command
+def upgrade(connection: Connection, revision: str = "head") -> None:
+    from alembic import command  # deferred: see _alembic_config
 
     command.upgrade(_alembic_config(connection), revision)
 
 
 @contextmanager
-def _unbounded(conn):
+def _unbounded(conn: Connection) -> Iterator[None]:
     """No statement timeout and no client wait limit for this transaction (see labshelf.db: they
     bound ordinary statements, not a schema upgrade)."""
     conn.execute(text("SET LOCAL statement_timeout = 0"))
@@ -58,33 +59,28 @@ def _unbounded(conn):
             driver.labshelf_wait_limit = had
 
 
-def upgrade_if_needed(instance: Instance, *, create: bool) -> None:
+def upgrade_if_needed(engine: Engine, name: str, *, create: bool) -> None:
     """Create the schema (``create=True``) or upgrade an older one to ``HEAD``."""
-    from sqlalchemy.exc import DBAPIError
-
-    from ..db import as_database_error
-    from ..log import say
-
     try:
-        with instance.engine().connect() as conn:
+        with engine.connect() as conn:
             rev = current_revision(conn)
             if rev == HEAD:
                 return
             if rev is not None and rev not in KNOWN:
                 raise DatabaseError(
-                    f"The database of instance '{instance.name}' has schema revision {rev}, "
+                    f"The database of instance '{name}' has schema revision {rev}, "
                     "newer than this labshelf knows; upgrade labshelf."
                 )
             if rev is None and not create and inspect(conn).get_table_names():
                 raise DatabaseError(
-                    f"The database of instance '{instance.name}' holds tables that are not a "
+                    f"The database of instance '{name}' holds tables that are not a "
                     "labshelf schema; connect to an empty or a labshelf database."
                 )
             if rev is not None:
-                say(f"upgrading the schema of '{instance.name}' from {rev} to {HEAD}")
+                say(f"upgrading the schema of '{name}' from {rev} to {HEAD}")
         # SQLite: BEGIN IMMEDIATE, so a second process waits for the lock instead of failing
         # with "database is locked" when its read transaction tries to write
-        with instance.engine().execution_options(labshelf_write=True).begin() as conn:
+        with engine.execution_options(labshelf_write=True).begin() as conn:
             if conn.dialect.name == "postgresql":
                 # processes opening a new instance together migrate one after the other (the
                 # later ones find the schema at HEAD); concurrent CREATE TABLEs collide
@@ -94,4 +90,4 @@ def upgrade_if_needed(instance: Instance, *, create: bool) -> None:
             else:
                 upgrade(conn)
     except DBAPIError as exc:
-        raise as_database_error(exc, f"opening instance '{instance.name}'") from exc
+        raise as_database_error(exc, f"opening instance '{name}'") from exc

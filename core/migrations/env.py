@@ -1,7 +1,7 @@
 """Alembic environment: runs on the connection labshelf hands over."""
 
 from alembic import context
-from labshelf.models import Base
+from labshelf.schema import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -9,7 +9,7 @@ if connection is None:
 
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=metadata,
     render_as_batch=connection.dialect.name == "sqlite",
 )
 with context.begin_transaction():

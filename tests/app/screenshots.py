@@ -22,6 +22,7 @@ OUT = ROOT / "tests" / "artifacts"
 def seed(tmp: Path) -> dict:
     import labshelf as ls
     import numpy as np
+    from conftest import track_script  # tests/app/conftest.py, next to this script
     from PIL import Image
 
     ls.init(str(tmp / "store"), name="lab-demo")
@@ -55,7 +56,7 @@ def seed(tmp: Path) -> dict:
         + "".join(f"{5 + i % 7 / 10},{3 + i % 5 / 10},{1 + i % 9 / 10},setosa\n" for i in range(60))
     )
     table = ls.Artifact(str(csv), key="study0/iris.csv", description="iris measurements").save()
-    ls.track(transform=ls.Transform(name="count_cells.py", type="script"))
+    track_script(src / "count_cells.py")
     for image in images[:3]:
         image.cache()
     counts = src / "cell_counts.csv"

@@ -152,7 +152,7 @@ def test_the_worker_stops_when_the_app_is_killed(instance: Path, tmp_path: Path)
     """End of input (the app's pipe closes when it dies) cancels the upload: the worker exits
     by itself and leaves no pending record and no object without its record."""
     import labshelf as ls
-    from labshelf import context
+    from labshelf import session as context
     from labshelf.models import PENDING, Artifact
     from sqlalchemy import select
 

@@ -422,7 +422,7 @@ def test_resume_after_a_crash_finishes_only_what_is_missing(
     import time
 
     import labshelf as ls
-    from labshelf import context
+    from labshelf import session as context
     from labshelf.models import PENDING, Artifact
     from sqlalchemy import select
 
@@ -548,7 +548,7 @@ def test_upload_worker_killed_mid_drop_then_retry(
     import signal
 
     import labshelf as ls
-    from labshelf import context
+    from labshelf import session as context
     from labshelf.models import PENDING, Artifact
     from sqlalchemy import select
 

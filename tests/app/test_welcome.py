@@ -96,7 +96,8 @@ def test_open_lists_configured_instances_and_opens_one(
     qtbot, view: WelcomeView, tmp_path: Path
 ) -> None:
     import labshelf as ls
-    from labshelf.instance import _current_file, disconnect
+    from labshelf.config import current_file as _current_file
+    from labshelf.instance import disconnect
 
     ls.init(str(tmp_path / "a"), name="alpha")
     ls.init(str(tmp_path / "b"), name="beta")
@@ -202,7 +203,7 @@ def test_settings_dialog_stores_app_and_cache_settings(
     assert AppSettings.load() == AppSettings(
         user="ada", upload_workers=6, thumbnail_size=200, theme="dark"
     )
-    from labshelf.instance import InstanceConfig, user_handle
+    from labshelf.config import InstanceConfig, user_handle
 
     config = InstanceConfig.read("apptest")
     assert config.cache_dir == str(tmp_path / "cache")

@@ -107,7 +107,7 @@ def seed_rows(rows: int, files: int = 0) -> None:
 
     ``files`` extra rows stand in for the registered files (keys ``bench/img_NNNNN.bin``)."""
     import labshelf as ls
-    from labshelf import context
+    from labshelf import session as context
     from labshelf.models import Artifact, utcnow
     from labshelf.uids import base62
     from sqlalchemy import insert

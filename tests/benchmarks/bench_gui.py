@@ -63,9 +63,10 @@ def isolate(tmp: Path) -> None:
 
 def seed_artifacts(n: int, batch: int = 5000) -> None:
     """Insert `n` artifact rows through the engine in bulk (SQLAlchemy Core, no files)."""
-    from labshelf.context import default_storage, user_id
     from labshelf.instance import current
     from labshelf.models import Artifact
+    from labshelf.session import user_id
+    from labshelf.transfer import default_storage
     from labshelf.uids import base62
     from sqlalchemy import insert
 

@@ -59,7 +59,7 @@ def timed_upload(server: S3Server, folder: Path, workers: int) -> float:
 
 def bare_puts(server: S3Server, n: int, size: int, threads: int) -> float:
     """files/s of plain s3fs put_object calls: the server's ceiling for this machine."""
-    from labshelf import cloud
+    import cloudtools as cloud
 
     bucket = server.create_bucket()
     fs = cloud.filesystem(f"s3://{bucket}", {})

@@ -98,11 +98,15 @@ def test_empty_folder(instance: Path, tmp_path: Path) -> None:
     _nothing_written(instance)
 
 
-def test_zero_byte_file(instance: Path, tmp_path: Path) -> None:
+def test_empty_files_are_artifacts_of_their_own(instance: Path, tmp_path: Path) -> None:
+    """All empty files share one hash: each is registered on its own, not deduplicated."""
     (tmp_path / "zero.csv").touch()
-    with pytest.raises(ls.InvalidArgument, match="is empty \\(0 bytes\\)"):
-        ls.Artifact(str(tmp_path / "zero.csv"))
-    _nothing_written(instance)
+    (tmp_path / "other.csv").touch()
+    a = ls.Artifact(str(tmp_path / "zero.csv"), key="empty/zero.csv").save()
+    b = ls.Artifact(str(tmp_path / "other.csv"), key="empty/other.csv").save()
+    assert a != b and a.size == b.size == 0 and a.hash == b.hash
+    assert ls.Artifact.filter(key__startswith="empty/").count() == 2
+    assert a.cache().read_bytes() == b"" and a.load().empty
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,9 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import cloudtools as cloud
 import labshelf as ls
 import pytest
-from labshelf import cloud
 from labshelf.doctor import doctor
 from labshelf.instance import disconnect
 
@@ -67,6 +67,9 @@ def test_artifacts_on_cloud_default_storage(cloud_root: str, files: Path) -> Non
     c = ls.Collection([a2, folder], name="both").save()
     assert [m.uid for m in c.artifacts] == [a2.uid, folder.uid]
 
+    with pytest.raises(ls.IntegrityError, match="belongs to 1 collection"):
+        a2.delete(permanent=True)  # the collection would no longer match its hash
+    c.delete(permanent=True)
     a2.delete(permanent=True)
     assert not cloud.list_objects(f"{cloud_root}/.labshelf/{a2.uid}.txt")
     assert not doctor().problems
@@ -129,7 +132,11 @@ def test_cache_refreshes_and_evicts(s3_root: str, files: Path) -> None:
     assert path == ls.settings.cache_dir / bucket / "ext" / "t.txt" and path.read_bytes() == b"one"
     time.sleep(1.1)  # S3 times have a resolution of one second
     fs.pipe_file(f"{bucket}/ext/t.txt", b"two!")
-    assert a.cache().read_bytes() == b"two!"
+    fs.invalidate_cache()
+    with pytest.raises(ls.StorageError, match="changed in the bucket after it was registered"):
+        a.cache()  # the cache holds what was registered, or nothing
+    a2 = ls.Artifact(f"{s3_root}/ext/t.txt").save()  # registered again: the next version
+    assert a2.stem_uid == a.stem_uid and a2.cache().read_bytes() == b"two!"
 
     from labshelf.instance import current
 
@@ -185,7 +192,7 @@ def _env() -> dict[str, str]:
 
 
 def _configured() -> bool:
-    from labshelf.instance import all_configs
+    from labshelf.config import all_configs
 
     return bool(all_configs())
 

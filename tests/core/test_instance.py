@@ -10,7 +10,8 @@ from pathlib import Path
 
 import labshelf as ls
 import pytest
-from labshelf.instance import config_dir, current, disconnect
+from labshelf.config import config_dir
+from labshelf.instance import current, disconnect
 
 
 def test_init_creates_local_instance_and_is_idempotent(tmp_path: Path) -> None:

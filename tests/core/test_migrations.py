@@ -8,7 +8,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from labshelf.migrations import HEAD, KNOWN, current_revision, upgrade
-from labshelf.models import Base
+from labshelf.schema import metadata
 from sqlalchemy import create_engine
 
 
@@ -32,7 +32,7 @@ def test_migrated_schema_matches_the_models(empty_db: str) -> None:
             assert current_revision(conn) == HEAD == KNOWN[-1]
             diff = [
                 d
-                for d in compare_metadata(MigrationContext.configure(conn), Base.metadata)
+                for d in compare_metadata(MigrationContext.configure(conn), metadata)
                 if not _search_objects(d)
             ]
         assert diff == []

@@ -8,6 +8,7 @@ import sys
 import types
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import labshelf as ls
 import pytest
@@ -32,6 +33,7 @@ def script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "count_images.py"
     path.write_text(SCRIPT)
     monkeypatch.setattr(sys.modules["__main__"], "__file__", str(path), raising=False)
+    monkeypatch.chdir(tmp_path)  # not in a git repository: keyed relative to the working dir
     return path
 
 
@@ -88,18 +90,18 @@ def test_runs_link_outputs_and_record_inputs(instance: Path, src: Path, script: 
     assert run.finished_at is not None and run.finished_at >= run.started_at
     assert [a.uid for a in run.inputs] == [before.uid]
     assert [a.uid for a in run.outputs] == [out.uid]
-    from labshelf.models import RunInputCollection
+    from labshelf.schema import run_input_collections
 
     assert (
-        ls.Collection.filter(id__in=_input_collection_ids(run, RunInputCollection)).one().uid
+        ls.Collection.filter(id__in=_input_collection_ids(run, run_input_collections.c)).one().uid
         == collection.uid
     )
     assert run.transform.latest_run.uid == run.uid
     assert [r.uid for r in run.transform.runs] == [run.uid]
 
 
-def _input_collection_ids(run: ls.Run, link: type) -> list[int]:
-    from labshelf import context
+def _input_collection_ids(run: ls.Run, link: Any) -> list[int]:
+    from labshelf import session as context
     from sqlalchemy import select
 
     return context.read(
@@ -178,6 +180,7 @@ def test_notebook_in_a_fake_kernel(
     sqlite_instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     nb = _notebook(tmp_path / "iris_qc.ipynb", (1, 2))
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
     monkeypatch.setenv("JPY_SESSION_NAME", str(nb))
     run = ls.track()
@@ -231,17 +234,25 @@ def test_uploads_without_global_state(instance: Path, src: Path) -> None:
 
 
 def test_rerun_scripts_as_subprocesses(sqlite_instance: Path, tmp_path: Path) -> None:
-    changed = tmp_path / "v2" / "write_table.py"
-    changed.parent.mkdir()
-    changed.write_text(SCRIPTS.joinpath("write_table.py").read_text() + "print('v2')\n")
-    run_script(SCRIPTS / "write_table.py", str(tmp_path))
-    run_script(SCRIPTS / "write_table.py", str(tmp_path))
-    run_script(changed, str(tmp_path))
+    script = tmp_path / "project" / "write_table.py"
+    script.parent.mkdir()
+    (script.parent / ".git").mkdir()  # a repository: keys are paths in it
+    original = SCRIPTS.joinpath("write_table.py").read_text()
+    script.write_text(original)
+    run_script(script, str(tmp_path))
+    run_script(script, str(tmp_path))
+    script.write_text(original + "print('v2')\n")
+    run_script(script, str(tmp_path))
+    elsewhere = script.parent / "sub" / "write_table.py"  # same name, other folder: own family
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(original)
+    run_script(elsewhere, str(tmp_path))
     runs = ls.Run.filter().order_by("started_at").all()
-    assert len(runs) == 3
-    first, again, versioned = (r.transform for r in runs)
+    assert len(runs) == 4
+    first, again, versioned, other = (r.transform for r in runs)
     assert again.uid == first.uid and first.key == versioned.key == "write_table.py"
     assert versioned.stem_uid == first.stem_uid and versioned.version == "2"
+    assert other.key == "sub/write_table.py" and other.stem_uid != first.stem_uid
     assert all(r.finished_at is not None for r in runs)
 
 

@@ -108,7 +108,7 @@ def test_get_errors(seeded: dict) -> None:
         ls.Artifact.get("zzzz")
     with pytest.raises(ls.MultipleResultsFound, match="Several Artifact records"):
         ls.Artifact.get(suffix=".csv")
-    with pytest.raises(ls.InvalidArgument, match="not a uid"):
+    with pytest.raises(ls.DoesNotExist, match="uids are base62"):
         ls.Artifact.get("x'; DROP TABLE artifacts;--")
     assert ls.Artifact.get(key="notes/readme.txt").description == "lab_notes"
 
@@ -173,7 +173,7 @@ def test_slices_are_lazy_and_compose(seeded: dict) -> None:
 
 def _insert_artifacts(rows: list[tuple[str, str | None, int]], uid_prefix: str = "") -> None:
     """Bulk rows (key, description, visibility) straight through SQLAlchemy Core."""
-    from labshelf import context
+    from labshelf import session as context
     from labshelf.models import Artifact, utcnow
     from labshelf.uids import base62
     from sqlalchemy import insert
@@ -211,7 +211,8 @@ def test_search_pages_equal_the_single_ranked_query(
 ) -> None:
     """Pages of a search (fetched rank by rank, or ranked from ids) are exactly the rows and
     order of the one ORDER BY rank, id DESC query, ties and tiers included."""
-    from labshelf import context, query
+    from labshelf import query
+    from labshelf import session as context
 
     monkeypatch.setattr(query, "TIER_PROBE", probe)  # 6: the tiered path even for a few rows
     used: list[str] = []

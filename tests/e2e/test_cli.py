@@ -194,7 +194,8 @@ def test_transform_commands(store: Path, tmp_path: Path) -> None:
     runs, transforms = all_ok(("ls", "runs"), ("ls", "transform", "--json"))
     assert "Write the iris measurements table." in runs and "script" in runs
     transform = json.loads(transforms)[0]
-    assert "source_code" not in transform and transform["key"] == "write_table.py"
+    assert "source_code" not in transform
+    assert transform["key"] == "tests/e2e/scripts/write_table.py"  # its path in the repository
     source = (SCRIPTS / "write_table.py").read_text()
     written = Path(ok("load", transform["uid"], cwd=tmp_path).strip())
     assert written == tmp_path / "write_table.py" and written.read_text() == source

@@ -56,7 +56,7 @@ def test_tutorial_script(storage: Path, tmp_path: Path) -> None:
 
     run_ = collection.run
     assert run_.finished_at is not None
-    assert run_.transform.type == "script" and run_.transform.key == "tutorial.py"
+    assert run_.transform.type == "script" and run_.transform.key == "tests/e2e/scripts/tutorial.py"
     assert run_.transform.source_code == TUTORIAL.read_text()
     assert {"pandas", "pillow", "sqlalchemy"} <= {k.lower() for k in run_.environment}
     assert run_.outputs.count() == 4

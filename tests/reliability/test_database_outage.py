@@ -371,7 +371,7 @@ def _in_thread(fn, limit: float) -> tuple[object, float]:
 def test_postgres_statement_timeout(pg_server, tmp_path: Path, monkeypatch) -> None:
     """A statement the server takes too long over (LABSHELF_DB_STATEMENT_TIMEOUT) ends with
     one clear sentence, its transaction rolled back; the connection is usable afterwards."""
-    from labshelf import context
+    from labshelf import session as context
     from labshelf.instance import disconnect
     from sqlalchemy import text
 
@@ -423,8 +423,8 @@ def test_postgres_server_frozen_mid_transaction(pg_server, tmp_path: Path, monke
     import os
     import signal
 
-    from labshelf import context
-    from labshelf.instance import disconnect
+    from labshelf import session as context
+    from labshelf.instance import current, disconnect
     from sqlalchemy import text
 
     _bounded_pg_instance(pg_server, tmp_path, monkeypatch, statement="0.5", link="1")
@@ -437,7 +437,7 @@ def test_postgres_server_frozen_mid_transaction(pg_server, tmp_path: Path, monke
         def freeze_midway(s) -> None:
             s.execute(text("INSERT INTO probe VALUES (1)"))
             backend.append(s.execute(text("SELECT pg_backend_pid()")).scalar())
-            with context.current().engine().connect() as other:  # every session of this database
+            with current().engine().connect() as other:  # every session of this database
                 pids = (
                     other.execute(
                         text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
@@ -474,7 +474,7 @@ def test_postgres_server_frozen_mid_transaction(pg_server, tmp_path: Path, monke
         assert _probe_rows() == 0
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            with context.current().engine().connect() as conn:
+            with current().engine().connect() as conn:
                 alive = conn.execute(
                     text("SELECT count(*) FROM pg_stat_activity WHERE pid = :p"), {"p": backend[0]}
                 ).scalar()

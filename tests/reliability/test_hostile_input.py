@@ -14,8 +14,8 @@ import labshelf as ls
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
+from labshelf.keys import suffix_of, validate_key
 from labshelf.query import OPS, _columns, _relations
-from labshelf.storage import validate_key
 
 from .conftest import one_sentence, record
 
@@ -219,7 +219,7 @@ def search_data(instance: Path, tmp_path: Path) -> dict[str, str]:
     folder = tmp_path / "search-src"
     folder.mkdir()
     for n, key in enumerate(SEARCH_KEYS):
-        p = folder / f"{n}.txt"
+        p = folder / f"{n}{suffix_of(key)}"  # a key keeps its file's suffix
         p.write_text(f"search content {n}\n")
         uids[key] = ls.Artifact(p, key=key).save().uid
     return uids

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import labshelf as ls
 import pytest
+from labshelf.keys import suffix_of
 
 from .conftest import audit, finish_worker, one_sentence, record, start_worker
 
@@ -93,7 +94,8 @@ def test_single_file_with_odd_name(instance: Path, tmp_path: Path, name: bytes) 
     path = os.path.join(os.fsencode(tmp_path), name)
     with open(path, "wb") as fh:
         fh.write(b"payload " + name)
-    a = ls.Artifact(os.fsdecode(path), key="odd/one.txt").save()
+    suffix = suffix_of(os.fsdecode(name))  # a key keeps the file's suffix
+    a = ls.Artifact(os.fsdecode(path), key=f"odd/one{suffix}").save()
     assert a.hash == lamindb_file_hash(b"payload " + name)
     inside = os.path.join(os.fsencode(instance), name)
     with open(inside, "wb") as fh:

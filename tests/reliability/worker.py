@@ -219,7 +219,8 @@ def _arm(kill_at: str) -> None:
         if count["n"] == limit:
             os.kill(os.getpid(), sig)
 
-    from labshelf import artifact, hashing, storage, versioning
+    from labshelf import artifact, hashing, versioning
+    from labshelf.storage import local as storage
 
     def wrap(module, name: str, before: bool = True) -> None:
         original = getattr(module, name)

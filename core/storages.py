@@ -1,0 +1,92 @@
+"""The Storage registry: the roots artifacts live under (a local folder, an S3 or GCS bucket).
+
+``ls.Storage(root=…)`` infers the type from the root and keeps local roots absolute; saving
+the same root from several threads or processes gives one record (the later savers get the
+existing row). A storage saved here is seen at once by in-place registration in this process.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Self
+
+from sqlalchemy import select
+from sqlalchemy.orm import Mapped
+
+from . import schema
+from .config import normalize_storage
+from .errors import InvalidArgument
+from .instance import current, ensure_storage_row
+from .keys import relative_key, storage_type
+from .log import say
+from .records import Base, Record, as_saved, pending_edits, save_edits
+from .relations import Relation
+from .session import read, storage_roots
+from .users import User
+
+
+class Storage(Record, Base):
+    __table__ = schema.storages
+
+    id: Mapped[int]
+    uid: Mapped[str]
+    root: Mapped[str]
+    description: Mapped[str | None]
+    type: Mapped[str]
+    region: Mapped[str | None]
+    created_by_id: Mapped[int | None]
+    created_at: Mapped[datetime]
+
+    created_by = Relation[User]("created_by_id", "User")
+
+    def __init__(self, *args: Any, **fields: Any):
+        if args and "root" not in fields and len(args) == 1 and isinstance(args[0], str):
+            fields["root"], args = args[0], ()
+        super().__init__(*args, **fields)
+        if not fields.get("root"):
+            raise InvalidArgument("A storage needs a root: a folder, s3://bucket or gs://bucket.")
+        self.root = normalize_storage(fields["root"])
+        kind = storage_type(self.root)
+        if fields.get("type") not in (None, kind):
+            raise InvalidArgument(
+                f"The storage {self.root} is of type '{kind}', not '{fields['type']}'."
+            )
+        self.type = kind
+
+    def save(self) -> Self:
+        if self.__dict__.get("id") is not None:
+            if {"root", "type"} & set(pending_edits(self)):
+                raise InvalidArgument(
+                    f"The root of storage {self.uid} cannot change; register a new storage."
+                )
+            save_edits(self)
+            return self
+        storage_id = ensure_storage_row(current(), self.root, self.description)
+        table = schema.storages
+        row = read(
+            lambda s: s.execute(select(table).where(table.c.id == storage_id)).mappings().one(),
+            what="reading a storage",
+        )
+        as_saved(self, dict(row))
+        return self
+
+
+def storage_holding(path: str) -> tuple[int, str, str] | None:
+    """(id, root, key) of the registered storage whose root holds ``path`` (the innermost),
+    or None; keys inside a root's ``.labshelf/`` folder belong to no storage."""
+    best: tuple[int, str, str] | None = None
+    for storage_id, root in storage_roots():
+        rel = relative_key(root, path)
+        if rel is not None and (best is None or len(root) > len(best[1])):
+            best = (storage_id, root, rel)
+    return best
+
+
+def ensure_bucket_storage(url: str) -> None:
+    """Register ``scheme://bucket`` as a storage unless a registered root holds ``url``."""
+    if storage_holding(url.rstrip("/")) is not None:
+        return
+    scheme, rest = url.split("://", 1)
+    root = f"{scheme}://{rest.split('/', 1)[0]}"
+    ensure_storage_row(current(), root, None)
+    say(f"registered the storage {root}")
