@@ -10,7 +10,7 @@ SMOKE_FLAG = "--smoke-test"  # hidden: see labshelf.app.smoke
 
 def main(argv: list[str] | None = None) -> int:
     """Run the desktop app; returns the exit code."""
-    from labshelf.app import qtcompat  # noqa: F401 - first: guards PySide6's refcount bug
+    from labshelf.app.base import qtcompat  # noqa: F401 - first: guards PySide6's refcount bug
 
     args = list(sys.argv if argv is None else argv)
     smoke = SMOKE_FLAG in args

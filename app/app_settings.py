@@ -74,7 +74,7 @@ def resolved_theme(theme: str) -> str:
 def apply(settings: AppSettings) -> None:
     """Make `settings` take effect in this process (theme, user handle, upload workers)."""
     from labshelf.app import upload_worker
-    from labshelf.app.theme import apply_theme
+    from labshelf.app.base.theme import apply_theme
 
     app = QApplication.instance()
     if isinstance(app, QApplication):

@@ -9,7 +9,7 @@ from labshelf.app import corelink
 from labshelf.app.formatting import format_value, human_size
 from labshelf.app.preview_pane import RowsModel
 from labshelf.app.table_model import RECORD_ROLE
-from labshelf.app.tasks import TaskRunner
+from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.thumbnail_grid import ThumbnailGrid
 from labshelf.app.thumbnails import ThumbnailCache
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal

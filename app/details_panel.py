@@ -10,7 +10,7 @@ from labshelf.app import corelink
 from labshelf.app.formatting import format_value
 from labshelf.app.lineage_panel import LineagePanel
 from labshelf.app.preview_pane import PreviewPane
-from labshelf.app.tasks import TaskRunner
+from labshelf.app.base.tasks import TaskRunner
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QFontDatabase
 from PySide6.QtWidgets import (

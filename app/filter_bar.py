@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from labshelf.app.registries import FILTER_LOOKUPS
-from labshelf.app.theme import set_icon
+from labshelf.app.base.theme import set_icon
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QMenu, QToolButton, QWidget
 

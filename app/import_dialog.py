@@ -8,7 +8,7 @@ from typing import Any
 
 from labshelf.app import corelink
 from labshelf.app.formatting import human_size
-from labshelf.app.tasks import Task, TaskContext, TaskRunner
+from labshelf.app.base.tasks import Task, TaskContext, TaskRunner
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,

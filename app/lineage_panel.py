@@ -7,7 +7,7 @@ from pathlib import Path
 from labshelf.app import corelink
 from labshelf.app.lineage_layout import DEFAULT_DEPTH, LineageLayout, layout
 from labshelf.app.lineage_view import LineageView
-from labshelf.app.tasks import TaskContext, TaskRunner
+from labshelf.app.base.tasks import TaskContext, TaskRunner
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFileDialog,

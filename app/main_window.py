@@ -1,5 +1,5 @@
 """`mainWindow`: registries on the left, the table (or thumbnail grid) in the centre, the
-selected record on the right. All data comes from workers (`labshelf.app.tasks`) through `corelink`.
+selected record on the right. All data comes from workers (`labshelf.app.base.tasks`) through `corelink`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from labshelf.app.import_dialog import ImportDialog
 from labshelf.app.registries import BY_NAME, REGISTRIES
 from labshelf.app.settings_dialog import SettingsDialog
 from labshelf.app.table_model import UID_ROLE, RegistryTableModel, TableQuery
-from labshelf.app.tasks import TaskRunner
-from labshelf.app.theme import icon, set_icon
+from labshelf.app.base.tasks import TaskRunner
+from labshelf.app.base.theme import icon, set_icon
 from labshelf.app.thumbnail_grid import ThumbnailGrid
 from labshelf.app.thumbnails import ThumbnailCache
 from labshelf.app.trash_page import TrashPage

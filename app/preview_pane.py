@@ -8,7 +8,7 @@ from typing import Any
 
 from labshelf.app.formatting import human_size
 from labshelf.app.preview_data import PreviewData, load_preview
-from labshelf.app.tasks import TaskContext, TaskRunner
+from labshelf.app.base.tasks import TaskContext, TaskRunner
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QFontDatabase, QKeyEvent, QPixmap, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import (

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from labshelf.app.formatting import format_value
 from labshelf.app.registries import BY_NAME, RegistrySpec
-from labshelf.app.tasks import TaskContext, TaskRunner
+from labshelf.app.base.tasks import TaskContext, TaskRunner
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from labshelf.app import corelink
 from labshelf.app.table_model import UID_ROLE, RegistryTableModel, RowSource, TableQuery
-from labshelf.app.tasks import TaskRunner
-from labshelf.app.theme import set_icon
+from labshelf.app.base.tasks import TaskRunner
+from labshelf.app.base.theme import set_icon
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from labshelf.app import upload_worker
-from labshelf.app.tasks import Task, TaskContext, TaskRunner
+from labshelf.app.base.tasks import Task, TaskContext, TaskRunner
 from PySide6.QtCore import QObject, Signal
 
 FINAL = upload_worker.FINAL

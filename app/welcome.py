@@ -8,7 +8,7 @@ from typing import Any
 
 from labshelf.app.dialogs import folder_row, instance_fields
 from labshelf.app.formatting import mask_secrets
-from labshelf.app.tasks import TaskRunner
+from labshelf.app.base.tasks import TaskRunner
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from labshelf.app import corelink
 from labshelf.app.dialogs import NewInstanceDialog, OpenInstanceDialog
 from labshelf.app.drop_zone import local_paths
-from labshelf.app.theme import apply_theme, current_theme, set_icon
+from labshelf.app.base.theme import apply_theme, current_theme, set_icon
 from PySide6.QtCore import QObject, Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QInputDialog

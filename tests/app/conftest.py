@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from labshelf.app.table_model import TableQuery
-from labshelf.app.tasks import TaskRunner
+from labshelf.app.base.tasks import TaskRunner
 
 # The offscreen platform says this for every top-level window shown; it is not our warning.
 OFFSCREEN_NOISE = r"This plugin does not support propagateSizeHints\(\)"

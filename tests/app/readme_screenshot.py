@@ -46,7 +46,7 @@ def main() -> int:
             (tmp / name.lower()).mkdir()
             os.environ[f"LABSHELF_{name}_DIR"] = str(tmp / name.lower())
         os.environ["LABSHELF_USER"] = "ada"
-        from labshelf.app import qtcompat  # noqa: F401, I001 - first, as in the app
+        from labshelf.app.base import qtcompat  # noqa: F401, I001 - first, as in the app
         from PySide6.QtCore import QBuffer, QIODevice
         from PySide6.QtWidgets import QApplication
 
@@ -56,7 +56,7 @@ def main() -> int:
         app.setWindowIcon(app_icon())
         import labshelf as ls
         from labshelf.app.main_window import MainWindow
-        from labshelf.app.theme import apply_theme
+        from labshelf.app.base.theme import apply_theme
         from labshelf.demo import load_demo
         from screenshots import select_key, settle
 

@@ -106,7 +106,7 @@ def main() -> int:
 
         app = QApplication(sys.argv)
         from labshelf.app.main_window import MainWindow
-        from labshelf.app.theme import apply_theme
+        from labshelf.app.base.theme import apply_theme
 
         seeded = seed(tmp)
         apply_theme(app, "light")
@@ -123,7 +123,7 @@ def main() -> int:
 
 
 def take_shots(app, window, seeded: dict) -> list[Path]:
-    from labshelf.app.theme import apply_theme
+    from labshelf.app.base.theme import apply_theme
 
     shots = []
 

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from labshelf.app import qtcompat  # noqa: F401 - must run before any signal is emitted
+from labshelf.app.base import qtcompat  # noqa: F401 - must run before any signal is emitted
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
 log = logging.getLogger(__name__)
