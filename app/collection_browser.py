@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from labshelf.app import corelink
-from labshelf.app.formatting import format_value, human_size
+from labshelf.app import gateway
+from labshelf.app.data.formatting import format_value, human_size
 from labshelf.app.preview_pane import RowsModel
 from labshelf.app.table_model import RECORD_ROLE
 from labshelf.app.base.tasks import TaskRunner
@@ -144,7 +144,7 @@ class CollectionBrowser(QWidget):
         gen = self._generation
         self.header.setText("Loading…")
         self._runner.submit(
-            lambda ctx: corelink.collection_versions(uid),
+            lambda ctx: gateway.collection_versions(uid),
             done=lambda versions: self._on_versions(gen, uid, versions),
             error=lambda msg, _d: self.header.setText(f"The collection cannot be shown: {msg}"),
             name="collection versions",
@@ -176,7 +176,7 @@ class CollectionBrowser(QWidget):
             return
         gen, uid = self._generation, item.data(Qt.ItemDataRole.UserRole)
         self._runner.submit(
-            lambda ctx: corelink.collection_members(uid),
+            lambda ctx: gateway.collection_members(uid),
             done=lambda members: self._on_members(gen, uid, members),
             name="collection members",
         )
@@ -205,7 +205,7 @@ class CollectionBrowser(QWidget):
             return
         self._runner.submit(
             lambda ctx: diff_members(
-                corelink.collection_members(old_uid), corelink.collection_members(new_uid)
+                gateway.collection_members(old_uid), gateway.collection_members(new_uid)
             ),
             done=self._on_diff,
             name="collection diff",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from labshelf.app.formatting import mask_secrets
+from labshelf.app.data.formatting import mask_secrets
 
 PG_TIMEOUT_S = 5
 

@@ -1,13 +1,13 @@
 """`detailsPanel`: the selected record's fields, editable description, versions, preview,
-lineage and describe() tree. Everything is fetched on a worker through `corelink`.
+lineage and describe() tree. Everything is fetched on a worker through `gateway`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from labshelf.app import corelink
-from labshelf.app.formatting import format_value
+from labshelf.app import gateway
+from labshelf.app.data.formatting import format_value
 from labshelf.app.lineage_panel import LineagePanel
 from labshelf.app.preview_pane import PreviewPane
 from labshelf.app.base.tasks import TaskRunner
@@ -167,14 +167,14 @@ class DetailsPanel(QWidget):
         gen = self._generation
         self.title.setText("Loading…")
         self._runner.submit(
-            lambda ctx: corelink.record_details(registry, uid),
+            lambda ctx: gateway.record_details(registry, uid),
             done=lambda details: self._on_details(gen, details),
             error=lambda msg, _d: self._on_error(gen, msg),
             name="details",
         )
         self.actions_box.setVisible(registry == "Artifact")
         if registry == "Artifact":
-            self.preview.load(lambda ctx: corelink.local_path(uid), "Fetching the content…", title)
+            self.preview.load(lambda ctx: gateway.local_path(uid), "Fetching the content…", title)
         else:
             self.preview.show_message(f"{registry} records have no content to preview.")
         if registry in LINEAGE_REGISTRIES:
@@ -259,7 +259,7 @@ class DetailsPanel(QWidget):
         text = self.description.toPlainText().strip()
         self.save_description.setEnabled(False)
         self._runner.submit(
-            lambda ctx: corelink.set_description(registry, uid, text),
+            lambda ctx: gateway.set_description(registry, uid, text),
             done=lambda _r: self.description_saved.emit(registry, uid),
             error=lambda msg, _d: self.subtitle.setText(f"Saving the description failed: {msg}"),
             name="save description",

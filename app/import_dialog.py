@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from labshelf.app import corelink
-from labshelf.app.formatting import human_size
+from labshelf.app import gateway
+from labshelf.app.data.formatting import human_size
 from labshelf.app.base.tasks import Task, TaskContext, TaskRunner
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
@@ -104,10 +104,10 @@ class ImportDialog(QDialog):
 
     def _load_choices(self) -> None:
         self._runner.submit(
-            lambda ctx: corelink.storage_roots(), done=self._fill_storages, name="storages"
+            lambda ctx: gateway.storage_roots(), done=self._fill_storages, name="storages"
         )
         self._runner.submit(
-            lambda ctx: corelink.collection_choices(),
+            lambda ctx: gateway.collection_choices(),
             done=self._fill_collections,
             name="collections",
         )
@@ -148,7 +148,7 @@ class ImportDialog(QDialog):
         )
 
         def work(ctx: TaskContext) -> dict[str, int]:
-            return corelink.dry_run(paths, prefix, as_folder, ctx.progress, lambda: ctx.cancelled)
+            return gateway.dry_run(paths, prefix, as_folder, ctx.progress, lambda: ctx.cancelled)
 
         self._dry_run = self._runner.submit(
             work,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labshelf.app import corelink
+from labshelf.app import gateway
 from labshelf.app.lineage_layout import DEFAULT_DEPTH, LineageLayout, layout
 from labshelf.app.lineage_view import LineageView
 from labshelf.app.base.tasks import TaskContext, TaskRunner
@@ -69,7 +69,7 @@ class LineagePanel(QWidget):
         depth = self.depth.value()
 
         def work(ctx: TaskContext) -> tuple[str, str, LineageLayout]:
-            dot, focal = corelink.lineage_dot(registry, uid)
+            dot, focal = gateway.lineage_dot(registry, uid)
             return dot, focal, layout(dot, focal, depth)
 
         self._runner.submit(

@@ -1,5 +1,5 @@
 """`mainWindow`: registries on the left, the table (or thumbnail grid) in the centre, the
-selected record on the right. All data comes from workers (`labshelf.app.base.tasks`) through `corelink`.
+selected record on the right. All data comes from workers (`labshelf.app.base.tasks`) through `gateway`.
 """
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ from __future__ import annotations
 import gc
 from typing import Any
 
-from labshelf.app import corelink
+from labshelf.app import gateway
 from labshelf.app.app_settings import AppSettings, open_settings
 from labshelf.app.collection_browser import CollectionBrowser
 from labshelf.app.details_panel import DetailsPanel
 from labshelf.app.drop_zone import DropZone, local_paths
 from labshelf.app.filter_bar import FilterBar
 from labshelf.app.import_dialog import ImportDialog
-from labshelf.app.registries import BY_NAME, REGISTRIES
+from labshelf.app.data.registries import BY_NAME, REGISTRIES
 from labshelf.app.settings_dialog import SettingsDialog
 from labshelf.app.table_model import UID_ROLE, RegistryTableModel, TableQuery
 from labshelf.app.base.tasks import TaskRunner
@@ -77,13 +77,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("labshelf")
         self.runner = TaskRunner(parent=self)
         self.thumb_runner = TaskRunner(max_threads=2, parent=self)
-        self.source = corelink.CoreRowSource()
+        self.source = gateway.CoreRowSource()
         self.model = RegistryTableModel(self.source, self.runner, self)
         thumb_size = AppSettings.load().thumbnail_size
         self.thumbs = ThumbnailCache(
             self.thumb_runner,
-            locate=lambda uid, ctx: corelink.local_path(uid),
-            folder=lambda: corelink.thumbnail_folder(thumb_size),
+            locate=lambda uid, ctx: gateway.local_path(uid),
+            folder=lambda: gateway.thumbnail_folder(thumb_size),
             size=thumb_size,
             parent=self,
         )
@@ -344,7 +344,7 @@ class MainWindow(QMainWindow):
             self.show_registry(registry)
         self.details.show_record(registry, uid)
         self.runner.submit(
-            lambda ctx: corelink.record_id(registry, uid),
+            lambda ctx: gateway.record_id(registry, uid),
             done=self._select_row_of_id,
             name="locate row",
         )
@@ -467,7 +467,7 @@ class MainWindow(QMainWindow):
     # -- status ------------------------------------------------------------------------
     def refresh_instance(self) -> None:
         self.runner.submit(
-            lambda ctx: corelink.instance_summary(),
+            lambda ctx: gateway.instance_summary(),
             done=self.set_instance,
             error=lambda msg, _d: self.instance_label.setText(f"no instance: {msg}"),
             name="instance",

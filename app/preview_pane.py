@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from labshelf.app.formatting import human_size
+from labshelf.app.data.formatting import human_size
 from labshelf.app.preview_data import PreviewData, load_preview
 from labshelf.app.base.tasks import TaskContext, TaskRunner
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal

@@ -36,13 +36,13 @@ def say(text: str) -> None:
 
 def _newest_lineage(ctx: Any) -> tuple[str, Any]:
     import labshelf as ls
-    from labshelf.app import corelink
+    from labshelf.app import gateway
     from labshelf.app.lineage_layout import layout
 
     artifact = ls.Artifact.filter().order_by("-created_at").first()
     if artifact is None:
         raise RuntimeError("the instance has no artifact to draw the lineage of")
-    dot, focal = corelink.lineage_dot("Artifact", artifact.uid)
+    dot, focal = gateway.lineage_dot("Artifact", artifact.uid)
     return artifact.uid, layout(dot, focal)
 
 

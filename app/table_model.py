@@ -1,7 +1,7 @@
 """The registry table model: a row count and a few pages of plain rows, fetched on a worker.
 
 Sorting, filtering and search are part of the `TableQuery` and run in SQL (through core's
-QuerySet, see `corelink.CoreRowSource`): COUNT with the query's WHERE, then OFFSET/LIMIT
+QuerySet, see `gateway.CoreRowSource`): COUNT with the query's WHERE, then OFFSET/LIMIT
 pages of `PAGE_SIZE` rows. The model never holds more than `MAX_PAGES` pages, so memory stays
 bounded whatever the table's size.
 """
@@ -12,8 +12,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from labshelf.app.formatting import format_value
-from labshelf.app.registries import BY_NAME, RegistrySpec
+from labshelf.app.data.formatting import format_value
+from labshelf.app.data.registries import BY_NAME, RegistrySpec
 from labshelf.app.base.tasks import TaskContext, TaskRunner
 from PySide6.QtCore import (
     QAbstractTableModel,

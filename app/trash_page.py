@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from labshelf.app import corelink
+from labshelf.app import gateway
 from labshelf.app.table_model import UID_ROLE, RegistryTableModel, RowSource, TableQuery
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.base.theme import set_icon
@@ -65,10 +65,10 @@ class TrashPage(QWidget):
         return [uid for uid in (r.data(UID_ROLE) for r in rows) if uid]
 
     def restore_selected(self) -> None:
-        self._run(corelink.restore, "restore")
+        self._run(gateway.restore, "restore")
 
     def delete_selected(self) -> None:
-        self._run(corelink.delete_permanently, "delete")
+        self._run(gateway.delete_permanently, "delete")
 
     def _confirm_delete(self) -> None:
         uids = self.selected_uids()

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from labshelf.app.dialogs import folder_row, instance_fields
-from labshelf.app.formatting import mask_secrets
+from labshelf.app.data.formatting import mask_secrets
 from labshelf.app.base.tasks import TaskRunner
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent
@@ -37,14 +37,14 @@ def create_demo_instance() -> dict[str, str]:
     """A local instance under the user data dir holding the iris studies (the tutorial's
     runs, versions, a collection and lineage); returns its summary."""
     import labshelf as ls
-    from labshelf.app import corelink
+    from labshelf.app import gateway
     from labshelf.demo import load_demo
     from labshelf.instance import data_dir
 
     root = data_dir() / "demo"
     ls.init(root / "storage", name=DEMO_INSTANCE)
     load_demo(root / "iris_studies")
-    return corelink.instance_summary()
+    return gateway.instance_summary()
 
 
 def configured_instances() -> list[tuple[str, str]]:
@@ -198,7 +198,7 @@ class WelcomeView(QWidget):
         self._work(lambda: check_connection(storage, db), self.say, "Testing the connection…")
 
     def create_instance(self) -> None:
-        from labshelf.app import corelink
+        from labshelf.app import gateway
         from labshelf.app.connection_check import check_connection
 
         storage, db, name = (
@@ -209,7 +209,7 @@ class WelcomeView(QWidget):
 
         def create() -> dict[str, str]:
             check_connection(storage, db)
-            return corelink.create_instance(storage, db or None, name or None)
+            return gateway.create_instance(storage, db or None, name or None)
 
         self._work(create, self._ready, "Creating the instance…")
 
@@ -238,10 +238,10 @@ class WelcomeView(QWidget):
         self.open_instance(target)
 
     def open_instance(self, target: str) -> None:
-        from labshelf.app import corelink
+        from labshelf.app import gateway
 
         self._work(
-            lambda: corelink.open_instance(target), self._ready, f"Opening {mask_secrets(target)}…"
+            lambda: gateway.open_instance(target), self._ready, f"Opening {mask_secrets(target)}…"
         )
 
     def shutdown(self) -> None:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labshelf.app import corelink
+from labshelf.app import gateway
 from labshelf.app.dialogs import NewInstanceDialog, OpenInstanceDialog
 from labshelf.app.drop_zone import local_paths
 from labshelf.app.base.theme import apply_theme, current_theme, set_icon
@@ -196,7 +196,7 @@ class WindowActions(QObject):
         uid = self._artifact_uid()
         if uid:
             self._run(
-                lambda: str(corelink.artifact_path(uid)),
+                lambda: str(gateway.artifact_path(uid)),
                 QApplication.clipboard().setText,
                 "Copy path",
             )
@@ -205,7 +205,7 @@ class WindowActions(QObject):
         uids, registry = self._uids_or_say(), self.w.registry
         if uids and registry in ("Artifact", "Collection"):
             self._run(
-                lambda: corelink.trash(registry, uids),
+                lambda: gateway.trash(registry, uids),
                 lambda _r: self._after_write(
                     f"Moved {len(uids)} to the trash (Trash → Restore brings them back)"
                 ),
@@ -221,7 +221,7 @@ class WindowActions(QObject):
         uid = self._artifact_uid()
         if uid:
             self._run(
-                lambda: corelink.local_path(uid),
+                lambda: gateway.local_path(uid),
                 lambda p: QDesktopServices.openUrl(QUrl.fromLocalFile(str(p))),
                 "Opening",
             )
@@ -230,7 +230,7 @@ class WindowActions(QObject):
         uid = self._artifact_uid()
         if uid:
             self._run(
-                lambda: corelink.local_path(uid),
+                lambda: gateway.local_path(uid),
                 lambda p: QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(p).parent))),
                 "Revealing",
             )
@@ -239,7 +239,7 @@ class WindowActions(QObject):
         uid = self._artifact_uid()
         if uid:
             self._run(
-                lambda: corelink.local_path(uid),
+                lambda: gateway.local_path(uid),
                 lambda p: self.w.statusBar().showMessage(f"Cached at {p}", 5000),
                 "Caching",
             )
@@ -249,7 +249,7 @@ class WindowActions(QObject):
         folder = QFileDialog.getExistingDirectory(self.w, "Export to folder") if uid else ""
         if uid and folder:
             self._run(
-                lambda: corelink.export_to(uid, folder),
+                lambda: gateway.export_to(uid, folder),
                 lambda p: self.w.statusBar().showMessage(f"Exported to {p}", 5000),
                 "Export",
             )
@@ -259,7 +259,7 @@ class WindowActions(QObject):
         path = QFileDialog.getOpenFileName(self.w, "New version from file")[0] if uid else ""
         if uid and path:
             self._run(
-                lambda: corelink.new_version(uid, path),
+                lambda: gateway.new_version(uid, path),
                 lambda new: self._after_version(new),
                 "Saving the new version",
             )
@@ -270,7 +270,7 @@ class WindowActions(QObject):
 
     def make_latest(self, uid: str) -> None:
         self._run(
-            lambda: corelink.make_latest(uid), self._after_version, "Making this version the latest"
+            lambda: gateway.make_latest(uid), self._after_version, "Making this version the latest"
         )
 
     def export_csv(self) -> None:
@@ -280,7 +280,7 @@ class WindowActions(QObject):
         if path and self.w.registry != "Trash":
             query = self.w.model.query
             self._run(
-                lambda: corelink.export_csv(query, path),
+                lambda: gateway.export_csv(query, path),
                 lambda n: self.w.statusBar().showMessage(f"Wrote {n} rows to {path}", 5000),
                 "Export",
             )
@@ -290,7 +290,7 @@ class WindowActions(QObject):
         name, ok = QInputDialog.getText(self.w, "New collection", "Name:") if uids else ("", False)
         if ok and name.strip():
             self._run(
-                lambda: corelink.create_collection(uids, name.strip()),
+                lambda: gateway.create_collection(uids, name.strip()),
                 lambda uid: self.w.select_record("Collection", uid),
                 "Creating the collection",
             )
@@ -299,7 +299,7 @@ class WindowActions(QObject):
         uids = self._uids_or_say() if self.w.registry == "Artifact" else []
         if uids:
             self._run(
-                corelink.collection_names,
+                gateway.collection_names,
                 lambda names: self._choose_collection(names, uids),
                 "Listing collections",
             )
@@ -315,7 +315,7 @@ class WindowActions(QObject):
         if ok:
             target = names[labels.index(label)][1]
             self._run(
-                lambda: corelink.add_to_collection(target, uids),
+                lambda: gateway.add_to_collection(target, uids),
                 lambda uid: self.w.select_record("Collection", uid),
                 "Adding to the collection",
             )
@@ -325,7 +325,7 @@ class WindowActions(QObject):
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.target.text().strip():
             target = dialog.target.text().strip()
             self._run(
-                lambda: corelink.open_instance(target), self._switched, "Opening the instance"
+                lambda: gateway.open_instance(target), self._switched, "Opening the instance"
             )
 
     def new_instance(self) -> None:
@@ -337,7 +337,7 @@ class WindowActions(QObject):
                 dialog.name.text().strip(),
             )
             self._run(
-                lambda: corelink.create_instance(storage, db, name),
+                lambda: gateway.create_instance(storage, db, name),
                 self._switched,
                 "Creating the instance",
             )

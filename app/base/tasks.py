@@ -105,17 +105,17 @@ class Task(QRunnable):
 
 
 def _import_core() -> None:
-    from labshelf.app import corelink
+    from labshelf.app import gateway
 
-    corelink.import_core()
+    gateway.import_core()
 
 
 def _release_thread_session() -> None:
     # A pool thread must not keep a read transaction open: it would pin an old snapshot
     # (stale rows) and hold SQLite's WAL back.
-    from labshelf.app import corelink
+    from labshelf.app import gateway
 
-    corelink.release_thread_session()
+    gateway.release_thread_session()
 
 
 class TaskRunner(QObject):

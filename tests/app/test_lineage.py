@@ -76,9 +76,9 @@ def test_zoom_and_fit(qtbot) -> None:
 
 
 def test_panel_expand_and_export(qtbot, runner, tmp_path: Path, monkeypatch) -> None:
-    from labshelf.app import corelink
+    from labshelf.app import gateway
 
-    monkeypatch.setattr(corelink, "lineage_dot", lambda registry, uid: (DOT, "focal"))
+    monkeypatch.setattr(gateway, "lineage_dot", lambda registry, uid: (DOT, "focal"))
     panel = LineagePanel(runner)
     qtbot.addWidget(panel)
     panel.depth.setValue(2)

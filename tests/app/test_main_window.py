@@ -229,7 +229,7 @@ def test_stale_rows_refresh_after_another_process_writes(
 
 
 def test_lineage_click_selects_the_record(qtbot, window: MainWindow, seeded, monkeypatch) -> None:
-    from labshelf.app import corelink
+    from labshelf.app import gateway
 
     image, collection = seeded["images"][0], seeded["collections"][0]
     dot = (
@@ -237,7 +237,7 @@ def test_lineage_click_selects_the_record(qtbot, window: MainWindow, seeded, mon
         f'"{collection.uid}" [label="plates", registry="Collection", uid="{collection.uid}"]; '
         f'"{image.uid}" -> "{collection.uid}"; }}'
     )
-    monkeypatch.setattr(corelink, "lineage_dot", lambda registry, uid: (dot, image.uid))
+    monkeypatch.setattr(gateway, "lineage_dot", lambda registry, uid: (dot, image.uid))
     _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/cells_1.jpg"))
     lineage = window.details.lineage
     qtbot.waitUntil(lambda: collection.uid in lineage.view.nodes, timeout=10000)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import labshelf as ls
-from labshelf.app.registries import BY_NAME
+from labshelf.app.data.registries import BY_NAME
 from labshelf.app.table_model import TableQuery
 
 TRASH = -1
