@@ -13,7 +13,7 @@ from typing import Any
 
 import labshelf as ls
 from labshelf.app.data.registries import BY_NAME
-from labshelf.app.table_model import TableQuery
+from labshelf.app.browser.table_model import TableQuery
 
 TRASH = -1
 DETAIL_FIELDS = {

@@ -9,19 +9,19 @@ from typing import Any
 
 from labshelf.app import gateway
 from labshelf.app.app_settings import AppSettings, open_settings
-from labshelf.app.collection_browser import CollectionBrowser
-from labshelf.app.details_panel import DetailsPanel
+from labshelf.app.browser.collection_browser import CollectionBrowser
+from labshelf.app.browser.details_panel import DetailsPanel
 from labshelf.app.drop_zone import DropZone, local_paths
-from labshelf.app.filter_bar import FilterBar
+from labshelf.app.browser.filter_bar import FilterBar
 from labshelf.app.import_dialog import ImportDialog
 from labshelf.app.data.registries import BY_NAME, REGISTRIES
 from labshelf.app.settings_dialog import SettingsDialog
-from labshelf.app.table_model import UID_ROLE, RegistryTableModel, TableQuery
+from labshelf.app.browser.table_model import UID_ROLE, RegistryTableModel, TableQuery
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.base.theme import icon, set_icon
-from labshelf.app.thumbnail_grid import ThumbnailGrid
+from labshelf.app.browser.thumbnail_grid import ThumbnailGrid
 from labshelf.app.thumbnails import ThumbnailCache
-from labshelf.app.trash_page import TrashPage
+from labshelf.app.browser.trash_page import TrashPage
 from labshelf.app.upload_queue import UploadQueueDock
 from labshelf.app.uploads import UploadManager, default_store
 from labshelf.app.window_actions import WindowActions

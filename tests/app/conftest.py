@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labshelf.app.table_model import TableQuery
+from labshelf.app.browser.table_model import TableQuery
 from labshelf.app.base.tasks import TaskRunner
 
 # The offscreen platform says this for every top-level window shown; it is not our warning.

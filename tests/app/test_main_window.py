@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from labshelf.app.main_window import MainWindow
-from labshelf.app.table_model import UID_ROLE
+from labshelf.app.browser.table_model import UID_ROLE
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QTableView, QWidget
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labshelf.app.imaging import IMAGE_SUFFIXES
-from labshelf.app.table_model import RECORD_ROLE
+from labshelf.app.browser.table_model import RECORD_ROLE
 from labshelf.app.base.theme import icon
 from labshelf.app.thumbnails import ThumbnailCache, ThumbRequest, can_thumbnail
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, QTimer

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labshelf.app import gateway
-from labshelf.app.table_model import UID_ROLE, RegistryTableModel, RowSource, TableQuery
+from labshelf.app.browser.table_model import UID_ROLE, RegistryTableModel, RowSource, TableQuery
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.base.theme import set_icon
 from PySide6.QtCore import Signal
