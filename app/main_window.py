@@ -20,7 +20,7 @@ from labshelf.app.browser.table_model import UID_ROLE, RegistryTableModel, Table
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.base.theme import icon, set_icon
 from labshelf.app.browser.thumbnail_grid import ThumbnailGrid
-from labshelf.app.thumbnails import ThumbnailCache
+from labshelf.app.preview.thumbnails import ThumbnailCache
 from labshelf.app.browser.trash_page import TrashPage
 from labshelf.app.upload_queue import UploadQueueDock
 from labshelf.app.uploads import UploadManager, default_store

@@ -37,7 +37,7 @@ def say(text: str) -> None:
 def _newest_lineage(ctx: Any) -> tuple[str, Any]:
     import labshelf as ls
     from labshelf.app import gateway
-    from labshelf.app.lineage_layout import layout
+    from labshelf.app.lineage.layout import layout
 
     artifact = ls.Artifact.filter().order_by("-created_at").first()
     if artifact is None:
@@ -107,7 +107,7 @@ def check_lazy_imports(ctx: Any) -> str:
     for name in LAZY_MODULES:
         importlib.import_module(name)
     import pandas as pd
-    from labshelf.app.preview_data import load_preview
+    from labshelf.app.preview.content import load_preview
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "t.parquet"
@@ -155,7 +155,7 @@ class SmokeTest:
         )
 
     def _render(self, result: tuple[str, Any]) -> None:
-        from labshelf.app.lineage_view import LineageView
+        from labshelf.app.lineage.view import LineageView
 
         uid, lay = result
         view = self.window.findChild(LineageView, "lineageView")

@@ -7,11 +7,11 @@ from typing import Any
 
 from labshelf.app import gateway
 from labshelf.app.data.formatting import format_value, human_size
-from labshelf.app.preview_pane import RowsModel
+from labshelf.app.preview.pane import RowsModel
 from labshelf.app.browser.table_model import RECORD_ROLE
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.browser.thumbnail_grid import ThumbnailGrid
-from labshelf.app.thumbnails import ThumbnailCache
+from labshelf.app.preview.thumbnails import ThumbnailCache
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,

@@ -8,8 +8,8 @@ from typing import Any
 
 from labshelf.app import gateway
 from labshelf.app.data.formatting import format_value
-from labshelf.app.lineage_panel import LineagePanel
-from labshelf.app.preview_pane import PreviewPane
+from labshelf.app.lineage.panel import LineagePanel
+from labshelf.app.preview.pane import PreviewPane
 from labshelf.app.base.tasks import TaskRunner
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QFontDatabase

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from labshelf.app.imaging import IMAGE_SUFFIXES
+from labshelf.app.preview.imaging import IMAGE_SUFFIXES
 from labshelf.app.browser.table_model import RECORD_ROLE
 from labshelf.app.base.theme import icon
-from labshelf.app.thumbnails import ThumbnailCache, ThumbRequest, can_thumbnail
+from labshelf.app.preview.thumbnails import ThumbnailCache, ThumbRequest, can_thumbnail
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, QTimer
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labshelf.app.lineage_layout import layout
-from labshelf.app.lineage_panel import LineagePanel
-from labshelf.app.lineage_view import LineageView
+from labshelf.app.lineage.layout import layout
+from labshelf.app.lineage.panel import LineagePanel
+from labshelf.app.lineage.view import LineageView
 from PySide6.QtCore import Qt
 
 # raw0 -> run1 -> mid -> run2 -> focal, with transforms feeding the runs

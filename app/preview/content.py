@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labshelf.app.data.formatting import human_size
-from labshelf.app.imaging import IMAGE_SUFFIXES, TooLarge, open_display_image, to_qimage
+from labshelf.app.preview.imaging import IMAGE_SUFFIXES, TooLarge, open_display_image, to_qimage
 from PySide6.QtGui import QImage
 
 TABLE_ROWS = 200

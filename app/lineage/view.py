@@ -6,7 +6,7 @@ the window to select that record, a click on a node's "+" badge expands its upst
 
 from __future__ import annotations
 
-from labshelf.app.lineage_layout import LayoutEdge, LayoutNode, LineageLayout
+from labshelf.app.lineage.layout import LayoutEdge, LayoutNode, LineageLayout
 from PySide6.QtCore import QBuffer, QIODevice, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QBrush,

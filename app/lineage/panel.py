@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from labshelf.app import gateway
-from labshelf.app.lineage_layout import DEFAULT_DEPTH, LineageLayout, layout
-from labshelf.app.lineage_view import LineageView
+from labshelf.app.lineage.layout import DEFAULT_DEPTH, LineageLayout, layout
+from labshelf.app.lineage.view import LineageView
 from labshelf.app.base.tasks import TaskContext, TaskRunner
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (

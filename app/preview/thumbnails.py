@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labshelf.app.imaging import IMAGE_SUFFIXES, open_display_image
+from labshelf.app.preview.imaging import IMAGE_SUFFIXES, open_display_image
 from labshelf.app.base.tasks import TaskContext, TaskRunner
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QPixmap
