@@ -11,9 +11,9 @@ from labshelf.app import gateway
 from labshelf.app.app_settings import AppSettings, open_settings
 from labshelf.app.browser.collection_browser import CollectionBrowser
 from labshelf.app.browser.details_panel import DetailsPanel
-from labshelf.app.drop_zone import DropZone, local_paths
+from labshelf.app.uploads.drop_zone import DropZone, local_paths
 from labshelf.app.browser.filter_bar import FilterBar
-from labshelf.app.import_dialog import ImportDialog
+from labshelf.app.uploads.import_dialog import ImportDialog
 from labshelf.app.data.registries import BY_NAME, REGISTRIES
 from labshelf.app.settings_dialog import SettingsDialog
 from labshelf.app.browser.table_model import UID_ROLE, RegistryTableModel, TableQuery
@@ -22,8 +22,8 @@ from labshelf.app.base.theme import icon, set_icon
 from labshelf.app.browser.thumbnail_grid import ThumbnailGrid
 from labshelf.app.preview.thumbnails import ThumbnailCache
 from labshelf.app.browser.trash_page import TrashPage
-from labshelf.app.upload_queue import UploadQueueDock
-from labshelf.app.uploads import UploadManager, default_store
+from labshelf.app.uploads.queue import UploadQueueDock
+from labshelf.app.uploads.manager import UploadManager, default_store
 from labshelf.app.window_actions import WindowActions
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (

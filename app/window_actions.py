@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from labshelf.app import gateway
 from labshelf.app.dialogs import NewInstanceDialog, OpenInstanceDialog
-from labshelf.app.drop_zone import local_paths
+from labshelf.app.uploads.drop_zone import local_paths
 from labshelf.app.base.theme import apply_theme, current_theme, set_icon
 from PySide6.QtCore import QObject, Qt, QUrl
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence

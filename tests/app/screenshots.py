@@ -196,7 +196,7 @@ def tutorial_shots(app, tmp: Path) -> list[Path]:
 
 
 def import_shots(app, window, incoming: Path) -> list[Path]:
-    from labshelf.app.drop_zone import mime_for
+    from labshelf.app.uploads.drop_zone import mime_for
     from PySide6.QtCore import QPointF, Qt
     from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent
 

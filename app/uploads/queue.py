@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from labshelf.app.data.formatting import human_size
-from labshelf.app.uploads import Drop, DropItem, UploadManager
+from labshelf.app.uploads.manager import Drop, DropItem, UploadManager
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt, QTimer
 from PySide6.QtWidgets import (
     QDockWidget,
