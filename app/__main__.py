@@ -17,7 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     args = [a for a in args if a != SMOKE_FLAG]
     from labshelf.app import app_settings
     from labshelf.app.app_icon import app_icon
-    from labshelf.app.welcome import WelcomeWindow, instance_configured
+    from labshelf.app.instances.welcome import WelcomeWindow, instance_configured
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance() or QApplication(args)

@@ -7,7 +7,7 @@ from typing import Any
 
 from labshelf.app import app_settings
 from labshelf.app.app_settings import THEMES, THUMB_SIZES, AppSettings
-from labshelf.app.dialogs import folder_row
+from labshelf.app.instances.dialogs import folder_row
 from labshelf.app.base.tasks import TaskRunner
 from PySide6.QtWidgets import (
     QComboBox,

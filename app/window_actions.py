@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from labshelf.app import gateway
-from labshelf.app.dialogs import NewInstanceDialog, OpenInstanceDialog
+from labshelf.app.instances.dialogs import NewInstanceDialog, OpenInstanceDialog
 from labshelf.app.uploads.drop_zone import local_paths
 from labshelf.app.base.theme import apply_theme, current_theme, set_icon
 from PySide6.QtCore import QObject, Qt, QUrl

@@ -63,7 +63,7 @@ def test_a_password_in_the_database_url_stays_out_of_the_app(
 ) -> None:
     import labshelf as ls
     from labshelf.app.main_window import MainWindow
-    from labshelf.app.welcome import WelcomeView
+    from labshelf.app.instances.welcome import WelcomeView
     from labshelf.instance import disconnect
 
     caplog.set_level(logging.DEBUG)

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 from labshelf.app.app_settings import AppSettings, open_settings
-from labshelf.app.connection_check import CheckFailed, _explain_pg, check_database, check_storage
+from labshelf.app.instances.connection_check import CheckFailed, _explain_pg, check_database, check_storage
 from labshelf.app.settings_dialog import SettingsDialog
-from labshelf.app.welcome import WelcomeView, WelcomeWindow, instance_configured
+from labshelf.app.instances.welcome import WelcomeView, WelcomeWindow, instance_configured
 from PySide6.QtCore import Qt
 from services import free_port
 

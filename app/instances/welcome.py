@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from labshelf.app.dialogs import folder_row, instance_fields
+from labshelf.app.instances.dialogs import folder_row, instance_fields
 from labshelf.app.data.formatting import mask_secrets
 from labshelf.app.base.tasks import TaskRunner
 from PySide6.QtCore import Qt, Signal
@@ -192,14 +192,14 @@ class WelcomeView(QWidget):
         )
 
     def test_connection(self) -> None:
-        from labshelf.app.connection_check import check_connection
+        from labshelf.app.instances.connection_check import check_connection
 
         storage, db = self.storage.text(), self.db.text()
         self._work(lambda: check_connection(storage, db), self.say, "Testing the connection…")
 
     def create_instance(self) -> None:
         from labshelf.app import gateway
-        from labshelf.app.connection_check import check_connection
+        from labshelf.app.instances.connection_check import check_connection
 
         storage, db, name = (
             self.storage.text().strip(),
