@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-SMOKE_FLAG = "--smoke-test"  # hidden: see labshelf.app.smoke
+SMOKE_FLAG = "--smoke-test"  # hidden: see labshelf.app.shell.smoke
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,8 +15,8 @@ def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv if argv is None else argv)
     smoke = SMOKE_FLAG in args
     args = [a for a in args if a != SMOKE_FLAG]
-    from labshelf.app import app_settings
-    from labshelf.app.app_icon import app_icon
+    from labshelf.app.shell import app_settings
+    from labshelf.app.shell.app_icon import app_icon
     from labshelf.app.instances.welcome import WelcomeWindow, instance_configured
     from PySide6.QtWidgets import QApplication
 
@@ -27,14 +27,14 @@ def main(argv: list[str] | None = None) -> int:
     app.setWindowIcon(app_icon())
     app_settings.apply(app_settings.AppSettings.load())
     if instance_configured():
-        from labshelf.app.main_window import MainWindow
+        from labshelf.app.shell.main_window import MainWindow
 
         window = MainWindow()
     else:
         window = WelcomeWindow()
     window.show()
     if smoke:
-        from labshelf.app.smoke import SmokeTest
+        from labshelf.app.shell.smoke import SmokeTest
 
         _keep = SmokeTest(window)
     return app.exec()

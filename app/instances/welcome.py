@@ -264,7 +264,7 @@ class WelcomeWindow(QMainWindow):
         self.main_window: QMainWindow | None = None
 
     def _open_main(self, _summary: dict[str, str]) -> None:
-        from labshelf.app.main_window import MainWindow
+        from labshelf.app.shell.main_window import MainWindow
 
         self.main_window = MainWindow()
         self.main_window.show()

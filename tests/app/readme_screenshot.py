@@ -50,7 +50,7 @@ def main() -> int:
         from PySide6.QtCore import QBuffer, QIODevice
         from PySide6.QtWidgets import QApplication
 
-        from labshelf.app.app_icon import app_icon
+        from labshelf.app.shell.app_icon import app_icon
 
         app = QApplication(sys.argv)
         app.setWindowIcon(app_icon())

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from labshelf.app import app_settings
-from labshelf.app.app_settings import THEMES, THUMB_SIZES, AppSettings
+from labshelf.app.shell import app_settings
+from labshelf.app.shell.app_settings import THEMES, THUMB_SIZES, AppSettings
 from labshelf.app.instances.dialogs import folder_row
 from labshelf.app.base.tasks import TaskRunner
 from PySide6.QtWidgets import (

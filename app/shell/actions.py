@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QInputDialog
 
 if TYPE_CHECKING:
-    from labshelf.app.main_window import MainWindow
+    from labshelf.app.shell.main_window import MainWindow
 
 
 class WindowActions(QObject):
@@ -348,7 +348,7 @@ class WindowActions(QObject):
         self.w.refresh()
 
     def set_dark(self, dark: bool) -> None:
-        from labshelf.app.main_window import open_settings
+        from labshelf.app.shell.main_window import open_settings
 
         theme = "dark" if dark else "light"
         app = QApplication.instance()
