@@ -3,13 +3,14 @@
 Input is the DOT text of the graph `view_lineage` builds (pygraphviz `AGraph`); output is a
 `LineageLayout` of positions in scene coordinates (y down), styles copied from the graph so
 the app draws what `view_lineage` writes. Upstream nodes beyond `depth` hops from the focal
-node are collapsed unless expanded on demand.
+node are collapsed unless expanded on demand. No Qt here: it runs on workers.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 POINTS_PER_INCH = 72.0
 DEFAULT_DEPTH = 4
@@ -48,13 +49,15 @@ class LayoutEdge:
 
 @dataclass
 class LineageLayout:
+    """Nodes and edges placed by graphviz, and the drawing's size (points)."""
+
     nodes: list[LayoutNode] = field(default_factory=list)
     edges: list[LayoutEdge] = field(default_factory=list)
     width: float = 0.0
     height: float = 0.0
 
 
-def visible_nodes(graph, focal: str, depth: int, expanded: set[str]) -> set[str]:
+def visible_nodes(graph: Any, focal: str, depth: int, expanded: set[str]) -> set[str]:
     """Nodes shown: all but the upstream ones beyond `depth` hops not reached by expansion."""
     upstream = _ancestors(graph, focal)
     shown = {n for n in graph.nodes() if n not in upstream}
@@ -70,7 +73,7 @@ def visible_nodes(graph, focal: str, depth: int, expanded: set[str]) -> set[str]
     return shown
 
 
-def _ancestors(graph, node: str) -> set[str]:
+def _ancestors(graph: Any, node: str) -> set[str]:
     seen: set[str] = set()
     stack = [node]
     while stack:
@@ -85,7 +88,7 @@ def layout(
     dot: str, focal: str, depth: int = DEFAULT_DEPTH, expanded: frozenset[str] = frozenset()
 ) -> LineageLayout:
     """Prune, lay out with `dot` and convert to scene coordinates."""
-    import pygraphviz
+    import pygraphviz  # deferred: Graphviz loads on the worker that lays out the first graph
 
     graph = pygraphviz.AGraph(string=dot)
     shown = visible_nodes(graph, focal, depth, set(expanded))
@@ -102,12 +105,12 @@ def layout(
     return result
 
 
-def _bbox(graph) -> tuple[float, float, float, float]:
+def _bbox(graph: Any) -> tuple[float, float, float, float]:
     x0, y0, x1, y1 = (float(v) for v in graph.graph_attr["bb"].split(","))
     return x0, y0, x1, y1
 
 
-def _node(node, height: float, focal: str, hidden: int) -> LayoutNode:
+def _node(node: Any, height: float, focal: str, hidden: int) -> LayoutNode:
     attr = node.attr
     x, y = (float(v) for v in attr["pos"].split(","))
     label = attr.get("label") or str(node)
@@ -130,7 +133,7 @@ def _node(node, height: float, focal: str, hidden: int) -> LayoutNode:
     )
 
 
-def _edge(edge, height: float) -> LayoutEdge:
+def _edge(edge: Any, height: float) -> LayoutEdge:
     points: list[tuple[float, float]] = []
     tip = None
     for part in edge.attr["pos"].split():
