@@ -1,5 +1,16 @@
-"""The app's only door to core. Everything here runs on worker threads and returns plain data
-(dicts, tuples, paths, DOT text): ORM records never leave the thread that loaded them.
+"""The desktop app's one door to core.
+
+Every other module of the desktop app reaches labshelf's core through the functions here
+(the command line, `labshelf.app.cli`, and the upload worker process,
+`labshelf.app.upload_worker`, are the only other modules that import core). They take and
+return plain data — dicts, tuples, paths, DOT text — so ORM records never leave the thread
+that loaded them; most of them run on worker threads (`labshelf.app.base.tasks`).
+
+Importing this module is cheap: it loads core's small modules (instance settings, file
+kinds, sizes). Core's database layer and what builds on it (SQLAlchemy, the models, the
+upload engine, the cloud libraries) is imported inside the functions that need it, which run
+on workers, so that the UI thread never waits for it while the first window is drawn. The
+function-level imports below are all of that kind.
 """
 
 from __future__ import annotations
@@ -7,80 +18,25 @@ from __future__ import annotations
 import shutil
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import labshelf as ls
-from labshelf.app.data.registries import BY_NAME
-from labshelf.app.browser.table_model import TableQuery
+from labshelf.errors import LabshelfError
+from labshelf.filekinds import IMAGE_SUFFIXES, kind_of
+from labshelf.humanize import human_size
+from labshelf.instance import NotConnected, all_configs, config_dir, data_dir
 
-TRASH = -1
-DETAIL_FIELDS = {
-    "Artifact": (
-        "uid",
-        "key",
-        "description",
-        "suffix",
-        "size",
-        "hash",
-        "hash_type",
-        "n_objects",
-        "n_observations",
-        "version",
-        "is_latest",
-        "visibility",
-        "key_is_virtual",
-        "storage__root",
-        "transform__name",
-        "transform__type",
-        "run__uid",
-        "created_by__handle",
-        "created_at",
-        "updated_at",
-    ),
-    "Collection": (
-        "uid",
-        "name",
-        "description",
-        "hash",
-        "version",
-        "is_latest",
-        "visibility",
-        "reference",
-        "transform__name",
-        "run__uid",
-        "created_by__handle",
-        "created_at",
-    ),
-    "Transform": (
-        "uid",
-        "name",
-        "key",
-        "type",
-        "version",
-        "is_latest",
-        "description",
-        "hash",
-        "reference",
-        "created_by__handle",
-        "created_at",
-    ),
-    "Run": (
-        "uid",
-        "transform__name",
-        "transform__type",
-        "started_at",
-        "finished_at",
-        "is_consecutive",
-        "reference",
-        "created_by__handle",
-        "created_at",
-    ),
-    "User": ("uid", "handle", "name", "created_at"),
-    "Storage": ("uid", "root", "type", "region", "description", "created_by__handle", "created_at"),
-}
-
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "LabshelfError",
+    "NotConnected",
+    "config_dir",
+    "data_dir",
+    "human_size",
+    "kind_of",
+]
 
 _import_lock = threading.Lock()
 
@@ -90,79 +46,119 @@ def import_core() -> None:
     SQLAlchemy at once can be handed a partly initialised module; the UI thread never imports
     them, so the window paints before they are loaded."""
     with _import_lock:
-        import labshelf.context
+        import labshelf.context  # deferred: SQLAlchemy (see the module docstring)
         import labshelf.query  # noqa: F401
         import PIL.Image  # noqa: F401
 
 
 def release_thread_session() -> None:
     """Free the records this worker thread holds before it takes the next task."""
-    from labshelf.context import release_session
+    from labshelf.context import release_session  # deferred: SQLAlchemy
     from labshelf.instance import is_configured
 
     if is_configured():
         release_session()
 
 
-def registry(name: str) -> Any:
+def _registry(name: str) -> Any:
     return getattr(ls, name)
 
 
-# -- tables ------------------------------------------------------------------------------
-class CoreRowSource:
-    """Rows of the current instance through core's QuerySet (filter, search, order in SQL)."""
-
-    def _queryset(self, query: TableQuery) -> Any:
-        lookups = dict(query.filters)
-        if query.trash:
-            lookups["visibility"] = TRASH
-        qs = registry(query.registry).filter(**lookups)
-        if query.search:
-            qs = qs.search(query.search)
-            return qs.order_by(*query.order) if query.order else qs
-        return qs.order_by(*(query.order or ("-created_at",)))
-
-    def count(self, query: TableQuery) -> int:
-        return self._queryset(query).count()
-
-    def fetch_page(self, query: TableQuery, offset: int, limit: int) -> list[dict]:
-        ids = self._page_ids(query, offset, limit)
-        if not ids:
-            return []
-        fields = BY_NAME[query.registry].fields
-        # A lookup by id also finds rows trashed meanwhile: they keep their text until reload.
-        rows = registry(query.registry).filter(id__in=ids).values("id", *fields)
-        by_id = {row["id"]: row for row in rows}
-        return [by_id[i] for i in ids if i in by_id]
-
-    def _page_ids(self, query: TableQuery, offset: int, limit: int) -> list[int]:
-        # Only ids: the query's own SQL (filters, search rank, order) with LIMIT/OFFSET, and no
-        # ORM objects to build (pure Python time the UI thread would wait for).
-        from labshelf.context import read
-        from labshelf.instance import current
-
-        qs = self._queryset(query)
-        stmt = qs.statement([qs.model.id], current().dialect).limit(limit).offset(offset)
-        return read(lambda s: list(s.execute(stmt).scalars()), what="reading a page")
-
-    def fingerprint(self, query: TableQuery) -> object:
-        """Changes when rows are added, removed or edited (cheap: a count and two rows)."""
-        qs = self._queryset(query)
-        stamp = (
-            "updated_at"
-            if query.registry in ("Artifact", "Collection", "Transform")
-            else "created_at"
-        )
-        newest_id = qs.order_by("-id").first()
-        newest_edit = registry(query.registry).filter(id__gte=0).order_by(f"-{stamp}").first()
-        return (
-            qs.count(),
-            newest_id.id if newest_id else None,
-            getattr(newest_edit, stamp, None),
-        )
+def _get(name: str, uid: str) -> Any:
+    return _registry(name).get(uid)
 
 
-# -- instance ----------------------------------------------------------------------------
+# -- registries ----------------------------------------------------------------------------
+def registry_specs() -> dict[str, Any]:
+    """Core's registry specs (`labshelf.registry`) by class name ("Artifact"): fields,
+    columns, name field, versions, trash. Loads SQLAlchemy: call it on a worker."""
+    from labshelf.registry import REGISTRIES  # deferred: SQLAlchemy and the models
+
+    return {spec.name: spec for spec in REGISTRIES.values()}
+
+
+# -- tables --------------------------------------------------------------------------------
+Lookups = Mapping[str, Any]
+
+
+def _queryset(
+    registry: str, lookups: Lookups, search: str, order: Sequence[str], trash: bool
+) -> Any:
+    lookups = dict(lookups)
+    if trash:
+        from labshelf.models import TRASH  # deferred: SQLAlchemy
+
+        lookups["visibility"] = TRASH
+    qs = _registry(registry).filter(**lookups)
+    if search:
+        qs = qs.search(search)
+        return qs.order_by(*order) if order else qs
+    return qs.order_by(*(order or ("-created_at",)))
+
+
+def count_rows(
+    registry: str, lookups: Lookups, search: str, order: Sequence[str], trash: bool
+) -> int:
+    """How many records match (the same WHERE as the pages)."""
+    return int(_queryset(registry, lookups, search, order, trash).count())
+
+
+def page_ids(
+    registry: str,
+    lookups: Lookups,
+    search: str,
+    order: Sequence[str],
+    trash: bool,
+    offset: int,
+    limit: int,
+) -> list[int]:
+    """The row ids of one page: the query's own SQL (filters, search rank, order) with
+    LIMIT/OFFSET, and no ORM objects to build (pure Python time a table would wait for)."""
+    from labshelf.context import read  # deferred: SQLAlchemy
+    from labshelf.instance import current
+
+    qs = _queryset(registry, lookups, search, order, trash)
+    stmt = qs.statement([qs.model.id], current().dialect).limit(limit).offset(offset)
+    return read(lambda s: list(s.execute(stmt).scalars()), what="reading a page")
+
+
+def rows_by_id(registry: str, ids: Sequence[int], fields: Sequence[str]) -> list[dict[str, Any]]:
+    """`fields` (and `id`) of the records with these ids, in the order of `ids`. A lookup by id
+    also finds rows trashed meanwhile: they keep their text until the table reloads."""
+    if not ids:
+        return []
+    rows = _registry(registry).filter(id__in=list(ids)).values("id", *fields)
+    by_id = {row["id"]: row for row in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def fingerprint(registry: str, lookups: Lookups, search: str, trash: bool) -> object:
+    """Changes when matching rows are added, removed or edited (cheap: a count and two rows)."""
+    qs = _queryset(registry, lookups, search, (), trash)
+    model = _registry(registry)
+    stamp = "updated_at" if hasattr(model, "updated_at") else "created_at"
+    newest_id = qs.order_by("-id").first()
+    newest_edit = model.filter(id__gte=0).order_by(f"-{stamp}").first()
+    return (
+        qs.count(),
+        newest_id.id if newest_id else None,
+        getattr(newest_edit, stamp, None),
+    )
+
+
+# -- instance ------------------------------------------------------------------------------
+def instance_configured() -> bool:
+    """Whether an instance is set up (cheap: reads one small file, opens no database)."""
+    import os
+
+    if os.environ.get("LABSHELF_INSTANCE"):
+        return True
+    try:
+        return bool((config_dir() / "current_instance").read_text().strip())
+    except OSError:
+        return False
+
+
 def instance_summary() -> dict[str, str]:
     """Name, database backend and default storage root of the current instance."""
     settings = ls.settings
@@ -175,31 +171,89 @@ def instance_summary() -> dict[str, str]:
     }
 
 
+def current_instance_name() -> str:
+    return str(ls.settings.instance)
+
+
+def default_storage_root() -> str:
+    return str(ls.settings.storage.root)
+
+
 def open_instance(target: str) -> dict[str, str]:
+    """Make the instance `target` (name, storage or URL) current; its summary."""
     ls.connect(target)
     return instance_summary()
 
 
 def create_instance(storage: str, db: str | None, name: str | None) -> dict[str, str]:
+    """Create an instance and make it current; its summary."""
     ls.init(storage, db=db or None, name=name or None)
     return instance_summary()
+
+
+def create_demo_instance(name: str) -> dict[str, str]:
+    """A local instance `name` under the user data dir holding the iris studies (the
+    tutorial's runs, versions, a collection and lineage); its summary."""
+    from labshelf.demo import load_demo  # deferred: writes and registers with SQLAlchemy
+
+    root = data_dir() / "demo"
+    ls.init(root / "storage", name=name)
+    load_demo(root / "iris_studies")
+    return instance_summary()
+
+
+def configured_instances() -> list[tuple[str, str]]:
+    """(name, storage) of every instance configured on this machine."""
+    return [(c.name, c.storage) for c in all_configs()]
+
+
+def check_bucket(url: str) -> None:
+    """Raise `LabshelfError` saying why the bucket of `url` cannot be used."""
+    from labshelf.cloud import check_bucket as check  # deferred: fsspec and s3fs/gcsfs
+
+    check(url, {})
+
+
+def read_cache_settings() -> dict[str, Any] | None:
+    """The current instance's cache folder (effective and configured) and size cap; None
+    when no instance is configured."""
+    from labshelf.instance import current
+
+    try:
+        instance = current()
+    except NotConnected:
+        return None
+    return {
+        "name": instance.name,
+        "cache_dir": instance.config.cache_dir or "",
+        "effective": str(instance.cache_dir()),
+        "cache_max_bytes": instance.config.cache_max_bytes,
+    }
+
+
+def write_cache_settings(cache_dir: str, cache_max_bytes: int | None) -> None:
+    """Store the cache folder and cap in the current instance's settings file."""
+    from labshelf.instance import current
+
+    config = current().config
+    config.cache_dir = cache_dir or None
+    config.cache_max_bytes = cache_max_bytes
+    config.write()
 
 
 def thumbnail_folder(size: int) -> Path:
     return Path(ls.settings.cache_dir) / "thumbnails" / str(size)
 
 
-# -- records -----------------------------------------------------------------------------
-def _get(name: str, uid: str) -> Any:
-    return registry(name).get(uid)
+# -- records -------------------------------------------------------------------------------
+def record_details(name: str, uid: str, fields: Sequence[str]) -> dict[str, Any]:
+    """The record's `fields`, its version family and describe() text, as plain data."""
+    from labshelf.registry import registry_of  # deferred: SQLAlchemy and the models
 
-
-def record_details(name: str, uid: str) -> dict[str, Any]:
-    """The record's fields, its version family and describe() text, as plain data."""
     record = _get(name, uid)
-    values = registry(name).filter(uid=uid).values(*DETAIL_FIELDS[name])
+    values = _registry(name).filter(uid=uid).values(*fields)
     details: dict[str, Any] = {"registry": name, "uid": uid, "fields": values[0] if values else {}}
-    if hasattr(record, "versions"):
+    if registry_of(name).versioned:
         details["versions"] = record.versions.values("uid", "version", "is_latest", "created_at")
     details["describe"] = str(record.describe(print_it=False))
     return details
@@ -207,8 +261,13 @@ def record_details(name: str, uid: str) -> dict[str, Any]:
 
 def record_id(name: str, uid: str) -> int | None:
     """The row id of a record, or None."""
-    ids = registry(name).filter(uid=uid).values_list("id", flat=True)
+    ids = _registry(name).filter(uid=uid).values_list("id", flat=True)
     return ids[0] if ids else None
+
+
+def newest_artifact_uid() -> str | None:
+    artifact = ls.Artifact.filter().order_by("-created_at").first()
+    return None if artifact is None else str(artifact.uid)
 
 
 def local_path(uid: str) -> Path:
@@ -216,8 +275,9 @@ def local_path(uid: str) -> Path:
     return Path(ls.Artifact.get(uid).cache())
 
 
-def is_local(uid: str) -> bool:
-    return not str(ls.Artifact.get(uid).path).startswith(("s3://", "gs://"))
+def artifact_path(uid: str) -> str:
+    """Where the artifact is stored (local path or s3:// / gs:// URL)."""
+    return str(ls.Artifact.get(uid).path)
 
 
 def set_description(name: str, uid: str, text: str) -> None:
@@ -245,7 +305,12 @@ def new_version(uid: str, path: str) -> str:
     """Register `path` as the next version of the artifact; the new uid."""
     record = ls.Artifact(path, revises=ls.Artifact.get(uid))
     record.save()
-    return record.uid
+    return str(record.uid)
+
+
+def make_latest(uid: str) -> str:
+    """Publish the content of version `uid` again as the family's new latest version."""
+    return str(ls.Artifact.get(uid).make_latest().uid)
 
 
 def export_to(uid: str, folder: str) -> Path:
@@ -261,22 +326,6 @@ def export_to(uid: str, folder: str) -> Path:
     return target
 
 
-def export_csv(query: TableQuery, path: str) -> int:
-    """Write every row of the table query as CSV; the row count."""
-    import csv
-
-    source = CoreRowSource()
-    fields = BY_NAME[query.registry].fields
-    written = 0
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(fields)
-        while rows := source.fetch_page(query, written, 1000):
-            writer.writerows([row.get(f) for f in fields] for row in rows)
-            written += len(rows)
-    return written
-
-
 def lineage_dot(name: str, uid: str) -> tuple[str, str]:
     """The DOT text of the record's lineage graph (as `view_lineage` builds it) and the
     focal node's name."""
@@ -285,7 +334,7 @@ def lineage_dot(name: str, uid: str) -> tuple[str, str]:
     return graph.string(), focal
 
 
-# -- collections -------------------------------------------------------------------------
+# -- collections ---------------------------------------------------------------------------
 MEMBER_FIELDS = ("uid", "key", "hash", "suffix", "size")
 
 
@@ -299,7 +348,8 @@ def collection_versions(uid: str) -> list[dict[str, Any]]:
 
 
 def collection_members(uid: str) -> list[dict[str, Any]]:
-    return ls.Collection.get(uid).artifacts.values(*MEMBER_FIELDS)
+    """`MEMBER_FIELDS` of the collection's artifacts, in order."""
+    return list(ls.Collection.get(uid).artifacts.values(*MEMBER_FIELDS))
 
 
 def collection_names() -> list[tuple[str, str]]:
@@ -312,7 +362,7 @@ def create_collection(uids: Sequence[str], name: str) -> str:
     artifacts = [ls.Artifact.get(uid) for uid in uids]
     collection = ls.Collection(artifacts, name=name)
     collection.save()
-    return collection.uid
+    return str(collection.uid)
 
 
 def add_to_collection(collection_uid: str, uids: Sequence[str]) -> str:
@@ -323,20 +373,10 @@ def add_to_collection(collection_uid: str, uids: Sequence[str]) -> str:
     members += [ls.Artifact.get(uid) for uid in uids if uid not in known]
     collection = ls.Collection(members, name=current.name, revises=current)
     collection.save()
-    return collection.uid
+    return str(collection.uid)
 
 
-def artifact_path(uid: str) -> str:
-    """Where the artifact is stored (local path or s3:// / gs:// URL)."""
-    return str(ls.Artifact.get(uid).path)
-
-
-def make_latest(uid: str) -> str:
-    """Publish the content of version `uid` again as the family's new latest version."""
-    return ls.Artifact.get(uid).make_latest().uid
-
-
-# -- uploads (issue 6) ---------------------------------------------------------------------
+# -- uploads -------------------------------------------------------------------------------
 def storage_roots() -> list[str]:
     """The instance's storages, the default first."""
     default = ls.settings.storage.root
@@ -344,13 +384,40 @@ def storage_roots() -> list[str]:
     return [default, *[r for r in roots if r != default]]
 
 
+def plan_upload(
+    paths: Sequence[str], key_prefix: str | None, as_folder: bool
+) -> list[dict[str, Any]]:
+    """The items an upload of `paths` will have, as plain dicts (path, key, size, n_files,
+    state, error), in the order the upload engine's progress refers to."""
+    from labshelf.transfer import plan  # deferred: the upload engine (SQLAlchemy)
+
+    return [
+        {
+            "path": str(i.path),
+            "key": i.key,
+            "size": i.size,
+            "n_files": i.n_files,
+            "state": i.state,
+            "error": i.error,
+        }
+        for i in plan(list(paths), key_prefix or None, as_folder)
+    ]
+
+
+DRY_RUN_BATCH = 500  # hashes per "already registered?" query
+DRY_RUN_REPORT_S = 0.2  # the dialog's summary updates this often
+
+
 def dry_run(
-    paths: Sequence[str], key_prefix: str | None, as_folder: bool, report: Any, cancelled: Any
+    paths: Sequence[str],
+    key_prefix: str | None,
+    as_folder: bool,
+    report: Callable[[dict[str, int]], None],
+    cancelled: Callable[[], bool],
 ) -> dict[str, int]:
     """Hash what an upload would store and count what is registered already; `report(summary)`
     gets the running totals, `cancelled()` stops early."""
-    from labshelf.app.upload_worker import plan_upload
-    from labshelf.artifact import describe_source
+    from labshelf.artifact import describe_source  # deferred: hashing and SQLAlchemy
 
     items = plan_upload(paths, key_prefix, as_folder)
     summary = {
@@ -387,12 +454,3 @@ def dry_run(
     look_up()
     report(dict(summary))
     return summary
-
-
-DRY_RUN_BATCH = 500  # hashes per "already registered?" query
-DRY_RUN_REPORT_S = 0.2  # the dialog's summary updates this often
-
-
-def collection_choices() -> list[tuple[str, str]]:
-    """(label, uid) of the latest version of each collection, for "new version of …"."""
-    return [(f"{name} (new version)", uid) for name, uid in collection_names()]

@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from labshelf.app import gateway
 from labshelf.app.base import qtcompat  # noqa: F401 - must run before any signal is emitted
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
@@ -89,7 +90,7 @@ class Task(QRunnable):
     def run(self) -> None:
         ctx = TaskContext(self.signals, self._cancel)
         try:
-            _import_core()
+            gateway.import_core()
             if not self._cancel.is_set():
                 result = self._fn(ctx)
                 if not self._cancel.is_set():
@@ -100,22 +101,10 @@ class Task(QRunnable):
             log.exception("background task %s failed", self.name)
             self.signals.failed.emit(str(exc) or type(exc).__name__, traceback.format_exc())
         finally:
-            _release_thread_session()
+            # A pool thread must not keep a read transaction open: it would pin an old
+            # snapshot (stale rows) and hold SQLite's WAL back.
+            gateway.release_thread_session()
             self.signals.ended.emit()
-
-
-def _import_core() -> None:
-    from labshelf.app import gateway
-
-    gateway.import_core()
-
-
-def _release_thread_session() -> None:
-    # A pool thread must not keep a read transaction open: it would pin an old snapshot
-    # (stale rows) and hold SQLite's WAL back.
-    from labshelf.app import gateway
-
-    gateway.release_thread_session()
 
 
 class TaskRunner(QObject):

@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Any
 
 from labshelf.app import gateway
+from labshelf.app.base.tasks import TaskRunner
+from labshelf.app.browser.table_model import RECORD_ROLE
+from labshelf.app.browser.thumbnail_grid import ThumbnailGrid
 from labshelf.app.data.formatting import format_value, human_size
 from labshelf.app.preview.pane import RowsModel
-from labshelf.app.browser.table_model import RECORD_ROLE
-from labshelf.app.base.tasks import TaskRunner
-from labshelf.app.browser.thumbnail_grid import ThumbnailGrid
 from labshelf.app.preview.thumbnails import ThumbnailCache
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtWidgets import (

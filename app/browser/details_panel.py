@@ -1,5 +1,5 @@
 """`detailsPanel`: the selected record's fields, editable description, versions, preview,
-lineage and describe() tree. Everything is fetched on a worker through `gateway`.
+lineage and describe() tree. Everything is fetched on a worker through the gateway.
 """
 
 from __future__ import annotations
@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any
 
 from labshelf.app import gateway
+from labshelf.app.base.tasks import TaskRunner
+from labshelf.app.data import registries
 from labshelf.app.data.formatting import format_value
 from labshelf.app.lineage.panel import LineagePanel
 from labshelf.app.preview.pane import PreviewPane
-from labshelf.app.base.tasks import TaskRunner
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QFontDatabase
 from PySide6.QtWidgets import (
@@ -29,25 +30,23 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-FIELD_KINDS = {
-    "size": "size",
-    "created_at": "time",
-    "updated_at": "time",
-    "started_at": "time",
-    "finished_at": "time",
-    "is_latest": "bool",
-    "key_is_virtual": "bool",
-}
-LINEAGE_REGISTRIES = ("Artifact", "Collection")
+TITLE_FIELDS = ("key", "name", "handle", "root", "transform__name")  # the first one set
 
 
 class DetailsPanel(QWidget):
-    """Shows one record; emits requests the window carries out (with its actions)."""
+    """Shows one record; emits requests the window carries out (with its actions).
+
+    Signals:
+        loaded(details): the record's fields, versions and describe() text arrived.
+        version_selected(uid): another version of the record was clicked.
+        make_latest_requested(uid): "Make this the latest" for that version.
+        description_saved(registry, uid): the edited description is stored.
+    """
 
     loaded = Signal(dict)
     version_selected = Signal(str)
     make_latest_requested = Signal(str)
-    description_saved = Signal(str, str)  # registry, uid
+    description_saved = Signal(str, str)
 
     def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -166,18 +165,19 @@ class DetailsPanel(QWidget):
         self._generation += 1
         gen = self._generation
         self.title.setText("Loading…")
+        look = registries.LOOKS[registry]
         self._runner.submit(
-            lambda ctx: gateway.record_details(registry, uid),
+            lambda ctx: gateway.record_details(registry, uid, look.detail_fields),
             done=lambda details: self._on_details(gen, details),
             error=lambda msg, _d: self._on_error(gen, msg),
             name="details",
         )
-        self.actions_box.setVisible(registry == "Artifact")
-        if registry == "Artifact":
+        self.actions_box.setVisible(look.content)
+        if look.content:
             self.preview.load(lambda ctx: gateway.local_path(uid), "Fetching the content…", title)
         else:
             self.preview.show_message(f"{registry} records have no content to preview.")
-        if registry in LINEAGE_REGISTRIES:
+        if look.lineage:
             self.lineage.show_record(registry, uid)
         else:
             self.lineage.clear()
@@ -193,14 +193,7 @@ class DetailsPanel(QWidget):
         self.details = details
         fields = details["fields"]
         self.title.setText(
-            str(
-                fields.get("key")
-                or fields.get("name")
-                or fields.get("handle")
-                or fields.get("root")
-                or fields.get("transform__name")
-                or details["uid"]
-            )
+            str(next((fields[f] for f in TITLE_FIELDS if fields.get(f)), details["uid"]))
         )
         self.subtitle.setText(f"{details['registry']} · {details['uid']}")
         self._fill_form(fields)
@@ -219,11 +212,11 @@ class DetailsPanel(QWidget):
         for name, value in fields.items():
             if name in ("description", "uid") or value in (None, ""):
                 continue
-            label = QLabel(format_value(FIELD_KINDS.get(name, "text"), value), wordWrap=True)
+            label = QLabel(format_value(registries.field_look(name).kind, value), wordWrap=True)
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             self.form.addRow(name.replace("__", " ").replace("_", " ") + ":", label)
 
-    def _fill_versions(self, versions: list[dict], uid: str) -> None:
+    def _fill_versions(self, versions: list[dict[str, Any]], uid: str) -> None:
         self.version_list.clear()
         for version in versions:
             latest = "  · latest" if version.get("is_latest") else ""

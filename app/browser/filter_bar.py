@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from labshelf.app.data.registries import FILTER_LOOKUPS
 from labshelf.app.base.theme import set_icon
+from labshelf.app.data.registries import FILTER_LOOKUPS
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QMenu, QToolButton, QWidget
 

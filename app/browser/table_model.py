@@ -1,20 +1,26 @@
 """The registry table model: a row count and a few pages of plain rows, fetched on a worker.
 
 Sorting, filtering and search are part of the `TableQuery` and run in SQL (through core's
-QuerySet, see `gateway.CoreRowSource`): COUNT with the query's WHERE, then OFFSET/LIMIT
-pages of `PAGE_SIZE` rows. The model never holds more than `MAX_PAGES` pages, so memory stays
-bounded whatever the table's size.
+QuerySet, see `labshelf.app.data.rows.CoreRowSource`): COUNT with the query's WHERE, then
+OFFSET/LIMIT pages of `PAGE_SIZE` rows. The model never holds more than `MAX_PAGES` pages,
+so memory stays bounded whatever the table's size.
+
+The columns are core's default columns of the registry (`labshelf.app.data.registries`).
+Core's spec is loaded by the worker that fetches the first page, so the very first table of
+a session gets its columns together with its first rows (`columns_changed`); the UI thread
+never waits for it.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import replace
+from typing import Any
 
-from labshelf.app.data.formatting import format_value
-from labshelf.app.data.registries import BY_NAME, RegistrySpec
 from labshelf.app.base.tasks import TaskContext, TaskRunner
+from labshelf.app.data import registries
+from labshelf.app.data.registries import RegistryView
+from labshelf.app.data.rows import Page, Row, RowSource, TableQuery, make_page
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
@@ -37,46 +43,19 @@ RECORD_ROLE = Qt.ItemDataRole.UserRole + 3
 Index = QModelIndex | QPersistentModelIndex
 
 
-@dataclass(frozen=True)
-class TableQuery:
-    """Everything that decides which rows a table shows, in which order."""
-
-    registry: str = "Artifact"
-    search: str = ""
-    filters: tuple[tuple[str, Any], ...] = ()
-    order: tuple[str, ...] = ("-created_at",)
-    trash: bool = False
-
-
-class RowSource(Protocol):
-    """Where rows come from; every method runs on a worker thread."""
-
-    def count(self, query: TableQuery) -> int: ...
-
-    def fetch_page(self, query: TableQuery, offset: int, limit: int) -> list[dict]: ...
-
-    def fingerprint(self, query: TableQuery) -> object: ...
-
-
-@dataclass
-class Page:
-    """One page of rows and their display texts (formatted on the worker)."""
-
-    rows: list[dict]
-    texts: list[list[str]]
-
-
-def make_page(spec: RegistrySpec, rows: list[dict]) -> Page:
-    return Page(
-        rows, [[format_value(c.kind, row.get(c.field)) for c in spec.columns] for row in rows]
-    )
-
-
 class RegistryTableModel(QAbstractTableModel):
-    """A lazily paged table over one registry query (COUNT, then OFFSET/LIMIT pages)."""
+    """A lazily paged table over one registry query (COUNT, then OFFSET/LIMIT pages).
 
-    loaded = Signal(int)  # row count, after every (re)load
-    page_loaded = Signal(int)  # page number
+    Signals:
+        loaded(row count): after every (re)load.
+        page_loaded(page number): a page of rows arrived.
+        columns_changed(): the columns are those of another registry (or arrived).
+        failed(message): a load failed.
+    """
+
+    loaded = Signal(int)
+    page_loaded = Signal(int)
+    columns_changed = Signal()
     failed = Signal(str)
 
     def __init__(self, source: RowSource, runner: TaskRunner, parent: Any = None) -> None:
@@ -84,6 +63,7 @@ class RegistryTableModel(QAbstractTableModel):
         self._source = source
         self._runner = runner
         self._query = TableQuery()
+        self._spec = registries.loaded(self._query.registry)
         self._count = 0
         self._pages: OrderedDict[int, Page] = OrderedDict()
         self._wanted: dict[int, int] = {}
@@ -100,8 +80,9 @@ class RegistryTableModel(QAbstractTableModel):
         return self._query
 
     @property
-    def spec(self) -> RegistrySpec:
-        return BY_NAME[self._query.registry]
+    def spec(self) -> RegistryView | None:
+        """The registry shown, with its columns; None until core's spec has been loaded."""
+        return self._spec
 
     def set_query(self, query: TableQuery) -> None:
         """Show the rows of `query`; the count and first page arrive from a worker
@@ -110,9 +91,12 @@ class RegistryTableModel(QAbstractTableModel):
         self._query = query
         if registry_changed:
             self.beginResetModel()
+            self._spec = registries.loaded(query.registry)
             self._count = 0
             self._drop_pages()
             self.endResetModel()
+            if self._spec is not None:
+                self.columns_changed.emit()
         self._reload()
 
     def update_query(self, **changes: Any) -> None:
@@ -139,15 +123,14 @@ class RegistryTableModel(QAbstractTableModel):
         self._generation += 1
         gen, query, source = self._generation, self._query, self._source
 
-        spec = BY_NAME[query.registry]
-
-        def work(ctx: TaskContext) -> tuple[int, Page, object]:
+        def work(ctx: TaskContext) -> tuple[RegistryView, int, Page, object]:
             # The fingerprint is read first: a write landing after it shows as a change at the
             # next check (one extra reload), never as a missed one. The first page comes with
             # the count: one round trip to the first rows.
+            spec = registries.view(query.registry)  # loads core's spec the first time
             fingerprint = source.fingerprint(query)
             first = make_page(spec, source.fetch_page(query, 0, PAGE_SIZE))
-            return source.count(query), first, fingerprint
+            return spec, source.count(query), first, fingerprint
 
         self._runner.submit(
             work,
@@ -159,13 +142,31 @@ class RegistryTableModel(QAbstractTableModel):
 
     def _on_error(self, gen: int, message: str) -> None:
         if gen == self._generation:
+            if self._spec is None:  # the worker may have loaded core's spec before failing
+                spec = registries.loaded(self._query.registry)
+                if spec is not None:
+                    self._show_columns(spec, 0, None)
             self.failed.emit(message)
 
-    def _on_loaded(self, gen: int, count: int, first: Page, fingerprint: object) -> None:
+    def _show_columns(self, spec: RegistryView, count: int, first: Page | None) -> None:
+        self.beginResetModel()
+        self._spec = spec
+        self._count = count
+        self._drop_pages()
+        if first is not None:
+            self._pages[0] = first
+        self.endResetModel()
+        self.columns_changed.emit()
+
+    def _on_loaded(
+        self, gen: int, spec: RegistryView, count: int, first: Page, fingerprint: object
+    ) -> None:
         if gen != self._generation:
             return
         self._fingerprint = fingerprint
-        if count == self._count:
+        if spec is not self._spec:  # the first load of a session brings the columns
+            self._show_columns(spec, count, first)
+        elif count == self._count:
             # Same size: refresh values in place, keeping selection and scroll position.
             self._drop_pages()
             self._pages[0] = first
@@ -191,11 +192,18 @@ class RegistryTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else self._count
 
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
-        return 0 if parent.isValid() else len(self.spec.columns)
+        if parent.isValid() or self._spec is None:
+            return 0
+        return len(self._spec.columns)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:  # noqa: N802
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return self.spec.columns[section].title
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and self._spec is not None
+            and section < len(self._spec.columns)
+        ):
+            return self._spec.columns[section].title
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -214,8 +222,10 @@ class RegistryTableModel(QAbstractTableModel):
             return record.get("id")
         return self._cell(record, index.column(), role)
 
-    def _cell(self, record: dict, column: int, role: int) -> Any:
-        spec = self.spec.columns[column]
+    def _cell(self, record: Row, column: int, role: int) -> Any:
+        if self._spec is None or column >= len(self._spec.columns):
+            return None
+        spec = self._spec.columns[column]
         if role == Qt.ItemDataRole.ToolTipRole and spec.kind == "text":
             value = record.get(spec.field)
             return None if value is None else str(value)
@@ -238,7 +248,7 @@ class RegistryTableModel(QAbstractTableModel):
             return "…" if column == 0 else ""
         return page.texts[offset][column] if offset < len(page.texts) else ""
 
-    def record(self, row: int) -> dict | None:
+    def record(self, row: int) -> Row | None:
         """The row's plain data, or None while its page is loading (it is then requested)."""
         page, offset = self._page(row)
         if page is None:
@@ -275,9 +285,13 @@ class RegistryTableModel(QAbstractTableModel):
     def _fetch_page(self, page_no: int) -> None:
         self._inflight.add(page_no)
         gen, query, source = self._generation, self._query, self._source
-        spec = BY_NAME[query.registry]
+
+        def work(ctx: TaskContext) -> Page:
+            rows = source.fetch_page(query, page_no * PAGE_SIZE, PAGE_SIZE)
+            return make_page(registries.view(query.registry), rows)
+
         self._runner.submit(
-            lambda ctx: make_page(spec, source.fetch_page(query, page_no * PAGE_SIZE, PAGE_SIZE)),
+            work,
             done=lambda rows: self._on_page(gen, page_no, rows),
             error=lambda msg, _details: self._on_page_error(gen, page_no, msg),
             name="fetch page",
@@ -306,7 +320,9 @@ class RegistryTableModel(QAbstractTableModel):
 
     # -- sorting -------------------------------------------------------------------------
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        field = self.spec.columns[column].field
+        if self._spec is None or not 0 <= column < len(self._spec.columns):
+            return
+        field = self._spec.columns[column].field
         if "__" in field:
             return  # relations are shown by name but core orders by own fields only
         sign = "-" if order == Qt.SortOrder.DescendingOrder else ""

@@ -2,31 +2,36 @@
 
 from __future__ import annotations
 
-from labshelf.app.preview.imaging import IMAGE_SUFFIXES
-from labshelf.app.browser.table_model import RECORD_ROLE
+from typing import Any
+
+from labshelf.app import gateway
 from labshelf.app.base.theme import icon
+from labshelf.app.browser.table_model import RECORD_ROLE
 from labshelf.app.preview.thumbnails import ThumbnailCache, ThumbRequest, can_thumbnail
-from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QPoint, QRect, QSize, Qt, QTimer
-from PySide6.QtGui import QPainter
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QRect,
+    QSize,
+    Qt,
+    QTimer,
+)
+from PySide6.QtGui import QPainter, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
 
 LABEL_HEIGHT = 34
 VISIBLE_SCAN_LIMIT = 400
-TYPE_ICONS = {
-    ".csv": "table",
-    ".tsv": "table",
-    ".parquet": "table",
-    ".txt": "text",
-    ".json": "text",
-    "": "folder",
-}
+KIND_ICONS = {"image": "image", "table": "table", "json": "text", "text": "text"}
 
 
-def type_icon_name(record: dict) -> str:
-    suffix = str(record.get("suffix") or "").lower()
-    if suffix in IMAGE_SUFFIXES:
-        return "image"
-    return TYPE_ICONS.get(suffix, "file")
+def type_icon_name(record: dict[str, Any]) -> str:
+    """The icon of a record's file kind (core's file kinds; no suffix: a folder)."""
+    suffix = str(record.get("suffix") or "")
+    if not suffix:
+        return "folder"
+    return KIND_ICONS.get(gateway.kind_of(suffix), "file")
 
 
 class ThumbnailDelegate(QStyledItemDelegate):
@@ -92,7 +97,7 @@ class ThumbnailGrid(QListView):
         self.verticalScrollBar().valueChanged.connect(self._schedule_scan)
         cache.ready.connect(lambda _key: self.viewport().update())
 
-    def setModel(self, model) -> None:  # noqa: N802
+    def setModel(self, model: QAbstractItemModel) -> None:  # noqa: N802
         super().setModel(model)
         model.dataChanged.connect(self._schedule_scan)
         model.modelReset.connect(self._schedule_scan)
@@ -102,11 +107,11 @@ class ThumbnailGrid(QListView):
         if self.isVisible() and not self._scan_timer.isActive():
             self._scan_timer.start()
 
-    def showEvent(self, event) -> None:  # noqa: N802
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
         super().showEvent(event)
         self._schedule_scan()
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802
         super().resizeEvent(event)
         self._schedule_scan()
 

@@ -1,11 +1,16 @@
-"""The Trash page: trashed artifacts or collections in `trashView`, with restore and delete."""
+"""The Trash page: trashed records of the registries that have a trash (artifacts,
+collections) in `trashView`, with restore and delete."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from labshelf.app import gateway
-from labshelf.app.browser.table_model import UID_ROLE, RegistryTableModel, RowSource, TableQuery
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.base.theme import set_icon
+from labshelf.app.browser.table_model import UID_ROLE, RegistryTableModel
+from labshelf.app.data import registries
+from labshelf.app.data.rows import RowSource, TableQuery
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -35,9 +40,7 @@ class TrashPage(QWidget):
         self.view.setModel(self.model)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.verticalHeader().hide()
-        self.registry = QComboBox(objectName="trashRegistry")
-        self.registry.addItem("Artifacts", "Artifact")
-        self.registry.addItem("Collections", "Collection")
+        self.registry = QComboBox(objectName="trashRegistry")  # filled on the first reload
         self.registry.currentIndexChanged.connect(lambda _i: self.reload())
         self.restore_button = QPushButton("Restore", objectName="restoreButton")
         set_icon(self.restore_button, "restore")
@@ -58,7 +61,23 @@ class TrashPage(QWidget):
         self.model.loaded.connect(lambda n: self.status.setText(f"{n} in the trash"))
 
     def reload(self) -> None:
+        """Show the trash of the chosen registry (asking core which have one, the first time)."""
+        if not self.registry.count():
+            self._runner.submit(
+                lambda ctx: [v.name for v in registries.views() if v.has_trash],
+                done=self._fill_registries,
+                name="trash registries",
+            )
+            return
         self.model.set_query(TableQuery(registry=self.registry.currentData(), trash=True))
+
+    def _fill_registries(self, names: list[str]) -> None:
+        self.registry.blockSignals(True)
+        for name in names:
+            self.registry.addItem(registries.LOOKS[name].label, name)
+        self.registry.blockSignals(False)
+        if names:
+            self.reload()
 
     def selected_uids(self) -> list[str]:
         rows = self.view.selectionModel().selectedRows() if self.view.selectionModel() else []
@@ -84,9 +103,9 @@ class TrashPage(QWidget):
         ):
             self.delete_selected()
 
-    def _run(self, fn, verb: str) -> None:
+    def _run(self, fn: Callable[[str, Sequence[str]], None], verb: str) -> None:
         uids, registry = self.selected_uids(), self.registry.currentData()
-        if not uids:
+        if not uids or not registry:
             return
         self._runner.submit(
             lambda ctx: fn(registry, uids),

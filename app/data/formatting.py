@@ -1,11 +1,11 @@
-"""Human-readable cell values: sizes, times, booleans."""
+"""Human-readable cell values: sizes, times, booleans; passwords masked in URLs. No Qt."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
 
-from labshelf.humanize import human_size
+from labshelf.app.gateway import human_size
 
 __all__ = ["format_value", "human_size", "human_time"]
 

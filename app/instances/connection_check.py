@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from labshelf.app import gateway
 from labshelf.app.data.formatting import mask_secrets
 
 PG_TIMEOUT_S = 5
@@ -22,12 +23,9 @@ def check_storage(storage: str) -> str:
     if not storage:
         raise CheckFailed("Enter a folder, or an s3://bucket or gs://bucket URL.")
     if storage.startswith(("s3://", "gs://", "gcs://")):
-        from labshelf.cloud import check_bucket
-        from labshelf.errors import LabshelfError
-
         try:
-            check_bucket(storage.replace("gcs://", "gs://", 1), {})
-        except LabshelfError as exc:
+            gateway.check_bucket(storage.replace("gcs://", "gs://", 1))
+        except gateway.LabshelfError as exc:
             raise CheckFailed(str(exc)) from None
         return f"The bucket of {storage} is reachable."
     if "://" in storage:
@@ -55,7 +53,7 @@ def check_database(url: str) -> str:
         return "No database given: SQLite next to the data."
     if not url.startswith(("postgresql", "postgres")):
         raise CheckFailed("The database URL must start with postgresql:// (or leave it empty).")
-    import psycopg
+    import psycopg  # deferred: only a PostgreSQL URL needs the driver and SQLAlchemy's parser
     from sqlalchemy.engine import make_url
 
     try:

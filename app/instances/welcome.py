@@ -1,16 +1,19 @@
 """First run: `welcomeView` offers the demo, a new instance or an existing one; every check
 and every instance operation runs on a worker, so the window stays responsive while a server
-is slow to answer."""
+is slow to answer. (The window around it, which opens the main window once an instance is
+ready, is the shell's `WelcomeWindow`.)"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from labshelf.app.instances.dialogs import folder_row, instance_fields
-from labshelf.app.data.formatting import mask_secrets
+from labshelf.app import gateway
 from labshelf.app.base.tasks import TaskRunner
+from labshelf.app.data.formatting import mask_secrets
+from labshelf.app.instances.connection_check import check_connection
+from labshelf.app.instances.dialogs import folder_row, instance_fields
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
@@ -18,7 +21,6 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
-    QMainWindow,
     QProgressBar,
     QPushButton,
     QStackedWidget,
@@ -31,27 +33,6 @@ INTRO = (
     "labshelf keeps your lab's files as versioned, searchable artifacts and remembers "
     "which script, notebook or upload made each of them."
 )
-
-
-def create_demo_instance() -> dict[str, str]:
-    """A local instance under the user data dir holding the iris studies (the tutorial's
-    runs, versions, a collection and lineage); returns its summary."""
-    import labshelf as ls
-    from labshelf.app import gateway
-    from labshelf.demo import load_demo
-    from labshelf.instance import data_dir
-
-    root = data_dir() / "demo"
-    ls.init(root / "storage", name=DEMO_INSTANCE)
-    load_demo(root / "iris_studies")
-    return gateway.instance_summary()
-
-
-def configured_instances() -> list[tuple[str, str]]:
-    """(name, storage) of every instance configured on this machine."""
-    from labshelf.instance import all_configs
-
-    return [(c.name, c.storage) for c in all_configs()]
 
 
 def _button(text: str, name: str, hint: str) -> QPushButton:
@@ -167,7 +148,7 @@ class WelcomeView(QWidget):
         if text is not None:
             self.say(text)
 
-    def _work(self, fn: Any, done: Any, what: str) -> None:
+    def _work(self, fn: Callable[[], Any], done: Callable[[Any], None], what: str) -> None:
         def finished(result: Any) -> None:
             self._busy(None)
             done(result)
@@ -186,21 +167,16 @@ class WelcomeView(QWidget):
     # -- actions ---------------------------------------------------------------------------
     def try_demo(self) -> None:
         self._work(
-            create_demo_instance,
+            lambda: gateway.create_demo_instance(DEMO_INSTANCE),
             self._ready,
             "Setting up the demo: writing and registering the iris studies…",
         )
 
     def test_connection(self) -> None:
-        from labshelf.app.instances.connection_check import check_connection
-
         storage, db = self.storage.text(), self.db.text()
         self._work(lambda: check_connection(storage, db), self.say, "Testing the connection…")
 
     def create_instance(self) -> None:
-        from labshelf.app import gateway
-        from labshelf.app.instances.connection_check import check_connection
-
         storage, db, name = (
             self.storage.text().strip(),
             self.db.text().strip(),
@@ -215,7 +191,7 @@ class WelcomeView(QWidget):
 
     def show_open_page(self) -> None:
         self._show_page(2)
-        self._work(configured_instances, self._fill_instances, "Looking for instances…")
+        self._work(gateway.configured_instances, self._fill_instances, "Looking for instances…")
 
     def _fill_instances(self, rows: list[tuple[str, str]]) -> None:
         self.instances.clear()
@@ -238,53 +214,9 @@ class WelcomeView(QWidget):
         self.open_instance(target)
 
     def open_instance(self, target: str) -> None:
-        from labshelf.app import gateway
-
         self._work(
             lambda: gateway.open_instance(target), self._ready, f"Opening {mask_secrets(target)}…"
         )
 
     def shutdown(self) -> None:
         self.runner.shutdown()
-
-
-class WelcomeWindow(QMainWindow):
-    """The first window when no instance is configured; opens the main window once one is."""
-
-    opened = Signal(object)  # the MainWindow
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("welcomeWindow")
-        self.setWindowTitle("labshelf")
-        self.view = WelcomeView(self)
-        self.setCentralWidget(self.view)
-        self.resize(720, 560)
-        self.view.instance_ready.connect(self._open_main)
-        self.main_window: QMainWindow | None = None
-
-    def _open_main(self, _summary: dict[str, str]) -> None:
-        from labshelf.app.shell.main_window import MainWindow
-
-        self.main_window = MainWindow()
-        self.main_window.show()
-        self.opened.emit(self.main_window)
-        self.close()
-
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
-        self.view.shutdown()
-        super().closeEvent(event)
-
-
-def instance_configured() -> bool:
-    """Whether an instance is set up (cheap: reads one small file, opens no database)."""
-    import os
-
-    from labshelf.instance import config_dir
-
-    if os.environ.get("LABSHELF_INSTANCE"):
-        return True
-    try:
-        return bool((config_dir() / "current_instance").read_text().strip())
-    except OSError:
-        return False

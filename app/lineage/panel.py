@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from labshelf.app import gateway
+from labshelf.app.base.tasks import TaskContext, TaskRunner
 from labshelf.app.lineage.layout import DEFAULT_DEPTH, LineageLayout, layout
 from labshelf.app.lineage.view import LineageView
-from labshelf.app.base.tasks import TaskContext, TaskRunner
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QFileDialog,

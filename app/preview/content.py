@@ -12,39 +12,15 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from labshelf.app import gateway
 from labshelf.app.data.formatting import human_size
-from labshelf.app.preview.imaging import IMAGE_SUFFIXES, TooLarge, open_display_image, to_qimage
+from labshelf.app.preview.imaging import TooLarge, open_display_image, to_qimage
 from PySide6.QtGui import QImage
 
 TABLE_ROWS = 200
 TEXT_BYTES = 256 * 1024
 FOLDER_FILES = 5000
 IMAGE_SIDE = 2048
-TEXT_SUFFIXES = frozenset(
-    {
-        ".txt",
-        ".md",
-        ".log",
-        ".py",
-        ".r",
-        ".sh",
-        ".yaml",
-        ".yml",
-        ".toml",
-        ".ini",
-        ".cfg",
-        ".xml",
-        ".html",
-        ".fasta",
-        ".fa",
-        ".fastq",
-        ".sam",
-        ".vcf",
-        ".bed",
-        ".gff",
-        ".ipynb",
-    }
-)
 
 
 @dataclass
@@ -67,16 +43,17 @@ def load_preview(path: Path) -> PreviewData:
     if path.is_dir():
         return _folder(path)
     suffix = path.suffix.lower()
+    kind = gateway.kind_of(suffix)  # core's file kinds: one list for the whole program
     try:
-        if suffix in IMAGE_SUFFIXES:
+        if kind == "image":
             return _image(path)
         if suffix in (".csv", ".tsv"):
             return _delimited(path, "\t" if suffix == ".tsv" else ",")
         if suffix == ".parquet":
             return _parquet(path)
-        if suffix == ".json":
+        if kind == "json":
             return _json(path)
-        if suffix in TEXT_SUFFIXES or _looks_like_text(path):
+        if kind == "text" or _looks_like_text(path):
             return _text(path)
     except TooLarge as exc:
         return PreviewData("message", path.name, f"{exc}; open it with the system viewer.")
@@ -102,7 +79,7 @@ def _delimited(path: Path, delimiter: str) -> PreviewData:
 
 
 def _parquet(path: Path) -> PreviewData:
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # deferred: heavy, needed for parquet files only
 
     parquet = pq.ParquetFile(path)
     batch = next(parquet.iter_batches(batch_size=TABLE_ROWS), None)

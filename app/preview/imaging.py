@@ -13,7 +13,6 @@ from PySide6.QtGui import QImage
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".gif", ".webp"})
 # Beyond this, only formats Pillow can decode at reduced size (JPEG draft) are opened.
 MAX_FULL_DECODE_BYTES = 512 * 1024**2
 
@@ -24,7 +23,7 @@ class TooLarge(Exception):
 
 def open_display_image(path: Path, max_side: int) -> Image:
     """The first frame of `path` as 8-bit RGB(A), at most `max_side` pixels on a side."""
-    from PIL import Image as PILImage
+    from PIL import Image as PILImage  # deferred: Pillow loads on the workers that decode
 
     PILImage.MAX_IMAGE_PIXELS = None  # large microscopy images are expected, not bombs
     img = PILImage.open(path)
@@ -45,7 +44,7 @@ def _to_8bit(img: Image) -> Image:
         return img
     if img.mode in ("L", "LA", "P", "1", "CMYK", "YCbCr", "PA"):
         return img.convert("RGBA" if img.mode in ("LA", "PA", "P") else "RGB")
-    import numpy as np
+    import numpy as np  # deferred: only 16-bit and float images need it
     from PIL import Image as PILImage
 
     arr = np.asarray(img, dtype=np.float32)

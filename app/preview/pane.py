@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from labshelf.app.base.tasks import TaskContext, TaskRunner
 from labshelf.app.data.formatting import human_size
 from labshelf.app.preview.content import PreviewData, load_preview
-from labshelf.app.base.tasks import TaskContext, TaskRunner
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QFontDatabase, QKeyEvent, QPixmap, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import (

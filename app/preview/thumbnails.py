@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labshelf.app.preview.imaging import IMAGE_SUFFIXES, open_display_image
+from labshelf.app import gateway
 from labshelf.app.base.tasks import TaskContext, TaskRunner
+from labshelf.app.preview.imaging import open_display_image
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage, QPixmap
 
@@ -35,8 +36,9 @@ class ThumbRequest:
 Locate = Callable[[str, TaskContext], Path]
 
 
-def can_thumbnail(record: dict) -> bool:
-    return bool(record.get("hash")) and str(record.get("suffix", "")).lower() in IMAGE_SUFFIXES
+def can_thumbnail(record: dict[str, Any]) -> bool:
+    """Whether a record (a row with hash and suffix) is an image to make a thumbnail of."""
+    return bool(record.get("hash")) and gateway.kind_of(str(record.get("suffix") or "")) == "image"
 
 
 def make_thumbnail(key: str, source: Callable[[], Path], folder: Path, size: int) -> Pixels:
@@ -44,7 +46,7 @@ def make_thumbnail(key: str, source: Callable[[], Path], folder: Path, size: int
 
     Only Pillow runs here (it releases the GIL while decoding and encoding); the QImage is
     made in the UI thread, because PySide keeps the GIL through its C++ calls."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError  # deferred: Pillow loads on the workers
 
     dest = folder / f"{key}.png"
     if dest.exists():

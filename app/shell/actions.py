@@ -1,357 +1,264 @@
-"""The main window's menus, shortcuts and record actions; the work runs on workers."""
+"""The main window's actions, declared as data: one `ActionSpec` per action in `ACTIONS`, from
+which `Actions` builds the QActions, the menus (in `MENUS` order, groups between separators)
+and the record buttons of the details panel, and keeps them enabled where they apply.
+
+To add an action: a line in `ACTIONS` and its handler in `labshelf.app.shell.commands`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from itertools import groupby
 
-from labshelf.app import gateway
-from labshelf.app.instances.dialogs import NewInstanceDialog, OpenInstanceDialog
-from labshelf.app.uploads.drop_zone import local_paths
-from labshelf.app.base.theme import apply_theme, current_theme, set_icon
-from PySide6.QtCore import QObject, Qt, QUrl
-from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import QApplication, QDialog, QFileDialog, QInputDialog
+from labshelf.app.base.theme import set_icon
+from labshelf.app.data import registries
+from labshelf.app.shell.commands import Commands
+from PySide6.QtCore import QObject, Qt
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QMenuBar, QWidget
 
-if TYPE_CHECKING:
-    from labshelf.app.shell.main_window import MainWindow
+Key = QKeySequence.StandardKey
+MENUS = ("&File", "&Edit", "&View", "&Record")
 
 
-class WindowActions(QObject):
-    """Creates the window's QActions and menus and carries them out."""
+@dataclass(frozen=True)
+class ActionSpec:
+    """One action: where it sits, what it does, when it applies.
 
-    def __init__(self, window: MainWindow) -> None:
-        super().__init__(window)
-        self.w = window
-        self._file_menu()
-        self._edit_menu()
-        self._view_menu()
-        self._record_menu()
+    `handler` names a `Commands` method (called with the checked state if `checkable`);
+    `enabled_when` names a predicate of `ENABLED_WHEN` (None: always); `table_only` keeps
+    the shortcut to the table, grid and trash views (Ctrl+C, Del and Ctrl+V keep their meaning
+    in text fields); `button` places it among the details panel's record buttons, labelled
+    `short` if given."""
 
-    def _action(
+    id: str
+    text: str
+    menu: str
+    group: int
+    handler: str
+    shortcut: Key | str | None = None
+    icon: str | None = None
+    enabled_when: str | None = None
+    table_only: bool = False
+    checkable: bool = False
+    checked: str | None = None  # a Commands method giving the initial checked state
+    button: int | None = None
+    short: str | None = None
+    object_name: str | None = None
+
+
+File, Edit, View, Record = MENUS
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    ActionSpec("open_instance", "Open instance…", File, 0, "open_instance", Key.Open),
+    ActionSpec("new_instance", "New instance…", File, 0, "new_instance", Key.New),
+    ActionSpec("import_folder", "Import folder…", File, 1, "import_folder", "Ctrl+I", "upload"),
+    ActionSpec("import_files", "Import files…", File, 1, "import_files", "Ctrl+Shift+I"),
+    ActionSpec(
+        "paste", "Paste files to import", File, 1, "paste_files", Key.Paste, table_only=True
+    ),
+    ActionSpec("show_transfers", "Show transfers", File, 1, "show_transfers"),
+    ActionSpec(
+        "export_csv", "Export table as CSV…", File, 2, "export_csv", "Ctrl+E", enabled_when="table"
+    ),
+    ActionSpec(
+        "settings",
+        "Settings…",
+        File,
+        3,
+        "open_settings",
+        Key.Preferences,
+        object_name="settingsAction",
+    ),
+    ActionSpec("quit", "Quit", File, 3, "quit", Key.Quit),
+    ActionSpec("find", "Find", Edit, 0, "focus_search", Key.Find, "search"),
+    ActionSpec("copy_uid", "Copy uid", Edit, 0, "copy_uids", Key.Copy, table_only=True),
+    ActionSpec(
+        "copy_path",
+        "Copy path",
+        Edit,
+        0,
+        "copy_paths",
+        "Ctrl+Shift+C",
+        enabled_when="content",
+        button=1,
+    ),
+    ActionSpec(
+        "trash",
+        "Move to trash",
+        Edit,
+        1,
+        "trash_selected",
+        Key.Delete,
+        "trash",
+        enabled_when="has_trash",
+        table_only=True,
+        button=3,
+        short="Trash",
+    ),
+    ActionSpec(
+        "restore",
+        "Restore from trash",
+        Edit,
+        1,
+        "restore_from_trash",
+        icon="restore",
+        enabled_when="trash_page",
+    ),
+    ActionSpec("refresh", "Refresh", View, 0, "refresh", Key.Refresh, "refresh"),
+    ActionSpec(
+        "thumbnails", "Thumbnails", View, 0, "set_grid_mode", "Ctrl+G", "grid", checkable=True
+    ),
+    ActionSpec("dark_theme", "Dark theme", View, 0, "set_dark", checkable=True, checked="is_dark"),
+    ActionSpec(
+        "open",
+        "Open",
+        Record,
+        0,
+        "open_external",
+        "Ctrl+Return",
+        "file",
+        enabled_when="content",
+        button=0,
+    ),
+    ActionSpec(
+        "reveal",
+        "Reveal in file manager",
+        Record,
+        0,
+        "reveal_in_folder",
+        icon="folder",
+        enabled_when="content",
+    ),
+    ActionSpec(
+        "cache",
+        "Cache locally",
+        Record,
+        0,
+        "cache_selected",
+        icon="storage",
+        enabled_when="content",
+    ),
+    ActionSpec(
+        "export",
+        "Export to folder…",
+        Record,
+        0,
+        "export_to_folder",
+        icon="upload",
+        enabled_when="content",
+        button=2,
+        short="Export…",
+    ),
+    ActionSpec(
+        "new_version",
+        "New version from file…",
+        Record,
+        0,
+        "new_version_from_file",
+        enabled_when="content",
+    ),
+    ActionSpec(
+        "new_collection",
+        "New collection from selection…",
+        Record,
+        1,
+        "new_collection",
+        icon="collection",
+        enabled_when="content",
+    ),
+    ActionSpec(
+        "add_to_collection",
+        "Add selection to collection…",
+        Record,
+        1,
+        "add_to_collection",
+        enabled_when="content",
+    ),
+)
+
+
+def _content(registry: str) -> bool:
+    look = registries.look(registry)
+    return look is not None and look.content
+
+
+def _has_trash(registry: str) -> bool:
+    spec = registries.loaded(registry)  # core's fact; known once the table has loaded
+    return spec is not None and spec.has_trash
+
+
+# When an action applies, by the page shown (a registry's name or registries.TRASH_PAGE).
+ENABLED_WHEN: dict[str, Callable[[str], bool]] = {
+    "content": _content,
+    "has_trash": _has_trash,
+    "table": lambda registry: registry != registries.TRASH_PAGE,
+    "trash_page": lambda registry: registry == registries.TRASH_PAGE,
+}
+
+
+class Actions(QObject):
+    """The window's QActions, built from `ACTIONS`; `actions[id]` is one of them."""
+
+    def __init__(
         self,
-        text: str,
-        slot: Callable[[], Any],
-        shortcut: QKeySequence | str | None = None,
-        icon_name: str | None = None,
-        table_only: bool = False,
-    ) -> QAction:
-        action = QAction(text, self.w)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        if icon_name:
-            set_icon(action, icon_name)
-        action.triggered.connect(lambda _checked=False: slot())
-        if table_only:
-            # Ctrl+C and Del must keep their meaning in text fields.
+        specs: Iterable[ActionSpec],
+        commands: Commands,
+        parent: QWidget,
+        shortcut_views: Iterable[QWidget],
+    ) -> None:
+        super().__init__(parent)
+        self.specs = tuple(specs)
+        self._views = tuple(shortcut_views)
+        self._actions = {spec.id: self._build(spec, commands, parent) for spec in self.specs}
+
+    def __getitem__(self, action_id: str) -> QAction:
+        return self._actions[action_id]
+
+    def _build(self, spec: ActionSpec, commands: Commands, parent: QWidget) -> QAction:
+        action = QAction(spec.text, parent)
+        if spec.object_name:
+            action.setObjectName(spec.object_name)
+        if spec.shortcut is not None:
+            action.setShortcut(QKeySequence(spec.shortcut))
+        if spec.icon:
+            set_icon(action, spec.icon)
+        if spec.short:
+            action.setIconText(spec.short)
+        handler = getattr(commands, spec.handler)
+        if spec.checkable:
+            action.setCheckable(True)
+            action.setChecked(bool(spec.checked and getattr(commands, spec.checked)()))
+            action.toggled.connect(handler)
+        else:
+            action.triggered.connect(lambda _checked=False: handler())
+        if spec.table_only:
             action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            for view in (self.w.table, self.w.grid, self.w.trash_page.view):
+            for view in self._views:
                 view.addAction(action)
         return action
 
-    # -- menus -----------------------------------------------------------------------------
-    def _file_menu(self) -> None:
-        menu = self.w.menuBar().addMenu("&File")
-        menu.addAction(
-            self._action("Open instance…", self.open_instance, QKeySequence.StandardKey.Open)
+    def fill_menus(self, bar: QMenuBar) -> None:
+        """The menus, in `MENUS` order; a separator between an action's group and the next."""
+        for title in MENUS:
+            menu = bar.addMenu(title)
+            in_menu = [s for s in self.specs if s.menu == title]
+            for i, (_group, specs) in enumerate(groupby(in_menu, key=lambda s: s.group)):
+                if i:
+                    menu.addSeparator()
+                for spec in specs:
+                    menu.addAction(self._actions[spec.id])
+
+    def buttons(self) -> list[QAction]:
+        """The actions shown as buttons in the details panel, in their order."""
+        placed = sorted(
+            (s for s in self.specs if s.button is not None), key=lambda s: s.button or 0
         )
-        menu.addAction(
-            self._action("New instance…", self.new_instance, QKeySequence.StandardKey.New)
-        )
-        menu.addSeparator()
-        menu.addAction(self._action("Import folder…", self.import_folder, "Ctrl+I", "upload"))
-        menu.addAction(self._action("Import files…", self.import_files, "Ctrl+Shift+I"))
-        self.paste = self._action(
-            "Paste files to import",
-            self.paste_files,
-            QKeySequence.StandardKey.Paste,
-            table_only=True,
-        )
-        menu.addAction(self.paste)
-        menu.addAction(self._action("Show transfers", self.w.queue_dock.show))
-        menu.addSeparator()
-        menu.addAction(self._action("Export table as CSV…", self.export_csv, "Ctrl+E"))
-        menu.addSeparator()
-        menu.addAction(self._action("Quit", self.w.close, QKeySequence.StandardKey.Quit))
+        return [self._actions[s.id] for s in placed]
 
-    def _edit_menu(self) -> None:
-        menu = self.w.menuBar().addMenu("&Edit")
-        menu.addAction(
-            self._action("Find", self.focus_search, QKeySequence.StandardKey.Find, "search")
-        )
-        self.copy_uid = self._action(
-            "Copy uid", self.copy_uids, QKeySequence.StandardKey.Copy, table_only=True
-        )
-        menu.addAction(self.copy_uid)
-        self.copy_path = self._action("Copy path", self.copy_paths, "Ctrl+Shift+C")
-        menu.addAction(self.copy_path)
-        menu.addSeparator()
-        self.trash = self._action(
-            "Move to trash",
-            self.trash_selected,
-            QKeySequence.StandardKey.Delete,
-            "trash",
-            table_only=True,
-        )
-        menu.addAction(self.trash)
-        self.restore = self._action(
-            "Restore from trash", self.w.trash_page.restore_selected, None, "restore"
-        )
-        menu.addAction(self.restore)
-
-    def _view_menu(self) -> None:
-        menu = self.w.menuBar().addMenu("&View")
-        menu.addAction(
-            self._action("Refresh", self.w.refresh, QKeySequence.StandardKey.Refresh, "refresh")
-        )
-        grid = self._action("Thumbnails", lambda: None, "Ctrl+G", "grid")
-        grid.setCheckable(True)
-        grid.toggled.connect(self.w.set_grid_mode)
-        self.w.view_toggle.toggled.connect(grid.setChecked)
-        menu.addAction(grid)
-        dark = self._action("Dark theme", lambda: None)
-        dark.setCheckable(True)
-        dark.setChecked(current_theme() == "dark")
-        dark.toggled.connect(self.set_dark)
-        menu.addAction(dark)
-
-    def _record_menu(self) -> None:
-        menu = self.w.menuBar().addMenu("&Record")
-        self.open = self._action("Open", self.open_external, "Ctrl+Return", "file")
-        self.reveal = self._action("Reveal in file manager", self.reveal_in_folder, None, "folder")
-        self.cache = self._action("Cache locally", self.cache_selected, None, "storage")
-        self.export = self._action("Export to folder…", self.export_to_folder, None, "upload")
-        self.new_version = self._action("New version from file…", self.new_version_from_file)
-        for action in (self.open, self.reveal, self.cache, self.export, self.new_version):
-            menu.addAction(action)
-        menu.addSeparator()
-        menu.addAction(
-            self._action("New collection from selection…", self.new_collection, None, "collection")
-        )
-        menu.addAction(self._action("Add selection to collection…", self.add_to_collection))
-
-    def record_actions(self) -> list[QAction]:
-        """The actions shown as buttons in the details panel (with short labels)."""
-        for action, text in ((self.export, "Export…"), (self.trash, "Trash")):
-            action.setIconText(text)
-        return [self.open, self.copy_path, self.export, self.trash]
-
-    # -- helpers ---------------------------------------------------------------------------
-    def _run(
-        self,
-        fn: Callable[[], Any],
-        done: Callable[[Any], None] | None = None,
-        what: str = "The action",
-    ) -> None:
-        self.w.runner.submit(
-            lambda ctx: fn(),
-            done=done,
-            error=lambda msg, _d: self.w.show_error(f"{what} failed: {msg}"),
-            name=what,
-        )
-
-    def _uids_or_say(self) -> list[str]:
-        uids = self.w.selected_uids()
-        if not uids:
-            self.w.show_error("Select one or more records first.")
-        return uids
-
-    def _artifact_uid(self) -> str | None:
-        uids = self.w.selected_uids()
-        if self.w.registry != "Artifact" or not uids:
-            self.w.show_error("Select an artifact first.")
-            return None
-        return uids[0]
-
-    # -- handlers --------------------------------------------------------------------------
-    def import_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.w, "Import folder")
-        if folder:
-            self.w.open_import([folder])
-
-    def import_files(self) -> None:
-        files = QFileDialog.getOpenFileNames(self.w, "Import files")[0]
-        if files:
-            self.w.open_import(files)
-
-    def paste_files(self) -> None:
-        paths = local_paths(QApplication.clipboard().mimeData())
-        if paths:
-            self.w.open_import(paths)
-        else:
-            self.w.show_error("The clipboard holds no files to import.")
-
-    def focus_search(self) -> None:
-        self.w.search_box.setFocus()
-        self.w.search_box.selectAll()
-
-    def copy_uids(self) -> None:
-        uids = self._uids_or_say()
-        if uids:
-            QApplication.clipboard().setText("\n".join(uids))
-            self.w.statusBar().showMessage(f"Copied {len(uids)} uid(s)", 3000)
-
-    def copy_paths(self) -> None:
-        uid = self._artifact_uid()
-        if uid:
-            self._run(
-                lambda: str(gateway.artifact_path(uid)),
-                QApplication.clipboard().setText,
-                "Copy path",
-            )
-
-    def trash_selected(self) -> None:
-        uids, registry = self._uids_or_say(), self.w.registry
-        if uids and registry in ("Artifact", "Collection"):
-            self._run(
-                lambda: gateway.trash(registry, uids),
-                lambda _r: self._after_write(
-                    f"Moved {len(uids)} to the trash (Trash → Restore brings them back)"
-                ),
-                "Moving to the trash",
-            )
-
-    def _after_write(self, message: str) -> None:
-        self.w.statusBar().showMessage(message, 5000)
-        self.w.refresh()
-        self.w.details.clear()
-
-    def open_external(self) -> None:
-        uid = self._artifact_uid()
-        if uid:
-            self._run(
-                lambda: gateway.local_path(uid),
-                lambda p: QDesktopServices.openUrl(QUrl.fromLocalFile(str(p))),
-                "Opening",
-            )
-
-    def reveal_in_folder(self) -> None:
-        uid = self._artifact_uid()
-        if uid:
-            self._run(
-                lambda: gateway.local_path(uid),
-                lambda p: QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(p).parent))),
-                "Revealing",
-            )
-
-    def cache_selected(self) -> None:
-        uid = self._artifact_uid()
-        if uid:
-            self._run(
-                lambda: gateway.local_path(uid),
-                lambda p: self.w.statusBar().showMessage(f"Cached at {p}", 5000),
-                "Caching",
-            )
-
-    def export_to_folder(self) -> None:
-        uid = self._artifact_uid()
-        folder = QFileDialog.getExistingDirectory(self.w, "Export to folder") if uid else ""
-        if uid and folder:
-            self._run(
-                lambda: gateway.export_to(uid, folder),
-                lambda p: self.w.statusBar().showMessage(f"Exported to {p}", 5000),
-                "Export",
-            )
-
-    def new_version_from_file(self) -> None:
-        uid = self._artifact_uid()
-        path = QFileDialog.getOpenFileName(self.w, "New version from file")[0] if uid else ""
-        if uid and path:
-            self._run(
-                lambda: gateway.new_version(uid, path),
-                lambda new: self._after_version(new),
-                "Saving the new version",
-            )
-
-    def _after_version(self, uid: str) -> None:
-        self.w.model.refresh()
-        self.w.select_record("Artifact", uid)
-
-    def make_latest(self, uid: str) -> None:
-        self._run(
-            lambda: gateway.make_latest(uid), self._after_version, "Making this version the latest"
-        )
-
-    def export_csv(self) -> None:
-        path = QFileDialog.getSaveFileName(
-            self.w, "Export table", f"{self.w.registry.lower()}s.csv", "CSV (*.csv)"
-        )[0]
-        if path and self.w.registry != "Trash":
-            query = self.w.model.query
-            self._run(
-                lambda: gateway.export_csv(query, path),
-                lambda n: self.w.statusBar().showMessage(f"Wrote {n} rows to {path}", 5000),
-                "Export",
-            )
-
-    def new_collection(self) -> None:
-        uids = self._uids_or_say() if self.w.registry == "Artifact" else []
-        name, ok = QInputDialog.getText(self.w, "New collection", "Name:") if uids else ("", False)
-        if ok and name.strip():
-            self._run(
-                lambda: gateway.create_collection(uids, name.strip()),
-                lambda uid: self.w.select_record("Collection", uid),
-                "Creating the collection",
-            )
-
-    def add_to_collection(self) -> None:
-        uids = self._uids_or_say() if self.w.registry == "Artifact" else []
-        if uids:
-            self._run(
-                gateway.collection_names,
-                lambda names: self._choose_collection(names, uids),
-                "Listing collections",
-            )
-
-    def _choose_collection(self, names: list[tuple[str, str]], uids: list[str]) -> None:
-        if not names:
-            self.w.show_error("There is no collection yet; create one from the selection.")
-            return
-        labels = [f"{name} ({uid})" for name, uid in names]
-        label, ok = QInputDialog.getItem(
-            self.w, "Add to collection", "Collection:", labels, 0, False
-        )
-        if ok:
-            target = names[labels.index(label)][1]
-            self._run(
-                lambda: gateway.add_to_collection(target, uids),
-                lambda uid: self.w.select_record("Collection", uid),
-                "Adding to the collection",
-            )
-
-    def open_instance(self) -> None:
-        dialog = OpenInstanceDialog(self.w)
-        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.target.text().strip():
-            target = dialog.target.text().strip()
-            self._run(
-                lambda: gateway.open_instance(target), self._switched, "Opening the instance"
-            )
-
-    def new_instance(self) -> None:
-        dialog = NewInstanceDialog(self.w)
-        if dialog.exec() == QDialog.DialogCode.Accepted and dialog.storage.text().strip():
-            storage, db, name = (
-                dialog.storage.text().strip(),
-                dialog.db.text().strip(),
-                dialog.name.text().strip(),
-            )
-            self._run(
-                lambda: gateway.create_instance(storage, db, name),
-                self._switched,
-                "Creating the instance",
-            )
-
-    def _switched(self, summary: dict[str, str]) -> None:
-        self.w.set_instance(summary)
-        self.w.details.clear()
-        self.w.refresh()
-
-    def set_dark(self, dark: bool) -> None:
-        from labshelf.app.shell.main_window import open_settings
-
-        theme = "dark" if dark else "light"
-        app = QApplication.instance()
-        if isinstance(app, QApplication):
-            apply_theme(app, theme)
-        open_settings().setValue("theme", theme)
+    def update(self, registry: str) -> None:
+        """Enable the actions that apply to the page shown."""
+        for spec in self.specs:
+            if spec.enabled_when is not None:
+                self._actions[spec.id].setEnabled(ENABLED_WHEN[spec.enabled_when](registry))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from labshelf.app import gateway, upload_worker
+from labshelf.app.base.theme import apply_theme
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
@@ -18,9 +20,7 @@ THUMB_SIZES = (96, 128, 160, 200, 256)
 def open_settings() -> QSettings:
     """The app's settings: `desktop.ini` in labshelf's config dir (`LABSHELF_CONFIG_DIR`),
     next to the instance settings, so one variable isolates both."""
-    from labshelf.instance import config_dir
-
-    return QSettings(str(config_dir() / "desktop.ini"), QSettings.Format.IniFormat)
+    return QSettings(str(gateway.config_dir() / "desktop.ini"), QSettings.Format.IniFormat)
 
 
 def _int(settings: QSettings, key: str, default: int, low: int, high: int) -> int:
@@ -73,9 +73,6 @@ def resolved_theme(theme: str) -> str:
 
 def apply(settings: AppSettings) -> None:
     """Make `settings` take effect in this process (theme, user handle, upload workers)."""
-    from labshelf.app import upload_worker
-    from labshelf.app.base.theme import apply_theme
-
     app = QApplication.instance()
     if isinstance(app, QApplication):
         apply_theme(app, resolved_theme(settings.theme))

@@ -1,5 +1,7 @@
 """`mainWindow`: registries on the left, the table (or thumbnail grid) in the centre, the
-selected record on the right. All data comes from workers (`labshelf.app.base.tasks`) through `gateway`.
+selected record on the right, the transfer queue below. The window arranges the rooms
+(browser, preview, lineage, uploads) and carries the menus (`labshelf.app.shell.actions`);
+all data comes from workers (`labshelf.app.base.tasks`) through the gateway.
 """
 
 from __future__ import annotations
@@ -8,32 +10,34 @@ import gc
 from typing import Any
 
 from labshelf.app import gateway
-from labshelf.app.shell.app_settings import AppSettings, open_settings
-from labshelf.app.browser.collection_browser import CollectionBrowser
-from labshelf.app.browser.details_panel import DetailsPanel
-from labshelf.app.uploads.drop_zone import DropZone, local_paths
-from labshelf.app.browser.filter_bar import FilterBar
-from labshelf.app.uploads.import_dialog import ImportDialog
-from labshelf.app.data.registries import BY_NAME, REGISTRIES
-from labshelf.app.shell.settings_dialog import SettingsDialog
-from labshelf.app.browser.table_model import UID_ROLE, RegistryTableModel, TableQuery
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.base.theme import icon, set_icon
+from labshelf.app.browser.collection_browser import CollectionBrowser
+from labshelf.app.browser.details_panel import DetailsPanel
+from labshelf.app.browser.filter_bar import FilterBar
+from labshelf.app.browser.table_model import UID_ROLE, RegistryTableModel
 from labshelf.app.browser.thumbnail_grid import ThumbnailGrid
-from labshelf.app.preview.thumbnails import ThumbnailCache
 from labshelf.app.browser.trash_page import TrashPage
-from labshelf.app.uploads.queue import UploadQueueDock
-from labshelf.app.uploads.manager import UploadManager, default_store
-from labshelf.app.shell.actions import WindowActions
+from labshelf.app.data import registries
+from labshelf.app.data.registries import LOOKS, TRASH_PAGE
+from labshelf.app.data.rows import CoreRowSource, TableQuery
+from labshelf.app.data.transfers import default_store
+from labshelf.app.preview.thumbnails import ThumbnailCache
+from labshelf.app.shell.actions import ACTIONS, Actions
+from labshelf.app.shell.app_settings import AppSettings, open_settings
+from labshelf.app.shell.commands import Commands
+from labshelf.app.shell.settings_dialog import SettingsDialog
+from labshelf.app.uploads.drop_zone import DropZone, local_paths
+from labshelf.app.uploads.import_dialog import ImportDialog
+from labshelf.app.uploads.manager import UploadManager
+from labshelf.app.uploads.queue_dock import UploadQueueDock
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import (
-    QAction,
     QCloseEvent,
     QDragEnterEvent,
     QDragLeaveEvent,
     QDragMoveEvent,
     QDropEvent,
-    QKeySequence,
     QShowEvent,
 )
 from PySide6.QtWidgets import (
@@ -57,15 +61,6 @@ from PySide6.QtWidgets import (
 
 SEARCH_DEBOUNCE_MS = 250
 STALE_CHECK_MS = 5000
-TRASH = "Trash"
-REGISTRY_ICONS = {
-    "Artifact": "artifact",
-    "Collection": "collection",
-    "Transform": "transform",
-    "Run": "run",
-    "User": "user",
-    "Storage": "storage",
-}
 
 
 class MainWindow(QMainWindow):
@@ -77,7 +72,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("labshelf")
         self.runner = TaskRunner(parent=self)
         self.thumb_runner = TaskRunner(max_threads=2, parent=self)
-        self.source = gateway.CoreRowSource()
+        self.source = CoreRowSource()
         self.model = RegistryTableModel(self.source, self.runner, self)
         thumb_size = AppSettings.load().thumbnail_size
         self.thumbs = ThumbnailCache(
@@ -98,9 +93,12 @@ class MainWindow(QMainWindow):
         self._build_splitter()
         self._build_status_bar()
         self._build_uploads()
-        self.actions_ = WindowActions(self)
-        self._add_settings_action()
-        self.details.set_actions(self.actions_.record_actions())
+        self.commands = Commands(self, self)
+        self.actions_ = Actions(
+            ACTIONS, self.commands, self, (self.table, self.grid, self.trash_page.view)
+        )
+        self.actions_.fill_menus(self.menuBar())
+        self.details.set_actions(self.actions_.buttons())
         self._connect()
         self._restore_settings()
         self.refresh_instance()
@@ -109,14 +107,14 @@ class MainWindow(QMainWindow):
     # -- building ------------------------------------------------------------------------
     def _build_center(self) -> None:
         self.registry_list = QListWidget(objectName="registryList")
-        for spec in REGISTRIES:
-            item = QListWidgetItem(spec.title)
-            set_icon(item, REGISTRY_ICONS[spec.name])
-            item.setData(Qt.ItemDataRole.UserRole, spec.name)
+        for name, look in LOOKS.items():
+            item = QListWidgetItem(look.label)
+            set_icon(item, look.icon)
+            item.setData(Qt.ItemDataRole.UserRole, name)
             self.registry_list.addItem(item)
-        trash = QListWidgetItem("Trash")
+        trash = QListWidgetItem(TRASH_PAGE)
         set_icon(trash, "trash")
-        trash.setData(Qt.ItemDataRole.UserRole, TRASH)
+        trash.setData(Qt.ItemDataRole.UserRole, TRASH_PAGE)
         self.registry_list.addItem(trash)
         self.search_box = QLineEdit(objectName="searchBox", clearButtonEnabled=True)
         self.search_box.setPlaceholderText("Search (Ctrl+F)")
@@ -214,13 +212,15 @@ class MainWindow(QMainWindow):
         self._select_timer.timeout.connect(self.show_current)
         self.table.selectionModel().currentRowChanged.connect(lambda *_: self._select_timer.start())
         self.model.loaded.connect(self._on_loaded)
+        self.model.columns_changed.connect(self._on_columns)
         self.model.page_loaded.connect(lambda _p: self._retry_pending())
         self.model.failed.connect(self.show_error)
         self.view_toggle.toggled.connect(self.set_grid_mode)
+        self.view_toggle.toggled.connect(self.actions_["thumbnails"].setChecked)
         self.details.version_selected.connect(
             lambda uid: self.select_record(self.details.current[0], uid)
         )
-        self.details.make_latest_requested.connect(self.actions_.make_latest)
+        self.details.make_latest_requested.connect(self.commands.make_latest)
         self.details.description_saved.connect(lambda *_: self.model.refresh())
         self.details.preview.step_requested.connect(self.step_selection)
         self.details.lineage.node_activated.connect(self.select_record)
@@ -249,19 +249,20 @@ class MainWindow(QMainWindow):
     def _on_registry_changed(
         self, current: QListWidgetItem | None, previous: QListWidgetItem | None
     ) -> None:
-        if previous is not None and previous.data(Qt.ItemDataRole.UserRole) in BY_NAME:
+        if previous is not None:
             self._save_header(previous.data(Qt.ItemDataRole.UserRole))
         name = self.registry
+        look = registries.look(name)
         self.details.clear()
-        self.collections.setVisible(name == "Collection")
-        if name == TRASH:
+        self.collections.setVisible(look is not None and look.collection_browser)
+        self.actions_.update(name)
+        if look is None:  # the trash page
             self.view_stack.setCurrentWidget(self.trash_page)
             self.trash_page.reload()
             return
-        spec = BY_NAME[name]
-        self.filter_bar.set_kinds(spec.filters)
-        self.view_toggle.setEnabled(name in ("Artifact", "Collection"))
-        self.grid.setModelColumn(spec.column_index("key") if name == "Artifact" else 1)
+        self.filter_bar.set_kinds(look.filters)
+        # thumbnails: of artifacts in the grid, of a collection's members in its browser
+        self.view_toggle.setEnabled(look.content or look.collection_browser)
         self.model.set_query(
             TableQuery(
                 registry=name,
@@ -270,14 +271,23 @@ class MainWindow(QMainWindow):
                 order=self._default_order(),
             )
         )
-        self.set_grid_mode(self.view_toggle.isChecked() and name == "Artifact")
-        self._restore_header(name)
+        self.set_grid_mode(self.view_toggle.isChecked() and look.content)
+
+    def _on_columns(self) -> None:
+        """The table shows another registry's columns (or they arrived with its first rows)."""
+        spec = self.model.spec
+        if spec is None:
+            return
+        if spec.name_field in spec.fields:
+            self.grid.setModelColumn(spec.column_index(spec.name_field))
+        self._restore_header(spec.name)
+        self.actions_.update(self.registry)
 
     def _default_order(self) -> tuple[str, ...]:
         return () if self.search_box.text().strip() else ("-created_at",)
 
     def _apply_search(self) -> None:
-        if self.registry == TRASH:
+        if self.registry == TRASH_PAGE:
             return
         self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.DescendingOrder)
         self.model.update_query(search=self.search_box.text().strip(), order=self._default_order())
@@ -287,14 +297,17 @@ class MainWindow(QMainWindow):
         self._retry_pending()
 
     def set_grid_mode(self, on: bool) -> None:
+        """Thumbnails instead of the table (where records have content)."""
+        look = registries.look(self.registry)
         self.view_stack.setCurrentWidget(
-            self.grid if on and self.registry == "Artifact" else self.table
+            self.grid if on and look is not None and look.content else self.table
         )
         if self.view_toggle.isChecked() != on:
             self.view_toggle.setChecked(on)
 
     def refresh(self) -> None:
-        if self.registry == TRASH:
+        """Re-read what the page shows (F5, or after a write)."""
+        if self.registry == TRASH_PAGE:
             self.trash_page.model.refresh()
         else:
             self.model.refresh()
@@ -303,12 +316,13 @@ class MainWindow(QMainWindow):
         # Not while imports run: the table would reset with every published batch, and repainting
         # it waits for the GIL behind the transfer threads (100-250 ms stalls). A finished drop
         # refreshes the table.
-        if self.isActiveWindow() and self.registry != TRASH and not self.uploads.running():
+        if self.isActiveWindow() and self.registry != TRASH_PAGE and not self.uploads.running():
             self.model.check_stale()
 
     # -- selection -----------------------------------------------------------------------
     def selected_uids(self) -> list[str]:
-        if self.registry == TRASH:
+        """The uids of the selected rows (of the trash view on the trash page)."""
+        if self.registry == TRASH_PAGE:
             return self.trash_page.selected_uids()
         rows = self.table.selectionModel().selectedRows()
         return [uid for uid in (r.data(UID_ROLE) for r in rows) if uid]
@@ -328,7 +342,8 @@ class MainWindow(QMainWindow):
             return
         self._pending_select = ""
         self.details.show_record(self.registry, record["uid"], str(record.get("key") or ""))
-        if self.registry == "Collection":
+        look = registries.look(self.registry)
+        if look is not None and look.collection_browser:
             self.collections.show_collection(record["uid"])
 
     def _retry_pending(self) -> None:
@@ -485,13 +500,6 @@ class MainWindow(QMainWindow):
         self.busy_bar.setVisible(active > 0)
         self.busy_label.setText(f"{active} task{'s' if active != 1 else ''}" if active else "")
 
-    def _add_settings_action(self) -> None:
-        file_menu = self.menuBar().actions()[0].menu()
-        settings = QAction("Settings…", self, objectName="settingsAction")
-        settings.setShortcut(QKeySequence(QKeySequence.StandardKey.Preferences))
-        settings.triggered.connect(self.open_settings_dialog)
-        file_menu.insertAction(file_menu.actions()[-1], settings)
-
     def open_settings_dialog(self) -> SettingsDialog:
         """The settings dialog (modeless); thumbnail size applies to the next window."""
         dialog = SettingsDialog(self)
@@ -501,6 +509,31 @@ class MainWindow(QMainWindow):
 
     def show_error(self, message: str) -> None:
         self.statusBar().showMessage(message, 10000)
+
+    def show_status(self, message: str, msecs: int = 5000) -> None:
+        self.statusBar().showMessage(message, msecs)
+
+    def after_write(self, message: str) -> None:
+        """Records changed: say so (if `message`), re-read the page, forget the details."""
+        if message:
+            self.show_status(message)
+        self.refresh()
+        self.details.clear()
+
+    @property
+    def table_query(self) -> Any:
+        """What the registry table shows (filters, search, order)."""
+        return self.model.query
+
+    def focus_search(self) -> None:
+        self.search_box.setFocus()
+        self.search_box.selectAll()
+
+    def show_transfers(self) -> None:
+        self.queue_dock.show()
+
+    def restore_from_trash(self) -> None:
+        self.trash_page.restore_selected()
 
     # -- settings ------------------------------------------------------------------------
     def _restore_settings(self) -> None:
@@ -523,19 +556,25 @@ class MainWindow(QMainWindow):
             settings.setValue(f"splitters/{splitter.objectName()}", splitter.saveState())
         settings.setValue("registry", self.registry)
         settings.setValue("grid", self.view_toggle.isChecked())
-        if self.registry in BY_NAME:
-            self._save_header(self.registry)
+        self._save_header(self.registry)
         settings.sync()
 
     def _save_header(self, registry: str) -> None:
-        open_settings().setValue(f"columns/{registry}", self.table.horizontalHeader().saveState())
+        # only the header of the registry the table shows (its columns may not have arrived)
+        spec = self.model.spec
+        if spec is not None and spec.name == registry:
+            header = self.table.horizontalHeader().saveState()
+            open_settings().setValue(f"columns/{registry}", header)
 
     def _restore_header(self, registry: str) -> None:
+        spec = registries.loaded(registry)
+        if spec is None:
+            return
         header = self.table.horizontalHeader()
-        for section, column in enumerate(BY_NAME[registry].columns):
+        for section, column in enumerate(spec.columns):
             header.resizeSection(section, column.default_width)
         state = open_settings().value(f"columns/{registry}")
-        if state is not None and header.count() == len(BY_NAME[registry].columns):
+        if state is not None and header.count() == len(spec.columns):
             header.blockSignals(True)
             header.restoreState(state)
             header.setSortIndicator(-1, Qt.SortOrder.DescendingOrder)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from labshelf.app import gateway
+from labshelf.app.base.tasks import TaskRunner
+from labshelf.app.instances.dialogs import folder_row
 from labshelf.app.shell import app_settings
 from labshelf.app.shell.app_settings import THEMES, THUMB_SIZES, AppSettings
-from labshelf.app.instances.dialogs import folder_row
-from labshelf.app.base.tasks import TaskRunner
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -22,33 +23,6 @@ from PySide6.QtWidgets import (
 )
 
 GB = 1_000_000_000
-
-
-def read_cache_settings() -> dict[str, Any] | None:
-    """The current instance's cache folder (effective and configured) and size cap; None
-    when no instance is configured."""
-    from labshelf.instance import NotConnected, current
-
-    try:
-        instance = current()
-    except NotConnected:
-        return None
-    return {
-        "name": instance.name,
-        "cache_dir": instance.config.cache_dir or "",
-        "effective": str(instance.cache_dir()),
-        "cache_max_bytes": instance.config.cache_max_bytes,
-    }
-
-
-def write_cache_settings(cache_dir: str, cache_max_bytes: int | None) -> None:
-    """Store the cache folder and cap in the current instance's settings file."""
-    from labshelf.instance import current
-
-    config = current().config
-    config.cache_dir = cache_dir or None
-    config.cache_max_bytes = cache_max_bytes
-    config.write()
 
 
 class SettingsDialog(QDialog):
@@ -102,7 +76,7 @@ class SettingsDialog(QDialog):
         self.has_instance = False
         self.status.setText("Reading the instance's cache settings…")
         self.runner.submit(
-            lambda ctx: read_cache_settings(),
+            lambda ctx: gateway.read_cache_settings(),
             done=self._fill_cache,
             error=lambda msg, _d: self.status.setText(msg),
             name="read settings",
@@ -121,6 +95,7 @@ class SettingsDialog(QDialog):
         self.status.setText(f"Cache settings of instance '{cache['name']}'.")
 
     def chosen(self) -> AppSettings:
+        """The app settings as the dialog shows them."""
         return AppSettings(
             user=self.user.text().strip(),
             upload_workers=self.workers.value(),
@@ -140,7 +115,7 @@ class SettingsDialog(QDialog):
         cap = int(self.cache_cap.value() * GB) or None
         self.buttons.setEnabled(False)
         self.runner.submit(
-            lambda ctx: write_cache_settings(cache_dir, cap),
+            lambda ctx: gateway.write_cache_settings(cache_dir, cap),
             done=lambda _r: self.accept(),
             error=self._failed,
             name="write settings",

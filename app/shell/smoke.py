@@ -4,11 +4,18 @@ that Qt, its plugins, Graphviz and the database all work in one process."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
+import tempfile
 import time
-from typing import Any
+from pathlib import Path
 
+from labshelf.app import gateway
+from labshelf.app.base.tasks import TaskContext, TaskRunner
+from labshelf.app.lineage.layout import LineageLayout, layout
+from labshelf.app.lineage.view import LineageView
+from labshelf.app.preview.content import load_preview
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMainWindow
 
@@ -34,16 +41,12 @@ def say(text: str) -> None:
     print(f"smoke: {text}", flush=True)
 
 
-def _newest_lineage(ctx: Any) -> tuple[str, Any]:
-    import labshelf as ls
-    from labshelf.app import gateway
-    from labshelf.app.lineage.layout import layout
-
-    artifact = ls.Artifact.filter().order_by("-created_at").first()
-    if artifact is None:
+def _newest_lineage(ctx: TaskContext) -> tuple[str, LineageLayout]:
+    uid = gateway.newest_artifact_uid()
+    if uid is None:
         raise RuntimeError("the instance has no artifact to draw the lineage of")
-    dot, focal = gateway.lineage_dot("Artifact", artifact.uid)
-    return artifact.uid, layout(dot, focal)
+    dot, focal = gateway.lineage_dot("Artifact", uid)
+    return uid, layout(dot, focal)
 
 
 def outside_files() -> list[str]:
@@ -98,16 +101,11 @@ LAZY_MODULES = (
 )
 
 
-def check_lazy_imports(ctx: Any) -> str:
+def check_lazy_imports(ctx: TaskContext) -> str:
     """Import every lazily used module and preview a parquet table; a one-line summary."""
-    import importlib
-    import tempfile
-    from pathlib import Path
-
     for name in LAZY_MODULES:
         importlib.import_module(name)
-    import pandas as pd
-    from labshelf.app.preview.content import load_preview
+    import pandas as pd  # deferred: heavy, and what this check is about
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "t.parquet"
@@ -144,7 +142,7 @@ class SmokeTest:
             name="smoke",
         )
 
-    def _lineage(self, runner: Any, imports: str) -> None:
+    def _lineage(self, runner: TaskRunner, imports: str) -> None:
         say(imports)
         self.t_lineage = time.perf_counter()
         runner.submit(
@@ -154,15 +152,13 @@ class SmokeTest:
             name="smoke",
         )
 
-    def _render(self, result: tuple[str, Any]) -> None:
-        from labshelf.app.lineage.view import LineageView
-
+    def _render(self, result: tuple[str, LineageLayout]) -> None:
         uid, lay = result
         view = self.window.findChild(LineageView, "lineageView")
         if view is None:
             self._fail("the window has no lineageView")
             return
-        self.window.select_record("Artifact", uid)
+        self.window.select_record("Artifact", uid)  # type: ignore[attr-defined]
         view.set_layout(lay)
         png = view.render_bytes("png")
         say(

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from labshelf.app import gateway
-from labshelf.app.data.formatting import human_size
 from labshelf.app.base.tasks import Task, TaskContext, TaskRunner
+from labshelf.app.data.formatting import human_size
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
@@ -107,7 +107,7 @@ class ImportDialog(QDialog):
             lambda ctx: gateway.storage_roots(), done=self._fill_storages, name="storages"
         )
         self._runner.submit(
-            lambda ctx: gateway.collection_choices(),
+            lambda ctx: gateway.collection_names(),
             done=self._fill_collections,
             name="collections",
         )
@@ -116,9 +116,9 @@ class ImportDialog(QDialog):
         for root in roots:
             self.storage.addItem(root, root)
 
-    def _fill_collections(self, choices: list[tuple[str, str]]) -> None:
-        for label, uid in choices:
-            self.collection.addItem(label, uid)
+    def _fill_collections(self, names: list[tuple[str, str]]) -> None:
+        for name, uid in names:  # the latest version of each collection
+            self.collection.addItem(f"{name} (new version)", uid)
 
     def _options_changed(self) -> None:
         self._show_key_example()

@@ -1,13 +1,15 @@
-"""The transfer queue's state: drops and their items, fed by `labshelf.upload` on workers.
+"""The transfer queue's manager: starts drops, folds their progress in, cancels and retries.
 
-A `Drop` is one import (one run of the app's upload transform); its items are the ones
-`labshelf.transfer.plan` lists, in the order the engine's progress refers to. Unfinished drops are
-kept in a small JSON file in the app's data dir, so that after a restart (or a crash) they are
-offered for resumption; uploading again finishes only what is missing (by hash).
+The items themselves (`Drop`, `DropItem`, their states) are plain data in
+`labshelf.app.data.transfers`; the queue's Qt model and dock (`queue_model`, `queue_dock`)
+only show them. Unfinished drops are kept in a small JSON file in the app's data dir, so that
+after a restart (or a crash) they are offered for resumption; uploading again finishes only
+what is missing (by hash).
 
-Each drop runs in a worker process (`labshelf.app.upload_worker`): the engine's Python threads would
-otherwise take the GIL from the UI thread, which stutters then. A pool thread here relays the
-worker's reports as progress signals and forwards cancels; the worker stops when the app goes.
+Each drop runs in a worker process (`labshelf.app.upload_worker`): the engine's Python threads
+would otherwise take the GIL from the UI thread, which stutters then. A pool thread here
+relays the worker's reports as progress signals and forwards cancels; the worker stops when
+the app goes.
 """
 
 from __future__ import annotations
@@ -19,122 +21,46 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
-from labshelf.app import upload_worker
+from labshelf.app import gateway, upload_worker
 from labshelf.app.base.tasks import Task, TaskContext, TaskRunner
+from labshelf.app.data.transfers import (
+    CANCELLED_PATHS,
+    FINAL,
+    Drop,
+    ItemState,
+    QueueStore,
+    TransferProgress,
+    items_from_plan,
+)
 from PySide6.QtCore import QObject, Signal
-
-FINAL = upload_worker.FINAL
-CANCELLED_PATHS = upload_worker.CANCELLED_PATHS  # of a persisted drop: items cancelled one by one
-
-
-@dataclass
-class DropItem:
-    """One artifact of a drop: a file or folder, its key and where it stands."""
-
-    path: str
-    key: str | None
-    size: int
-    n_files: int = 1
-    state: str = "queued"
-    error: str | None = None
-
-
-@dataclass
-class Drop:
-    """One import: options, items and progress."""
-
-    id: int
-    options: dict[str, Any]
-    items: list[DropItem] = field(default_factory=list)
-    state: str = "planning"  # planning, running, done, failed, cancelled
-    bytes_done: int = 0
-    bytes_total: int = 0
-    files_done: int = 0
-    files_total: int = 0
-    started: float = field(default_factory=time.monotonic)
-    message: str = ""
-    run_uid: str | None = None
-    worker_pid: int | None = None  # the worker process uploading it
-    cancel: threading.Event = field(default_factory=threading.Event, repr=False)
-    # plan indices the user cancelled alone; read by the engine's threads (set lookups are atomic)
-    cancelled_items: set[int] = field(default_factory=set, repr=False)
-
-    @property
-    def title(self) -> str:
-        names = [Path(p).name for p in self.options["paths"]]
-        return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
-
-    @property
-    def rate(self) -> float:
-        """Bytes per second so far."""
-        elapsed = time.monotonic() - self.started
-        return self.bytes_done / elapsed if elapsed > 0 else 0.0
-
-    @property
-    def eta(self) -> float | None:
-        """Seconds left at the current rate, if known."""
-        rate = self.rate
-        return (
-            (self.bytes_total - self.bytes_done) / rate
-            if rate > 0 and self.state == "running"
-            else None
-        )
-
-    @property
-    def finished(self) -> bool:
-        return self.state in ("done", "failed", "cancelled")
-
-    def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for item in self.items:
-            out[item.state] = out.get(item.state, 0) + 1
-        return out
-
-
-class QueueStore:
-    """Unfinished drops' options in `<data dir>/desktop/uploads.json` (worker side)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._written = 0  # sequence number of the snapshot on disk
-
-    def load(self) -> list[dict[str, Any]]:
-        try:
-            return list(json.loads(self.path.read_text()).get("drops", []))
-        except (FileNotFoundError, ValueError):
-            return []
-
-    def save(self, drops: list[dict[str, Any]], seq: int = 0) -> None:
-        """Write snapshot number `seq` (saves run on pool threads: an older snapshot that comes
-        late is dropped)."""
-        with self._lock:
-            if seq and seq < self._written:
-                return
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(f".{os.getpid()}.tmp")
-            tmp.write_text(json.dumps({"drops": drops}, indent=1))
-            os.replace(tmp, self.path)
-            self._written = seq
-
-
-def default_store() -> QueueStore:
-    from labshelf.instance import data_dir
-
-    return QueueStore(data_dir() / "desktop" / "uploads.json")
 
 
 class UploadManager(QObject):
-    """Starts drops on workers, folds their progress in, cancels and retries them."""
+    """Starts drops on workers, folds their progress in, cancels and retries them.
+
+    Attributes:
+        drops: every drop of this session, oldest first.
+        workers: the worker processes (one may be started ahead of its drop).
+        keep_unfinished: "continue next time" was chosen on quit: the queue file is left as
+            it is.
+        in_process: run drops on this process's threads instead of a worker process (only
+            for tests that patch core).
+
+    Signals:
+        drop_added(drop id): a drop was started (its items are not known yet).
+        drop_planned(drop id): its items arrived.
+        drop_changed(drop id): its progress, state or message changed.
+        items_changed(drop id, plan indices): these items changed state.
+        drop_finished(drop id): it ended (done, failed or cancelled).
+    """
 
     drop_added = Signal(int)
     drop_planned = Signal(int)
     drop_changed = Signal(int)
-    items_changed = Signal(int, object)  # drop id, plan indices whose state changed
+    items_changed = Signal(int, object)
     drop_finished = Signal(int)
 
     def __init__(
@@ -233,7 +159,7 @@ class UploadManager(QObject):
         chosen = range(len(drop.items)) if indices is None else indices
         groups: dict[str, list[str]] = {}
         for item in (drop.items[i] for i in chosen if 0 <= i < len(drop.items)):
-            if item.state == "failed" and item.key:
+            if item.state == ItemState.FAILED and item.key:
                 # key = prefix/name for a file and for a folder uploaded as one artifact alike
                 prefix = item.key.rsplit("/", 1)[0] if "/" in item.key else ""
                 groups.setdefault(prefix, []).append(item.path)
@@ -251,49 +177,21 @@ class UploadManager(QObject):
         kind, payload = event
         if kind == "worker":
             drop.worker_pid = payload
-            return
-        if kind == "plan":
-            drop.items = (
-                payload  # DropItems built by the worker: 10,000 of them cost the UI nothing
-            )
-            kept = [i for i in drop.items if i.state != "cancelled"]  # cancelled before a restart
-            drop.bytes_total = sum(i.size for i in kept)
-            drop.files_total = sum(i.n_files for i in kept)
-            drop.state = "running"
+        elif kind == "plan":
+            drop.plan(payload)  # DropItems built on the worker: 10,000 cost the UI nothing
             self.drop_planned.emit(drop.id)
-            return
-        drop.bytes_done, drop.bytes_total = payload.bytes_done, payload.bytes_total
-        drop.files_done, drop.files_total = payload.files_done, payload.files_total
-        changed = []
-        for index, state in payload.changes:
-            if index < len(drop.items):
-                drop.items[index].state = state
-                changed.append(index)
-        if changed:
-            self.items_changed.emit(drop.id, changed)
-        self.drop_changed.emit(drop.id)
+        else:
+            changed = drop.progress(payload)
+            if changed:
+                self.items_changed.emit(drop.id, changed)
+            self.drop_changed.emit(drop.id)
 
     def _on_done(self, drop: Drop, result: dict[str, Any]) -> None:
-        for item, final in zip(drop.items, result["items"], strict=False):
-            item.state, item.error = final["state"], final["error"]
-        drop.run_uid = result["run"]
-        counts = drop.counts()
-        if result["cancelled"]:
-            drop.state = "cancelled"
-        elif counts.get("failed"):
-            drop.state = "failed"
-        elif counts.get("cancelled") and not counts.get("done") and not counts.get("duplicate"):
-            drop.state = "cancelled"  # every item was cancelled alone
-        else:
-            drop.state = "done"
-        drop.message = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        drop.end(result)
         self._finish(drop)
 
     def _on_failed(self, drop: Drop, message: str) -> None:
-        drop.state, drop.message = "failed", message
-        for item in drop.items:
-            if item.state not in FINAL:
-                item.state, item.error = "failed", message
+        drop.fail(message)
         self._finish(drop)
 
     def _finish(self, drop: Drop) -> None:
@@ -307,33 +205,18 @@ class UploadManager(QObject):
         if self._store is None or self.keep_unfinished:
             return
         self._saves += 1
-        store, unfinished, seq = self._store, [_resumable(d) for d in self.running()], self._saves
+        store, unfinished, seq = self._store, [d.resumable() for d in self.running()], self._saves
         self._runner.submit(lambda ctx: store.save(unfinished, seq), name="save upload queue")
 
     def forget_unfinished(self) -> None:
         """The user declined to resume: the queue file keeps only what runs now."""
         self._persist()
 
-    def load_unfinished(self, done: Any) -> None:
+    def load_unfinished(self, done: Callable[[list[dict[str, Any]]], None]) -> None:
         """Read the drops left unfinished last time; `done(list_of_options)` in the UI thread."""
         if self._store is not None:
             store = self._store
             self._runner.submit(lambda ctx: store.load(), done=done, name="read upload queue")
-
-
-def _resumable(drop: Drop) -> dict[str, Any]:
-    """What the queue file keeps of an unfinished drop: its options and the paths of the items
-    the user cancelled alone (by path: plan indices may differ once files change)."""
-    cancelled = set(drop.options.get(CANCELLED_PATHS, ()))
-    cancelled.update(drop.items[i].path for i in list(drop.cancelled_items) if i < len(drop.items))
-    return dict(drop.options, **{CANCELLED_PATHS: sorted(cancelled)}) if cancelled else drop.options
-
-
-def _items(planned: list[dict[str, Any]]) -> list[DropItem]:
-    return [
-        DropItem(p["path"], p["key"], p["size"], p["n_files"], p["state"], p["error"])
-        for p in planned
-    ]
 
 
 def _run_drop_here(
@@ -343,7 +226,8 @@ def _run_drop_here(
 
     def send(kind: str, payload: Any) -> None:
         # core calls on_progress at most ~10 times a second, from its own threads
-        ctx.progress((kind, _items(payload) if kind == "plan" else payload), force=True)
+        event = items_from_plan(payload) if kind == "plan" else TransferProgress.of(payload)
+        ctx.progress((kind, event), force=True)
 
     return upload_worker.run_drop(
         options, cancel, cancelled_items, send, upload_worker.upload_workers(_target_root(options))
@@ -351,9 +235,7 @@ def _run_drop_here(
 
 
 def _target_root(options: dict[str, Any]) -> str:
-    import labshelf as ls
-
-    return options.get("storage") or ls.settings.storage.root
+    return str(options.get("storage") or gateway.default_storage_root())
 
 
 class UploadProcessError(RuntimeError):
@@ -369,12 +251,6 @@ def worker_command() -> list[str]:
 
 def _worker_env(instance: str) -> dict[str, str]:
     return dict(os.environ, LABSHELF_INSTANCE=instance)
-
-
-def _current_instance() -> str:
-    import labshelf as ls
-
-    return ls.settings.instance
 
 
 class WorkerPool:
@@ -398,7 +274,7 @@ class WorkerPool:
 
     def prestart(self) -> None:
         """Start a spare worker for the current instance, unless a usable one waits already."""
-        instance = _current_instance()
+        instance = gateway.current_instance_name()
         with self._lock:
             if self._spare is not None and self._usable(*self._spare, instance):
                 return
@@ -411,7 +287,7 @@ class WorkerPool:
 
     def take(self) -> subprocess.Popen:
         """A worker for a drop on the current instance: the spare if it is usable, else a new one."""
-        instance = _current_instance()
+        instance = gateway.current_instance_name()
         with self._lock:
             spare, self._spare = self._spare, None
         if spare is not None and self._usable(*spare, instance):
@@ -454,8 +330,6 @@ def _run_drop_in_worker(
 ) -> dict[str, Any]:
     """The drop in a worker process of its own (see `labshelf.app.upload_worker`); this pool thread only
     relays: it forwards cancels and turns the worker's reports into progress signals."""
-    from labshelf.transfer import Progress
-
     process = workers.take()
     assert process.stdin is not None and process.stdout is not None
     outcome: list[Any] = []
@@ -469,9 +343,9 @@ def _run_drop_in_worker(
     def handle(line: bytes) -> None:
         kind, payload, *more = json.loads(line)
         if kind == "plan":
-            ctx.progress(("plan", _items(payload)), force=True)
+            ctx.progress(("plan", items_from_plan(payload)), force=True)
         elif kind == "progress":
-            ctx.progress(("progress", Progress(**payload)), force=True)
+            ctx.progress(("progress", TransferProgress(**payload)), force=True)
         else:
             outcome[:] = [kind, payload, *more]
 

@@ -55,8 +55,8 @@ def main() -> int:
         app = QApplication(sys.argv)
         app.setWindowIcon(app_icon())
         import labshelf as ls
-        from labshelf.app.main_window import MainWindow
         from labshelf.app.base.theme import apply_theme
+        from labshelf.app.main_window import MainWindow
         from labshelf.demo import load_demo
         from screenshots import select_key, settle
 

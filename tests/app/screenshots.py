@@ -105,8 +105,8 @@ def main() -> int:
         from PySide6.QtWidgets import QApplication
 
         app = QApplication(sys.argv)
-        from labshelf.app.main_window import MainWindow
         from labshelf.app.base.theme import apply_theme
+        from labshelf.app.main_window import MainWindow
 
         seeded = seed(tmp)
         apply_theme(app, "light")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from labshelf.app.browser.table_model import PAGE_SIZE, RegistryTableModel, TableQuery
+from labshelf.app.browser.table_model import PAGE_SIZE, RegistryTableModel
+from labshelf.app.data.rows import TableQuery
 from PySide6.QtCore import Qt
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labshelf.app.browser.collection_browser import MembersModel
 from labshelf.app.base.tasks import TaskContext
+from labshelf.app.browser.collection_browser import MembersModel
 from labshelf.app.browser.thumbnail_grid import ThumbnailGrid
 from labshelf.app.preview.thumbnails import ThumbnailCache, ThumbRequest
 from PIL import Image

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labshelf.app.uploads.drop_zone import mime_for
 from labshelf.app.main_window import MainWindow
+from labshelf.app.uploads.drop_zone import mime_for
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget

@@ -8,10 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from labshelf.app.gateway import instance_configured
+from labshelf.app.instances.connection_check import (
+    CheckFailed,
+    _explain_pg,
+    check_database,
+    check_storage,
+)
+from labshelf.app.instances.welcome import WelcomeView
 from labshelf.app.shell.app_settings import AppSettings, open_settings
-from labshelf.app.instances.connection_check import CheckFailed, _explain_pg, check_database, check_storage
 from labshelf.app.shell.settings_dialog import SettingsDialog
-from labshelf.app.instances.welcome import WelcomeView, WelcomeWindow, instance_configured
+from labshelf.app.shell.welcome_window import WelcomeWindow
 from PySide6.QtCore import Qt
 from services import free_port
 
