@@ -127,9 +127,9 @@ class TaskRunner(QObject):
     def submit(
         self,
         fn: Callable[[TaskContext], Any],
-        done: Callable[[Any], None] | None = None,
-        error: Callable[[str, str], None] | None = None,
-        progress: Callable[[Any], None] | None = None,
+        done: Callable[[Any], object] | None = None,
+        error: Callable[[str, str], object] | None = None,
+        progress: Callable[[Any], object] | None = None,
         name: str = "task",
         priority: int = 0,
     ) -> Task:
@@ -146,7 +146,7 @@ class TaskRunner(QObject):
         self._pool.start(task, priority)
         return task
 
-    def _guard(self, task: Task, callback: Callable[..., None]) -> Callable[..., None]:
+    def _guard(self, task: Task, callback: Callable[..., object]) -> Callable[..., None]:
         # Results already queued when the runner shut down (its owner is closing) or when the
         # task was cancelled must not reach widgets that may be gone.
         def deliver(*args: Any) -> None:

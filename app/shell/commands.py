@@ -77,7 +77,7 @@ class Commands(QObject):
     def _run(
         self,
         fn: Callable[[], Any],
-        done: Callable[[Any], None] | None = None,
+        done: Callable[[Any], object] | None = None,
         what: str = "The action",
     ) -> None:
         self.w.runner.submit(

@@ -313,7 +313,8 @@ def _retire(spare: tuple[subprocess.Popen, str, float] | None, wait: bool = True
         return
     process = spare[0]
     try:
-        process.stdin.close()  # type: ignore[union-attr] - end of input: it exits
+        if process.stdin is not None:
+            process.stdin.close()  # end of input: it exits
         if wait:
             process.wait(5)
     except (OSError, subprocess.TimeoutExpired):
@@ -331,12 +332,13 @@ def _run_drop_in_worker(
     """The drop in a worker process of its own (see `labshelf.app.upload_worker`); this pool thread only
     relays: it forwards cancels and turns the worker's reports into progress signals."""
     process = workers.take()
-    assert process.stdin is not None and process.stdout is not None
+    stdin, stdout = process.stdin, process.stdout
+    assert stdin is not None and stdout is not None  # both are pipes (WorkerPool._spawn)
     outcome: list[Any] = []
 
     def tell(message: dict[str, Any]) -> None:
         try:
-            process.stdin.write((json.dumps(message) + "\n").encode())
+            stdin.write((json.dumps(message) + "\n").encode())
         except OSError:
             pass  # the worker is gone; its end shows on stdout
 
@@ -351,8 +353,9 @@ def _run_drop_in_worker(
 
     ctx.progress(("worker", process.pid), force=True)
     tell({"options": options, "max_workers": upload_worker.upload_workers(_target_root(options))})
-    told_cancel, forwarded, buffer = False, set(), b""
-    fd = process.stdout.fileno()
+    told_cancel, buffer = False, b""
+    forwarded: set[int] = set()
+    fd = stdout.fileno()
     try:
         with selectors.DefaultSelector() as selector:
             selector.register(fd, selectors.EVENT_READ)
@@ -372,7 +375,7 @@ def _run_drop_in_worker(
                 *lines, buffer = (buffer + chunk).split(b"\n")
                 for line in lines:
                     handle(line)
-        process.stdin.close()
+        stdin.close()
         code = process.wait(60)
     finally:
         if process.poll() is None:  # only on an error here: do not leave the worker running
