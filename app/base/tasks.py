@@ -44,10 +44,6 @@ class TaskContext:
     def cancelled(self) -> bool:
         return self._cancel.is_set()
 
-    @property
-    def cancel_event(self) -> threading.Event:
-        return self._cancel
-
     def check(self) -> None:
         """Raise `Cancelled` if the task was cancelled."""
         if self._cancel.is_set():

@@ -209,10 +209,8 @@ class RegistryView:
     """A registry as the browser shows it: core's facts with the app's look."""
 
     name: str  # the core class name, e.g. "Artifact"
-    title: str  # core's plural title
     columns: tuple[Column, ...]  # core's default columns, as the app draws them
     name_field: str  # the field that names a record for people
-    versioned: bool
     has_trash: bool
     look: RegistryLook
 
@@ -221,10 +219,8 @@ class RegistryView:
         """Join core's spec of one registry with the app's look of it."""
         return cls(
             name=spec.name,
-            title=spec.title,
             columns=tuple(column(f) for f in spec.columns),
             name_field=spec.name_field,
-            versioned=bool(spec.versioned),
             has_trash=bool(spec.has_trash),
             look=look,
         )
@@ -232,10 +228,6 @@ class RegistryView:
     @property
     def fields(self) -> tuple[str, ...]:
         return tuple(c.field for c in self.columns)
-
-    @property
-    def filters(self) -> tuple[str, ...]:
-        return self.look.filters
 
     def column_index(self, field: str) -> int:
         return self.fields.index(field)

@@ -20,7 +20,7 @@ def test_the_app_shows_every_registry_of_core_with_core_s_columns() -> None:
     for name, spec in core.items():
         view = registries.view(name)
         assert view.fields == tuple(spec.columns)  # core's columns, not a copy of them
-        assert (view.has_trash, view.versioned) == (spec.has_trash, spec.versioned)
+        assert view.has_trash == spec.has_trash and view.name_field == spec.name_field
         # every column has a header of its own (no field falls back to its raw name)
         assert all(field in registries.FIELDS for field in spec.columns), name
     assert registries.loaded("Artifact") is registries.view("Artifact")
