@@ -521,7 +521,7 @@ class MainWindow(QMainWindow):
         self.details.clear()
 
     @property
-    def table_query(self) -> Any:
+    def table_query(self) -> TableQuery:
         """What the registry table shows (filters, search, order)."""
         return self.model.query
 

@@ -30,8 +30,14 @@ def _eta_text(seconds: float | None) -> str:
 
 
 class UploadQueueModel(QAbstractItemModel):
-    """Drops (top level) and their items (children); internal ids: 0 for drops, drop id
-    for items."""
+    """Drops (top level) and their items (children) of `manager`, as columns `COLUMNS`.
+
+    Attributes:
+        manager: the `UploadManager` whose drops are shown (the model only reads them).
+
+    Internal ids: 0 for a drop's row, the drop's id for its items' rows. The model follows
+    the manager's signals; views are told about changed rows every `REFRESH_MS` at most.
+    """
 
     def __init__(self, manager: UploadManager, parent: QObject | None = None) -> None:
         super().__init__(parent)
