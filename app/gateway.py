@@ -15,6 +15,7 @@ function-level imports below are all of that kind.
 
 from __future__ import annotations
 
+import os
 import shutil
 import threading
 import time
@@ -26,7 +27,14 @@ import labshelf as ls
 from labshelf.errors import LabshelfError
 from labshelf.filekinds import IMAGE_SUFFIXES, kind_of
 from labshelf.humanize import human_size
-from labshelf.instance import NotConnected, all_configs, config_dir, data_dir
+from labshelf.instance import (
+    NotConnected,
+    all_configs,
+    config_dir,
+    current,
+    data_dir,
+    is_configured,
+)
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -54,7 +62,6 @@ def import_core() -> None:
 def release_thread_session() -> None:
     """Free the records this worker thread holds before it takes the next task."""
     from labshelf.context import release_session  # deferred: SQLAlchemy
-    from labshelf.instance import is_configured
 
     if is_configured():
         release_session()
@@ -115,7 +122,6 @@ def page_ids(
     """The row ids of one page: the query's own SQL (filters, search rank, order) with
     LIMIT/OFFSET, and no ORM objects to build (pure Python time a table would wait for)."""
     from labshelf.context import read  # deferred: SQLAlchemy
-    from labshelf.instance import current
 
     qs = _queryset(registry, lookups, search, order, trash)
     stmt = qs.statement([qs.model.id], current().dialect).limit(limit).offset(offset)
@@ -149,8 +155,6 @@ def fingerprint(registry: str, lookups: Lookups, search: str, trash: bool) -> ob
 # -- instance ------------------------------------------------------------------------------
 def instance_configured() -> bool:
     """Whether an instance is set up (cheap: reads one small file, opens no database)."""
-    import os
-
     if os.environ.get("LABSHELF_INSTANCE"):
         return True
     try:
@@ -217,8 +221,6 @@ def check_bucket(url: str) -> None:
 def read_cache_settings() -> dict[str, Any] | None:
     """The current instance's cache folder (effective and configured) and size cap; None
     when no instance is configured."""
-    from labshelf.instance import current
-
     try:
         instance = current()
     except NotConnected:
@@ -233,8 +235,6 @@ def read_cache_settings() -> dict[str, Any] | None:
 
 def write_cache_settings(cache_dir: str, cache_max_bytes: int | None) -> None:
     """Store the cache folder and cap in the current instance's settings file."""
-    from labshelf.instance import current
-
     config = current().config
     config.cache_dir = cache_dir or None
     config.cache_max_bytes = cache_max_bytes
@@ -367,11 +367,11 @@ def create_collection(uids: Sequence[str], name: str) -> str:
 
 def add_to_collection(collection_uid: str, uids: Sequence[str]) -> str:
     """A new version of the collection with `uids` appended (members already in it kept once)."""
-    current = ls.Collection.get(collection_uid)
-    members = list(current.artifacts)
+    latest = ls.Collection.get(collection_uid)
+    members = list(latest.artifacts)
     known = {a.uid for a in members}
     members += [ls.Artifact.get(uid) for uid in uids if uid not in known]
-    collection = ls.Collection(members, name=current.name, revises=current)
+    collection = ls.Collection(members, name=latest.name, revises=latest)
     collection.save()
     return str(collection.uid)
 

@@ -3,7 +3,9 @@
 The engine's threads hash, copy and write records in Python; in the app's own process they
 compete with the UI thread for the GIL, and the window stutters while thousands of files go
 in. So the app starts `python -m labshelf.app.upload_worker` (the bundle: `labshelf --upload-worker`)
-per drop and only relays what it reports. No Qt here.
+per drop and only relays what it reports. No Qt here. Core is imported inside the functions
+that upload: the app's own process imports this module too (for its constants and, in tests,
+`run_drop`), and must not load the upload engine on its UI thread.
 
 Protocol: JSON lines.
 - app → worker (stdin): first ``{"options": {...}, "max_workers": n}`` (a worker may be started
