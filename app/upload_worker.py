@@ -3,7 +3,9 @@
 The engine's threads hash, copy and write records in Python; in the app's own process they
 compete with the UI thread for the GIL, and the window stutters while thousands of files go
 in. So the app starts `python -m labshelf.app.upload_worker` (the bundle: `labshelf --upload-worker`)
-per drop and only relays what it reports. No Qt here.
+per drop and only relays what it reports. No Qt here. Core is imported inside the functions
+that upload: the app's own process imports this module too (for its constants and, in tests,
+`run_drop`), and must not load the upload engine on its UI thread.
 
 Protocol: JSON lines.
 - app → worker (stdin): first ``{"options": {...}, "max_workers": n}`` (a worker may be started
@@ -22,15 +24,17 @@ import select
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import asdict
 from typing import Any
+
+from labshelf.app.data.transfers import CANCELLED_PATHS, FINAL, ItemState, TransferProgress
+from labshelf.app.gateway import plan_upload
 
 UPLOAD_WORKER_FLAG = "--upload-worker"  # the bundle's executable runs this module with it
 # A worker started ahead of its drop (while the import dialog is open) waits this long for it
 # and then exits on its own.
 IDLE_S = 600
-CANCELLED_PATHS = "cancelled_paths"  # option of a resumed drop: items cancelled one by one
-FINAL = frozenset({"done", "duplicate", "failed", "cancelled"})
 
 # Local copies are bound by the disk and Python's own per-file work; cloud transfers wait on
 # the network (GIL released), so more of them overlap latency. The app's settings change these.
@@ -52,33 +56,15 @@ def app_version() -> str:
 
 
 def upload_workers(root: str) -> int:
+    """Parallel transfers for an upload to `root` (local folder, s3:// or gs://)."""
     return CLOUD_UPLOAD_WORKERS if root.startswith(("s3://", "gs://")) else LOCAL_UPLOAD_WORKERS
-
-
-def plan_upload(
-    paths: Sequence[str], key_prefix: str | None, as_folder: bool
-) -> list[dict[str, Any]]:
-    """The items an upload of `paths` will have, in the order its progress refers to."""
-    from labshelf.transfer import plan
-
-    return [
-        {
-            "path": str(i.path),
-            "key": i.key,
-            "size": i.size,
-            "n_files": i.n_files,
-            "state": i.state,
-            "error": i.error,
-        }
-        for i in plan(list(paths), key_prefix or None, as_folder)
-    ]
 
 
 def upload_drop(
     options: dict[str, Any],
-    on_progress: Any,
+    on_progress: Callable[[Any], None],
     cancel: threading.Event,
-    cancel_item: Any = None,
+    cancel_item: set[int] | Callable[[int], bool] | None = None,
     max_workers: int | None = None,
 ) -> dict[str, Any]:
     """One drop: a run of the app's upload transform, `ls.upload` under it, the run finished.
@@ -138,7 +124,7 @@ def run_drop(
         skipped = set(options.get(CANCELLED_PATHS, ()))
         for index, item in enumerate(planned):
             if item["path"] in skipped and item["state"] not in FINAL:
-                item["state"] = "cancelled"
+                item["state"] = ItemState.CANCELLED
                 cancelled.add(index)  # set.add is atomic; the other side only adds too
         send("plan", planned)
         del planned
@@ -171,14 +157,7 @@ def main() -> int:
 
     def send(kind: str, payload: Any, *more: Any) -> None:
         if kind == "progress":
-            payload = {
-                "bytes_done": payload.bytes_done,
-                "bytes_total": payload.bytes_total,
-                "files_done": payload.files_done,
-                "files_total": payload.files_total,
-                "changes": payload.changes,
-                "finished": payload.finished,
-            }
+            payload = asdict(TransferProgress.of(payload))
         line = json.dumps([kind, payload, *more])
         with lock:
             channel.write(line + "\n")
@@ -190,7 +169,8 @@ def main() -> int:
     if not first.strip():
         return 0  # no drop came (the app is gone, or had no use for this worker)
     start = json.loads(first)
-    cancel, cancelled = threading.Event(), set()
+    cancel = threading.Event()
+    cancelled: set[int] = set()
 
     def listen() -> None:
         for line in sys.stdin:

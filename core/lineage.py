@@ -7,8 +7,7 @@ read. Downstream is the mirror image. A visited set makes the walk end on any
 data, cyclic or not; a node cap and a per-node fan cap keep huge graphs
 readable, with a "+N more" node standing for what was left out.
 
-``view_lineage`` renders it with pygraphviz (imported on first use);
-``layout`` returns graphviz's ``dot`` positions as plain data for the GUI.
+``view_lineage`` renders it with pygraphviz (imported on first use).
 """
 
 from __future__ import annotations
@@ -363,57 +362,3 @@ def write(graph: AGraph, path: Path) -> None:
             graph.draw(str(path), format=suffix[1:], prog="dot")
     except OSError as exc:
         raise StorageError(f"Cannot write the lineage graph to {path}: {exc}") from exc
-
-
-# ---------------------------------------------------------------- layout for the GUI
-
-
-def layout(
-    record: Any, *, downstream: bool = False, max_nodes: int = MAX_NODES, max_links: int = MAX_LINKS
-) -> dict[str, Any]:
-    """Graphviz ``dot`` positions of the lineage graph as plain data (points, y down).
-
-    Returns ``{"width", "height", "focal", "nodes": [...], "edges": [...]}``; a node has
-    ``id label kind registry uid x y width height`` (centre and size) and its style,
-    an edge ``source target points tip`` (the spline's control points, the arrow's tip).
-    """
-    graph = view_lineage(record, downstream=downstream, max_nodes=max_nodes, max_links=max_links)
-    graph.layout(prog="dot")
-    _, _, width, height = (float(v) for v in graph.graph_attr["bb"].split(","))
-    nodes = [_placed_node(n, height) for n in graph.nodes()]
-    edges = [_placed_edge(e, height) for e in graph.edges()]
-    focal = next((n["id"] for n in nodes if n["focal"]), "")
-    return dict(width=width, height=height, focal=focal, nodes=nodes, edges=edges)
-
-
-def _placed_node(node: Any, height: float) -> dict[str, Any]:
-    attr = node.attr
-    x, y = (float(v) for v in attr["pos"].split(","))
-    return dict(
-        id=str(node),
-        label=(attr.get("label") or str(node)).replace("\\n", "\n"),
-        kind=attr.get("kind"),
-        registry=attr.get("registry"),
-        uid=attr.get("uid"),
-        transform_type=attr.get("transform_type") or "",
-        x=x,
-        y=height - y,
-        width=float(attr["width"]) * 72,
-        height=float(attr["height"]) * 72,
-        shape=attr.get("shape"),
-        fill=attr.get("fillcolor"),
-        color=attr.get("color"),
-        tooltip=attr.get("tooltip") or "",
-        focal=attr.get("focal") == "true",
-    )
-
-
-def _placed_edge(edge: Any, height: float) -> dict[str, Any]:
-    points, tip = [], None
-    for part in edge.attr["pos"].split():
-        coords = part.split(",")
-        if coords[0] == "e":
-            tip = (float(coords[1]), height - float(coords[2]))
-        elif coords[0] != "s":
-            points.append((float(coords[0]), height - float(coords[1])))
-    return dict(source=str(edge[0]), target=str(edge[1]), points=points, tip=tip)

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labshelf.app.table_model import TableQuery
-from labshelf.app.tasks import TaskRunner
+from labshelf.app.base.tasks import TaskRunner
+from labshelf.app.data.rows import TableQuery
 
 # The offscreen platform says this for every top-level window shown; it is not our warning.
 OFFSCREEN_NOISE = r"This plugin does not support propagateSizeHints\(\)"

@@ -46,17 +46,17 @@ def main() -> int:
             (tmp / name.lower()).mkdir()
             os.environ[f"LABSHELF_{name}_DIR"] = str(tmp / name.lower())
         os.environ["LABSHELF_USER"] = "ada"
-        from labshelf.app import qtcompat  # noqa: F401, I001 - first, as in the app
+        from labshelf.app.base import qtcompat  # noqa: F401, I001 - first, as in the app
         from PySide6.QtCore import QBuffer, QIODevice
         from PySide6.QtWidgets import QApplication
 
-        from labshelf.app.app_icon import app_icon
+        from labshelf.app.shell.app_icon import app_icon
 
         app = QApplication(sys.argv)
         app.setWindowIcon(app_icon())
         import labshelf as ls
+        from labshelf.app.base.theme import apply_theme
         from labshelf.app.main_window import MainWindow
-        from labshelf.app.theme import apply_theme
         from labshelf.demo import load_demo
         from screenshots import select_key, settle
 

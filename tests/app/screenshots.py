@@ -106,8 +106,8 @@ def main() -> int:
         from PySide6.QtWidgets import QApplication
 
         app = QApplication(sys.argv)
+        from labshelf.app.base.theme import apply_theme
         from labshelf.app.main_window import MainWindow
-        from labshelf.app.theme import apply_theme
 
         seeded = seed(tmp)
         apply_theme(app, "light")
@@ -124,7 +124,7 @@ def main() -> int:
 
 
 def take_shots(app, window, seeded: dict) -> list[Path]:
-    from labshelf.app.theme import apply_theme
+    from labshelf.app.base.theme import apply_theme
 
     shots = []
 
@@ -197,7 +197,7 @@ def tutorial_shots(app, tmp: Path) -> list[Path]:
 
 
 def import_shots(app, window, incoming: Path) -> list[Path]:
-    from labshelf.app.drop_zone import mime_for
+    from labshelf.app.uploads.drop_zone import mime_for
     from PySide6.QtCore import QPointF, Qt
     from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent
 

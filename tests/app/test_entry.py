@@ -1,4 +1,4 @@
-"""`python -m app` / `labshelf gui`: main() shows the main window on the current instance.
+"""`python -m labshelf.app` / `labshelf gui`: main() shows the main window on the current instance.
 
 Run in a child process: main() owns the event loop and the process's lifetime."""
 

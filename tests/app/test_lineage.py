@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labshelf.app.lineage_layout import layout
-from labshelf.app.lineage_panel import LineagePanel
-from labshelf.app.lineage_view import LineageView
+from labshelf.app.lineage.layout import layout
+from labshelf.app.lineage.panel import LineagePanel
+from labshelf.app.lineage.view import LineageView
 from PySide6.QtCore import Qt
 
 # raw0 -> run1 -> mid -> run2 -> focal, with transforms feeding the runs
@@ -76,9 +76,9 @@ def test_zoom_and_fit(qtbot) -> None:
 
 
 def test_panel_expand_and_export(qtbot, runner, tmp_path: Path, monkeypatch) -> None:
-    from labshelf.app import corelink
+    from labshelf.app import gateway
 
-    monkeypatch.setattr(corelink, "lineage_dot", lambda registry, uid: (DOT, "focal"))
+    monkeypatch.setattr(gateway, "lineage_dot", lambda registry, uid: (DOT, "focal"))
     panel = LineagePanel(runner)
     qtbot.addWidget(panel)
     panel.depth.setValue(2)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from labshelf.app.browser.table_model import UID_ROLE
 from labshelf.app.main_window import MainWindow
-from labshelf.app.table_model import UID_ROLE
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QTableView, QWidget
 
@@ -126,7 +126,7 @@ def test_description_edit_is_saved(qtbot, window: MainWindow, seeded) -> None:
 def test_trash_and_restore(qtbot, window: MainWindow) -> None:
     _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/notes.txt"))
     with qtbot.waitSignal(window.model.loaded, timeout=5000):
-        window.actions_.trash.trigger()
+        window.actions_["trash"].trigger()
     assert window.model.rowCount() == 6
     window.show_registry("Trash")
     trash = window.trash_page
@@ -229,7 +229,7 @@ def test_stale_rows_refresh_after_another_process_writes(
 
 
 def test_lineage_click_selects_the_record(qtbot, window: MainWindow, seeded, monkeypatch) -> None:
-    from labshelf.app import corelink
+    from labshelf.app import gateway
 
     image, collection = seeded["images"][0], seeded["collections"][0]
     dot = (
@@ -237,7 +237,7 @@ def test_lineage_click_selects_the_record(qtbot, window: MainWindow, seeded, mon
         f'"{collection.uid}" [label="plates", registry="Collection", uid="{collection.uid}"]; '
         f'"{image.uid}" -> "{collection.uid}"; }}'
     )
-    monkeypatch.setattr(corelink, "lineage_dot", lambda registry, uid: (dot, image.uid))
+    monkeypatch.setattr(gateway, "lineage_dot", lambda registry, uid: (dot, image.uid))
     _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/cells_1.jpg"))
     lineage = window.details.lineage
     qtbot.waitUntil(lambda: collection.uid in lineage.view.nodes, timeout=10000)
@@ -258,7 +258,7 @@ def test_new_collection_from_selection(qtbot, window: MainWindow, seeded, monkey
             window.table.selectionModel().SelectionFlag.Select
             | window.table.selectionModel().SelectionFlag.Rows,
         )
-    window.actions_.new_collection()
+    window.commands.new_collection()
     qtbot.waitUntil(
         lambda: (
             window.registry == "Collection"

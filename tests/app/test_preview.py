@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from labshelf.app import preview_data
-from labshelf.app.preview_data import load_preview
-from labshelf.app.preview_pane import PreviewPane
+from labshelf.app.preview import content
+from labshelf.app.preview.content import load_preview
+from labshelf.app.preview.pane import PreviewPane
 from PIL import Image
 from PySide6.QtCore import Qt
 
@@ -27,7 +27,7 @@ def test_large_jpeg_is_decoded_at_display_size(tmp_path: Path) -> None:
     path = tmp_path / "big.jpg"
     Image.new("RGB", (6000, 4000), (10, 20, 30)).save(path)
     data = load_preview(path)
-    assert max(data.image.width(), data.image.height()) <= preview_data.IMAGE_SIDE
+    assert max(data.image.width(), data.image.height()) <= content.IMAGE_SIDE
 
 
 def test_csv_preview_stops_after_the_first_rows(tmp_path: Path) -> None:
@@ -35,14 +35,14 @@ def test_csv_preview_stops_after_the_first_rows(tmp_path: Path) -> None:
     path.write_text("a,b\n" + "".join(f"{i},{i * 2}\n" for i in range(10_000)))
     data = load_preview(path)
     assert data.kind == "table" and data.columns == ["a", "b"]
-    assert len(data.rows) == preview_data.TABLE_ROWS
+    assert len(data.rows) == content.TABLE_ROWS
 
 
 def test_text_is_capped(tmp_path: Path) -> None:
     path = tmp_path / "big.log"
-    path.write_text("x" * (preview_data.TEXT_BYTES * 3))
+    path.write_text("x" * (content.TEXT_BYTES * 3))
     data = load_preview(path)
-    assert data.kind == "text" and len(data.text) == preview_data.TEXT_BYTES
+    assert data.kind == "text" and len(data.text) == content.TEXT_BYTES
     assert "first" in data.note
 
 
@@ -66,7 +66,7 @@ def test_parquet_preview(tmp_path: Path) -> None:
     path = tmp_path / "t.parquet"
     pq.write_table(pa.table({"x": list(range(500)), "y": ["a"] * 500}), path)
     data = load_preview(path)
-    assert data.kind == "table" and len(data.rows) == preview_data.TABLE_ROWS
+    assert data.kind == "table" and len(data.rows) == content.TABLE_ROWS
     assert "of 500" in data.note
 
 

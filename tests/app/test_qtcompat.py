@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import labshelf.app.qtcompat  # noqa: F401
+import labshelf.app.base.qtcompat  # noqa: F401
 from PySide6.QtCore import QObject, QStringListModel, Qt, Signal
 
 

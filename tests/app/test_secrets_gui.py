@@ -62,8 +62,8 @@ def test_a_password_in_the_database_url_stays_out_of_the_app(
     qtbot, pg_server: Any, tmp_path: Path, _isolated_env: Path, caplog
 ) -> None:
     import labshelf as ls
+    from labshelf.app.instances.welcome import WelcomeView
     from labshelf.app.main_window import MainWindow
-    from labshelf.app.welcome import WelcomeView
     from labshelf.instance import disconnect
 
     caplog.set_level(logging.DEBUG)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from labshelf.app.table_model import PAGE_SIZE, RegistryTableModel, TableQuery
+from labshelf.app.browser.table_model import PAGE_SIZE, RegistryTableModel
+from labshelf.app.data.rows import TableQuery
 from PySide6.QtCore import Qt
 
 
@@ -63,7 +64,7 @@ def test_stale_check_reloads_after_an_outside_write(qtbot, runner, fake_source) 
 
 
 def test_memory_stays_bounded_while_scrolling(qtbot, runner, fake_source) -> None:
-    from labshelf.app.table_model import MAX_PAGES
+    from labshelf.app.browser.table_model import MAX_PAGES
 
     model, _ = _loaded_model(qtbot, runner, fake_source, n=PAGE_SIZE * (MAX_PAGES + 10))
     for page in range(MAX_PAGES + 10):

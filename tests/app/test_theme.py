@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from labshelf.app.theme import THEMES, apply_theme, icon, style_sheet
+from labshelf.app.base.theme import THEMES, apply_theme, icon, style_sheet
 from PySide6.QtWidgets import QApplication
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from labshelf.app.collection_browser import MembersModel
-from labshelf.app.tasks import TaskContext
-from labshelf.app.thumbnail_grid import ThumbnailGrid
-from labshelf.app.thumbnails import ThumbnailCache, ThumbRequest
+from labshelf.app.base.tasks import TaskContext
+from labshelf.app.browser.collection_browser import MembersModel
+from labshelf.app.browser.thumbnail_grid import ThumbnailGrid
+from labshelf.app.preview.thumbnails import ThumbnailCache, ThumbRequest
 from PIL import Image
 
 

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from labshelf.app.uploads import worker_command
+from labshelf.app.uploads.manager import worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labshelf.app.drop_zone import mime_for
 from labshelf.app.main_window import MainWindow
+from labshelf.app.uploads.drop_zone import mime_for
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
@@ -155,7 +155,7 @@ def test_the_import_dialog_starts_the_drop_s_worker_ahead(
 
 def test_a_worker_started_ahead_is_not_used_stale(instance, tmp_path: Path, monkeypatch) -> None:
     from labshelf.app import upload_worker
-    from labshelf.app.uploads import WorkerPool
+    from labshelf.app.uploads.manager import WorkerPool
 
     pool = WorkerPool()
     pool.prestart()

@@ -8,10 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from labshelf.app.app_settings import AppSettings, open_settings
-from labshelf.app.connection_check import CheckFailed, _explain_pg, check_database, check_storage
-from labshelf.app.settings_dialog import SettingsDialog
-from labshelf.app.welcome import WelcomeView, WelcomeWindow, instance_configured
+from labshelf.app.gateway import instance_configured
+from labshelf.app.instances.connection_check import (
+    CheckFailed,
+    _explain_pg,
+    check_database,
+    check_storage,
+)
+from labshelf.app.instances.welcome import WelcomeView
+from labshelf.app.shell.app_settings import AppSettings, open_settings
+from labshelf.app.shell.settings_dialog import SettingsDialog
+from labshelf.app.shell.welcome_window import WelcomeWindow
 from PySide6.QtCore import Qt
 from services import free_port
 
@@ -213,7 +220,7 @@ def test_settings_dialog_stores_app_and_cache_settings(
 
     assert upload_worker.LOCAL_UPLOAD_WORKERS == 6
     AppSettings().save()  # back to the defaults for the tests that follow
-    from labshelf.app import app_settings
+    from labshelf.app.shell import app_settings
 
     app_settings.apply(AppSettings(user="testuser", theme="light"))
 

@@ -34,7 +34,7 @@ from PySide6.QtCore import QEvent, QObject
 from PySide6.QtWidgets import QApplication
 app = QApplication(sys.argv)
 from labshelf.app.main_window import MainWindow
-from labshelf.app.theme import apply_theme
+from labshelf.app.base.theme import apply_theme
 apply_theme(app, "light")
 
 class FirstPaint(QObject):
@@ -395,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="labshelf-bench-") as tmp_text:
         tmp = Path(tmp_text)
         isolate(tmp)
-        from labshelf.app.theme import apply_theme
+        from labshelf.app.base.theme import apply_theme
         from PySide6.QtWidgets import QApplication
 
         app = QApplication.instance() or QApplication([])

@@ -1,0 +1,39 @@
+"""Human-readable cell values: sizes, times, booleans; passwords masked in URLs. No Qt."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from labshelf.app.gateway import human_size
+
+__all__ = ["format_value", "human_size", "human_time"]
+
+
+def human_time(value: datetime | None) -> str:
+    """A local time, to the minute."""
+    if value is None:
+        return ""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def format_value(kind: str, value: object) -> str:
+    """The display text of a cell of the given column kind."""
+    if value is None:
+        return ""
+    if kind == "size":
+        return human_size(value)  # type: ignore[arg-type]
+    if kind == "time":
+        return human_time(value)  # type: ignore[arg-type]
+    if kind == "bool":
+        return "✓" if value else ""
+    return str(value)
+
+
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with the password of any URL in it masked (for status lines and task names:
+    whatever a user typed into a URL field must not be shown or logged)."""
+    return _URL_PASSWORD.sub(r"\1***@", text)

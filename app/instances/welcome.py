@@ -1,0 +1,222 @@
+"""First run: `welcomeView` offers the demo, a new instance or an existing one; every check
+and every instance operation runs on a worker, so the window stays responsive while a server
+is slow to answer. (The window around it, which opens the main window once an instance is
+ready, is the shell's `WelcomeWindow`.)"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from labshelf.app import gateway
+from labshelf.app.base.tasks import TaskRunner
+from labshelf.app.data.formatting import mask_secrets
+from labshelf.app.instances.connection_check import check_connection
+from labshelf.app.instances.dialogs import folder_row, instance_fields
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+DEMO_INSTANCE = "iris-demo"
+INTRO = (
+    "labshelf keeps your lab's files as versioned, searchable artifacts and remembers "
+    "which script, notebook or upload made each of them."
+)
+
+
+def _button(text: str, name: str, hint: str) -> QPushButton:
+    button = QPushButton(f"{text}\n{hint}", objectName=name)
+    button.setMinimumHeight(64)
+    return button
+
+
+class WelcomeView(QWidget):
+    """Three ways in: try the demo, create an instance, open an instance.
+    `instance_ready(summary)` fires once an instance is current."""
+
+    instance_ready = Signal(dict)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("welcomeView")
+        self.runner = TaskRunner(parent=self)
+        self.pages = QStackedWidget()
+        self.status = QLabel(objectName="welcomeStatus", wordWrap=True)
+        self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.progress = QProgressBar(objectName="welcomeProgress", maximum=0, visible=False)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(48, 32, 48, 32)
+        title = QLabel("<h1>Welcome to labshelf</h1>")
+        layout.addWidget(title)
+        layout.addWidget(QLabel(INTRO, wordWrap=True))
+        layout.addWidget(self.pages, 1)
+        layout.addWidget(self.progress)
+        layout.addWidget(self.status)
+        self.pages.addWidget(self._home_page())
+        self.pages.addWidget(self._create_page())
+        self.pages.addWidget(self._open_page())
+
+    # -- pages -----------------------------------------------------------------------------
+    def _home_page(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        self.demo_button = _button(
+            "Try the demo", "tryDemoButton", "A local instance with the iris studies to explore"
+        )
+        self.create_button = _button(
+            "Create an instance",
+            "createInstanceButton",
+            "A folder, or an S3 / GCS bucket; optionally PostgreSQL",
+        )
+        self.open_button = _button(
+            "Open an instance",
+            "openInstanceButton",
+            "One configured on this machine, a folder or a URL",
+        )
+        self.demo_button.clicked.connect(self.try_demo)
+        self.create_button.clicked.connect(lambda: self._show_page(1))
+        self.open_button.clicked.connect(self.show_open_page)
+        for button in (self.demo_button, self.create_button, self.open_button):
+            layout.addWidget(button)
+        layout.addStretch(1)
+        return page
+
+    def _create_page(self) -> QWidget:
+        page = QWidget()
+        form = QFormLayout(page)
+        self.storage, self.db, self.name = instance_fields(form, self)
+        self.test_button = QPushButton("Test connection", objectName="testConnectionButton")
+        self.create_ok = QPushButton("Create", objectName="createConfirmButton")
+        self.test_button.clicked.connect(self.test_connection)
+        self.create_ok.clicked.connect(self.create_instance)
+        form.addRow(self._row(self.test_button, self.create_ok))
+        return page
+
+    def _open_page(self) -> QWidget:
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addWidget(QLabel("Instances configured on this machine:"))
+        self.instances = QListWidget(objectName="instanceList")
+        self.instances.itemDoubleClicked.connect(
+            lambda item: self.open_instance(item.data(Qt.ItemDataRole.UserRole))
+        )
+        layout.addWidget(self.instances, 1)
+        self.target = QLineEdit(objectName="instanceTarget")
+        self.target.setPlaceholderText("or: a storage folder, s3://… / gs://… or a database URL")
+        layout.addWidget(folder_row(self.target, self))
+        self.open_ok = QPushButton("Open", objectName="openConfirmButton")
+        self.open_ok.clicked.connect(self._open_chosen)
+        layout.addWidget(self._row(self.open_ok))
+        return page
+
+    def _row(self, *buttons: QPushButton) -> QWidget:
+        row = QWidget()
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        back = QPushButton("Back")
+        back.clicked.connect(lambda: self._show_page(0))
+        layout.addWidget(back)
+        layout.addStretch(1)
+        for button in buttons:
+            layout.addWidget(button)
+        return row
+
+    def _show_page(self, index: int) -> None:
+        self.say("")
+        self.pages.setCurrentIndex(index)
+
+    # -- feedback --------------------------------------------------------------------------
+    def say(self, text: str, ok: bool = True) -> None:
+        self.status.setProperty("error", not ok)
+        self.status.setStyleSheet("" if ok else "color: #c0392b;")
+        self.status.setText(text)
+
+    def _busy(self, text: str | None) -> None:
+        self.progress.setVisible(text is not None)
+        self.pages.setEnabled(text is None)
+        if text is not None:
+            self.say(text)
+
+    def _work(self, fn: Callable[[], Any], done: Callable[[Any], None], what: str) -> None:
+        def finished(result: Any) -> None:
+            self._busy(None)
+            done(result)
+
+        def failed(message: str, _details: str) -> None:
+            self._busy(None)
+            self.say(message, ok=False)
+
+        self._busy(what)
+        self.runner.submit(lambda ctx: fn(), done=finished, error=failed, name=what)
+
+    def _ready(self, summary: dict[str, str]) -> None:
+        self.say(f"Instance '{summary['name']}' is ready.")
+        self.instance_ready.emit(summary)
+
+    # -- actions ---------------------------------------------------------------------------
+    def try_demo(self) -> None:
+        self._work(
+            lambda: gateway.create_demo_instance(DEMO_INSTANCE),
+            self._ready,
+            "Setting up the demo: writing and registering the iris studies…",
+        )
+
+    def test_connection(self) -> None:
+        storage, db = self.storage.text(), self.db.text()
+        self._work(lambda: check_connection(storage, db), self.say, "Testing the connection…")
+
+    def create_instance(self) -> None:
+        storage, db, name = (
+            self.storage.text().strip(),
+            self.db.text().strip(),
+            self.name.text().strip(),
+        )
+
+        def create() -> dict[str, str]:
+            check_connection(storage, db)
+            return gateway.create_instance(storage, db or None, name or None)
+
+        self._work(create, self._ready, "Creating the instance…")
+
+    def show_open_page(self) -> None:
+        self._show_page(2)
+        self._work(gateway.configured_instances, self._fill_instances, "Looking for instances…")
+
+    def _fill_instances(self, rows: list[tuple[str, str]]) -> None:
+        self.instances.clear()
+        for name, storage in rows:
+            item = QListWidgetItem(f"{name}    {storage}")
+            item.setData(Qt.ItemDataRole.UserRole, name)
+            self.instances.addItem(item)
+        if rows:
+            self.instances.setCurrentRow(0)
+        self.say("" if rows else "No instance is configured yet: enter a folder or URL below.")
+
+    def _open_chosen(self) -> None:
+        target = self.target.text().strip()
+        item = self.instances.currentItem()
+        if not target and item is not None:
+            target = item.data(Qt.ItemDataRole.UserRole)
+        if not target:
+            self.say("Choose an instance, or enter a folder or URL.", ok=False)
+            return
+        self.open_instance(target)
+
+    def open_instance(self, target: str) -> None:
+        self._work(
+            lambda: gateway.open_instance(target), self._ready, f"Opening {mask_secrets(target)}…"
+        )
+
+    def shutdown(self) -> None:
+        self.runner.shutdown()
