@@ -326,12 +326,15 @@ cmd_typecheck() {
   stage_package
   local out rc=0
   out="$(mktemp)"
-  (cd build/pkg && "$VENV/bin/mypy" --config-file "$ROOT/pyproject.toml" "$@" labshelf) >"$out" 2>&1 || rc=$?
+  # Reported with the repository's paths (build/pkg/labshelf/app/x.py -> app/x.py, ...).
+  "$VENV/bin/mypy" --config-file pyproject.toml "$@" -p labshelf 2>&1 \
+    | sed -E -e 's#^build/pkg/labshelf/(app|resources)/#\1/#' -e 's#^build/pkg/labshelf/#core/#' \
+      >"$out" || true
   cat "$out"
-  say "errors by folder:"
-  awk -F: '/: error:/ { f = $1; sub(/^labshelf\//, "", f)
-      d = f ~ /^app\// ? "app/" : f ~ /^resources\// ? "resources/" : "core/"; n[d]++ }
-    END { for (d in n) printf "  %-6s %d\n", d, n[d] }' "$out" >&2
+  grep -qE '^Success:' "$out" || rc=1
+  say "mypy errors by folder:"
+  awk -F/ '/: error:/ { n[$1 "/"]++ } END { for (d in n) printf "  %-10s %d\n", d, n[d] }' \
+    "$out" | sort >&2
   rm -f "$out"
   return "$rc"
 }
