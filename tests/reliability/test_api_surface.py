@@ -10,9 +10,7 @@ from .conftest import REPO, worker_env
 
 def test_ls_doctor_is_callable_after_importing_the_module() -> None:
     """`import labshelf.doctor` binds the submodule to the name of the lazy export (fixed in 259b585)."""
-    code = (
-        "import labshelf.doctor\nimport labshelf as ls\nassert callable(ls.doctor), type(ls.doctor)\n"
-    )
+    code = "import labshelf.doctor\nimport labshelf as ls\nassert callable(ls.doctor), type(ls.doctor)\n"
     done = subprocess.run(
         [sys.executable, "-c", code],
         cwd=REPO,
