@@ -257,3 +257,31 @@ def test_bundle_has_what_it_needs(bundle: Path) -> None:
     assert list(internal.rglob("libgvplugin_dot_layout*.so*"))
     assert not (internal / "tests").exists()
     assert not list(internal.rglob("libQt6WebEngine*"))
+
+
+MAX_BUNDLE_MIB = 350  # issue 18: the one-folder bundle was 581 MB before build.spec trimmed it
+
+
+def test_bundle_is_lean(bundle: Path) -> None:
+    """Under the size budget, with what build.spec trims really gone: no pyarrow S3 library,
+    only the botocore models s3fs and the credential chain use, and no zero padding left in
+    the patchelf'ed libraries (each pygraphviz library used to carry up to 6 MB of zeros)."""
+    kib = int(
+        subprocess.run(["du", "-sk", str(bundle)], capture_output=True, text=True).stdout.split()[0]
+    )
+    assert kib <= MAX_BUNDLE_MIB * 1024, f"bundle is {kib / 1024:.0f} MiB"
+    internal = bundle / "_internal"
+    assert not list(internal.rglob("libarrow_s3*"))
+    assert sorted(p.name for p in (internal / "botocore" / "data").iterdir() if p.is_dir()) == [
+        "s3",
+        "signin",
+        "sso",
+        "sso-oidc",
+        "sts",
+    ]
+    padded = []
+    for lib in (internal / "pygraphviz.libs").iterdir():
+        data = lib.read_bytes()
+        if data.count(bytes(1 << 16)) * (1 << 16) > 1 << 20:  # over 1 MiB in 64 KiB zero runs
+            padded.append(lib.name)
+    assert not padded, padded
