@@ -1,6 +1,7 @@
 """Provenance: transforms and runs, ``track``/``finish``, and the inputs a run reads.
 
-A *transform* is the code (script, notebook, pipeline, app upload, function);
+A *transform* is the code (script, notebook, pipeline, app upload, function) or the
+instrument whose watched folder files come from;
 a *run* is one execution of it. ``track()`` detects the calling script or
 notebook, finds or creates its transform (same key and source hash: reuse;
 changed source: the next version of the family) and starts a run that every
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from .models import Artifact, Run, Transform
     from .query import QuerySet
 
-TRANSFORM_TYPES = ("notebook", "script", "pipeline", "upload", "function")
+TRANSFORM_TYPES = ("notebook", "script", "pipeline", "upload", "instrument", "function")
 UPLOAD_KEY = "labshelf-desktop-upload"
 
 _lock = threading.Lock()
