@@ -11,17 +11,32 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from .errors import StorageError
 
 TMP_MARK = ".labshelf-tmp-"
+DOWNLOAD_WORKERS = 8  # a folder's files are fetched this many at a time
+
+# on_progress(files_done, files_total, bytes_done, bytes_total), after each file
+CacheProgress = Callable[[int, int, int, int], None]
 
 
-def cached_path(artifact: Any) -> Path:
-    """Download ``artifact``'s object (file or folder) once and return its local path."""
+def cached_path(
+    artifact: Any,
+    *,
+    max_workers: int = DOWNLOAD_WORKERS,
+    on_progress: CacheProgress | None = None,
+) -> Path:
+    """Download ``artifact``'s object (file or folder) once and return its local path.
+
+    A folder's files are fetched ``max_workers`` at a time; ``on_progress`` (called from the
+    download threads) hears after each file, up-to-date files included."""
     from .cloud import filesystem, split_url, translate
     from .instance import current
 
@@ -38,13 +53,49 @@ def cached_path(artifact: Any) -> Path:
     if not files:
         raise StorageError(f"The object of artifact {artifact.uid} is missing at {url}.")
     is_file = list(files) == [f"{bucket}/{key}"]
-    for path, info in files.items():
-        target = local if is_file else local / path[len(bucket) + len(key) + 2 :]
-        _fetch_if_changed(fs, path, info, target, url)
+    jobs = [
+        (path, info, local if is_file else local / path[len(bucket) + len(key) + 2 :])
+        for path, info in files.items()
+    ]
+    _fetch_all(fs, jobs, url, max_workers, on_progress)
     if not is_file:
         _drop_extras(local, {local / p[len(bucket) + len(key) + 2 :] for p in files})
     evict(cache_dir, current().config.cache_max_bytes, keep=local)
     return local
+
+
+def _fetch_all(
+    fs: Any,
+    jobs: list[tuple[str, dict[str, Any], Path]],
+    url: str,
+    max_workers: int,
+    on_progress: CacheProgress | None,
+) -> None:
+    """Fetch the files of ``jobs`` (remote path, info, local target) in a thread pool."""
+    total_bytes = sum(int(info.get("size") or 0) for _, info, _ in jobs)
+    done = [0, 0]  # files, bytes
+    lock = threading.Lock()
+
+    def one(job: tuple[str, dict[str, Any], Path]) -> None:
+        path, info, target = job
+        _fetch_if_changed(fs, path, info, target, url)
+        if on_progress is not None:
+            with lock:
+                done[0] += 1
+                done[1] += int(info.get("size") or 0)
+                counts = (done[0], len(jobs), done[1], total_bytes)
+            on_progress(*counts)
+
+    if len(jobs) == 1 or max_workers <= 1:
+        for job in jobs:
+            one(job)
+        return
+    pool = ThreadPoolExecutor(min(max_workers, len(jobs)), thread_name_prefix="ls-cache")
+    try:
+        for future in [pool.submit(one, job) for job in jobs]:
+            future.result()
+    finally:  # after a failure or Ctrl+C: the files being fetched end, the rest never start
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _fetch_if_changed(fs: Any, path: str, info: dict[str, Any], target: Path, url: str) -> None:
