@@ -396,6 +396,18 @@ def disconnect() -> None:
     dispose_all()
 
 
+def current_name() -> str:
+    """The name of the instance a new connection opens (``LABSHELF_INSTANCE``, else the one
+    made current last); "" when none is. Cheap: reads no database."""
+    name = os.environ.get("LABSHELF_INSTANCE")
+    if name:
+        return name
+    try:
+        return _current_file().read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
 def current() -> Instance:
     """The current instance; loads it from ``LABSHELF_INSTANCE`` or the config dir."""
     global _current
@@ -404,12 +416,7 @@ def current() -> Instance:
     with _current_lock:
         if _current is not None:
             return _current
-        name = os.environ.get("LABSHELF_INSTANCE")
-        if not name:
-            try:
-                name = _current_file().read_text().strip()
-            except FileNotFoundError:
-                name = ""
+        name = current_name()
         if not name:
             raise NotConnected(
                 "No labshelf instance is set up yet; create one with "
