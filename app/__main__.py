@@ -8,8 +8,9 @@ import sys
 SMOKE_FLAG = "--smoke-test"  # hidden: see labshelf.app.smoke
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the desktop app; returns the exit code."""
+def main(argv: list[str] | None = None, paths: list[str] | None = None) -> int:
+    """Run the desktop app; returns the exit code. ``paths`` (``labshelf gui PATH…``, a file
+    manager's "Open with") are offered for import as if dropped on the window."""
     from labshelf.app import qtcompat  # noqa: F401 - first: guards PySide6's refcount bug
 
     args = list(sys.argv if argv is None else argv)
@@ -33,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         window = WelcomeWindow()
     window.show()
+    if paths:
+        if isinstance(window, WelcomeWindow):
+            print("labshelf: set up an instance first; then drop the files on the window")
+        else:
+            window.open_import(paths)
     if smoke:
         from labshelf.app.smoke import SmokeTest
 
