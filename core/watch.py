@@ -64,6 +64,7 @@ UPLOAD_BATCH = 500  # units per ls.upload call
 RETRY_DELAYS = (2.0, 10.0, 30.0)  # before the 2nd, 3rd, 4th attempt; then the unit is reported
 PROBE_DELAYS = (1.0, 2.0, 5.0, 10.0, 30.0)  # between health probes while paused by a fault
 STATE_WRITE_INTERVAL = 1.0  # seconds between state file writes (and at stop)
+FOLDER_CHECK_INTERVAL = 2.0  # an idle watch still looks whether its folder is there
 TRANSIENT = ("DatabaseError", "StorageError", "TransientStorageError")
 
 # what a Watcher is doing, for snapshot().state
@@ -619,9 +620,10 @@ class Watcher:
 
     def _sleep(self) -> None:
         """Wait for an event or the next deadline (a candidate settling, a retry, a probe,
-        the rescan, the collection); an idle watch wakes about once a minute."""
+        the rescan, the collection); an idle watch wakes only to check that its folder is
+        there (a removed or unmounted folder sends no event)."""
         now = time.monotonic()
-        deadline = min(self._next_rescan, now + 60.0)
+        deadline = min(self._next_rescan, now + FOLDER_CHECK_INTERVAL)
         if self._folder_missing or self._fault is not None:
             deadline = min(deadline, self._next_probe)
         elif not self._user_paused:
