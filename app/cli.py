@@ -719,7 +719,8 @@ def _report_save(args: argparse.Namespace, result: dict[str, Any]) -> int:
                 out(f"{item['uid']}  {item['key'] or ''}  version {item['version']}{note}")
     failed = [i for i in items if i["state"] not in ("done", "duplicate")]
     for item in failed:
-        say_error(item["error"] or f"{item['path']}: {item['state']}")
+        error = item["error"] or item["state"]
+        say_error(error if item["path"] in error else f"{item['path']}: {error}")
     if not failed:
         return OK
     if len(items) > 1:
