@@ -1,0 +1,159 @@
+"""``labshelf watch`` as a process: JSON event lines, Ctrl+C (exit 130), SIGTERM (exit 0), and
+SIGKILL in the middle of registering followed by a restart (no duplicates, no pending rows)."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import labshelf as ls
+import pytest
+from labshelf.instance import disconnect
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Path]:
+    root = tmp_path / "store"
+    ls.init(str(root), name="lab")
+    disconnect()
+    yield root
+    disconnect()
+
+
+def pending_rows(store: Path) -> int:
+    """Rows of saves that never finished (queries never show them)."""
+    with sqlite3.connect(store / ".labshelf" / "labshelf.db") as conn:
+        return conn.execute("SELECT count(*) FROM artifacts WHERE visibility = -2").fetchone()[0]
+
+
+class WatchProcess:
+    """``labshelf watch … --json`` in a subprocess, its event lines read by a thread."""
+
+    def __init__(self, folder: Path, *extra: str) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "labshelf.app.cli",
+                "watch",
+                str(folder),
+                "--instrument",
+                "Plate reader",
+                "--key-prefix",
+                "reader",
+                "--settle",
+                "300ms",
+                "--json",
+                *extra,
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: queue.Queue[dict] = queue.Queue()
+        self.seen: list[dict] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.put(json.loads(line))
+
+    def wait_for(self, event: str, count: int = 1, timeout: float = 60.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while sum(e["event"] == event for e in self.seen) < count:
+            left = deadline - time.monotonic()
+            assert left > 0 and self.proc.poll() is None, (
+                f"no {count} '{event}' events; saw {self.seen[-5:]}; stderr: "
+                + (self.proc.stderr.read() if self.proc.poll() is not None else "")
+            )
+            try:
+                self.seen.append(self.lines.get(timeout=min(left, 0.5)))
+            except queue.Empty:
+                continue
+        return [e for e in self.seen if e["event"] == event]
+
+    def stop(self, sig: int) -> tuple[int, str]:
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=60)
+        self.reader.join(10)  # the rest of stdout
+        err = self.proc.stderr.read()
+        while not self.lines.empty():
+            self.seen.append(self.lines.get())
+        return self.proc.returncode, err
+
+
+def test_watch_prints_json_events_and_ends_on_ctrl_c(store: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "reader"
+    inbox.mkdir()
+    watch = WatchProcess(inbox)
+    watch.wait_for("catchup_done")
+    (inbox / "plate1.csv").write_text("A1,0.3\n")
+    (event,) = watch.wait_for("registered")
+    assert (event["path"], event["key"], event["version"]) == (
+        "plate1.csv",
+        "reader/plate1.csv",
+        "1",
+    )
+    assert event["time"].endswith("+00:00") and len(event["uid"]) == 20
+    code, err = watch.stop(signal.SIGINT)
+    assert code == 130 and "interrupted" in err
+    assert watch.seen[-1]["event"] == "stopped" and watch.seen[0]["event"] == "started"
+    ls.connect("lab")
+    run = ls.Artifact.get(event["uid"]).run
+    assert run.finished_at is not None and run.transform.type == "instrument"
+
+
+def test_watch_ends_cleanly_on_sigterm(store: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "reader"
+    inbox.mkdir()
+    watch = WatchProcess(inbox)
+    watch.wait_for("catchup_done")
+    code, _ = watch.stop(signal.SIGTERM)
+    assert code == 0 and watch.seen[-1]["event"] == "stopped"
+
+
+def test_sigkill_and_restart_leave_no_duplicates_and_no_pending_rows(
+    store: Path, tmp_path: Path
+) -> None:
+    inbox = tmp_path / "reader"
+    inbox.mkdir()
+    n = 120
+    for i in range(n):  # distinct content, big enough that the kill lands mid-registration
+        (inbox / f"well{i:03}.bin").write_bytes(os.urandom(256 * 1024))
+    watch = WatchProcess(inbox)  # one catch-up batch: pending rows for all, published in turn
+    watch.wait_for("catchup")
+    ls.connect("lab")
+    deadline = time.monotonic() + 60
+    while not ls.Artifact.filter(key__startswith="reader/").exists():  # the first published
+        assert time.monotonic() < deadline and watch.proc.poll() is None
+        time.sleep(0.01)
+    watch.proc.kill()
+    watch.proc.wait(timeout=30)
+    pending = pending_rows(store)
+    visible = ls.Artifact.filter(key__startswith="reader/").count()
+    disconnect()
+    assert visible < n and pending > 0, "the kill came too late to interrupt anything"
+
+    again = WatchProcess(inbox)
+    catchup = again.wait_for("catchup")[0]
+    assert 0 < catchup["count"] <= n
+    again.wait_for("catchup_done", timeout=120)
+    code, _ = again.stop(signal.SIGINT)
+    assert code == 130
+    ls.connect("lab")
+    keys = [a.key for a in ls.Artifact.filter(key__startswith="reader/")]
+    assert sorted(keys) == [f"reader/well{i:03}.bin" for i in range(n)]  # each exactly once
+    assert pending_rows(store) == 0  # the killed session's pending rows were adopted
+    assert not [p for p in ls.doctor().problems if p.kind in ("pending", "missing", "corrupt")]
+    outcomes = [e for e in again.seen if e.get("catchup")]
+    assert {e["event"] for e in outcomes} <= {"registered", "skipped"}
