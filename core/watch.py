@@ -45,6 +45,7 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import sys
 import threading
 import time
@@ -193,11 +194,12 @@ class _Candidate:
 
 
 def _file_signature(path: Path) -> Signature | None:
+    """(1, bytes, mtime in ns) of a regular file (symlinks followed); None for anything else."""
     try:
         st = path.stat()
     except OSError:
         return None
-    return (1, st.st_size, st.st_mtime_ns)
+    return (1, st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else None
 
 
 def _folder_signature(path: Path) -> Signature | None:
@@ -752,7 +754,7 @@ class Watcher:
         path = self.folder / rel
         if self.options.unit == "folder":
             return _folder_signature(path) if path.is_dir() else None
-        return _file_signature(path) if path.is_file() else None
+        return _file_signature(path)
 
     def _take_events(self) -> None:
         with self._lock:
@@ -1014,7 +1016,7 @@ class Watcher:
     def _label(self, rel: str, artifact: Any) -> None:
         try:
             artifact.ulabels.add(*self._labels)
-        except LabshelfError as exc:
+        except Exception as exc:  # noqa: BLE001 - the file is registered; say what is missing
             self._error(rel, f"registered, but its labels could not be added: {exc}")
 
     def _item_failed(self, cand: _Candidate, item: Any) -> None:

@@ -243,6 +243,21 @@ def test_renamed_partial_files_are_not_reported(watch, inbox: Path) -> None:
     assert event.path == "scan.raw" and not rec.of("vanished")
 
 
+def test_a_failing_file_is_retried_then_reported(
+    watch, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("labshelf.watch.RETRY_DELAYS", (0.1, 0.1))
+    watcher, rec = watch()
+    (inbox / "bad\nname.txt").write_text("a name that cannot be a key")
+    (failed,) = rec.wait_count(1, "failed")
+    assert len(rec.of("retrying")) == 2 and "control character" in failed.message
+    assert watcher.snapshot().failed == 1 and watcher.snapshot().errors
+    watcher.stop()
+    _, rec = watch()  # reported once: not tried again until the file changes
+    time.sleep(3 * SETTLE)
+    assert rec.of("catchup")[0].count == 0 and not rec.of("failed")
+
+
 def test_a_missing_folder_is_reported_not_deleted(watch, inbox: Path, tmp_path: Path) -> None:
     watcher, rec = watch()
     (inbox / "a.txt").write_text("a")
