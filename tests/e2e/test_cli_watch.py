@@ -157,3 +157,49 @@ def test_sigkill_and_restart_leave_no_duplicates_and_no_pending_rows(
     assert not [p for p in ls.doctor().problems if p.kind in ("pending", "missing", "corrupt")]
     outcomes = [e for e in again.seen if e.get("catchup")]
     assert {e["event"] for e in outcomes} <= {"registered", "skipped"}
+
+
+def test_watch_options_are_checked_before_anything_starts(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from labshelf.app import cli
+
+    inbox = tmp_path / "reader"
+    inbox.mkdir()
+    assert cli.main(["watch", str(tmp_path / "nope")]) == 3
+    assert cli.main(["watch", str(inbox), "--marker", "DONE"]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(["watch", str(inbox), "--settle", "soon"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "use it with --unit folder" in err
+    assert "'soon' is not a duration" in err
+    if not hasattr(ls, "ULabel"):
+        assert cli.main(["watch", str(inbox), "--label", "DAPI"]) == 2
+        assert "leave out --label" in capsys.readouterr().err
+    ls.connect("lab")
+    assert ls.Run.filter().count() == 0  # nothing was recorded for refused watches
+
+
+def test_catch_up_progress_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    from labshelf.app import cli
+    from labshelf.watch import WatchEvent
+
+    drawn: list[tuple] = []
+    monkeypatch.setattr(cli, "progress_wanted", lambda args: True)
+    monkeypatch.setattr(cli.ProgressBar, "update", lambda self, *a, **k: drawn.append(a))
+    args = cli.build_parser().parse_args(["watch", "x", "--quiet"])
+    args.json, args.quiet = False, True
+    printer = cli._WatchPrinter(args)
+    printer(WatchEvent("catchup", count=3, bytes=30))
+    for path in ("a", "b"):
+        printer(WatchEvent("registered", path=path, catchup=True))
+    printer(WatchEvent("registered", path="live"))  # arrived meanwhile: not in the catch-up
+    printer(WatchEvent("catchup_done"))
+    assert drawn == [(0, 3), (1, 3), (2, 3)] and printer.bar is None
+    assert [round(cli.parse_duration(t), 3) for t in ("10", "500ms", "2m", "1.5h")] == [
+        10,
+        0.5,
+        120,
+        5400,
+    ]
