@@ -398,7 +398,9 @@ class Watcher:
         self.on_event = on_event
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._dirty: set[str] = set()  # absolute paths events named
+        # absolute paths events named -> when (monotonic) the latest of those events came: a
+        # unit settles from its last change, not from when a busy watcher got to look at it
+        self._dirty: dict[str, float] = {}
         self._dirty_dirs: set[str] = set()  # folders to scan (created or moved in)
         self._moved_away: set[str] = set()  # units renamed away: dropped without a report
         self._candidates: dict[str, _Candidate] = {}
@@ -594,15 +596,16 @@ class Watcher:
     def _note_event(self, event: Any) -> None:
         src = os.fsdecode(event.src_path)
         dest = os.fsdecode(event.dest_path) if getattr(event, "dest_path", "") else ""
+        now = time.monotonic()
         with self._lock:
             if event.is_directory:
                 self._dirty_dirs.add(dest or src)
             else:
-                self._dirty.add(dest or src)
+                self._dirty[dest or src] = now
             if event.event_type == "moved":
                 self._moved_away.add(src)
                 if not event.is_directory:
-                    self._dirty.add(src)
+                    self._dirty[src] = now
             self._wake.notify()
 
     # -- the watcher's thread
@@ -758,15 +761,21 @@ class Watcher:
 
     def _take_events(self) -> None:
         with self._lock:
-            paths, self._dirty = self._dirty, set()
+            paths, self._dirty = self._dirty, {}
             dirs, self._dirty_dirs = self._dirty_dirs, set()
             moved, self._moved_away = self._moved_away, set()
-        units = {u for p in paths if (u := self._unit_of(p)) is not None}
+        now = time.monotonic()
+        units: dict[str, float] = {}
+        for path, at in paths.items():
+            unit = self._unit_of(path)
+            if unit is not None:
+                units[unit] = max(at, units.get(unit, 0.0))
         for d in dirs:
-            units.update(self._units_below(Path(d)))
+            for unit in self._units_below(Path(d)):
+                units[unit] = now
         gone = {u for p in moved if (u := self._unit_of(p)) is not None}
-        for rel in units:
-            self._observe(rel, silent_if_gone=rel in gone)
+        for rel, at in units.items():
+            self._observe(rel, silent_if_gone=rel in gone, changed_at=at)
 
     def _units_below(self, folder: Path) -> set[str]:
         """The units at or below ``folder`` (a folder that was created or moved in)."""
@@ -833,11 +842,14 @@ class Watcher:
             self._pending_done = False
             self._emit(WatchEvent("catchup_done", message="caught up"))
 
-    def _observe(self, rel: str, *, silent_if_gone: bool = False) -> None:
-        """Look at one unit: a new or changed one becomes (or stays) a candidate."""
+    def _observe(
+        self, rel: str, *, silent_if_gone: bool = False, changed_at: float | None = None
+    ) -> None:
+        """Look at one unit: a new or changed one becomes (or stays) a candidate, settling
+        from ``changed_at`` (its latest event) or, without an event, from now."""
         sig = self._signature(rel)
         cand = self._candidates.get(rel)
-        now = time.monotonic()
+        now = time.monotonic() if changed_at is None else changed_at
         if sig is None:
             if cand is not None:
                 self._drop(rel, vanished=not silent_if_gone)
