@@ -767,19 +767,18 @@ def cmd_describe(args: argparse.Namespace) -> int:
 
 def cmd_cache(args: argparse.Namespace) -> int:
     artifact = find_record(args.uid, ("artifact",))
-    url = str(artifact.path)
-    bar = ProgressBar("cache", progress_wanted(args))
-    try:
-        if url.startswith(("s3://", "gs://")):
-            from labshelf.cache import cached_path
+    if str(artifact.path).startswith(("s3://", "gs://")):
+        from labshelf.cache import cached_path
 
+        bar = ProgressBar("cache", progress_wanted(args))
+        try:
             path = cached_path(
                 artifact, on_progress=lambda f, ft, b, bt: bar.update(f, ft, b, bt, f == ft)
             )
-        else:
-            path = artifact.cache()
-    finally:
-        bar.close()
+        finally:
+            bar.close()
+    else:  # local storage: the stored object is the local path already
+        path = artifact.cache()
     if args.json:
         files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
         out_json(
