@@ -8,8 +8,9 @@ import sys
 SMOKE_FLAG = "--smoke-test"  # hidden: see labshelf.app.shell.smoke
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the desktop app; returns the exit code."""
+def main(argv: list[str] | None = None, paths: list[str] | None = None) -> int:
+    """Run the desktop app; returns the exit code. ``paths`` (``labshelf gui PATH…``, a file
+    manager's "Open with") are offered for import as if dropped on the window."""
     # Imported here, not above: Qt and the app load only when the app runs (the command line
     # imports this module for `labshelf gui`, and must stay quick for its other commands).
     from labshelf.app.base import qtcompat  # noqa: F401 - first: guards PySide6's refcount bug
@@ -33,11 +34,16 @@ def main(argv: list[str] | None = None) -> int:
         from labshelf.app.shell.main_window import MainWindow
 
         window = MainWindow()
+        window.show()
+        if paths:
+            window.open_import(paths)
     else:
         from labshelf.app.shell.welcome_window import WelcomeWindow
 
         window = WelcomeWindow()
-    window.show()
+        window.show()
+        if paths:
+            print("labshelf: set up an instance first; then drop the files on the window")
     if smoke:
         from labshelf.app.shell.smoke import SmokeTest
 

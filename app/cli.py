@@ -1,17 +1,73 @@
-"""The ``labshelf`` command line: instances, artifacts, queries, the demo data, the GUI.
+"""The ``labshelf`` command line: instances, artifacts, queries, watch folders, the GUI.
 
-Start-up is kept short: ``core`` is imported only inside the commands (and is
-cheap itself: SQLAlchemy loads on the first database access); Qt is imported
-only by ``labshelf gui``. Every failure ends as one line on stderr and a
-non-zero exit; ``--debug`` adds the traceback.
+Start-up is kept short: ``labshelf`` (core) is imported only inside the commands and is cheap
+itself (SQLAlchemy loads on the first database access); Qt only by ``labshelf gui``; tqdm,
+shtab and watchdog only by the commands that use them. Every failure ends as one line on
+stderr (``labshelf: error: …``) and a distinct exit code; ``--debug`` adds the traceback.
+
+Exit codes (one mapping, :data:`ERROR_EXITS`):
+
+====  ==========================================================================
+code  meaning
+====  ==========================================================================
+0     ok
+1     error (anything not below; also ``doctor`` finding problems)
+2     usage: a bad option, argument or value (argparse, ``ls.InvalidArgument``,
+      an ambiguous uid prefix)
+3     not found: no record with that uid, no such path, no instance set up
+4     conflict: the same content is in the trash (``ls.IntegrityError``)
+5     the storage or the database cannot be reached (``ls.StorageError``,
+      ``ls.DatabaseError``)
+130   interrupted (Ctrl+C)
+====  ==========================================================================
+
+``--json`` (every command that prints) writes one JSON document to stdout; ``watch --json``
+writes one JSON object per line. Field names are stable:
+
+==================  ==========================================================================
+command             JSON
+==================  ==========================================================================
+info, init,         ``{"instance", "storage", "database" (password masked), "cache", "user",
+connect             "counts": {"artifact", "collection", "transform", "run"},
+                    "other_instances": [names]}``
+ls                  ``[{…}]``: one object per record with the registry's ``df()`` columns
+                    (``id`` first; times in ISO 8601)
+describe            ``{"registry", …}``: the record's ``df()`` columns
+save                ``{"run", "collection", "seconds", "counts": {state: n}, "items": [{"path",
+                    "key", "state" (done, duplicate, failed, cancelled), "uid", "version",
+                    "error", "error_type"}]}``
+cache               ``{"uid", "path", "files", "bytes"}``
+load                ``{"uid", "path"}``
+delete              ``{"registry", "uid", "permanent"}``
+demo                ``{"path", "collection", "table"}`` (uids; null without ``--load``)
+migrate             ``{"instance", "revision", "up_to_date"}``
+doctor              ``{"checked", "ok", "problems": [{"kind", "storage", "key", "uid",
+                    "detail", "fixed"}]}``
+watch               one line per event: ``{"event", "time", "path", "key", "uid", "version",
+                    "message", "count", "bytes", "catchup"}`` (absent fields left out; see
+                    ``labshelf.watch.WatchEvent``)
+==================  ==========================================================================
+
+Progress (files and bytes done/total, rate, ETA) is drawn on stderr by tqdm for ``save``,
+``cache``, ``doctor`` and the catch-up of ``watch`` when both stdout and stderr are terminals
+and ``--quiet`` is not given; it is redrawn at most four times a second.
+
+Commands that write (``save``, ``delete``, ``doctor --fix``, ``demo --load``) are recorded as a
+run of ``Transform(type="upload", key="labshelf-cli")`` with their arguments as params
+(passwords in URLs masked). ``watch`` records its own run of the instrument's transform.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import sys
-from collections.abc import Callable
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -42,7 +98,20 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "storage": ("uid", "root", "type", "region", "created_at"),
 }
 CELL_WIDTH = 44
-OK, FAILED, INTERRUPTED = 0, 1, 130
+OK, FAILED, USAGE, NOT_FOUND, CONFLICT, UNREACHABLE, INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
+# error class name -> exit code; an error takes the code of the first class in its MRO listed
+ERROR_EXITS: dict[str, int] = {
+    "DoesNotExist": NOT_FOUND,
+    "NotConnected": NOT_FOUND,
+    "MultipleResultsFound": USAGE,
+    "InvalidArgument": USAGE,
+    "IntegrityError": CONFLICT,
+    "StorageError": UNREACHABLE,
+    "DatabaseError": UNREACHABLE,
+}
+CLI_TRANSFORM_KEY = "labshelf-cli"
+PROGRESS_INTERVAL = 0.25  # seconds between progress redraws
+COMPLETION_LIMIT = 50  # uids offered per registry
 
 
 # ---------------------------------------------------------------- output helpers
@@ -50,6 +119,18 @@ OK, FAILED, INTERRUPTED = 0, 1, 130
 
 def out(text: str = "") -> None:
     print(text, file=sys.stdout)
+
+
+def out_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, default=_json_default), file=sys.stdout)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
 
 
 def _cell(value: Any, column: str) -> str:
@@ -76,6 +157,139 @@ def print_table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> None:
 
 def _json_safe(value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
+
+
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)
+
+
+def mask_secrets(text: str) -> str:
+    """``text`` with the password of any URL in it replaced by ``***``."""
+    return _URL_PASSWORD.sub(r"\1***@", text)
+
+
+def say_error(message: str) -> None:
+    print(f"labshelf: error: {message}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- exit codes
+
+
+def exit_code_for(error: BaseException | str | None) -> int:
+    """The exit code of an exception, or of an error class name (``UploadItem.error_type``)."""
+    if isinstance(error, KeyboardInterrupt):
+        return INTERRUPTED
+    names = [c.__name__ for c in type(error).__mro__] if isinstance(error, BaseException) else []
+    if isinstance(error, str):
+        names = _mro_names(error)
+    return next((ERROR_EXITS[n] for n in names if n in ERROR_EXITS), FAILED)
+
+
+def _mro_names(class_name: str) -> list[str]:
+    """The MRO names of the labshelf error class called ``class_name`` ([name] if unknown)."""
+    from labshelf.errors import LabshelfError
+
+    todo, seen = [LabshelfError], {}
+    while todo:
+        cls = todo.pop()
+        seen[cls.__name__] = cls
+        todo.extend(cls.__subclasses__())
+    found = seen.get(class_name)
+    return [c.__name__ for c in found.__mro__] if found is not None else [class_name]
+
+
+class CommandFailed(Exception):
+    """A command that reported its failures itself and ends with ``code``."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+# ---------------------------------------------------------------- progress
+
+
+def progress_wanted(args: argparse.Namespace) -> bool:
+    """Progress is drawn on a terminal only: stdout and stderr both ttys, no ``--quiet``."""
+    if getattr(args, "quiet", False):
+        return False
+    try:
+        return sys.stderr.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class ProgressBar:
+    """Files and bytes done/total, rate and ETA on stderr (tqdm), redrawn at most every
+    ``PROGRESS_INTERVAL`` seconds; callable from any thread; does nothing when disabled.
+    ``count_bytes=False`` counts files only (the bar's rate is then files per second)."""
+
+    def __init__(
+        self, description: str, enabled: bool, *, count_bytes: bool = True, file: Any = None
+    ) -> None:
+        self.count_bytes = count_bytes
+        self._lock = threading.Lock()
+        self._bar: Any = None
+        self._last = 0.0
+        self._latest: tuple[int, int, int, int] | None = None
+        if enabled:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                desc=description,
+                total=0,
+                unit="B" if count_bytes else " files",
+                unit_scale=count_bytes,
+                unit_divisor=1024,
+                mininterval=PROGRESS_INTERVAL,
+                file=file or sys.stderr,
+                leave=True,
+                dynamic_ncols=True,
+            )
+
+    def update(
+        self,
+        files_done: int,
+        files_total: int,
+        bytes_done: int = 0,
+        bytes_total: int = 0,
+        force: bool = False,
+    ) -> None:
+        if self._bar is None:
+            return
+        self._latest = (files_done, files_total, bytes_done, bytes_total)
+        now = time.monotonic()
+        if not force and now - self._last < PROGRESS_INTERVAL:
+            return
+        with self._lock:
+            self._last = now
+            self._draw(*self._latest)
+
+    def _draw(self, files_done: int, files_total: int, bytes_done: int, bytes_total: int) -> None:
+        bar = self._bar
+        if bar is None:
+            return
+        done, total = (bytes_done, bytes_total) if self.count_bytes else (files_done, files_total)
+        bar.total = max(total, done)
+        if self.count_bytes:
+            bar.set_postfix_str(f"{files_done}/{files_total} files", refresh=False)
+        bar.update(done - bar.n)
+
+    def write(self, text: str) -> None:
+        """A line of output that does not break the bar."""
+        if self._bar is None:
+            out(text)
+            return
+        with self._lock:
+            self._bar.write(text, file=sys.stdout)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            with self._lock:
+                if self._latest is not None:
+                    self._draw(*self._latest)
+                self._bar.refresh()
+                self._bar.close()
+                self._bar = None
 
 
 # ---------------------------------------------------------------- record lookup
@@ -111,6 +325,17 @@ def find_record(uid: str, registries: tuple[str, ...] = REGISTRIES) -> Any:
             f"({', '.join(type(r).__name__ for r in found)}); give more characters."
         )
     return found[0]
+
+
+def record_row(record: Any) -> dict[str, Any]:
+    """A record's ``df()`` columns as a JSON-ready dict."""
+    from labshelf.query import _columns
+
+    model = type(record)
+    fields = [f for f in _columns(model) if f != "source_code"]
+    rows = model.filter(id=record.id).values(*fields)
+    row = rows[0] if rows else {"uid": record.uid}
+    return {k: _json_safe(v) for k, v in row.items()}
 
 
 # ---------------------------------------------------------------- lookups from text
@@ -171,7 +396,49 @@ def parse_filter(model: type, text: str) -> tuple[str, Any]:
     return key, _convert(raw, kind)
 
 
-# ---------------------------------------------------------------- commands
+# ---------------------------------------------------------------- provenance of CLI work
+
+_OWN_OPTIONS = {"func", "debug", "json", "quiet", "qt_args", "command"}
+
+
+def cli_params(args: argparse.Namespace) -> dict[str, Any]:
+    """A command's arguments as run params: JSON-ready, URL passwords masked."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return mask_secrets(value)
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return value
+
+    params = {k: clean(v) for k, v in vars(args).items() if k not in _OWN_OPTIONS}
+    return {"command": args.command, **params}
+
+
+@contextmanager
+def cli_run(args: argparse.Namespace) -> Iterator[Any]:
+    """A run of the CLI's transform for a command that writes; finished however it ends."""
+    import labshelf as ls
+    from labshelf.provenance import finish_run, start_run
+
+    transform = ls.Transform(
+        key=CLI_TRANSFORM_KEY,
+        name="labshelf command line",
+        type="upload",
+        version=ls.__version__,
+        description="work done with the labshelf command",
+    ).save()
+    run = start_run(transform, params=cli_params(args))
+    try:
+        yield run
+    finally:
+        try:
+            finish_run(run)
+        except ls.LabshelfError as exc:  # the work itself is done; say why the run is open
+            print(f"labshelf: the run {run.uid} stays unfinished: {exc}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- instance commands
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -193,16 +460,29 @@ def cmd_info(args: argparse.Namespace) -> int:
     from labshelf.config import all_configs
 
     settings = ls.settings
+    counts = {n: registry(n).filter().count() for n in REGISTRIES[:4]}
+    others = [c.name for c in all_configs() if c.name != settings.instance]
+    if args.json:
+        out_json(
+            {
+                "instance": settings.instance,
+                "storage": settings.storage.root,
+                "database": settings.db,
+                "cache": str(settings.cache_dir),
+                "user": settings.user,
+                "counts": counts,
+                "other_instances": others,
+            }
+        )
+        return OK
     rows = [
         ("instance", settings.instance),
         ("storage", settings.storage.root),
         ("database", settings.db),
         ("cache", str(settings.cache_dir)),
         ("user", settings.user),
+        ("records", ", ".join(f"{n} {k}s" for k, n in counts.items())),
     ]
-    counts = [f"{registry(n).filter().count()} {n}s" for n in REGISTRIES[:4]]
-    rows.append(("records", ", ".join(counts)))
-    others = [c.name for c in all_configs() if c.name != settings.instance]
     if others:
         rows.append(("other instances", ", ".join(others)))
     for name, value in rows:
@@ -210,21 +490,243 @@ def cmd_info(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from labshelf.instance import current
+    from labshelf.migrations import HEAD, current_revision
+
+    instance = current()  # opening an instance upgrades its schema when needed
+    with instance.engine().connect() as conn:
+        revision = current_revision(conn)
+    if args.json:
+        out_json({"instance": instance.name, "revision": revision, "up_to_date": revision == HEAD})
+        return OK
+    out(
+        f"instance '{instance.name}': schema revision {revision}"
+        + (" (up to date)" if revision == HEAD else "")
+    )
+    return OK
+
+
+# ---------------------------------------------------------------- the GUI
+
+# Qt's own options that take a value (`labshelf gui -platform offscreen FILE`)
+QT_VALUE_OPTIONS = {
+    "-platform",
+    "-platformpluginpath",
+    "-platformtheme",
+    "-plugin",
+    "-qmljsdebugger",
+    "-qwindowgeometry",
+    "-qwindowicon",
+    "-qwindowtitle",
+    "-style",
+    "-stylesheet",
+    "-session",
+    "-display",
+    "-geometry",
+    "-title",
+    "-name",
+}
+
+
+def split_gui_args(raw: list[str]) -> tuple[list[str], list[str]]:
+    """(Qt arguments, paths to import) of ``labshelf gui …``."""
+    qt, paths = [], []
+    takes_value = False
+    for arg in raw:
+        if takes_value:
+            qt.append(arg)
+            takes_value = False
+        elif arg.startswith("-") and arg != "-":
+            qt.append(arg)
+            takes_value = arg in QT_VALUE_OPTIONS
+        else:
+            paths.append(str(Path(arg).expanduser().absolute()))
+    return qt, paths
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     from labshelf.app.__main__ import main as gui_main
 
-    return gui_main(["labshelf", *args.qt_args])
+    qt, paths = split_gui_args(args.qt_args)
+    if paths:
+        return gui_main(["labshelf", *qt], paths=paths)
+    return gui_main(["labshelf", *qt])
+
+
+# ---------------------------------------------------------------- save
 
 
 def cmd_save(args: argparse.Namespace) -> int:
     import labshelf as ls
 
+    _check_save_args(args)
+    labels = _labels(args.label)
+    missing = [p for p in args.path if "://" not in p and not os.path.lexists(p)]
+    if missing:
+        raise ls.DoesNotExist(f"The path {missing[0]} does not exist; nothing was saved.")
+    with cli_run(args) as run:
+        if args.key or args.revises or any("://" in p for p in args.path):
+            items = _save_one_by_one(args, run)
+            result: dict[str, Any] = {"run": run.uid, "collection": None, "items": items}
+        else:
+            result = _save_with_upload(args, run)
+        for item in result["items"]:
+            if item["state"] in ("done", "duplicate") and labels:
+                ls.Artifact.get(item["uid"]).ulabels.add(*labels)
+    return _report_save(args, result)
+
+
+def _check_save_args(args: argparse.Namespace) -> None:
+    import labshelf as ls
+
+    if (args.key or args.revises) and len(args.path) > 1:
+        raise ls.InvalidArgument("--key and --revises name one artifact: give one path.")
+    if args.key and (args.key_prefix or args.per_file):
+        raise ls.InvalidArgument("--key sets the whole key: leave out --key-prefix and --per-file.")
+    if args.revises and args.per_file:
+        raise ls.InvalidArgument("--revises makes one new version: leave out --per-file.")
+    if any("://" in p for p in args.path) and (args.per_file or args.key_prefix):
+        raise ls.InvalidArgument(
+            "Cloud paths are registered as they are: --per-file and --key-prefix apply to "
+            "local files and folders only."
+        )
+    if args.collection is not None and not args.collection.strip():
+        raise ls.InvalidArgument("--collection needs a name.")
+
+
+def _labels(names: list[str]) -> list[Any]:
+    """The labels to add (created when missing); refused when labels are not available."""
+    if not names:
+        return []
+    import labshelf as ls
+
+    if not hasattr(ls, "ULabel"):
+        raise ls.InvalidArgument(
+            "Labels are not available in this version of labshelf (no ls.ULabel); "
+            "leave out --label."
+        )
+    found = []
+    for name in names:
+        label = ls.ULabel.filter(name=name).first()
+        found.append(label if label is not None else ls.ULabel(name=name).save())
+    return found
+
+
+def _save_with_upload(args: argparse.Namespace, run: Any) -> dict[str, Any]:
+    import labshelf as ls
+
+    bar = ProgressBar("save", progress_wanted(args))
+    try:
+        report = ls.upload(
+            args.path,
+            key_prefix=args.key_prefix,
+            description=args.description,
+            as_folder=not args.per_file,
+            collection=args.collection,
+            run=run,
+            on_progress=lambda p: bar.update(
+                p.files_done, p.files_total, p.bytes_done, p.bytes_total, force=p.finished
+            ),
+        )
+    finally:
+        bar.close()
+    items = [
+        {
+            "path": str(i.path),
+            "key": i.artifact.key if i.artifact is not None else i.key,
+            "state": i.state,
+            "uid": i.uid if i.state in ("done", "duplicate") else None,
+            "version": (
+                i.artifact.version
+                if i.artifact is not None and i.state in ("done", "duplicate")
+                else None
+            ),
+            "error": i.error,
+            "error_type": i.error_type,
+        }
+        for i in report.items
+    ]
+    return {
+        "run": run.uid,
+        "collection": report.collection.uid if report.collection is not None else None,
+        "seconds": round(report.seconds, 3),
+        "items": items,
+    }
+
+
+def _save_one_by_one(args: argparse.Namespace, run: Any) -> list[dict[str, Any]]:
+    """Cloud paths, ``--key`` and ``--revises``: one ``ls.Artifact`` each (no bulk upload)."""
+    import labshelf as ls
+
     revises = find_record(args.revises, ("artifact",)) if args.revises else None
-    artifact = ls.Artifact(args.path, key=args.key, description=args.description, revises=revises)
-    if artifact.id is None:
-        artifact.save()
-    out(f"{artifact.uid}  {artifact.key or ''}  version {artifact.version}")
-    return OK
+    items = []
+    for path in args.path:
+        try:
+            artifact = ls.Artifact(
+                path, key=args.key, description=args.description, revises=revises, run=run
+            )
+            state = "done" if artifact.id is None else "duplicate"
+            if artifact.id is None:
+                artifact.save()
+        except ls.LabshelfError as exc:
+            items.append(_failed_item(path, exc))
+            continue
+        items.append(
+            {
+                "path": path,
+                "key": artifact.key,
+                "state": state,
+                "uid": artifact.uid,
+                "version": artifact.version,
+                "error": None,
+                "error_type": None,
+            }
+        )
+    if args.collection:
+        saved = [ls.Artifact.get(i["uid"]) for i in items if i["uid"]]
+        if saved:
+            ls.Collection(saved, name=args.collection, run=run).save()
+    return items
+
+
+def _failed_item(path: str, exc: BaseException) -> dict[str, Any]:
+    return {
+        "path": path,
+        "key": None,
+        "state": "failed",
+        "uid": None,
+        "version": None,
+        "error": str(exc),
+        "error_type": type(exc).__name__,
+    }
+
+
+def _report_save(args: argparse.Namespace, result: dict[str, Any]) -> int:
+    items = result["items"]
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item["state"]] = counts.get(item["state"], 0) + 1
+    result["counts"] = counts
+    if args.json:
+        out_json(result)
+    else:
+        for item in items:
+            if item["uid"]:
+                note = "  (registered already)" if item["state"] == "duplicate" else ""
+                out(f"{item['uid']}  {item['key'] or ''}  version {item['version']}{note}")
+    failed = [i for i in items if i["state"] not in ("done", "duplicate")]
+    for item in failed:
+        error = item["error"] or item["state"]
+        say_error(error if item["path"] in error else f"{item['path']}: {error}")
+    if not failed:
+        return OK
+    if len(items) > 1:
+        print(f"labshelf: {len(failed)} of {len(items)} item(s) not saved", file=sys.stderr)
+    raise CommandFailed(exit_code_for(failed[0]["error_type"] or ""))
+
+
+# ---------------------------------------------------------------- queries
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
@@ -250,12 +752,41 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_describe(args: argparse.Namespace) -> int:
-    out(find_record(args.uid).describe(print_it=False))
+    record = find_record(args.uid)
+    if args.json:
+        out_json({"registry": type(record).__name__.lower(), **record_row(record)})
+        return OK
+    out(record.describe(print_it=False))
     return OK
 
 
+# ---------------------------------------------------------------- cache, load, delete
+
+
 def cmd_cache(args: argparse.Namespace) -> int:
-    out(str(find_record(args.uid, ("artifact",)).cache()))
+    artifact = find_record(args.uid, ("artifact",))
+    if str(artifact.path).startswith(("s3://", "gs://")):
+        bar = ProgressBar("cache", progress_wanted(args))
+        try:
+            path = artifact.cache(
+                on_progress=lambda f, ft, b, bt: bar.update(f, ft, b, bt, f == ft)
+            )
+        finally:
+            bar.close()
+    else:  # local storage: the stored object is the local path already
+        path = artifact.cache()
+    if args.json:
+        files = [p for p in path.rglob("*") if p.is_file()] if path.is_dir() else [path]
+        out_json(
+            {
+                "uid": artifact.uid,
+                "path": str(path),
+                "files": len(files),
+                "bytes": sum(p.stat().st_size for p in files),
+            }
+        )
+        return OK
+    out(str(path))
     return OK
 
 
@@ -274,6 +805,9 @@ def cmd_load(args: argparse.Namespace) -> int:
     if target.exists() and target.read_bytes() != data and not args.force:
         raise ls.InvalidArgument(f"{target} exists and differs; pass --force to overwrite it.")
     target.write_bytes(data)
+    if args.json:
+        out_json({"uid": transform.uid, "path": str(target.absolute())})
+        return OK
     out(str(target.absolute()))
     return OK
 
@@ -299,58 +833,268 @@ def _source_name(transform: Any, report: Any) -> str:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     record = find_record(args.uid, ("artifact", "collection"))
-    record.delete(permanent=args.permanent)
+    with cli_run(args):
+        record.delete(permanent=args.permanent)
+    kind = type(record).__name__.lower()
+    if args.json:
+        out_json({"registry": kind, "uid": record.uid, "permanent": args.permanent})
+        return OK
     done = "deleted permanently" if args.permanent else "moved to the trash"
-    out(f"{type(record).__name__.lower()} {record.uid} {done}")
+    out(f"{kind} {record.uid} {done}")
     return OK
+
+
+# ---------------------------------------------------------------- demo, doctor
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from labshelf.demo import load_demo, write_demo
 
+    records: dict[str, Any] = {}
     if args.load:
         from labshelf.instance import current
 
         current()  # fail early and clearly when there is no instance
-        records = load_demo(args.dir)
-        if records:
+        with cli_run(args):
+            records = load_demo(args.dir) or {}
+        if records and not args.json:
             out(
                 f"loaded the iris studies into instance '{current().name}'; "
                 f"collection {records['collection'].uid}, table {records['table'].uid}"
             )
-    out(str(write_demo(args.dir)))
-    return OK
-
-
-def cmd_migrate(args: argparse.Namespace) -> int:
-    from labshelf.instance import current
-    from labshelf.migrations import HEAD, current_revision
-
-    instance = current()  # opening an instance upgrades its schema when needed
-    with instance.engine().connect() as conn:
-        revision = current_revision(conn)
-    out(
-        f"instance '{instance.name}': schema revision {revision}"
-        + (" (up to date)" if revision == HEAD else "")
-    )
+    path = write_demo(args.dir)
+    if args.json:
+        out_json(
+            {
+                "path": str(path),
+                "collection": records["collection"].uid if records else None,
+                "table": records["table"].uid if records else None,
+            }
+        )
+        return OK
+    out(str(path))
     return OK
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    import labshelf as ls
+    from labshelf.doctor import doctor
 
+    bar = ProgressBar("doctor", progress_wanted(args))
     try:
-        from labshelf.doctor import doctor
-    except ModuleNotFoundError as exc:
-        if exc.name != "labshelf.doctor":
-            raise
-        raise ls.LabshelfError(
-            "labshelf doctor is not available in this version (labshelf.doctor is missing)."
-        ) from None
-    report = doctor(fix=args.fix)
-    if report is not None:
+        if args.fix:
+            with cli_run(args):
+                report = doctor(fix=True, on_progress=bar.update)
+        else:
+            report = doctor(fix=False, on_progress=bar.update)
+    finally:
+        bar.close()
+    if args.json:
+        from dataclasses import asdict
+
+        out_json(
+            {
+                "checked": report.checked,
+                "ok": report.ok,
+                "problems": [asdict(p) for p in report.problems],
+            }
+        )
+    else:
         out(str(report))
-    return OK if getattr(report, "ok", True) else FAILED
+    return OK if report.ok else FAILED
+
+
+# ---------------------------------------------------------------- watch
+
+
+def parse_duration(text: str) -> float:
+    """``10``, ``10s``, ``500ms``, ``2m``, ``1h`` -> seconds (for argparse)."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h)?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a duration; use e.g. 10s, 500ms, 2m or 1h"
+        )
+    value, unit = float(match.group(1)), match.group(2) or "s"
+    return value * {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600}[unit]
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    import labshelf as ls
+    from labshelf.watch import Watcher, WatchOptions
+
+    folder = Path(args.dir).expanduser()
+    if not folder.is_dir():
+        raise ls.DoesNotExist(f"The folder {folder} does not exist (or is no folder).")
+    import socket
+
+    instrument = args.instrument or f"{folder.absolute().name} on {socket.gethostname()}"
+    options = WatchOptions(
+        folder=folder,
+        instrument=instrument,
+        key_prefix=args.key_prefix,
+        unit=args.unit,
+        settle=args.settle,
+        marker=args.marker,
+        include=tuple(args.include),
+        exclude=tuple(args.exclude),
+        labels=tuple(args.label),
+        collection=args.collection,
+        rescan_interval=args.rescan,
+    )
+    printer = _WatchPrinter(args)
+    watcher = Watcher(options, on_event=printer)
+    stop = _stop_on_sigterm()
+    watcher.start()
+    try:
+        while watcher.running and not stop.is_set():
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        watcher.stop()
+        printer.close()
+        print("labshelf: interrupted; the watch stopped", file=sys.stderr)
+        return INTERRUPTED
+    finally:
+        watcher.stop()
+        printer.close()
+    return OK if stop.is_set() else FAILED
+
+
+def _stop_on_sigterm() -> threading.Event:
+    """An event SIGTERM sets (``systemctl stop``): the watch ends as cleanly as on Ctrl+C."""
+    import signal
+
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+class _WatchPrinter:
+    """Watch events as lines (or ``--json`` lines), failures on stderr, a catch-up bar."""
+
+    LOUD = frozenset({"failed", "paused", "folder_missing", "folder_changed"})
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.json, self.quiet = args.json, args.quiet
+        self.show_progress = progress_wanted(args)
+        self.bar: ProgressBar | None = None
+        self.done = self.total = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, event: Any) -> None:
+        with self.lock:
+            self._progress(event)
+            if self.json:
+                print(json.dumps(event.as_dict()), flush=True)
+            elif not self.quiet:
+                self._line(str(event))
+            elif event.event in self.LOUD:
+                print(f"labshelf watch: {event}", file=sys.stderr, flush=True)
+
+    def _line(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text)
+        else:
+            print(text, flush=True)
+
+    def _progress(self, event: Any) -> None:
+        if not self.show_progress:
+            return
+        if event.event == "catchup" and event.count:
+            self.total = event.count
+            self.bar = ProgressBar("catch-up", True, count_bytes=False)
+            self.bar.update(0, self.total, force=True)
+        elif event.catchup and self.bar is not None:
+            self.done += 1
+            self.bar.update(self.done, self.total)
+        elif event.event in ("catchup_done", "stopped"):
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+# ---------------------------------------------------------------- shell completion
+
+_BASH_PREAMBLE = f"""
+_labshelf_uids() {{
+  labshelf __complete-uids "$1" 2>/dev/null
+}}
+_labshelf_registries() {{
+  compgen -W "{" ".join(REGISTRIES)}" -- "$1"
+}}
+"""
+_ZSH_PREAMBLE = """
+_labshelf_uids() {
+  local -a uids
+  uids=(${(f)"$(labshelf __complete-uids "$PREFIX" 2>/dev/null)"})
+  compadd -a uids
+}
+"""
+UID_COMPLETION = {"bash": "_labshelf_uids", "zsh": "_labshelf_uids"}
+FILE_COMPLETION = {"bash": "_shtab_compgen_files", "zsh": "_files"}  # shtab's own helpers
+DIR_COMPLETION = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/"}
+REGISTRY_COMPLETION = {
+    "bash": "_labshelf_registries",
+    "zsh": "(" + " ".join(REGISTRIES) + ")",
+}
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    import shtab
+
+    script = shtab.complete(
+        build_parser(),
+        shell=args.shell,
+        preamble={"bash": _BASH_PREAMBLE, "zsh": _ZSH_PREAMBLE},
+    )
+    out(script)
+    return OK
+
+
+def cmd_complete_uids(args: argparse.Namespace) -> int:
+    """Hidden: uids starting with PREFIX, one a line, for the completion scripts.
+
+    Answers from the uid indexes of an SQLite instance through the standard library (no
+    SQLAlchemy), in a few milliseconds; a PostgreSQL instance gets no uid completion."""
+    for uid in complete_uids(args.prefix):
+        out(uid)
+    return OK
+
+
+def complete_uids(prefix: str, limit: int = COMPLETION_LIMIT) -> list[str]:
+    import sqlite3
+
+    from labshelf.config import InstanceConfig, current_name
+
+    if not re.fullmatch(r"[0-9A-Za-z]*", prefix):
+        return []
+    name = current_name()
+    try:
+        db = InstanceConfig.read(name).db if name else ""
+    except Exception:  # noqa: BLE001 - completion says nothing rather than fail
+        return []
+    if not db.startswith("sqlite:///"):
+        return []
+    path = db[len("sqlite:///") :]
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.05)
+    except sqlite3.Error:
+        return []
+    found: list[str] = []
+    try:
+        for table in ("artifacts", "collections", "transforms", "runs"):
+            rows = conn.execute(
+                f"SELECT uid FROM {table} WHERE uid >= ? AND uid < ? ORDER BY uid LIMIT ?",  # noqa: S608 - table names are constants
+                (prefix, prefix + "~", limit),
+            ).fetchall()
+            found.extend(r[0] for r in rows)
+    except sqlite3.Error:
+        return found
+    finally:
+        conn.close()
+    return found
 
 
 # ---------------------------------------------------------------- the parser
@@ -367,85 +1111,144 @@ def _add(
     name: str,
     func: Callable[[argparse.Namespace], int],
     help_: str,
-    common: argparse.ArgumentParser,
+    parents: list[argparse.ArgumentParser],
 ) -> argparse.ArgumentParser:
-    parser = sub.add_parser(name, help=help_, description=help_, parents=[common])
+    parser = sub.add_parser(name, help=help_, description=help_, parents=parents)
     parser.set_defaults(func=func)
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``labshelf`` argument parser with one sub-command per action."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+def _common_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """(--debug only, --debug --json --quiet): the options every command takes."""
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument(
         "--debug",
         action="store_true",
         default=argparse.SUPPRESS,
         help="show the full traceback when something fails",
     )
+    printing = argparse.ArgumentParser(add_help=False, parents=[debug])
+    printing.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON (see --help)"
+    )
+    printing.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress display and no notes on stderr (errors still)",
+    )
+    return debug, printing
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``labshelf`` argument parser with one sub-command per action."""
+    debug, common = _common_parsers()
     parser = argparse.ArgumentParser(
-        prog="labshelf", description="labshelf: a data catalog for lab scientists."
+        prog="labshelf",
+        description="labshelf: a data catalog for lab scientists.",
+        epilog="exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 conflict (duplicate in the "
+        "trash), 5 storage or database unreachable, 130 interrupted",
     )
     parser.add_argument("--version", action="version", version=_version())
     parser.add_argument(
         "--debug", action="store_true", help="show the full traceback when something fails"
     )
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("-q", "--quiet", action="store_true", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_instance_commands(sub, common)
+    _add(sub, "gui", cmd_gui, "open the desktop app, importing PATHs if given", [debug])
+    _add_save(sub, common)
+    _add_ls(sub, common)
+    _add_record_commands(sub, common)
+    _add_watch(sub, common)
+    p = _add(sub, "completion", cmd_completion, "print a shell completion script", [debug])
+    p.add_argument("shell", choices=("bash", "zsh"), help="bash or zsh")
+    hidden = sub.add_parser("__complete-uids", parents=[debug])  # no help: not listed
+    hidden.set_defaults(func=cmd_complete_uids)
+    hidden.add_argument("prefix", nargs="?", default="")
+    return parser
 
-    p = _add(sub, "init", cmd_init, "create an instance (or reopen it) and make it current", common)
+
+def _add_instance_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = _add(
+        sub, "init", cmd_init, "create an instance (or reopen it) and make it current", [common]
+    )
     p.add_argument("--storage", required=True, help="a local folder, s3://bucket or gs://bucket")
     p.add_argument("--db", help="SQLAlchemy database URL (default: SQLite in the storage)")
     p.add_argument("--name", help="instance name (default: from the folder or bucket)")
-    p = _add(sub, "connect", cmd_connect, "make an existing instance current", common)
+    p = _add(sub, "connect", cmd_connect, "make an existing instance current", [common])
     p.add_argument("instance", help="instance name, storage location or database URL")
-    _add(sub, "info", cmd_info, "show the current instance", common)
-    _add(sub, "gui", cmd_gui, "open the desktop app (other options go to Qt)", common)
-    p = _add(sub, "save", cmd_save, "register a file or folder as an artifact", common)
-    p.add_argument("path", help="a local file or folder, s3://… or gs://…")
-    p.add_argument("--key", help="the artifact's key, e.g. iris/study0")
-    p.add_argument("--description", help="a free-text description")
-    p.add_argument("--revises", metavar="UID", help="make it the next version of this artifact")
-    _add_ls(sub, common)
-    p = _add(sub, "describe", cmd_describe, "print a record's fields and provenance", common)
-    p.add_argument("uid", help="uid or uid prefix of any record")
-    p = _add(sub, "cache", cmd_cache, "print a local path to an artifact's content", common)
-    p.add_argument("uid", help="artifact uid or uid prefix")
-    p = _add(sub, "load", cmd_load, "write a transform's source code to a file", common)
-    p.add_argument("uid", metavar="TRANSFORM_UID", help="transform uid or uid prefix")
-    p.add_argument("-o", "--output", help="file to write (default: the transform's file name)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing, different file")
-    p = _add(sub, "delete", cmd_delete, "move an artifact or collection to the trash", common)
-    p.add_argument("uid", help="artifact or collection uid or uid prefix")
-    p.add_argument(
-        "--permanent", action="store_true", help="remove the record (and a copied object) for good"
+    _add(sub, "info", cmd_info, "show the current instance", [common])
+    _add(sub, "migrate", cmd_migrate, "bring the instance's database schema up to date", [common])
+    p = _add(
+        sub,
+        "doctor",
+        cmd_doctor,
+        "check stored objects against their records; find leftovers",
+        [common],
     )
-    p = _add(sub, "demo", cmd_demo, "write the 'iris studies' sample dataset", common)
+    p.add_argument("--fix", action="store_true", help="remove leftover temporary objects")
+    p = _add(sub, "demo", cmd_demo, "write the 'iris studies' sample dataset", [common])
     p.add_argument("dir", metavar="DIR", help="folder to write iris_studies/ into")
     p.add_argument(
         "--load",
         action="store_true",
         help="also register it in the current instance (once) under tracked runs",
     )
-    _add(sub, "migrate", cmd_migrate, "bring the instance's database schema up to date", common)
+
+
+def _add_save(sub: Any, common: argparse.ArgumentParser) -> None:
     p = _add(
         sub,
-        "doctor",
-        cmd_doctor,
-        "check stored objects against their records; find leftovers",
-        common,
+        "save",
+        cmd_save,
+        "register files and folders as artifacts (in parallel, resumable)",
+        [common],
     )
-    p.add_argument("--fix", action="store_true", help="remove leftover temporary objects")
-    return parser
+    p.add_argument(
+        "path", nargs="+", metavar="PATH", help="local files or folders, s3://…, gs://…"
+    ).complete = FILE_COMPLETION
+    p.add_argument("--key", help="the artifact's whole key, e.g. iris/study0 (one PATH)")
+    p.add_argument("--key-prefix", metavar="P", help="keys are P/<name> (P/<folder>/<file>)")
+    p.add_argument(
+        "--per-file", action="store_true", help="one artifact per file of a folder, not one"
+    )
+    p.add_argument("--description", help="a free-text description")
+    p.add_argument("--revises", metavar="UID", help="make it the next version of this artifact")
+    p.add_argument("--collection", metavar="C", help="also make a version of collection C of them")
+    p.add_argument(
+        "--label", metavar="L", action="append", default=[], help="add label L (repeatable)"
+    )
+
+
+def _add_record_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = _add(sub, "describe", cmd_describe, "print a record's fields and provenance", [common])
+    p.add_argument("uid", help="uid or uid prefix of any record").complete = UID_COMPLETION
+    p = _add(sub, "cache", cmd_cache, "download an artifact (a folder in parallel)", [common])
+    p.add_argument("uid", help="artifact uid or uid prefix").complete = UID_COMPLETION
+    p = _add(sub, "load", cmd_load, "write a transform's source code to a file", [common])
+    p.add_argument(
+        "uid", metavar="TRANSFORM_UID", help="transform uid or uid prefix"
+    ).complete = UID_COMPLETION
+    p.add_argument("-o", "--output", help="file to write (default: the transform's file name)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing, different file")
+    p = _add(sub, "delete", cmd_delete, "move an artifact or collection to the trash", [common])
+    p.add_argument("uid", help="artifact or collection uid or uid prefix").complete = UID_COMPLETION
+    p.add_argument(
+        "--permanent", action="store_true", help="remove the record (and a copied object) for good"
+    )
 
 
 def _add_ls(sub: Any, common: argparse.ArgumentParser) -> None:
-    p = _add(sub, "ls", cmd_ls, "list the records of a registry, newest first", common)
+    p = _add(sub, "ls", cmd_ls, "list the records of a registry, newest first", [common])
     p.add_argument(
         "registry",
         nargs="?",
         default="artifact",
         help=f"one of {', '.join(REGISTRIES)} (plurals accepted; default artifact)",
-    )
+    ).complete = REGISTRY_COMPLETION
     p.add_argument("--search", metavar="T", help="ranked search over the registry's text fields")
     p.add_argument(
         "--filter",
@@ -461,7 +1264,50 @@ def _add_ls(sub: Any, common: argparse.ArgumentParser) -> None:
         default=100,
         help="at most N rows (default 100; -1 for all)",
     )
-    p.add_argument("--json", action="store_true", help="print JSON objects with the df() columns")
+
+
+def _add_watch(sub: Any, common: argparse.ArgumentParser) -> None:
+    p = _add(
+        sub,
+        "watch",
+        cmd_watch,
+        "register what lands in a folder (an instrument's output) until Ctrl+C",
+        [common],
+    )
+    p.add_argument("dir", metavar="DIR", help="the folder to watch").complete = DIR_COMPLETION
+    p.add_argument("--instrument", metavar="NAME", help="the instrument (default: folder + host)")
+    p.add_argument("--key-prefix", metavar="P", help="keys are P/<path relative to DIR>")
+    p.add_argument(
+        "--unit",
+        choices=("file", "folder"),
+        default="file",
+        help="register each file, or each subfolder as one artifact (default file)",
+    )
+    p.add_argument(
+        "--settle",
+        type=parse_duration,
+        default=10.0,
+        metavar="S",
+        help="a unit is complete once unchanged this long (default 10s)",
+    )
+    p.add_argument("--marker", metavar="NAME", help="--unit folder: complete once NAME is in it")
+    p.add_argument(
+        "--include", metavar="GLOB", action="append", default=[], help="only matching (repeatable)"
+    )
+    p.add_argument(
+        "--exclude", metavar="GLOB", action="append", default=[], help="skip matching (repeatable)"
+    )
+    p.add_argument(
+        "--label", metavar="L", action="append", default=[], help="add label L (repeatable)"
+    )
+    p.add_argument("--collection", metavar="NAME", help="keep the files in collection NAME")
+    p.add_argument(
+        "--rescan",
+        type=parse_duration,
+        default=60.0,
+        metavar="S",
+        help="full rescan interval, the safety net for network shares (default 60s)",
+    )
 
 
 # ---------------------------------------------------------------- entry point
@@ -476,28 +1322,45 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text} (run with --debug for details)"
 
 
+def _parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args, extra = parser.parse_known_args(raw)
+    if args.command == "gui":
+        # Qt options and paths, in their order: everything after `gui` that is not ours
+        at = raw.index("gui")
+        args.qt_args = [a for a in raw[at + 1 :] if a != "--debug"]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    else:
+        args.qt_args = []
+    for name in ("json", "quiet", "debug"):
+        setattr(args, name, bool(getattr(args, name, False)))
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``labshelf`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra and args.command != "gui":
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.qt_args = extra
+    args = _parse(parser, argv)
+    if args.quiet:
+        os.environ["LABSHELF_QUIET"] = "1"  # core's notes ("→ …") stay silent
     try:
         return args.func(args)
+    except CommandFailed as failed:
+        return failed.code
     except KeyboardInterrupt:
         print("labshelf: interrupted", file=sys.stderr)
         return INTERRUPTED
     except BrokenPipeError:  # e.g. `labshelf ls | head`
-        sys.stdout = open("/dev/null", "w")  # noqa: SIM115 - nothing more to write
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - nothing more to write
         return OK
     except Exception as exc:  # noqa: BLE001 - every failure ends as one line
         if args.debug:
             import traceback
 
             traceback.print_exc()
-        print(f"labshelf: error: {_one_line(exc)}", file=sys.stderr)
-        return FAILED
+        say_error(mask_secrets(_one_line(exc)))
+        return exit_code_for(exc)
 
 
 if __name__ == "__main__":

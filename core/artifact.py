@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -146,8 +146,15 @@ class Artifact(HasLineage, TrashableRecord, Base):
             return UPath(str(source.path))
         return UPath(_backend(self).url(stored_key(self)))
 
-    def cache(self) -> Path:
-        """A local path to the bytes (cloud objects are downloaded once to the cache)."""
+    def cache(
+        self,
+        *,
+        max_workers: int = 8,
+        on_progress: Callable[[int, int, int, int], None] | None = None,
+    ) -> Path:
+        """A local path to the bytes (cloud objects are downloaded once to the cache, a
+        folder's files ``max_workers`` at a time; ``on_progress(files, files_total, bytes,
+        bytes_total)`` hears after each file)."""
         source: Source | None = getattr(self, "_ls_source", None)
         if self.__dict__.get("id") is None:
             if source is not None and source.cloud is None:
@@ -155,7 +162,7 @@ class Artifact(HasLineage, TrashableRecord, Base):
             if source is None:
                 raise InvalidArgument("This artifact has no content to read.")
         note_input(self)
-        return local_copy(self)
+        return local_copy(self, max_workers=max_workers, on_progress=on_progress)
 
     def load(self, **kwargs: Any) -> Any:
         """The content as a Python object (image, DataFrame, JSON, text) by its suffix."""
@@ -651,10 +658,10 @@ def expected(obj: Artifact) -> Expected:
     return Expected(obj.hash, obj.hash_type, obj.size, obj.n_objects, not obj.key_is_virtual)
 
 
-def local_copy(obj: Artifact) -> Path:
+def local_copy(obj: Artifact, **download: Any) -> Path:
     inst = current()
     return _backend(obj).local_copy(
-        stored_key(obj), inst.cache_dir(), expected(obj), inst.config.cache_max_bytes
+        stored_key(obj), inst.cache_dir(), expected(obj), inst.config.cache_max_bytes, **download
     )
 
 

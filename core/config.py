@@ -129,6 +129,18 @@ def current_file() -> Path:
     return config_dir() / "current_instance"
 
 
+def current_name() -> str:
+    """The name of the instance a new connection opens (``LABSHELF_INSTANCE``, else the one
+    made current last); "" when none is. Cheap: reads no database."""
+    name = os.environ.get("LABSHELF_INSTANCE")
+    if name:
+        return name
+    try:
+        return current_file().read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
 def check_storage_options(options: dict[str, Any]) -> dict[str, Any]:
     """Refuse credentials in storage options: they would land in a settings file.
 

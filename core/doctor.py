@@ -23,6 +23,7 @@ from __future__ import annotations
 import sys
 import time
 import types
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,33 @@ ARTIFACT_UID = REGISTRIES["artifact"].uid_length
 
 GRACE_SECONDS = 3600.0
 FIXABLE = {"pending", "leftover", "orphan"}
+
+# on_progress(objects_checked, objects_total, bytes_checked, bytes_total); the totals grow
+# as each storage's records are listed
+DoctorProgress = Callable[[int, int, int, int], None]
+
+
+@dataclass
+class _Tally:
+    on_progress: DoctorProgress | None
+    done: int = 0
+    total: int = 0
+    bytes_done: int = 0
+    bytes_total: int = 0
+
+    def expect(self, rows: list[dict[str, Any]]) -> None:
+        self.total += len(rows)
+        self.bytes_total += sum(r["size"] or 0 for r in rows)
+        self.tell()
+
+    def checked(self, row: dict[str, Any]) -> None:
+        self.done += 1
+        self.bytes_done += row["size"] or 0
+        self.tell()
+
+    def tell(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress(self.done, self.total, self.bytes_done, self.bytes_total)
 
 
 @dataclass
@@ -91,23 +119,33 @@ class DoctorReport:
         return "\n".join([head, *(f"  {p}" for p in self.problems)]) + hint
 
 
-def doctor(fix: bool = False, grace: float = GRACE_SECONDS) -> DoctorReport:
-    """Re-hash stored objects against their records and list (``fix``: remove) leftovers."""
+def doctor(
+    fix: bool = False, grace: float = GRACE_SECONDS, on_progress: DoctorProgress | None = None
+) -> DoctorReport:
+    """Re-hash stored objects against their records and list (``fix``: remove) leftovers;
+    ``on_progress`` hears after each object checked (from the calling thread)."""
     report = DoctorReport()
     rows = read(lambda s: s.execute(select(S.root)).scalars().all(), what="listing storages")
+    tally = _Tally(on_progress)
     for root in rows:
-        _check_storage(current().backend(root), report, fix, grace)
+        _check_storage(current().backend(root), report, fix, grace, tally)
     return report
 
 
-def _check_storage(backend: Backend, report: DoctorReport, fix: bool, grace: float) -> None:
+def _check_storage(
+    backend: Backend, report: DoctorReport, fix: bool, grace: float, tally: _Tally
+) -> None:
     root = backend.root
     if not _reachable(backend, report):
         return
     records = _records(root)
     stored = [r for r in records if r["visibility"] != PENDING]
+    tally.expect(stored)
     with ThreadPoolExecutor(8, thread_name_prefix="ls-doctor") as pool:
-        for problem in pool.map(lambda r: _verify(backend, r), stored):
+        for row, problem in zip(
+            stored, pool.map(lambda r: _verify(backend, r), stored), strict=True
+        ):
+            tally.checked(row)
             if problem is not None:
                 report.problems.append(problem)
     report.checked += len(stored)
@@ -280,8 +318,13 @@ class _CallableModule(types.ModuleType):
     """``ls.doctor(...)`` works even after ``import labshelf.doctor``: importing the submodule
     makes ``labshelf.doctor`` this module instead of the function ``core`` exports lazily."""
 
-    def __call__(self, fix: bool = False, grace: float = GRACE_SECONDS) -> DoctorReport:
-        return doctor(fix, grace)
+    def __call__(
+        self,
+        fix: bool = False,
+        grace: float = GRACE_SECONDS,
+        on_progress: DoctorProgress | None = None,
+    ) -> DoctorReport:
+        return doctor(fix, grace, on_progress)
 
 
 sys.modules[__name__].__class__ = _CallableModule

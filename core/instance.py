@@ -24,6 +24,7 @@ from .config import (
     all_configs,
     check_storage_options,
     current_file,
+    current_name,
     default_cache_dir,
     default_db,
     default_name,
@@ -310,12 +311,7 @@ def current() -> Instance:
     with _current_lock:
         if _current is not None:
             return _current
-        name = os.environ.get("LABSHELF_INSTANCE")
-        if not name:
-            try:
-                name = current_file().read_text().strip()
-            except FileNotFoundError:
-                name = ""
+        name = current_name()
         if not name:
             raise NotConnected(
                 "No labshelf instance is set up yet; create one with "

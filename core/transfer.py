@@ -77,6 +77,10 @@ class UploadItem:
     sent: int = 0
     uid: str | None = None
     error: str | None = None
+    # the class name of the error that failed the item ("IntegrityError": same content in the
+    # trash; "StorageError"/"TransientStorageError": storage unreachable; …), for front ends
+    # that act on the kind of failure (the CLI's exit codes) rather than on the sentence
+    error_type: str | None = None
     reused: bool = False  # stored by an interrupted upload earlier; not sent again
     unsure: bool = False  # stored, or a transient error: an object may be under its final key
     artifact: Artifact | None = field(default=None, repr=False)
@@ -216,18 +220,19 @@ def plan(paths: Any, key_prefix: str | None, as_folder: bool) -> list[UploadItem
                     Path(os.fspath(raw)),
                     "ls.upload takes local files and folders; "
                     "register cloud objects with ls.Artifact(url).",
+                    "InvalidArgument",
                 )
             )
             continue
         try:
             items.extend(_plan_path(path, prefix, as_folder))
         except LabshelfError as exc:
-            items.append(_failed(path, str(exc)))
+            items.append(_failed(path, str(exc), type(exc).__name__))
     return items
 
 
-def _failed(path: Path, error: str) -> UploadItem:
-    return UploadItem(path, None, state="failed", error=error)
+def _failed(path: Path, error: str, error_type: str) -> UploadItem:
+    return UploadItem(path, None, state="failed", error=error, error_type=error_type)
 
 
 def _plan_path(path: Path, prefix: str | None, as_folder: bool) -> list[UploadItem]:
@@ -248,7 +253,7 @@ def _plan_path(path: Path, prefix: str | None, as_folder: bool) -> list[UploadIt
         try:
             items.append(UploadItem(f.path, _key(prefix, f"{path.name}/{f.rel}"), size=f.size))
         except LabshelfError as exc:
-            items.append(_failed(f.path, str(exc)))
+            items.append(_failed(f.path, str(exc), type(exc).__name__))
     return items
 
 
@@ -336,7 +341,12 @@ class _Engine:
             return False
 
     def set_state(
-        self, item: UploadItem, state: str, error: str | None = None, expect: str | None = None
+        self,
+        item: UploadItem,
+        state: str,
+        error: str | None = None,
+        expect: str | None = None,
+        error_type: str | None = None,
     ) -> bool:
         """Move `item` to `state` (only from state `expect`, if given: two threads may race
         for a queued item); whether it moved."""
@@ -349,6 +359,7 @@ class _Engine:
                 self.bytes_done -= item.sent
                 item.sent = 0
             item.state, item.error = state, error or item.error
+            item.error_type = error_type or item.error_type
             self.changes.append((self.index[id(item)], state))
             if state in ("done", "duplicate"):
                 self.files_done += item.n_files
@@ -439,7 +450,7 @@ class _Engine:
             try:
                 facts = art.describe_source(item.path)
             except LabshelfError as exc:
-                self.set_state(item, "failed", str(exc))
+                self.set_state(item, "failed", str(exc), error_type=type(exc).__name__)
                 return None
             if self.item_cancelled(item):
                 self.set_state(item, "cancelled")
@@ -465,6 +476,7 @@ class _Engine:
                     "failed",
                     f"The same content is in the trash (uid {found.uid}); "
                     f"restore it with ls.Artifact.get('{found.uid}').restore().",
+                    error_type="IntegrityError",
                 )
             elif found is not None:
                 item.artifact, item.uid = found, found.uid
@@ -502,7 +514,7 @@ class _Engine:
                     )
                 )
             except LabshelfError as exc:
-                self.set_state(item, "failed", str(exc))
+                self.set_state(item, "failed", str(exc), error_type=type(exc).__name__)
 
         list(pool.map(one, new))
         fresh = [i.artifact for i in new if i.artifact is not None and i.artifact.id is None]
@@ -573,6 +585,7 @@ class _Engine:
                 "failed",
                 "Not attempted: the storage stopped answering "
                 f"({TRIP_AFTER} items in a row failed; the last: {self.tripped})",
+                error_type="TransientStorageError",
             )
             return None
         if not self.set_state(item, "uploading", expect="queued"):
@@ -585,7 +598,7 @@ class _Engine:
             if self.item_cancelled(item):  # e.g. a retry given up because of the cancel
                 return self.cancelled_alone(item)
             self.note_failure(exc)
-            self.set_state(item, "failed", str(exc))
+            self.set_state(item, "failed", str(exc), error_type=type(exc).__name__)
             return None
         with self.lock:
             self.transient_streak = 0
@@ -717,7 +730,12 @@ class _Engine:
                     item, "cancelled", f"Same content as {first.path}, which was cancelled."
                 )
             else:
-                self.set_state(item, first.state, f"Same content as {first.path}: {first.error}")
+                self.set_state(
+                    item,
+                    first.state,
+                    f"Same content as {first.path}: {first.error}",
+                    error_type=first.error_type,
+                )
 
 
 # ---------------------------------------------------------------- database helpers

@@ -17,7 +17,10 @@ from __future__ import annotations
 import errno
 import os
 import secrets
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -27,6 +30,10 @@ from .base import Entry, Expected
 from .remote import object_hash, translate
 
 TMP_MARK = ".labshelf-tmp-"
+DOWNLOAD_WORKERS = 8  # a folder's files are fetched this many at a time
+
+# on_progress(files_done, files_total, bytes_done, bytes_total), after each file
+CacheProgress = Callable[[int, int, int, int], None]
 
 
 class Remote(Protocol):
@@ -48,9 +55,19 @@ class Remote(Protocol):
 
 
 def download(
-    backend: Remote, key: str, cache_dir: Path, expected: Expected, max_bytes: int | None
+    backend: Remote,
+    key: str,
+    cache_dir: Path,
+    expected: Expected,
+    max_bytes: int | None,
+    *,
+    max_workers: int = DOWNLOAD_WORKERS,
+    on_progress: CacheProgress | None = None,
 ) -> Path:
-    """Download the object ``key`` (file or folder) once and return its local path."""
+    """Download the object ``key`` (file or folder) once and return its local path.
+
+    A folder's files are fetched ``max_workers`` at a time; ``on_progress`` (called from the
+    download threads) hears after each file, up-to-date files included."""
     url = backend.url(key)
     rel = f"{backend.prefix}/{key}" if backend.prefix else key
     local = cache_dir / backend.bucket / rel
@@ -59,7 +76,7 @@ def download(
         if entry is None:
             raise StorageError(f"The object {url} is missing.")
         _check_tags(backend, [entry], expected, url)
-        fetched = _fetch_if_changed(backend.fs, entry, local, url)
+        fetched = _fetch_all(backend.fs, [(entry, local)], url, 1, on_progress)
         if fetched and expected.hash_type in ("md5", "sha1-fl"):
             _verify(hash_file(local)[0], expected, url, [local])
     else:
@@ -68,15 +85,49 @@ def download(
             raise StorageError(f"The folder {url} is missing.")
         _check_tags(backend, entries, expected, url)
         targets = [local / e.rel for e in entries]
-        fetched = False
-        for entry, target in zip(entries, targets, strict=True):
-            fetched = _fetch_if_changed(backend.fs, entry, target, url) or fetched
+        jobs = list(zip(entries, targets, strict=True))
+        fetched = _fetch_all(backend.fs, jobs, url, max_workers, on_progress)
         _drop_extras(local, set(targets))
         if fetched and not expected.in_place:
             got = hash_folder_from_hashes(h for h, _ in hash_files(targets))[0]
             _verify(got, expected, url, targets)
     evict(cache_dir, max_bytes, keep=local)
     return local
+
+
+def _fetch_all(
+    fs: Any,
+    jobs: list[tuple[Entry, Path]],
+    url: str,
+    max_workers: int,
+    on_progress: CacheProgress | None,
+) -> bool:
+    """Fetch the files of ``jobs`` (entry, local target) in a thread pool; whether any was
+    downloaded (rather than current in the cache already)."""
+    total_bytes = sum(entry.size for entry, _ in jobs)
+    done = [0, 0]  # files, bytes
+    lock = threading.Lock()
+
+    def one(job: tuple[Entry, Path]) -> bool:
+        entry, target = job
+        fetched = _fetch_if_changed(fs, entry, target, url)
+        if on_progress is not None:
+            with lock:
+                done[0] += 1
+                done[1] += entry.size
+                counts = (done[0], len(jobs), done[1], total_bytes)
+            on_progress(*counts)
+        return fetched
+
+    if len(jobs) == 1 or max_workers <= 1:
+        results = [one(job) for job in jobs]  # every job runs: no short cut
+        return any(results)
+    pool = ThreadPoolExecutor(min(max_workers, len(jobs)), thread_name_prefix="ls-cache")
+    try:
+        results = [f.result() for f in [pool.submit(one, job) for job in jobs]]
+        return any(results)
+    finally:  # after a failure or Ctrl+C: the files being fetched end, the rest never start
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _check_tags(backend: Remote, entries: list[Entry], expected: Expected, url: str) -> None:

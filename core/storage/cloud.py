@@ -11,7 +11,7 @@ from ..errors import InvalidArgument, StorageError
 from ..hashing import CHUNK_THRESHOLD, hash_folder_from_hashes
 from ..keys import OBJECTS_DIR, safe_relative
 from .base import Entry, Expected, Progress, Source
-from .cache import download
+from .cache import CacheProgress, download
 from .remote import (
     _abort_quietly,
     _call,
@@ -154,9 +154,24 @@ class CloudBackend:
         return hash_remote_file(self.fs, entry.path, entry.size)
 
     def local_copy(
-        self, key: str, cache_dir: Path, expected: Expected, max_bytes: int | None
+        self,
+        key: str,
+        cache_dir: Path,
+        expected: Expected,
+        max_bytes: int | None,
+        *,
+        max_workers: int = 8,
+        on_progress: CacheProgress | None = None,
     ) -> Path:
-        return download(self, key, cache_dir, expected, max_bytes)
+        return download(
+            self,
+            key,
+            cache_dir,
+            expected,
+            max_bytes,
+            max_workers=max_workers,
+            on_progress=on_progress,
+        )
 
     def objects(self) -> Iterator[tuple[str, float | None]]:
         base = self.fs_path(OBJECTS_DIR)

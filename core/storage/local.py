@@ -260,7 +260,14 @@ class LocalBackend:
             raise StorageError(f"{path} cannot be read: {exc.strerror or exc}.") from None
 
     def local_copy(
-        self, key: str, cache_dir: Path, expected: Expected, max_bytes: int | None
+        self,
+        key: str,
+        cache_dir: Path,
+        expected: Expected,
+        max_bytes: int | None,
+        *,
+        max_workers: int = 8,
+        on_progress: Callable[[int, int, int, int], None] | None = None,
     ) -> Path:
         path = self.base / key
         if not path.exists():

@@ -30,6 +30,8 @@ COMMANDS = (
     "demo",
     "migrate",
     "doctor",
+    "watch",
+    "completion",
 )
 
 
@@ -92,7 +94,8 @@ def test_help_is_fast_and_imports_nothing_heavy() -> None:
         "for a in (['--help'], ['ls', '--help']):\n"
         "    try: c.main(a)\n"
         "    except SystemExit: pass\n"
-        "heavy = [m for m in ('sqlalchemy', 'pandas', 'PySide6', 'PIL', 'pygraphviz')"
+        "heavy = [m for m in ('sqlalchemy', 'pandas', 'PySide6', 'PIL', 'pygraphviz',"
+        " 'tqdm', 'shtab', 'watchdog')"
         " if m in sys.modules]\n"
         "print(heavy)"
     )
@@ -233,18 +236,18 @@ def test_error_paths(store: Path, tmp_path: Path) -> None:
         ]
     )
     proc = labshelf("--debug", "describe", "zzzzzz")
-    assert proc.returncode == 1 and "Traceback" in proc.stderr
+    assert proc.returncode == 3 and "Traceback" in proc.stderr
 
 
 @pytest.mark.parametrize(
-    ("args", "match"),
+    ("args", "match", "code"),
     [
-        (("save", "{data}", "--revises", "zzzzzz"), "No artifact has a uid starting with"),
-        (("ls", "--filter", "colour=red"), "'colour' is not a valid lookup"),
-        (("ls", "--filter", "size"), "needs the form field=value"),
-        (("ls", "--filter", "size__gt=big"), "'big' is not a valid int"),
-        (("ls", "--filter", "is_latest=maybe"), "'maybe' is not a valid bool"),
-        (("delete", "{transform}"), "No artifact or collection"),
+        (("save", "{data}", "--revises", "zzzzzz"), "No artifact has a uid starting with", 3),
+        (("ls", "--filter", "colour=red"), "'colour' is not a valid lookup", 2),
+        (("ls", "--filter", "size"), "needs the form field=value", 2),
+        (("ls", "--filter", "size__gt=big"), "'big' is not a valid int", 2),
+        (("ls", "--filter", "is_latest=maybe"), "'maybe' is not a valid bool", 2),
+        (("delete", "{transform}"), "No artifact or collection", 3),
     ],
 )
 def test_error_variants(
@@ -253,12 +256,13 @@ def test_error_variants(
     capsys: pytest.CaptureFixture[str],
     args: tuple[str, ...],
     match: str,
+    code: int,
 ) -> None:
     data = tmp_path / "t.txt"
     data.write_text("t")
     transform = ls.Transform(name="t", type="function").save()
     argv = [a.format(data=data, transform=transform.uid) for a in args]
-    assert cli.main(argv) == 1
+    assert cli.main(argv) == code
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("labshelf: error:") and match in err[-1]
     with pytest.raises(SystemExit) as exit_:
@@ -308,9 +312,15 @@ def test_gui_is_started_lazily(monkeypatch: pytest.MonkeyPatch) -> None:
     import labshelf.app.__main__
 
     calls = []
-    monkeypatch.setattr(labshelf.app.__main__, "main", lambda argv: calls.append(argv) or 0)
+    monkeypatch.setattr(
+        labshelf.app.__main__, "main", lambda argv, paths=None: calls.append((argv, paths)) or 0
+    )
     assert cli.main(["gui", "-platform", "offscreen"]) == 0
-    assert calls == [["labshelf", "-platform", "offscreen"]]
+    assert cli.main(["gui", "-platform", "offscreen", "--debug", "a.csv", "/data/run 1"]) == 0
+    assert calls == [
+        (["labshelf", "-platform", "offscreen"], None),
+        (["labshelf", "-platform", "offscreen"], [str(Path("a.csv").absolute()), "/data/run 1"]),
+    ]
 
 
 def test_postgresql_instance(pg_server, tmp_path: Path) -> None:
