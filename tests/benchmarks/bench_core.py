@@ -46,7 +46,7 @@ def bench_import() -> None:
         [
             sys.executable,
             "-c",
-            "import time; t=time.perf_counter(); import labshelf; core.Artifact; print(time.perf_counter()-t)",
+            "import time; t=time.perf_counter(); import labshelf; labshelf.Artifact; print(time.perf_counter()-t)",
         ],
         capture_output=True,
         text=True,
