@@ -14,6 +14,9 @@ def main(argv: list[str] | None = None, paths: list[str] | None = None) -> int:
     # Imported here, not above: Qt and the app load only when the app runs (the command line
     # imports this module for `labshelf gui`, and must stay quick for its other commands).
     from labshelf.app.base import qtcompat  # noqa: F401 - first: guards PySide6's refcount bug
+    from labshelf.app.base import qtmessages
+
+    qtmessages.install()  # before the first window: platform chatter stays off the terminal
 
     args = list(sys.argv if argv is None else argv)
     smoke = SMOKE_FLAG in args

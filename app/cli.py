@@ -307,7 +307,8 @@ def registry(name: str) -> type:
 
 
 def find_record(uid: str, registries: tuple[str, ...] = REGISTRIES) -> Any:
-    """The one record of ``registries`` whose uid is (or starts with) ``uid``."""
+    """The one record of ``registries`` whose uid is (or starts with) ``uid``; else the latest
+    artifact with that key, else the latest collection with that name (what people remember)."""
     import labshelf as ls
 
     found = []
@@ -318,13 +319,32 @@ def find_record(uid: str, registries: tuple[str, ...] = REGISTRIES) -> Any:
             continue
     kinds = " or ".join(registries) if len(registries) < len(REGISTRIES) else "record"
     if not found:
-        raise ls.DoesNotExist(f"No {kinds} has a uid starting with '{uid}'.")
+        by_name = _latest_by_key_or_name(uid, registries)
+        if by_name is not None:
+            return by_name
+        raise ls.DoesNotExist(
+            f"No {kinds} has a uid starting with '{uid}'"
+            + (", and no artifact has that key." if "artifact" in registries else ".")
+        )
     if len(found) > 1:
         raise ls.MultipleResultsFound(
             f"The uid '{uid}' matches records in several registries "
             f"({', '.join(type(r).__name__ for r in found)}); give more characters."
         )
     return found[0]
+
+
+def _latest_by_key_or_name(text: str, registries: tuple[str, ...]) -> Any:
+    """The latest artifact whose key is ``text``, else the latest collection named ``text``."""
+    import labshelf as ls
+
+    if "artifact" in registries:
+        hit = ls.Artifact.filter(key=text, is_latest=True).first()
+        if hit is not None:
+            return hit
+    if "collection" in registries:
+        return ls.Collection.filter(name=text, is_latest=True).first()
+    return None
 
 
 def record_row(record: Any) -> dict[str, Any]:
@@ -419,15 +439,17 @@ def cli_params(args: argparse.Namespace) -> dict[str, Any]:
 def cli_run(args: argparse.Namespace) -> Iterator[Any]:
     """A run of the CLI's transform for a command that writes; finished however it ends."""
     import labshelf as ls
+    from labshelf.log import quiet
     from labshelf.provenance import finish_run, start_run
 
-    transform = ls.Transform(
-        key=CLI_TRANSFORM_KEY,
-        name="labshelf command line",
-        type="upload",
-        version=ls.__version__,
-        description="work done with the labshelf command",
-    ).save()
+    with quiet():  # the command line's own bookkeeping: no "returning the existing transform"
+        transform = ls.Transform(
+            key=CLI_TRANSFORM_KEY,
+            name="labshelf command line",
+            type="upload",
+            version=ls.__version__,
+            description="work done with the labshelf command",
+        ).save()
     run = start_run(transform, params=cli_params(args))
     try:
         yield run
@@ -1225,9 +1247,12 @@ def _add_save(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _add_record_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = _add(sub, "describe", cmd_describe, "print a record's fields and provenance", [common])
-    p.add_argument("uid", help="uid or uid prefix of any record").complete = UID_COMPLETION
+    p.add_argument(
+        "uid",
+        help="uid or uid prefix of any record, or an artifact key or collection name (the latest version)",
+    ).complete = UID_COMPLETION
     p = _add(sub, "cache", cmd_cache, "download an artifact (a folder in parallel)", [common])
-    p.add_argument("uid", help="artifact uid or uid prefix").complete = UID_COMPLETION
+    p.add_argument("uid", help="artifact uid, uid prefix or key").complete = UID_COMPLETION
     p = _add(sub, "load", cmd_load, "write a transform's source code to a file", [common])
     p.add_argument(
         "uid", metavar="TRANSFORM_UID", help="transform uid or uid prefix"
@@ -1235,7 +1260,9 @@ def _add_record_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", help="file to write (default: the transform's file name)")
     p.add_argument("--force", action="store_true", help="overwrite an existing, different file")
     p = _add(sub, "delete", cmd_delete, "move an artifact or collection to the trash", [common])
-    p.add_argument("uid", help="artifact or collection uid or uid prefix").complete = UID_COMPLETION
+    p.add_argument(
+        "uid", help="artifact or collection uid, uid prefix, key or name"
+    ).complete = UID_COMPLETION
     p.add_argument(
         "--permanent", action="store_true", help="remove the record (and a copied object) for good"
     )

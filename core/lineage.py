@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from .errors import InvalidArgument, StorageError
 from .registry import BY_NAME
 from .schema import PENDING, TRASH, collection_artifacts, run_input_artifacts, run_input_collections
+from .runtime import native_stderr_filtered
 from .session import read
 
 if TYPE_CHECKING:
@@ -345,9 +346,10 @@ def view_lineage(
     graph = to_agraph(
         build(record, downstream=downstream, max_nodes=max_nodes, max_links=max_links)
     )
-    graph.layout(prog="dot")  # laid out: Jupyter shows the returned graph inline as SVG
-    if path is not None:
-        write(graph, Path(path))
+    with native_stderr_filtered():  # the first layout loads fonts: no fontconfig chatter
+        graph.layout(prog="dot")  # laid out: Jupyter shows the returned graph inline as SVG
+        if path is not None:
+            write(graph, Path(path))
     return graph
 
 

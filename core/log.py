@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 logger = logging.getLogger("labshelf")
 
@@ -31,8 +34,25 @@ def _ensure_handler() -> None:
     logger.propagate = False
 
 
+_quiet = threading.local()
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """No notes (``say``) from this thread meanwhile: for bookkeeping the person did not ask
+    for, such as the command line finding its own transform. Warnings still show."""
+    depth = getattr(_quiet, "depth", 0)
+    _quiet.depth = depth + 1
+    try:
+        yield
+    finally:
+        _quiet.depth = depth
+
+
 def say(message: str) -> None:
     """Tell the person at the keyboard something worth knowing (stderr, via logging)."""
+    if getattr(_quiet, "depth", 0):
+        return
     _ensure_handler()
     logger.info(message)
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gc
+import os
+import re
+import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,3 +42,55 @@ def gc_paused() -> Iterator[None]:
             _depth -= 1
             if _depth == 0:
                 gc.set_threshold(*_saved_thresholds)
+
+
+# Native libraries write to file descriptor 2 directly. The fontconfig bundled with the
+# pygraphviz wheel is older than the system's configuration and warns about every element it
+# does not know yet (Debian 12's 05-reset-dirs-sample.conf: 'unknown element "reset-dirs"'),
+# once per process, on a user's terminal, for every first lineage graph. Those lines, and only
+# those, are dropped; anything else written meanwhile is passed on unchanged.
+HARMLESS_NATIVE_LINES = (
+    re.compile(rb'^Fontconfig warning: "[^"]*", line \d+: unknown element "[^"]*"$'),
+)
+_stderr_lock = threading.RLock()
+
+
+@contextmanager
+def native_stderr_filtered(
+    drop: tuple[re.Pattern[bytes], ...] = HARMLESS_NATIVE_LINES,
+) -> Iterator[None]:
+    """Run a native call with file descriptor 2 captured, then re-emit it without ``drop``'s lines.
+
+    The capture is a temporary file (no pipe that a chatty library could fill and block on);
+    what other threads write to stderr meanwhile is delayed, never lost. Where descriptor 2
+    cannot be redirected (no such descriptor, an embedded interpreter), the call runs as is.
+    """
+    with _stderr_lock:
+        try:
+            sys.stderr.flush()
+            saved = os.dup(2)
+        except (OSError, ValueError):
+            yield
+            return
+        capture = tempfile.TemporaryFile()
+        try:
+            os.dup2(capture.fileno(), 2)
+            try:
+                yield
+            finally:
+                try:
+                    sys.stderr.flush()
+                except (OSError, ValueError):
+                    pass
+                os.dup2(saved, 2)
+                capture.seek(0)
+                kept = [
+                    line
+                    for line in capture.read().splitlines(keepends=True)
+                    if not any(p.match(line.rstrip(b"\r\n")) for p in drop)
+                ]
+                if kept:
+                    os.write(2, b"".join(kept))
+        finally:
+            os.close(saved)
+            capture.close()
