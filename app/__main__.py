@@ -13,8 +13,10 @@ def main(argv: list[str] | None = None, paths: list[str] | None = None) -> int:
     manager's "Open with") are offered for import as if dropped on the window."""
     # Imported here, not above: Qt and the app load only when the app runs (the command line
     # imports this module for `labshelf gui`, and must stay quick for its other commands).
-    from labshelf.app.base import qtcompat  # noqa: F401 - first: guards PySide6's refcount bug
-    from labshelf.app.base import qtmessages
+    from labshelf.app.base import (
+        qtcompat,  # noqa: F401 - first: guards PySide6's refcount bug
+        qtmessages,
+    )
 
     qtmessages.install()  # before the first window: platform chatter stays off the terminal
 

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from .errors import InvalidArgument, StorageError
 from .registry import BY_NAME
-from .schema import PENDING, TRASH, collection_artifacts, run_input_artifacts, run_input_collections
 from .runtime import native_stderr_filtered
+from .schema import PENDING, TRASH, collection_artifacts, run_input_artifacts, run_input_collections
 from .session import read
 
 if TYPE_CHECKING:

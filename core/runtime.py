@@ -72,25 +72,24 @@ def native_stderr_filtered(
         except (OSError, ValueError):
             yield
             return
-        capture = tempfile.TemporaryFile()
         try:
-            os.dup2(capture.fileno(), 2)
-            try:
-                yield
-            finally:
+            with tempfile.TemporaryFile() as capture:
+                os.dup2(capture.fileno(), 2)
                 try:
-                    sys.stderr.flush()
-                except (OSError, ValueError):
-                    pass
-                os.dup2(saved, 2)
-                capture.seek(0)
-                kept = [
-                    line
-                    for line in capture.read().splitlines(keepends=True)
-                    if not any(p.match(line.rstrip(b"\r\n")) for p in drop)
-                ]
-                if kept:
-                    os.write(2, b"".join(kept))
+                    yield
+                finally:
+                    try:
+                        sys.stderr.flush()
+                    except (OSError, ValueError):
+                        pass
+                    os.dup2(saved, 2)
+                    capture.seek(0)
+                    kept = [
+                        line
+                        for line in capture.read().splitlines(keepends=True)
+                        if not any(p.match(line.rstrip(b"\r\n")) for p in drop)
+                    ]
+                    if kept:
+                        os.write(2, b"".join(kept))
         finally:
             os.close(saved)
-            capture.close()
