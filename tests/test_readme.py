@@ -11,8 +11,10 @@ warning from a library, only labshelf's own "→" notes).
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -55,9 +57,10 @@ def blocks(doc: str) -> list[Block]:
 
 
 def block_under(heading: str, lang: str) -> Block:
-    found = [b for b in blocks("README.md") if b.lang == lang and b.heading == heading]
-    assert len(found) == 1, f"README.md should have one {lang} block under '{heading}'"
-    assert found[0].skip is None, f"the {lang} block under '{heading}' must run"
+    found = [
+        b for b in blocks("README.md") if b.lang == lang and b.heading == heading and b.skip is None
+    ]
+    assert len(found) == 1, f"README.md should have one {lang} block to run under '{heading}'"
     return found[0]
 
 
@@ -65,6 +68,7 @@ def block_under(heading: str, lang: str) -> Block:
 RUN = {
     ("In Python: `import labshelf as ls`", "python"),
     ("On the command line", "bash"),
+    ("Watch an instrument's folder", "bash"),
     ("Shared instances (PostgreSQL + S3)", "bash"),
 }
 
@@ -89,8 +93,10 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
 
 
 def _assert_clean_terminal(stderr: str) -> None:
-    """Only labshelf's own notes ("→ …") reach a user's terminal from normal calls."""
-    stray = [line for line in stderr.splitlines() if line.strip() and not line.startswith("→ ")]
+    """Only labshelf's own notes ("→ …", "labshelf: …") reach a user's terminal from normal
+    calls: no library's warning, no traceback."""
+    own = ("→ ", "labshelf: ")
+    stray = [line for line in stderr.splitlines() if line.strip() and not line.startswith(own)]
     assert not stray, "stray output on stderr:\n" + "\n".join(stray)
 
 
@@ -205,3 +211,49 @@ def test_shared_instance_lines_run_against_real_servers(
     _run(["bash", "-euo", "pipefail", "-c", bob], tmp_path, env)
     info = _run(["labshelf", "info", "--json"], tmp_path, env)
     assert '"lab"' in info and f"s3://{bucket}/labshelf" in info
+
+
+@pytest.mark.timeout(TIMEOUT)
+def test_watch_line_registers_what_lands_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    """The watch line as written, with the instrument's folder replaced by a temporary one and
+    a short settle time: a file written in chunks is registered once, and Ctrl+C stops it."""
+    block = block_under("Watch an instrument's folder", "bash")
+    folder = tmp_path / "confocal2"
+    folder.mkdir()
+    code = block.code.replace("/data/confocal2", str(folder)).replace(
+        "--settle 10s", "--settle 0.5s"
+    )
+    assert str(folder) in code and "--settle 0.5s" in code
+    _run(["labshelf", "init", "--storage", str(tmp_path / "store")], tmp_path)
+    proc = subprocess.Popen(
+        ["bash", "-c", f"exec {code.strip()}"],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    events: list[dict[str, object]] = []
+    try:
+        assert proc.stdout is not None
+        events.append(json.loads(proc.stdout.readline()))
+        assert events[0]["event"] == "started", events
+        with open(folder / "cell-001.tif", "wb") as f:  # an instrument writes in chunks
+            for _ in range(4):
+                f.write(os.urandom(64 * 1024))
+                f.flush()
+        while events[-1]["event"] not in ("registered", "failed"):
+            events.append(json.loads(proc.stdout.readline()))
+        assert events[-1]["event"] == "registered", events
+        assert events[-1]["key"] == "confocal2/cell-001.tif"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    events += [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert events[-1]["event"] == "stopped", events
+    assert proc.returncode in (0, 130), (proc.returncode, err)
+    _assert_clean_terminal(err)
+    listed = json.loads(_run(["labshelf", "ls", "--json"], tmp_path))
+    assert [row["key"] for row in listed] == ["confocal2/cell-001.tif"]
