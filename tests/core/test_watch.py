@@ -299,6 +299,40 @@ def test_unreachable_storage_pauses_and_resumes(tmp_path: Path, inbox: Path) -> 
         disconnect()
 
 
+def test_database_outage_pauses_and_resumes(
+    pg_server, tcp_proxy, tmp_path: Path, inbox: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The network to PostgreSQL goes down while a file lands: the watch pauses with the
+    database as the reason, registers the file once the line is back, exactly once."""
+    monkeypatch.setenv("LABSHELF_DB_LINK_TIMEOUT", "2")
+    db = pg_server.create_database()
+    proxy = tcp_proxy(pg_server.port)
+    ls.init(
+        str(tmp_path / "store"),
+        db=f"postgresql+psycopg://postgres@127.0.0.1:{proxy.port}/{db.name}",
+    )
+    rec = Recorder()
+    watcher = Watcher(WatchOptions(folder=inbox, instrument="reader", settle=SETTLE), on_event=rec)
+    try:
+        watcher.start()
+        rec.wait_count(1, "catchup")
+        proxy.cut(hang=True)
+        (inbox / "plate.csv").write_text("A1,1\n")
+        (paused,) = rec.wait_count(1, "paused", timeout=30)
+        assert "database" in paused.message.lower(), paused.message
+        assert watcher.snapshot().state == "paused" and watcher.snapshot().reason
+        assert not rec.of("registered", "failed")
+        proxy.restore()
+        rec.wait_count(1, "resumed", timeout=30)
+        (event,) = rec.wait_count(1, "registered", timeout=30)
+        assert event.path == "plate.csv" and not rec.of("failed")
+        assert ls.Artifact.filter(key__endswith="plate.csv").count() == 1
+    finally:
+        proxy.restore()
+        watcher.stop()
+        disconnect()
+
+
 def test_collection_versions_are_batched(watch, inbox: Path) -> None:
     watcher, rec = watch(collection="confocal runs", collection_interval=30.0)
     for i in range(5):
