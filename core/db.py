@@ -8,7 +8,11 @@ operation only (see ``session``): records are never attached to a session betwee
 SQLite gets WAL, a busy timeout, foreign keys and ``BEGIN IMMEDIATE`` for
 writes; "database is locked" and similar transient errors are retried, but a write
 waits at most ``LABSHELF_SQLITE_LOCK_WAIT`` seconds in all for another process's
-write lock.
+write lock. A SQLite file is never created here (only ``init`` creates one, see
+``create_sqlite_file``): connections open it with ``mode=rw``, and the file's identity
+(device, inode) taken when its engine was made is compared with the path before every
+write, so a process whose database was deleted or replaced stops writing instead of
+saving into a file nobody will see again.
 
 PostgreSQL connections are bounded in time, with libpq's and the server's own means:
 ``statement_timeout`` (``LABSHELF_DB_STATEMENT_TIMEOUT``) ends a statement the server
@@ -27,7 +31,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
@@ -40,6 +47,7 @@ from .textsim import word_similarity
 T = TypeVar("T")
 
 _engines: dict[str, Engine] = {}
+_files: dict[str, SqliteFile] = {}  # the SQLite file behind each engine (by URL key)
 _makers: dict[str, tuple[sessionmaker[Session], sessionmaker[Session]]] = {}
 _lock = threading.Lock()
 
@@ -83,7 +91,122 @@ def mask_url(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=True)
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _url_key(url: str | URL) -> str:
+    return url if isinstance(url, str) else url.render_as_string(hide_password=False)
+
+
+@dataclass
+class SqliteFile:
+    """The database file of a SQLite engine, as it was when the engine was made."""
+
+    path: Path
+    identity: tuple[int, int]  # (st_dev, st_ino)
+
+    def uri(self) -> str:
+        """The ``file:`` URI connections open: ``mode=rw`` never creates a missing file."""
+        return f"file:{quote(str(self.path))}?mode=rw"
+
+    def check(self, what: str) -> None:
+        """Raise ``DatabaseError`` if the path no longer names the file opened at first."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise DatabaseError(
+                f"The database file {self.path} was deleted while labshelf had it open, so "
+                f"labshelf stopped {what} and changed nothing; restore the file, or create a "
+                "new catalog on purpose with `labshelf init`"
+            ) from None
+        except OSError as exc:
+            raise DatabaseError(
+                f"The database file {self.path} cannot be checked ({exc.strerror}), so "
+                f"labshelf stopped {what} and changed nothing"
+            ) from None
+        if (st.st_dev, st.st_ino) != self.identity:
+            raise DatabaseError(
+                f"The database file {self.path} was replaced by another file while labshelf "
+                f"had it open, so labshelf stopped {what} and changed nothing; connect again "
+                "(ls.connect or a new process) to use the file that is there now"
+            )
+
+
+def missing_database_message(path: Path | str) -> str:
+    return (
+        f"The database file {path} does not exist; labshelf never replaces a lost catalog "
+        "with an empty one: restore the file, re-point this instance with "
+        "`labshelf init --storage ROOT --db sqlite:////path/to/labshelf.db`, or create a new, "
+        "empty catalog on purpose with `labshelf init --storage ROOT`"
+    )
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of a SQLite URL (None for another database, in memory or a ``file:`` URI)."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(os.path.abspath(database))
+
+
+def create_sqlite_file(url: str | URL) -> None:
+    """Create an empty SQLite file for a new catalog (``init`` only: nothing else creates one)."""
+    path = sqlite_path(url)
+    if path is None or path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(exist_ok=True)
+
+
+def _sqlite_file(url: URL) -> SqliteFile | None:
+    path = sqlite_path(url)
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DatabaseError(missing_database_message(path)) from None
+    except OSError as exc:
+        raise DatabaseError(f"The database file {path} cannot be opened: {exc.strerror}") from None
+    return SqliteFile(path, (st.st_dev, st.st_ino))
+
+
+def drop_stale_engine(url: str | URL) -> None:
+    """Forget this process's engine of a SQLite URL whose file was deleted or replaced since,
+    so that opening the instance again (``init``/``connect``) uses the file there now."""
+    key = _url_key(url)
+    with _lock:
+        file = _files.get(key)
+        if file is None:
+            return
+        try:
+            st = os.stat(file.path)
+            if (st.st_dev, st.st_ino) == file.identity:
+                return
+        except OSError:
+            pass
+        _makers.pop(key, None)
+        _engines.pop(key).dispose()
+        del _files[key]
+
+
+def check_writable(url: str | URL, what: str) -> None:
+    """Raise ``DatabaseError`` if writing to this database must not happen now (its SQLite
+    file was deleted or replaced since this process opened it)."""
+    file = _files.get(_url_key(url))
+    if file is not None:
+        file.check(what)
+
+
+def _sqlite_pragmas(engine: Engine, file: SqliteFile | None) -> None:
+    if file is not None:
+
+        @event.listens_for(engine, "do_connect")
+        def open_file(_dialect, _record, cargs, cparams):  # type: ignore[no-untyped-def]
+            file.check("opening the database")
+            cargs[0] = file.uri()
+            cparams["uri"] = True
+
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
@@ -103,6 +226,8 @@ def _sqlite_pragmas(engine: Engine) -> None:
         if options.get("labshelf_reader"):
             return  # reader sessions read in autocommit mode
         if options.get("labshelf_write"):
+            if file is not None:
+                file.check("saving")
             # Wait for another process's write lock only as long as this write has left.
             deadline = getattr(_write_deadline, "at", None)
             wait = sqlite_lock_wait() if deadline is None else deadline - time.monotonic()
@@ -177,14 +302,17 @@ def _postgres_bounded_waits(engine: Engine) -> None:
 
 def engine_for(url: str | URL) -> Engine:
     """The process-wide engine of a database URL (created once)."""
-    key = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    key = _url_key(url)
     with _lock:
         engine = _engines.get(key)
         if engine is None:
             parsed = make_url(key)
             if parsed.get_backend_name() == "sqlite":
+                file = _sqlite_file(parsed)
                 engine = create_engine(parsed, connect_args={"timeout": sqlite_lock_wait()})
-                _sqlite_pragmas(engine)
+                _sqlite_pragmas(engine, file)
+                if file is not None:
+                    _files[key] = file
             else:
                 engine = create_engine(
                     parsed,
@@ -263,6 +391,7 @@ def dispose_all() -> None:
             engine.dispose()
         _makers.clear()
         _engines.clear()
+        _files.clear()
 
 
 def _orig_text(exc: DBAPIError) -> str:

@@ -16,6 +16,10 @@ none that fits) and lists:
 that are older than ``grace`` (one hour by default), so a save running in
 another process right now is never disturbed. Missing and corrupt objects are
 only reported: the data to repair them is not here.
+
+A storage whose catalog holds no record of any object under ``.labshelf/`` while such
+objects exist is not this catalog's to clean (its database was lost or replaced, or
+another catalog manages it): there ``fix`` removes nothing and the report says why.
 """
 
 from __future__ import annotations
@@ -97,6 +101,7 @@ class DoctorReport:
 
     checked: int = 0
     problems: list[Problem] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # why ``fix`` left a storage alone
 
     @property
     def ok(self) -> bool:
@@ -113,10 +118,11 @@ class DoctorReport:
         head += f", {fixed} removed" if fixed else ""
         hint = (
             ""
-            if fixed or not any(p.kind in FIXABLE for p in self.problems)
+            if fixed or self.refused or not any(p.kind in FIXABLE for p in self.problems)
             else "\nrun `labshelf doctor --fix` to remove pending rows, leftovers and orphans"
         )
-        return "\n".join([head, *(f"  {p}" for p in self.problems)]) + hint
+        notes = [f"not fixed: {why}" for why in self.refused]
+        return "\n".join([head, *(f"  {p}" for p in self.problems), *notes]) + hint
 
 
 def doctor(
@@ -154,7 +160,17 @@ def _check_storage(
         if row["visibility"] == PENDING:
             _pending(backend, row, report, fix and now - row["created_at"].timestamp() > grace)
     named = {object_key(r["uid"], r["suffix"] or "").split("/", 1)[1] for r in records}
-    for name, mtime, kind in _objects_dir(backend):
+    objects = _objects_dir(backend)
+    unknown = [name for name, _, kind in objects if kind == "object"]
+    if fix and unknown and not any(r["key_is_virtual"] for r in records):
+        fix = False  # nothing here is provably ours: never "delete everything"
+        report.refused.append(
+            f"the catalog holds no record of any of the {len(unknown)} object(s) under "
+            f"{root.rstrip('/')}/{OBJECTS_DIR}/, so its database was lost or replaced, or "
+            "another catalog manages this storage; doctor removes nothing there: connect the "
+            "catalog that made them, or restore its database"
+        )
+    for name, mtime, kind in objects:
         old = mtime is None or now - mtime > grace
         if kind == "leftover" or name not in named:
             problem = Problem(

@@ -32,7 +32,14 @@ from .config import (
     normalize_storage,
     user_handle,
 )
-from .db import dispose_all, engine_for, mask_url
+from .db import (
+    check_writable,
+    create_sqlite_file,
+    dispose_all,
+    drop_stale_engine,
+    engine_for,
+    mask_url,
+)
 from .errors import InvalidArgument, LabshelfError, NotConnected
 from .keys import storage_type
 from .log import say
@@ -151,7 +158,13 @@ def init(
 
 
 def open_instance(instance: Instance, *, create: bool) -> None:
-    """Bring the schema up to date and make sure the default storage row exists."""
+    """Bring the schema up to date and make sure the default storage row exists.
+
+    Only ``create`` (``init``) makes a new SQLite file or schema; opening an instance whose
+    database is missing or empty raises ``DatabaseError`` instead."""
+    drop_stale_engine(instance.url)
+    if create:
+        create_sqlite_file(instance.url)
     upgrade_if_needed(instance.engine(), instance.name, create=create)
     instance.default_storage_id = ensure_storage_row(
         instance, instance.config.storage, f"default storage of instance {instance.name}"
@@ -172,6 +185,7 @@ def ensure_user(instance: Instance, handle: str) -> int:
         if found is not None:
             instance.user_ids[handle] = found
             return int(found)
+        check_writable(instance.url, f"creating the user '{handle}'")
         try:
             with engine.begin() as conn:
                 conn.execute(
@@ -191,6 +205,7 @@ def ensure_storage_row(instance: Instance, root: str, description: str | None) -
         found = conn.execute(select(storages.c.id).where(storages.c.root == root)).scalar()
     if found is None:
         user = ensure_user(instance, user_handle())
+        check_writable(instance.url, f"registering the storage {root}")
         try:
             with engine.begin() as conn:
                 conn.execute(
@@ -221,6 +236,7 @@ def _record_meta(instance: Instance) -> None:
     missing = [{"key": k, "value": v} for k, v in wanted.items() if k not in have]
     if not missing:
         return
+    check_writable(instance.url, "recording the instance's name")
     try:
         with instance.engine().begin() as conn:
             conn.execute(meta.insert(), missing)
