@@ -12,6 +12,10 @@ none that fits) and lists:
 - ``orphan``: an object under ``.labshelf/`` that no record names;
 - ``unreachable`` / ``unreadable``: a cloud storage or an object that could not be checked.
 
+Doctor always finishes: one object's trouble (a folder replaced by a file, a file that
+cannot be read, an object that cannot be removed) is one problem in the report, never an
+exception that ends the check.
+
 ``fix=True`` removes pending rows (and their objects), leftovers and orphans
 that are older than ``grace`` (one hour by default), so a save running in
 another process right now is never disturbed. Missing and corrupt objects are
@@ -42,6 +46,7 @@ from .registry import REGISTRIES
 from .schema import PENDING
 from .session import read, write
 from .storage import Backend, Expected
+from .storage.base import WrongKind
 from .uids import is_base62
 
 A, S = schema.artifacts.c, schema.storages.c
@@ -160,7 +165,18 @@ def _check_storage(
         if row["visibility"] == PENDING:
             _pending(backend, row, report, fix and now - row["created_at"].timestamp() > grace)
     named = {object_key(r["uid"], r["suffix"] or "").split("/", 1)[1] for r in records}
-    objects = _objects_dir(backend)
+    try:
+        objects = _objects_dir(backend)
+    except (LabshelfError, OSError) as exc:
+        report.problems.append(
+            Problem(
+                "unreadable",
+                root,
+                OBJECTS_DIR,
+                detail=f"{_reason(exc, 'the folder')}; leftovers were not looked for",
+            )
+        )
+        objects = []
     unknown = [name for name, _, kind in objects if kind == "object"]
     if fix and unknown and not any(r["key_is_virtual"] for r in records):
         fix = False  # nothing here is provably ours: never "delete everything"
@@ -186,9 +202,41 @@ def _check_storage(
             )
             report.problems.append(problem)
             if fix and old:
-                backend.remove(problem.key)
-                problem.fixed = True
-    _incomplete_uploads(backend, report, fix, now, grace)
+                _fix(backend, problem)
+    try:
+        _incomplete_uploads(backend, report, fix, now, grace)
+    except (LabshelfError, OSError) as exc:
+        detail = _reason(exc, "the bucket")
+        report.problems.append(
+            Problem("unreadable", root, "", detail=f"incomplete uploads not listed: {detail}")
+        )
+
+
+def _reason(exc: BaseException, subject: str = "the object") -> str:
+    """One sentence part for an error met while checking (no traceback, no class name)."""
+    if isinstance(exc, LabshelfError):
+        return str(exc).rstrip(".")
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{subject} cannot be read: {(exc.strerror or 'an I/O error').lower()}{where}"
+    return f"{subject} cannot be read"
+
+
+def _remove(backend: Backend, key: str) -> str | None:
+    """Remove an object; None if done, else why not (a sentence part)."""
+    try:
+        backend.remove(key)
+    except (LabshelfError, OSError) as exc:
+        return f"it could not be removed: {_reason(exc)}"
+    return None
+
+
+def _fix(backend: Backend, problem: Problem) -> None:
+    why = _remove(backend, problem.key)
+    if why is None:
+        problem.fixed = True
+    else:
+        problem.detail += f"; {why}"
 
 
 def _reachable(backend: Backend, report: DoctorReport) -> bool:
@@ -252,8 +300,10 @@ def _verify(backend: Backend, row: dict[str, Any]) -> Problem | None:
     )
     try:
         found = backend.content_hash(key, expected)
-    except LabshelfError as exc:
-        return Problem("unreadable", root, key, row["uid"], str(exc))
+    except WrongKind as exc:
+        return Problem("corrupt", root, key, row["uid"], str(exc))
+    except (LabshelfError, OSError) as exc:  # permission denied, an I/O error…: reported
+        return Problem("unreadable", root, key, row["uid"], _reason(exc))
     if found is None:
         gone = "the object is gone" if row["n_objects"] is None else "the folder is gone"
         return Problem("missing", root, key, row["uid"], gone)
@@ -283,7 +333,10 @@ def _pending(backend: Backend, row: dict[str, Any], report: DoctorReport, remove
     if not remove:
         return
     if row["key_is_virtual"]:
-        backend.remove(problem.key)
+        why = _remove(backend, problem.key)
+        if why is not None:  # keep the row: it names the object that is still there
+            problem.detail += f"; {why}"
+            return
     write(
         lambda s: s.execute(
             delete(schema.artifacts).where(A.id == row["id"], A.visibility == PENDING)

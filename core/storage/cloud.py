@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import InvalidArgument, StorageError
 from ..hashing import CHUNK_THRESHOLD, hash_folder_from_hashes
 from ..keys import OBJECTS_DIR, safe_relative
-from .base import Entry, Expected, Progress, Source
+from .base import Entry, Expected, Progress, Source, wrong_kind
 from .cache import CacheProgress, download
 from .remote import (
     _abort_quietly,
@@ -133,10 +133,14 @@ class CloudBackend:
         if expected.n_objects is None:
             entry = self.stat(key)
             if entry is None:
+                if self.list(key):
+                    raise wrong_kind(self.url(key), True)
                 return None
             return self._file_hash(entry, expected.hash_type)[0], entry.size
         entries = self.list(key)
         if not entries:
+            if self.stat(key) is not None:
+                raise wrong_kind(self.url(key), False)
             return None
         if expected.in_place:  # registered in place: LaminDB combines the backend's tags
             hashes = [e.tag or "" for e in entries]
