@@ -85,10 +85,27 @@ def sqlite_lock_wait() -> float:
 _write_deadline = threading.local()  # the monotonic time by which retrying()'s write gives up
 
 
+# URL query parameters that hold the password itself (libpq reads ``password``)
+PASSWORD_QUERY_KEYS = ("password", "passwd", "pwd")
+_SECRET_QUERY_WORDS = ("pass", "pwd", "secret", "token", "credential", "private", "apikey")
+_NOT_SECRET_QUERY_KEYS = ("passfile",)  # libpq: the path of a .pgpass file
+
+
+def is_secret_query_key(key: str) -> bool:
+    """Whether a database URL's query parameter is password-like (its value is masked)."""
+    lowered = key.lower().replace("_", "").replace("-", "")
+    if lowered in _NOT_SECRET_QUERY_KEYS:
+        return False
+    return any(word in lowered for word in _SECRET_QUERY_WORDS)
+
+
 def mask_url(url: str | URL) -> str:
-    """The URL with its password replaced by ``***``."""
+    """The URL with its password and every password-like query value replaced by ``***``."""
     parsed = make_url(url) if isinstance(url, str) else url
-    return parsed.render_as_string(hide_password=True)
+    secret = {k: "***" for k in parsed.query if is_secret_query_key(k)}
+    if secret:
+        parsed = parsed.update_query_dict(secret)
+    return parsed.render_as_string(hide_password=True).replace("=%2A%2A%2A", "=***")
 
 
 def _url_key(url: str | URL) -> str:

@@ -31,13 +31,16 @@ from .config import (
     find_config,
     normalize_storage,
     user_handle,
+    write_private,
 )
 from .db import (
+    PASSWORD_QUERY_KEYS,
     check_writable,
     create_sqlite_file,
     dispose_all,
     drop_stale_engine,
     engine_for,
+    is_secret_query_key,
     mask_url,
 )
 from .errors import InvalidArgument, LabshelfError, NotConnected
@@ -113,10 +116,19 @@ def strip_password(db: str) -> tuple[str, str | None]:
             "The database URL is not valid; expected e.g. postgresql+psycopg://user@host:5432/db."
         ) from exc
     password = url.password
+    query = dict(url.query)
+    for key in list(query):
+        if key.lower() in PASSWORD_QUERY_KEYS:  # ?password=… is the password, kept in memory
+            value = query.pop(key)
+            password = password or (value[-1] if isinstance(value, tuple) else value)
+        elif is_secret_query_key(key):
+            raise InvalidArgument(
+                f"The database URL's parameter '{key}' holds a secret, which labshelf never "
+                "stores; give it through the driver's own configuration (e.g. ~/.pgpass or "
+                "PG* environment variables) instead."
+            )
     # URL.set(password=None) keeps the old value, so rebuild the URL without it
-    bare = URL.create(
-        url.drivername, url.username, None, url.host, url.port, url.database, url.query
-    )
+    bare = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, query)
     return bare.render_as_string(hide_password=False), (str(password) if password else None)
 
 
@@ -306,9 +318,7 @@ def _set_current(instance: Instance, *, persist: bool) -> None:
     with _current_lock:
         _current = instance
     if persist:
-        path = current_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(instance.name)
+        write_private(current_file(), instance.name)
 
 
 def disconnect() -> None:
