@@ -142,7 +142,10 @@ def _cell(value: Any, column: str) -> str:
         from labshelf.humanize import human_size
 
         return human_size(value)
-    text = str(value).replace("\n", " ")
+    from labshelf.humanize import printable
+
+    # a description may hold ESC or U+202E: shown as escapes, never sent raw to the terminal
+    text = printable(str(value).replace("\n", " "))
     return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
 
 

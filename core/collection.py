@@ -27,6 +27,7 @@ from .records import (
     TrashableRecord,
     as_saved,
     blank,
+    checked_names,
     publish_lock,
     record_from_row,
     refresh_latest_flags,
@@ -110,6 +111,9 @@ class Collection(HasLineage, TrashableRecord, Base):
     def _describe_provenance(self) -> list[tuple[str, str]]:
         members = self.artifacts.all()
         return [*provenance_lines(self), ("artifacts", names(members, len(members)))]
+
+
+checked_names((Collection.name, "collection name"))
 
 
 def _members(artifacts: Any) -> list[Artifact]:

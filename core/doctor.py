@@ -40,6 +40,7 @@ from sqlalchemy import delete, select
 
 from . import schema
 from .errors import LabshelfError
+from .humanize import printable
 from .instance import current
 from .keys import OBJECTS_DIR, TMP_PREFIX, is_cloud, object_key
 from .registry import REGISTRIES
@@ -97,7 +98,8 @@ class Problem:
     def __str__(self) -> str:
         uid = f" (artifact {self.uid})" if self.uid else ""
         done = " — removed" if self.fixed else ""
-        return f"{self.kind:9} {self.storage.rstrip('/')}/{self.key}{uid}: {self.detail}{done}"
+        where = printable(f"{self.storage.rstrip('/')}/{self.key}")
+        return f"{self.kind:9} {where}{uid}: {printable(self.detail)}{done}"
 
 
 @dataclass

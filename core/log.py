@@ -6,6 +6,8 @@ import logging
 import os
 import sys
 
+from .humanize import printable
+
 logger = logging.getLogger("labshelf")
 
 
@@ -32,11 +34,12 @@ def _ensure_handler() -> None:
 
 
 def say(message: str) -> None:
-    """Tell the person at the keyboard something worth knowing (stderr, via logging)."""
+    """Tell the person at the keyboard something worth knowing (stderr, via logging); the
+    paths, keys and names it echoes are escaped (``labshelf.humanize.printable``)."""
     _ensure_handler()
-    logger.info(message)
+    logger.info(printable(message))
 
 
 def warn(message: str) -> None:
     _ensure_handler()
-    logger.warning(message)
+    logger.warning(printable(message))

@@ -10,6 +10,7 @@ from typing import Any
 from upath import UPath as _UPath
 from upath.implementations.local import LocalPath
 
+from .humanize import printable
 from .instance import storage_options_for
 from .storage.remote import split_url, with_defaults
 
@@ -51,7 +52,7 @@ def view_tree(
             if depth <= level and (is_dir or not limit_to_directories):
                 if len(lines) < length_limit:
                     branch = "└── " if i == len(children) - 1 else "├── "
-                    lines.append(f"{prefix}{branch}{child.name}{'/' if is_dir else ''}")
+                    lines.append(f"{prefix}{branch}{printable(child.name)}{'/' if is_dir else ''}")
                     shown += 1
                 elif len(lines) == length_limit:
                     lines.append(f"{prefix}... (more entries not shown)")
@@ -59,11 +60,11 @@ def view_tree(
                 walk(child, prefix + ("    " if i == len(children) - 1 else "│   "), depth + 1)
 
     walk(root, "", 1)
-    listed = ", ".join(f"'{s}'" for s, _ in suffixes.most_common())
+    listed = ", ".join(f"'{printable(s)}'" for s, _ in suffixes.most_common())
     summary = f"{n_dirs} sub-director{'y' if n_dirs == 1 else 'ies'} & {n_files} file{'s' if n_files != 1 else ''}"
     if suffixes:
         summary += f" with suffixes {listed}"
-    text = "\n".join([summary, f"{root.name or str(root)}/", *lines])
+    text = "\n".join([summary, f"{printable(root.name or str(root))}/", *lines])
     if print_it:
         print(text)
     return text

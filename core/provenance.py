@@ -41,6 +41,7 @@ from .records import (
     Record,
     VersionedRecord,
     as_saved,
+    checked_names,
     delete_row,
     record_from_row,
     referenced,
@@ -155,6 +156,9 @@ class Transform(VersionedRecord, Base):
 
         delete_row(self, unlink, what=f"deleting transform {self.uid}")
         say(f"deleted transform {self.uid} permanently")
+
+
+checked_names((Transform.name, "transform name"), (Transform.key, "transform key"))
 
 
 class Run(HasLineage, Record, Base):
