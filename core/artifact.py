@@ -34,6 +34,7 @@ from .db import RawStatement, retrying
 from .describe import provenance_lines
 from .errors import IntegrityError, InvalidArgument, LabshelfError, StorageError
 from .hashing import hash_file, hash_files, hash_folder_from_hashes
+from .humanize import nfc
 from .instance import current
 from .keys import OBJECTS_DIR, object_key, suffix_of, validate_key
 from .lineage import HasLineage
@@ -46,6 +47,7 @@ from .records import (
     as_saved,
     blank,
     delete_row,
+    nfc_text,
     pending_edits,
     publish_lock,
     record_from_row,
@@ -60,7 +62,7 @@ from .session import current_run, note_input, read, storage_root, user_id, write
 from .storage import Backend, Expected, Progress, Source
 from .storage.remote import bucket_root, object_hash, split_url
 from .storage.sources import check_local_source, walk_folder
-from .storages import Storage, ensure_bucket_storage, storage_holding
+from .storages import Storage, ensure_bucket_storage, in_place_key, storage_holding
 from .uids import new_stem, split_uid, versioned_uid
 from .users import User
 from .versioning import next_index, recompute_latest, version_label
@@ -215,6 +217,9 @@ class Artifact(HasLineage, TrashableRecord, Base):
 
     def _describe_provenance(self) -> list[tuple[str, str]]:
         return provenance_lines(self)
+
+
+nfc_text(Artifact.description)  # search finds it whatever form it came in
 
 
 # ---------------------------------------------------------------- construction
@@ -438,7 +443,7 @@ def in_place(source: Source) -> tuple[int, str, str] | None:
             f"{source.path} lies inside labshelf's own folder of storage {root} "
             f"({OBJECTS_DIR}/), where it keeps its objects; it cannot be registered."
         )
-    return storage_id, root, validate_key(rel)
+    return storage_id, root, in_place_key(root, rel)
 
 
 def _same_path(place: tuple[int, str, str], hash_: str) -> Artifact | None:
@@ -551,7 +556,7 @@ def init_fields(
     family: Family | None
     if place is not None:
         storage_id, root, rel = place
-        if key is not None and key != rel:
+        if key is not None and key != nfc(rel):
             raise InvalidArgument(
                 f"{source.path} lies inside storage {root} and is registered in "
                 f"place under the key '{rel}'; it cannot take the key '{key}'."

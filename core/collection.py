@@ -19,6 +19,7 @@ from .artifact import Artifact
 from .describe import names, provenance_lines
 from .errors import DatabaseError, IntegrityError, InvalidArgument
 from .hashing import hash_collection
+from .humanize import nfc
 from .lineage import HasLineage
 from .log import say
 from .query import QuerySet
@@ -28,6 +29,7 @@ from .records import (
     as_saved,
     blank,
     checked_names,
+    nfc_text,
     publish_lock,
     record_from_row,
     refresh_latest_flags,
@@ -114,6 +116,7 @@ class Collection(HasLineage, TrashableRecord, Base):
 
 
 checked_names((Collection.name, "collection name"))
+nfc_text(Collection.description)
 
 
 def _members(artifacts: Any) -> list[Artifact]:
@@ -201,6 +204,7 @@ def init_fields(
         )
     members, hash_ = obj.__dict__.pop("_ls_members")
     obj.__dict__["_ls_member_list"] = members
+    name = nfc(name) if isinstance(name, str) else name  # as stored: one form
     if revises is None and name:
         c = schema.collections
         row = read(

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import InvalidArgument, LabshelfError, NotConnected
+from .humanize import nfc
 from .keys import CLOUD_SCHEMES
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
@@ -96,13 +97,14 @@ def default_cache_dir() -> Path:
 
 
 def user_handle() -> str:
+    """``LABSHELF_USER``, else the login name; in Unicode NFC (one user, whatever the OS)."""
     handle = os.environ.get("LABSHELF_USER")
-    if handle:
-        return handle
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "anonymous"
+    if not handle:
+        try:
+            handle = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no login name in some containers
+            return "anonymous"
+    return nfc(handle)
 
 
 @dataclass

@@ -1,7 +1,9 @@
 """Sizes for people, the same in the CLI, ``describe()`` and the desktop app; text made safe
-to print (``printable``, ``unsafe_char``)."""
+to print (``printable``, ``unsafe_char``); one Unicode form for equal-looking text (``nfc``)."""
 
 from __future__ import annotations
+
+import unicodedata
 
 
 def human_size(n: int | None) -> str:
@@ -72,3 +74,20 @@ def printable(text: object) -> str:
 def describe_char(ch: str) -> str:
     """How a refused character is named in a message: its escape and code point."""
     return f"{_escape(ord(ch))} (U+{ord(ch):04X})"
+
+
+# ---------------------------------------------------------------- one form for equal-looking text
+
+
+def nfc(text: str) -> str:
+    """``text`` in Unicode normal form C: "é" typed on Linux (one code point) and "é" in a
+    macOS file name (e + combining accent) become the same string."""
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
+def text_forms(text: str) -> list[str]:
+    """The NFC form of ``text`` and, if different, its NFD form: what a lookup compares with
+    where a stored value may be either (an in-place key keeps a file's real name)."""
+    composed = nfc(text)
+    decomposed = unicodedata.normalize("NFD", composed)
+    return [composed] if decomposed == composed else [composed, decomposed]

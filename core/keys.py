@@ -8,7 +8,7 @@ import secrets
 from pathlib import Path, PurePosixPath
 
 from .errors import InvalidArgument
-from .humanize import describe_char, printable, unsafe_char
+from .humanize import describe_char, nfc, printable, unsafe_char
 
 OBJECTS_DIR = ".labshelf"  # labshelf's own folder under every storage root
 TMP_PREFIX = ".tmp-"  # objects being written, under OBJECTS_DIR
@@ -30,8 +30,10 @@ def is_cloud(path: str) -> bool:
     return storage_type(str(path)) != "local"
 
 
-def validate_key(key: object) -> str:
-    """A key as a clean relative POSIX path, or ``InvalidArgument`` saying why not."""
+def validate_key(key: object, *, normalize: bool = True) -> str:
+    """A key as a clean relative POSIX path in Unicode NFC (unless ``normalize`` is False:
+    an in-place key keeps a file's name, see ``storages.in_place_key``), or
+    ``InvalidArgument`` saying why not."""
     if not isinstance(key, str) or not key.strip():
         raise InvalidArgument("The key is empty; give a relative path like 'study0/meta.csv'.")
     shown = printable(key if len(key) <= 200 else key[:200] + "…")
@@ -66,7 +68,7 @@ def validate_key(key: object) -> str:
         raise InvalidArgument(
             f"The key '{printable(key[:40])}…' is longer than {MAX_KEY_LENGTH} characters."
         )
-    return key.rstrip("/")
+    return nfc(key.rstrip("/")) if normalize else key.rstrip("/")
 
 
 def object_key(uid: str, suffix: str) -> str:

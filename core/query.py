@@ -33,6 +33,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
 from .errors import DoesNotExist, InvalidArgument, MultipleResultsFound
+from .humanize import nfc, text_forms
 from .instance import current
 from .registry import REGISTRIES, registry_of
 from .relations import Relation, columns_of, relations_of
@@ -141,7 +142,36 @@ def _coerce_value(col: Any, value: Any, path: str) -> Any:
     return value
 
 
-def _op_expr(col: Any, op: str, value: Any, path: str) -> ColumnElement[bool]:
+def _text_lookup(col: Any, op: str, value: Any, path: str) -> ColumnElement[bool] | None:
+    """Text lookups compare in Unicode NFC, and match a value stored in NFD as well (an
+    in-place key keeps a file's real name): "café" finds "café" whatever its form."""
+    if _python_type(col) is not str:
+        return None
+    if op in ("exact", "iexact") and isinstance(value, str):
+        forms = text_forms(value)
+        if op == "iexact":
+            return or_(*(func.lower(col) == f.lower() for f in forms))
+        return col == forms[0] if len(forms) == 1 else col.in_(forms)
+    if op == "in" and not isinstance(value, str) and hasattr(value, "__iter__"):
+        values = list(value)
+        if all(isinstance(v, str) for v in values):
+            return col.in_([f for v in values for f in text_forms(v)])
+    if op in ("contains", "icontains", "startswith", "istartswith", "endswith", "iendswith"):
+        if value is None:
+            return None
+        return or_(*(_op_expr(col, op, f, path, text_done=True) for f in text_forms(str(value))))
+    if op in ("gt", "gte", "lt", "lte") and isinstance(value, str):
+        return _op_expr(col, op, nfc(value), path, text_done=True)
+    return None
+
+
+def _op_expr(
+    col: Any, op: str, value: Any, path: str, *, text_done: bool = False
+) -> ColumnElement[bool]:
+    if not text_done:
+        text_cond = _text_lookup(col, op, value, path)
+        if text_cond is not None:
+            return text_cond
     if op in ("gt", "gte", "lt", "lte") and value is None:
         raise InvalidArgument(f"The lookup '{path}' cannot compare with None; use '__isnull=True'.")
     if op in ("gt", "gte", "lt", "lte", "range") and _python_type(col) is bool:
@@ -284,7 +314,7 @@ class QuerySet:
             raise InvalidArgument(
                 f"search() takes text, not {type(text).__name__}; e.g. search('DAPI')."
             )
-        return self._clone(search=text)
+        return self._clone(search=nfc(text))
 
     # -- SQL
 

@@ -34,7 +34,7 @@ from . import registry, schema
 from .describe import describe as describe_record
 from .describe import short_repr
 from .errors import DoesNotExist, InvalidArgument
-from .humanize import describe_char, printable, unsafe_char
+from .humanize import describe_char, nfc, printable, unsafe_char
 from .log import say
 from .query import QuerySet, get, lookup
 from .relations import columns_of, relations_of
@@ -313,9 +313,21 @@ def _name_check(what: str) -> Callable[[Any, Any, Any, Any], Any]:
                     f"{describe_char(bad)}; names cannot hold control, text-direction or "
                     "invisible characters."
                 )
+            return nfc(value)  # one form for equal-looking names (macOS sends NFD)
         return value
 
     return check
+
+
+def nfc_text(*attributes: Any) -> None:
+    """Keep free text set on these attributes in Unicode NFC, so that search finds it
+    whatever form it came in (macOS sends NFD)."""
+    for attribute in attributes:
+        event.listen(attribute, "set", _nfc_value, retval=True)
+
+
+def _nfc_value(_target: Any, value: Any, _old: Any, _initiator: Any) -> Any:
+    return nfc(value) if isinstance(value, str) else value
 
 
 def publish_lock(s: Session) -> None:

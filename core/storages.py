@@ -7,7 +7,9 @@ existing row). A storage saved here is seen at once by in-place registration in 
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Self
 
 from sqlalchemy import select
@@ -16,8 +18,9 @@ from sqlalchemy.orm import Mapped
 from . import schema
 from .config import normalize_storage
 from .errors import InvalidArgument
+from .humanize import nfc
 from .instance import current, ensure_storage_row
-from .keys import relative_key, storage_type
+from .keys import is_cloud, relative_key, storage_type, validate_key
 from .log import say
 from .records import Base, Record, as_saved, pending_edits, save_edits
 from .relations import Relation
@@ -80,6 +83,22 @@ def storage_holding(path: str) -> tuple[int, str, str] | None:
         if rel is not None and (best is None or len(root) > len(best[1])):
             best = (storage_id, root, rel)
     return best
+
+
+def in_place_key(root: str, rel: str) -> str:
+    """The key of an object registered in place: its name, in NFC when the NFC form names the
+    same object (file systems that normalize names, such as macOS's), else as it is (on a
+    file system or bucket that keeps names byte for byte, the NFC form would be another,
+    missing, object). A name that cannot be a key (not UTF-8, a control character) is
+    refused."""
+    rel = validate_key(rel, normalize=False)
+    composed = nfc(rel)
+    if composed == rel or is_cloud(root):
+        return rel
+    try:
+        return composed if os.path.samefile(Path(root) / composed, Path(root) / rel) else rel
+    except OSError:
+        return rel
 
 
 def ensure_bucket_storage(url: str) -> None:
