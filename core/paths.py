@@ -30,21 +30,29 @@ def view_tree(
     length_limit: int = 60,
     print_it: bool = True,
 ) -> str:
-    """A summary ("3 sub-directories & 151 files with suffixes '.jpg', '.csv'") and the tree."""
+    """A summary ("3 sub-directories & 151 files with suffixes '.jpg', '.csv'") and the tree.
+
+    Symbolic links are listed as links (``name -> target``) and never followed, so a link to
+    ``/`` or a ``self -> .`` loop is one line, not a walk of the file system."""
     root = path if isinstance(path, _UPath) else UPath(path)
-    n_dirs, n_files, suffixes = 0, 0, Counter()
+    n_dirs, n_files, n_links, suffixes = 0, 0, 0, Counter()
     lines: list[str] = []
 
     def walk(folder: Any, prefix: str, depth: int) -> None:
-        nonlocal n_dirs, n_files
+        nonlocal n_dirs, n_files, n_links
         try:
             children = sorted(folder.iterdir(), key=lambda p: p.name)
         except (FileNotFoundError, NotADirectoryError):
             return
-        shown = 0
+        except PermissionError:
+            lines.append(f"{prefix}└── (cannot be listed: permission denied)")
+            return
         for i, child in enumerate(children):
-            is_dir = child.is_dir()
-            if is_dir:
+            link = _link_target(child)
+            is_dir = link is None and child.is_dir()
+            if link is not None:
+                n_links += 1
+            elif is_dir:
                 n_dirs += 1
             else:
                 n_files += 1
@@ -52,8 +60,10 @@ def view_tree(
             if depth <= level and (is_dir or not limit_to_directories):
                 if len(lines) < length_limit:
                     branch = "└── " if i == len(children) - 1 else "├── "
-                    lines.append(f"{prefix}{branch}{printable(child.name)}{'/' if is_dir else ''}")
-                    shown += 1
+                    name = printable(child.name) + ("/" if is_dir else "")
+                    if link is not None:
+                        name += f" -> {printable(link)}"
+                    lines.append(f"{prefix}{branch}{name}")
                 elif len(lines) == length_limit:
                     lines.append(f"{prefix}... (more entries not shown)")
             if is_dir:
@@ -64,10 +74,23 @@ def view_tree(
     summary = f"{n_dirs} sub-director{'y' if n_dirs == 1 else 'ies'} & {n_files} file{'s' if n_files != 1 else ''}"
     if suffixes:
         summary += f" with suffixes {listed}"
+    if n_links:
+        summary += f" & {n_links} symbolic link{'s' if n_links != 1 else ''} (not followed)"
     text = "\n".join([summary, f"{printable(root.name or str(root))}/", *lines])
     if print_it:
         print(text)
     return text
+
+
+def _link_target(path: Any) -> str | None:
+    """Where a local symbolic link points (None for anything else, and for cloud paths)."""
+    local = getattr(path, "path", None)
+    if getattr(path, "protocol", "") not in ("", "file", "local") or not isinstance(local, str):
+        return None
+    try:
+        return os.readlink(local) if os.path.islink(local) else None
+    except OSError:
+        return "?"
 
 
 # universal-pathlib makes its paths in a factory, so the method is added to its two public
