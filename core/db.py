@@ -9,7 +9,8 @@ SQLite gets WAL, a busy timeout, foreign keys and ``BEGIN IMMEDIATE`` for
 writes; "database is locked" and similar transient errors are retried, but a write
 waits at most ``LABSHELF_SQLITE_LOCK_WAIT`` seconds in all for another process's
 write lock. A SQLite file is never created here (only ``init`` creates one, see
-``create_sqlite_file``): connections open it with ``mode=rw``, and the file's identity
+``create_sqlite_file``): connections open it with ``mode=rw`` (``mode=ro`` where it cannot
+be written: a read-only mount, a folder without write permission), and the file's identity
 (device, inode) taken when its engine was made is compared with the path before every
 write, so a process whose database was deleted or replaced stops writing instead of
 saving into a file nobody will see again.
@@ -42,6 +43,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import DatabaseError
+from .log import say
 from .textsim import word_similarity
 
 T = TypeVar("T")
@@ -118,13 +120,25 @@ class SqliteFile:
 
     path: Path
     identity: tuple[int, int]  # (st_dev, st_ino)
+    read_only: bool = False  # the file or its folder cannot be written here
+    immutable: bool = False  # read-only, and SQLite cannot keep its WAL index next to it
 
     def uri(self) -> str:
-        """The ``file:`` URI connections open: ``mode=rw`` never creates a missing file."""
-        return f"file:{quote(str(self.path))}?mode=rw"
+        """The ``file:`` URI connections open: ``mode=rw`` never creates a missing file;
+        ``mode=ro`` reads a catalog that cannot be written here (a read-only mount, a folder
+        without write permission), ``immutable=1`` too where SQLite cannot even create the
+        WAL index (``-shm``) beside it, which is safe there: nobody can change the file."""
+        mode = "mode=ro" if self.read_only else "mode=rw"
+        return f"file:{quote(str(self.path))}?{mode}" + ("&immutable=1" if self.immutable else "")
 
-    def check(self, what: str) -> None:
-        """Raise ``DatabaseError`` if the path no longer names the file opened at first."""
+    def check(self, what: str, *, write: bool = True) -> None:
+        """Raise ``DatabaseError`` if the path no longer names the file opened at first, or
+        (``write``) if the file is read-only here."""
+        if write and self.read_only:
+            raise DatabaseError(
+                f"The catalog in {self.path.parent} is read-only here, so labshelf cannot "
+                f"change it ({what}); reading, queries and load() work: save where it is writable"
+            )
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -185,7 +199,38 @@ def _sqlite_file(url: URL) -> SqliteFile | None:
         raise DatabaseError(missing_database_message(path)) from None
     except OSError as exc:
         raise DatabaseError(f"The database file {path} cannot be opened: {exc.strerror}") from None
-    return SqliteFile(path, (st.st_dev, st.st_ino))
+    file = SqliteFile(path, (st.st_dev, st.st_ino))
+    if not (_writable(path) and _writable(path.parent)):
+        file.read_only = True
+        file.immutable = not _opens_read_only(file)
+        say(
+            f"the catalog in {path.parent} is read-only here: it is opened for reading only, "
+            "and saving or editing records is refused"
+        )
+    return file
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write ``path`` (a read-only mount says no, even to root)."""
+    return os.access(path, os.W_OK, effective_ids=os.access in os.supports_effective_ids)
+
+
+def _opens_read_only(file: SqliteFile) -> bool:
+    """Whether SQLite reads the file with ``mode=ro`` (it needs to share or create the WAL
+    index beside a WAL database; a read-only folder without one needs ``immutable``)."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(file.uri(), uri=True, timeout=1)
+    except sqlite3.Error:
+        return False
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return True
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
 
 
 def drop_stale_engine(url: str | URL) -> None:
@@ -215,12 +260,19 @@ def check_writable(url: str | URL, what: str) -> None:
         file.check(what)
 
 
+def is_read_only(url: str | URL) -> bool:
+    """Whether this process opened the database for reading only."""
+    engine_for(url)
+    file = _files.get(_url_key(url))
+    return file is not None and file.read_only
+
+
 def _sqlite_pragmas(engine: Engine, file: SqliteFile | None) -> None:
     if file is not None:
 
         @event.listens_for(engine, "do_connect")
         def open_file(_dialect, _record, cargs, cparams):  # type: ignore[no-untyped-def]
-            file.check("opening the database")
+            file.check("opening the database", write=False)
             cargs[0] = file.uri()
             cparams["uri"] = True
 
@@ -505,6 +557,11 @@ def as_database_error(exc: DBAPIError, what: str) -> DatabaseError:
         )
     orig = exc.orig if exc.orig is not None else exc
     first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    if "readonly database" in first_line.lower():
+        return DatabaseError(
+            f"The database is read-only here, so labshelf cannot change it ({what}); reading, "
+            "queries and load() work: save where it is writable"
+        )
     return DatabaseError(f"The database failed while {what}: {first_line}")
 
 

@@ -40,6 +40,7 @@ from .db import (
     dispose_all,
     drop_stale_engine,
     engine_for,
+    is_read_only,
     is_secret_query_key,
     mask_url,
 )
@@ -246,7 +247,7 @@ def _record_meta(instance: Instance) -> None:
     with instance.engine().connect() as conn:
         have = set(conn.execute(select(meta.c.key)).scalars())
     missing = [{"key": k, "value": v} for k, v in wanted.items() if k not in have]
-    if not missing:
+    if not missing or is_read_only(instance.url):
         return
     check_writable(instance.url, "recording the instance's name")
     try:

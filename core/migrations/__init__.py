@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from ..db import as_database_error, sqlite_path
+from ..db import as_database_error, is_read_only, sqlite_path
 from ..errors import DatabaseError
 from ..log import say
 
@@ -69,6 +69,17 @@ def _no_catalog_message(engine: Engine, name: str) -> str:
     )
 
 
+def _read_only_message(engine: Engine, rev: str | None) -> str:
+    path = sqlite_path(engine.url)
+    folder = path.parent if path is not None else "the database"
+    if rev is None:
+        return f"The folder {folder} is read-only here, so no catalog can be created in it"
+    return (
+        f"The catalog in {folder} is read-only here and has schema revision {rev}, older than "
+        f"this labshelf's {HEAD}; open it once where it is writable, so that it is upgraded"
+    )
+
+
 def upgrade_if_needed(engine: Engine, name: str, *, create: bool) -> None:
     """Create the schema (``create=True``, ``init`` only) or upgrade an older one to ``HEAD``;
     an empty database is never given a schema otherwise."""
@@ -89,6 +100,8 @@ def upgrade_if_needed(engine: Engine, name: str, *, create: bool) -> None:
                 )
             if rev is None and not create:
                 raise DatabaseError(_no_catalog_message(engine, name))
+            if is_read_only(engine.url):
+                raise DatabaseError(_read_only_message(engine, rev))
             if rev is not None:
                 say(f"upgrading the schema of '{name}' from {rev} to {HEAD}")
         # SQLite: BEGIN IMMEDIATE, so a second process waits for the lock instead of failing

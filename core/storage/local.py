@@ -154,7 +154,20 @@ class LocalBackend:
 
     # -- writing
 
+    def check_writable(self) -> None:
+        """``StorageError`` naming the folder if nothing can be stored under this root here (a
+        read-only mount, or ``.labshelf`` without write permission): said before a byte is
+        copied."""
+        folder = self.base / OBJECTS_DIR
+        target = folder if folder.is_dir() else self.base
+        if not os.access(target, os.W_OK, effective_ids=os.access in os.supports_effective_ids):
+            raise StorageError(
+                f"The storage folder {target} is read-only here, so nothing can be saved in it; "
+                "reading, queries and load() work: save to a storage where it is writable"
+            )
+
     def put(self, source: Source, key: str, expected: Expected, progress: Progress) -> None:
+        self.check_writable()
         final = self.base / key
         tmp = self.base / tmp_key(final.name)
         tmp.parent.mkdir(parents=True, exist_ok=True)
