@@ -290,7 +290,9 @@ def save_new(obj: Collection, members: list[Artifact]) -> Collection:
         write(run, what=f"saving collection '{obj.name}'")
     except DatabaseError as exc:
         if isinstance(exc.__cause__, SAIntegrityError) and "foreign key" in str(exc).lower():
-            raise _member_gone(members) from exc
+            gone = _member_gone(obj, members)
+            if gone is not None:
+                raise gone from None
         raise
     obj.__dict__.pop("_ls_member_list", None)
     as_saved(obj, values)
@@ -303,16 +305,26 @@ def save_new(obj: Collection, members: list[Artifact]) -> Collection:
     return obj
 
 
-def _member_gone(members: list[Artifact]) -> IntegrityError:
-    """Which member was deleted while the collection was being saved."""
+def _member_gone(obj: Collection, members: list[Artifact]) -> IntegrityError | None:
+    """Which artifact (a member, or the meta artifact) was permanently deleted while the
+    collection was being saved, as an error naming it; None if all are still there."""
     a = schema.artifacts
-    ids = [m.id for m in members]
+    meta = obj.__dict__.get("meta_artifact_id")
+    ids = [m.id for m in members] + ([meta] if meta is not None else [])
     present = set(read(lambda s: list(s.execute(select(a.c.id).where(a.c.id.in_(ids))).scalars())))
-    gone = [m for m in members if m.id not in present]
-    listed = ", ".join(f"{m.uid} ({m.key or m.description or ''})" for m in gone[:5])
+    named = [
+        f"the artifact {m.uid}" + (f" ('{m.key}')" if m.key else "")
+        for m in members
+        if m.id not in present
+    ]
+    if meta is not None and meta not in present:
+        named.append("its meta artifact")
+    if not named:
+        return None
+    listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
     return IntegrityError(
-        f"The collection could not be saved: {len(gone)} of its artifacts no longer exist "
-        f"({listed}); they were deleted meanwhile."
+        f"The collection '{obj.name}' cannot be saved: {listed} was permanently deleted "
+        "meanwhile (by another program or person); leave it out and save again."
     )
 
 

@@ -108,14 +108,50 @@ _current: Instance | None = None
 _current_lock = threading.Lock()
 
 
-def strip_password(db: str) -> tuple[str, str | None]:
-    """(the URL without its password, the password)."""
+SUPPORTED_DATABASES = (
+    "sqlite:///path/to/labshelf.db or postgresql+psycopg://user@host:5432/db "
+    "(postgresql:// means the same)"
+)
+# URL schemes labshelf connects with: (backend, driver) -> the drivername it uses
+_DRIVERS = {
+    ("sqlite", ""): "sqlite",
+    ("sqlite", "pysqlite"): "sqlite",
+    ("postgresql", ""): "postgresql+psycopg",
+    ("postgres", ""): "postgresql+psycopg",
+    ("postgresql", "psycopg"): "postgresql+psycopg",
+}
+
+
+def parse_db_url(db: str) -> URL:
+    """A database URL labshelf can use, or ``InvalidArgument`` listing the supported schemes
+    (never an import error of a driver that is not there, never the URL's password)."""
     try:
         url = make_url(db)
-    except Exception as exc:
+    except Exception:  # noqa: BLE001 - any parse failure is the same mistake for the user
         raise InvalidArgument(
-            "The database URL is not valid; expected e.g. postgresql+psycopg://user@host:5432/db."
-        ) from exc
+            f"The database URL is not valid; labshelf supports {SUPPORTED_DATABASES}."
+        ) from None
+    backend_name, _, driver = url.drivername.lower().partition("+")
+    drivername = _DRIVERS.get((backend_name, driver))
+    if drivername is None:
+        raise InvalidArgument(
+            f"The database URL scheme '{url.drivername}://' is not supported; labshelf "
+            f"supports {SUPPORTED_DATABASES}."
+        )
+    url = url.set(drivername=drivername)
+    if drivername == "sqlite":
+        if url.database in (None, "", ":memory:") or str(url.database).startswith("file:"):
+            raise InvalidArgument(
+                f"The database URL '{mask_url(url)}' names no database file; labshelf supports "
+                f"{SUPPORTED_DATABASES}."
+            )
+        url = url.set(database=os.path.abspath(os.path.expanduser(str(url.database))))
+    return url
+
+
+def strip_password(db: str) -> tuple[str, str | None]:
+    """(the URL without its password, the password)."""
+    url = parse_db_url(db)
     password = url.password
     query = dict(url.query)
     for key in list(query):
