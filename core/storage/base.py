@@ -134,6 +134,13 @@ class Backend(Protocol):
         """A local path holding exactly the bytes of ``key`` (downloaded into the cache
         for cloud roots); ``StorageError`` when they no longer match ``expected``."""
 
+    def read_bytes(self, key: str) -> bytes | None:
+        """The bytes of a small object (labshelf's own notes, such as the catalog marker), or
+        None if there is none."""
+
+    def write_new(self, key: str, data: bytes) -> bool:
+        """Store a small object only if ``key`` holds none yet; whether it was written."""
+
     def objects(self) -> Iterator[tuple[str, float | None]]:
         """(name, mtime) of every entry directly under the root's objects folder."""
 

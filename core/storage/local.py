@@ -302,6 +302,30 @@ class LocalBackend:
             raise StorageError(f"The object is missing at {path}.")
         return path
 
+    def read_bytes(self, key: str) -> bytes | None:
+        path = self.base / key
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise StorageError(f"{path} cannot be read: {os_reason(exc)}.") from None
+
+    def write_new(self, key: str, data: bytes) -> bool:
+        final = self.base / key
+        tmp = self.base / tmp_key(final.name)
+        try:
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.link(tmp, final)  # appears complete, and never replaces one written meanwhile
+            return True
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"{final} cannot be written: {os_reason(exc)}.") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def objects(self) -> Iterator[tuple[str, float | None]]:
         folder = self.base / OBJECTS_DIR
         if not folder.is_dir():

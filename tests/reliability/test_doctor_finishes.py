@@ -1,8 +1,9 @@
 """Issue 13, item 7: ``doctor`` always finishes.
 
 A stored folder replaced by a file, a file replaced by a folder, an unreadable object, a folder
-with an unreadable subfolder and an orphan that cannot be removed: each is one problem in the
-report, with a sentence; doctor never stops with a raw NotADirectoryError/PermissionError.
+with an unreadable subfolder, an orphan (never removed: no row proves it is this catalog's) and
+a leftover of a pending save that cannot be removed: each is one problem in the report, with a
+sentence; doctor never stops with a raw NotADirectoryError/PermissionError.
 Permission errors need the checking process to lack root's file-permission override, so doctor
 runs in a child process (with those capabilities dropped when the tests run as root).
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import labshelf as ls
 import pytest
+from labshelf import artifact as art
 
 from .conftest import one_sentence, record, worker_env
 
@@ -80,7 +82,13 @@ def test_doctor_reports_each_broken_object_and_finishes(
     orphan = objects / ORPHAN
     (orphan / "keep").mkdir(parents=True)
     (orphan / "keep" / "z.txt").write_text("z")
-    (orphan / "keep").chmod(0o555)  # its file cannot be deleted
+    (src / "p.txt").write_text("a save killed after its pending row")
+    pending = ls.Artifact(str(src / "p.txt"), key="doc/p.txt")
+    art.insert_pending([pending])
+    leftover = objects / f".tmp-{pending.uid}.txt-abcd1234"
+    (leftover / "keep").mkdir(parents=True)
+    (leftover / "keep" / "z.txt").write_text("z")
+    (leftover / "keep").chmod(0o555)  # its file cannot be deleted
     try:
         checked = _run_doctor(fix=False)
         fixed = _run_doctor(fix=True)
@@ -88,7 +96,7 @@ def test_doctor_reports_each_broken_object_and_finishes(
         for p in (
             objects / f"{unreadable.uid}.txt",
             objects / locked_sub.uid / "sub",
-            orphan / "keep",
+            leftover / "keep",
         ):
             p.chmod(0o755)
     for result in (checked, fixed):
@@ -113,10 +121,13 @@ def test_doctor_reports_each_broken_object_and_finishes(
         orphans = [p for p in result["problems"] if p["kind"] == "orphan"]
         assert [p["key"] for p in orphans] == [f".labshelf/{ORPHAN}"]
     orphan_fix = next(p for p in fixed["problems"] if p["kind"] == "orphan")
-    assert not orphan_fix["fixed"] and "could not be removed" in orphan_fix["detail"]
+    assert not orphan_fix["fixed"] and "cannot prove" in orphan_fix["detail"]
     assert (orphan / "keep" / "z.txt").exists()
+    leftover_fix = next(p for p in fixed["problems"] if p["key"] == f".labshelf/{leftover.name}")
+    assert not leftover_fix["fixed"] and "could not be removed" in leftover_fix["detail"]
+    assert (leftover / "keep" / "z.txt").exists()
     record(
-        "doctor: folder->file, file->folder, unreadable, locked subfolder, unremovable orphan",
+        "doctor: folder->file, file->folder, unreadable, locked subfolder, unremovable leftover",
         "sqlite",
         2,
         lost="-",

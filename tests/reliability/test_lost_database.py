@@ -27,7 +27,9 @@ def _db_files(root: Path) -> list[Path]:
 
 def _objects(root: Path) -> list[str]:
     return sorted(
-        p.name for p in (root / ".labshelf").iterdir() if not p.name.startswith("labshelf.db")
+        p.name
+        for p in (root / ".labshelf").iterdir()
+        if not p.name.startswith(("labshelf.db", "catalog.json"))
     )
 
 
