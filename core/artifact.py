@@ -1009,7 +1009,12 @@ def delete_permanently(obj: Artifact) -> None:
     """Remove the record and, for a copied object, the object: the row goes first (in its
     transaction), the object after the commit, so a failure never leaves a record without
     its object. A member of collections is refused (they would no longer match their hash);
-    in-place files are never deleted."""
+    in-place files are never deleted.
+
+    For a copied object the first transaction only hides the row (``PENDING``, out of its
+    family); the row is deleted once the object is gone. A crash or a storage error in
+    between leaves a pending row naming the object, which ``doctor --fix`` can prove is this
+    catalog's own leftover and removes."""
     ca, runs, colls = schema.collection_artifacts, schema.runs, schema.collections
 
     def check_and_unlink(s: Session) -> None:
@@ -1032,14 +1037,34 @@ def delete_permanently(obj: Artifact) -> None:
         s.execute(update(runs).where(runs.c.report_id == obj.id).values(report_id=None))
         s.execute(update(runs).where(runs.c.environment_id == obj.id).values(environment_id=None))
 
-    delete_row(obj, check_and_unlink, what=f"deleting {obj.uid}")
-    if obj.key_is_virtual:
+    if not obj.key_is_virtual:
+        delete_row(obj, check_and_unlink, what=f"deleting {obj.uid}")
+    else:
+        table = schema.artifacts
+
+        def hide(s: Session) -> None:
+            publish_lock(s)
+            check_and_unlink(s)
+            s.execute(
+                update(table)
+                .where(table.c.id == obj.id)
+                .values(visibility=PENDING, is_latest=False, updated_at=utcnow())
+            )
+            recompute_latest(s, Artifact, [obj.stem_uid])
+
+        write(hide, what=f"deleting {obj.uid}")
         try:
             _backend(obj).remove(stored_key(obj))
-        except StorageError as exc:
+            write(
+                lambda s: s.execute(
+                    delete(table).where(table.c.id == obj.id, table.c.visibility == PENDING)
+                ),
+                what=f"deleting {obj.uid}",
+            )
+        except LabshelfError as exc:
             say(
-                f"the record of {obj.uid} is deleted, but its object could not be removed "
-                f"({exc}); `labshelf doctor --fix` removes it later"
+                f"the record of {obj.uid} is deleted, but its object or row could not be removed "
+                f"yet ({exc}); `labshelf doctor --fix` removes them later"
             )
     sync(obj, visibility=TRASH, is_latest=False)
     say(f"deleted artifact {obj.uid} permanently")

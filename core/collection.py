@@ -36,7 +36,7 @@ from .records import (
     save_edits,
 )
 from .relations import Relation
-from .schema import TRASH, VISIBLE, utcnow
+from .schema import PENDING, TRASH, VISIBLE, utcnow
 from .session import current_run, note_input, read, user_id, write
 from .uids import new_stem, versioned_uid
 from .users import User
@@ -253,6 +253,17 @@ def save_new(obj: Collection, members: list[Artifact]) -> Collection:
 
     def run(s: Session) -> None:
         publish_lock(s)  # concurrent new versions of one collection take turns (PostgreSQL)
+        # a member being deleted permanently (hidden, its object going) cannot join: its row
+        # goes next, and would take the membership with it (after the same lock on PostgreSQL)
+        a = schema.artifacts
+        ids = [m.id for m in members] + [obj.__dict__.get("meta_artifact_id")]
+        hidden = s.execute(
+            select(a.c.id).where(a.c.id.in_([i for i in ids if i]), a.c.visibility == PENDING)
+        ).first()
+        if hidden is not None:
+            raise _member_gone(obj, members, deleting={int(hidden[0])}) or IntegrityError(
+                f"The collection '{obj.name}' cannot be saved: an artifact of it is being deleted."
+            )
         index = next_index(s, Collection, obj.stem_uid)
         uid = versioned_uid(obj.stem_uid, index)
         now = utcnow()
@@ -305,13 +316,21 @@ def save_new(obj: Collection, members: list[Artifact]) -> Collection:
     return obj
 
 
-def _member_gone(obj: Collection, members: list[Artifact]) -> IntegrityError | None:
+def _member_gone(
+    obj: Collection, members: list[Artifact], deleting: set[int] | None = None
+) -> IntegrityError | None:
     """Which artifact (a member, or the meta artifact) was permanently deleted while the
-    collection was being saved, as an error naming it; None if all are still there."""
+    collection was being saved (``deleting``: ids known to be going), as an error naming it;
+    None if all are still there."""
     a = schema.artifacts
     meta = obj.__dict__.get("meta_artifact_id")
     ids = [m.id for m in members] + ([meta] if meta is not None else [])
-    present = set(read(lambda s: list(s.execute(select(a.c.id).where(a.c.id.in_(ids))).scalars())))
+    if deleting is not None:
+        present = set(ids) - deleting
+    else:
+        present = set(
+            read(lambda s: list(s.execute(select(a.c.id).where(a.c.id.in_(ids))).scalars()))
+        )
     named = [
         f"the artifact {m.uid}" + (f" ('{m.key}')" if m.key else "")
         for m in members

@@ -23,7 +23,7 @@ from labshelf.hashing import hash_collection
 from labshelf.instance import current, disconnect
 from sqlalchemy import create_engine, text
 
-from .conftest import audit, one_sentence, record
+from .conftest import audit, one_sentence, record, worker_env
 
 # Takes SQLite's write lock (BEGIN IMMEDIATE), says LOCKED, and holds it until stdin closes.
 _SQLITE_HOLDER = """
@@ -173,3 +173,67 @@ def test_deleting_a_collection_member_is_refused_naming_the_collections(
         dangling="0/0",
         clear_errors="1/1 IntegrityError naming both collections; versions unchanged",
     )
+
+
+# Deletes an artifact permanently and dies the moment its object is to be removed: after the
+# row's transaction, before the object is gone.
+_KILLED_DELETE = """
+import os, sys
+import labshelf as ls
+from labshelf.storage.local import LocalBackend
+
+def die(self, key):
+    os._exit(3)
+
+LocalBackend.remove = die
+ls.Artifact.get(sys.argv[1]).delete(permanent=True)
+"""
+
+
+def test_a_delete_killed_between_row_and_object_leaves_a_leftover_doctor_proves(
+    instance: Path, tmp_path: Path, backend: str
+) -> None:
+    a = _saved(tmp_path, "killed.csv")
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_DELETE, a.uid],
+        env=worker_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert ls.Artifact.filter(uid=a.uid).count() == 0, "the record is still visible"
+    assert _object(instance, a).is_file()  # killed before the object went
+    found = ls.doctor()
+    pending = found.of_kind("pending")
+    assert [p.uid for p in pending] == [a.uid] and pending[0].fixable, str(found)
+    assert not found.of_kind("orphan"), "doctor cannot prove the object is its own"
+    fixed = ls.doctor(fix=True, grace=0)
+    assert [p.uid for p in fixed.problems if p.fixed] == [a.uid]
+    assert not _object(instance, a).exists()
+    assert ls.doctor().ok
+    audit(instance).assert_consistent()
+    record(
+        "permanent delete killed between the row and the object",
+        backend,
+        1,
+        lost=0,
+        dangling="0/1 until doctor --fix, then 0/0",
+        clear_errors="the leftover is a pending row of this catalog: doctor proves and removes it",
+    )
+
+
+def test_a_collection_cannot_take_an_artifact_being_deleted(
+    instance: Path, tmp_path: Path, backend: str
+) -> None:
+    """An artifact whose permanent delete has hidden its row (its object going) cannot join a
+    collection: the row's delete would take the membership with it."""
+    a, b = _saved(tmp_path, "a.csv"), _saved(tmp_path, "b.csv")
+    pending = ls.Collection([a, b], name="pair")
+    with current().engine().begin() as conn:  # as the delete's first transaction leaves it
+        conn.execute(text("UPDATE artifacts SET visibility = -2 WHERE uid = :u"), {"u": a.uid})
+    with pytest.raises(ls.IntegrityError) as info:
+        pending.save()
+    message = str(info.value)
+    assert a.uid in message and "'pair'" in message and one_sentence(message), message
+    assert ls.Collection.filter().count() == 0
