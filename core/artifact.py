@@ -62,7 +62,13 @@ from .session import current_run, note_input, read, storage_root, user_id, write
 from .storage import Backend, Expected, Progress, Source
 from .storage.remote import bucket_root, object_hash, split_url
 from .storage.sources import check_local_source, walk_folder
-from .storages import Storage, ensure_bucket_storage, in_place_key, storage_holding
+from .storages import (
+    Storage,
+    check_not_storage,
+    ensure_bucket_storage,
+    in_place_key,
+    storage_holding,
+)
 from .uids import new_stem, split_uid, versioned_uid
 from .users import User
 from .versioning import next_index, recompute_latest, version_label
@@ -201,6 +207,7 @@ class Artifact(HasLineage, TrashableRecord, Base):
         check_local_source(folder)
         if not folder.is_dir():
             raise InvalidArgument(f"{folder} is not a folder; use ls.Artifact(path) for a file.")
+        check_not_storage(str(folder))
         files, notes = walk_folder(folder, skip_junk=True)
         for note in notes:
             say(f"skipped {note}")
@@ -348,6 +355,7 @@ def describe_source(
     if "://" in text:
         scheme = text.split("://", 1)[0].lower()
         if scheme in ("s3", "gs", "gcs"):
+            check_not_storage(text)
             return describe_cloud_source(text)
         if scheme != "file":
             raise InvalidArgument(
@@ -358,6 +366,8 @@ def describe_source(
     local = Path(text).expanduser()
     st = check_local_source(local)
     is_dir = os.path.isdir(local)
+    if is_dir:  # a file can be no storage root, nor hold one
+        check_not_storage(str(local))
     if text.endswith("/") and not is_dir:
         raise InvalidArgument(f"The path {text} ends with '/' but is a file, not a folder.")
     absolute = Path(os.path.abspath(local))

@@ -20,7 +20,7 @@ from .config import normalize_storage
 from .errors import InvalidArgument
 from .humanize import nfc
 from .instance import current, ensure_storage_row
-from .keys import is_cloud, relative_key, storage_type, validate_key
+from .keys import OBJECTS_DIR, is_cloud, relative_key, storage_type, validate_key
 from .log import say
 from .records import Base, Record, as_saved, pending_edits, save_edits
 from .relations import Relation
@@ -99,6 +99,40 @@ def in_place_key(root: str, rel: str) -> str:
         return composed if os.path.samefile(Path(root) / composed, Path(root) / rel) else rel
     except OSError:
         return rel
+
+
+def check_not_storage(path: str) -> None:
+    """Refuse a folder (or cloud prefix) that is a registered storage root itself, its
+    ``.labshelf/`` folder or anything inside it, or a folder that holds a storage root:
+    registering or uploading it would copy the store into itself. The one check every way in
+    goes through (``ls.Artifact``, ``Artifact.from_dir``, ``ls.upload``, the watch, the app's
+    drop)."""
+    text = os.fspath(path)
+    cloud = is_cloud(text)
+    target = text.replace("gcs://", "gs://", 1).rstrip("/") if cloud else os.path.realpath(text)
+    sep = "/" if cloud else os.sep
+    for _, root in storage_roots():
+        if is_cloud(root) != cloud:
+            continue
+        base = root.rstrip("/") if cloud else os.path.realpath(root)
+        own = f"{base.rstrip(sep)}{sep}{OBJECTS_DIR}"
+        if target == base:
+            raise InvalidArgument(
+                f"{text} is the storage {root} itself, where labshelf keeps this catalog's "
+                "objects; registering it would copy the store into itself: register the "
+                "folders inside it instead."
+            )
+        if target == own or target.startswith(own + sep):
+            raise InvalidArgument(
+                f"{text} lies inside labshelf's own folder of storage {root} ({OBJECTS_DIR}/), "
+                "where it keeps its objects; it cannot be registered."
+            )
+        if base.startswith(target.rstrip(sep) + sep):
+            raise InvalidArgument(
+                f"The folder {text} contains the storage {root}, where labshelf keeps this "
+                "catalog's objects; registering it would copy the store into itself: register "
+                "the folders beside the storage one by one, or keep the storage elsewhere."
+            )
 
 
 def ensure_bucket_storage(url: str) -> None:
