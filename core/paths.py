@@ -35,22 +35,24 @@ def view_tree(
     Symbolic links are listed as links (``name -> target``) and never followed, so a link to
     ``/`` or a ``self -> .`` loop is one line, not a walk of the file system."""
     root = path if isinstance(path, _UPath) else UPath(path)
-    n_dirs, n_files, n_links, suffixes = 0, 0, 0, Counter()
+    n_dirs, n_files, n_links, n_odd, suffixes = 0, 0, 0, 0, Counter()
     lines: list[str] = []
 
     def walk(folder: Any, prefix: str, depth: int) -> None:
-        nonlocal n_dirs, n_files, n_links
+        nonlocal n_dirs, n_files, n_links, n_odd
         try:
-            children = sorted(folder.iterdir(), key=lambda p: p.name)
+            children = _children(folder)
         except (FileNotFoundError, NotADirectoryError):
             return
         except PermissionError:
             lines.append(f"{prefix}└── (cannot be listed: permission denied)")
             return
-        for i, child in enumerate(children):
-            link = _link_target(child)
-            is_dir = link is None and child.is_dir()
-            if link is not None:
+        for i, (name, child, is_dir) in enumerate(children):
+            link = None if child is None else _link_target(child)
+            is_dir = is_dir and link is None
+            if child is None:  # an object name that is no plain name: shown, never followed
+                n_odd += 1
+            elif link is not None:
                 n_links += 1
             elif is_dir:
                 n_dirs += 1
@@ -60,10 +62,12 @@ def view_tree(
             if depth <= level and (is_dir or not limit_to_directories):
                 if len(lines) < length_limit:
                     branch = "└── " if i == len(children) - 1 else "├── "
-                    name = printable(child.name) + ("/" if is_dir else "")
-                    if link is not None:
-                        name += f" -> {printable(link)}"
-                    lines.append(f"{prefix}{branch}{name}")
+                    shown = printable(name) + ("/" if is_dir else "")
+                    if child is None:
+                        shown = f"'{shown}' (not a plain object name; not followed)"
+                    elif link is not None:
+                        shown += f" -> {printable(link)}"
+                    lines.append(f"{prefix}{branch}{shown}")
                 elif len(lines) == length_limit:
                     lines.append(f"{prefix}... (more entries not shown)")
             if is_dir:
@@ -76,10 +80,39 @@ def view_tree(
         summary += f" with suffixes {listed}"
     if n_links:
         summary += f" & {n_links} symbolic link{'s' if n_links != 1 else ''} (not followed)"
+    if n_odd:
+        summary += (
+            f" & {n_odd} object name{'s' if n_odd != 1 else ''} that {'are' if n_odd != 1 else 'is'}"
+            " no plain relative name (not followed)"
+        )
     text = "\n".join([summary, f"{printable(root.name or str(root))}/", *lines])
     if print_it:
         print(text)
     return text
+
+
+def _children(folder: Any) -> list[tuple[str, Any, bool]]:
+    """``(name, path, is_dir)`` of a folder's entries, sorted by name. In a bucket an object
+    name can be anything: a name that is empty (``a//b``), ``.``, ``..`` or holds a backslash
+    comes with path None, so it is shown but never joined to a path or walked (``..`` would
+    list the parent, an empty name the same folder again, forever)."""
+    if getattr(folder, "protocol", "") in ("", "file", "local"):
+        return sorted(((c.name, c, c.is_dir()) for c in folder.iterdir()), key=lambda c: c[0])
+    fs, base = folder.fs, folder.path.rstrip("/")
+    found: list[tuple[str, Any, bool]] = []
+    for info in fs.ls(base, detail=True):
+        full = str(info.get("name", ""))
+        if not full.startswith(base + "/"):
+            continue  # the folder itself
+        is_dir = info.get("type") == "directory"
+        name = full[len(base) + 1 :]
+        if is_dir and name.endswith("/"):
+            name = name[:-1]
+        if name in ("", ".", "..") or "/" in name or "\\" in name:
+            found.append((name, None, False))
+        else:
+            found.append((name, folder / name, is_dir))
+    return sorted(found, key=lambda c: c[0])
 
 
 def _link_target(path: Any) -> str | None:
