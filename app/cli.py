@@ -142,7 +142,10 @@ def _cell(value: Any, column: str) -> str:
         from labshelf.humanize import human_size
 
         return human_size(value)
-    text = str(value).replace("\n", " ")
+    from labshelf.humanize import printable
+
+    # a description may hold ESC or U+202E: shown as escapes, never sent raw to the terminal
+    text = printable(str(value).replace("\n", " "))
     return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
 
 
@@ -466,7 +469,7 @@ def cli_run(args: argparse.Namespace) -> Iterator[Any]:
 def cmd_init(args: argparse.Namespace) -> int:
     import labshelf as ls
 
-    ls.init(args.storage, db=args.db, name=args.name)
+    ls.init(args.storage, db=args.db, name=args.name, read_only_storage=args.read_only_storage)
     return cmd_info(args)
 
 
@@ -1200,6 +1203,12 @@ def _add_instance_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", required=True, help="a local folder, s3://bucket or gs://bucket")
     p.add_argument("--db", help="SQLAlchemy database URL (default: SQLite in the storage)")
     p.add_argument("--name", help="instance name (default: from the folder or bucket)")
+    p.add_argument(
+        "--read-only-storage",
+        action="store_true",
+        help="the storage is managed by another catalog: register and read its files in place, "
+        "never write there",
+    )
     p = _add(sub, "connect", cmd_connect, "make an existing instance current", [common])
     p.add_argument("instance", help="instance name, storage location or database URL")
     _add(sub, "info", cmd_info, "show the current instance", [common])

@@ -27,7 +27,7 @@ import labshelf as ls
 from labshelf.config import all_configs, config_dir, data_dir
 from labshelf.errors import LabshelfError, NotConnected
 from labshelf.filekinds import IMAGE_SUFFIXES, kind_of
-from labshelf.humanize import human_size
+from labshelf.humanize import human_size, printable
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -37,6 +37,7 @@ __all__ = [
     "data_dir",
     "human_size",
     "kind_of",
+    "printable",
 ]
 
 _import_lock = threading.Lock()

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Mapped, Session
 from sqlalchemy.orm.base import instance_state
 
@@ -34,6 +34,7 @@ from .db import RawStatement, retrying
 from .describe import provenance_lines
 from .errors import IntegrityError, InvalidArgument, LabshelfError, StorageError
 from .hashing import hash_file, hash_files, hash_folder_from_hashes
+from .humanize import nfc
 from .instance import current
 from .keys import OBJECTS_DIR, object_key, suffix_of, validate_key
 from .lineage import HasLineage
@@ -46,6 +47,7 @@ from .records import (
     as_saved,
     blank,
     delete_row,
+    nfc_text,
     pending_edits,
     publish_lock,
     record_from_row,
@@ -60,7 +62,13 @@ from .session import current_run, note_input, read, storage_root, user_id, write
 from .storage import Backend, Expected, Progress, Source
 from .storage.remote import bucket_root, object_hash, split_url
 from .storage.sources import check_local_source, walk_folder
-from .storages import Storage, ensure_bucket_storage, storage_holding
+from .storages import (
+    Storage,
+    check_not_storage,
+    ensure_bucket_storage,
+    in_place_key,
+    storage_holding,
+)
 from .uids import new_stem, split_uid, versioned_uid
 from .users import User
 from .versioning import next_index, recompute_latest, version_label
@@ -199,6 +207,7 @@ class Artifact(HasLineage, TrashableRecord, Base):
         check_local_source(folder)
         if not folder.is_dir():
             raise InvalidArgument(f"{folder} is not a folder; use ls.Artifact(path) for a file.")
+        check_not_storage(str(folder))
         files, notes = walk_folder(folder, skip_junk=True)
         for note in notes:
             say(f"skipped {note}")
@@ -215,6 +224,9 @@ class Artifact(HasLineage, TrashableRecord, Base):
 
     def _describe_provenance(self) -> list[tuple[str, str]]:
         return provenance_lines(self)
+
+
+nfc_text(Artifact.description)  # search finds it whatever form it came in
 
 
 # ---------------------------------------------------------------- construction
@@ -343,6 +355,7 @@ def describe_source(
     if "://" in text:
         scheme = text.split("://", 1)[0].lower()
         if scheme in ("s3", "gs", "gcs"):
+            check_not_storage(text)
             return describe_cloud_source(text)
         if scheme != "file":
             raise InvalidArgument(
@@ -353,6 +366,8 @@ def describe_source(
     local = Path(text).expanduser()
     st = check_local_source(local)
     is_dir = os.path.isdir(local)
+    if is_dir:  # a file can be no storage root, nor hold one
+        check_not_storage(str(local))
     if text.endswith("/") and not is_dir:
         raise InvalidArgument(f"The path {text} ends with '/' but is a file, not a folder.")
     absolute = Path(os.path.abspath(local))
@@ -438,7 +453,7 @@ def in_place(source: Source) -> tuple[int, str, str] | None:
             f"{source.path} lies inside labshelf's own folder of storage {root} "
             f"({OBJECTS_DIR}/), where it keeps its objects; it cannot be registered."
         )
-    return storage_id, root, validate_key(rel)
+    return storage_id, root, in_place_key(root, rel)
 
 
 def _same_path(place: tuple[int, str, str], hash_: str) -> Artifact | None:
@@ -551,7 +566,7 @@ def init_fields(
     family: Family | None
     if place is not None:
         storage_id, root, rel = place
-        if key is not None and key != rel:
+        if key is not None and key != nfc(rel):
             raise InvalidArgument(
                 f"{source.path} lies inside storage {root} and is registered in "
                 f"place under the key '{rel}'; it cannot take the key '{key}'."
@@ -740,19 +755,32 @@ def _row_of(obj: Artifact, user: int) -> dict[str, Any]:
 
 
 def insert_pending(objs: list[Artifact]) -> None:
-    """Step 1: insert pending rows (ids assigned); re-number versions that collide."""
+    """Step 1: insert pending rows (ids assigned); re-number versions that collide; a new
+    family whose key another save registered meanwhile (or is registering) joins that
+    family instead, as its next version: one key, one family."""
     user = user_id()
     table = schema.artifacts
 
     def run(s: Session) -> None:
-        if any(split_uid(o.uid)[1] > 0 for o in objs):
-            # concurrent new versions of one family take turns for the next free index
-            # (on PostgreSQL both would read the same max(uid) and one would fail)
+        new_keys = {o.key for o in objs if _starts_family(o)}
+        if new_keys or any(split_uid(o.uid)[1] > 0 for o in objs):
+            # concurrent new versions of one family (and new families of one key) take
+            # turns (on PostgreSQL both would read the same max(uid) and one would fail)
             publish_lock(s)
+        families = _families_of_keys(s, new_keys)
+        taken: dict[str, int] = {}  # the highest index given to each family in this batch
         rows = []
         for obj in objs:
+            if _starts_family(obj):
+                family = families.setdefault(obj.key, Family(obj.stem_uid, obj.key, None))
+                if family.stem_uid != obj.stem_uid:
+                    obj.stem_uid, obj.uid = family.stem_uid, versioned_uid(family.stem_uid, 1)
+                    if obj.description is None:
+                        obj.description = family.description
             if split_uid(obj.uid)[1] > 0:  # a new version: take the next free index now
-                obj.uid = versioned_uid(obj.stem_uid, next_index(s, Artifact, obj.stem_uid))
+                index = max(next_index(s, Artifact, obj.stem_uid), taken.get(obj.stem_uid, -1) + 1)
+                obj.uid = versioned_uid(obj.stem_uid, index)
+            taken[obj.stem_uid] = max(taken.get(obj.stem_uid, -1), split_uid(obj.uid)[1])
             if obj.version is None or obj.__dict__.get("_ls_auto_version"):
                 obj.version = version_label(obj.uid)
                 obj.__dict__["_ls_auto_version"] = True
@@ -775,6 +803,31 @@ def insert_pending(objs: list[Artifact]) -> None:
     write(run, what="registering artifacts")
 
 
+def _starts_family(obj: Artifact) -> bool:
+    """A new artifact with a key of its own that starts a version family."""
+    return bool(obj.key_is_virtual and obj.key and split_uid(obj.uid)[1] == 0)
+
+
+def _families_of_keys(s: Session, keys: set[str | None]) -> dict[str | None, Family]:
+    """The family each key names now: its visible latest, else a save of it in flight."""
+    a = schema.artifacts.c
+    found: dict[str | None, Family] = {}
+    wanted = sorted(k for k in keys if k)
+    for i in range(0, len(wanted), 500):
+        rows = s.execute(
+            select(a.key, a.stem_uid, a.description)
+            .where(
+                a.key.in_(wanted[i : i + 500]),
+                a.key_is_virtual.is_(True),
+                or_(and_(a.visibility >= 0, a.is_latest.is_(True)), a.visibility == PENDING),
+            )
+            .order_by(a.visibility.desc(), a.id)
+        ).all()
+        for key, stem, description in rows:
+            found.setdefault(key, Family(stem, key, description))
+    return found
+
+
 def store_object(obj: Artifact, **progress: Any) -> None:
     """Step 2: copy the bytes of a virtual-key artifact into its storage, verified."""
     source: Source = obj._ls_source  # type: ignore[attr-defined]
@@ -787,9 +840,9 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
     """Step 3: make pending rows visible in one transaction; returns the duplicates.
 
     A row whose content became visible meanwhile (a concurrent save of the same
-    bytes) is dropped instead, so content is never registered twice. Rows of the
-    same version family do not count (``make_latest`` republishes old content on
-    purpose), nor do in-place rows (registered by path) and empty files.
+    bytes) is dropped instead, so content is never registered twice. ``make_latest``'s
+    row does not count (it republishes old content of its family on purpose), nor do
+    in-place rows (registered by path) and empty files.
     """
     ids = [o.id for o in objs]
     table = schema.artifacts
@@ -808,7 +861,8 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
             dup_ids.update(
                 by_hash[h].id
                 for h, other, stem in rows
-                if by_hash[h].id != other and stem != by_hash[h].stem_uid
+                if by_hash[h].id != other
+                and (stem != by_hash[h].stem_uid or not by_hash[h].__dict__.get("_ls_republish"))
             )
         keep = [i for i in ids if i not in dup_ids]
         now = utcnow()
@@ -889,11 +943,36 @@ def save_new(objs: list[Artifact], max_workers: int = 8) -> list[tuple[Artifact,
         for dup in duplicates:
             say(f"{_source(dup)}: the same content was registered meanwhile; skipped")
         remove_objects(duplicates)
-        for d in duplicates:
-            d.id = None  # type: ignore[assignment]
+        _become_winners(duplicates)
     saved = [o for o in stored if o not in duplicates]
     attach(saved)
     return failures
+
+
+def _become_winners(duplicates: list[Artifact]) -> None:
+    """Each duplicate becomes the record whose content won (its id, uid and fields), as if
+    its constructor had found it: ``save()`` returns a record that is in the database."""
+    a = schema.artifacts
+    hashes = list({d.hash for d in duplicates})
+    rows = read(
+        lambda s: {
+            r["hash"]: r
+            for r in s.execute(
+                select(a)
+                .where(a.c.hash.in_(hashes), a.c.visibility >= 0, a.c.key_is_virtual.is_(True))
+                .order_by(a.c.visibility, a.c.is_latest, a.c.id)  # the best one last
+            ).mappings()
+        },
+        what="reading the records that were saved meanwhile",
+    )
+    for d in duplicates:
+        row = rows.get(d.hash)
+        for name in ("_ls_row", "_ls_revises", "_ls_auto_version"):
+            d.__dict__.pop(name, None)
+        if row is None:  # the winner went again meanwhile (trashed or deleted)
+            d.id = None  # type: ignore[assignment]
+            continue
+        as_saved(d, dict(row))
 
 
 def _source(obj: Artifact) -> str:
@@ -988,6 +1067,7 @@ def _save_copy(old: Artifact, source: Source) -> Artifact:
         setattr(new, name, getattr(old, name))
     new.key_is_virtual, new.visibility, new.version = True, VISIBLE, None
     new.uid = versioned_uid(old.stem_uid, 1)  # the free index is taken in insert_pending
+    new.__dict__["_ls_republish"] = True  # old content again, on purpose: no duplicate
     new._ls_source = source
     new.__dict__["_ls_revises"] = old
     _link_run(new, None)
@@ -1004,7 +1084,12 @@ def delete_permanently(obj: Artifact) -> None:
     """Remove the record and, for a copied object, the object: the row goes first (in its
     transaction), the object after the commit, so a failure never leaves a record without
     its object. A member of collections is refused (they would no longer match their hash);
-    in-place files are never deleted."""
+    in-place files are never deleted.
+
+    For a copied object the first transaction only hides the row (``PENDING``, out of its
+    family); the row is deleted once the object is gone. A crash or a storage error in
+    between leaves a pending row naming the object, which ``doctor --fix`` can prove is this
+    catalog's own leftover and removes."""
     ca, runs, colls = schema.collection_artifacts, schema.runs, schema.collections
 
     def check_and_unlink(s: Session) -> None:
@@ -1027,14 +1112,34 @@ def delete_permanently(obj: Artifact) -> None:
         s.execute(update(runs).where(runs.c.report_id == obj.id).values(report_id=None))
         s.execute(update(runs).where(runs.c.environment_id == obj.id).values(environment_id=None))
 
-    delete_row(obj, check_and_unlink, what=f"deleting {obj.uid}")
-    if obj.key_is_virtual:
+    if not obj.key_is_virtual:
+        delete_row(obj, check_and_unlink, what=f"deleting {obj.uid}")
+    else:
+        table = schema.artifacts
+
+        def hide(s: Session) -> None:
+            publish_lock(s)
+            check_and_unlink(s)
+            s.execute(
+                update(table)
+                .where(table.c.id == obj.id)
+                .values(visibility=PENDING, is_latest=False, updated_at=utcnow())
+            )
+            recompute_latest(s, Artifact, [obj.stem_uid])
+
+        write(hide, what=f"deleting {obj.uid}")
         try:
             _backend(obj).remove(stored_key(obj))
-        except StorageError as exc:
+            write(
+                lambda s: s.execute(
+                    delete(table).where(table.c.id == obj.id, table.c.visibility == PENDING)
+                ),
+                what=f"deleting {obj.uid}",
+            )
+        except LabshelfError as exc:
             say(
-                f"the record of {obj.uid} is deleted, but its object could not be removed "
-                f"({exc}); `labshelf doctor --fix` removes it later"
+                f"the record of {obj.uid} is deleted, but its object or row could not be removed "
+                f"yet ({exc}); `labshelf doctor --fix` removes them later"
             )
     sync(obj, visibility=TRASH, is_latest=False)
     say(f"deleted artifact {obj.uid} permanently")

@@ -19,6 +19,7 @@ from .artifact import Artifact
 from .describe import names, provenance_lines
 from .errors import DatabaseError, IntegrityError, InvalidArgument
 from .hashing import hash_collection
+from .humanize import nfc
 from .lineage import HasLineage
 from .log import say
 from .query import QuerySet
@@ -27,13 +28,15 @@ from .records import (
     TrashableRecord,
     as_saved,
     blank,
+    checked_names,
+    nfc_text,
     publish_lock,
     record_from_row,
     refresh_latest_flags,
     save_edits,
 )
 from .relations import Relation
-from .schema import TRASH, VISIBLE, utcnow
+from .schema import PENDING, TRASH, VISIBLE, utcnow
 from .session import current_run, note_input, read, user_id, write
 from .uids import new_stem, versioned_uid
 from .users import User
@@ -110,6 +113,10 @@ class Collection(HasLineage, TrashableRecord, Base):
     def _describe_provenance(self) -> list[tuple[str, str]]:
         members = self.artifacts.all()
         return [*provenance_lines(self), ("artifacts", names(members, len(members)))]
+
+
+checked_names((Collection.name, "collection name"))
+nfc_text(Collection.description)
 
 
 def _members(artifacts: Any) -> list[Artifact]:
@@ -197,6 +204,7 @@ def init_fields(
         )
     members, hash_ = obj.__dict__.pop("_ls_members")
     obj.__dict__["_ls_member_list"] = members
+    name = nfc(name) if isinstance(name, str) else name  # as stored: one form
     if revises is None and name:
         c = schema.collections
         row = read(
@@ -245,6 +253,17 @@ def save_new(obj: Collection, members: list[Artifact]) -> Collection:
 
     def run(s: Session) -> None:
         publish_lock(s)  # concurrent new versions of one collection take turns (PostgreSQL)
+        # a member being deleted permanently (hidden, its object going) cannot join: its row
+        # goes next, and would take the membership with it (after the same lock on PostgreSQL)
+        a = schema.artifacts
+        ids = [m.id for m in members] + [obj.__dict__.get("meta_artifact_id")]
+        hidden = s.execute(
+            select(a.c.id).where(a.c.id.in_([i for i in ids if i]), a.c.visibility == PENDING)
+        ).first()
+        if hidden is not None:
+            raise _member_gone(obj, members, deleting={int(hidden[0])}) or IntegrityError(
+                f"The collection '{obj.name}' cannot be saved: an artifact of it is being deleted."
+            )
         index = next_index(s, Collection, obj.stem_uid)
         uid = versioned_uid(obj.stem_uid, index)
         now = utcnow()
@@ -282,7 +301,9 @@ def save_new(obj: Collection, members: list[Artifact]) -> Collection:
         write(run, what=f"saving collection '{obj.name}'")
     except DatabaseError as exc:
         if isinstance(exc.__cause__, SAIntegrityError) and "foreign key" in str(exc).lower():
-            raise _member_gone(members) from exc
+            gone = _member_gone(obj, members)
+            if gone is not None:
+                raise gone from None
         raise
     obj.__dict__.pop("_ls_member_list", None)
     as_saved(obj, values)
@@ -295,16 +316,34 @@ def save_new(obj: Collection, members: list[Artifact]) -> Collection:
     return obj
 
 
-def _member_gone(members: list[Artifact]) -> IntegrityError:
-    """Which member was deleted while the collection was being saved."""
+def _member_gone(
+    obj: Collection, members: list[Artifact], deleting: set[int] | None = None
+) -> IntegrityError | None:
+    """Which artifact (a member, or the meta artifact) was permanently deleted while the
+    collection was being saved (``deleting``: ids known to be going), as an error naming it;
+    None if all are still there."""
     a = schema.artifacts
-    ids = [m.id for m in members]
-    present = set(read(lambda s: list(s.execute(select(a.c.id).where(a.c.id.in_(ids))).scalars())))
-    gone = [m for m in members if m.id not in present]
-    listed = ", ".join(f"{m.uid} ({m.key or m.description or ''})" for m in gone[:5])
+    meta = obj.__dict__.get("meta_artifact_id")
+    ids = [m.id for m in members] + ([meta] if meta is not None else [])
+    if deleting is not None:
+        present = set(ids) - deleting
+    else:
+        present = set(
+            read(lambda s: list(s.execute(select(a.c.id).where(a.c.id.in_(ids))).scalars()))
+        )
+    named = [
+        f"the artifact {m.uid}" + (f" ('{m.key}')" if m.key else "")
+        for m in members
+        if m.id not in present
+    ]
+    if meta is not None and meta not in present:
+        named.append("its meta artifact")
+    if not named:
+        return None
+    listed = named[0] if len(named) == 1 else f"{', '.join(named[:-1])} and {named[-1]}"
     return IntegrityError(
-        f"The collection could not be saved: {len(gone)} of its artifacts no longer exist "
-        f"({listed}); they were deleted meanwhile."
+        f"The collection '{obj.name}' cannot be saved: {listed} was permanently deleted "
+        "meanwhile (by another program or person); leave it out and save again."
     )
 
 

@@ -2,7 +2,8 @@
 instance's settings file (``instances/<name>.json`` in the config dir), which never holds a
 secret: a database password is kept in memory for the process only (use ``PGPASSWORD`` or
 ``~/.pgpass`` for later processes) and cloud credentials come from each backend's own
-configuration.
+configuration. Storage options pass a whitelist of keys known to hold no secret. The files
+labshelf writes in the config dir are private (0600, folders 0700), whatever the umask.
 """
 
 from __future__ import annotations
@@ -14,12 +15,59 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import InvalidArgument, LabshelfError, NotConnected
+from .humanize import nfc
 from .keys import CLOUD_SCHEMES
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
-SECRET_OPTION_WORDS = ("secret", "password", "token", "credential", "key_id", "private")
+
+# Storage options that hold no secret, and may therefore be kept in a settings file: a
+# whitelist (a nested dict gives the allowed keys below an option). Anything else is refused.
+_S3_CONFIG = {"addressing_style", "payload_signing_enabled", "use_accelerate_endpoint"}
+SAFE_STORAGE_OPTIONS: dict[str, Any] = {
+    "endpoint_url": True,
+    "region": True,
+    "region_name": True,
+    "project": True,
+    "anon": True,
+    "requester_pays": True,
+    "use_ssl": True,
+    "version_aware": True,
+    "cache_regions": True,
+    "default_block_size": True,
+    "default_fill_cache": True,
+    "default_cache_type": True,
+    "consistency": True,
+    "access": True,
+    "timeout": True,
+    "requests_timeout": True,
+    "fixed_upload_size": True,
+    "max_concurrency": True,
+    "skip_instance_cache": True,
+    "use_listings_cache": True,
+    "listings_expiry_time": True,
+    "client_kwargs": {"region_name": True, "endpoint_url": True, "verify": True, "use_ssl": True},
+    "config_kwargs": {
+        "region_name": True,
+        "signature_version": True,
+        "connect_timeout": True,
+        "read_timeout": True,
+        "max_pool_connections": True,
+        "retries": {"max_attempts": True, "total_max_attempts": True, "mode": True},
+        "s3": dict.fromkeys(_S3_CONFIG, True),
+    },
+    "s3_additional_kwargs": dict.fromkeys(
+        ("ServerSideEncryption", "SSEKMSKeyId", "ACL", "StorageClass", "RequestPayer"), True
+    ),
+}
+# ``token`` names a way to find credentials, never a credential itself
+SAFE_TOKENS = ("anon", "google_default", "cloud")
+_URL_OPTIONS = ("endpoint_url",)
+
+SETTINGS_FILE_MODE = 0o600
+SETTINGS_DIR_MODE = 0o700
 
 
 def _env_dir(var: str, kind: str) -> Path:
@@ -49,13 +97,14 @@ def default_cache_dir() -> Path:
 
 
 def user_handle() -> str:
+    """``LABSHELF_USER``, else the login name; in Unicode NFC (one user, whatever the OS)."""
     handle = os.environ.get("LABSHELF_USER")
-    if handle:
-        return handle
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no login name in some containers
-        return "anonymous"
+    if not handle:
+        try:
+            handle = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no login name in some containers
+            return "anonymous"
+    return nfc(handle)
 
 
 @dataclass
@@ -74,10 +123,7 @@ class InstanceConfig:
         return config_dir() / "instances" / f"{self.name}.json"
 
     def write(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        tmp.replace(self.path)
+        write_private(self.path, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def read(cls, name: str) -> InstanceConfig:
@@ -141,19 +187,67 @@ def current_name() -> str:
         return ""
 
 
-def check_storage_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Refuse credentials in storage options: they would land in a settings file.
+def _private_dirs(folder: Path) -> None:
+    """Create ``folder`` (and the config dir above it) readable by the owner only."""
+    top = config_dir()
+    chain = [folder, *folder.parents]
+    mine = chain[: chain.index(top) + 1] if top in chain else [folder]
+    for d in reversed(mine):
+        d.mkdir(mode=SETTINGS_DIR_MODE, parents=True, exist_ok=True)
+        if d.stat().st_mode & 0o077:
+            d.chmod(SETTINGS_DIR_MODE)
 
-    Nested options count too (``client_kwargs={"aws_secret_access_key": …}``)."""
+
+def write_private(path: Path, text: str) -> None:
+    """Write a file of the config dir atomically, readable by its owner only (0600; its
+    folders 0700), whatever the umask."""
+    _private_dirs(path.parent)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, SETTINGS_FILE_MODE)
+    try:
+        os.fchmod(fd, SETTINGS_FILE_MODE)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    tmp.replace(path)
+
+
+def _refuse_option(path: str, why: str) -> InvalidArgument:
+    return InvalidArgument(
+        f"The storage option '{path}' {why}, so labshelf does not store it: settings files "
+        "hold no secrets, and credentials come from the backend's own configuration (AWS "
+        "profile or environment, Google application default credentials)."
+    )
+
+
+def check_storage_options(
+    options: dict[str, Any], _allowed: dict[str, Any] | None = None, _prefix: str = ""
+) -> dict[str, Any]:
+    """Keep only storage options known to hold no secret (``SAFE_STORAGE_OPTIONS``);
+    anything else is refused with one sentence that never echoes a value."""
+    allowed = SAFE_STORAGE_OPTIONS if _allowed is None else _allowed
     for key, value in options.items():
-        if isinstance(value, dict):
-            check_storage_options(value)
-        if any(word in str(key).lower() for word in SECRET_OPTION_WORDS):
-            raise InvalidArgument(
-                f"The storage option '{key}' looks like a credential; labshelf never stores "
-                "secrets in its settings: use the backend's own configuration "
-                "(AWS profile or environment, Google application default credentials)."
+        path = f"{_prefix}{key}"
+        rule = allowed.get(key) if isinstance(key, str) else None
+        if path == "token":
+            if value is None or value in SAFE_TOKENS:
+                continue
+            raise _refuse_option(
+                path, f"is a credential unless it is one of {', '.join(SAFE_TOKENS)}"
             )
+        if rule is None:
+            raise _refuse_option(path, "is not one labshelf knows to be free of credentials")
+        if isinstance(rule, dict):
+            if not isinstance(value, dict):
+                raise _refuse_option(path, "must be a mapping of options")
+            check_storage_options(value, rule, f"{path}.")
+            continue
+        if isinstance(value, dict | list | tuple | set):
+            raise _refuse_option(path, "must be a single value")
+        if key in _URL_OPTIONS and isinstance(value, str) and "@" in urlsplit(value).netloc:
+            raise _refuse_option(path, "holds a user name or password in its URL")
     return options
 
 

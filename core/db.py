@@ -8,7 +8,12 @@ operation only (see ``session``): records are never attached to a session betwee
 SQLite gets WAL, a busy timeout, foreign keys and ``BEGIN IMMEDIATE`` for
 writes; "database is locked" and similar transient errors are retried, but a write
 waits at most ``LABSHELF_SQLITE_LOCK_WAIT`` seconds in all for another process's
-write lock.
+write lock. A SQLite file is never created here (only ``init`` creates one, see
+``create_sqlite_file``): connections open it with ``mode=rw`` (``mode=ro`` where it cannot
+be written: a read-only mount, a folder without write permission), and the file's identity
+(device, inode) taken when its engine was made is compared with the path before every
+write, so a process whose database was deleted or replaced stops writing instead of
+saving into a file nobody will see again.
 
 PostgreSQL connections are bounded in time, with libpq's and the server's own means:
 ``statement_timeout`` (``LABSHELF_DB_STATEMENT_TIMEOUT``) ends a statement the server
@@ -27,7 +32,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
@@ -35,11 +43,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .errors import DatabaseError
+from .log import say
 from .textsim import word_similarity
 
 T = TypeVar("T")
 
 _engines: dict[str, Engine] = {}
+_files: dict[str, SqliteFile] = {}  # the SQLite file behind each engine (by URL key)
 _makers: dict[str, tuple[sessionmaker[Session], sessionmaker[Session]]] = {}
 _lock = threading.Lock()
 
@@ -77,13 +87,195 @@ def sqlite_lock_wait() -> float:
 _write_deadline = threading.local()  # the monotonic time by which retrying()'s write gives up
 
 
+# URL query parameters that hold the password itself (libpq reads ``password``)
+PASSWORD_QUERY_KEYS = ("password", "passwd", "pwd")
+_SECRET_QUERY_WORDS = ("pass", "pwd", "secret", "token", "credential", "private", "apikey")
+_NOT_SECRET_QUERY_KEYS = ("passfile",)  # libpq: the path of a .pgpass file
+
+
+def is_secret_query_key(key: str) -> bool:
+    """Whether a database URL's query parameter is password-like (its value is masked)."""
+    lowered = key.lower().replace("_", "").replace("-", "")
+    if lowered in _NOT_SECRET_QUERY_KEYS:
+        return False
+    return any(word in lowered for word in _SECRET_QUERY_WORDS)
+
+
 def mask_url(url: str | URL) -> str:
-    """The URL with its password replaced by ``***``."""
+    """The URL with its password and every password-like query value replaced by ``***``."""
     parsed = make_url(url) if isinstance(url, str) else url
-    return parsed.render_as_string(hide_password=True)
+    secret = {k: "***" for k in parsed.query if is_secret_query_key(k)}
+    if secret:
+        parsed = parsed.update_query_dict(secret)
+    return parsed.render_as_string(hide_password=True).replace("=%2A%2A%2A", "=***")
 
 
-def _sqlite_pragmas(engine: Engine) -> None:
+def _url_key(url: str | URL) -> str:
+    return url if isinstance(url, str) else url.render_as_string(hide_password=False)
+
+
+@dataclass
+class SqliteFile:
+    """The database file of a SQLite engine, as it was when the engine was made."""
+
+    path: Path
+    identity: tuple[int, int]  # (st_dev, st_ino)
+    read_only: bool = False  # the file or its folder cannot be written here
+    immutable: bool = False  # read-only, and SQLite cannot keep its WAL index next to it
+
+    def uri(self) -> str:
+        """The ``file:`` URI connections open: ``mode=rw`` never creates a missing file;
+        ``mode=ro`` reads a catalog that cannot be written here (a read-only mount, a folder
+        without write permission), ``immutable=1`` too where SQLite cannot even create the
+        WAL index (``-shm``) beside it, which is safe there: nobody can change the file."""
+        mode = "mode=ro" if self.read_only else "mode=rw"
+        return f"file:{quote(str(self.path))}?{mode}" + ("&immutable=1" if self.immutable else "")
+
+    def check(self, what: str, *, write: bool = True) -> None:
+        """Raise ``DatabaseError`` if the path no longer names the file opened at first, or
+        (``write``) if the file is read-only here."""
+        if write and self.read_only:
+            raise DatabaseError(
+                f"The catalog in {self.path.parent} is read-only here, so labshelf cannot "
+                f"change it ({what}); reading, queries and load() work: save where it is writable"
+            )
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            raise DatabaseError(
+                f"The database file {self.path} was deleted while labshelf had it open, so "
+                f"labshelf stopped {what} and changed nothing; restore the file, or create a "
+                "new catalog on purpose with `labshelf init`"
+            ) from None
+        except OSError as exc:
+            raise DatabaseError(
+                f"The database file {self.path} cannot be checked ({exc.strerror}), so "
+                f"labshelf stopped {what} and changed nothing"
+            ) from None
+        if (st.st_dev, st.st_ino) != self.identity:
+            raise DatabaseError(
+                f"The database file {self.path} was replaced by another file while labshelf "
+                f"had it open, so labshelf stopped {what} and changed nothing; connect again "
+                "(ls.connect or a new process) to use the file that is there now"
+            )
+
+
+def missing_database_message(path: Path | str) -> str:
+    return (
+        f"The database file {path} does not exist; labshelf never replaces a lost catalog "
+        "with an empty one: restore the file, re-point this instance with "
+        "`labshelf init --storage ROOT --db sqlite:////path/to/labshelf.db`, or create a new, "
+        "empty catalog on purpose with `labshelf init --storage ROOT`"
+    )
+
+
+def sqlite_path(url: str | URL) -> Path | None:
+    """The file of a SQLite URL (None for another database, in memory or a ``file:`` URI)."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() != "sqlite":
+        return None
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return None
+    return Path(os.path.abspath(database))
+
+
+def create_sqlite_file(url: str | URL) -> None:
+    """Create an empty SQLite file for a new catalog (``init`` only: nothing else creates one)."""
+    path = sqlite_path(url)
+    if path is None or path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(exist_ok=True)
+
+
+def _sqlite_file(url: URL) -> SqliteFile | None:
+    path = sqlite_path(url)
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise DatabaseError(missing_database_message(path)) from None
+    except OSError as exc:
+        raise DatabaseError(f"The database file {path} cannot be opened: {exc.strerror}") from None
+    file = SqliteFile(path, (st.st_dev, st.st_ino))
+    if not (_writable(path) and _writable(path.parent)):
+        file.read_only = True
+        file.immutable = not _opens_read_only(file)
+        say(
+            f"the catalog in {path.parent} is read-only here: it is opened for reading only, "
+            "and saving or editing records is refused"
+        )
+    return file
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write ``path`` (a read-only mount says no, even to root)."""
+    return os.access(path, os.W_OK, effective_ids=os.access in os.supports_effective_ids)
+
+
+def _opens_read_only(file: SqliteFile) -> bool:
+    """Whether SQLite reads the file with ``mode=ro`` (it needs to share or create the WAL
+    index beside a WAL database; a read-only folder without one needs ``immutable``)."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(file.uri(), uri=True, timeout=1)
+    except sqlite3.Error:
+        return False
+    try:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return True
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+
+
+def drop_stale_engine(url: str | URL) -> None:
+    """Forget this process's engine of a SQLite URL whose file was deleted or replaced since,
+    so that opening the instance again (``init``/``connect``) uses the file there now."""
+    key = _url_key(url)
+    with _lock:
+        file = _files.get(key)
+        if file is None:
+            return
+        try:
+            st = os.stat(file.path)
+            if (st.st_dev, st.st_ino) == file.identity:
+                return
+        except OSError:
+            pass
+        _makers.pop(key, None)
+        _engines.pop(key).dispose()
+        del _files[key]
+
+
+def check_writable(url: str | URL, what: str) -> None:
+    """Raise ``DatabaseError`` if writing to this database must not happen now (its SQLite
+    file was deleted or replaced since this process opened it)."""
+    file = _files.get(_url_key(url))
+    if file is not None:
+        file.check(what)
+
+
+def is_read_only(url: str | URL) -> bool:
+    """Whether this process opened the database for reading only."""
+    engine_for(url)
+    file = _files.get(_url_key(url))
+    return file is not None and file.read_only
+
+
+def _sqlite_pragmas(engine: Engine, file: SqliteFile | None) -> None:
+    if file is not None:
+
+        @event.listens_for(engine, "do_connect")
+        def open_file(_dialect, _record, cargs, cparams):  # type: ignore[no-untyped-def]
+            file.check("opening the database", write=False)
+            cargs[0] = file.uri()
+            cparams["uri"] = True
+
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
@@ -103,6 +295,8 @@ def _sqlite_pragmas(engine: Engine) -> None:
         if options.get("labshelf_reader"):
             return  # reader sessions read in autocommit mode
         if options.get("labshelf_write"):
+            if file is not None:
+                file.check("saving")
             # Wait for another process's write lock only as long as this write has left.
             deadline = getattr(_write_deadline, "at", None)
             wait = sqlite_lock_wait() if deadline is None else deadline - time.monotonic()
@@ -177,14 +371,17 @@ def _postgres_bounded_waits(engine: Engine) -> None:
 
 def engine_for(url: str | URL) -> Engine:
     """The process-wide engine of a database URL (created once)."""
-    key = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    key = _url_key(url)
     with _lock:
         engine = _engines.get(key)
         if engine is None:
             parsed = make_url(key)
             if parsed.get_backend_name() == "sqlite":
+                file = _sqlite_file(parsed)
                 engine = create_engine(parsed, connect_args={"timeout": sqlite_lock_wait()})
-                _sqlite_pragmas(engine)
+                _sqlite_pragmas(engine, file)
+                if file is not None:
+                    _files[key] = file
             else:
                 engine = create_engine(
                     parsed,
@@ -263,6 +460,7 @@ def dispose_all() -> None:
             engine.dispose()
         _makers.clear()
         _engines.clear()
+        _files.clear()
 
 
 def _orig_text(exc: DBAPIError) -> str:
@@ -359,6 +557,11 @@ def as_database_error(exc: DBAPIError, what: str) -> DatabaseError:
         )
     orig = exc.orig if exc.orig is not None else exc
     first_line = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    if "readonly database" in first_line.lower():
+        return DatabaseError(
+            f"The database is read-only here, so labshelf cannot change it ({what}); reading, "
+            "queries and load() work: save where it is writable"
+        )
     return DatabaseError(f"The database failed while {what}: {first_line}")
 
 

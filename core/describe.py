@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .humanize import human_size
+from .humanize import human_size, printable
 from .registry import registry_of
 
 HIDDEN_FIELDS = ("id", "source_code", "stem_uid")
@@ -91,12 +91,13 @@ def _section(title: str, rows: list[tuple[str, Any]], last: bool) -> list[str]:
     lines = [f"{'└' if last else '├'}── {title}"]
     pad = "    " if last else "│   "
     for i, (k, v) in enumerate(rows):
-        lines.append(f"{pad}{'└' if i == len(rows) - 1 else '├'}── .{k} = {v}")
+        lines.append(f"{pad}{'└' if i == len(rows) - 1 else '├'}── .{k} = {printable(v)}")
     return lines
 
 
 def describe(rec: Any, print_it: bool = True) -> str:
-    """A tree of a record's fields and its provenance."""
+    """A tree of a record's fields and its provenance; every value is escaped for printing
+    (control and bidi characters shown as ``\x1b``, ``\u202e``)."""
     spec = registry_of(rec)
     title = getattr(rec, spec.name_field, "") or ""
     general = general_lines(rec) + list(rec._describe_general())
@@ -104,7 +105,7 @@ def describe(rec: Any, print_it: bool = True) -> str:
     if created_by is not None:
         general.append(("created_by", created_by.handle))
     provenance = list(rec._describe_provenance())
-    lines = [f"{type(rec).__name__}: {title}".rstrip()]
+    lines = [f"{type(rec).__name__}: {printable(title)}".rstrip()]
     lines += _section("General", general, last=not provenance)
     if provenance:
         lines += _section("Provenance", provenance, last=True)

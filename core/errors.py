@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+from .humanize import printable
+
 
 class LabshelfError(Exception):
-    """Base class of every error labshelf raises on purpose."""
+    """Base class of every error labshelf raises on purpose.
+
+    Its text is safe to print: a key, name or path it echoes cannot smuggle terminal
+    control sequences or bidi overrides (see ``labshelf.humanize.printable``)."""
+
+    def __str__(self) -> str:
+        return printable(super().__str__())
 
 
 class DoesNotExist(LabshelfError):

@@ -4,6 +4,13 @@ instance keeps for the process (its engine, its storage roots, the current user'
 An instance is a database (SQLite by default, or PostgreSQL) plus a default storage root;
 its settings file is ``config.InstanceConfig`` (no secrets). Opening an instance brings its
 schema up to date (``migrations``) and makes sure its default storage row exists.
+
+Each catalog has an id (``instance_meta``), and a storage root records the catalog that
+manages it (``storage.marker``): ``init`` on a root another catalog manages refuses and says
+how to connect to that catalog (or, with ``read_only_storage=True``, registers it as storage
+this catalog only reads from); every write under a root goes through ``Instance.backend``,
+which refuses writes where another catalog's marker is and writes this catalog's marker where
+there is none.
 """
 
 from __future__ import annotations
@@ -13,8 +20,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, inspect, select
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
 
 from . import schema
@@ -31,17 +39,32 @@ from .config import (
     find_config,
     normalize_storage,
     user_handle,
+    write_private,
 )
-from .db import dispose_all, engine_for, mask_url
-from .errors import InvalidArgument, LabshelfError, NotConnected
+from .db import (
+    PASSWORD_QUERY_KEYS,
+    as_database_error,
+    check_writable,
+    create_sqlite_file,
+    dispose_all,
+    drop_stale_engine,
+    engine_for,
+    is_read_only,
+    is_secret_query_key,
+    mask_url,
+    sqlite_path,
+)
+from .errors import DatabaseError, IntegrityError, InvalidArgument, LabshelfError, NotConnected
 from .keys import storage_type
 from .log import say
 from .migrations import upgrade_if_needed
 from .storage import Backend, backend
+from .storage.marker import GuardedBackend, Marker, RootGuard, new_marker, read_marker, write_marker
 from .uids import base62
 
 STORAGE_UID_LENGTH = int(schema.storages.c.uid.type.length)  # type: ignore[attr-defined]
 USER_UID_LENGTH = int(schema.users.c.uid.type.length)  # type: ignore[attr-defined]
+INSTANCE_ID_LENGTH = 12
 
 
 class Instance:
@@ -65,6 +88,8 @@ class Instance:
         self.storage_list: list[tuple[int, str]] | None = None
         self.user_ids: dict[str, int] = {}
         self.lock = threading.Lock()
+        self.instance_id: str | None = None  # read when the instance is opened
+        self.guard: RootGuard | None = None
 
     @property
     def name(self) -> str:
@@ -81,8 +106,34 @@ class Instance:
         return Path(self.config.cache_dir) if self.config.cache_dir else default_cache_dir()
 
     def backend(self, root: str) -> Backend:
-        """The storage backend of ``root``, with this instance's options for it."""
-        return backend(root, self.config.options_for(root))
+        """The storage backend of ``root``, with this instance's options for it; its writes
+        are refused where another catalog manages the root (see ``storage.marker``)."""
+        if self.guard is None:
+            self.guard = RootGuard(self.instance_id, self.new_marker)
+        return GuardedBackend(backend(root, self.config.options_for(root)), self.guard)  # type: ignore[return-value]
+
+    def new_marker(self) -> Marker:
+        """The marker naming this catalog (its id, name and kind of database; no secret)."""
+        assert self.instance_id is not None  # set when the instance was opened
+        server = None
+        in_storage = False
+        if self.dialect == "postgresql":
+            u = self.url
+            server = URL.create(u.drivername, None, None, u.host, u.port, u.database)
+            server = server.render_as_string(hide_password=True)
+        else:
+            path = sqlite_path(self.url)
+            storage = self.config.storage
+            in_storage = (
+                path is not None and "://" not in storage and (Path(storage) in path.parents)
+            )
+        return new_marker(
+            self.instance_id,
+            self.name,
+            self.dialect,
+            database_in_storage=in_storage,
+            database_server=server,
+        )
 
     def storage_options(self, url: str) -> dict[str, Any]:
         return self.config.options_for(url)
@@ -97,19 +148,64 @@ _current: Instance | None = None
 _current_lock = threading.Lock()
 
 
-def strip_password(db: str) -> tuple[str, str | None]:
-    """(the URL without its password, the password)."""
+SUPPORTED_DATABASES = (
+    "sqlite:///path/to/labshelf.db or postgresql+psycopg://user@host:5432/db "
+    "(postgresql:// means the same)"
+)
+# URL schemes labshelf connects with: (backend, driver) -> the drivername it uses
+_DRIVERS = {
+    ("sqlite", ""): "sqlite",
+    ("sqlite", "pysqlite"): "sqlite",
+    ("postgresql", ""): "postgresql+psycopg",
+    ("postgres", ""): "postgresql+psycopg",
+    ("postgresql", "psycopg"): "postgresql+psycopg",
+}
+
+
+def parse_db_url(db: str) -> URL:
+    """A database URL labshelf can use, or ``InvalidArgument`` listing the supported schemes
+    (never an import error of a driver that is not there, never the URL's password)."""
     try:
         url = make_url(db)
-    except Exception as exc:
+    except Exception:  # noqa: BLE001 - any parse failure is the same mistake for the user
         raise InvalidArgument(
-            "The database URL is not valid; expected e.g. postgresql+psycopg://user@host:5432/db."
-        ) from exc
+            f"The database URL is not valid; labshelf supports {SUPPORTED_DATABASES}."
+        ) from None
+    backend_name, _, driver = url.drivername.lower().partition("+")
+    drivername = _DRIVERS.get((backend_name, driver))
+    if drivername is None:
+        raise InvalidArgument(
+            f"The database URL scheme '{url.drivername}://' is not supported; labshelf "
+            f"supports {SUPPORTED_DATABASES}."
+        )
+    url = url.set(drivername=drivername)
+    if drivername == "sqlite":
+        if url.database in (None, "", ":memory:") or str(url.database).startswith("file:"):
+            raise InvalidArgument(
+                f"The database URL '{mask_url(url)}' names no database file; labshelf supports "
+                f"{SUPPORTED_DATABASES}."
+            )
+        url = url.set(database=os.path.abspath(os.path.expanduser(str(url.database))))
+    return url
+
+
+def strip_password(db: str) -> tuple[str, str | None]:
+    """(the URL without its password, the password)."""
+    url = parse_db_url(db)
     password = url.password
+    query = dict(url.query)
+    for key in list(query):
+        if key.lower() in PASSWORD_QUERY_KEYS:  # ?password=… is the password, kept in memory
+            value = query.pop(key)
+            password = password or (value[-1] if isinstance(value, tuple) else value)
+        elif is_secret_query_key(key):
+            raise InvalidArgument(
+                f"The database URL's parameter '{key}' holds a secret, which labshelf never "
+                "stores; give it through the driver's own configuration (e.g. ~/.pgpass or "
+                "PG* environment variables) instead."
+            )
     # URL.set(password=None) keeps the old value, so rebuild the URL without it
-    bare = URL.create(
-        url.drivername, url.username, None, url.host, url.port, url.database, url.query
-    )
+    bare = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, query)
     return bare.render_as_string(hide_password=False), (str(password) if password else None)
 
 
@@ -118,8 +214,14 @@ def init(
     db: str | None = None,
     name: str | None = None,
     storage_options: dict[str, Any] | None = None,
+    *,
+    read_only_storage: bool = False,
 ) -> Instance:
-    """Create an instance (or reopen it, if it exists already) and make it current."""
+    """Create an instance (or reopen it, if it exists already) and make it current.
+
+    A storage root another catalog manages (its marker names another instance) is refused
+    with a sentence saying how to connect to that catalog, unless ``read_only_storage``: then
+    this catalog registers and reads the files there in place and never writes there."""
     root = normalize_storage(storage)
     name = name or default_name(root)
     if not NAME_RE.match(name):
@@ -133,7 +235,9 @@ def init(
             f"An instance named '{name}' already exists with storage {existing.storage}; "
             "choose another name or connect to it."
         )
-    backend(root, options).ensure()
+    root_backend = backend(root, options)
+    root_backend.ensure()
+    marker = read_marker(root_backend)
     db_url, password = strip_password(db) if db else (default_db(root, name), None)
     if not db:
         Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
@@ -143,20 +247,67 @@ def init(
     if options:
         config.storage_options[root] = options
     instance = Instance(config, password)
+    # before anything is created: the database must be the catalog the marker names
+    foreign = marker is not None and _stored_instance_id(instance) != marker.instance_id
+    if marker is not None and foreign and not read_only_storage:
+        raise IntegrityError(_managed_elsewhere(root, marker))
     open_instance(instance, create=True)
+    if marker is None and instance.instance_id is not None:
+        marker = write_marker(root_backend, instance.new_marker())
+        if marker.instance_id != instance.instance_id and not read_only_storage:
+            raise IntegrityError(_managed_elsewhere(root, marker))  # another init won the race
     config.write()
     _set_current(instance, persist=True)
     say(f"instance '{name}' ready: storage {root}, database {mask_url(instance.url)}")
+    if marker is not None and marker.instance_id != instance.instance_id:
+        say(
+            f"the storage {root} is managed by the catalog '{marker.instance_name}': this "
+            "catalog registers and reads its files in place and never writes there"
+        )
     return instance
 
 
+def _managed_elsewhere(root: str, marker: Marker) -> str:
+    return (
+        f"The storage {root} is managed by another catalog ('{marker.instance_name}', id "
+        f"{marker.instance_id}, a {marker.database} database), and one storage has one catalog; "
+        f"{marker.how_to_connect(root)}; or register and read its files from a catalog of your "
+        f"own with ls.init('{root}', read_only_storage=True) "
+        f"(`labshelf init --storage {root} --read-only-storage`)."
+    )
+
+
+def _stored_instance_id(instance: Instance) -> str | None:
+    """The catalog id a database holds already (None: no file, no schema or no id yet)."""
+    try:
+        engine = instance.engine()  # SQLite: a missing file raises, and is not created
+    except DatabaseError:
+        return None
+    meta = schema.instance_meta
+    try:
+        with engine.connect() as conn:
+            if not inspect(conn).has_table(meta.name):
+                return None
+            found = conn.execute(select(meta.c.value).where(meta.c.key == "instance_id"))
+            return found.scalar()
+    except DBAPIError as exc:
+        raise as_database_error(exc, f"opening instance '{instance.name}'") from exc
+
+
 def open_instance(instance: Instance, *, create: bool) -> None:
-    """Bring the schema up to date and make sure the default storage row exists."""
+    """Bring the schema up to date and make sure the default storage row exists.
+
+    Only ``create`` (``init``) makes a new SQLite file or schema; opening an instance whose
+    database is missing or empty raises ``DatabaseError`` instead."""
+    drop_stale_engine(instance.url)
+    if create:
+        create_sqlite_file(instance.url)
     upgrade_if_needed(instance.engine(), instance.name, create=create)
     instance.default_storage_id = ensure_storage_row(
         instance, instance.config.storage, f"default storage of instance {instance.name}"
     )
     _record_meta(instance)
+    instance.guard = None  # made again with the instance id
 
 
 def ensure_user(instance: Instance, handle: str) -> int:
@@ -172,6 +323,7 @@ def ensure_user(instance: Instance, handle: str) -> int:
         if found is not None:
             instance.user_ids[handle] = found
             return int(found)
+        check_writable(instance.url, f"creating the user '{handle}'")
         try:
             with engine.begin() as conn:
                 conn.execute(
@@ -191,6 +343,7 @@ def ensure_storage_row(instance: Instance, root: str, description: str | None) -
         found = conn.execute(select(storages.c.id).where(storages.c.root == root)).scalar()
     if found is None:
         user = ensure_user(instance, user_handle())
+        check_writable(instance.url, f"registering the storage {root}")
         try:
             with engine.begin() as conn:
                 conn.execute(
@@ -213,19 +366,28 @@ def ensure_storage_row(instance: Instance, root: str, description: str | None) -
 
 
 def _record_meta(instance: Instance) -> None:
-    """Keep the instance's name and storage in its database (first writer wins)."""
+    """Keep the instance's name, storage and id in its database (first writer wins each), and
+    the id on ``instance``."""
     meta = schema.instance_meta
-    wanted = {"name": instance.name, "storage": instance.config.storage}
+    wanted = {
+        "name": instance.name,
+        "storage": instance.config.storage,
+        "instance_id": base62(INSTANCE_ID_LENGTH),
+    }
     with instance.engine().connect() as conn:
-        have = set(conn.execute(select(meta.c.key)).scalars())
-    missing = [{"key": k, "value": v} for k, v in wanted.items() if k not in have]
-    if not missing:
-        return
-    try:
-        with instance.engine().begin() as conn:
-            conn.execute(meta.insert(), missing)
-    except SAIntegrityError:
-        pass  # another process recorded them first
+        have = {str(k): str(v) for k, v in conn.execute(select(meta.c.key, meta.c.value))}
+    missing = {k: v for k, v in wanted.items() if k not in have}
+    if missing and not is_read_only(instance.url):
+        check_writable(instance.url, "recording the instance's name")
+        for key, value in missing.items():
+            try:
+                with instance.engine().begin() as conn:
+                    conn.execute(meta.insert().values(key=key, value=value))
+            except SAIntegrityError:
+                pass  # another process recorded it first
+        with instance.engine().connect() as conn:
+            have = {str(k): str(v) for k, v in conn.execute(select(meta.c.key, meta.c.value))}
+    instance.instance_id = have.get("instance_id")
 
 
 def _discover(url: str, password: str | None) -> InstanceConfig | None:
@@ -290,9 +452,7 @@ def _set_current(instance: Instance, *, persist: bool) -> None:
     with _current_lock:
         _current = instance
     if persist:
-        path = current_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(instance.name)
+        write_private(current_file(), instance.name)
 
 
 def disconnect() -> None:

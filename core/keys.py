@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path, PurePosixPath
 
 from .errors import InvalidArgument
+from .humanize import describe_char, nfc, printable, unsafe_char
 
 OBJECTS_DIR = ".labshelf"  # labshelf's own folder under every storage root
 TMP_PREFIX = ".tmp-"  # objects being written, under OBJECTS_DIR
@@ -29,33 +30,45 @@ def is_cloud(path: str) -> bool:
     return storage_type(str(path)) != "local"
 
 
-def validate_key(key: object) -> str:
-    """A key as a clean relative POSIX path, or ``InvalidArgument`` saying why not."""
+def validate_key(key: object, *, normalize: bool = True) -> str:
+    """A key as a clean relative POSIX path in Unicode NFC (unless ``normalize`` is False:
+    an in-place key keeps a file's name, see ``storages.in_place_key``), or
+    ``InvalidArgument`` saying why not."""
     if not isinstance(key, str) or not key.strip():
         raise InvalidArgument("The key is empty; give a relative path like 'study0/meta.csv'.")
+    shown = printable(key if len(key) <= 200 else key[:200] + "…")
     if "\\" in key:
-        raise InvalidArgument(f"The key '{key}' contains a backslash; keys use '/' between parts.")
-    if "\x00" in key or "\n" in key or "\r" in key:
-        raise InvalidArgument(f"The key {key!r} contains a control character.")
+        raise InvalidArgument(
+            f"The key '{shown}' contains a backslash; keys use '/' between parts."
+        )
     try:
         key.encode("utf-8")
     except UnicodeEncodeError:  # a file name with bytes that are not UTF-8 (surrogate escapes)
         raise InvalidArgument(
-            f"The key {key.encode('utf-8', 'backslashreplace').decode()!r} is not valid UTF-8 "
-            "text; rename the file or give a key."
+            f"The key '{shown}' is not valid UTF-8 text; rename the file or give a key."
         ) from None
+    bad = unsafe_char(key)
+    if bad is not None:  # ESC and other controls, bidi overrides: terminal tricks, disguised names
+        raise InvalidArgument(
+            f"The key '{shown}' contains the character {describe_char(bad)}; keys cannot hold "
+            "control, text-direction or invisible characters."
+        )
     if key.startswith("/") or (len(key) > 1 and key[1] == ":"):
-        raise InvalidArgument(f"The key '{key}' is absolute; keys are relative to a storage root.")
+        raise InvalidArgument(
+            f"The key '{shown}' is absolute; keys are relative to a storage root."
+        )
     parts = key.rstrip("/").split("/")
     if any(p == "" for p in parts):
-        raise InvalidArgument(f"The key '{key}' has an empty path segment ('//').")
+        raise InvalidArgument(f"The key '{shown}' has an empty path segment ('//').")
     if any(p in (".", "..") for p in parts):
         raise InvalidArgument(
-            f"The key '{key}' contains '.' or '..'; keys cannot leave their root."
+            f"The key '{shown}' contains '.' or '..'; keys cannot leave their root."
         )
     if len(key) > MAX_KEY_LENGTH:
-        raise InvalidArgument(f"The key '{key[:40]}…' is longer than {MAX_KEY_LENGTH} characters.")
-    return key.rstrip("/")
+        raise InvalidArgument(
+            f"The key '{printable(key[:40])}…' is longer than {MAX_KEY_LENGTH} characters."
+        )
+    return nfc(key.rstrip("/")) if normalize else key.rstrip("/")
 
 
 def object_key(uid: str, suffix: str) -> str:
@@ -111,7 +124,7 @@ def safe_relative(name: str, what: str) -> str:
         or any(p in ("", ".", "..") for p in parts)
     ):
         raise InvalidArgument(
-            f"The object name {name!r} in {what} is not a plain relative path (it is absolute, "
+            f"The object name '{printable(name)}' in {what} is not a plain relative path (it is absolute, "
             "empty or contains '..', '//' or a backslash); labshelf refuses to use it."
         )
     return name

@@ -9,6 +9,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from .humanize import printable
+
 logger = logging.getLogger("labshelf")
 
 
@@ -50,13 +52,14 @@ def quiet() -> Iterator[None]:
 
 
 def say(message: str) -> None:
-    """Tell the person at the keyboard something worth knowing (stderr, via logging)."""
+    """Tell the person at the keyboard something worth knowing (stderr, via logging); the
+    paths, keys and names it echoes are escaped (``labshelf.humanize.printable``)."""
     if getattr(_quiet, "depth", 0):
         return
     _ensure_handler()
-    logger.info(message)
+    logger.info(printable(message))
 
 
 def warn(message: str) -> None:
     _ensure_handler()
-    logger.warning(message)
+    logger.warning(printable(message))

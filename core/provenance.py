@@ -32,6 +32,7 @@ from . import schema
 from .artifact import Artifact
 from .errors import IntegrityError, InvalidArgument, LabshelfError
 from .hashing import hash_bytes
+from .humanize import nfc
 from .keys import validate_key
 from .lineage import HasLineage
 from .log import say, warn
@@ -41,7 +42,9 @@ from .records import (
     Record,
     VersionedRecord,
     as_saved,
+    checked_names,
     delete_row,
+    nfc_text,
     record_from_row,
     referenced,
     save_edits,
@@ -155,6 +158,10 @@ class Transform(VersionedRecord, Base):
 
         delete_row(self, unlink, what=f"deleting transform {self.uid}")
         say(f"deleted transform {self.uid} permanently")
+
+
+checked_names((Transform.name, "transform name"), (Transform.key, "transform key"))
+nfc_text(Transform.description)
 
 
 class Run(HasLineage, Record, Base):
@@ -282,7 +289,7 @@ def _transform_fields(args: tuple[Any, ...], fields: dict[str, Any]) -> dict[str
     values.setdefault("type", "pipeline")
     check_type(values["type"])
     values["key"] = validate_key(str(values.get("key") or values["name"]))
-    values.setdefault("name", values["key"])
+    values["name"] = nfc(str(values.get("name") or values["key"]))
     if "version" in values:
         values["version"] = str(values["version"])
     if values.get("source_code") is not None:

@@ -33,6 +33,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
 
 from .errors import DoesNotExist, InvalidArgument, MultipleResultsFound
+from .humanize import nfc, text_forms, unsafe_char
 from .instance import current
 from .registry import REGISTRIES, registry_of
 from .relations import Relation, columns_of, relations_of
@@ -67,6 +68,41 @@ OPS = [
     "isnull",
     "range",
 ]
+
+
+SEARCH_MAX_CHARS = 200
+# whitespace-like characters a pasted text may hold: searched for as a space
+_SEARCH_SPACES = frozenset("\t\n\r\v\f\x85\u2028\u2029")
+
+
+def clean_search_text(text: Any) -> str:
+    """Search text as it is searched for: in NFC, tabs and line breaks as spaces, other control,
+    text-direction and invisible characters (NUL, ESC, U+202E…) removed, at most
+    ``SEARCH_MAX_CHARS`` characters; anything else raises ``InvalidArgument``."""
+    if not isinstance(text, str):
+        raise InvalidArgument(
+            f"search() takes text, not {'None' if text is None else type(text).__name__}; "
+            "e.g. search('DAPI')."
+        )
+    if len(text) > 10 * SEARCH_MAX_CHARS:  # far too long whatever it holds: say so at once
+        raise _too_long(len(text))
+    if not text.isprintable():
+        text = "".join(
+            " " if ch in _SEARCH_SPACES else ch
+            for ch in text
+            if ch in _SEARCH_SPACES or not unsafe_char(ch)
+        )
+    text = nfc(text)
+    if len(text.strip()) > SEARCH_MAX_CHARS:
+        raise _too_long(len(text.strip()))
+    return text
+
+
+def _too_long(n: int) -> InvalidArgument:
+    return InvalidArgument(
+        f"The search text is {n} characters long; a search takes at most {SEARCH_MAX_CHARS}: "
+        "search for a shorter phrase, or filter() on a field."
+    )
 
 
 def _search_fields(model: type) -> tuple[str, ...]:
@@ -141,7 +177,36 @@ def _coerce_value(col: Any, value: Any, path: str) -> Any:
     return value
 
 
-def _op_expr(col: Any, op: str, value: Any, path: str) -> ColumnElement[bool]:
+def _text_lookup(col: Any, op: str, value: Any, path: str) -> ColumnElement[bool] | None:
+    """Text lookups compare in Unicode NFC, and match a value stored in NFD as well (an
+    in-place key keeps a file's real name): "café" finds "café" whatever its form."""
+    if _python_type(col) is not str:
+        return None
+    if op in ("exact", "iexact") and isinstance(value, str):
+        forms = text_forms(value)
+        if op == "iexact":
+            return or_(*(func.lower(col) == f.lower() for f in forms))
+        return col == forms[0] if len(forms) == 1 else col.in_(forms)
+    if op == "in" and not isinstance(value, str) and hasattr(value, "__iter__"):
+        values = list(value)
+        if all(isinstance(v, str) for v in values):
+            return col.in_([f for v in values for f in text_forms(v)])
+    if op in ("contains", "icontains", "startswith", "istartswith", "endswith", "iendswith"):
+        if value is None:
+            return None
+        return or_(*(_op_expr(col, op, f, path, text_done=True) for f in text_forms(str(value))))
+    if op in ("gt", "gte", "lt", "lte") and isinstance(value, str):
+        return _op_expr(col, op, nfc(value), path, text_done=True)
+    return None
+
+
+def _op_expr(
+    col: Any, op: str, value: Any, path: str, *, text_done: bool = False
+) -> ColumnElement[bool]:
+    if not text_done:
+        text_cond = _text_lookup(col, op, value, path)
+        if text_cond is not None:
+            return text_cond
     if op in ("gt", "gte", "lt", "lte") and value is None:
         raise InvalidArgument(f"The lookup '{path}' cannot compare with None; use '__isnull=True'.")
     if op in ("gt", "gte", "lt", "lte", "range") and _python_type(col) is bool:
@@ -280,11 +345,8 @@ class QuerySet:
         return self._clone(order=tuple(order))
 
     def search(self, text: str) -> QuerySet:
-        if not isinstance(text, str):
-            raise InvalidArgument(
-                f"search() takes text, not {type(text).__name__}; e.g. search('DAPI')."
-            )
-        return self._clone(search=text)
+        """Rows matching ``text`` (see ``clean_search_text`` for what ``text`` may be)."""
+        return self._clone(search=clean_search_text(text))
 
     # -- SQL
 
@@ -352,6 +414,8 @@ class QuerySet:
                 search = _search_terms(self.model, self._search.strip(), dialect, few_hits=True)
         if search is None:
             search = self._search_terms(dialect)
+        if dialect == "sqlite" and self._short_page_applies():
+            return read(lambda s: self._scanned_page(s, search), what=what)
         stmt = self.statement(dialect=dialect, search=search).execution_options(
             populate_existing=True
         )
@@ -406,13 +470,14 @@ class QuerySet:
             """ids of the matches of rank k (of any rank if None), newest first, at most ``limit``."""
             # every exact or prefix match of a key or description has the text at the start of a
             # column ("^"); FTS5 hands out rowids newest first and stops at the LIMIT
-            phrase = ("^" if k in (0, 1) else "") + _fts_phrase(search.q)
+            phrase, exact = _fts_terms(search.q, initial=k in (0, 1))
             fts, match = _fts_source(model, phrase)
+            check = [] if exact else [_substring_like(model, search.q)]
             stmt = (
                 select(model.id)
                 .select_from(fts)
                 .join(model, model.id == fts.c.rowid)
-                .where(match, *base, *([] if k is None else [rank == k]))
+                .where(match, *base, *check, *([] if k is None else [rank == k]))
                 .order_by(fts.c.rowid.desc())
                 .limit(limit)
             )
@@ -437,6 +502,60 @@ class QuerySet:
             if len(ids) >= need:
                 break
             ids += tier(k, need - len(ids))
+        page = ids[self._offset : need]
+        if not page:
+            return []
+        stmt = select(model).where(model.id.in_(page)).execution_options(populate_existing=True)
+        rows = {r.id: r for r in s.scalars(stmt)}
+        return [rows[i] for i in page]
+
+    def _short_page_applies(self) -> bool:
+        """A page of a search too short for the trigram index (one or two characters), in the
+        default order: what ``_scanned_page`` serves."""
+        text = (self._search or "").strip()
+        return (
+            0 < len(text) < 3
+            and bool(_search_fields(self.model))
+            and not self._order
+            and self._limit is not None
+            and self._limit > 0
+            and self._offset + self._limit <= TIER_PROBE
+        )
+
+    def _scanned_page(self, s: Any, search: _Search) -> list[Any]:
+        """SQLite, one or two characters: the rows ``statement()`` gives, without ranking and
+        sorting every match (such text is in most rows, and there is no trigram index).
+
+        The newest TIER_PROBE matches are read in id order, which stops early when matches are
+        many; if that is all of them they are ranked here. Otherwise the page is filled rank by
+        rank (0 exact, 1 prefix, 2 substring: text this short has no near misses), each newest
+        first with a LIMIT, so a common rank stops as soon as the page is full."""
+        model, base, rank = self.model, self._base_conditions(), search.rank
+        need = self._offset + self._limit
+        probe = s.execute(
+            select(model.id, rank)
+            .where(*base, search.where)
+            .order_by(model.id.desc())
+            .limit(TIER_PROBE + 1)
+        ).all()
+        if len(probe) <= TIER_PROBE:
+            ids = [i for i, _ in sorted(probe, key=lambda r: (r[1], -r[0]))]
+        else:
+            # each rank's own test, cheaper than the whole CASE: exact, prefix, substring
+            lowered = [func.lower(getattr(model, f)) for f in _search_fields(model)]
+            exact, prefix, substring = _rank_parts(search.q, search.text, model.uid, lowered)
+            no_exact, no_prefix = (not_(func.coalesce(c, literal(False))) for c in (exact, prefix))
+            tiers = (exact, and_(prefix, no_exact), and_(substring, no_prefix, no_exact))
+            ids = []
+            for cond in tiers:
+                if len(ids) >= need:
+                    break
+                ids += s.scalars(
+                    select(model.id)
+                    .where(*base, cond)
+                    .order_by(model.id.desc())
+                    .limit(need - len(ids))
+                ).all()
         page = ids[self._offset : need]
         if not page:
             return []
@@ -695,9 +814,12 @@ def _search_terms(model: type, text: str, dialect: str, few_hits: bool | None = 
     return _Search(text, q, where, rank, fuzzy_used)
 
 
+FUZZY_MAX_CHARS = 32  # a near miss is a mistyped word; longer text is not one
+
+
 def _wants_fuzzy(q: str) -> bool:
     """Whether a search with few substring hits widens to near misses (see _few_substring_hits)."""
-    return " " not in q and len(q) >= 4
+    return " " not in q and 4 <= len(q) <= FUZZY_MAX_CHARS
 
 
 def _rank_parts(q: str, text: str, uid: Any, lowered: list[Any]) -> tuple[Any, Any, Any]:
@@ -735,12 +857,13 @@ def _few_substring_hits(model: type, q: str, dialect: str, session: Any = None) 
 
     if dialect == "sqlite":
         # driven by the FTS table, so that it stops after FEW_HITS rows
-        fts, match = _fts_source(model, _fts_phrase(q))
+        terms, exact = _fts_terms(q)
+        fts, match = _fts_source(model, terms)
         sample = (
             select(model.id)
             .select_from(fts)
             .join(model, model.id == fts.c.rowid)
-            .where(match)
+            .where(match, *([] if exact else [_substring_like(model, q)]))
             .limit(FEW_HITS)
             .subquery()
         )
@@ -765,6 +888,34 @@ def _fts_phrase(q: str) -> str:
     return '"' + q.replace('"', '""') + '"'
 
 
+# FTS5 reads the postings of every trigram of a phrase, repeated ones included: a phrase of
+# 200 common letters costs a second at 10^5 rows. Longer text asks the index for a few of its
+# distinct trigrams instead (a superset of the rows holding it) and LIKE checks those rows.
+FTS_PHRASE_MAX_CHARS = 16
+FTS_LONG_TRIGRAMS = 8
+
+
+def _fts_terms(q: str, initial: bool = False) -> tuple[str, bool]:
+    """(FTS5 query, exact): the phrase itself (exact), or for long text an AND of at most
+    ``FTS_LONG_TRIGRAMS`` distinct trigrams spread over it (a superset: check the rows)."""
+    if len(q) <= FTS_PHRASE_MAX_CHARS:
+        return ("^" if initial else "") + _fts_phrase(q), True
+    grams = list(dict.fromkeys(q[i : i + 3] for i in range(len(q) - 2)))
+    step = max(1, len(grams) // FTS_LONG_TRIGRAMS)
+    chosen = list(dict.fromkeys([grams[0], *grams[::step]]))[:FTS_LONG_TRIGRAMS]
+    first = ("^" if initial else "") + _fts_phrase(q[:3])
+    rest = [_fts_phrase(g) for g in chosen if g != q[:3]]
+    return " AND ".join([first, *rest]), False
+
+
+def _substring_like(model: type, q: str) -> ColumnElement[bool]:
+    """A lower-cased search field holds ``q`` (the check of an inexact FTS5 candidate)."""
+    pattern = f"%{_escape_like(q)}%"
+    return or_(
+        *(func.lower(getattr(model, f)).like(pattern, escape="\\") for f in _search_fields(model))
+    )
+
+
 def _fts_source(model: type, match: str) -> tuple[Any, ColumnElement[bool]]:
     """(the FTS table, its MATCH condition), to join the model to on ``rowid``."""
     name = _fts_table(model)
@@ -777,12 +928,13 @@ def _substring_candidates(model: type, q: str, dialect: str) -> ColumnElement[bo
     table = _fts_table(model)
     if dialect != "sqlite" or table is None or len(q) < 3:
         return None
+    match, exact = _fts_terms(q)
     sub = (
         select(literal_column_rowid())
         .select_from(sql_text(table))
-        .where(sql_text(f"{table} MATCH :phrase").bindparams(phrase=_fts_phrase(q)))
+        .where(sql_text(f"{table} MATCH :phrase").bindparams(phrase=match))
     )
-    return model.id.in_(sub)
+    return model.id.in_(sub) if exact else and_(model.id.in_(sub), _substring_like(model, q))
 
 
 def literal_column_rowid() -> Any:

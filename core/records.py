@@ -20,10 +20,11 @@ restore / delete helpers for versioned registries.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy import delete, event, func, insert, select, text, update
 from sqlalchemy.orm import DeclarativeBase, Session, configure_mappers, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.base import instance_state
@@ -33,6 +34,7 @@ from . import registry, schema
 from .describe import describe as describe_record
 from .describe import short_repr
 from .errors import DoesNotExist, InvalidArgument
+from .humanize import describe_char, nfc, printable, unsafe_char
 from .log import say
 from .query import QuerySet, get, lookup
 from .relations import columns_of, relations_of
@@ -260,16 +262,17 @@ def fill_new(obj: Any) -> dict[str, Any]:
 
 
 def as_saved(obj: Any, values: dict[str, Any]) -> None:
-    """Turn a new object into a saved, detached record holding ``values`` (every column)."""
+    """Turn a new object into a saved, detached record holding ``values`` (every column).
+
+    The values are set as saved values, without the attribute listeners that check what a
+    user sets (``checked_names``): a row is shown as it is stored."""
     for key, value in values.items():
-        setattr(obj, key, value)
+        set_committed_value(obj, key, value)
     for key in columns_of(type(obj)):
         if key not in obj.__dict__:
-            setattr(obj, key, None)
+            set_committed_value(obj, key, None)
     if instance_state(obj).key is None:
         make_transient_to_detached(obj)
-    else:
-        sync(obj, **values)
 
 
 def blank(model: type) -> Any:
@@ -290,6 +293,41 @@ def sync(obj: Any, **values: Any) -> None:
     """Set fields on a record as saved values (no pending edit)."""
     for key, value in values.items():
         set_committed_value(obj, key, value)
+
+
+def checked_names(*attributes: tuple[Any, str]) -> None:
+    """Check every value set on these (attribute, what) pairs, at construction and on edits:
+    names are shown in lists and terminals, so they hold no control, text-direction or
+    invisible character (a description may: it is escaped wherever it is shown)."""
+    for attribute, what in attributes:
+        event.listen(attribute, "set", _name_check(what), retval=True)
+
+
+def _name_check(what: str) -> Callable[[Any, Any, Any, Any], Any]:
+    def check(_target: Any, value: Any, _old: Any, _initiator: Any) -> Any:
+        if isinstance(value, str):
+            bad = unsafe_char(value)
+            if bad is not None:
+                raise InvalidArgument(
+                    f"The {what} '{printable(value[:200])}' contains the character "
+                    f"{describe_char(bad)}; names cannot hold control, text-direction or "
+                    "invisible characters."
+                )
+            return nfc(value)  # one form for equal-looking names (macOS sends NFD)
+        return value
+
+    return check
+
+
+def nfc_text(*attributes: Any) -> None:
+    """Keep free text set on these attributes in Unicode NFC, so that search finds it
+    whatever form it came in (macOS sends NFD)."""
+    for attribute in attributes:
+        event.listen(attribute, "set", _nfc_value, retval=True)
+
+
+def _nfc_value(_target: Any, value: Any, _old: Any, _initiator: Any) -> Any:
+    return nfc(value) if isinstance(value, str) else value
 
 
 def publish_lock(s: Session) -> None:

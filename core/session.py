@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from . import schema
 from .config import user_handle
-from .db import end_read, retrying, sessionmakers, write_transaction
+from .db import check_writable, end_read, retrying, sessionmakers, write_transaction
 from .instance import Instance, current, ensure_user
 
 T = TypeVar("T")
@@ -46,6 +46,7 @@ def write(fn: Callable[[Session], T], *, what: str = "saving") -> T:
         with write_transaction(sessionmakers(current().url)[1]()) as s:
             return fn(s)
 
+    check_writable(current().url, what)  # its database file deleted or replaced: stop here
     return retrying(attempt, what=what)
 
 

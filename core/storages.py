@@ -7,7 +7,9 @@ existing row). A storage saved here is seen at once by in-place registration in 
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Self
 
 from sqlalchemy import select
@@ -16,8 +18,9 @@ from sqlalchemy.orm import Mapped
 from . import schema
 from .config import normalize_storage
 from .errors import InvalidArgument
+from .humanize import nfc
 from .instance import current, ensure_storage_row
-from .keys import relative_key, storage_type
+from .keys import OBJECTS_DIR, is_cloud, relative_key, storage_type, validate_key
 from .log import say
 from .records import Base, Record, as_saved, pending_edits, save_edits
 from .relations import Relation
@@ -80,6 +83,56 @@ def storage_holding(path: str) -> tuple[int, str, str] | None:
         if rel is not None and (best is None or len(root) > len(best[1])):
             best = (storage_id, root, rel)
     return best
+
+
+def in_place_key(root: str, rel: str) -> str:
+    """The key of an object registered in place: its name, in NFC when the NFC form names the
+    same object (file systems that normalize names, such as macOS's), else as it is (on a
+    file system or bucket that keeps names byte for byte, the NFC form would be another,
+    missing, object). A name that cannot be a key (not UTF-8, a control character) is
+    refused."""
+    rel = validate_key(rel, normalize=False)
+    composed = nfc(rel)
+    if composed == rel or is_cloud(root):
+        return rel
+    try:
+        return composed if os.path.samefile(Path(root) / composed, Path(root) / rel) else rel
+    except OSError:
+        return rel
+
+
+def check_not_storage(path: str) -> None:
+    """Refuse a folder (or cloud prefix) that is a registered storage root itself, its
+    ``.labshelf/`` folder or anything inside it, or a folder that holds a storage root:
+    registering or uploading it would copy the store into itself. The one check every way in
+    goes through (``ls.Artifact``, ``Artifact.from_dir``, ``ls.upload``, the watch, the app's
+    drop)."""
+    text = os.fspath(path)
+    cloud = is_cloud(text)
+    target = text.replace("gcs://", "gs://", 1).rstrip("/") if cloud else os.path.realpath(text)
+    sep = "/" if cloud else os.sep
+    for _, root in storage_roots():
+        if is_cloud(root) != cloud:
+            continue
+        base = root.rstrip("/") if cloud else os.path.realpath(root)
+        own = f"{base.rstrip(sep)}{sep}{OBJECTS_DIR}"
+        if target == base:
+            raise InvalidArgument(
+                f"{text} is the storage {root} itself, where labshelf keeps this catalog's "
+                "objects; registering it would copy the store into itself: register the "
+                "folders inside it instead."
+            )
+        if target == own or target.startswith(own + sep):
+            raise InvalidArgument(
+                f"{text} lies inside labshelf's own folder of storage {root} ({OBJECTS_DIR}/), "
+                "where it keeps its objects; it cannot be registered."
+            )
+        if base.startswith(target.rstrip(sep) + sep):
+            raise InvalidArgument(
+                f"The folder {text} contains the storage {root}, where labshelf keeps this "
+                "catalog's objects; registering it would copy the store into itself: register "
+                "the folders beside the storage one by one, or keep the storage elsewhere."
+            )
 
 
 def ensure_bucket_storage(url: str) -> None:

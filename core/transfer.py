@@ -39,7 +39,7 @@ from .schema import PENDING, VISIBLE
 from .session import read, storage_root, storage_roots
 from .storage import Cancelled, TransientStorageError, UploadCancelled
 from .storage.sources import check_local_source, walk_folder
-from .storages import Storage
+from .storages import Storage, check_not_storage
 
 
 class ItemState(StrEnum):
@@ -239,6 +239,7 @@ def _plan_path(path: Path, prefix: str | None, as_folder: bool) -> list[UploadIt
     check_local_source(path)
     if not path.is_dir():
         return [UploadItem(path, _key(prefix, path.name), size=path.stat().st_size)]
+    check_not_storage(str(path))  # before walking it: the store itself, or a folder holding it
     files, notes = walk_folder(path)
     if as_folder:
         return [

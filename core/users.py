@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy.orm import Mapped
 
 from . import schema
-from .records import Base, Record
+from .records import Base, Record, nfc_text
 
 
 class User(Record, Base):
@@ -19,3 +19,6 @@ class User(Record, Base):
     handle: Mapped[str]
     name: Mapped[str | None]
     created_at: Mapped[datetime]
+
+
+nfc_text(User.name)

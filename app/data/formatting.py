@@ -1,11 +1,12 @@
-"""Human-readable cell values: sizes, times, booleans; passwords masked in URLs. No Qt."""
+"""Human-readable cell values: sizes, times, booleans; passwords masked in URLs; control and
+text-direction characters shown as escapes. No Qt."""
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
 
-from labshelf.app.gateway import human_size
+from labshelf.app.gateway import human_size, printable
 
 __all__ = ["format_value", "human_size", "human_time"]
 
@@ -27,7 +28,7 @@ def format_value(kind: str, value: object) -> str:
         return human_time(value)  # type: ignore[arg-type]
     if kind == "bool":
         return "✓" if value else ""
-    return str(value)
+    return printable(value)  # a description may hold ESC or U+202E: shown, never obeyed
 
 
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s]+@", re.IGNORECASE)

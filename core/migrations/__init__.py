@@ -14,12 +14,12 @@ from typing import Any
 from sqlalchemy import Connection, Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
-from ..db import as_database_error
+from ..db import as_database_error, is_read_only, sqlite_path
 from ..errors import DatabaseError
 from ..log import say
 
-HEAD = "0005"
-KNOWN = ("0001", "0002", "0003", "0004", "0005")
+HEAD = "0006"
+KNOWN = ("0001", "0002", "0003", "0004", "0005", "0006")
 
 
 def _alembic_config(connection: Connection) -> Any:  # -> alembic.config.Config
@@ -59,8 +59,30 @@ def _unbounded(conn: Connection) -> Iterator[None]:
             driver.labshelf_wait_limit = had
 
 
+def _no_catalog_message(engine: Engine, name: str) -> str:
+    path = sqlite_path(engine.url)
+    where = f"The database file {path}" if path else f"The database of instance '{name}'"
+    return (
+        f"{where} holds no labshelf catalog (it is empty); labshelf only creates a catalog on "
+        "purpose: restore the database, re-point the instance with `labshelf init --storage "
+        "ROOT --db URL`, or create a new catalog with `labshelf init --storage ROOT`"
+    )
+
+
+def _read_only_message(engine: Engine, rev: str | None) -> str:
+    path = sqlite_path(engine.url)
+    folder = path.parent if path is not None else "the database"
+    if rev is None:
+        return f"The folder {folder} is read-only here, so no catalog can be created in it"
+    return (
+        f"The catalog in {folder} is read-only here and has schema revision {rev}, older than "
+        f"this labshelf's {HEAD}; open it once where it is writable, so that it is upgraded"
+    )
+
+
 def upgrade_if_needed(engine: Engine, name: str, *, create: bool) -> None:
-    """Create the schema (``create=True``) or upgrade an older one to ``HEAD``."""
+    """Create the schema (``create=True``, ``init`` only) or upgrade an older one to ``HEAD``;
+    an empty database is never given a schema otherwise."""
     try:
         with engine.connect() as conn:
             rev = current_revision(conn)
@@ -76,6 +98,10 @@ def upgrade_if_needed(engine: Engine, name: str, *, create: bool) -> None:
                     f"The database of instance '{name}' holds tables that are not a "
                     "labshelf schema; connect to an empty or a labshelf database."
                 )
+            if rev is None and not create:
+                raise DatabaseError(_no_catalog_message(engine, name))
+            if is_read_only(engine.url):
+                raise DatabaseError(_read_only_message(engine, rev))
             if rev is not None:
                 say(f"upgrading the schema of '{name}' from {rev} to {HEAD}")
         # SQLite: BEGIN IMMEDIATE, so a second process waits for the lock instead of failing

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import StorageError
+
 
 @dataclass
 class LocalFile:
@@ -72,6 +74,19 @@ class Progress:
     max_workers: int = 8
 
 
+class WrongKind(StorageError):
+    """A file is stored where the record says a folder, or a folder where it says a file."""
+
+
+def wrong_kind(where: str, found_folder: bool | None) -> WrongKind:
+    """``WrongKind`` for ``where``: a folder (True), a file (False) or something else (None)
+    is stored where the record says the opposite."""
+    if found_folder is None:
+        return WrongKind(f"{where}: a broken link or a special file is stored there.")
+    found, expected = ("a folder", "a file") if found_folder else ("a file", "a folder")
+    return WrongKind(f"{where}: {found} is stored where the record says {expected}.")
+
+
 class Cancelled(Exception):
     """Internal: a transfer was cancelled by the caller; nothing is left under a final key."""
 
@@ -93,7 +108,8 @@ class Backend(Protocol):
         nothing is left under ``key`` on failure or cancel."""
 
     def remove(self, key: str) -> None:
-        """Remove the object or folder ``key``; a missing one is not an error."""
+        """Remove the object or folder ``key``; a missing one is not an error; one that is
+        still there afterwards raises ``StorageError``."""
 
     def move(self, old: str, new: str) -> None:
         """Rename an object within the root; refuses when ``new`` exists."""
@@ -109,13 +125,21 @@ class Backend(Protocol):
 
     def content_hash(self, key: str, expected: Expected) -> tuple[str, int] | None:
         """(hash, size) of what is stored at ``key`` (re-read or from the backend's
-        tags), or None if nothing is there."""
+        tags), or None if nothing is there; ``WrongKind`` when a file is stored where
+        ``expected`` says a folder (or the other way round)."""
 
     def local_copy(
         self, key: str, cache_dir: Path, expected: Expected, max_bytes: int | None
     ) -> Path:
         """A local path holding exactly the bytes of ``key`` (downloaded into the cache
         for cloud roots); ``StorageError`` when they no longer match ``expected``."""
+
+    def read_bytes(self, key: str) -> bytes | None:
+        """The bytes of a small object (labshelf's own notes, such as the catalog marker), or
+        None if there is none."""
+
+    def write_new(self, key: str, data: bytes) -> bool:
+        """Store a small object only if ``key`` holds none yet; whether it was written."""
 
     def objects(self) -> Iterator[tuple[str, float | None]]:
         """(name, mtime) of every entry directly under the root's objects folder."""

@@ -10,12 +10,13 @@ from typing import Any
 from ..errors import InvalidArgument, StorageError
 from ..hashing import CHUNK_THRESHOLD, hash_folder_from_hashes
 from ..keys import OBJECTS_DIR, safe_relative
-from .base import Entry, Expected, Progress, Source
+from .base import Entry, Expected, Progress, Source, wrong_kind
 from .cache import CacheProgress, download
 from .remote import (
     _abort_quietly,
     _call,
     _entry,
+    _error_code,
     _fs_path,
     _remove_quietly,
     check_bucket,
@@ -133,10 +134,14 @@ class CloudBackend:
         if expected.n_objects is None:
             entry = self.stat(key)
             if entry is None:
+                if self.list(key):
+                    raise wrong_kind(self.url(key), True)
                 return None
             return self._file_hash(entry, expected.hash_type)[0], entry.size
         entries = self.list(key)
         if not entries:
+            if self.stat(key) is not None:
+                raise wrong_kind(self.url(key), False)
             return None
         if expected.in_place:  # registered in place: LaminDB combines the backend's tags
             hashes = [e.tag or "" for e in entries]
@@ -172,6 +177,35 @@ class CloudBackend:
             max_workers=max_workers,
             on_progress=on_progress,
         )
+
+    def read_bytes(self, key: str) -> bytes | None:
+        fs, path = self.fs, self.fs_path(key)
+        try:
+            return bytes(fs.cat_file(path))
+        except FileNotFoundError:
+            return None
+        except Exception as exc:  # noqa: BLE001 - every backend error becomes one sentence
+            raise translate(exc, self.url(key)) from None
+
+    def write_new(self, key: str, data: bytes) -> bool:
+        """Written with the service's create-only condition (S3 ``If-None-Match: *``, GCS
+        ``ifGenerationMatch=0``); where a service ignores it, a check just before."""
+        fs, path = self.fs, self.fs_path(key)
+        if self.stat(key) is not None:
+            return False
+        try:
+            fs.pipe_file(path, data, mode="create")
+        except Exception as exc:  # noqa: BLE001
+            if isinstance(exc, FileExistsError) or _error_code(exc) in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+                412,
+            ):
+                return False
+            raise translate(exc, self.url(key)) from None
+        finally:
+            fs.invalidate_cache()
+        return True
 
     def objects(self) -> Iterator[tuple[str, float | None]]:
         base = self.fs_path(OBJECTS_DIR)

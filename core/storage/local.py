@@ -26,7 +26,7 @@ from ..hashing import (
 )
 from ..humanize import human_size
 from ..keys import OBJECTS_DIR, TMP_PREFIX, tmp_key
-from .base import Cancelled, Entry, Expected, LocalFile, Progress, Source
+from .base import Cancelled, Entry, Expected, LocalFile, Progress, Source, wrong_kind
 from .sources import walk_folder
 
 
@@ -115,6 +115,11 @@ def remove_path(path: Path) -> None:
             pass
 
 
+def os_reason(exc: OSError) -> str:
+    """An OSError's reason in words ("permission denied"), never its class name."""
+    return (exc.strerror or "an operating-system error").lower()
+
+
 class LocalBackend:
     """A storage root on the local file system."""
 
@@ -149,7 +154,20 @@ class LocalBackend:
 
     # -- writing
 
+    def check_writable(self) -> None:
+        """``StorageError`` naming the folder if nothing can be stored under this root here (a
+        read-only mount, or ``.labshelf`` without write permission): said before a byte is
+        copied."""
+        folder = self.base / OBJECTS_DIR
+        target = folder if folder.is_dir() else self.base
+        if not os.access(target, os.W_OK, effective_ids=os.access in os.supports_effective_ids):
+            raise StorageError(
+                f"The storage folder {target} is read-only here, so nothing can be saved in it; "
+                "reading, queries and load() work: save to a storage where it is writable"
+            )
+
     def put(self, source: Source, key: str, expected: Expected, progress: Progress) -> None:
+        self.check_writable()
         final = self.base / key
         tmp = self.base / tmp_key(final.name)
         tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -185,7 +203,13 @@ class LocalBackend:
             raise
 
     def remove(self, key: str) -> None:
-        remove_path(self.base / key)
+        path = self.base / key
+        try:
+            remove_path(path)
+        except OSError as exc:
+            raise StorageError(f"{path} could not be removed: {os_reason(exc)}.") from None
+        if path.exists() or path.is_symlink():
+            raise StorageError(f"{path} could not be removed (permission denied?).")
 
     def move(self, old: str, new: str) -> None:
         src, dst = self.base / old, self.base / new
@@ -241,23 +265,27 @@ class LocalBackend:
     def content_hash(self, key: str, expected: Expected) -> tuple[str, int] | None:
         path = self.base / key
         try:
-            if expected.n_objects is None:
-                if not path.exists():
-                    return None
-                if path.is_dir():
-                    raise StorageError(f"{path} is a folder; the record describes a file.")
+            if not path.exists():
+                if path.is_symlink():
+                    raise wrong_kind(str(path), None)
+                return None
+            folder = expected.n_objects is not None
+            if path.is_dir() != folder:
+                raise wrong_kind(
+                    str(path), path.is_dir() if path.is_dir() or path.is_file() else None
+                )
+            if not folder:
                 size = path.stat().st_size
                 # a size mismatch is enough to tell; reading a huge wrong file is not needed
                 return (hash_file(path, size)[0] if size == expected.size else ""), size
-            if not path.exists():
-                return None
-            if not path.is_dir():
-                raise StorageError(f"{path} is a file; the record describes a folder.")
             files, _ = walk_folder(path)
             hashes = [h for h, _ in hash_files([f.path for f in files])]
             return hash_folder_from_hashes(hashes)[0], sum(f.size for f in files)
+        except StorageError:
+            raise
         except OSError as exc:
-            raise StorageError(f"{path} cannot be read: {exc.strerror or exc}.") from None
+            where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+            raise StorageError(f"{path} cannot be read: {os_reason(exc)}{where}.") from None
 
     def local_copy(
         self,
@@ -273,6 +301,30 @@ class LocalBackend:
         if not path.exists():
             raise StorageError(f"The object is missing at {path}.")
         return path
+
+    def read_bytes(self, key: str) -> bytes | None:
+        path = self.base / key
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise StorageError(f"{path} cannot be read: {os_reason(exc)}.") from None
+
+    def write_new(self, key: str, data: bytes) -> bool:
+        final = self.base / key
+        tmp = self.base / tmp_key(final.name)
+        try:
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            os.link(tmp, final)  # appears complete, and never replaces one written meanwhile
+            return True
+        except FileExistsError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"{final} cannot be written: {os_reason(exc)}.") from None
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def objects(self) -> Iterator[tuple[str, float | None]]:
         folder = self.base / OBJECTS_DIR

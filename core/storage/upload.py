@@ -153,7 +153,8 @@ def _store_file(fs: Any, local: Path, final: str, root: str, transfer: Transfer)
     size = _local_size(local)
     if split_url(root)[0] == "s3":
         return _put_s3(fs, local, size, final, transfer)
-    tmp = _fs_path(f"{root.rstrip('/')}/{tmp_key(local.name, '')}")
+    # named after the final key (its uid): doctor can prove such a leftover is its own
+    tmp = _fs_path(f"{root.rstrip('/')}/{tmp_key(final.rsplit('/', 1)[-1], '')}")
     try:
         got = _put_gcs(fs, local, size, tmp, transfer)
         # a server-side copy: gcsfs' mv tries a moveTo API that emulators lack, then copies
@@ -336,7 +337,7 @@ def _store_folder(
     """Upload a folder's files under a temporary prefix, verify, then copy them into place."""
     files: list[LocalFile] = source.files or []
     max_workers = transfer.max_workers
-    tmp = _fs_path(f"{root.rstrip('/')}/{tmp_key(Path(source.path).name, '')}")
+    tmp = _fs_path(f"{root.rstrip('/')}/{tmp_key(final.rsplit('/', 1)[-1], '')}")
     copied: list[str] = []
     try:
         hashes = _map(

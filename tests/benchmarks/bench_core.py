@@ -4,6 +4,8 @@ Run: .venv/bin/python tests/benchmarks/bench_core.py [--files 10000] [--rows 100
 Prints numbers; asserts nothing. Everything runs in a temporary instance.
 ``--search-only [--repeat N]`` skips the import and file-registration parts (the files become
 synthetic rows, so the row count is the same) and times only the searches, N rounds each.
+``--hostile`` adds hostile search texts (200 characters of one letter, of distinct letters, of
+common words, wildcards, NUL and FTS5 syntax, accents) and times a page and a count of each.
 """
 
 from __future__ import annotations
@@ -179,16 +181,46 @@ SEARCHES = {
 }
 
 
-def bench_searches(rows: int, files: int, repeat: int) -> None:
+def _hostile_searches() -> dict[str, str]:
+    """Search texts chosen to be slow: long (at the 200-character cap), many distinct trigrams
+    (the near-miss search ORs them), common trigrams, LIKE wildcards, FTS5 syntax, NUL."""
+    import random
+
+    rng = random.Random(13)
+    distinct = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(200))
+    return {
+        "200 x 'a'": "a" * 200,
+        "200 random letters/digits, one word": distinct,
+        "'microscopy' repeated to 200, one word": ("microscopy" * 20)[:200],
+        "200 chars of common words": ("plate cells microscopy sample " * 7)[:200],
+        "'sample' x 28 with spaces": ("sample " * 28)[:196],
+        "'%_' x 100 (LIKE wildcards)": "%_" * 100,
+        "FTS5 syntax, quotes, NUL": 'f1\x00x"*^NEAR(a b) AND OR NOT - : {key}',
+        "'ple' (a common trigram)": "ple",
+        "'samp' (fuzzy probe, common)": "samp",
+        "'sampel' typo": "sampel",
+        "199 x 'é'": "é" * 199,
+        "'s' one letter": "s",
+    }
+
+
+def bench_searches(rows: int, files: int, repeat: int, hostile: bool = False) -> None:
     """Only the searches, ``repeat`` rounds of a median of 7 each, interleaved against noise."""
     import labshelf as ls
 
     seed_rows(rows, files)
     print(f"artifacts in the instance: {ls.Artifact.filter().count():,}")
-    results: dict[str, list[float]] = {name: [] for name in SEARCHES}
+    cases = {
+        name: (lambda t=text: ls.Artifact.search(t)[:50].all()) for name, text in SEARCHES.items()
+    }
+    if hostile:
+        for name, text in _hostile_searches().items():
+            cases[f"hostile {name}: first 50"] = lambda t=text: ls.Artifact.search(t)[:50].all()
+            cases[f"hostile {name}: count"] = lambda t=text: ls.Artifact.search(t).count()
+    results: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeat):
-        for name, text in SEARCHES.items():
-            results[name].append(_timed(lambda t=text: ls.Artifact.search(t)[:50].all()))
+        for name, fn in cases.items():
+            results[name].append(_timed(fn))
     for name, samples in results.items():
         shown = " ".join(f"{v:.1f}" for v in samples)
         print(f"  {name}: {statistics.median(samples):.1f} ms (median of {repeat} rounds: {shown})")
@@ -245,6 +277,9 @@ def main() -> None:
         help="seed rows (files included as rows) and time only the searches",
     )
     parser.add_argument("--repeat", type=int, default=5, help="rounds with --search-only")
+    parser.add_argument(
+        "--hostile", action="store_true", help="with --search-only: also hostile search texts"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -262,7 +297,7 @@ def main() -> None:
         ls.init(str(tmp / "store"), db=args.db)
         print(f"database: {ls.settings.db}")
         if args.search_only:
-            bench_searches(args.rows, args.files, args.repeat)
+            bench_searches(args.rows, args.files, args.repeat, hostile=args.hostile)
             return
         bench_registration(tmp, args.files)
         bench_queries(args.rows)

@@ -20,7 +20,7 @@ def _nothing_written(root: Path) -> None:
     leftovers = [
         p.name
         for p in (root / ".labshelf").iterdir()
-        if p.name not in ("labshelf.db", "labshelf.db-wal", "labshelf.db-shm")
+        if p.name not in ("labshelf.db", "labshelf.db-wal", "labshelf.db-shm", "catalog.json")
     ]
     assert leftovers == []
 

@@ -1,5 +1,7 @@
 """doctor: re-hashes stored objects, lists missing/corrupt ones, pending rows, leftovers and
-orphans; fix removes the last three (past the grace period) and nothing else."""
+orphans; fix removes (past the grace period) only what it can prove is its own: pending rows
+with their objects, and temporary objects and incomplete uploads named after one of its rows.
+An orphan, or a leftover no row names, is reported and left alone."""
 
 from __future__ import annotations
 
@@ -63,6 +65,8 @@ def test_doctor_local(local_root: str, tmp_path: Path) -> None:
     (objects / f"{'Z' * 20}.txt").write_text("nobody's")
     (src / "d.txt").write_text("dddd")
     pending = _crash_after_pending(src / "d.txt")
+    ours = objects / f".tmp-{pending.uid}.txt-5678abcd"
+    ours.write_text("partial copy of d")
 
     report = doctor()
     assert {p.kind for p in report.problems} == {
@@ -79,10 +83,17 @@ def test_doctor_local(local_root: str, tmp_path: Path) -> None:
     kept = doctor(fix=True)  # within the grace period: nothing is removed
     assert not any(p.fixed for p in kept.problems)
     fixed = doctor(fix=True, grace=0)
-    assert {p.kind for p in fixed.problems if p.fixed} == {"leftover", "orphan", "pending"}
-    assert not (objects / ".tmp-a.txt-1234abcd").exists()
+    assert {p.key for p in fixed.problems if p.fixed} == {
+        f".labshelf/{ours.name}",
+        f".labshelf/{pending.uid}.txt",
+    }
+    assert not ours.exists()
+    # nobody's: reported, never removed, and the report says why
+    assert (objects / ".tmp-a.txt-1234abcd").exists() and (objects / f"{'Z' * 20}.txt").exists()
+    assert fixed.refused and "named by no row of this catalog" in fixed.refused[0]
     after = doctor()
-    assert {p.kind for p in after.problems} == {"corrupt", "missing"}
+    assert {p.kind for p in after.problems} == {"corrupt", "missing", "leftover", "orphan"}
+    assert not any(p.fixable for p in after.problems)
     assert ls.Artifact.filter(uid=a.uid).exists()
 
 
@@ -96,17 +107,27 @@ def test_doctor_s3(s3_root: str, tmp_path: Path) -> None:
     bucket = s3_root.split("://")[1]
     fs = cloud.filesystem(s3_root)
     fs.pipe_file(f"{bucket}/.labshelf/{b.uid}.txt", b"BBBB")
-    fs.pipe_file(f"{bucket}/.labshelf/.tmp-x-1234abcd/part", b"partial")
+    (src / "d.txt").write_text("dddd")
+    pending = _crash_after_pending(src / "d.txt")
+    fs.pipe_file(f"{bucket}/.labshelf/.tmp-{pending.uid}.txt-1234abcd/part", b"partial")
+    fs.call_s3("create_multipart_upload", Bucket=bucket, Key=f".labshelf/{pending.uid}.txt")
+    fs.pipe_file(f"{bucket}/.labshelf/.tmp-x-1234abcd/part", b"nobody's")
     fs.call_s3("create_multipart_upload", Bucket=bucket, Key=f".labshelf/{'Y' * 20}.bin")
     fs.invalidate_cache()
     assert doctor().checked == 3
 
     found = doctor()
-    assert {p.kind for p in found.problems} == {"corrupt", "leftover"}
-    assert found.of_kind("corrupt")[0].uid == b.uid and len(found.of_kind("leftover")) == 2
+    assert {p.kind for p in found.problems} == {"corrupt", "leftover", "pending"}
+    assert found.of_kind("corrupt")[0].uid == b.uid and len(found.of_kind("leftover")) == 4
+    assert sum(p.fixable for p in found.of_kind("leftover")) == 2
     doctor(fix=True, grace=0)
-    assert {p.kind for p in doctor().problems} == {"corrupt"}
-    assert not cloud.incomplete_uploads(s3_root)
+    left = doctor()
+    assert {p.kind for p in left.problems} == {"corrupt", "leftover"}
+    assert {p.key for p in left.of_kind("leftover")} == {
+        ".labshelf/.tmp-x-1234abcd",
+        f".labshelf/{'Y' * 20}.bin",
+    }
+    assert [u["Key"] for u in cloud.incomplete_uploads(s3_root)] == [f".labshelf/{'Y' * 20}.bin"]
 
 
 def test_doctor_reports_an_unreachable_storage_once(s3_server, tcp_proxy, tmp_path: Path) -> None:

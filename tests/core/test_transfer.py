@@ -91,14 +91,14 @@ def _stored_keys(root: str) -> list[str]:
         return [
             f".labshelf/{p.name}"
             for p in (Path(root) / ".labshelf").iterdir()
-            if not p.name.startswith(("labshelf.db", ".tmp-"))
+            if not p.name.startswith(("labshelf.db", ".tmp-", "catalog.json"))
         ]
     base = len(root.split("://")[1]) + 1
     return sorted(
         {
             "/".join(e.path[base:].split("/")[:2])
             for e in cloud.list_objects(f"{root}/.labshelf")
-            if ".tmp-" not in e.path
+            if ".tmp-" not in e.path and not e.path.endswith("/.labshelf/catalog.json")
         }
     )
 
@@ -280,7 +280,9 @@ def test_missing_bucket_fails_items_at_once(s3_server, s3_root: str, tmp_path: P
     import boto3
 
     client = boto3.client("s3", endpoint_url=s3_server.endpoint)
-    client.delete_bucket(Bucket=s3_root.split("://")[1])
+    bucket = s3_root.split("://")[1]
+    client.delete_object(Bucket=bucket, Key=".labshelf/catalog.json")  # init's catalog marker
+    client.delete_bucket(Bucket=bucket)
     src = make_files(tmp_path / "m", 5)
     started = time.monotonic()
     report = ls.upload(src, as_folder=False)

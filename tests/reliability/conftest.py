@@ -21,6 +21,7 @@ from typing import Any
 import labshelf as ls
 import pytest
 from labshelf.instance import disconnect
+from labshelf.storage.marker import MARKER_NAME
 
 REPO = Path(__file__).resolve().parents[2]
 WORKER = Path(__file__).with_name("worker.py")
@@ -244,7 +245,7 @@ def audit(root: Path, *, rehash: bool = True) -> Audit:
             result.bad_objects.append(r.uid)
     if objects.is_dir():
         for entry in os.scandir(objects):
-            if entry.name.startswith("labshelf.db"):
+            if entry.name.startswith("labshelf.db") or entry.name == MARKER_NAME:
                 continue
             if entry.name.startswith(".tmp-"):
                 result.tmp_leftovers.append(entry.name)

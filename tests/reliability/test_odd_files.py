@@ -104,7 +104,8 @@ def test_single_file_with_odd_name(instance: Path, tmp_path: Path, name: bytes) 
         b = ls.Artifact(os.fsdecode(inside)).save()
     except ls.LabshelfError as exc:
         assert one_sentence(str(exc)), str(exc)
-        assert not name.isascii() or b"\n" in name or b"\r" in name
+        # keys refuse names that are not UTF-8 and control characters (newline, tab, ESC…)
+        assert not name.isascii() or any(c < 0x20 for c in name)
         return
     assert b.hash == lamindb_file_hash(b"in place " + name)
     assert ls.Artifact.get(b.uid).key == b.key
