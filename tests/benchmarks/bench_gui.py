@@ -168,7 +168,7 @@ def bench_startup() -> float:
         text=True,
     )
     if out.returncode:
-        raise RuntimeError(out.stderr)
+        raise RuntimeError(f"the start-up child exited with {out.returncode}: {out.stderr}")
     return float(out.stdout.strip().splitlines()[-1]) - t0
 
 
