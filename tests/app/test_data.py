@@ -18,9 +18,13 @@ def test_the_app_shows_every_registry_of_core_with_core_s_columns() -> None:
     core = {spec.name: spec for spec in REGISTRIES.values()}
     assert set(registries.LOOKS) == set(core)
     for name, spec in core.items():
-        view = registries.view(name)
-        assert view.fields == tuple(spec.columns)  # core's columns, not a copy of them
+        view, look = registries.view(name), registries.LOOKS[name]
+        assert sorted(view.fields) == sorted(spec.columns)  # core's columns, not a copy
+        shown = [c.field for c in view.columns if c.shown]
+        assert shown == [f for f in look.columns if f in spec.columns]  # the scientist's first
+        assert shown[0] != "uid" and "hash" not in shown, name
         assert view.has_trash == spec.has_trash and view.name_field == spec.name_field
+        assert view.versioned == spec.versioned
         # every column has a header of its own (no field falls back to its raw name)
         assert all(field in registries.FIELDS for field in spec.columns), name
     assert registries.loaded("Artifact") is registries.view("Artifact")
@@ -104,4 +108,4 @@ def test_export_csv_writes_the_table_s_columns(tmp_path: Path) -> None:
     with path.open() as handle:
         lines = list(csv.reader(handle))
     assert lines[0] == list(registries.view("Artifact").fields)
-    assert lines[1][:2] == ["u0", "k0.csv"] and len(lines) == 4
+    assert lines[1][:1] == ["k0.csv"] and len(lines) == 4
