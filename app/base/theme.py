@@ -76,6 +76,12 @@ def apply_theme(app: QApplication, theme: str) -> None:
         (QPalette.ColorRole.PlaceholderText, "muted"),
     ):
         palette.setColor(role, QColor(c[name]))
+    for role in (  # disabled menu items and controls read as disabled
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.ButtonText,
+    ):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(c["muted"]))
     app.setPalette(palette)
     app.setStyleSheet(style_sheet(theme))
     icon.cache_clear()

@@ -14,6 +14,7 @@ from html import escape
 from typing import Any
 
 from labshelf.app import gateway
+from labshelf.app.base.flow_layout import FlowLayout
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.data import registries
 from labshelf.app.data.details import DetailsView, Line, details_view
@@ -40,6 +41,14 @@ from PySide6.QtWidgets import (
 )
 
 NOTHING = "Nothing selected"
+LIST_ROWS = 5  # the versions and collections lists show this many rows, then scroll
+
+
+def _fit_rows(view: QListWidget) -> None:
+    """As tall as its rows (up to `LIST_ROWS`)."""
+    rows = min(max(view.count(), 1), LIST_ROWS)
+    height = max(view.sizeHintForRow(0), view.fontMetrics().height() + 2)
+    view.setFixedHeight(rows * height + 2 * view.frameWidth() + 2)
 
 
 class Section(QWidget):
@@ -140,6 +149,7 @@ class DetailsPanel(QWidget):
         self.details: dict[str, Any] = {}
         self.view: DetailsView | None = None
         self._wanted: tuple[str, str] | None = None
+        self._auto_tab = False  # the tab was switched away from an empty preview
         self.title = QLabel(NOTHING, objectName="detailsTitle", wordWrap=True)
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -154,8 +164,7 @@ class DetailsPanel(QWidget):
         self.describe_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.describe_text.setWordWrapMode(QTextOption.WrapMode.NoWrap)
         self.actions_box = QWidget(objectName="recordActions")
-        self.actions_row = QHBoxLayout(self.actions_box)
-        self.actions_row.setContentsMargins(0, 0, 0, 0)
+        self.actions_row = FlowLayout(self.actions_box)
         self.sections: dict[str, Section] = {}
         self._build()
         self.clear()
@@ -190,7 +199,7 @@ class DetailsPanel(QWidget):
         self.splitter.addWidget(self.scroll)
         self.splitter.addWidget(self.tabs)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([330, 400])
+        self.splitter.setSizes([380, 360])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.splitter)
@@ -231,7 +240,6 @@ class DetailsPanel(QWidget):
         column = QVBoxLayout(box)
         column.setContentsMargins(0, 0, 0, 0)
         self.version_list = QListWidget(objectName="versionList")
-        self.version_list.setMaximumHeight(110)
         self.version_list.itemClicked.connect(self._on_version_clicked)
         self.make_latest = QPushButton(
             "Make this the latest…", enabled=False, objectName="makeLatest"
@@ -247,7 +255,6 @@ class DetailsPanel(QWidget):
 
     def _collection_list(self) -> QWidget:
         self.collection_list = QListWidget(objectName="inCollections")
-        self.collection_list.setMaximumHeight(90)
         self.collection_list.itemActivated.connect(self._open_collection)
         self.collection_list.itemClicked.connect(self._open_collection)
         return self.collection_list
@@ -260,9 +267,13 @@ class DetailsPanel(QWidget):
             button.setDefaultAction(action)
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
             button.setVisible(action.isEnabled())
-            action.changed.connect(lambda b=button, a=action: b.setVisible(a.isEnabled()))
+            action.changed.connect(lambda b=button, a=action: self._show_button(b, a))
             self.actions_row.addWidget(button)
-        self.actions_row.addStretch(1)
+
+    def _show_button(self, button: QToolButton, action: QAction) -> None:
+        if button.isVisibleTo(self.actions_box) != action.isEnabled():
+            button.setVisible(action.isEnabled())
+            self.actions_row.invalidate()
 
     # -- content -------------------------------------------------------------------------
     @property
@@ -319,10 +330,21 @@ class DetailsPanel(QWidget):
             self.preview.load(lambda ctx: gateway.local_path(uid), "Fetching the content…", title)
         else:
             self.preview.show_message(f"{look.label} have no file content to preview.")
+        self._choose_tab(look.content, look.lineage)
         if look.lineage:
             self.lineage.show_record(registry, uid)
         else:
             self.lineage.clear()
+
+    def _choose_tab(self, content: bool, lineage: bool) -> None:
+        """Records without content open on their lineage (or describe() tree) rather than on
+        an empty preview; the next file opens on the preview again."""
+        if not content and self.tabs.currentWidget() is self.preview:
+            self.tabs.setCurrentWidget(self.lineage if lineage else self.describe_text)
+            self._auto_tab = True
+        elif content and self._auto_tab:
+            self.tabs.setCurrentWidget(self.preview)
+            self._auto_tab = False
 
     def reload(self) -> None:
         """Read the record shown again (after an edit, here or elsewhere)."""
@@ -351,7 +373,7 @@ class DetailsPanel(QWidget):
         self._show_section("provenance", bool(view.provenance))
         self._show_section("technical", True)
         self._show_section("description", view.has_description)
-        self._set_description(view.description, editable=view.has_description)
+        self._set_description(view.description, editable=view.has_description and not view.in_trash)
         self._fill_versions(summary.get("versions", []), summary["uid"], view)
         self._fill_collections(view.collections)
         self.describe_text.setPlainText(summary.get("describe", ""))
@@ -383,6 +405,7 @@ class DetailsPanel(QWidget):
             self.version_list.addItem(item)
             if version["uid"] == uid:
                 self.version_list.setCurrentItem(item)
+        _fit_rows(self.version_list)
 
     def _fill_collections(self, collections: list[dict[str, Any]]) -> None:
         self.collection_list.clear()
@@ -393,6 +416,7 @@ class DetailsPanel(QWidget):
             )
             item.setData(Qt.ItemDataRole.UserRole, collection["uid"])
             self.collection_list.addItem(item)
+        _fit_rows(self.collection_list)
         self._show_section("collections", bool(collections))
 
     def _open_collection(self, item: QListWidgetItem) -> None:

@@ -31,10 +31,14 @@ class SelectionKeeper(QObject):
         self._anchor: tuple[int | None, int] = (None, 0)  # top row's id, scroll value
         self._missing = False
         model.modelAboutToBeReset.connect(self._remember_scroll)
-        model.modelReset.connect(self._restore)
+        # While rows move underneath, the selection model reports rows whose records are
+        # not at hand: those reports say nothing about what the user chose.
+        for about in (model.modelAboutToBeReset, model.rowsAboutToBeInserted):
+            about.connect(self._hold)
+        model.modelReset.connect(self._release)
+        model.rowsInserted.connect(self._on_rows_inserted)
         model.loaded.connect(lambda _n: self._restore())
         model.page_loaded.connect(self._on_page)
-        model.rowsInserted.connect(self._on_rows_inserted)
         selection = view.selectionModel()
         selection.selectionChanged.connect(self._on_selection)
         selection.currentRowChanged.connect(self._on_selection)
@@ -92,8 +96,10 @@ class SelectionKeeper(QObject):
         if current in rows:
             rows.remove(current)
             rows.insert(0, current)
-        ids = [self.model.index(r, 0).data(ID_ROLE) for r in rows]
-        ids = [i for i in ids if i is not None]
+        found = [self.model.index(r, 0).data(ID_ROLE) for r in rows]
+        if None in found and len(found) == len(self._ids):
+            return  # rows whose records are not at hand (being re-read): nothing was chosen
+        ids = [i for i in found if i is not None]
         if ids != self._ids:
             self._ids = ids
             self.changed.emit()
@@ -121,6 +127,13 @@ class SelectionKeeper(QObject):
             self._select_rows(wanted, wanted[0] if wanted else None)
         self._restore_scroll(rows_of)
 
+    def _hold(self, *_args: object) -> None:
+        self._restoring = True
+
+    def _release(self, *_args: object) -> None:
+        self._restoring = False
+        self._restore()
+
     def _on_page(self, _page: int) -> None:
         if self._missing:
             self._restore()
@@ -144,6 +157,7 @@ class SelectionKeeper(QObject):
             self.view.verticalScrollBar().setValue(value)
 
     def _on_rows_inserted(self, parent: QModelIndex, first: int, last: int) -> None:
+        self._release()
         # Rows added above what the user looks at: the same rows stay in sight (at the very
         # top, the new rows show).
         bar, view = self.view.verticalScrollBar(), self.view

@@ -188,8 +188,9 @@ class RegistryTableModel(QAbstractTableModel):
         if spec is not self._spec:  # the first load of a session brings the columns
             self._show_columns(spec, count, first)
         elif added:
-            self._drop_pages()
+            # the old rows stay readable until the views have moved their selections
             self.beginInsertRows(QModelIndex(), 0, added - 1)
+            self._drop_pages()
             self._count = count
             self._pages[0] = first
             self.endInsertRows()

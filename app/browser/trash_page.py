@@ -7,6 +7,7 @@ from __future__ import annotations
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.base.theme import set_icon
 from labshelf.app.browser.empty_state import EmptyStateOverlay
+from labshelf.app.browser.registry_table import apply_columns
 from labshelf.app.browser.selection import SelectionKeeper
 from labshelf.app.browser.table_model import RegistryTableModel
 from labshelf.app.data import registries
@@ -44,11 +45,12 @@ class TrashPage(QWidget):
         super().__init__(parent)
         self._runner = runner
         self.search = ""
+        self._columns_for = ""  # the registry whose columns the view has
         self.model = RegistryTableModel(source, runner, self)
         self.view = QTableView(objectName="trashView")
         self.view.setModel(self.model)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.view.setWordWrap(False)
         self.view.verticalHeader().hide()
         self.view.horizontalHeader().setStretchLastSection(True)
@@ -74,6 +76,7 @@ class TrashPage(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.view, 1)
         self.model.loaded.connect(self._on_loaded)
+        self.model.columns_changed.connect(self._on_columns)
         self.keeper.changed.connect(self._update_buttons)
         self._update_buttons()
 
@@ -109,11 +112,18 @@ class TrashPage(QWidget):
         if names:
             self.reload()
 
+    def _on_columns(self) -> None:
+        spec = self.model.spec
+        if spec is not None and spec.name != self._columns_for:
+            self._columns_for = spec.name
+            apply_columns(self.view, spec, None)
+
     def count_text(self, count: int) -> str:
         noun = registries.LOOKS[self.record_registry].noun
         return f"{count_of(count, *noun)} in the trash"
 
     def _on_loaded(self, count: int) -> None:
+        self._on_columns()
         self.empty.show_state(
             None if count else empty_state(self.record_registry, self.search, trash=True)
         )

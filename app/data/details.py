@@ -163,6 +163,9 @@ def details_view(summary: dict[str, Any], kind_of: Any = None) -> DetailsView:
     fields: dict[str, Any] = summary.get("fields") or {}
     look = LOOKS[registry]
     title = next((str(fields[f]) for f in TITLE_FIELDS if fields.get(f)), uid)
+    run_of = ((summary.get("counts") or {}).get("transform") or {}).get("transform")
+    if registry == "Run" and run_of:
+        title = f"Run of “{run_of}”"
     kind_line = look.noun[0].capitalize()
     version_line = _version_line(summary)
     in_trash = summary.get("visibility") == -1
@@ -267,6 +270,8 @@ def _run_overview(fields: dict[str, Any], counts: dict[str, Any]) -> list[Line]:
 def _provenance(registry: str, fields: dict[str, Any], summary: dict[str, Any]) -> list[Line]:
     lines: list[Line] = []
     who, when = _person(summary.get("creator")), _when(fields.get("created_at"))
+    if registry == "User":
+        return [("Joined", when)] if when else []
     if who or when:
         lines.append(("Created", " on ".join(p for p in (f"by {who}" if who else "", when) if p)))
     made = summary.get("made_by")

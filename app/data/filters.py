@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-DATE_HINT = "e.g. 2024-03-01 to 2024-03-31, 2024-03 (a month), 2024 (a year) or 2024-03-05"
+DATE_HINT = "like 2024-03-01 to 2024-03-31, 2024-03 (a month), 2024 (a year) or 2024-03-05"
 
 # "A to B", "A..B", "A - B" and the same with an en or em dash (U+2013, U+2014)
 _RANGE = re.compile(r"\s*(?:\.\.|\bto\b|\u2013|\u2014|\s-\s)\s*", re.IGNORECASE)

@@ -62,7 +62,7 @@ FIELDS: dict[str, FieldLook] = {
     "is_latest": FieldLook("Latest", "bool"),
     "key_is_virtual": FieldLook("Virtual key", "bool"),
     "type": FieldLook("Type", width=80),
-    "transform__name": FieldLook("Transform"),
+    "transform__name": FieldLook("Transform", width=220),
     "transform__type": FieldLook("Transform type"),
     "storage__root": FieldLook("Storage"),
     "hash": FieldLook("Hash"),

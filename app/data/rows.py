@@ -100,6 +100,8 @@ def cell_text(column: Column, row: Row) -> str:
     """A cell's display text (a version reads with the size of its family: `v2 of 3`)."""
     if column.kind == "version":
         return version_text(row.get(column.field), row.get("n_versions"))
+    if column.field == "suffix" and not row.get("suffix") and row.get("n_objects"):
+        return "folder"
     return format_value(column.kind, row.get(column.field))
 
 

@@ -25,7 +25,7 @@ from labshelf.app.browser.details_panel import DetailsPanel
 from labshelf.app.browser.drag_out import OWN_FORMAT, DragOut
 from labshelf.app.browser.empty_state import EmptyStateOverlay
 from labshelf.app.browser.filter_bar import FilterBar, Filters
-from labshelf.app.browser.registry_table import RegistryTable
+from labshelf.app.browser.registry_table import RegistryTable, apply_columns
 from labshelf.app.browser.selection import SelectionKeeper
 from labshelf.app.browser.table_model import RECORD_ROLE, UID_ROLE, RegistryTableModel
 from labshelf.app.browser.thumbnail_grid import ThumbnailGrid
@@ -122,6 +122,7 @@ class MainWindow(QMainWindow):
         self._page = "Artifact"
         self._close_when_done = False
         self._wanted_row_id: int | None = None
+        self._query_changed = False  # the user changed the query: the next load may drop rows
         self._heap_frozen = False
         self._has_saved_layout = False
         self._build_center()
@@ -137,6 +138,8 @@ class MainWindow(QMainWindow):
         self.details.set_actions(self.actions_.buttons())
         self._connect()
         self._restore_settings()
+        if self.model.spec is not None:  # known already (another window loaded it): no signal
+            self._on_columns()
         self.refresh_instance()
         self.recent.load()
         self.live.start()
@@ -340,6 +343,7 @@ class MainWindow(QMainWindow):
         if look is None:  # the trash page
             self.filter_bar.set_kinds(name, (), {})
             self.filter_bar.add_button.setEnabled(False)
+            self.view_toggle.setEnabled(False)
             self.view_stack.setCurrentWidget(self.trash_page)
             self.trash_page.reload(state.search)
             self._update_actions()
@@ -386,11 +390,13 @@ class MainWindow(QMainWindow):
             self.trash_page.reload(text)
             return
         self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.DescendingOrder)
+        self._query_changed = True
         self.model.update_query(search=text, order=() if text else ("-created_at",))
 
     def _apply_filters(self, lookups: tuple[tuple[str, Any], ...]) -> None:
         if self.registry != TRASH_PAGE:
             self.state().filters = self.filter_bar.state
+            self._query_changed = True
             self.model.update_query(filters=lookups)
 
     def set_all_versions(self, on: bool) -> None:
@@ -398,6 +404,7 @@ class MainWindow(QMainWindow):
         if self.registry == TRASH_PAGE:
             return
         self.state().all_versions = on
+        self._query_changed = True
         self.model.update_query(latest_only=not on)
 
     def _on_loaded(self, count: int) -> None:
@@ -406,8 +413,13 @@ class MainWindow(QMainWindow):
         look = LOOKS.get(self.registry)
         noun = look.noun if look is not None else ("row", "rows")
         view = registries.loaded(self.registry)
-        latest = view is not None and view.versioned and self.model.query.latest_only
+        latest = view is not None and view.versioned and self.model.query.latest_only and count
         self.count_label.setText(count_of(count, *noun) + (" (latest versions)" if latest else ""))
+        if self._query_changed:
+            # Another search or filter: records it no longer shows are no longer selected.
+            self._query_changed = False
+            if self.keeper.ids and not self.keeper.selected_rows():
+                self.keeper.clear()
         query = self.model.query
         state = None if count else empty_state(query.registry, query.search, len(query.filters))
         self.table_empty.show_state(state)
@@ -852,18 +864,8 @@ class MainWindow(QMainWindow):
 
     def _restore_header(self, registry: str) -> None:
         spec = registries.loaded(registry)
-        if spec is None:
-            return
-        header = self.table.horizontalHeader()
-        header.blockSignals(True)
-        for section, column in enumerate(spec.columns):
-            header.resizeSection(section, column.default_width)
-            header.setSectionHidden(section, not column.shown)
-        state = open_settings().value(f"columns/{registry}")
-        if state is not None and header.count() == len(spec.columns):
-            header.restoreState(state)
-        header.setSortIndicator(-1, Qt.SortOrder.DescendingOrder)
-        header.blockSignals(False)
+        if spec is not None:
+            apply_columns(self.table, spec, open_settings().value(f"columns/{registry}"))
 
     def _fit_panes(self) -> None:
         """First start at this size: the sidebar as wide as its labels, the details a third."""
