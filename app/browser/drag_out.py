@@ -10,6 +10,7 @@ from pathlib import Path
 
 from labshelf.app import gateway
 from labshelf.app.base.tasks import TaskContext, TaskRunner
+from labshelf.app.data.formatting import count_of
 from PySide6.QtCore import QMimeData, QObject, Qt, QUrl, Signal
 from PySide6.QtGui import QDrag
 from PySide6.QtWidgets import QApplication, QWidget
@@ -46,7 +47,7 @@ class DragOut(QObject):
         if all(p is not None and p.exists() for p in ready):
             self._drag(uids, [p for p in ready if p is not None], source)
             return
-        self.status.emit(f"Getting {len(uids)} file(s) ready to drag…")
+        self.status.emit(f"Getting {count_of(len(uids), 'file')} ready to drag…")
         self._runner.submit(
             lambda ctx: self._copies(ctx, uids),
             done=lambda paths: self._prepared(uids, paths, source),

@@ -40,7 +40,7 @@ def lookups_of(query: TableQuery) -> dict[str, Any]:
     lookups = dict(query.filters)
     view = registries.loaded(query.registry)
     if query.latest_only and not query.trash and view is not None and view.versioned:
-        lookups["is_latest"] = True
+        lookups[gateway.LATEST_ONLY] = True
     return lookups
 
 
