@@ -112,6 +112,12 @@ def count_rows(
     registry: str, lookups: Lookups, search: str, order: Sequence[str], trash: bool
 ) -> int:
     """How many records match (the same WHERE as the pages)."""
+    if lookups.get(LATEST_ONLY) and not search:
+        # All matching rows less the few that are not their family's latest: two counts an
+        # index answers, where "latest only" itself means reading every row.
+        rest = {k: v for k, v in lookups.items() if k != LATEST_ONLY}
+        every = _queryset(registry, rest, "", order, trash)
+        return int(every.count()) - int(every.filter(is_latest=False).count())
     return int(_queryset(registry, lookups, search, order, trash).count())
 
 
@@ -144,7 +150,10 @@ def rows_by_id(registry: str, ids: Sequence[int], fields: Sequence[str]) -> list
 
 
 def family_sizes(registry: str, stems: Sequence[str]) -> dict[str, int]:
-    """How many versions (trash excluded) each of these version families has."""
+    """How many versions (trash excluded) each of these version families has (those not
+    asked about have one: see `labshelf.app.data.rows`)."""
+    if not stems:
+        return {}
     from labshelf.registry import registry_of  # deferred: SQLAlchemy and the models
     from labshelf.session import read
     from sqlalchemy import func, select
@@ -216,19 +225,21 @@ def fingerprint(registry: str, lookups: Lookups, search: str, trash: bool) -> ob
     from sqlalchemy import func, select
 
     table = registry_of(registry).table
-    stamps = [table.c[c] for c in ("id", "updated_at", "finished_at", "created_at") if c in table.c]
-    # one max() per statement: each is then a single step down its index
-    newest = [select(func.max(column)) for column in stamps]
+    # one statement of scalar subqueries, each a single step down an index
+    parts = [
+        select(func.max(table.c[c])).scalar_subquery()
+        for c in ("id", "updated_at", "finished_at", "created_at")
+        if c in table.c
+    ]
     if "visibility" in table.c:
-        by_visibility = select(table.c.visibility, func.count()).group_by(table.c.visibility)
+        for condition in (table.c.visibility >= 0, table.c.visibility == -1):
+            parts.append(select(func.count()).where(condition).scalar_subquery())
     else:
-        by_visibility = select(func.count()).select_from(table)
+        parts.append(select(func.count()).select_from(table).scalar_subquery())
+    stmt = select(*parts)
 
     def probe(s: Any) -> object:
-        return (
-            tuple(s.execute(stmt).scalar() for stmt in newest),
-            tuple(map(tuple, s.execute(by_visibility))),
-        )
+        return tuple(s.execute(stmt).one())
 
     return read(probe, what="checking for changes")
 

@@ -34,6 +34,10 @@ class TableQuery:
     latest_only: bool = True  # versioned registries: one row per family, its latest
 
 
+def _alone(row: Row) -> bool:
+    return bool(row.get("is_latest")) and str(row.get("uid", "")).endswith("0000")
+
+
 def lookups_of(query: TableQuery) -> dict[str, Any]:
     """The query's filters as core lookups, with "latest only" where it applies (not in the
     trash, where each trashed version is a row of its own)."""
@@ -77,7 +81,10 @@ class CoreRowSource:
         extra = ("stem_uid",) if view.versioned else ()
         rows = gateway.rows_by_id(query.registry, ids, (*view.fields, *extra))
         if view.versioned and rows:
-            sizes = gateway.family_sizes(query.registry, [r["stem_uid"] for r in rows])
+            # A latest version with index 0 (uid …0000) is its family's only visible member
+            # (the latest is the highest visible index): only the others are counted.
+            asked = [r["stem_uid"] for r in rows if not _alone(r)]
+            sizes = gateway.family_sizes(query.registry, asked)
             for row in rows:
                 row["n_versions"] = sizes.get(row["stem_uid"], 1)
         return rows

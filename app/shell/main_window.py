@@ -82,6 +82,7 @@ SEARCH_DEBOUNCE_MS = 250
 SELECT_DEBOUNCE_MS = 60
 CENTER_MIN_WIDTH = 360
 QUEUE_HEIGHT = 190  # the transfer queue's share when it opens (the table keeps the rest)
+AFTER_FIRST_ROWS_MS = 300  # the live feed starts this long after the first rows are painted
 
 
 @dataclass
@@ -141,9 +142,10 @@ class MainWindow(QMainWindow):
         if self.model.spec is not None:  # known already (another window loaded it): no signal
             self._on_columns()
         self.refresh_instance()
-        self.recent.load()
-        self.live.start()
         self.uploads.load_unfinished(self._offer_resume)
+        # What the first rows need not wait for starts once they are in (threads started
+        # now would compete with the first page for the GIL).
+        self.model.loaded.connect(self._after_first_rows, Qt.ConnectionType.SingleShotConnection)
 
     # -- building ------------------------------------------------------------------------
     def _build_center(self) -> None:
@@ -746,6 +748,14 @@ class MainWindow(QMainWindow):
             error=lambda msg, _d: self.instance_label.setText(f"no instance: {msg}"),
             name="instance",
         )
+
+    def _after_first_rows(self, _count: int = 0) -> None:
+        QTimer.singleShot(AFTER_FIRST_ROWS_MS, self._start_background)
+
+    def _start_background(self) -> None:
+        if not self.live.running and self.isVisible():
+            self.live.start()
+            self.recent.load()
 
     def _first_instance(self, summary: dict[str, Any]) -> None:
         self.recent.current = summary["name"]

@@ -110,6 +110,11 @@ def select_row(app: Any, window: Any, row: int) -> None:
     settle(app, lambda: window.details.preview.kind != "busy")
 
 
+def select_key(app: Any, window: Any, key: str) -> None:
+    """Select the row of `key` (readme_screenshot.py uses this too)."""
+    select_row(app, window, row_of_key(app, window, key))
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="labshelf-shots-") as tmp_text:
         tmp = Path(tmp_text)

@@ -72,7 +72,7 @@ def test_3_a_collection_clicked_in_the_lineage_fills_the_collection_browser(
         win.details.lineage.view.node_activated.emit("Collection", old.uid)
     assert win.registry == "Collection" and win.collections.isVisible()
     assert win.collections.header.text() == "plates · v1 · 2 members"
-    assert win.details.current == ("Collection", old.uid)
+    qtbot.waitUntil(lambda: win.details.current == ("Collection", old.uid), timeout=10000)
     assert win.selected_uids() == [old.uid]  # no row for v1: the details are the subject
 
 
