@@ -144,6 +144,7 @@ class PreviewPane(QWidget):
         self.table_view.setWordWrap(False)  # one line per row, long cells elided (issue 16 #22)
         self.table_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.table_view.verticalHeader().setDefaultSectionSize(22)
+        self.table_view.horizontalHeader().setResizeContentsPrecision(40)  # rows measured
         self.text_view = QPlainTextEdit(readOnly=True)
         self.text_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.message = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
@@ -224,7 +225,7 @@ class PreviewPane(QWidget):
 
     def _fit_table_columns(self) -> None:
         header = self.table_view.horizontalHeader()
-        self.table_view.resizeColumnsToContents()  # a preview holds at most TABLE_ROWS rows
+        self.table_view.resizeColumnsToContents()  # from the first 40 rows (the precision)
         for column in range(header.count()):
             header.resizeSection(column, min(header.sectionSize(column), TABLE_COLUMN_MAX))
 

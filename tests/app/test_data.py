@@ -237,3 +237,34 @@ def test_the_details_read_as_words_with_internals_under_technical() -> None:
     assert technical["Stored as"] == "a copy in the storage"
     assert not any("visibility" in label.lower() for label, _ in view.overview + view.provenance)
     assert view.links["Made by"] == ("Transform", "t1") and view.can_make_latest
+
+
+@pytest.mark.pg
+def test_the_gateway_s_new_queries_on_postgresql(tmp_path: Path, pg_server) -> None:
+    """What the details, filters, version counts and the live check ask of the database,
+    on PostgreSQL (the window's tests run on SQLite)."""
+    import labshelf as ls
+    from labshelf.app import gateway
+    from labshelf.instance import disconnect
+
+    ls.init(str(tmp_path / "store"), db=pg_server.create_database().url)
+    try:
+        src = tmp_path / "a.csv"
+        src.write_text("x\n1\n")
+        first = ls.Artifact(src, key="t/a.csv", description="one").save()
+        src.write_text("x\n2\n")
+        second = ls.Artifact(src, key="t/a.csv").save()
+        ls.Collection([second], name="c").save()
+        for name, look in registries.LOOKS.items():
+            for uid in getattr(ls, name).filter().values_list("uid"):
+                summary = gateway.record_summary(name, uid, look.detail_fields)
+                assert summary["uid"] == uid
+        assert gateway.record_summary("Artifact", second.uid, ())["collections"][0]["name"] == "c"
+        assert gateway.family_sizes("Artifact", [first.stem_uid]) == {first.stem_uid: 2}
+        assert gateway.count_rows("Artifact", {gateway.LATEST_ONLY: True}, "", (), False) == 1
+        assert [c["value"] for c in gateway.filter_choices("Artifact", "suffix")] == [".csv"]
+        before = gateway.fingerprint("Artifact", {}, "", False)
+        second.delete()
+        assert gateway.fingerprint("Artifact", {}, "", False) != before
+    finally:
+        disconnect()
