@@ -74,6 +74,8 @@ def apply_theme(app: QApplication, theme: str) -> None:
         (QPalette.ColorRole.ToolTipBase, "base"),
         (QPalette.ColorRole.ToolTipText, "text"),
         (QPalette.ColorRole.PlaceholderText, "muted"),
+        (QPalette.ColorRole.Link, "accent"),
+        (QPalette.ColorRole.LinkVisited, "accent"),
     ):
         palette.setColor(role, QColor(c[name]))
     for role in (  # disabled menu items and controls read as disabled

@@ -149,7 +149,7 @@ class DetailsPanel(QWidget):
         self.details: dict[str, Any] = {}
         self.view: DetailsView | None = None
         self._wanted: tuple[str, str] | None = None
-        self._auto_tab = False  # the tab was switched away from an empty preview
+        self._switching_tab = False  # the panel (not the user) is changing the tab
         self.title = QLabel(NOTHING, objectName="detailsTitle", wordWrap=True)
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -195,6 +195,8 @@ class DetailsPanel(QWidget):
         self.tabs.addTab(self.preview, "Preview")
         self.tabs.addTab(self.lineage, "Lineage")
         self.tabs.addTab(self.describe_text, "Describe")
+        self._preferred_tab: QWidget = self.preview
+        self.tabs.currentChanged.connect(self._tab_chosen)
         self.splitter = QSplitter(Qt.Orientation.Vertical, objectName="detailsSplitter")
         self.splitter.addWidget(self.scroll)
         self.splitter.addWidget(self.tabs)
@@ -337,14 +339,24 @@ class DetailsPanel(QWidget):
             self.lineage.clear()
 
     def _choose_tab(self, content: bool, lineage: bool) -> None:
-        """Records without content open on their lineage (or describe() tree) rather than on
-        an empty preview; the next file opens on the preview again."""
-        if not content and self.tabs.currentWidget() is self.preview:
-            self.tabs.setCurrentWidget(self.lineage if lineage else self.describe_text)
-            self._auto_tab = True
-        elif content and self._auto_tab:
-            self.tabs.setCurrentWidget(self.preview)
-            self._auto_tab = False
+        """Only the tabs that apply are enabled (no preview without a file, no lineage for
+        users); the one the user chose last is shown when it applies, else the first that
+        does."""
+        tabs = (self.preview, self.lineage, self.describe_text)
+        self._switching_tab = True  # disabling the current tab moves to another one too
+        try:
+            for widget, applies in zip(tabs, (content, lineage, True), strict=True):
+                self.tabs.setTabEnabled(self.tabs.indexOf(widget), applies)
+            wanted = self._preferred_tab
+            if not self.tabs.isTabEnabled(self.tabs.indexOf(wanted)):
+                wanted = next(w for w in tabs if self.tabs.isTabEnabled(self.tabs.indexOf(w)))
+            self.tabs.setCurrentWidget(wanted)
+        finally:
+            self._switching_tab = False
+
+    def _tab_chosen(self, index: int) -> None:
+        if not self._switching_tab and index >= 0:
+            self._preferred_tab = self.tabs.widget(index)
 
     def reload(self) -> None:
         """Read the record shown again (after an edit, here or elsewhere)."""

@@ -260,3 +260,25 @@ def test_20_every_registry_opens_on_its_name_column(qtbot, gui, tracked, registr
     header = win.table.horizontalHeader()
     first = header.logicalIndex(0)
     assert win.model.spec.columns[first].field == LOOKS[registry].columns[0]
+
+
+def test_14_only_the_tabs_that_apply_and_the_reader_s_choice_kept(qtbot, gui, seeded) -> None:
+    win = gui.window()
+    details = win.details
+    tabs = details.tabs
+    gui.select_key(win, "study0/iris.csv")
+    assert tabs.currentWidget() is details.preview
+    gui.show(win, "User")
+    gui.select(win, 0)
+    assert not tabs.isTabEnabled(tabs.indexOf(details.preview))
+    assert not tabs.isTabEnabled(tabs.indexOf(details.lineage))
+    assert tabs.currentWidget() is details.describe_text
+    gui.show(win, "Collection")
+    gui.select(win, 0)
+    assert tabs.currentWidget() is details.lineage  # no preview: its lineage
+    gui.show(win, "Artifact")
+    gui.select_key(win, "study0/iris.csv")
+    assert tabs.currentWidget() is details.preview  # the reader's choice again
+    tabs.setCurrentWidget(details.describe_text)  # chosen by the reader: kept
+    gui.select_key(win, "study0/notes.txt")
+    assert tabs.currentWidget() is details.describe_text
