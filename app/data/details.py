@@ -15,6 +15,8 @@ from labshelf.app.data.registries import LOOKS
 Line = tuple[str, str]  # (label, text)
 
 TITLE_FIELDS = ("key", "name", "handle", "root", "transform__name")  # the first one set
+# A transform is known by its name (its key is often a long script path).
+TITLE_FIELDS_OF = {"Transform": ("name", "key")}
 KIND_WORDS = {
     "image": "image",
     "table": "table",
@@ -162,7 +164,8 @@ def details_view(summary: dict[str, Any], kind_of: Any = None) -> DetailsView:
     registry, uid = summary["registry"], summary["uid"]
     fields: dict[str, Any] = summary.get("fields") or {}
     look = LOOKS[registry]
-    title = next((str(fields[f]) for f in TITLE_FIELDS if fields.get(f)), uid)
+    title_fields = TITLE_FIELDS_OF.get(registry, TITLE_FIELDS)
+    title = next((str(fields[f]) for f in title_fields if fields.get(f)), uid)
     run_of = ((summary.get("counts") or {}).get("transform") or {}).get("transform")
     if registry == "Run" and run_of:
         title = f"Run of “{run_of}”"
@@ -226,9 +229,10 @@ def _overview(
             ("Name", str(fields.get("name") or "")),
             ("Key", str(fields.get("key") or "")),
             ("Type", str(fields.get("type") or "")),
-            ("Version", version_text(fields.get("version"))),
             ("Runs", count_of(counts.get("runs", 0), "run")),
         ]
+        if not summary.get("versions"):  # else the family's line below says it
+            lines.insert(3, ("Version", version_text(fields.get("version"))))
         if counts.get("latest_run"):
             lines.append(("Latest run", _when(counts["latest_run"])))
     elif registry == "Run":

@@ -239,6 +239,30 @@ def test_the_details_read_as_words_with_internals_under_technical() -> None:
     assert view.links["Made by"] == ("Transform", "t1") and view.can_make_latest
 
 
+def test_a_transform_is_titled_by_its_name_with_one_version_line() -> None:
+    from labshelf.app.data.details import details_view
+
+    summary = {
+        "registry": "Transform",
+        "uid": "ooTO1WN97bRs0000",
+        "fields": {
+            "name": "Count the cells in each well.",
+            "key": "home/ada/scripts/count_cells.py",
+            "type": "script",
+            "version": "1",
+        },
+        "versions": [{"uid": "ooTO1WN97bRs0000", "version": "1", "is_latest": True}],
+        "counts": {"runs": 1},
+    }
+    view = details_view(summary)
+    assert view.title == "Count the cells in each well."
+    labels = [label for label, _ in view.overview]
+    assert labels.count("Version") == 1 and dict(view.overview)["Version"] == "v1, the only version"
+    assert dict(view.overview)["Key"] == "home/ada/scripts/count_cells.py"
+    unversioned = details_view({**summary, "versions": []})
+    assert dict(unversioned.overview)["Version"] == "v1"
+
+
 @pytest.mark.pg
 def test_the_gateway_s_new_queries_on_postgresql(tmp_path: Path, pg_server) -> None:
     """What the details, filters, version counts and the live check ask of the database,
