@@ -369,6 +369,7 @@ class DetailsPanel(QWidget):
         if gen == self._generation:
             self.title.setText("Cannot show this record")
             self.subtitle.setText(message)
+            self.actions_box.hide()  # no buttons for a record that could not be read
 
     def _on_details(self, gen: int, summary: dict[str, Any]) -> None:
         if gen != self._generation:

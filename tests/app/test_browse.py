@@ -44,6 +44,16 @@ def test_2_selection_details_and_actions_never_disagree(qtbot, gui, seeded) -> N
     assert win.details.current is None and win.selected_uids() == []
 
 
+def test_2_a_record_that_cannot_be_read_shows_no_actions(qtbot, gui, seeded) -> None:
+    win = gui.window()
+    gui.select_key(win, "study0/notes.txt")
+    assert win.details.actions_box.isVisibleTo(win.details)
+    win.details.show_record("Artifact", "nosuchuid00000000000")  # e.g. deleted elsewhere
+    qtbot.waitUntil(lambda: win.details.title.text() == "Cannot show this record", timeout=10000)
+    assert "nosuchuid00000000000" in win.details.subtitle.text()
+    assert not win.details.actions_box.isVisibleTo(win.details)
+
+
 def test_2_a_search_that_drops_the_selected_row_drops_the_selection(qtbot, gui, seeded) -> None:
     win = gui.window()
     gui.select_key(win, "study0/notes.txt")
