@@ -81,6 +81,9 @@ def registry_specs() -> dict[str, Any]:
 Lookups = Mapping[str, Any]
 
 
+LATEST_ONLY = "latest_only"  # a lookup of the app's: one row per version family, its latest
+
+
 def _queryset(
     registry: str, lookups: Lookups, search: str, order: Sequence[str], trash: bool
 ) -> Any:
@@ -89,7 +92,17 @@ def _queryset(
         from labshelf.models import TRASH  # deferred: SQLAlchemy
 
         lookups["visibility"] = TRASH
-    qs = _registry(registry).filter(**lookups)
+    model = _registry(registry)
+    conditions = []
+    if lookups.pop(LATEST_ONLY, False):
+        from sqlalchemy import false, func  # deferred: SQLAlchemy
+
+        # is_latest wrapped in a function: without table statistics SQLite would read every
+        # latest row through the is_latest index and sort them all (~300 ms at 10^5 rows)
+        # instead of walking the created_at index until the page is full (what it does for
+        # a plain table); PostgreSQL plans by its statistics either way.
+        conditions.append(func.coalesce(model.is_latest, false()).is_(True))
+    qs = model.filter(*conditions, **lookups)
     if search:
         qs = qs.search(search)
         return qs.order_by(*order) if order else qs
@@ -100,6 +113,12 @@ def count_rows(
     registry: str, lookups: Lookups, search: str, order: Sequence[str], trash: bool
 ) -> int:
     """How many records match (the same WHERE as the pages)."""
+    if lookups.get(LATEST_ONLY) and not search:
+        # All matching rows less the few that are not their family's latest: two counts an
+        # index answers, where "latest only" itself means reading every row.
+        rest = {k: v for k, v in lookups.items() if k != LATEST_ONLY}
+        every = _queryset(registry, rest, "", order, trash)
+        return int(every.count()) - int(every.filter(is_latest=False).count())
     return int(_queryset(registry, lookups, search, order, trash).count())
 
 
@@ -131,18 +150,99 @@ def rows_by_id(registry: str, ids: Sequence[int], fields: Sequence[str]) -> list
     return [by_id[i] for i in ids if i in by_id]
 
 
-def fingerprint(registry: str, lookups: Lookups, search: str, trash: bool) -> object:
-    """Changes when matching rows are added, removed or edited (cheap: a count and two rows)."""
-    qs = _queryset(registry, lookups, search, (), trash)
-    model = _registry(registry)
-    stamp = "updated_at" if hasattr(model, "updated_at") else "created_at"
-    newest_id = qs.order_by("-id").first()
-    newest_edit = model.filter(id__gte=0).order_by(f"-{stamp}").first()
-    return (
-        qs.count(),
-        newest_id.id if newest_id else None,
-        getattr(newest_edit, stamp, None),
+def family_sizes(registry: str, stems: Sequence[str]) -> dict[str, int]:
+    """How many versions (trash excluded) each of these version families has (those not
+    asked about have one: see `labshelf.app.data.rows`)."""
+    if not stems:
+        return {}
+    from labshelf.registry import registry_of  # deferred: SQLAlchemy and the models
+    from labshelf.session import read
+    from sqlalchemy import func, select
+
+    table = registry_of(registry).table
+    visible = [table.c.visibility >= 0] if "visibility" in table.c else []
+    stmt = (
+        select(table.c.stem_uid, func.count())
+        .where(table.c.stem_uid.in_(sorted(set(stems))), *visible)
+        .group_by(table.c.stem_uid)
     )
+    return read(lambda s: {str(a): int(b) for a, b in s.execute(stmt)}, what="counting versions")
+
+
+def filter_choices(registry: str, kind: str) -> list[dict[str, Any]]:
+    """The values a filter chip can take, from the data, most used first: file types
+    (`suffix`), users (`created_by`, with their names), transform names (`transform`),
+    storage roots (`storage`); each a dict of label, value, aliases and count."""
+    from labshelf import schema  # deferred: SQLAlchemy and the models
+    from labshelf.registry import registry_of
+    from labshelf.session import read
+    from sqlalchemy import func, select
+
+    table = registry_of(registry).table
+    visible = [table.c.visibility >= 0] if "visibility" in table.c else []
+    if kind == "suffix":
+        stmt = (
+            select(table.c.suffix, func.count())
+            .where(*visible)
+            .group_by(table.c.suffix)
+            .order_by(func.count().desc())
+            .limit(200)
+        )
+        rows = read(lambda s: s.execute(stmt).all(), what="listing file types")
+        return [
+            {"label": suffix or "(folder)", "value": suffix, "aliases": [], "count": int(n)}
+            for suffix, n in rows
+        ]
+    if kind == "created_by":
+        users = schema.users
+        stmt = select(users.c.handle, users.c.name).order_by(users.c.handle).limit(500)
+        rows = read(lambda s: s.execute(stmt).all(), what="listing users")
+        return [
+            {
+                "label": f"{name} ({handle})" if name else handle,
+                "value": handle,
+                "aliases": [name] if name else [],
+                "count": None,
+            }
+            for handle, name in rows
+        ]
+    if kind == "transform":
+        t = schema.transforms
+        stmt = select(t.c.name).where(t.c.is_latest.is_(True)).order_by(t.c.name).limit(500)
+        names = read(lambda s: list(s.execute(stmt).scalars()), what="listing transforms")
+        return [{"label": n, "value": n, "aliases": [], "count": None} for n in names]
+    if kind == "storage":
+        return [{"label": r, "value": r, "aliases": [], "count": None} for r in storage_roots()]
+    return []
+
+
+def fingerprint(registry: str, lookups: Lookups, search: str, trash: bool) -> object:
+    """Changes whenever the registry's rows change: added (the highest id), edited or
+    published (the latest time stamps), trashed, restored or deleted (the count by
+    visibility). Independent of the table's search and filters, so that it costs a few index
+    lookups however expensive the search (any change re-runs the table's query)."""
+    from labshelf.registry import registry_of  # deferred: SQLAlchemy and the models
+    from labshelf.session import read
+    from sqlalchemy import func, select
+
+    table = registry_of(registry).table
+    # one statement of scalar subqueries, each a single step down an index
+    parts = [
+        select(func.max(table.c[c])).scalar_subquery()
+        for c in ("id", "updated_at", "finished_at", "created_at")
+        if c in table.c
+    ]
+    if "visibility" in table.c:
+        for condition in (table.c.visibility >= 0, table.c.visibility == -1):
+            parts.append(select(func.count()).where(condition).scalar_subquery())
+    else:
+        parts.append(select(func.count()).select_from(table).scalar_subquery())
+    stmt = select(*parts)
+
+    def probe(s: Any) -> object:
+        return tuple(s.execute(stmt).one())
+
+    return read(probe, what="checking for changes")
 
 
 # -- instance ------------------------------------------------------------------------------
@@ -166,6 +266,42 @@ def instance_summary() -> dict[str, str]:
         "db": db,
         "storage": settings.storage.root,
     }
+
+
+CHANGE_WAIT_S = 0.5  # how long one wait for a change lasts (how soon a cancel is noticed)
+RECONNECT_S = 2.0  # between two tries to follow a database that went away
+
+
+def follow_changes(changed: Callable[[], None], cancelled: Callable[[], bool]) -> None:
+    """Call `changed()` whenever the current instance's database may have changed (another
+    window, process or user wrote), until `cancelled()`: PostgreSQL's LISTEN/NOTIFY, SQLite's
+    data_version (core's `ChangeFeed`). Runs for the window's lifetime on a worker of its own;
+    after a lost connection it follows again (and calls `changed()`: it may have missed one)."""
+    from labshelf.db import ChangeFeed  # deferred: SQLAlchemy
+
+    feed = None
+    while not cancelled():
+        try:
+            if feed is None:
+                feed = ChangeFeed(current().url)
+            if feed.wait(CHANGE_WAIT_S):
+                changed()
+        except LabshelfError:
+            if feed is not None:
+                feed.close()
+                feed = None
+                changed()
+            deadline = time.monotonic() + RECONNECT_S
+            while time.monotonic() < deadline and not cancelled():
+                time.sleep(0.1)
+    if feed is not None:
+        feed.close()
+
+
+def app_version() -> str:
+    from labshelf.version import __version__
+
+    return __version__
 
 
 def current_instance_name() -> str:
@@ -252,6 +388,100 @@ def record_details(name: str, uid: str, fields: Sequence[str]) -> dict[str, Any]
     return details
 
 
+def record_summary(name: str, uid: str, fields: Sequence[str]) -> dict[str, Any]:
+    """What the details panel shows of a record, as plain data: its `fields`, where it sits
+    in its version family, who made it and with what (transform, run), the collections an
+    artifact is in, counts that say what a run, transform, user or storage is about, and
+    the describe() tree."""
+    details = record_details(name, uid, fields)
+    record = _get(name, uid)
+    details["visibility"] = getattr(record, "visibility", 1)
+    details["creator"] = _creator(record)
+    details["made_by"] = _made_by(record)
+    details["collections"] = _collections_of(record) if name == "Artifact" else []
+    details["counts"] = _counts(name, record)
+    return details
+
+
+def _creator(record: Any) -> dict[str, Any] | None:
+    user = getattr(record, "created_by", None)
+    if user is None:
+        return None
+    return {"handle": user.handle, "name": user.name or "", "uid": user.uid}
+
+
+def _made_by(record: Any) -> dict[str, Any] | None:
+    """The transform and run that made a record (an artifact or collection), in words."""
+    run = getattr(record, "run", None)
+    transform = getattr(record, "transform", None) or (run.transform if run else None)
+    if transform is None:
+        return None
+    made: dict[str, Any] = {
+        "transform": transform.name,
+        "transform_uid": transform.uid,
+        "type": transform.type,
+        "version": transform.version or "",
+    }
+    if run is not None:
+        made.update(run_uid=run.uid, started_at=run.started_at, finished_at=run.finished_at)
+    return made
+
+
+def _collections_of(artifact: Any) -> list[dict[str, Any]]:
+    from labshelf import schema  # deferred: SQLAlchemy and the models
+    from labshelf.session import read
+    from sqlalchemy import select
+
+    ca, c = schema.collection_artifacts, schema.collections
+    stmt = (
+        select(c.c.uid, c.c.name, c.c.version, c.c.is_latest)
+        .join(ca, ca.c.collection_id == c.c.id)
+        .where(ca.c.artifact_id == artifact.id, c.c.visibility >= 0)
+        .distinct()
+        .order_by(c.c.name, c.c.uid)
+        .limit(50)
+    )
+    rows = read(lambda s: s.execute(stmt).all(), what="listing collections")
+    return [
+        {"uid": u, "name": n, "version": v, "is_latest": bool(latest)} for u, n, v, latest in rows
+    ]
+
+
+def _counts(name: str, record: Any) -> dict[str, Any]:
+    """A few counts that say what a record is about (and the first names, for runs)."""
+    if name == "Collection":
+        return {"members": record.artifacts.count()}
+    if name == "Transform":
+        latest = record.latest_run
+        return {"runs": record.runs.count(), "latest_run": latest.started_at if latest else None}
+    if name == "Run":
+        inputs, outputs = record.inputs, record.outputs
+        return {
+            "inputs": inputs.count(),
+            "outputs": outputs.count(),
+            "input_keys": [a.key or a.uid for a in inputs[:5].all()],
+            "output_keys": [a.key or a.uid for a in outputs[:5].all()],
+            "transform": _made_by_run(record),
+        }
+    if name == "User":
+        return {"artifacts": ls.Artifact.filter(created_by=record).count()}
+    if name == "Storage":
+        return {"artifacts": ls.Artifact.filter(storage=record).count()}
+    return {}
+
+
+def _made_by_run(run: Any) -> dict[str, Any] | None:
+    transform = run.transform
+    if transform is None:
+        return None
+    return {
+        "transform": transform.name,
+        "transform_uid": transform.uid,
+        "type": transform.type,
+        "version": transform.version or "",
+    }
+
+
 def record_id(name: str, uid: str) -> int | None:
     """The row id of a record, or None."""
     ids = _registry(name).filter(uid=uid).values_list("id", flat=True)
@@ -273,10 +503,39 @@ def artifact_path(uid: str) -> str:
     return str(ls.Artifact.get(uid).path)
 
 
-def set_description(name: str, uid: str, text: str) -> None:
+def artifact_paths(uids: Sequence[str]) -> list[dict[str, str]]:
+    """Key and storage URL of each artifact, in the order of `uids`."""
+    found = {a.uid: a for a in ls.Artifact.filter(uid__in=list(uids))}
+    return [
+        {"uid": uid, "key": found[uid].key or "", "url": str(found[uid].path)}
+        for uid in uids
+        if uid in found
+    ]
+
+
+def read_only_copies(uids: Sequence[str], cancelled: Callable[[], bool] = bool) -> list[Path]:
+    """Read-only local copies named after the keys (`Artifact.read_only_copy`), to open,
+    reveal or drag out; cloud objects are downloaded to the cache first."""
+    paths = []
+    for uid in uids:
+        if cancelled():
+            break
+        paths.append(ls.Artifact.get(uid).read_only_copy())
+    return paths
+
+
+def set_description(name: str, uid: str, text: str) -> str:
+    """Store a record's description; the one it had before (for undo)."""
     record = _get(name, uid)
+    before = record.description or ""
     record.description = text or None
     record.save()
+    return before
+
+
+def undo_after(name: str, uids: Sequence[str], what: str) -> None:
+    """Reverse `what` ("trash" or "restore") of these records."""
+    {"trash": restore, "restore": trash}[what](name, uids)
 
 
 def trash(name: str, uids: Sequence[str]) -> None:
@@ -301,21 +560,95 @@ def new_version(uid: str, path: str) -> str:
     return str(record.uid)
 
 
-def make_latest(uid: str) -> str:
-    """Publish the content of version `uid` again as the family's new latest version."""
-    return str(ls.Artifact.get(uid).make_latest().uid)
+def make_latest(name: str, uid: str) -> str:
+    """Publish version `uid` (its content, or a collection's members) again as its family's
+    new latest version; the new uid."""
+    return str(_get(name, uid).make_latest().uid)
 
 
-def export_to(uid: str, folder: str) -> Path:
-    """Copy the artifact's content into `folder`; the path written."""
-    record = ls.Artifact.get(uid)
-    source = Path(record.cache())
-    name = Path(record.key).name if record.key else f"{record.uid}{record.suffix}"
-    target = Path(folder) / name
+def discard_new_version(name: str, uid: str) -> None:
+    """Undo a version made a moment ago (make-latest, new version from file): delete it
+    permanently, so that its family's latest is the one before again."""
+    record = _get(name, uid)
+    if not record.is_latest:
+        raise LabshelfError(
+            f"Version {uid} is no longer the latest of its family (a newer one was saved), so "
+            "it was kept; move it to the trash yourself if it should go."
+        )
+    record.delete(permanent=True)
+
+
+def version_facts(name: str, uid: str) -> dict[str, Any]:
+    """The version label of `uid` and of its family's latest (for a confirmation)."""
+    record = _get(name, uid)
+    latest = record.versions.filter(is_latest=True).first()
+    return {
+        "version": record.version or "",
+        "latest": latest.version if latest is not None else "",
+        "n_versions": record.versions.count(),
+        "title": getattr(record, "key", None) or getattr(record, "name", None) or uid,
+    }
+
+
+def export_many(
+    uids: Sequence[str],
+    folder: str,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+    cancelled: Callable[[], bool] = bool,
+) -> dict[str, Any]:
+    """Copy the artifacts into `folder` keeping their key structure
+    (`folder/plate/raw/A01.tif`); a name taken already gets ` (2)`, ` (3)`… rather than
+    being overwritten. Returns the paths written and what could not be exported."""
+    from labshelf.keys import safe_relative  # deferred with the rest of core's key rules
+
+    written: list[str] = []
+    failed: list[str] = []
+    for done, uid in enumerate(uids):
+        if cancelled():
+            break
+        record = ls.Artifact.get(uid)
+        rel = record.key or f"{record.uid}{record.suffix or ''}"
+        try:
+            target = _free_name(Path(folder) / safe_relative(rel, "the export"))
+            written.append(str(_copy_out(Path(record.cache()), target)))
+        except (OSError, LabshelfError) as exc:
+            failed.append(f"{rel}: {exc}")
+        progress(done + 1, len(uids))
+    return {
+        "written": written,
+        "failed": failed,
+        "cancelled": len(written) + len(failed) < len(uids),
+    }
+
+
+def _free_name(target: Path) -> Path:
+    """`target`, or `name (2).ext`, `name (3).ext`… if it is taken."""
+    if not target.exists():
+        return target
+    stem, suffix = (target.stem, target.suffix) if target.suffix else (target.name, "")
+    n = 2
+    while (candidate := target.with_name(f"{stem} ({n}){suffix}")).exists():
+        n += 1
+    return candidate
+
+
+def _copy_out(source: Path, target: Path) -> Path:
+    """Copy a file or folder to `target` as ordinary, writable files (labshelf's stored and
+    viewed copies are read-only; an export is the user's to edit)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    def copy(src: str, dst: str) -> str:
+        shutil.copyfile(src, dst)
+        shutil.copystat(src, dst)
+        os.chmod(dst, 0o644)
+        return dst
+
     if source.is_dir():
-        shutil.copytree(source, target, dirs_exist_ok=True)
+        shutil.copytree(source, target, copy_function=copy)
+        for dirpath, _dirs, _files in os.walk(target):
+            os.chmod(dirpath, 0o755)
     else:
-        shutil.copy2(source, target)
+        copy(str(source), str(target))
     return target
 
 

@@ -62,6 +62,7 @@ from .session import current_run, note_input, read, storage_root, user_id, write
 from .storage import Backend, Expected, Progress, Source
 from .storage.remote import bucket_root, object_hash, split_url
 from .storage.sources import check_local_source, walk_folder
+from .storage.views import VIEWS_DIR, read_only_view
 from .storages import (
     Storage,
     check_not_storage,
@@ -171,6 +172,13 @@ class Artifact(HasLineage, TrashableRecord, Base):
                 raise InvalidArgument("This artifact has no content to read.")
         note_input(self)
         return local_copy(self, max_workers=max_workers, on_progress=on_progress)
+
+    def read_only_copy(self) -> Path:
+        """A read-only local copy of the content named after the key,
+        ``<cache dir>/read-only/<uid>/<key>``, to hand to other applications (saving over it
+        is refused, so a verified artifact never changes behind labshelf's back)."""
+        path = self.cache()
+        return read_only_copy(self, path)
 
     def load(self, **kwargs: Any) -> Any:
         """The content as a Python object (image, DataFrame, JSON, text) by its suffix."""
@@ -671,6 +679,18 @@ def stored_key(obj: Artifact) -> str:
 
 def expected(obj: Artifact) -> Expected:
     return Expected(obj.hash, obj.hash_type, obj.size, obj.n_objects, not obj.key_is_virtual)
+
+
+def read_only_copy(obj: Artifact, local: Path) -> Path:
+    """The read-only view of a saved artifact whose bytes are at ``local``: hard links to
+    labshelf's own objects (copied objects, the download cache), copies of a user's own files
+    (registered in place on a local disk)."""
+    if obj.__dict__.get("id") is None:
+        raise InvalidArgument("Save the artifact first; it has no stored copy to open yet.")
+    own_bytes = obj.key_is_virtual or "://" in _root(obj)
+    rel = obj.key or f"{obj.uid}{obj.suffix or ''}"
+    folder = current().cache_dir() / VIEWS_DIR / str(obj.uid)
+    return read_only_view(local, folder, rel, link=own_bytes)
 
 
 def local_copy(obj: Artifact, **download: Any) -> Path:

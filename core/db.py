@@ -25,6 +25,7 @@ past both. A statement that times out rolls its transaction back.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import random
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -565,15 +566,111 @@ def as_database_error(exc: DBAPIError, what: str) -> DatabaseError:
     return DatabaseError(f"The database failed while {what}: {first_line}")
 
 
+CHANGES_CHANNEL = "labshelf_changes"  # PostgreSQL: LISTEN here to hear about writes
+
+
+def notify_changes(session: Session) -> None:
+    """PostgreSQL: tell the listeners of ``CHANGES_CHANNEL`` (an open window on the same
+    database, see ``ChangeFeed``) that this transaction wrote. The server delivers it at
+    commit, once per transaction, and never for a transaction rolled back. SQLite needs no
+    message: its readers see a changed ``data_version``."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text(f"NOTIFY {CHANGES_CHANNEL}"))
+
+
 @contextmanager
 def write_transaction(session: Session) -> Iterator[Session]:
-    """One write transaction on a writer session: committed or rolled back, then emptied."""
+    """One write transaction on a writer session: committed or rolled back, then emptied.
+    A committed write is announced to other processes (``notify_changes``)."""
     session.connection(execution_options={"labshelf_write": True})
     try:
         yield session
+        notify_changes(session)
         session.commit()
     except BaseException:
         session.rollback()
         raise
     finally:
         session.close()
+
+
+class ChangeFeed:
+    """Hears when a database changes, for a window that shows it live: PostgreSQL through
+    LISTEN on ``CHANGES_CHANNEL`` (every labshelf write transaction notifies it), SQLite by
+    polling ``PRAGMA data_version``, which changes when another connection commits. One
+    connection of its own, used by one thread; ``close()`` ends it.
+
+    ``wait(timeout)`` returns True once something changed (possibly a write the caller made
+    itself: callers compare what they show), False after ``timeout`` seconds without a
+    change; a lost connection raises ``DatabaseError`` (make a new feed to go on)."""
+
+    SQLITE_POLL = 0.25  # seconds between two data_version probes
+
+    def __init__(self, url: str | URL) -> None:
+        self.url = make_url(url) if isinstance(url, str) else url
+        self._pg: Any = None
+        self._sqlite: Any = None
+        self._version: int | None = None
+        try:
+            if self.url.get_backend_name() == "postgresql":
+                self._listen()
+            else:
+                self._open_sqlite()
+        except Exception as exc:  # any driver error: one sentence
+            raise DatabaseError(f"Could not follow the database's changes: {exc}") from exc
+
+    def _listen(self) -> None:
+        import psycopg  # deferred: the PostgreSQL driver loads only for PostgreSQL instances
+
+        dsn = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+        link = link_timeout()
+        self._pg = psycopg.connect(
+            dsn,
+            autocommit=True,
+            connect_timeout=max(2, math.ceil(link)),
+            keepalives=1,
+            keepalives_idle=max(1, int(link / 3)),
+            keepalives_interval=max(1, int(link / 6)),
+            keepalives_count=3,
+        )
+        self._pg.execute(f"LISTEN {CHANGES_CHANNEL}")
+
+    def _open_sqlite(self) -> None:
+        import sqlite3
+        from pathlib import Path
+
+        uri = Path(self.url.database or "").resolve().as_uri() + "?mode=ro"
+        self._sqlite = sqlite3.connect(uri, uri=True, timeout=1.0)
+        self._version = self._data_version()
+
+    def _data_version(self) -> int:
+        return int(self._sqlite.execute("PRAGMA data_version").fetchone()[0])
+
+    def wait(self, timeout: float) -> bool:
+        """True as soon as the database changed, False after ``timeout`` seconds."""
+        try:
+            if self._pg is not None:
+                heard = list(self._pg.notifies(timeout=timeout, stop_after=1))
+                if heard:  # and the rest of a burst, without waiting
+                    list(self._pg.notifies(timeout=0.0))
+                return bool(heard)
+            deadline = time.monotonic() + timeout
+            while True:
+                version = self._data_version()
+                if version != self._version:
+                    self._version = version
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                time.sleep(min(self.SQLITE_POLL, left))
+        except Exception as exc:  # a lost connection: one sentence
+            self.close()
+            raise DatabaseError(f"Lost the database's change feed: {exc}") from exc
+
+    def close(self) -> None:
+        for conn in (self._pg, self._sqlite):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+        self._pg = self._sqlite = None

@@ -11,7 +11,7 @@ from importlib import resources
 from string import Template
 from typing import Any
 
-from PySide6.QtCore import QByteArray, QSize, Qt
+from PySide6.QtCore import QByteArray, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication
@@ -19,6 +19,23 @@ from PySide6.QtWidgets import QApplication
 THEMES = ("light", "dark")
 _state = {"theme": "light"}
 _themed: list[tuple[Any, str]] = []  # objects whose icon follows the theme
+
+
+class ThemeSignals(QObject):
+    """`changed(theme)` after every `apply_theme`: one source of truth that the View menu's
+    check mark and the settings dialog follow."""
+
+    changed = Signal(str)
+
+
+_signals: list[ThemeSignals] = []
+
+
+def theme_signals() -> ThemeSignals:
+    """The application's theme notifier (made on first use, in the UI thread)."""
+    if not _signals:
+        _signals.append(ThemeSignals())
+    return _signals[0]
 
 
 def _read(*parts: str) -> str:
@@ -57,12 +74,21 @@ def apply_theme(app: QApplication, theme: str) -> None:
         (QPalette.ColorRole.ToolTipBase, "base"),
         (QPalette.ColorRole.ToolTipText, "text"),
         (QPalette.ColorRole.PlaceholderText, "muted"),
+        (QPalette.ColorRole.Link, "accent"),
+        (QPalette.ColorRole.LinkVisited, "accent"),
     ):
         palette.setColor(role, QColor(c[name]))
+    for role in (  # disabled menu items and controls read as disabled
+        QPalette.ColorRole.Text,
+        QPalette.ColorRole.WindowText,
+        QPalette.ColorRole.ButtonText,
+    ):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, QColor(c["muted"]))
     app.setPalette(palette)
     app.setStyleSheet(style_sheet(theme))
     icon.cache_clear()
     _recolor_icons()
+    theme_signals().changed.emit(theme)
 
 
 def set_icon(obj: Any, name: str) -> None:

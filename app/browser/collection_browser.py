@@ -9,7 +9,7 @@ from labshelf.app import gateway
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.browser.table_model import RECORD_ROLE
 from labshelf.app.browser.thumbnail_grid import ThumbnailGrid
-from labshelf.app.data.formatting import format_value, human_size
+from labshelf.app.data.formatting import count_of, format_value, human_size, version_text
 from labshelf.app.preview.pane import RowsModel
 from labshelf.app.preview.thumbnails import ThumbnailCache
 from PySide6.QtCore import QAbstractListModel, QModelIndex, QPersistentModelIndex, Qt, Signal
@@ -159,12 +159,14 @@ class CollectionBrowser(QWidget):
         for combo in (self.diff_from, self.diff_to):
             combo.clear()
         for version in versions:
-            text = f"v{version['version']} · {format_value('time', version['created_at'])} · {version['n_members']} members"
+            when = format_value("time", version["created_at"])
+            members = count_of(version["n_members"], "member")
+            text = f"{version_text(version['version'])} · {when} · {members}"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, version["uid"])
             self.timeline.addItem(item)
             for combo in (self.diff_from, self.diff_to):
-                combo.addItem(f"v{version['version']} ({version['uid']})", version["uid"])
+                combo.addItem(f"{version_text(version['version'])} ({when})", version["uid"])
         self.timeline.blockSignals(False)
         current = next((i for i, v in enumerate(versions) if v["uid"] == uid), len(versions) - 1)
         self.diff_from.setCurrentIndex(max(current - 1, 0))
@@ -186,7 +188,8 @@ class CollectionBrowser(QWidget):
             return
         version = next((v for v in self.versions if v["uid"] == uid), {})
         self.header.setText(
-            f"{version.get('name', '')} · v{version.get('version', '')} · {len(members)} members"
+            f"{version.get('name', '')} · {version_text(version.get('version'))} · "
+            f"{count_of(len(members), 'member')}"
         )
         self.members.set_members(members)
         self.member_rows.set_rows(

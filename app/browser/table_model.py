@@ -5,6 +5,11 @@ QuerySet, see `labshelf.app.data.rows.CoreRowSource`): COUNT with the query's WH
 OFFSET/LIMIT pages of `PAGE_SIZE` rows. The model never holds more than `MAX_PAGES` pages,
 so memory stays bounded whatever the table's size.
 
+A reload keeps what the user sees where it can: the same number of rows refreshes values in
+place; rows added at the top (what another window or user saved, in the default newest-first
+order) are inserted, so that views keep their selection and the rows they show; anything
+else resets the model (the window then selects the same records again, by id).
+
 The columns are core's default columns of the registry (`labshelf.app.data.registries`).
 Core's spec is loaded by the worker that fetches the first page, so the very first table of
 a session gets its columns together with its first rows (`columns_changed`); the UI thread
@@ -71,6 +76,8 @@ class RegistryTableModel(QAbstractTableModel):
         self._stamp = 0
         self._generation = 0
         self._fingerprint: object = None
+        self._checking = False  # a fingerprint is being read
+        self._recheck = False  # ... and another change was heard meanwhile
         self._flush_timer = QTimer(self, singleShot=True, interval=FLUSH_MS)
         self._flush_timer.timeout.connect(self._flush_requests)
 
@@ -107,17 +114,30 @@ class RegistryTableModel(QAbstractTableModel):
         self._reload()
 
     def check_stale(self) -> None:
-        """Reload if the data changed since the last load (e.g. another process wrote)."""
+        """Reload if the data changed since the last load (e.g. another process wrote); one
+        check at a time, and one more if asked again meanwhile."""
+        if self._checking:
+            self._recheck = True
+            return
+        self._checking = True
         query, source = self._query, self._source
         self._runner.submit(
             lambda ctx: source.fingerprint(query),
             done=lambda fp: self._on_fingerprint(query, fp),
+            error=lambda msg, _d: self._checked(),
             name="fingerprint",
         )
 
     def _on_fingerprint(self, query: TableQuery, fp: object) -> None:
         if query == self._query and fp != self._fingerprint:
             self._reload()
+        self._checked()
+
+    def _checked(self) -> None:
+        self._checking = False
+        if self._recheck:
+            self._recheck = False
+            self.check_stale()
 
     def _reload(self) -> None:
         self._generation += 1
@@ -164,8 +184,16 @@ class RegistryTableModel(QAbstractTableModel):
         if gen != self._generation:
             return
         self._fingerprint = fingerprint
+        added = self._added_on_top(count, first)
         if spec is not self._spec:  # the first load of a session brings the columns
             self._show_columns(spec, count, first)
+        elif added:
+            # the old rows stay readable until the views have moved their selections
+            self.beginInsertRows(QModelIndex(), 0, added - 1)
+            self._drop_pages()
+            self._count = count
+            self._pages[0] = first
+            self.endInsertRows()
         elif count == self._count:
             # Same size: refresh values in place, keeping selection and scroll position.
             self._drop_pages()
@@ -181,6 +209,17 @@ class RegistryTableModel(QAbstractTableModel):
             self._pages[0] = first
             self.endResetModel()
         self.loaded.emit(count)
+
+    def _added_on_top(self, count: int, first: Page) -> int:
+        """How many rows a reload added above the rows shown before (0: not just that)."""
+        old = self._pages.get(0)
+        grown = count - self._count
+        if old is None or not old.rows or grown <= 0 or grown >= len(first.rows):
+            return 0
+        old_ids = [r.get("id") for r in old.rows]
+        new_ids = [r.get("id") for r in first.rows]
+        kept = new_ids[grown:]
+        return grown if kept == old_ids[: len(kept)] else 0
 
     def _drop_pages(self) -> None:
         self._pages.clear()
@@ -254,6 +293,15 @@ class RegistryTableModel(QAbstractTableModel):
         if page is None:
             return None
         return page.rows[offset] if offset < len(page.rows) else {}
+
+    def loaded_row_ids(self) -> dict[int, int]:
+        """Row id -> row, of the loaded pages."""
+        return {
+            record["id"]: page_no * PAGE_SIZE + offset
+            for page_no, page in self._pages.items()
+            for offset, record in enumerate(page.rows)
+            if "id" in record
+        }
 
     def row_of_id(self, row_id: int) -> int:
         """The row showing `row_id` among the loaded pages, or -1."""

@@ -17,6 +17,7 @@ from PySide6.QtCore import (
     QSize,
     Qt,
     QTimer,
+    Signal,
 )
 from PySide6.QtGui import QPainter, QResizeEvent, QShowEvent
 from PySide6.QtWidgets import QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem, QWidget
@@ -77,7 +78,10 @@ class ThumbnailDelegate(QStyledItemDelegate):
 
 
 class ThumbnailGrid(QListView):
-    """An icon-mode list over any model giving `RECORD_ROLE` dicts (uid, hash, suffix, key)."""
+    """An icon-mode list over any model giving `RECORD_ROLE` dicts (uid, hash, suffix, key).
+    Signals: `drag_requested()` when items are dragged (the window makes their files)."""
+
+    drag_requested = Signal()
 
     def __init__(
         self, cache: ThumbnailCache, parent: QWidget | None = None, name: str = "thumbnailGrid"
@@ -90,12 +94,18 @@ class ThumbnailGrid(QListView):
         self.setMovement(QListView.Movement.Static)
         self.setUniformItemSizes(True)
         self.setSelectionMode(QListView.SelectionMode.ExtendedSelection)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QListView.DragDropMode.DragOnly)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.setItemDelegate(ThumbnailDelegate(cache, self))
         self.setSpacing(4)
         self._scan_timer = QTimer(self, singleShot=True, interval=40)
         self._scan_timer.timeout.connect(self.request_visible)
         self.verticalScrollBar().valueChanged.connect(self._schedule_scan)
         cache.ready.connect(lambda _key: self.viewport().update())
+
+    def startDrag(self, supportedActions: Qt.DropAction) -> None:  # noqa: N802, N803
+        self.drag_requested.emit()
 
     def setModel(self, model: QAbstractItemModel) -> None:  # noqa: N802
         super().setModel(model)

@@ -1,23 +1,25 @@
 """The Trash page: trashed records of the registries that have a trash (artifacts,
-collections) in `trashView`, with restore and delete."""
+collections) in `trashView`, searchable like any registry; restoring and deleting for good
+are the window's actions (with feedback and undo), the page only shows and selects."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-
-from labshelf.app import gateway
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.base.theme import set_icon
-from labshelf.app.browser.table_model import UID_ROLE, RegistryTableModel
+from labshelf.app.browser.empty_state import EmptyStateOverlay
+from labshelf.app.browser.registry_table import apply_columns
+from labshelf.app.browser.selection import SelectionKeeper
+from labshelf.app.browser.table_model import RegistryTableModel
 from labshelf.app.data import registries
+from labshelf.app.data.empty_states import empty_state
+from labshelf.app.data.formatting import count_of
 from labshelf.app.data.rows import RowSource, TableQuery
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPushButton,
     QTableView,
     QVBoxLayout,
@@ -26,29 +28,44 @@ from PySide6.QtWidgets import (
 
 
 class TrashPage(QWidget):
-    """Restore or permanently delete trashed records; `changed` after either."""
+    """Trashed records of one registry at a time.
 
-    changed = Signal()
+    Signals:
+        restore_clicked(), delete_clicked(): the page's buttons (the window acts).
+        registry_changed(name): another registry's trash is shown.
+    """
+
+    restore_clicked = Signal()
+    delete_clicked = Signal()
+    registry_changed = Signal(str)
 
     def __init__(
         self, source: RowSource, runner: TaskRunner, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self._runner = runner
+        self.search = ""
+        self._columns_for = ""  # the registry whose columns the view has
         self.model = RegistryTableModel(source, runner, self)
         self.view = QTableView(objectName="trashView")
         self.view.setModel(self.model)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.view.setWordWrap(False)
         self.view.verticalHeader().hide()
+        self.view.horizontalHeader().setStretchLastSection(True)
+        self.keeper = SelectionKeeper(self.view, self.model)
+        self.empty = EmptyStateOverlay(self.view, "trashEmptyState")
         self.registry = QComboBox(objectName="trashRegistry")  # filled on the first reload
         self.registry.currentIndexChanged.connect(lambda _i: self.reload())
         self.restore_button = QPushButton("Restore", objectName="restoreButton")
         set_icon(self.restore_button, "restore")
-        self.restore_button.clicked.connect(self.restore_selected)
+        self.restore_button.clicked.connect(self.restore_clicked)
         self.delete_button = QPushButton("Delete permanently…", objectName="purgeButton")
         set_icon(self.delete_button, "trash")
-        self.delete_button.clicked.connect(self._confirm_delete)
-        self.status = QLabel()
+        self.delete_button.clicked.connect(self.delete_clicked)
+        self.status = QLabel(objectName="trashStatus")
+        self.status.setProperty("muted", True)
         bar = QHBoxLayout()
         for widget in (QLabel("Trash of"), self.registry, self.restore_button, self.delete_button):
             bar.addWidget(widget)
@@ -58,10 +75,21 @@ class TrashPage(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
         layout.addWidget(self.view, 1)
-        self.model.loaded.connect(lambda n: self.status.setText(f"{n} in the trash"))
+        self.model.loaded.connect(self._on_loaded)
+        self.model.columns_changed.connect(self._on_columns)
+        self.keeper.changed.connect(self._update_buttons)
+        self._update_buttons()
 
-    def reload(self) -> None:
-        """Show the trash of the chosen registry (asking core which have one, the first time)."""
+    @property
+    def record_registry(self) -> str:
+        """The registry whose trash is shown ("Artifact" until the list is filled)."""
+        return str(self.registry.currentData() or "Artifact")
+
+    def reload(self, search: str | None = None) -> None:
+        """Show the trash of the chosen registry (asking core which have one, the first time);
+        `search` narrows it like the search box does a registry."""
+        if search is not None:
+            self.search = search
         if not self.registry.count():
             self._runner.submit(
                 lambda ctx: [v.name for v in registries.views() if v.has_trash],
@@ -69,7 +97,12 @@ class TrashPage(QWidget):
                 name="trash registries",
             )
             return
-        self.model.set_query(TableQuery(registry=self.registry.currentData(), trash=True))
+        self.model.set_query(
+            TableQuery(registry=self.record_registry, trash=True, search=self.search, order=())
+            if self.search
+            else TableQuery(registry=self.record_registry, trash=True)
+        )
+        self.registry_changed.emit(self.record_registry)
 
     def _fill_registries(self, names: list[str]) -> None:
         self.registry.blockSignals(True)
@@ -79,41 +112,31 @@ class TrashPage(QWidget):
         if names:
             self.reload()
 
-    def selected_uids(self) -> list[str]:
-        rows = self.view.selectionModel().selectedRows() if self.view.selectionModel() else []
-        return [uid for uid in (r.data(UID_ROLE) for r in rows) if uid]
+    def _on_columns(self) -> None:
+        spec = self.model.spec
+        if spec is not None and spec.name != self._columns_for:
+            self._columns_for = spec.name
+            apply_columns(self.view, spec, None)
 
-    def restore_selected(self) -> None:
-        self._run(gateway.restore, "restore")
+    def count_text(self, count: int) -> str:
+        noun = registries.LOOKS[self.record_registry].noun
+        return f"{count_of(count, *noun)} in the trash"
 
-    def delete_selected(self) -> None:
-        self._run(gateway.delete_permanently, "delete")
-
-    def _confirm_delete(self) -> None:
-        uids = self.selected_uids()
-        if (
-            uids
-            and QMessageBox.question(
-                self,
-                "Delete permanently",
-                f"Delete {len(uids)} record(s) permanently? Copied objects are removed from storage; "
-                "files registered in place stay where they are.",
-            )
-            == QMessageBox.StandardButton.Yes
-        ):
-            self.delete_selected()
-
-    def _run(self, fn: Callable[[str, Sequence[str]], None], verb: str) -> None:
-        uids, registry = self.selected_uids(), self.registry.currentData()
-        if not uids or not registry:
-            return
-        self._runner.submit(
-            lambda ctx: fn(registry, uids),
-            done=lambda _r: self._after(),
-            error=lambda msg, _d: self.status.setText(f"Could not {verb}: {msg}"),
-            name=verb,
+    def _on_loaded(self, count: int) -> None:
+        self._on_columns()
+        self.empty.show_state(
+            None if count else empty_state(self.record_registry, self.search, trash=True)
         )
+        self._update_buttons()
 
-    def _after(self) -> None:
-        self.model.refresh()
-        self.changed.emit()
+    def selected_uids(self) -> list[str]:
+        return self.keeper.uids()
+
+    def _update_buttons(self) -> None:
+        chosen = bool(self.keeper.selected_rows())
+        self.restore_button.setEnabled(chosen)
+        self.delete_button.setEnabled(chosen)
+
+    def say(self, text: str) -> None:
+        """Feedback next to the buttons (what was restored or deleted)."""
+        self.status.setText(text)

@@ -4,8 +4,9 @@ presentation.
 Core's spec says what a registry *is*: its default table columns, the field that names a
 record, whether it has versions and a trash. The app adds only how it *looks* and what the
 desktop can do with it: column titles, kinds and widths (`FIELDS`), the sidebar's label and
-icon, the filter chips, the fields of the details panel and the app's capabilities
-(`LOOKS`). A `RegistryView` joins the two.
+icon, which columns a scientist sees first (the others are in the column chooser), the
+filter chips, the fields of the details panel and the app's capabilities (`LOOKS`). A
+`RegistryView` joins the two.
 
 Core's spec module loads SQLAlchemy, which the UI thread must not wait for while the first
 window is drawn: `view()` loads it (call it on a worker, as the table model does with its
@@ -34,32 +35,35 @@ class FieldLook:
 
 @dataclass(frozen=True)
 class Column:
-    """One table column: a `values()` field path, its header and how to format it."""
+    """One table column: a `values()` field path, its header and how to format it; `shown`
+    says whether the table shows it before the user picks columns."""
 
     field: str
     title: str
     kind: str = "text"
     width: int = 0
+    shown: bool = True
 
     @property
     def default_width(self) -> int:
-        return self.width or {"size": 80, "time": 130, "int": 60, "bool": 56}.get(self.kind, 120)
+        widths = {"size": 90, "time": 130, "int": 60, "bool": 56, "version": 96}
+        return self.width or widths.get(self.kind, 120)
 
 
 FIELDS: dict[str, FieldLook] = {
-    "uid": FieldLook("uid", width=110),
-    "key": FieldLook("Key", width=260),
-    "name": FieldLook("Name", width=200),
-    "description": FieldLook("Description", width=200),
-    "suffix": FieldLook("Suffix", width=60),
+    "uid": FieldLook("uid", width=120),
+    "key": FieldLook("Key", width=320),
+    "name": FieldLook("Name", width=220),
+    "description": FieldLook("Description", width=220),
+    "suffix": FieldLook("Type", width=60),
     "size": FieldLook("Size", "size"),
     "n_objects": FieldLook("Files", "int"),
-    "version": FieldLook("Version", width=64),
+    "version": FieldLook("Version", "version"),
     "is_latest": FieldLook("Latest", "bool"),
     "key_is_virtual": FieldLook("Virtual key", "bool"),
     "type": FieldLook("Type", width=80),
-    "transform__name": FieldLook("Transform"),
-    "transform__type": FieldLook("Type"),
+    "transform__name": FieldLook("Transform", width=220),
+    "transform__type": FieldLook("Transform type"),
     "storage__root": FieldLook("Storage"),
     "hash": FieldLook("Hash"),
     "reference": FieldLook("Reference"),
@@ -79,9 +83,9 @@ def field_look(field: str) -> FieldLook:
     return FIELDS.get(field) or FieldLook(field.replace("__", " ").replace("_", " ").capitalize())
 
 
-def column(field: str) -> Column:
+def column(field: str, shown: bool = True) -> Column:
     look = field_look(field)
-    return Column(field, look.title, look.kind, look.width)
+    return Column(field, look.title, look.kind, look.width, shown)
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,8 @@ class RegistryLook:
 
     label: str  # in the sidebar, drawn in the first frame (before core's spec is loaded)
     icon: str
+    noun: tuple[str, str] = ("record", "records")  # one, many: "3 artifacts"
+    columns: tuple[str, ...] = ()  # shown first, in this order; core's others are chosen
     filters: tuple[str, ...] = ()  # keys of FILTER_LOOKUPS
     detail_fields: tuple[str, ...] = ()
     content: bool = False  # records are files or folders: preview, open, export, thumbnails
@@ -104,7 +110,9 @@ LOOKS: dict[str, RegistryLook] = {
     "Artifact": RegistryLook(
         "Artifacts",
         "artifact",
-        filters=("suffix", "created_by", "transform", "key_prefix", "date"),
+        ("artifact", "artifacts"),
+        columns=("key", "description", "size", "suffix", "version", *_CREATED),
+        filters=("suffix", "created_by", "transform", "storage", "key_prefix", "date"),
         detail_fields=(
             "uid",
             "key",
@@ -115,15 +123,13 @@ LOOKS: dict[str, RegistryLook] = {
             "hash_type",
             "n_objects",
             "n_observations",
+            "accessor",
             "version",
             "is_latest",
-            "visibility",
             "key_is_virtual",
             "storage__root",
-            "transform__name",
-            "transform__type",
             "run__uid",
-            *_CREATED,
+            "created_at",
             "updated_at",
         ),
         content=True,
@@ -132,6 +138,8 @@ LOOKS: dict[str, RegistryLook] = {
     "Collection": RegistryLook(
         "Collections",
         "collection",
+        ("collection", "collections"),
+        columns=("name", "description", "version", *_CREATED),
         filters=("created_by", "transform", "date"),
         detail_fields=(
             "uid",
@@ -140,11 +148,10 @@ LOOKS: dict[str, RegistryLook] = {
             "hash",
             "version",
             "is_latest",
-            "visibility",
             "reference",
-            "transform__name",
             "run__uid",
-            *_CREATED,
+            "created_at",
+            "updated_at",
         ),
         lineage=True,
         collection_browser=True,
@@ -152,6 +159,8 @@ LOOKS: dict[str, RegistryLook] = {
     "Transform": RegistryLook(
         "Transforms",
         "transform",
+        ("transform", "transforms"),
+        columns=("name", "type", "version", "description", *_CREATED),
         filters=("created_by", "key_prefix", "date"),
         detail_fields=(
             "uid",
@@ -163,44 +172,54 @@ LOOKS: dict[str, RegistryLook] = {
             "description",
             "hash",
             "reference",
-            *_CREATED,
+            "created_at",
+            "updated_at",
         ),
     ),
     "Run": RegistryLook(
         "Runs",
         "run",
+        ("run", "runs"),
+        columns=("transform__name", "transform__type", "started_at", "finished_at", *_CREATED),
         filters=("created_by", "transform", "date"),
         detail_fields=(
             "uid",
-            "transform__name",
-            "transform__type",
             "started_at",
             "finished_at",
             "is_consecutive",
             "reference",
-            *_CREATED,
+            "created_at",
         ),
     ),
     "User": RegistryLook(
-        "Users", "user", filters=("date",), detail_fields=("uid", "handle", "name", "created_at")
+        "Users",
+        "user",
+        ("user", "users"),
+        columns=("handle", "name", "created_at"),
+        filters=("date",),
+        detail_fields=("uid", "handle", "name", "created_at"),
     ),
     "Storage": RegistryLook(
         "Storage",
         "storage",
+        ("storage location", "storage locations"),
+        columns=("root", "type", "region", "description", "created_at"),
         filters=("created_by", "date"),
-        detail_fields=("uid", "root", "type", "region", "description", *_CREATED),
+        detail_fields=("uid", "root", "type", "region", "description", "created_at"),
     ),
 }
 
 TRASH_PAGE = "Trash"  # the sidebar's last entry: the trash of the registries that have one
 
-# Filter chip -> (label, lookup). `date` becomes a range over created_at.
+# Filter chip -> (label, lookup). `date` becomes a range over created_at; how typed values
+# are read (".csv" from "csv", a user by name or handle) is `labshelf.app.data.filters`.
 FILTER_LOOKUPS: dict[str, tuple[str, str]] = {
-    "suffix": ("Suffix", "suffix"),
+    "suffix": ("Type", "suffix"),
     "created_by": ("Created by", "created_by__handle"),
     "transform": ("Transform", "transform__name__icontains"),
+    "storage": ("Storage", "storage__root"),
     "key_prefix": ("Key prefix", "key__startswith"),
-    "date": ("Created between", "created_at__range"),
+    "date": ("Created", "created_at__range"),
 }
 
 
@@ -213,16 +232,21 @@ class RegistryView:
     name_field: str  # the field that names a record for people
     has_trash: bool
     look: RegistryLook
+    versioned: bool = False
 
     @classmethod
     def of(cls, spec: Any, look: RegistryLook) -> RegistryView:
-        """Join core's spec of one registry with the app's look of it."""
+        """Join core's spec of one registry with the app's look of it: the look's columns
+        first (those core has), then core's other default columns, not shown at first."""
+        first = [f for f in look.columns if f in spec.columns]
+        rest = [f for f in spec.columns if f not in first]
         return cls(
             name=spec.name,
-            columns=tuple(column(f) for f in spec.columns),
+            columns=(*(column(f) for f in first), *(column(f, shown=False) for f in rest)),
             name_field=spec.name_field,
             has_trash=bool(spec.has_trash),
             look=look,
+            versioned=bool(spec.versioned),
         )
 
     @property

@@ -14,6 +14,9 @@ from typing import Any
 
 POINTS_PER_INCH = 72.0
 DEFAULT_DEPTH = 4
+# The view draws labels in the desktop's sans font at 9 pt, which is taller and wider than
+# graphviz's 10 pt Helvetica estimate: boxes are laid out for this size so labels fit.
+LAYOUT_FONT_SIZE = "13"
 
 
 @dataclass
@@ -93,6 +96,10 @@ def layout(
     graph = pygraphviz.AGraph(string=dot)
     shown = visible_nodes(graph, focal, depth, set(expanded))
     graph.delete_nodes_from([n for n in graph.nodes() if n not in shown])
+    graph.node_attr["fontsize"] = LAYOUT_FONT_SIZE
+    for node in graph.nodes():
+        if node.attr.get("fontsize"):
+            node.attr["fontsize"] = LAYOUT_FONT_SIZE
     graph.layout(prog="dot")
     _, _, width, height = _bbox(graph)
     result = LineageLayout(width=width, height=height)

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
@@ -37,6 +38,7 @@ class LineagePanel(QWidget):
         self.view.expand_requested.connect(self.expand)
         self.status = QLabel()
         self.status.setProperty("muted", True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         fit = QPushButton("Fit (Ctrl+0)")
         fit.clicked.connect(self.view.fit)
         export = QPushButton("Export…", objectName="exportLineage")
@@ -54,17 +56,21 @@ class LineagePanel(QWidget):
         column.addLayout(bar)
         column.addWidget(self.view, 1)
 
+    def _say(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setToolTip(text)  # the bar may be too narrow for all of it
+
     def clear(self) -> None:
         self._generation += 1
         self._dot = ""
         self.view.set_layout(LineageLayout())
-        self.status.setText("No lineage for this record.")
+        self._say("No lineage for this record.")
 
     def show_record(self, registry: str, uid: str) -> None:
         self._generation += 1
         gen = self._generation
         self._expanded = frozenset()
-        self.status.setText("Laying out the lineage…")
+        self._say("Laying out the lineage…")
 
         depth = self.depth.value()
 
@@ -100,7 +106,7 @@ class LineagePanel(QWidget):
     def _on_error(self, gen: int, message: str) -> None:
         if gen == self._generation:
             self.view.set_layout(LineageLayout())
-            self.status.setText(f"The lineage cannot be shown: {message}")
+            self._say(f"The lineage cannot be shown: {message}")
 
     def _on_layout(self, gen: int, dot: str, focal: str, result: LineageLayout) -> None:
         if gen != self._generation:
@@ -109,7 +115,7 @@ class LineagePanel(QWidget):
         self.view.set_layout(result)
         hidden = sum(n.hidden_parents for n in result.nodes)
         more = f" · {hidden} upstream hidden (click +)" if hidden else ""
-        self.status.setText(f"{len(result.nodes)} nodes{more}")
+        self._say(f"{len(result.nodes)} nodes{more}")
         self.laid_out.emit()
 
     def export(self, path: str) -> None:

@@ -1,13 +1,16 @@
 """`lineageView`: the lineage graph drawn as items in a QGraphicsView.
 
 Zoom with the wheel, Ctrl+0 fits, drag pans, hover shows tooltips, a click on a node asks
-the window to select that record, a click on a node's "+" badge expands its upstream.
+the window to select that record, a right click asks for its menu, a click on a node's "+"
+badge expands its upstream. Labels stay readable: "Fit" never shrinks the graph below
+`MIN_SCALE` (a big graph is then centred on the record shown and scrolls), and a label that
+does not fit its box is elided in the middle rather than set in a tiny font.
 """
 
 from __future__ import annotations
 
 from labshelf.app.lineage.layout import LayoutEdge, LayoutNode, LineageLayout
-from PySide6.QtCore import QBuffer, QIODevice, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QBuffer, QIODevice, QPoint, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -29,6 +32,7 @@ from PySide6.QtWidgets import (
     QGraphicsPathItem,
     QGraphicsPolygonItem,
     QGraphicsScene,
+    QGraphicsSceneContextMenuEvent,
     QGraphicsSceneMouseEvent,
     QGraphicsSimpleTextItem,
     QGraphicsView,
@@ -37,6 +41,9 @@ from PySide6.QtWidgets import (
 
 ZOOM_STEP = 1.2
 BADGE = 14.0
+LABEL_POINTS = 9.0  # a node label's size at 100 %
+MIN_LABEL_POINTS = 8.0  # labels shrink to this at most; longer lines are elided
+MIN_SCALE = 0.85  # "Fit" stops here: 8 pt at 85 % is still read without a magnifier
 
 
 def _color(name: str, fallback: str) -> QColor:
@@ -105,20 +112,20 @@ class NodeItem(QGraphicsPathItem):
             self._badge(rect)
 
     def _label(self, rect: QRectF) -> None:
-        # Our fonts differ from graphviz's: shrink until every line fits the node's box.
+        # Our fonts differ from graphviz's: shrink a little until every line fits the node's
+        # box, then elide what still does not (never a font too small to read).
         lines = self.node.label.splitlines() or [""]
         font = QFont()
         font.setBold(self.node.focal)
-        size = 9.0
+        size, room = LABEL_POINTS, rect.width() - 8
         while True:
             font.setPointSizeF(size)
             metrics = QFontMetricsF(font)
-            if (
-                size <= 5
-                or max(metrics.horizontalAdvance(line) for line in lines) <= rect.width() - 8
-            ):
+            widest = max(metrics.horizontalAdvance(line) for line in lines)
+            if size <= MIN_LABEL_POINTS or widest <= room:
                 break
             size -= 0.5
+        lines = [metrics.elidedText(line, Qt.TextElideMode.ElideMiddle, room) for line in lines]
         line_height = metrics.height()
         top = rect.center().y() - line_height * len(lines) / 2
         for i, line in enumerate(lines):
@@ -139,6 +146,10 @@ class NodeItem(QGraphicsPathItem):
             event.accept()
         else:
             super().mousePressEvent(event)
+
+    def contextMenuEvent(self, event: QGraphicsSceneContextMenuEvent) -> None:  # noqa: N802
+        self._view.node_menu_requested.emit(self.node.id, event.screenPos())
+        event.accept()
 
 
 class _ExpandBadge(QGraphicsEllipseItem):
@@ -188,10 +199,12 @@ def _arrow(base: QPointF, tip: QPointF, color: QColor) -> QGraphicsPolygonItem:
 
 
 class LineageView(QGraphicsView):
-    """Draws a `LineageLayout`; emits `node_activated(registry, uid)` on click."""
+    """Draws a `LineageLayout`; emits `node_activated(registry, uid)` on click and
+    `node_menu_requested(node id, global position)` on a right click."""
 
     node_activated = Signal(str, str)
     expand_requested = Signal(str)
+    node_menu_requested = Signal(str, QPoint)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -219,13 +232,28 @@ class LineageView(QGraphicsView):
         self.fit()
 
     def fit(self) -> None:
-        """Show the whole graph (never enlarged beyond 100 %); kept fitted on resize until
-        the user zooms."""
+        """Show the whole graph if it fits at `MIN_SCALE` or more (never enlarged beyond
+        100 %); a bigger one is shown at `MIN_SCALE`, centred on the record shown, and
+        scrolls. Kept fitted on resize until the user zooms."""
         self._auto_fit = True
         self.resetTransform()
         rect = self.scene().sceneRect()
-        if rect.width() > self.viewport().width() or rect.height() > self.viewport().height():
-            self.fitInView(rect, Qt.AspectRatioMode.KeepAspectRatio)
+        view = self.viewport().rect()
+        if rect.isEmpty() or view.isEmpty():
+            return
+        scale = min(1.0, view.width() / rect.width(), view.height() / rect.height())
+        if scale >= 1.0:
+            self.centerOn(rect.center())
+            return
+        self.scale(max(scale, MIN_SCALE), max(scale, MIN_SCALE))
+        focal = next((item for item in self.nodes.values() if item.node.focal), None)
+        self.centerOn(
+            focal.sceneBoundingRect().center() if focal and scale < MIN_SCALE else rect.center()
+        )
+
+    @property
+    def zoom(self) -> float:
+        return self.transform().m11()
 
     def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802
         factor = ZOOM_STEP if event.angleDelta().y() > 0 else 1 / ZOOM_STEP

@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 ZOOM_STEP = 1.25
+TABLE_COLUMN_MAX = 220  # a table preview's widest column (px); longer cells are elided
 
 
 class ImageView(QGraphicsView):
@@ -140,6 +141,10 @@ class PreviewPane(QWidget):
         self.table_model = RowsModel(self)
         self.table_view = QTableView()
         self.table_view.setModel(self.table_model)
+        self.table_view.setWordWrap(False)  # one line per row, long cells elided (issue 16 #22)
+        self.table_view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table_view.verticalHeader().setDefaultSectionSize(22)
+        self.table_view.horizontalHeader().setResizeContentsPrecision(40)  # rows measured
         self.text_view = QPlainTextEdit(readOnly=True)
         self.text_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.message = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
@@ -208,6 +213,7 @@ class PreviewPane(QWidget):
             self.image_view.set_pixmap(QPixmap.fromImage(data.image))
         elif data.kind == "table":
             self.table_model.set_rows(data.columns, data.rows)
+            self._fit_table_columns()
         elif data.kind == "text":
             self.text_view.setPlainText(data.text)
         elif data.kind == "folder" and self.folder_view is not None:
@@ -216,6 +222,12 @@ class PreviewPane(QWidget):
             self.message.setText(data.note)
             self.note.setText(data.title)
         self._show(data.kind)
+
+    def _fit_table_columns(self) -> None:
+        header = self.table_view.horizontalHeader()
+        self.table_view.resizeColumnsToContents()  # from the first 40 rows (the precision)
+        for column in range(header.count()):
+            header.resizeSection(column, min(header.sectionSize(column), TABLE_COLUMN_MAX))
 
     def _show(self, kind: str) -> None:
         self.kind = kind

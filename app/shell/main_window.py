@@ -2,65 +2,96 @@
 selected record on the right, the transfer queue below. The window arranges the rooms
 (browser, preview, lineage, uploads) and carries the menus (`labshelf.app.shell.actions`);
 all data comes from workers (`labshelf.app.base.tasks`) through the gateway.
+
+One subject at a time: the selected rows (kept on the same records by id across reloads,
+`SelectionKeeper`), or — when no row is selected — the record the details show (a version
+picked there, a node clicked in the lineage). The details, the enabled actions and the
+commands all follow it. Each page (registry, trash) keeps its own search, filters and
+"all versions" choice. The catalog is live: what other windows or users save appears within
+a couple of seconds (`LiveCatalog`).
 """
 
 from __future__ import annotations
 
 import gc
+from dataclasses import dataclass, field
 from typing import Any
 
 from labshelf.app import gateway
 from labshelf.app.base.tasks import TaskRunner
-from labshelf.app.base.theme import icon, set_icon
+from labshelf.app.base.theme import icon, set_icon, theme_signals
 from labshelf.app.browser.collection_browser import CollectionBrowser
 from labshelf.app.browser.details_panel import DetailsPanel
-from labshelf.app.browser.filter_bar import FilterBar
-from labshelf.app.browser.table_model import UID_ROLE, RegistryTableModel
+from labshelf.app.browser.drag_out import OWN_FORMAT, DragOut
+from labshelf.app.browser.empty_state import EmptyStateOverlay
+from labshelf.app.browser.filter_bar import FilterBar, Filters
+from labshelf.app.browser.registry_table import RegistryTable, apply_columns
+from labshelf.app.browser.selection import SelectionKeeper
+from labshelf.app.browser.table_model import RECORD_ROLE, UID_ROLE, RegistryTableModel
 from labshelf.app.browser.thumbnail_grid import ThumbnailGrid
 from labshelf.app.browser.trash_page import TrashPage
 from labshelf.app.data import registries
+from labshelf.app.data.empty_states import empty_state
+from labshelf.app.data.formatting import count_of
 from labshelf.app.data.registries import LOOKS, TRASH_PAGE
 from labshelf.app.data.rows import CoreRowSource, TableQuery
 from labshelf.app.data.transfers import default_store
 from labshelf.app.preview.thumbnails import ThumbnailCache
-from labshelf.app.shell.actions import ACTIONS, Actions
+from labshelf.app.shell.actions import ACTIONS, Actions, Page
 from labshelf.app.shell.app_settings import AppSettings, open_settings
 from labshelf.app.shell.commands import Commands
+from labshelf.app.shell.live import LiveCatalog
+from labshelf.app.shell.recent import RecentInstances
 from labshelf.app.shell.settings_dialog import SettingsDialog
+from labshelf.app.shell.undo import UndoHistory
 from labshelf.app.uploads.drop_zone import DropZone, local_paths
 from labshelf.app.uploads.import_dialog import ImportDialog
 from labshelf.app.uploads.manager import UploadManager
 from labshelf.app.uploads.queue_dock import UploadQueueDock
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer
 from PySide6.QtGui import (
     QCloseEvent,
     QDragEnterEvent,
     QDragLeaveEvent,
     QDragMoveEvent,
     QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+    QShortcut,
     QShowEvent,
 )
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QProgressBar,
     QSplitter,
     QStackedWidget,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 SEARCH_DEBOUNCE_MS = 250
-STALE_CHECK_MS = 5000
+SELECT_DEBOUNCE_MS = 60
+CENTER_MIN_WIDTH = 360
+QUEUE_HEIGHT = 190  # the transfer queue's share when it opens (the table keeps the rest)
+AFTER_FIRST_ROWS_MS = 300  # the live feed starts this long after the first rows are painted
+
+
+@dataclass
+class BrowseState:
+    """What one page remembers while another is shown: search, filter chips, versions."""
+
+    search: str = ""
+    filters: Filters = field(default_factory=dict)
+    all_versions: bool = False
 
 
 class MainWindow(QMainWindow):
@@ -84,10 +115,17 @@ class MainWindow(QMainWindow):
         )
         self.transfer_runner = TaskRunner(parent=self)  # long uploads never starve the table
         self.uploads = UploadManager(self.transfer_runner, default_store(), self)
+        self.undo_history = UndoHistory(self)
+        self.recent = RecentInstances(self.runner, self)
+        self.live = LiveCatalog(self)
+        self.drag_out = DragOut(self.runner, self)
+        self.states: dict[str, BrowseState] = {}
+        self._page = "Artifact"
         self._close_when_done = False
-        self._pending_select = ""
         self._wanted_row_id: int | None = None
+        self._query_changed = False  # the user changed the query: the next load may drop rows
         self._heap_frozen = False
+        self._has_saved_layout = False
         self._build_center()
         self.details = DetailsPanel(self.runner)
         self._build_splitter()
@@ -101,8 +139,13 @@ class MainWindow(QMainWindow):
         self.details.set_actions(self.actions_.buttons())
         self._connect()
         self._restore_settings()
+        if self.model.spec is not None:  # known already (another window loaded it): no signal
+            self._on_columns()
         self.refresh_instance()
         self.uploads.load_unfinished(self._offer_resume)
+        # What the first rows need not wait for starts once they are in (threads started
+        # now would compete with the first page for the GIL).
+        self.model.loaded.connect(self._after_first_rows, Qt.ConnectionType.SingleShotConnection)
 
     # -- building ------------------------------------------------------------------------
     def _build_center(self) -> None:
@@ -116,17 +159,32 @@ class MainWindow(QMainWindow):
         set_icon(trash, "trash")
         trash.setData(Qt.ItemDataRole.UserRole, TRASH_PAGE)
         self.registry_list.addItem(trash)
+        widest = max(
+            self.registry_list.fontMetrics().horizontalAdvance(self.registry_list.item(i).text())
+            for i in range(self.registry_list.count())
+        )
+        self.registry_list.setMinimumWidth(widest + 64)  # icon, padding: labels never cut
         self.search_box = QLineEdit(objectName="searchBox", clearButtonEnabled=True)
         self.search_box.setPlaceholderText("Search (Ctrl+F)")
+        self.search_box.setMinimumWidth(160)
         set_icon(
             self.search_box.addAction(icon("search"), QLineEdit.ActionPosition.LeadingPosition),
             "search",
         )
-        self.filter_bar = FilterBar()
-        self.table = self._make_table()
+        QShortcut(
+            QKeySequence(Qt.Key.Key_Escape),
+            self.search_box,
+            self.search_box.clear,
+            context=Qt.ShortcutContext.WidgetShortcut,
+        )
+        self.filter_bar = FilterBar(self.runner)
+        self.table = RegistryTable(self.model)
+        self.keeper = SelectionKeeper(self.table, self.model)
         self.grid = ThumbnailGrid(self.thumbs)
         self.grid.setModel(self.model)
         self.grid.setSelectionModel(self.table.selectionModel())
+        self.table_empty = EmptyStateOverlay(self.table)
+        self.grid_empty = EmptyStateOverlay(self.grid, "gridEmptyState")
         self.trash_page = TrashPage(self.source, self.runner)
         self.view_stack = QStackedWidget(objectName="viewStack")
         for widget in (self.table, self.grid, self.trash_page):
@@ -135,24 +193,6 @@ class MainWindow(QMainWindow):
         self.collections.hide()
         self.count_label = QLabel(objectName="rowCount")
         self.count_label.setProperty("muted", True)
-
-    def _make_table(self) -> QTableView:
-        table = QTableView(objectName="registryTable")
-        table.setModel(self.model)
-        table.setSortingEnabled(False)  # sorting runs in SQL; the header only asks for it
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setAlternatingRowColors(True)
-        table.setWordWrap(False)
-        table.verticalHeader().hide()
-        table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-        table.verticalHeader().setDefaultSectionSize(24)
-        header = table.horizontalHeader()
-        header.setSectionsClickable(True)
-        header.setSortIndicatorShown(True)
-        header.setSortIndicator(-1, Qt.SortOrder.DescendingOrder)
-        header.setStretchLastSection(True)
-        header.setDefaultSectionSize(130)
-        return table
 
     def _build_splitter(self) -> None:
         top = QHBoxLayout()
@@ -166,7 +206,10 @@ class MainWindow(QMainWindow):
         self.center_split = QSplitter(Qt.Orientation.Vertical, objectName="centerSplitter")
         self.center_split.addWidget(self.view_stack)
         self.center_split.addWidget(self.collections)
-        center = QWidget()
+        self.center_split.setChildrenCollapsible(False)
+        self.center_split.setSizes([420, 260])
+        center = QWidget(objectName="centerPane")
+        center.setMinimumWidth(CENTER_MIN_WIDTH)
         column = QVBoxLayout(center)
         column.setContentsMargins(4, 4, 4, 4)
         column.addLayout(top)
@@ -175,6 +218,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.registry_list)
         self.splitter.addWidget(center)
         self.splitter.addWidget(self.details)
+        self.splitter.setChildrenCollapsible(False)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([170, 760, 420])
         self.setCentralWidget(self.splitter)
@@ -195,6 +239,7 @@ class MainWindow(QMainWindow):
         self.queue_dock = UploadQueueDock(self.uploads, self)
         self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.queue_dock)
         self.queue_dock.hide()
+        self.queue_dock.visibilityChanged.connect(self._size_queue)
         self.drop_zone = DropZone(self)
         self.setAcceptDrops(True)
         self.search_box.setAcceptDrops(False)
@@ -206,37 +251,66 @@ class MainWindow(QMainWindow):
         self._search_timer = QTimer(self, singleShot=True, interval=SEARCH_DEBOUNCE_MS)
         self._search_timer.timeout.connect(self._apply_search)
         self.search_box.textChanged.connect(lambda _t: self._search_timer.start())
-        self.filter_bar.changed.connect(lambda lookups: self.model.update_query(filters=lookups))
+        self.filter_bar.changed.connect(self._apply_filters)
         self.table.horizontalHeader().sortIndicatorChanged.connect(self.model.sort)
-        self._select_timer = QTimer(self, singleShot=True, interval=60)
-        self._select_timer.timeout.connect(self.show_current)
-        self.table.selectionModel().currentRowChanged.connect(lambda *_: self._select_timer.start())
+        self._select_timer = QTimer(self, singleShot=True, interval=SELECT_DEBOUNCE_MS)
+        self._select_timer.timeout.connect(self._show_selection)
+        for keeper in (self.keeper, self.trash_page.keeper):
+            keeper.changed.connect(self._select_timer.start)
+            keeper.changed.connect(self._update_actions)
         self.model.loaded.connect(self._on_loaded)
         self.model.columns_changed.connect(self._on_columns)
-        self.model.page_loaded.connect(lambda _p: self._retry_pending())
+        self.model.page_loaded.connect(lambda _p: self._retry_wanted_row())
         self.model.failed.connect(self.show_error)
+        self.trash_page.model.loaded.connect(self._on_trash_loaded)
+        self.trash_page.registry_changed.connect(lambda _r: self._on_trash_registry())
+        self.trash_page.restore_clicked.connect(self.commands.restore_from_trash)
+        self.trash_page.delete_clicked.connect(self.commands.delete_permanently)
         self.view_toggle.toggled.connect(self.set_grid_mode)
         self.view_toggle.toggled.connect(self.actions_["thumbnails"].setChecked)
-        self.details.version_selected.connect(
-            lambda uid: self.select_record(self.details.current[0], uid)
+        for view in (self.table, self.grid, self.trash_page.view):
+            view.customContextMenuRequested.connect(
+                lambda pos, v=view: self.show_row_menu(v.viewport().mapToGlobal(pos), v)
+            )
+        self.table.activated.connect(self._on_activated)
+        self.grid.activated.connect(self._on_activated)
+        self.table.drag_requested.connect(lambda: self._drag(self.table))
+        self.grid.drag_requested.connect(lambda: self._drag(self.grid))
+        self.drag_out.status.connect(self.show_status)
+        self.table.header_menu_requested.connect(
+            lambda pos: self.table.column_menu(self).popup(pos)
         )
+        self.details.version_selected.connect(
+            lambda uid: (
+                self.select_record(self.details.current[0], uid) if self.details.current else None
+            )
+        )
+        self.details.record_requested.connect(self.select_record)
         self.details.make_latest_requested.connect(self.commands.make_latest)
-        self.details.description_saved.connect(lambda *_: self.model.refresh())
+        self.details.description_saved.connect(self.commands.description_saved)
         self.details.preview.step_requested.connect(self.step_selection)
         self.details.lineage.node_activated.connect(self.select_record)
+        self.details.lineage.view.node_menu_requested.connect(self.show_node_menu)
         self.collections.member_activated.connect(lambda uid: self.select_record("Artifact", uid))
-        self.trash_page.changed.connect(self.model.refresh)
         self.runner.busy_changed.connect(self._on_busy)
         self.thumb_runner.busy_changed.connect(self._on_busy)
-        self._stale_timer = QTimer(self, interval=STALE_CHECK_MS)
-        self._stale_timer.timeout.connect(self._check_stale)
-        self._stale_timer.start()
+        self.undo_history.changed.connect(self._on_undo_changed)
+        self.live.changed.connect(self._on_live_change)
+        theme_signals().changed.connect(self._on_theme)
 
-    # -- registries and queries ------------------------------------------------------------
+    # -- pages: registries and the trash ----------------------------------------------------
     @property
     def registry(self) -> str:
+        """The page shown: a registry's name, or `TRASH_PAGE`."""
         item = self.registry_list.currentItem()
         return item.data(Qt.ItemDataRole.UserRole) if item else "Artifact"
+
+    @property
+    def record_registry(self) -> str:
+        """The registry of the records shown (on the trash page, the trash's registry)."""
+        if self.registry == TRASH_PAGE:
+            return self.trash_page.record_registry
+        return self.registry
 
     def show_registry(self, name: str) -> None:
         """Switch to a registry (or "Trash") as if clicked in the list."""
@@ -246,32 +320,60 @@ class MainWindow(QMainWindow):
                 return
         raise ValueError(f"unknown registry {name}")
 
+    def state(self, page: str | None = None) -> BrowseState:
+        return self.states.setdefault(page or self.registry, BrowseState())
+
     def _on_registry_changed(
         self, current: QListWidgetItem | None, previous: QListWidgetItem | None
     ) -> None:
         if previous is not None:
-            self._save_header(previous.data(Qt.ItemDataRole.UserRole))
+            self._leave_page(previous.data(Qt.ItemDataRole.UserRole))
         name = self.registry
+        self._page = name
+        state = self.state(name)
         look = registries.look(name)
-        self.details.clear()
+        self._search_timer.stop()
+        self.search_box.blockSignals(True)
+        self.search_box.setText(state.search)
+        self.search_box.blockSignals(False)
+        self._clear_subject()
         self.collections.setVisible(look is not None and look.collection_browser)
-        self.actions_.update(name)
+        all_versions = self.actions_["all_versions"]
+        all_versions.blockSignals(True)
+        all_versions.setChecked(state.all_versions)
+        all_versions.blockSignals(False)
         if look is None:  # the trash page
+            self.filter_bar.set_kinds(name, (), {})
+            self.filter_bar.add_button.setEnabled(False)
+            self.view_toggle.setEnabled(False)
             self.view_stack.setCurrentWidget(self.trash_page)
-            self.trash_page.reload()
+            self.trash_page.reload(state.search)
+            self._update_actions()
             return
-        self.filter_bar.set_kinds(look.filters)
+        self.filter_bar.add_button.setEnabled(True)
+        self.filter_bar.set_kinds(name, look.filters, state.filters)
         # thumbnails: of artifacts in the grid, of a collection's members in its browser
         self.view_toggle.setEnabled(look.content or look.collection_browser)
-        self.model.set_query(
-            TableQuery(
-                registry=name,
-                search=self.search_box.text().strip(),
-                filters=self.filter_bar.lookups,
-                order=self._default_order(),
-            )
-        )
+        self.model.set_query(self._query_of(name))
         self.set_grid_mode(self.view_toggle.isChecked() and look.content)
+        self._update_actions()
+
+    def _leave_page(self, page: str) -> None:
+        state = self.state(page)
+        state.search = self.search_box.text().strip()
+        if page != TRASH_PAGE:
+            state.filters = self.filter_bar.state
+            self._save_header(page)
+
+    def _query_of(self, name: str) -> TableQuery:
+        state = self.state(name)
+        return TableQuery(
+            registry=name,
+            search=state.search,
+            filters=tuple((lookup, value) for lookup, value, _ in state.filters.values()),
+            order=() if state.search else ("-created_at",),
+            latest_only=not state.all_versions,
+        )
 
     def _on_columns(self) -> None:
         """The table shows another registry's columns (or they arrived with its first rows)."""
@@ -281,27 +383,66 @@ class MainWindow(QMainWindow):
         if spec.name_field in spec.fields:
             self.grid.setModelColumn(spec.column_index(spec.name_field))
         self._restore_header(spec.name)
-        self.actions_.update(self.registry)
-
-    def _default_order(self) -> tuple[str, ...]:
-        return () if self.search_box.text().strip() else ("-created_at",)
+        self._update_actions()
 
     def _apply_search(self) -> None:
+        text = self.search_box.text().strip()
+        self.state().search = text
         if self.registry == TRASH_PAGE:
+            self.trash_page.reload(text)
             return
         self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.DescendingOrder)
-        self.model.update_query(search=self.search_box.text().strip(), order=self._default_order())
+        self._query_changed = True
+        self.model.update_query(search=text, order=() if text else ("-created_at",))
+
+    def _apply_filters(self, lookups: tuple[tuple[str, Any], ...]) -> None:
+        if self.registry != TRASH_PAGE:
+            self.state().filters = self.filter_bar.state
+            self._query_changed = True
+            self.model.update_query(filters=lookups)
+
+    def set_all_versions(self, on: bool) -> None:
+        """Every version as a row (else one row per family, its latest)."""
+        if self.registry == TRASH_PAGE:
+            return
+        self.state().all_versions = on
+        self._query_changed = True
+        self.model.update_query(latest_only=not on)
 
     def _on_loaded(self, count: int) -> None:
-        self.count_label.setText(f"{count:,} rows")
-        self._retry_pending()
+        if self.registry == TRASH_PAGE:
+            return
+        look = LOOKS.get(self.registry)
+        noun = look.noun if look is not None else ("row", "rows")
+        view = registries.loaded(self.registry)
+        latest = view is not None and view.versioned and self.model.query.latest_only and count
+        self.count_label.setText(count_of(count, *noun) + (" (latest versions)" if latest else ""))
+        if self._query_changed:
+            # Another search or filter: records it no longer shows are no longer selected.
+            self._query_changed = False
+            if self.keeper.ids and not self.keeper.selected_rows():
+                self.keeper.clear()
+        query = self.model.query
+        state = None if count else empty_state(query.registry, query.search, len(query.filters))
+        self.table_empty.show_state(state)
+        self.grid_empty.show_state(state)
+        self._retry_wanted_row()
+
+    def _on_trash_loaded(self, count: int) -> None:
+        if self.registry == TRASH_PAGE:
+            self.count_label.setText(self.trash_page.count_text(count))
+
+    def _on_trash_registry(self) -> None:
+        if self.registry == TRASH_PAGE:
+            self._clear_subject()
+            self._update_actions()
 
     def set_grid_mode(self, on: bool) -> None:
         """Thumbnails instead of the table (where records have content)."""
         look = registries.look(self.registry)
-        self.view_stack.setCurrentWidget(
-            self.grid if on and look is not None and look.content else self.table
-        )
+        if look is None:
+            return
+        self.view_stack.setCurrentWidget(self.grid if on and look.content else self.table)
         if self.view_toggle.isChecked() != on:
             self.view_toggle.setChecked(on)
 
@@ -312,68 +453,104 @@ class MainWindow(QMainWindow):
         else:
             self.model.refresh()
 
-    def _check_stale(self) -> None:
-        # Not while imports run: the table would reset with every published batch, and repainting
-        # it waits for the GIL behind the transfer threads (100-250 ms stalls). A finished drop
-        # refreshes the table.
-        if self.isActiveWindow() and self.registry != TRASH_PAGE and not self.uploads.running():
-            self.model.check_stale()
+    def _on_live_change(self) -> None:
+        # Not while this window's imports run: the table would reset with every published
+        # batch, and repainting it waits for the GIL behind the transfer threads. A finished
+        # drop refreshes the table.
+        if self.uploads.running():
+            return
+        model = self.trash_page.model if self.registry == TRASH_PAGE else self.model
+        model.check_stale()
 
-    # -- selection -----------------------------------------------------------------------
+    # -- the subject: selection and details -------------------------------------------------
+    @property
+    def active_keeper(self) -> SelectionKeeper:
+        return self.trash_page.keeper if self.registry == TRASH_PAGE else self.keeper
+
     def selected_uids(self) -> list[str]:
-        """The uids of the selected rows (of the trash view on the trash page)."""
-        if self.registry == TRASH_PAGE:
-            return self.trash_page.selected_uids()
-        rows = self.table.selectionModel().selectedRows()
-        return [uid for uid in (r.data(UID_ROLE) for r in rows) if uid]
+        """What the actions work on: the selected rows (current first), or — with no row
+        selected — the record the details show, if it belongs to this page."""
+        uids = self.active_keeper.uids()
+        if uids or self.active_keeper.selected_rows():
+            return uids
+        wanted = self.details.wanted
+        if wanted is not None and wanted[0] == self.record_registry:
+            return [wanted[1]]
+        return []
+
+    def unloaded_selection(self) -> int:
+        return self.active_keeper.unloaded()
 
     def current_uid(self) -> str | None:
         index = self.table.currentIndex()
         return index.data(UID_ROLE) if index.isValid() else None
 
-    def show_current(self) -> None:
-        """Show the current row in the details panel (once its page has arrived)."""
-        index = self.table.currentIndex()
-        if not index.isValid():
-            return
-        record = self.model.record(index.row())
-        if record is None or "uid" not in record:
-            self._pending_select = "current"
-            return
-        self._pending_select = ""
-        self.details.show_record(self.registry, record["uid"], str(record.get("key") or ""))
-        look = registries.look(self.registry)
-        if look is not None and look.collection_browser:
-            self.collections.show_collection(record["uid"])
+    def _clear_subject(self) -> None:
+        self._select_timer.stop()
+        self._wanted_row_id = None
+        for keeper in (self.keeper, self.trash_page.keeper):
+            keeper.blockSignals(True)
+            keeper.clear()
+            keeper.blockSignals(False)
+        self.details.clear()
 
-    def _retry_pending(self) -> None:
-        if self._pending_select == "current":
-            self.show_current()
-        if self._wanted_row_id is not None:
-            self._select_row_of_id(self._wanted_row_id)
+    def _show_selection(self) -> None:
+        """The details follow the selection: its current (or first) record, or nothing."""
+        uids = self.active_keeper.uids()
+        if not uids:
+            if not self.active_keeper.selected_rows():
+                self.details.clear()
+            self._update_actions()
+            return
+        view = self.trash_page.view if self.registry == TRASH_PAGE else self.table
+        record = next(
+            (
+                view.model().index(i.row(), 0).data(RECORD_ROLE)
+                for i in view.selectionModel().selectedRows()
+                if view.model().index(i.row(), 0).data(UID_ROLE) == uids[0]
+            ),
+            None,
+        )
+        title = str((record or {}).get("key") or "")
+        self._show_record(self.record_registry, uids[0], title)
+
+    def _show_record(self, registry: str, uid: str, title: str = "") -> None:
+        self.details.show_record(registry, uid, title)
+        look = registries.look(registry)
+        if look is not None and look.collection_browser and self.registry == registry:
+            self.collections.show_collection(uid)
+        self._update_actions()
 
     def select_record(self, registry: str, uid: str) -> None:
-        """Show a record (e.g. clicked in the lineage): switch registry, select its row if
-        it is in the table, and fill the details."""
+        """Show a record (clicked in the lineage, the versions, a link): switch registry,
+        select its row if it is in the table (else no row: the details are the subject)."""
         if registry != self.registry:
             self.show_registry(registry)
-        self.details.show_record(registry, uid)
+        self.keeper.blockSignals(True)
+        self.keeper.clear()
+        self.keeper.blockSignals(False)
+        self._show_record(registry, uid)
         self.runner.submit(
             lambda ctx: gateway.record_id(registry, uid),
-            done=self._select_row_of_id,
+            done=lambda row_id: self._want_row(registry, row_id),
             name="locate row",
         )
 
-    def _select_row_of_id(self, row_id: int | None) -> None:
+    def _want_row(self, registry: str, row_id: int | None) -> None:
+        if registry == self.registry and row_id is not None:
+            self._wanted_row_id = row_id
+            self._retry_wanted_row()
+
+    def _retry_wanted_row(self) -> None:
         # The table may still be loading the registry: retried when rows arrive.
-        self._wanted_row_id = row_id
-        row = self.model.row_of_id(row_id) if row_id is not None else -1
-        if row >= 0:
+        if self._wanted_row_id is None:
+            return
+        self.keeper.blockSignals(True)
+        found = self.keeper.select_id(self._wanted_row_id)
+        self.keeper.blockSignals(False)
+        if found:
             self._wanted_row_id = None
-            self.table.selectionModel().blockSignals(True)
-            self.table.selectRow(row)
-            self.table.selectionModel().blockSignals(False)
-            self.table.scrollTo(self.model.index(row, 0))
+            self._update_actions()
 
     def step_selection(self, step: int) -> None:
         """Move the current row by `step` (arrow keys in the image preview)."""
@@ -382,14 +559,91 @@ class MainWindow(QMainWindow):
             self.table.selectRow(row)
             self.details.preview.image_view.setFocus()
 
+    def _update_actions(self) -> None:
+        self.actions_.update(
+            Page(
+                page=self.registry,
+                registry=self.record_registry,
+                selected=len(self.selected_uids()) + self.unloaded_selection(),
+                can_undo=self.undo_history.can_undo,
+            )
+        )
+
+    def _on_undo_changed(self) -> None:
+        self.actions_["undo"].setText(self.undo_history.next_text)
+        self._update_actions()
+
+    # -- right-click menus, opening, dragging -----------------------------------------------
+    def show_row_menu(self, pos: QPoint, view: QAbstractItemView) -> QMenu | None:
+        """The right-click menu of rows (at global `pos`): a row under the mouse that is not
+        selected becomes the selection, as in a file manager."""
+        index = view.indexAt(view.viewport().mapFromGlobal(pos))
+        selection = view.selectionModel()
+        if index.isValid() and not selection.isRowSelected(index.row(), QModelIndex()):
+            flags = selection.SelectionFlag
+            selection.setCurrentIndex(index, flags.ClearAndSelect | flags.Rows)
+            self._show_selection()
+        self._update_actions()
+        menu = self.actions_.context_menu(self)
+        if not menu.actions():
+            return None
+        menu.popup(pos)
+        self.row_menu = menu
+        return menu
+
+    def show_node_menu(self, node_id: str, pos: QPoint) -> QMenu | None:
+        """The right-click menu of a lineage node: show it, open it, copy its uid, expand."""
+        item = self.details.lineage.view.nodes.get(node_id)
+        if item is None:
+            return None
+        node = item.node
+        menu = QMenu(self)
+        menu.setObjectName("nodeMenu")
+        menu.addAction("Show this record", lambda: self.select_record(node.registry, node.uid))
+        if node.registry == "Artifact":
+            menu.addAction("Open", lambda: self.commands.open_uids([node.uid]))
+        menu.addAction("Copy uid", lambda: QGuiApplication.clipboard().setText(node.uid))
+        if node.hidden_parents:
+            menu.addAction(
+                f"Show {count_of(node.hidden_parents, 'more step')} upstream",
+                lambda: self.details.lineage.expand(node.id),
+            )
+        menu.popup(pos)
+        self.node_menu = menu
+        return menu
+
+    def _on_activated(self, _index: QModelIndex) -> None:
+        look = registries.look(self.record_registry)
+        if look is not None and look.content:
+            self.commands.open_external()
+
+    def _drag(self, source: QWidget) -> None:
+        look = registries.look(self.record_registry)
+        if look is not None and look.content:
+            self.drag_out.begin(self.active_keeper.uids(), source)
+
+    def choose_columns(self) -> None:
+        header = self.table.horizontalHeader()
+        self.table.column_menu(self).popup(header.mapToGlobal(header.rect().bottomLeft()))
+
+    def set_pane_visible(self, pane: str, on: bool) -> None:
+        """Show or hide the sidebar or the details (View menu)."""
+        widget = self.registry_list if pane == "sidebar" else self.details
+        widget.setVisible(on)
+        action = self.actions_[pane]
+        if action.isChecked() != on:
+            action.setChecked(on)
+
     # -- imports (drag and drop, File → Import, paste) ----------------------------------------
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802
+        if event.mimeData().hasFormat(OWN_FORMAT):
+            return  # our own artifacts, dragged out: not an import
         if local_paths(event.mimeData()):
             event.acceptProposedAction()
             self.drop_zone.cover()
 
     def dragMoveEvent(self, event: QDragMoveEvent) -> None:  # noqa: N802
-        if local_paths(event.mimeData()):
+        if local_paths(event.mimeData()) and not event.mimeData().hasFormat(OWN_FORMAT):
             event.acceptProposedAction()
 
     def dragLeaveEvent(self, event: QDragLeaveEvent) -> None:  # noqa: N802
@@ -397,6 +651,8 @@ class MainWindow(QMainWindow):
 
     def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802
         self.drop_zone.hide()
+        if event.mimeData().hasFormat(OWN_FORMAT):
+            return
         paths = local_paths(event.mimeData())
         if paths:
             event.acceptProposedAction()
@@ -429,6 +685,11 @@ class MainWindow(QMainWindow):
             f"{base} — uploading {100 * done // total}%" if total and done < total else base
         )
 
+    def _size_queue(self, visible: bool) -> None:
+        if visible:
+            height = min(QUEUE_HEIGHT, self.height() // 3)
+            self.resizeDocks([self.queue_dock], [height], Qt.Orientation.Vertical)
+
     def _offer_resume(self, unfinished: list[dict[str, Any]]) -> None:
         if not unfinished:
             return
@@ -442,8 +703,8 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.question(
             self,
             "Unfinished imports",
-            f"{count} import(s) did not finish last time. Resume them? Only what is missing is "
-            "uploaded; nothing is duplicated.",
+            f"{count_of(count, 'import')} did not finish last time. Resume? Only what is "
+            "missing is uploaded; nothing is duplicated.",
         )
         return answer == QMessageBox.StandardButton.Yes
 
@@ -483,10 +744,22 @@ class MainWindow(QMainWindow):
     def refresh_instance(self) -> None:
         self.runner.submit(
             lambda ctx: gateway.instance_summary(),
-            done=self.set_instance,
+            done=self._first_instance,
             error=lambda msg, _d: self.instance_label.setText(f"no instance: {msg}"),
             name="instance",
         )
+
+    def _after_first_rows(self, _count: int = 0) -> None:
+        QTimer.singleShot(AFTER_FIRST_ROWS_MS, self._start_background)
+
+    def _start_background(self) -> None:
+        if not self.live.running and self.isVisible():
+            self.live.start()
+            self.recent.load()
+
+    def _first_instance(self, summary: dict[str, Any]) -> None:
+        self.recent.current = summary["name"]
+        self.set_instance(summary)
 
     def set_instance(self, summary: dict[str, Any]) -> None:
         self.instance_label.setText(
@@ -495,10 +768,18 @@ class MainWindow(QMainWindow):
         self.instance_label.setToolTip(summary["db"])
         self.setWindowTitle(f"labshelf — {summary['name']}")
 
+    def instance_switched(self) -> None:
+        """Another instance is current: forget this one's undo history, follow the new
+        one's changes, show its records."""
+        self.undo_history.clear()
+        self.live.start()
+        self.recent.load()
+        self.after_write("", clear=True)
+
     def _on_busy(self, _count: int) -> None:
         active = self.runner.active + self.thumb_runner.active
         self.busy_bar.setVisible(active > 0)
-        self.busy_label.setText(f"{active} task{'s' if active != 1 else ''}" if active else "")
+        self.busy_label.setText(count_of(active, "task") if active else "")
 
     def open_settings_dialog(self) -> SettingsDialog:
         """The settings dialog (modeless); thumbnail size applies to the next window."""
@@ -507,18 +788,31 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
+    def _on_theme(self, theme: str) -> None:
+        action = self.actions_["dark_theme"]
+        action.blockSignals(True)
+        action.setChecked(theme == "dark")
+        action.blockSignals(False)
+
     def show_error(self, message: str) -> None:
         self.statusBar().showMessage(message, 10000)
 
     def show_status(self, message: str, msecs: int = 5000) -> None:
         self.statusBar().showMessage(message, msecs)
 
-    def after_write(self, message: str) -> None:
-        """Records changed: say so (if `message`), re-read the page, forget the details."""
+    def after_write(self, message: str, clear: bool = False) -> None:
+        """Records changed: say so (if `message`), re-read the page and the details; with
+        `clear` (the records left this page) select nothing."""
         if message:
-            self.show_status(message)
+            self.show_status(message, 8000)
+        if clear:
+            self._clear_subject()
+        else:
+            self.details.reload()
         self.refresh()
-        self.details.clear()
+        if self.trash_page.isVisible() or self.registry == TRASH_PAGE:
+            self.trash_page.say(message)
+        self._update_actions()
 
     @property
     def table_query(self) -> TableQuery:
@@ -532,19 +826,29 @@ class MainWindow(QMainWindow):
     def show_transfers(self) -> None:
         self.queue_dock.show()
 
-    def restore_from_trash(self) -> None:
-        self.trash_page.restore_selected()
+    def shortcut_rows(self) -> list[tuple[str, str]]:
+        """(action, keys) of every menu action with a shortcut, for Help → Keyboard shortcuts."""
+        rows = []
+        for spec in ACTIONS:
+            action = self.actions_[spec.id]
+            keys = action.shortcut().toString(QKeySequence.SequenceFormat.NativeText)
+            if keys:
+                rows.append((spec.text.rstrip("…"), keys))
+        return rows
 
     # -- settings ------------------------------------------------------------------------
     def _restore_settings(self) -> None:
         settings = open_settings()
         if settings.contains("geometry"):
+            self._has_saved_layout = True
             self.restoreGeometry(settings.value("geometry"))
             self.restoreState(settings.value("state"))
         for splitter in (self.splitter, self.center_split, self.details.splitter):
             value = settings.value(f"splitters/{splitter.objectName()}")
             if value is not None:
                 splitter.restoreState(value)
+        for pane in ("sidebar", "details"):
+            self.set_pane_visible(pane, settings.value(f"panes/{pane}", True, type=bool))
         self.view_toggle.setChecked(settings.value("grid", False, type=bool))
         self.show_registry(str(settings.value("registry", "Artifact")))
 
@@ -554,6 +858,8 @@ class MainWindow(QMainWindow):
         settings.setValue("state", self.saveState())
         for splitter in (self.splitter, self.center_split, self.details.splitter):
             settings.setValue(f"splitters/{splitter.objectName()}", splitter.saveState())
+        for pane in ("sidebar", "details"):
+            settings.setValue(f"panes/{pane}", self.actions_[pane].isChecked())
         settings.setValue("registry", self.registry)
         settings.setValue("grid", self.view_toggle.isChecked())
         self._save_header(self.registry)
@@ -568,20 +874,21 @@ class MainWindow(QMainWindow):
 
     def _restore_header(self, registry: str) -> None:
         spec = registries.loaded(registry)
-        if spec is None:
-            return
-        header = self.table.horizontalHeader()
-        for section, column in enumerate(spec.columns):
-            header.resizeSection(section, column.default_width)
-        state = open_settings().value(f"columns/{registry}")
-        if state is not None and header.count() == len(spec.columns):
-            header.blockSignals(True)
-            header.restoreState(state)
-            header.setSortIndicator(-1, Qt.SortOrder.DescendingOrder)
-            header.blockSignals(False)
+        if spec is not None:
+            apply_columns(self.table, spec, open_settings().value(f"columns/{registry}"))
+
+    def _fit_panes(self) -> None:
+        """First start at this size: the sidebar as wide as its labels, the details a third."""
+        width = self.width()
+        side = self.registry_list.minimumWidth()
+        details = max(self.details.minimumWidth(), min(440, width * 3 // 10))
+        self.splitter.setSizes([side, max(CENTER_MIN_WIDTH, width - side - details), details])
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802
         super().showEvent(event)
+        if not self._has_saved_layout:
+            self._has_saved_layout = True
+            QTimer.singleShot(0, self._fit_panes)
         if not self._heap_frozen:
             # Everything built so far (modules, widgets) lives as long as the app: moving it out
             # of the collector's reach keeps full collections short, and they run on whichever
@@ -594,9 +901,12 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self.save_settings()
-        self._stale_timer.stop()
+        self.live.stop()
         self.runner.shutdown()
         self.thumb_runner.shutdown()
         self.uploads.close()
         self.transfer_runner.shutdown(30000)  # cancelled uploads roll back before we exit
         super().closeEvent(event)
+
+
+__all__ = ["MainWindow"]

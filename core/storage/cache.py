@@ -28,6 +28,7 @@ from ..errors import StorageError
 from ..hashing import hash_file, hash_files, hash_folder_from_hashes
 from .base import Entry, Expected
 from .remote import object_hash, translate
+from .views import VIEWS_DIR
 
 TMP_MARK = ".labshelf-tmp-"
 DOWNLOAD_WORKERS = 8  # a folder's files are fetched this many at a time
@@ -208,10 +209,16 @@ def _drop_extras(folder: Path, wanted: set[Path]) -> None:
 
 def evict(cache_dir: Path, max_bytes: int | None, keep: Path | None = None) -> int:
     """Delete least recently used cached files until the cache holds at most ``max_bytes``;
-    files under ``keep`` stay. Returns the number of bytes freed."""
+    files under ``keep`` stay, and so do the read-only views (``views``: mostly hard links to
+    cached files, pruned on their own). Returns the number of bytes freed."""
     if max_bytes is None or not cache_dir.is_dir():
         return 0
-    files = [(p, p.stat()) for p in cache_dir.rglob("*") if p.is_file() and TMP_MARK not in p.name]
+    views = cache_dir / VIEWS_DIR
+    files = [
+        (p, p.stat())
+        for p in cache_dir.rglob("*")
+        if p.is_file() and TMP_MARK not in p.name and views not in p.parents
+    ]
     total = sum(st.st_size for _, st in files)
     freed = 0
     for path, st in sorted(files, key=lambda f: f[1].st_atime):

@@ -157,3 +157,71 @@ def track_script(path: Path) -> None:
             del main.__file__
         else:
             main.__file__ = had
+
+
+class Gui:
+    """Driving the main window as a user does, waiting on its signals (never sleeping)."""
+
+    def __init__(self, qtbot: Any) -> None:
+        self.qtbot = qtbot
+        self.windows: list[Any] = []
+
+    def window(self, rows: int = 1) -> Any:
+        """A main window on the current instance, shown, with at least `rows` rows."""
+        from labshelf.app.main_window import MainWindow
+
+        win = MainWindow()
+        self.qtbot.addWidget(win)
+        win.show()
+        self.qtbot.waitUntil(lambda: win.model.rowCount() >= rows, timeout=10000)
+        self.windows.append(win)
+        return win
+
+    def row_of_key(self, win: Any, key: str) -> int:
+        col = win.model.spec.column_index("key")
+        for row in range(win.model.rowCount()):
+            self.qtbot.waitUntil(lambda r=row: win.model.record(r) is not None, timeout=5000)
+            if win.model.index(row, col).data() == key:
+                return row
+        raise AssertionError(f"{key} not in the table")
+
+    def select(self, win: Any, row: int) -> str:
+        """Click row `row` of the registry table; its uid once the details show it."""
+        self.qtbot.waitUntil(lambda: win.model.record(row) is not None, timeout=5000)
+        win.table.selectRow(row)
+        uid = win.model.record(row)["uid"]
+        self.qtbot.waitUntil(lambda: win.details.current == (win.registry, uid), timeout=10000)
+        return uid
+
+    def select_key(self, win: Any, key: str) -> str:
+        return self.select(win, self.row_of_key(win, key))
+
+    def select_keys(self, win: Any, keys: list[str]) -> list[str]:
+        """Ctrl+click several rows; their uids."""
+        model = win.table.selectionModel()
+        flags = model.SelectionFlag.Select | model.SelectionFlag.Rows
+        uids = []
+        for key in keys:
+            row = self.row_of_key(win, key)
+            model.select(win.model.index(row, 0), flags)
+            uids.append(win.model.record(row)["uid"])
+        self.qtbot.waitUntil(lambda: sorted(win.selected_uids()) == sorted(uids), timeout=5000)
+        return uids
+
+    def show(self, win: Any, registry: str) -> None:
+        """Switch the window to `registry` and wait for its rows."""
+        if win.registry == registry:
+            return
+        with self.qtbot.waitSignal(win.model.loaded, timeout=10000):
+            win.show_registry(registry)
+
+    def close(self) -> None:
+        for win in self.windows:
+            win.close()
+
+
+@pytest.fixture
+def gui(qtbot: Any) -> Iterator[Gui]:
+    helper = Gui(qtbot)
+    yield helper
+    helper.close()

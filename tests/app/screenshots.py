@@ -1,9 +1,17 @@
-"""Grab PNGs of the main views into tests/artifacts/ for a reviewer to look at.
+"""Grab PNGs of the app's views into tests/artifacts/ for a reviewer to look at.
 
-    xvfb-run -a .venv/bin/python tests/app/screenshots.py
+    xvfb-run -a -s "-screen 0 1920x1200x24" .venv/bin/python tests/app/screenshots.py
 
-Seeds a throwaway instance (microscopy-like images, a CSV, a tracked script run, two collection
-versions) in a temporary directory; nothing touches the user's own labshelf settings.
+Runs on the real `xcb` platform (not offscreen), in a temporary directory with its own
+config/data/cache dirs: nothing touches the user's own labshelf settings. Shows, in order:
+the welcome view; the main window on the demo ("iris studies", as `labshelf demo` loads it,
+plus a plate of 16-bit microscopy TIFFs, a table in two versions and a tracked script run)
+at 1440x900 and at 1024x700, light and dark; the details of each registry; the lineage at
+Fit; thumbnails; the trash; an empty search; the row menu and the column chooser.
+
+Other views hook in through `HOOKS`: functions `(app, window, seeded, shot)` that drive the
+window and call `shot(name, widget=None)` (the import dialog with new, duplicate and
+new-version rows and the transfer queue after a cancel are part B's hooks).
 """
 
 from __future__ import annotations
@@ -14,86 +22,97 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "tests" / "artifacts"
+Shot = Callable[..., None]
 
 
-def seed(tmp: Path) -> dict:
+def seed(tmp: Path) -> dict[str, Any]:
+    """The demo instance: the iris studies, a plate of 16-bit TIFFs, a table in two
+    versions, a script run that read images and wrote counts."""
     import labshelf as ls
     import numpy as np
     from conftest import track_script  # tests/app/conftest.py, next to this script
+    from labshelf.demo import load_demo
     from PIL import Image
 
-    ls.init(str(tmp / "store"), name="lab-demo")
+    ls.init(str(tmp / "demo" / "storage"), name="iris-demo")
+    load_demo(tmp / "demo" / "iris_studies")
     src = tmp / "incoming"
     src.mkdir()
     rng = np.random.default_rng(7)
     images = []
-    for i in range(12):
-        yy, xx = np.mgrid[0:480, 0:640]
+    for i in range(8):
+        yy, xx = np.mgrid[0:240, 0:320]
         cells = sum(
-            np.exp(-(((xx - rng.integers(0, 640)) ** 2 + (yy - rng.integers(0, 480)) ** 2) / 900.0))
-            for _ in range(25)
+            np.exp(-(((xx - rng.integers(0, 320)) ** 2 + (yy - rng.integers(0, 240)) ** 2) / 300.0))
+            for _ in range(18)
         )
         arr = (
-            (np.clip(cells, 0, 1) * 50000 + rng.normal(3000, 400, (480, 640)))
+            (np.clip(cells, 0, 1) * 50000 + rng.normal(3000, 400, (240, 320)))
             .clip(0, 65535)
             .astype(np.uint16)
         )
-        path = src / f"plate1_well{i:02d}.tif"
+        path = src / f"Plate01_A{i + 1:02d}_DAPI.tif"
         Image.fromarray(arr).save(path)
         images.append(
             ls.Artifact(
                 str(path),
-                key=f"study0/plate1/well{i:02d}.tif",
-                description=f"DAPI stain, plate 1 well {i}",
+                key=f"plate01/raw/Plate01_A{i + 1:02d}_DAPI.tif",
+                description="Plate01 HeLa, DAPI, Opera Phenix 20x",
             ).save()
         )
-    csv = src / "iris.csv"
-    csv.write_text(
-        "sepal_length,sepal_width,petal_length,species\n"
-        + "".join(f"{5 + i % 7 / 10},{3 + i % 5 / 10},{1 + i % 9 / 10},setosa\n" for i in range(60))
-    )
-    table = ls.Artifact(str(csv), key="study0/iris.csv", description="iris measurements").save()
+    counts = src / "cell_counts.csv"
+    counts.write_text("well,cells\n" + "".join(f"A{i + 1:02d},{30 + i}\n" for i in range(8)))
+    first = ls.Artifact(
+        str(counts), key="plate01/analysis/cell_counts.csv", description="cells per well"
+    ).save()
     track_script(src / "count_cells.py")
     for image in images[:3]:
         image.cache()
-    counts = src / "cell_counts.csv"
-    counts.write_text("well,cells\n" + "".join(f"{i},{20 + i}\n" for i in range(3)))
-    ls.Artifact(
-        str(counts), key="study0/plate1/cell_counts.csv", description="cells per well"
-    ).save()
+    counts.write_text("well,cells\n" + "".join(f"A{i + 1:02d},{31 + i}\n" for i in range(8)))
+    second = ls.Artifact(str(counts), key="plate01/analysis/cell_counts.csv").save()
     ls.finish()
-    first = ls.Collection(images[:6], name="plate1 stains").save()
-    ls.Collection([*images[:4], *images[6:9], table], name="plate1 stains", revises=first).save()
-    return {"images": images, "table": table, "incoming": src}
+    trashed = src / "scratch.txt"
+    trashed.write_text("a note nobody needs")
+    ls.Artifact(str(trashed), key="plate01/scratch.txt").save().delete()
+    return {"images": images, "counts": [first, second], "incoming": src}
 
 
-def settle(app, condition: Callable[[], bool], timeout: float = 20.0) -> None:
+def settle(app: Any, condition: Callable[[], bool], timeout: float = 20.0) -> None:
     deadline = time.perf_counter() + timeout
     while not condition() and time.perf_counter() < deadline:
         app.processEvents()
         time.sleep(0.01)
-    for _ in range(20):
+    if not condition():
+        print(f"screenshots: a condition was not met within {timeout:g} s", file=sys.stderr)
+    for _ in range(25):
         app.processEvents()
         time.sleep(0.01)
 
 
-def select_key(app, window, key: str) -> None:
+def row_of_key(app: Any, window: Any, key: str) -> int:
     col = window.model.spec.column_index("key")
     for row in range(window.model.rowCount()):
-        settle(app, lambda r=row: window.model.record(r) is not None)
+        settle(app, lambda r=row: window.model.record(r) is not None, timeout=5)
         if window.model.index(row, col).data() == key:
-            window.table.selectRow(row)
-            settle(
-                app,
-                lambda: (
-                    window.details.current is not None and window.details.preview.kind != "busy"
-                ),
-            )
-            return
+            return row
     raise LookupError(key)
+
+
+def select_row(app: Any, window: Any, row: int) -> None:
+    settle(app, lambda: window.model.record(row) is not None, timeout=5)
+    window.table.selectRow(row)
+    uid = window.model.record(row)["uid"]
+    settle(app, lambda: window.details.current is not None and window.details.current[1] == uid)
+    settle(app, lambda: window.details.preview.kind != "busy")
+
+
+def select_key(app: Any, window: Any, key: str) -> None:
+    """Select the row of `key` (readme_screenshot.py uses this too)."""
+    select_row(app, window, row_of_key(app, window, key))
 
 
 def main() -> int:
@@ -107,105 +126,149 @@ def main() -> int:
 
         app = QApplication(sys.argv)
         from labshelf.app.base.theme import apply_theme
-        from labshelf.app.main_window import MainWindow
 
-        seeded = seed(tmp)
         apply_theme(app, "light")
         OUT.mkdir(parents=True, exist_ok=True)
+        for old in OUT.glob("*.png"):
+            old.unlink()
+        shots: list[Path] = []
+
+        def shot(name: str, widget: Any = None) -> None:
+            path = OUT / f"{len(shots) + 1:02d}-{name}.png"
+            (widget or window).grab().save(str(path))
+            shots.append(path)
+
+        window: Any = welcome(app, shot)
+        seeded = seed(tmp)
+        from labshelf.app.main_window import MainWindow
+
         window = MainWindow()
         window.resize(1440, 900)
         window.show()
         settle(app, lambda: window.model.rowCount() > 0)
-        shots = take_shots(app, window, seeded)
+        main_window_shots(app, window, seeded, shot)
+        for hook in HOOKS:
+            hook(app, window, seeded, shot)
         window.close()
-        shots += tutorial_shots(app, tmp)
+        print(f"platform {app.platformName()}; {len(shots)} screenshots:")
         print("\n".join(str(p) for p in shots))
     return 0
 
 
-def take_shots(app, window, seeded: dict) -> list[Path]:
+def welcome(app: Any, shot: Shot) -> Any:
+    from labshelf.app.shell.welcome_window import WelcomeWindow
+
+    window = WelcomeWindow()
+    window.show()
+    settle(app, lambda: window.isVisible())
+    shot("welcome", window)
+    window.close()
+    return window
+
+
+def main_window_shots(app: Any, window: Any, seeded: dict[str, Any], shot: Shot) -> None:
     from labshelf.app.base.theme import apply_theme
 
-    shots = []
-
-    def shot(name: str) -> None:
-        path = OUT / f"{name}.png"
-        window.grab().save(str(path))
-        shots.append(path)
-
-    select_key(app, window, "study0/plate1/well03.tif")
-    settle(app, lambda: window.details.preview.kind == "image")
-    shot("01-artifacts-image-preview")
-    select_key(app, window, "study0/iris.csv")
-    settle(app, lambda: window.details.preview.kind == "table")
-    shot("02-artifacts-csv-preview")
-    select_key(app, window, "study0/plate1/cell_counts.csv")
-    window.details.tabs.setCurrentWidget(window.details.lineage)
-    settle(app, lambda: bool(window.details.lineage.view.nodes), timeout=10)
-    shot("03-lineage")
-    window.details.tabs.setCurrentIndex(0)
-    window.view_toggle.setChecked(True)
-    hashes = [a.hash for a in seeded["images"]]
-    settle(app, lambda: all(window.thumbs.pixmap(h) is not None for h in hashes))
-    shot("04-thumbnail-grid")
-    window.view_toggle.setChecked(False)
-    window.show_registry("Collection")
-    settle(app, lambda: window.model.rowCount() == 2)
-    window.table.selectRow(0)
-    settle(app, lambda: window.collections.members.rowCount() > 0)
-    window.collections.compare()
-    settle(app, lambda: window.collections.diff.topLevelItemCount() > 0)
-    shot("05-collections")
-    window.show_registry("Artifact")
-    settle(app, lambda: window.model.rowCount() > 0)
-    apply_theme(app, "dark")
-    select_key(app, window, "study0/plate1/well05.tif")
-    settle(app, lambda: window.details.preview.kind == "image")
-    shot("06-dark-theme")
+    for size in ((1440, 900), (1024, 700)):
+        window.resize(*size)
+        window._fit_panes()
+        for theme in ("light", "dark"):
+            apply_theme(app, theme)
+            select_row(app, window, row_of_key(app, window, "iris_studies/meta.csv"))
+            settle(app, lambda: window.details.preview.kind == "table")
+            shot(f"main-{size[0]}x{size[1]}-{theme}")
     apply_theme(app, "light")
-    window.show_registry("Trash")
-    shot("07-trash")
-    window.show_registry("Artifact")
-    shots += import_shots(app, window, seeded["incoming"])
-    return shots
-
-
-def tutorial_shots(app, tmp: Path) -> list[Path]:
-    """The tutorial's "iris studies" (labshelf.demo), as `labshelf demo` loads it."""
-    import labshelf as ls
-    from labshelf.app.main_window import MainWindow
-    from labshelf.demo import load_demo
-
-    ls.init(str(tmp / "tutorial"), name="tutorial")
-    load_demo(tmp / "tutorial")
-    window = MainWindow()
     window.resize(1440, 900)
-    window.show()
-    settle(app, lambda: window.model.rowCount() > 0)
-    select_key(app, window, "iris_studies/meta.csv")
+    window._fit_panes()
+    details_shots(app, window, shot)
+    lineage_shot(app, window, shot)
+    views_shots(app, window, seeded, shot)
+
+
+def details_shots(app: Any, window: Any, shot: Shot) -> None:
+    """The details of one record of each registry (Technical opened once), with room for
+    every section (the splitter dragged down, as a reader would)."""
+    sizes = window.details.splitter.sizes()
+    window.details.splitter.setSizes([sum(sizes) - 200, 200])
+    for registry in ("Artifact", "Collection", "Transform", "Run", "User", "Storage"):
+        window.show_registry(registry)
+        settle(app, lambda r=registry: window.model.query.registry == r and window.model.rowCount())
+        row = (
+            row_of_key(app, window, "plate01/analysis/cell_counts.csv")
+            if registry == "Artifact"
+            else 0
+        )
+        select_row(app, window, row)
+        if registry == "Artifact":
+            window.details.sections["technical"].header.setChecked(True)
+            settle(app, lambda: window.details.preview.kind == "table")
+        shot(f"details-{registry.lower()}")
+        window.details.sections["technical"].header.setChecked(False)
+    window.details.splitter.setSizes(sizes)
+
+
+def lineage_shot(app: Any, window: Any, shot: Shot) -> None:
+    window.show_registry("Artifact")
+    settle(app, lambda: window.model.query.registry == "Artifact" and window.model.rowCount())
+    select_row(app, window, row_of_key(app, window, "iris_studies/meta.csv"))
     window.details.tabs.setCurrentWidget(window.details.lineage)
     settle(app, lambda: bool(window.details.lineage.view.nodes))
-    shots = [OUT / "11-tutorial-lineage.png", OUT / "12-tutorial-collection.png"]
-    window.grab().save(str(shots[0]))
-    window.show_registry("Collection")
-    settle(app, lambda: window.model.rowCount() > 0)
-    window.table.selectRow(0)
-    settle(app, lambda: window.collections.members.rowCount() > 0)
-    window.grab().save(str(shots[1]))
-    window.close()
-    return shots
+    window.details.lineage.view.fit()
+    settle(app, lambda: True, timeout=0.3)
+    shot("lineage-fit")
+    window.details.tabs.setCurrentIndex(0)
 
 
-def import_shots(app, window, incoming: Path) -> list[Path]:
+def views_shots(app: Any, window: Any, seeded: dict[str, Any], shot: Shot) -> None:
+    hashes = [a.hash for a in seeded["images"]]
+    window.search_box.setText("Plate01")
+    settle(app, lambda: window.model.query.search == "Plate01")
+    window.view_toggle.setChecked(True)
+    settle(app, lambda: all(window.thumbs.pixmap(h) is not None for h in hashes))
+    shot("thumbnails-16bit")
+    window.view_toggle.setChecked(False)
+    window.actions_["all_versions"].setChecked(True)
+    settle(app, lambda: not window.model.query.latest_only)
+    shot("all-versions")
+    window.actions_["all_versions"].setChecked(False)
+    window.search_box.setText("no such thing")
+    settle(
+        app, lambda: window.model.query.search == "no such thing" and not window.model.rowCount()
+    )
+    shot("empty-search")
+    window.search_box.clear()
+    settle(app, lambda: window.model.query.search == "")
+    row = row_of_key(app, window, "plate01/analysis/cell_counts.csv")
+    select_row(app, window, row)
+    rect = window.table.visualRect(window.model.index(row, 0))
+    menu = window.show_row_menu(window.table.viewport().mapToGlobal(rect.center()), window.table)
+    settle(app, lambda: menu.isVisible(), timeout=2)
+    shot("row-menu", menu)
+    menu.close()
+    columns = window.table.column_menu(window)
+    columns.popup(window.table.mapToGlobal(window.table.rect().topLeft()))
+    settle(app, lambda: columns.isVisible(), timeout=2)
+    shot("column-chooser", columns)
+    columns.close()
+    window.show_registry("Trash")
+    settle(app, lambda: window.trash_page.model.rowCount() > 0)
+    window.trash_page.view.selectRow(0)
+    settle(app, lambda: window.details.current is not None)
+    settle(app, lambda: window.details.preview.kind != "busy")
+    shot("trash")
+    window.show_registry("Artifact")
+
+
+def import_shots(app: Any, window: Any, seeded: dict[str, Any], shot: Shot) -> None:
+    """The drop zone, the import dialog and the queue (part B extends these)."""
     from labshelf.app.uploads.drop_zone import mime_for
     from PySide6.QtCore import QPointF, Qt
     from PySide6.QtGui import QDragEnterEvent, QDragLeaveEvent
 
-    folder = incoming / "plate2"
+    folder = seeded["incoming"] / "plate2"
     folder.mkdir()
     for i in range(24):
         (folder / f"reading_{i:02d}.csv").write_text(f"well,od\nA{i},{i / 10}\n")
-    shots = [OUT / "08-drop-zone.png", OUT / "09-import-dialog.png", OUT / "10-transfer-queue.png"]
     mime = mime_for([str(folder)])  # the event does not own it: keep it alive
     enter = QDragEnterEvent(
         QPointF(400, 300),
@@ -216,21 +279,24 @@ def import_shots(app, window, incoming: Path) -> list[Path]:
     )
     app.sendEvent(window, enter)
     settle(app, lambda: True, timeout=0.2)
-    window.grab().save(str(shots[0]))
+    shot("drop-zone")
     app.sendEvent(window, QDragLeaveEvent())
     dialog = window.open_import([str(folder)])
     dialog.per_file.setChecked(True)
-    dialog.key_prefix.setText("study0")
+    dialog.key_prefix.setText("plate02")
     settle(
         app, lambda: bool(dialog.summary) and dialog.summary["hashed"] == dialog.summary["items"]
     )
-    dialog.grab().save(str(shots[1]))
+    shot("import-dialog", dialog)
     dialog.accept()
     settle(app, lambda: bool(window.uploads.drops) and window.uploads.drops[-1].finished)
     window.queue_dock.view.expandAll()
     settle(app, lambda: True, timeout=0.5)
-    window.grab().save(str(shots[2]))
-    return shots
+    shot("transfer-queue")
+
+
+# Views other rooms add: each `(app, window, seeded, shot)`, run in order after the above.
+HOOKS: list[Callable[[Any, Any, dict[str, Any], Shot], None]] = [import_shots]
 
 
 if __name__ == "__main__":

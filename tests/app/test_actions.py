@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from labshelf.app.data import registries
-from labshelf.app.shell.actions import ACTIONS, ENABLED_WHEN, Actions
+from labshelf.app.shell.actions import ACTIONS, ENABLED_WHEN, Actions, Page
 from labshelf.app.shell.commands import Commands
 from PySide6.QtWidgets import QMainWindow, QTableView
 
@@ -41,6 +41,7 @@ def test_menus_are_built_from_the_table(qtbot: Any) -> None:
     assert _menu_texts(window) == {
         "&File": [
             "Open instance…",
+            "Open recent",
             "New instance…",
             "---",
             "Import folder…",
@@ -53,32 +54,89 @@ def test_menus_are_built_from_the_table(qtbot: Any) -> None:
             "Settings…",
             "Quit",
         ],
-        "&Edit": ["Find", "Copy uid", "Copy path", "---", "Move to trash", "Restore from trash"],
-        "&View": ["Refresh", "Thumbnails", "Dark theme"],
+        "&Edit": [
+            "Undo",
+            "---",
+            "Find",
+            "Copy uid",
+            "Copy path",
+            "---",
+            "Move to trash",
+            "Restore from trash",
+            "Delete permanently…",
+        ],
+        "&View": [
+            "Refresh",
+            "Thumbnails",
+            "Show all versions",
+            "Columns…",
+            "---",
+            "Sidebar",
+            "Details",
+            "---",
+            "Dark theme",
+        ],
         "&Record": [
             "Open",
             "Reveal in file manager",
             "Cache locally",
             "Export to folder…",
+            "---",
             "New version from file…",
+            "Make this version the latest…",
             "---",
             "New collection from selection…",
             "Add selection to collection…",
         ],
+        "&Help": ["Keyboard shortcuts", "labshelf documentation", "---", "About labshelf"],
     }
     assert actions["settings"].objectName() == "settingsAction"
-    assert [a.iconText() for a in actions.buttons()] == ["Open", "Copy path", "Export…", "Trash"]
+    assert [a.iconText() for a in actions.buttons()] == [
+        "Open",
+        "Copy path",
+        "Export…",
+        "Trash",
+        "Restore",
+    ]
+    copy_menu = actions["copy_path"].menu()
+    assert [a.text() for a in copy_menu.actions()] == ["Copy key", "Copy storage URL"]
     assert actions["thumbnails"].isCheckable() and actions["dark_theme"].isCheckable()
 
 
 def test_actions_apply_where_they_make_sense(qtbot: Any) -> None:
     _window, actions = _actions(qtbot)
     registries.view("Artifact")  # core's spec loaded (the table's first page does this)
-    actions.update("Artifact")
+    actions.update(Page("Artifact", "Artifact", selected=1))
     assert actions["open"].isEnabled() and actions["trash"].isEnabled()
-    assert not actions["restore"].isEnabled()
-    actions.update("User")
+    assert not actions["restore"].isEnabled() and not actions["undo"].isEnabled()
+    actions.update(Page("Artifact", "Artifact", selected=0))
     assert not actions["open"].isEnabled() and not actions["trash"].isEnabled()
-    assert actions["copy_uid"].isEnabled()  # always
-    actions.update(registries.TRASH_PAGE)
-    assert actions["restore"].isEnabled() and not actions["export_csv"].isEnabled()
+    assert actions["all_versions"].isEnabled()  # needs no selection
+    actions.update(Page("User", "User", selected=1))
+    assert not actions["open"].isEnabled() and not actions["trash"].isEnabled()
+    assert not actions["make_latest"].isEnabled() and not actions["all_versions"].isEnabled()
+    assert actions["copy_uid"].isEnabled()
+    actions.update(Page(registries.TRASH_PAGE, "Artifact", selected=2, can_undo=True))
+    assert actions["restore"].isEnabled() and actions["purge"].isEnabled()
+    assert not actions["export_csv"].isEnabled() and not actions["trash"].isEnabled()
+    assert actions["open"].isEnabled() and actions["undo"].isEnabled()  # a trashed file opens
+
+
+def test_the_row_menu_holds_what_applies(qtbot: Any) -> None:
+    window, actions = _actions(qtbot)
+    registries.view("Artifact")
+    actions.update(Page("Artifact", "Artifact", selected=2))
+    texts = [a.text() for a in actions.context_menu(window).actions() if a.text()]
+    assert texts == [
+        "Open",
+        "Reveal in file manager",
+        "Export to folder…",
+        "Copy uid",
+        "Copy path",
+        "Make this version the latest…",
+        "New collection from selection…",
+        "Add selection to collection…",
+        "Move to trash",
+    ]
+    actions.update(Page("Run", "Run", selected=1))
+    assert [a.text() for a in actions.context_menu(window).actions() if a.text()] == ["Copy uid"]

@@ -58,7 +58,7 @@ def test_object_names_and_artifacts_first(window: MainWindow) -> None:
     for name in OBJECT_NAMES:
         assert window.findChild(QWidget, name) is not None or window.objectName() == name, name
     assert window.registry == "Artifact"
-    assert window.model.rowCount() == 7  # 4 images, csv, txt, one new version
+    assert window.model.rowCount() == 6  # 4 images, csv, txt; one row per version family
     assert isinstance(window.findChild(QListWidget, "registryList"), QListWidget)
     assert window.findChild(QListWidget, "registryList").count() == 7
 
@@ -70,7 +70,7 @@ def test_instance_label(qtbot, window: MainWindow) -> None:
 
 
 def test_registry_switching(qtbot, window: MainWindow) -> None:
-    for name, expected in (("Collection", 2), ("User", 1), ("Storage", 1), ("Artifact", 7)):
+    for name, expected in (("Collection", 1), ("User", 1), ("Storage", 1), ("Artifact", 6)):
         with qtbot.waitSignal(window.model.loaded, timeout=5000):
             window.show_registry(name)
         assert window.model.rowCount() == expected, name
@@ -84,7 +84,7 @@ def test_search_narrows_rows(qtbot, window: MainWindow) -> None:
     assert window.model.rowCount() == 1
     with qtbot.waitSignal(window.model.loaded, timeout=5000):
         box.clear()
-    assert window.model.rowCount() == 7
+    assert window.model.rowCount() == 6
 
 
 def test_selection_fills_details_and_image_preview(qtbot, window: MainWindow) -> None:
@@ -127,20 +127,24 @@ def test_trash_and_restore(qtbot, window: MainWindow) -> None:
     _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/notes.txt"))
     with qtbot.waitSignal(window.model.loaded, timeout=5000):
         window.actions_["trash"].trigger()
-    assert window.model.rowCount() == 6
+    assert window.model.rowCount() == 5
+    assert window.details.current is None  # the record left the page: nothing selected
     window.show_registry("Trash")
     trash = window.trash_page
     qtbot.waitUntil(lambda: trash.model.rowCount() == 1, timeout=5000)
     qtbot.waitUntil(
         lambda: trash.model.record(0) is not None and "uid" in trash.model.record(0), timeout=5000
     )
+    assert window.count_label.text() == "1 artifact in the trash"
     trash.view.selectRow(0)
-    with qtbot.waitSignal(trash.changed, timeout=5000):
-        trash.restore_selected()
+    qtbot.waitUntil(lambda: window.details.current is not None, timeout=5000)
+    assert "in the trash" in window.details.subtitle.text()
+    window.actions_["restore"].trigger()
     qtbot.waitUntil(lambda: trash.model.rowCount() == 0, timeout=5000)
+    assert "Restored 1 artifact" in trash.status.text()
     with qtbot.waitSignal(window.model.loaded, timeout=5000):
         window.show_registry("Artifact")
-    assert window.model.rowCount() == 7
+    assert window.model.rowCount() == 6
 
 
 def test_settings_round_trip(qtbot, seeded) -> None:
@@ -167,7 +171,8 @@ def test_collection_browser_versions_members_and_diff(qtbot, window: MainWindow,
     browser = window.collections
     assert browser.isVisible()
     latest = seeded["collections"][1].uid
-    row = next(r for r in range(2) if _wait_uid(qtbot, window, r) == latest)
+    assert window.model.rowCount() == 1  # one row per family: the latest version
+    row = next(r for r in range(1) if _wait_uid(qtbot, window, r) == latest)
     with qtbot.waitSignal(browser.loaded, timeout=10000):
         window.table.selectRow(row)
     assert browser.timeline.count() == 2
@@ -210,7 +215,7 @@ def test_filter_chip_narrows_rows(qtbot, window: MainWindow) -> None:
     assert window.model.rowCount() == 0  # both chips apply
     with qtbot.waitSignal(window.model.loaded, timeout=5000):
         window.filter_bar.findChild(QWidget, "chip_suffix").click()
-    assert window.model.rowCount() == 5
+    assert window.model.rowCount() == 4  # cells_0 to cells_3, one row per family
 
 
 def test_stale_rows_refresh_after_another_process_writes(
@@ -225,13 +230,13 @@ def test_stale_rows_refresh_after_another_process_writes(
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
     with qtbot.waitSignal(window.model.loaded, timeout=5000):
         window.model.check_stale()
-    assert window.model.rowCount() == 8
+    assert window.model.rowCount() == 7
 
 
 def test_lineage_click_selects_the_record(qtbot, window: MainWindow, seeded, monkeypatch) -> None:
     from labshelf.app import gateway
 
-    image, collection = seeded["images"][0], seeded["collections"][0]
+    image, collection = seeded["images"][0], seeded["collections"][1]  # the latest version
     dot = (
         f'digraph {{ "{image.uid}" [label="cells_0", registry="Artifact", uid="{image.uid}"]; '
         f'"{collection.uid}" [label="plates", registry="Collection", uid="{collection.uid}"]; '
@@ -276,7 +281,7 @@ def test_lineage_from_core_and_click_through(qtbot, tracked) -> None:
     win = MainWindow()
     qtbot.addWidget(win)
     win.show()
-    qtbot.waitUntil(lambda: win.model.rowCount() == 8, timeout=10000)
+    qtbot.waitUntil(lambda: win.model.rowCount() == 7, timeout=10000)
     _select_row(qtbot, win, _row_of_key(qtbot, win, "study0/counts.csv"))
     view = win.details.lineage.view
     image = tracked["images"][1]
@@ -301,9 +306,10 @@ def test_lineage_from_core_and_click_through(qtbot, tracked) -> None:
     win.close()
 
 
-def test_make_an_old_version_the_latest(qtbot, window: MainWindow, seeded) -> None:
+def test_make_an_old_version_the_latest(qtbot, window: MainWindow, seeded, monkeypatch) -> None:
     import labshelf as ls
 
+    monkeypatch.setattr(window.commands, "confirm", lambda title, text: True)
     old = seeded["images"][0]
     uid = _select_row(qtbot, window, _row_of_key(qtbot, window, "study0/cells_0.jpg"))
     versions = window.findChild(QListWidget, "versionList")

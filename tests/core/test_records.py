@@ -84,6 +84,8 @@ def test_transform_versions_follow_their_source(instance: Path) -> None:
     second.save()
     assert second.stem_uid == first.stem_uid and second.is_latest and second.version == "2.0"
     assert not first.refresh().is_latest and second.hash != first.hash
+    # transforms have no trash: their family is read without a visibility lookup
+    assert [t.uid for t in second.versions] == [first.uid, second.uid]
     with pytest.raises(ls.InvalidArgument, match="Version '2.0'.*other source code"):
         ls.Transform(key="pipelines/segment.py", source_code="print(3)\n", version="2.0")
     with pytest.raises(ls.InvalidArgument, match="key"):
