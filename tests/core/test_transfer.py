@@ -172,6 +172,41 @@ def test_bad_items_fail_alone(local_root: str, tmp_path: Path) -> None:
         ls.upload([])
 
 
+def _with_clutter(folder: Path) -> Path:
+    """Two data files, and what macOS, Windows and file managers leave next to them."""
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.csv").write_text("x\n1\n")
+    (folder / "sub" / "b.csv").write_text("x\n2\n")
+    for junk in (".DS_Store", "Thumbs.db", "._a.csv", "sub/desktop.ini"):
+        (folder / junk).write_bytes(b"\0junk")
+    (folder / "$RECYCLE.BIN").mkdir()
+    (folder / "$RECYCLE.BIN" / "deleted.csv").write_text("gone\n")
+    return folder
+
+
+def test_os_clutter_is_skipped_by_default(local_root: str, tmp_path: Path) -> None:
+    from labshelf.transfer import plan
+
+    src = _with_clutter(tmp_path / "plate")
+    (tmp_path / ".DS_Store").write_bytes(b"\0")  # dropped by itself too
+    skipped: list[Path] = []
+    items = plan([src, tmp_path / ".DS_Store"], None, False, skipped=skipped)
+    assert [i.key for i in items] == ["plate/a.csv", "plate/sub/b.csv"]
+    assert sorted(p.name for p in skipped) == sorted(
+        [".DS_Store", ".DS_Store", "Thumbs.db", "._a.csv", "desktop.ini", "$RECYCLE.BIN"]
+    )
+    report = ls.upload(src, as_folder=False)
+    assert sorted(a.key for a in report.artifacts) == ["plate/a.csv", "plate/sub/b.csv"]
+    folder = ls.upload(src, key_prefix="whole").artifacts[0]  # one artifact of the folder
+    assert folder.n_objects == 2 and folder.size == 8
+    assert sorted(p.name for p in Path(folder.cache()).rglob("*") if p.is_file()) == [
+        "a.csv",
+        "b.csv",
+    ]
+    everything = ls.upload(src, as_folder=False, key_prefix="all", skip_junk=False)
+    assert len(everything.items) == 7
+
+
 def test_cancel_mid_upload_then_finish(s3_root: str, tmp_path: Path) -> None:
     src = make_files(tmp_path / "c", 200)
     cancel = threading.Event()
