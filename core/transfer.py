@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -168,6 +168,7 @@ def upload(
     cancel_item: Callable[[int], bool] | AbstractSet[int] | None = None,
     max_workers: int = 8,
     skip_junk: bool = True,
+    keys: Mapping[str | os.PathLike, str] | None = None,
 ) -> UploadReport:
     """Upload local files and folders as artifacts (see API.md, *Bulk and background work*).
 
@@ -183,11 +184,14 @@ def upload(
     waiting for a worker are then checked without asking about each of them).
     ``skip_junk`` leaves out operating-system clutter (``.DS_Store``, ``Thumbs.db``, ``._x``,
     …: ``labshelf.filekinds.is_os_junk``), given directly or inside folders.
+    ``keys`` gives single items their key, by local path (a file or folder given, or a file
+    of a folder with ``as_folder=False``); the key of an existing artifact makes the item its
+    next version, as saving new content under an existing key always does.
     """
     if max_workers < 1:
         raise InvalidArgument("max_workers must be at least 1.")
     with gc_paused():
-        items = plan(paths, key_prefix, as_folder, skip_junk=skip_junk)
+        items = plan(paths, key_prefix, as_folder, skip_junk=skip_junk, keys=keys)
         engine = _Engine(
             items,
             description=description,
@@ -215,11 +219,13 @@ def plan(
     *,
     skip_junk: bool = True,
     skipped: list[Path] | None = None,
+    keys: Mapping[str | os.PathLike, str] | None = None,
 ) -> list[UploadItem]:
     """The items to upload, in order; a path that cannot be read becomes a failed item.
     With ``skip_junk``, operating-system clutter is left out (and appended to ``skipped``,
-    if given: a dry run shows it)."""
+    if given: a dry run shows it). ``keys``: the key of single items, by local path."""
     junk: list[Path] = [] if skipped is None else skipped
+    chosen = {os.path.abspath(os.fspath(p)): k for p, k in (keys or {}).items()}
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     paths = list(paths)
@@ -246,7 +252,19 @@ def plan(
             items.extend(_plan_path(path, prefix, as_folder, skip_junk, junk))
         except LabshelfError as exc:
             items.append(_failed(path, str(exc), type(exc).__name__))
-    return items
+    return [_with_key(item, chosen) for item in items] if chosen else items
+
+
+def _with_key(item: UploadItem, chosen: dict[str, str]) -> UploadItem:
+    """The item under the key chosen for its path (a key that is no key fails the item)."""
+    key = chosen.get(str(item.path))
+    if key is None or item.state == "failed":
+        return item
+    try:
+        item.key = validate_key(key)
+    except LabshelfError as exc:
+        return _failed(item.path, str(exc), type(exc).__name__)
+    return item
 
 
 def _failed(path: Path, error: str, error_type: str) -> UploadItem:

@@ -207,6 +207,33 @@ def test_os_clutter_is_skipped_by_default(local_root: str, tmp_path: Path) -> No
     assert len(everything.items) == 7
 
 
+def test_chosen_keys_make_new_versions_of_existing_families(
+    local_root: str, tmp_path: Path
+) -> None:
+    old = tmp_path / "old" / "cell_counts.csv"
+    old.parent.mkdir()
+    old.write_text("well,cells\nA1,10\n")
+    first = ls.Artifact(old, key="plate/analysis/cell_counts.csv").save()
+    edited = tmp_path / "cell_counts.csv"
+    edited.write_text("well,cells\nA1,12\n")
+    other = make_files(tmp_path / "more", 2)
+    report = ls.upload(
+        [edited, other],
+        as_folder=False,
+        keys={str(edited): "plate/analysis/cell_counts.csv", other / "f0001.bin": "x/one.bin"},
+    )
+    assert [i.key for i in report.items] == [
+        "plate/analysis/cell_counts.csv",
+        "more/f0000.bin",
+        "x/one.bin",
+    ]
+    second = report.artifacts[0]
+    assert second.stem_uid == first.stem_uid and second.version == "2" and second.is_latest
+    assert ls.Artifact.get(first.uid).is_latest is False
+    bad = ls.upload([edited], keys={edited: "../outside.csv"})
+    assert bad.items[0].state == "failed" and "outside.csv" in bad.items[0].error
+
+
 def test_cancel_mid_upload_then_finish(s3_root: str, tmp_path: Path) -> None:
     src = make_files(tmp_path / "c", 200)
     cancel = threading.Event()
