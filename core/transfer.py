@@ -538,6 +538,8 @@ class _Engine:
         adopted = _pending_by_hash([self.facts[id(i)]["hash"] for i in new], self.storage.id)
 
         def one(item: UploadItem) -> None:
+            if self.cancel.is_set():
+                return  # left queued: ``finish`` ends it cancelled
             if self.item_cancelled(item):
                 self.set_state(item, "cancelled")
                 return
@@ -742,7 +744,10 @@ class _Engine:
         """Remove our pending rows of unfinished items; mark them cancelled or failed."""
         unfinished = [i for i in self.items if i.state not in FINAL_STATES]
         mine = {id(o) for o in self.own_pending}
-        ended = [i for i in self.items if i.state in ("failed", "cancelled") or i in unfinished]
+        # by identity: `item in unfinished` compares dataclasses field by field, which for a
+        # cancelled upload of thousands of items took seconds (quadratic)
+        open_ids = {id(i) for i in unfinished}
+        ended = [i for i in self.items if i.state in ("failed", "cancelled") or id(i) in open_ids]
         leftover = [
             i.artifact
             for i in ended

@@ -234,6 +234,38 @@ def test_chosen_keys_make_new_versions_of_existing_families(
     assert bad.items[0].state == "failed" and "outside.csv" in bad.items[0].error
 
 
+def test_a_cancel_ends_a_big_upload_within_a_second(
+    local_root: str, tmp_path: Path, monkeypatch
+) -> None:
+    """3,000 items on a slow disk, cancelled after a tenth: nothing new is stored after the
+    cancel, and the upload returns within a second (ending the unfinished items once took
+    seconds: they were compared field by field)."""
+    from labshelf import artifact
+
+    src = make_files(tmp_path / "bigrun", 3000, size=4)
+    store = artifact.store_object
+
+    def slow_store(obj, **progress) -> None:
+        time.sleep(0.01)
+        store(obj, **progress)
+
+    monkeypatch.setattr(artifact, "store_object", slow_store)
+    cancel, seen = threading.Event(), {}
+
+    def on_progress(p) -> None:
+        if p.files_done >= 300 and not cancel.is_set():
+            seen["cancelled_at"] = time.monotonic()
+            cancel.set()
+
+    report = ls.upload(src, as_folder=False, cancel=cancel, on_progress=on_progress)
+    took = time.monotonic() - seen["cancelled_at"]
+    assert report.cancelled and took < 1.0, took
+    counts = report.counts
+    assert counts["done"] + counts["cancelled"] == 3000 and counts["cancelled"] > 2000, counts
+    assert ls.Artifact.filter().count() == counts["done"] and n_pending() == 0
+    assert_consistent(local_root)
+
+
 def test_cancel_mid_upload_then_finish(s3_root: str, tmp_path: Path) -> None:
     src = make_files(tmp_path / "c", 200)
     cancel = threading.Event()
