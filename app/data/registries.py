@@ -180,6 +180,7 @@ LOOKS: dict[str, RegistryLook] = {
             "reference",
             *_CREATED,
         ),
+        lineage=True,  # a run's inputs and outputs (an upload run: what the drop made)
     ),
     "User": RegistryLook(
         "Users", "user", filters=("date",), detail_fields=("uid", "handle", "name", "created_at")
