@@ -86,7 +86,7 @@ def _text_diff(old: Path, new: Path, title: str) -> DiffData:
         if len(lines) < SHOWN_LINES:
             lines.append((tag, line[1:] if tag in "+- " else line))
     more = f" (first {SHOWN_LINES:,} lines of the diff shown)" if len(lines) == SHOWN_LINES else ""
-    note = f"{added:,} lines added · {removed:,} removed" + more + _capped_note(a_cut, b_cut)
+    note = f"{_lines(added)} added · {removed:,} removed" + more + _capped_note(a_cut, b_cut)
     return DiffData("text", title, note, lines=lines)
 
 
@@ -123,7 +123,7 @@ def _table_diff(old: Path, new: Path, delimiter: str, title: str) -> DiffData:
                     add(_changed(before, after, len(out.rows), out.cells), CHANGED)
                 else:
                     add(before or after or [], REMOVED if after is None else ADDED)
-    parts = [f"{n:,} rows {mark}" for mark, n in counts.items() if n]
+    parts = [f"{_rows(n)} {mark}" for mark, n in counts.items() if n]
     if old_header != header:
         parts.insert(0, f"columns were: {', '.join(old_header)}")
     if not parts:
@@ -133,6 +133,14 @@ def _table_diff(old: Path, new: Path, delimiter: str, title: str) -> DiffData:
 
 
 Row = list[str]
+
+
+def _rows(n: int) -> str:
+    return f"{n:,} row" if n == 1 else f"{n:,} rows"
+
+
+def _lines(n: int) -> str:
+    return f"{n:,} line" if n == 1 else f"{n:,} lines"
 
 
 def _pairs(old: list[Row], new: list[Row]) -> list[tuple[Row | None, Row | None]]:

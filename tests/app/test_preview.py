@@ -178,7 +178,7 @@ def test_a_table_diff_marks_changed_cells_and_added_and_removed_rows(tmp_path: P
         (ADDED, ["A5", "3"]),
     ]
     assert diff.cells == {(1, 1)}
-    assert diff.note == "1 rows added · 1 rows removed · 1 rows changed"
+    assert diff.note == "1 row added · 1 row removed · 1 row changed"
 
 
 def test_the_preview_compares_two_versions_of_a_csv(qtbot, runner, instance, tmp_path) -> None:
@@ -206,7 +206,7 @@ def test_the_preview_compares_two_versions_of_a_csv(qtbot, runner, instance, tmp
     model = dialog.table_model
     marks = [model.index(r, 0).data(Qt.ItemDataRole.ToolTipRole) for r in range(3)]
     assert marks == ["", "changed", "added"] and model.index(1, 2).data() == "12 → 14"
-    assert "1 rows added · 1 rows changed" in dialog.note.text()
+    assert "1 row added · 1 row changed" in dialog.note.text()
     dialog.close()
     image = ls.Artifact(str(_png(tmp_path / "a.png")), key="img/a.png").save()
     pane.offer_versions(gateway.record_details("Artifact", image.uid, fields))
