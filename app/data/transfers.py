@@ -188,9 +188,10 @@ class Drop:
         return "not started"
 
     def item_state_text(self, index: int) -> str:
-        """What the queue says of one item: its state, "not started" for what a cancel left."""
+        """What the queue says of one item: its state, in the words of the drop's summary
+        ("already registered", "not started" for what a cancel left)."""
         item = self.items[index]
-        if item.state == ItemState.CANCELLED:
+        if item.state in (ItemState.CANCELLED, ItemState.DUPLICATE):
             return self._outcome_of(index, item)
         return str(item.state)
 

@@ -147,6 +147,8 @@ def test_queue_rows_are_readable_and_name_time_and_source(
     assert model.index(2, PROGRESS).data() == (
         "5 already registered · nothing uploaded · 20.0 KB were there already"
     )
+    item = model.index(0, STATE, model.index(2, 0))  # its items say it in the same words
+    assert item.data() == "already registered"
     height = view.visualRect(model.index(0, 0)).height()
     assert height >= view.fontMetrics().height() + ROW_PADDING  # not 14 px rows
 
