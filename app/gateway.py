@@ -711,10 +711,15 @@ def storage_roots() -> list[str]:
 
 
 def plan_upload(
-    paths: Sequence[str], key_prefix: str | None, as_folder: bool
+    paths: Sequence[str],
+    key_prefix: str | None,
+    as_folder: bool,
+    keys: Mapping[str, str] | None = None,
+    skipped: list[Path] | None = None,
 ) -> list[dict[str, Any]]:
     """The items an upload of `paths` will have, as plain dicts (path, key, size, n_files,
-    state, error), in the order the upload engine's progress refers to."""
+    state, error), in the order the upload engine's progress refers to. `keys`: chosen keys
+    by path; operating-system clutter is left out (and added to `skipped`, if given)."""
     from labshelf.transfer import plan  # deferred: the upload engine (SQLAlchemy)
 
     return [
@@ -726,57 +731,253 @@ def plan_upload(
             "state": i.state,
             "error": i.error,
         }
-        for i in plan(list(paths), key_prefix or None, as_folder)
+        for i in plan(list(paths), key_prefix or None, as_folder, keys=keys, skipped=skipped)
     ]
 
 
-DRY_RUN_BATCH = 500  # hashes per "already registered?" query
-DRY_RUN_REPORT_S = 0.2  # the dialog's summary updates this often
+def count_rows_capped(
+    registry: str, lookups: Lookups, search: str, order: Sequence[str], trash: bool
+) -> tuple[int, bool]:
+    """How many records match, and whether that is a lower bound (a search for a mistyped
+    word looked for near misses among its best candidates only: "500+ — refine the search")."""
+    return _queryset(registry, lookups, search, order, trash).count_capped()  # type: ignore[no-any-return]
+
+
+# -- the import dialog's dry run -------------------------------------------------------------
+DRY_RUN_BATCH = 500  # hashes or keys per query
+DRY_RUN_REPORT_S = 0.2  # the dialog's rows and summary update this often
+NAME_CANDIDATES = 10  # artifacts offered as the family of a dropped file with a known name
+
+# What the dry run says of an item (`status` of its row).
+CHECKING, NEW, VERSION, REGISTERED, IN_TRASH, UNREADABLE, SKIPPED = (
+    "checking",
+    "new",
+    "version",
+    "registered",
+    "trash",
+    "unreadable",
+    "skipped",
+)
+
+
+def _next_versions(stems: Sequence[str]) -> dict[str, str]:
+    """The version label the next member of each family gets ("3" after v1, v2)."""
+    from labshelf.uids import SUFFIX_LEN, decode_index  # deferred with the models
+
+    top: dict[str, int] = {}
+    for start in range(0, len(stems), DRY_RUN_BATCH):
+        rows = ls.Artifact.filter(
+            stem_uid__in=list(stems[start : start + DRY_RUN_BATCH]), visibility__in=[-1, 0, 1]
+        ).values("stem_uid", "uid")
+        for row in rows:
+            index = decode_index(row["uid"][-SUFFIX_LEN:])
+            top[row["stem_uid"]] = max(top.get(row["stem_uid"], -1), index)
+    return {stem: str(index + 2) for stem, index in top.items()}
+
+
+def _families(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rows` (key, uid, version, stem_uid of latest artifacts) as families: key, uid, version
+    and the next version's label."""
+    following = _next_versions(sorted({r["stem_uid"] for r in rows}))
+    return [
+        {
+            "key": r["key"],
+            "uid": r["uid"],
+            "version": r["version"] or "1",
+            "next": following.get(r["stem_uid"], str(int(r["version"] or 1) + 1)),
+        }
+        for r in rows
+    ]
+
+
+FAMILY_FIELDS = ("key", "uid", "version", "stem_uid")
+
+
+def families_by_key(keys: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The latest visible artifact of each key that has one, as a family (see `_families`)."""
+    found: list[dict[str, Any]] = []
+    unique = sorted(set(keys))
+    for start in range(0, len(unique), DRY_RUN_BATCH):
+        found += ls.Artifact.filter(
+            key__in=unique[start : start + DRY_RUN_BATCH], is_latest=True
+        ).values(*FAMILY_FIELDS)
+    return {f["key"]: f for f in _families(found)}
+
+
+def families_named(name: str) -> list[dict[str, Any]]:
+    """Latest artifacts whose key's file name is `name` ("plate/analysis/cell_counts.csv"
+    for "cell_counts.csv"), newest first: the families a dropped file may continue."""
+    rows = (
+        ls.Artifact.filter(is_latest=True)
+        .search(name)[: NAME_CANDIDATES * 3]
+        .values(*FAMILY_FIELDS)
+    )
+    named = [r for r in rows if r["key"] and r["key"].rsplit("/", 1)[-1] == name]
+    return _families(named[:NAME_CANDIDATES])
+
+
+def _registered(hashes: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """uid, key and visibility of the registered artifact of each hash (visible first)."""
+    found: dict[str, dict[str, Any]] = {}
+    rows = (
+        ls.Artifact.filter(hash__in=list(hashes), visibility__in=[-1, 0, 1])
+        .order_by("visibility")
+        .values("hash", "uid", "key", "visibility")
+    )
+    for row in rows:  # ascending visibility: a visible or hidden record wins over the trash
+        found[row["hash"]] = row
+    return found
+
+
+class _DryRun:
+    """The rows of one dry run and what changed since the last report."""
+
+    def __init__(self, report: Callable[[dict[str, Any]], None]) -> None:
+        self.report = report
+        self.rows: list[dict[str, Any]] = []
+        self.changed: set[int] = set()
+        self.summary: dict[str, int] = {}
+        self.last = time.monotonic()
+
+    def set(self, index: int, **fields: Any) -> None:
+        self.rows[index].update(fields)
+        self.changed.add(index)
+
+    def count(self) -> None:
+        items = [r for r in self.rows if r["status"] != SKIPPED]
+        by_status: dict[str, int] = {}
+        for row in self.rows:
+            by_status[row["status"]] = by_status.get(row["status"], 0) + 1
+        self.summary = {
+            "items": len(items),
+            "files": sum(r["n_files"] for r in items),
+            "bytes": sum(r["size"] for r in items),
+            "hashed": sum(1 for r in items if r["status"] != CHECKING),
+            "registered": by_status.get(REGISTERED, 0),
+            "in_trash": by_status.get(IN_TRASH, 0),
+            "new": by_status.get(NEW, 0),
+            "versions": by_status.get(VERSION, 0),
+            "unreadable": by_status.get(UNREADABLE, 0),
+            "skipped": by_status.get(SKIPPED, 0),
+        }
+
+    def send(self, first: bool = False) -> None:
+        self.count()
+        indices = range(len(self.rows)) if first else sorted(self.changed)
+        self.report(
+            {
+                "summary": dict(self.summary),
+                "rows": {i: dict(self.rows[i]) for i in indices},
+                "total": len(self.rows),
+            }
+        )
+        self.changed.clear()
+        self.last = time.monotonic()
+
+
+def _status_by_key(
+    row: dict[str, Any], families: dict[str, dict[str, Any]], propose: bool
+) -> dict[str, Any]:
+    """A new item's status from its key: a new version of the family with that key, or, for
+    a file dropped by itself, new with the families that have its file name as candidates
+    (`propose`: when there is one, its next version is proposed)."""
+    family = families.get(row["key"] or "")
+    if family is not None:
+        return {"status": VERSION, "family": family, "candidates": [family]}
+    name = Path(row["path"]).name
+    top_file = row["top"] and "." in name and row["n_files"] == 1
+    candidates = families_named(name) if top_file else []
+    if propose and len(candidates) == 1:  # one family has this file name: its next version
+        return {
+            "status": VERSION,
+            "family": candidates[0],
+            "candidates": candidates,
+            "key": candidates[0]["key"],
+            "proposed": True,
+        }
+    return {"status": NEW, "family": None, "candidates": candidates}
 
 
 def dry_run(
     paths: Sequence[str],
     key_prefix: str | None,
     as_folder: bool,
-    report: Callable[[dict[str, int]], None],
+    report: Callable[[dict[str, Any]], None],
     cancelled: Callable[[], bool],
-) -> dict[str, int]:
-    """Hash what an upload would store and count what is registered already; `report(summary)`
-    gets the running totals, `cancelled()` stops early."""
+    keys: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """What an upload of `paths` would do, item by item: hash each item and say whether it
+    is registered already (uid), a new version of an artifact with its key (or of the one
+    artifact with its file name, for a file dropped by itself and not given a key in `keys`),
+    new, unreadable, or clutter that is skipped. `report({"summary", "rows", "total"})` gets
+    every row first, then the
+    rows that changed, a few times a second; `cancelled()` stops early. Returns the last
+    report (every row)."""
     from labshelf.artifact import describe_source  # deferred: hashing and SQLAlchemy
 
-    items = plan_upload(paths, key_prefix, as_folder)
-    summary = {
-        "items": len(items),
-        "files": sum(i["n_files"] for i in items),
-        "bytes": sum(i["size"] for i in items),
-        "hashed": 0,
-        "registered": 0,
-        "unreadable": sum(1 for i in items if i["state"] == "failed"),
-    }
-    report(dict(summary))
-    batch: list[str] = []  # hashes not yet looked up: one query per batch, not per file
-    last = time.monotonic()
+    skipped: list[Path] = []
+    run = _DryRun(report)
+    planned = plan_upload(paths, key_prefix, as_folder, keys=keys, skipped=skipped)
+    dropped = {os.path.abspath(p) for p in paths}
+    chosen = {os.path.abspath(p) for p in keys or {}}  # the user's choice stands
+    for item in planned:
+        failed = item["state"] == "failed"
+        run.rows.append(
+            dict(
+                item,
+                default_key=item["key"],
+                status=UNREADABLE if failed else CHECKING,
+                top=item["path"] in dropped,
+                chosen=item["path"] in chosen,
+                uid=None,
+                family=None,
+                candidates=[],
+            )
+        )
+    for path in skipped:
+        run.rows.append(
+            {"path": str(path), "key": None, "default_key": None, "size": 0, "n_files": 0}
+            | {"status": SKIPPED, "error": "operating-system clutter", "top": False}
+            | {"uid": None, "family": None, "candidates": []}
+        )
+    families = families_by_key([r["key"] for r in run.rows if r["key"]])
+    run.send(first=True)
+    batch: list[tuple[int, str]] = []  # (row, hash) not yet looked up: one query per batch
 
     def look_up() -> None:
-        if batch:
-            known = {
-                r["hash"]
-                for r in ls.Artifact.filter(hash__in=batch, visibility__in=[0, 1]).values("hash")
-            }
-            summary["registered"] += sum(1 for h in batch if h in known)
-            batch.clear()
+        known = _registered([h for _, h in batch]) if batch else {}
+        for index, hash_ in batch:
+            row, found = run.rows[index], known.get(hash_)
+            if found is not None:
+                trashed = found["visibility"] < 0
+                run.set(index, status=IN_TRASH if trashed else REGISTERED, uid=found["uid"])
+                run.rows[index]["registered_key"] = found["key"]
+            else:
+                run.set(index, **_status_by_key(row, families, row["path"] not in chosen))
+        batch.clear()
 
-    for item in items:
+    for index, row in enumerate(run.rows):
         if cancelled():
-            break
-        if item["state"] != "failed":
-            batch.append(describe_source(item["path"])["hash"])
-        summary["hashed"] += 1
-        if len(batch) >= DRY_RUN_BATCH or time.monotonic() - last > DRY_RUN_REPORT_S:
+            return {"summary": run.summary, "rows": dict(enumerate(run.rows))}
+        if row["status"] != CHECKING:
+            continue
+        try:
+            batch.append((index, describe_source(row["path"], skip_junk=True)["hash"]))
+        except LabshelfError as exc:
+            run.set(index, status=UNREADABLE, error=str(exc))
+        if len(batch) >= DRY_RUN_BATCH or time.monotonic() - run.last > DRY_RUN_REPORT_S:
             look_up()
-            report(dict(summary))
-            last = time.monotonic()
+            run.send()
     look_up()
-    report(dict(summary))
-    return summary
+    run.send()
+    run.count()
+    return {"summary": run.summary, "rows": dict(enumerate(run.rows)), "total": len(run.rows)}
+
+
+def key_family(key: str) -> dict[str, Any] | None:
+    """The family a new item under `key` would continue (the import dialog's key edits), or
+    None; `InvalidArgument` if `key` cannot be a key."""
+    from labshelf.keys import validate_key  # deferred with the models
+
+    key = validate_key(key)
+    return families_by_key([key]).get(key)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import socket
 import sys
 import threading
 import traceback
@@ -28,7 +29,13 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
-from labshelf.app.data.transfers import CANCELLED_PATHS, FINAL, ItemState, TransferProgress
+from labshelf.app.data.transfers import (
+    CANCELLED_PATHS,
+    FINAL,
+    KEYS,
+    ItemState,
+    TransferProgress,
+)
 from labshelf.app.gateway import plan_upload
 
 UPLOAD_WORKER_FLAG = "--upload-worker"  # the bundle's executable runs this module with it
@@ -42,6 +49,7 @@ LOCAL_UPLOAD_WORKERS = 4
 CLOUD_UPLOAD_WORKERS = 8
 
 Send = Callable[[str, Any], None]
+RUN_PATHS = 50  # dropped paths listed in a run's params (a drop of "the rest" may have thousands)
 
 
 def app_version() -> str:
@@ -60,6 +68,34 @@ def upload_workers(root: str) -> int:
     return CLOUD_UPLOAD_WORKERS if root.startswith(("s3://", "gs://")) else LOCAL_UPLOAD_WORKERS
 
 
+def drop_source(paths: list[str]) -> str:
+    """Where a drop came from: the dropped file or folder, or the folder holding them all."""
+    if len(paths) == 1:
+        return os.path.abspath(paths[0])
+    try:
+        return os.path.commonpath([os.path.dirname(os.path.abspath(p)) for p in paths])
+    except ValueError:  # paths on different drives
+        return os.path.dirname(os.path.abspath(paths[0]))
+
+
+def run_fields(options: dict[str, Any]) -> dict[str, Any]:
+    """What the drop's run records: the dropped path (its `reference`), the machine and the
+    import's choices (its `params`)."""
+    paths = [str(p) for p in options["paths"]]
+    return {
+        "reference": drop_source(paths),
+        "reference_type": "dropped files",
+        "params": {
+            "host": socket.gethostname(),
+            "dropped": [os.path.abspath(p) for p in paths[:RUN_PATHS]],
+            "n_dropped": len(paths),
+            "key_prefix": options.get("key_prefix") or None,
+            "as_folder": options.get("as_folder", True),
+            "keys_chosen": len(options.get(KEYS) or {}),
+        },
+    }
+
+
 def upload_drop(
     options: dict[str, Any],
     on_progress: Callable[[Any], None],
@@ -76,7 +112,7 @@ def upload_drop(
     collection = options.get("collection")
     if options.get("collection_uid"):
         collection = ls.Collection.get(options["collection_uid"])
-    run = start_run(upload_transform(app_version()))
+    run = start_run(upload_transform(app_version()), **run_fields(options))
     try:
         report = ls.upload(
             options["paths"],
@@ -91,6 +127,7 @@ def upload_drop(
             cancel_item=cancel_item,
             max_workers=max_workers
             or upload_workers(options.get("storage") or ls.settings.storage.root),
+            keys=options.get(KEYS) or None,
         )
     finally:
         finish_run(run)
@@ -119,7 +156,10 @@ def run_drop(
     # freed by reference counting before one runs (it would hold the GIL for ~100 ms).
     with gc_paused():
         planned = plan_upload(
-            options["paths"], options.get("key_prefix"), options.get("as_folder", True)
+            options["paths"],
+            options.get("key_prefix"),
+            options.get("as_folder", True),
+            keys=options.get(KEYS) or None,
         )
         skipped = set(options.get(CANCELLED_PATHS, ()))
         for index, item in enumerate(planned):

@@ -242,9 +242,22 @@ class Run(HasLineage, Record, Base):
         """The artifacts this run created."""
         return QuerySet(Artifact, conditions=(Artifact.run_id == self.id,))
 
+    @property
+    def source(self) -> str | None:
+        """Where the run's input came from, for people: "/data/plate on host lab-pc" (from
+        ``reference`` or a ``folder`` param, and a ``host`` param), or None."""
+        params = self.params if isinstance(self.params, dict) else {}
+        where = self.reference or params.get("folder")
+        host = params.get("host")
+        if not where:
+            return None
+        return f"{where} on host {host}" if host else str(where)
+
     def _describe_provenance(self) -> list[tuple[str, str]]:
         t = self.transform
         out = [("transform", f"{t.name} ({t.type}, uid {t.uid})")] if t is not None else []
+        if self.source:
+            out.append(("source", self.source))
         for label, qs in (("inputs", self.inputs), ("outputs", self.outputs)):
             records = qs[:9].all()
             if records:
@@ -509,14 +522,19 @@ def start_run(
     params: dict[str, Any] | None = None,
     environment: dict[str, Any] | Artifact | None = None,
     reference: str | None = None,
+    reference_type: str | None = None,
     is_consecutive: bool | None = None,
 ) -> Run:
-    """A new run of a saved transform; does not touch the process-wide active run."""
+    """A new run of a saved transform; does not touch the process-wide active run.
+    ``reference`` says where its input came from (a dropped folder, a watched folder, a
+    URL), ``reference_type`` what kind of place that is."""
     if not isinstance(transform, Transform) or transform.__dict__.get("id") is None:
         raise InvalidArgument(
             f"The transform '{getattr(transform, 'name', transform)}' is not saved yet."
         )
-    run = Run(transform=transform, params=params, reference=reference)
+    run = Run(
+        transform=transform, params=params, reference=reference, reference_type=reference_type
+    )
     if environment is not None:
         run.environment = environment
     run.is_consecutive = is_consecutive

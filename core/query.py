@@ -442,10 +442,11 @@ class QuerySet:
         ORDER BY rank over every match of a common word decodes and ranks every matching row.
         Instead: the newest TIER_PROBE matches are read in id order, which FTS5 yields lazily;
         if that is all of them they are ranked as before. Otherwise the page is filled tier by
-        tier (rank 0, 1, 2, 3), each newest first with a LIMIT: the exact matches cost one pass
-        over the rows with a field that starts with the text, the other tiers stop as soon as
-        the page is full. Each tier tests ``rank = k`` with the very expression
-        ``statement()`` sorts by, over a superset of the rows of that rank.
+        tier (rank 0, 1, … ``RANKS - 1``), each newest first with a LIMIT: the exact matches
+        cost one pass over the rows with a field that starts with the text or a path segment
+        that does, the other tiers stop as soon as the page is full. Each tier tests
+        ``rank = k`` with the very expression ``statement()`` sorts by, over a superset of the
+        rows of that rank (``_tier_hint``).
         """
         model, base, rank = self.model, self._base_conditions(), search.rank
         need = self._offset + self._limit
@@ -468,16 +469,16 @@ class QuerySet:
 
         def tier(k: int | None, limit: int) -> list[int]:
             """ids of the matches of rank k (of any rank if None), newest first, at most ``limit``."""
-            # every exact or prefix match of a key or description has the text at the start of a
-            # column ("^"); FTS5 hands out rowids newest first and stops at the LIMIT
-            phrase, exact = _fts_terms(search.q, initial=k in (0, 1))
-            fts, match = _fts_source(model, phrase)
+            # FTS5 hands out rowids newest first and stops at the LIMIT; a long text's query is
+            # a superset of trigrams, checked against the fields
+            hint, exact = _tier_terms(k, search.q)
+            fts, match = _fts_source(model, hint)
             check = [] if exact else [_substring_like(model, search.q)]
             stmt = (
                 select(model.id)
                 .select_from(fts)
                 .join(model, model.id == fts.c.rowid)
-                .where(match, *base, *check, *([] if k is None else [rank == k]))
+                .where(match, *base, *check, *([] if k is None else [search.in_tier(k)]))
                 .order_by(fts.c.rowid.desc())
                 .limit(limit)
             )
@@ -498,7 +499,7 @@ class QuerySet:
             )
             return list(s.scalars(stmt.execution_options(populate_existing=True)))
         ids: list[int] = []
-        for k in range(4):
+        for k in range(RANKS):
             if len(ids) >= need:
                 break
             ids += tier(k, need - len(ids))
@@ -592,10 +593,9 @@ class QuerySet:
             .offset(0)  # a fence: the lower-cased fields are computed once per row
             .subquery()
         )
-        exact, prefix, substring = _rank_parts(
-            q, text, inner.c.uid, [inner.c[f"lower_{f}"] for f in fields]
+        rank, substring, _ = _ranking(
+            q, text, inner.c.uid, {f: inner.c[f"lower_{f}"] for f in fields}
         )
-        rank = case((exact, 0), (prefix, 1), (substring, 2), else_=3)
         ranked = (
             select(inner.c.id, rank.label("rank"), substring.label("hit"))
             .order_by(rank, inner.c.id.desc())
@@ -676,6 +676,23 @@ class QuerySet:
             inner = self.statement([self.model.id], self._dialect()).subquery()
             stmt = select(func.count()).select_from(inner)
         return read(lambda s: s.execute(stmt).scalar_one(), what="counting")
+
+    def count_capped(self) -> tuple[int, bool]:
+        """``(count(), capped)``; ``capped`` says the count is a lower bound: a search for a
+        mistyped word on SQLite looks for near misses among its ``FUZZY_CANDIDATES`` best
+        trigram candidates only, and when there were that many, more may exist (a front end
+        shows "500+ — refine the search")."""
+        n = self.count()
+        dialect = self._dialect()
+        search = self._search_terms(dialect)
+        if search is None or not search.fuzzy or dialect != "sqlite":
+            return n, False
+        candidates = _fuzzy_candidates(self.model, search.q)
+        if candidates is None:
+            return n, False
+        probe = select(func.count()).select_from(candidates.subquery())
+        found = read(lambda s: s.execute(probe).scalar_one(), what="counting")
+        return n, found >= FUZZY_CANDIDATES
 
     def exists(self) -> bool:
         return self.first() is not None
@@ -768,14 +785,21 @@ def _value_columns(model: type, fields: tuple[str, ...]) -> tuple[list[Any], lis
 
 @dataclass(frozen=True)
 class _Search:
-    """A ranked search: ``where`` selects the rows, ``rank`` orders them (0 exact,
-    1 prefix, 2 substring, 3 the rest)."""
+    """A ranked search: ``where`` selects the rows, ``rank`` orders them (the tiers of
+    ``_ranking``, 0 best)."""
 
     text: str
     q: str
     where: ColumnElement[bool]
     rank: Any
     fuzzy: bool  # whether ``where`` holds near misses
+    tiers: tuple[Any, ...] = ()  # tier k's own condition (``rank == k`` needs it; cheaper first)
+
+    def in_tier(self, k: int) -> ColumnElement[bool]:
+        """``rank = k``, after a cheaper condition every row of tier k meets (SQLite tests it
+        first and skips the rank of most rows)."""
+        own = self.tiers[k] if k < len(self.tiers) else None
+        return self.rank == k if own is None else and_(own, self.rank == k)
 
 
 def _search_clause(model: type, text: str, dialect: str) -> tuple[ColumnElement[bool], Any]:
@@ -793,10 +817,10 @@ def _search_terms(model: type, text: str, dialect: str, few_hits: bool | None = 
     word not even the sort: see ``QuerySet._tiered_page``). ``few_hits``: the answer of
     ``_few_substring_hits`` if known already.
     """
-    fields = [getattr(model, f) for f in _search_fields(model)]
+    names = _search_fields(model)
     q = text.lower()
-    lowered = [func.lower(f) for f in fields]
-    exact, prefix, substring = _rank_parts(q, text, model.uid, lowered)
+    lowered = [func.lower(getattr(model, f)) for f in names]
+    rank, substring, tiers = _ranking(q, text, model.uid, dict(zip(names, lowered, strict=True)))
     candidates = _substring_candidates(model, q, dialect)
     if candidates is None:
         candidates = substring
@@ -810,8 +834,7 @@ def _search_terms(model: type, text: str, dialect: str, few_hits: bool | None = 
         if fuzzy is not None:
             where = or_(where, fuzzy)
             fuzzy_used = True
-    rank = case((exact, 0), (prefix, 1), (substring, 2), else_=3)
-    return _Search(text, q, where, rank, fuzzy_used)
+    return _Search(text, q, where, rank, fuzzy_used, tiers)
 
 
 FUZZY_MAX_CHARS = 32  # a near miss is a mistyped word; longer text is not one
@@ -822,13 +845,106 @@ def _wants_fuzzy(q: str) -> bool:
     return " " not in q and 4 <= len(q) <= FUZZY_MAX_CHARS
 
 
-def _rank_parts(q: str, text: str, uid: Any, lowered: list[Any]) -> tuple[Any, Any, Any]:
-    """(exact, prefix, substring) over ``uid`` and the lower-cased search fields."""
+# Free-text fields: a match there ranks below any match in the fields that name a record.
+FREE_TEXT_FIELDS = ("description",)
+# Characters that separate the words of a key or name ("plate/raw/DAPI/Plate01_B02.tif").
+WORD_SEPARATORS = "/_-. "
+# The tiers of a ranked search, best first; a record is in the first one it fits.
+EXACT = 0  # a field is the text, a key ends with "/" + text (a file name), or the uid is
+NAME_WORD = 1  # the text is a whole word of a key or name ("dapi" in ".../DAPI/x.tif"); uid prefix
+NAME_PREFIX = 2  # a key or name starts with the text
+NAME_PART = 3  # a key or name contains it
+TEXT_WORD = 4  # a description starts with it or has it as a whole word
+TEXT_PART = 5  # a description contains it
+RANKS = 7  # and the rest: near misses (mistyped words)
+
+
+def _ranking(
+    q: str, text: str, uid: Any, fields: dict[str, Any]
+) -> tuple[Any, Any, tuple[Any, ...]]:
+    """(rank, substring, tiers): the tier (``EXACT`` … ``RANKS - 1``) of a match of the
+    lower-cased search text ``q`` over ``uid`` and the lower-cased search ``fields`` (name ->
+    column), whether any field contains ``q``, and each tier's own condition (None where a
+    registry has no field for it; a row is in the first tier whose condition holds).
+
+    Every tier but the last holds only rows that contain the text (or have it as uid
+    prefix): ``_tier_hint`` depends on it."""
     esc = _escape_like(q)
-    exact = or_(*(f == q for f in lowered), uid == text)
-    prefix = or_(*(f.like(f"{esc}%", escape="\\") for f in lowered), _uid_range(uid, text))
-    substring = or_(*(f.like(f"%{esc}%", escape="\\") for f in lowered))
-    return exact, prefix, substring
+    names = [c for f, c in fields.items() if f not in FREE_TEXT_FIELDS]
+    texts = [c for f, c in fields.items() if f in FREE_TEXT_FIELDS]
+    substring_of = {id(c): c.like(f"%{esc}%", escape="\\") for c in fields.values()}
+    tiers = [
+        (
+            EXACT,
+            [c == q for c in fields.values()],
+            [c.like(f"%/{esc}", escape="\\") for c in names if _names_a_file(q)],
+            [uid == text],
+        ),
+        (
+            NAME_WORD,
+            [_whole_word(c, q, substring_of[id(c)]) for c in names],
+            [_uid_range(uid, text)],
+        ),
+        (NAME_PREFIX, [c.like(f"{esc}%", escape="\\") for c in names]),
+        (NAME_PART, [substring_of[id(c)] for c in names]),
+        (
+            TEXT_WORD,
+            [c.like(f"{esc}%", escape="\\") for c in texts],
+            [_whole_word(c, q, substring_of[id(c)]) for c in texts],
+        ),
+        (TEXT_PART, [substring_of[id(c)] for c in texts]),
+    ]
+    own: list[Any] = [None] * (RANKS - 1)
+    for tier, *groups in tiers:
+        conditions = [c for group in groups for c in group]
+        if conditions:
+            own[tier] = or_(*conditions)
+    rank = case(*((c, k) for k, c in enumerate(own) if c is not None), else_=RANKS - 1)
+    return rank, or_(*substring_of.values()), tuple(own)
+
+
+def _whole_word(column: Any, q: str, substring: Any) -> Any:
+    """``column`` (lower-cased) holds ``q`` as whole words: between separators
+    (``WORD_SEPARATORS``) or the ends, as in "plate01_b02" of "…/plate01_b02_dapi.tif"."""
+    if not (q[:1].isalnum() and q[-1:].isalnum()):
+        return literal(False)
+    words = q
+    spaced = column
+    for sep in WORD_SEPARATORS[:-1]:
+        words = words.replace(sep, " ")
+        spaced = func.replace(spaced, sep, " ")
+    padded = literal(" ") + spaced + literal(" ")
+    return and_(substring, padded.like(f"% {_escape_like(words)} %", escape="\\"))
+
+
+def _names_a_file(q: str) -> bool:
+    """Whether a search text looks like a file name or path tail ("cell_counts.csv",
+    "raw/DAPI"): then a key ending in "/" + text is an exact match. (Not for plain words: a
+    common word would cost a pass over every key holding "/" + word.)"""
+    return "." in q or "/" in q
+
+
+def _tier_hint(k: int | None, q: str) -> str:
+    """An FTS5 query matching every row of tier ``k`` (of any tier if None) that is not a uid
+    match: the rows of ``EXACT`` have a column starting with the text or holding "/" + text,
+    those of ``NAME_PREFIX`` a column starting with it; the others hold the text somewhere."""
+    phrase = _fts_phrase(q)
+    if k == EXACT and _names_a_file(q):
+        return f"^{phrase} OR {_fts_phrase('/' + q)}"
+    if k == EXACT:
+        return f"^{phrase}"
+    if k == NAME_PREFIX:
+        return f"^{phrase}"
+    return phrase
+
+
+def _tier_terms(k: int | None, q: str) -> tuple[str, bool]:
+    """(FTS5 query, exact) for the rows of tier ``k``: ``_tier_hint`` for text the phrase index
+    takes whole; for longer text ``_fts_terms``' superset (the tier's own condition and a
+    substring check then decide)."""
+    if len(q) <= FTS_PHRASE_MAX_CHARS:
+        return _tier_hint(k, q), True
+    return _fts_terms(q)
 
 
 def _uid_prefix(model: type, text: str) -> ColumnElement[bool]:
@@ -842,7 +958,10 @@ def _uid_range(uid: Any, text: str) -> ColumnElement[bool]:
     return and_(uid >= text, uid < text + "{")
 
 
-FEW_HITS = 20
+# A search widens to near misses only when fewer rows than this contain the text: a mistyped
+# word finds nothing. Real hits are never padded with look-alikes ("Plate01_B02" finds its
+# files, not 60 other wells that look like it).
+FEW_HITS = 1
 # a search page is ranked from at most this many matches, else fetched tier by tier
 TIER_PROBE = 1000
 
@@ -942,6 +1061,7 @@ def literal_column_rowid() -> Any:
 
 
 FUZZY_THRESHOLD = 0.5
+FUZZY_CANDIDATES = 500  # SQLite: near misses are looked for among this many trigram candidates
 
 
 def _fuzzy_clause(
@@ -954,20 +1074,28 @@ def _fuzzy_clause(
     if dialect == "postgresql":
         # `q <<% col` is strict_word_similarity >= 0.5 (pg_trgm's default), served by the GIN index
         return or_(*(literal(q).op("<<%")(f) for f in lowered))
+    candidates = _fuzzy_candidates(model, q)
+    if candidates is None:
+        return None
+    similar = or_(*(func.ls_word_similarity(q, f) >= FUZZY_THRESHOLD for f in lowered))
+    return and_(model.id.in_(candidates), similar)
+
+
+def _fuzzy_candidates(model: type, q: str) -> Select | None:
+    """SQLite: the rowids of the ``FUZZY_CANDIDATES`` rows sharing most trigrams with ``q``
+    (near misses are measured among these only)."""
     table = _fts_table(model)
     if table is None:
         return None
     grams = sorted({q[i : i + 3] for i in range(len(q) - 2)})
     expr = " OR ".join(_fts_phrase(g) for g in grams)
-    candidates = (
+    return (
         select(literal_column_rowid())
         .select_from(sql_text(table))
         .where(sql_text(f"{table} MATCH :fz").bindparams(fz=expr))
         .order_by(sql_text("rank"))
-        .limit(500)
+        .limit(FUZZY_CANDIDATES)
     )
-    similar = or_(*(func.ls_word_similarity(q, f) >= FUZZY_THRESHOLD for f in lowered))
-    return and_(model.id.in_(candidates), similar)
 
 
 # ---------------------------------------------------------------- registry-level helpers

@@ -16,7 +16,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,6 +31,7 @@ from .artifact import Artifact
 from .collection import Collection
 from .config import normalize_storage
 from .errors import InvalidArgument, LabshelfError, StorageError
+from .filekinds import is_os_junk
 from .instance import current
 from .keys import is_cloud, relative_key, validate_key
 from .log import say, warn
@@ -38,7 +39,7 @@ from .runtime import gc_paused
 from .schema import PENDING, VISIBLE
 from .session import read, storage_root, storage_roots
 from .storage import Cancelled, TransientStorageError, UploadCancelled
-from .storage.sources import check_local_source, walk_folder
+from .storage.sources import OS_CLUTTER, check_local_source, walk_folder
 from .storages import Storage, check_not_storage
 
 
@@ -166,6 +167,8 @@ def upload(
     cancel: threading.Event | None = None,
     cancel_item: Callable[[int], bool] | AbstractSet[int] | None = None,
     max_workers: int = 8,
+    skip_junk: bool = True,
+    keys: Mapping[str | os.PathLike, str] | None = None,
 ) -> UploadReport:
     """Upload local files and folders as artifacts (see API.md, *Bulk and background work*).
 
@@ -179,11 +182,16 @@ def upload(
     item alone stops and ends ``cancelled``: no record, no object under a final key.
     ``cancel_item`` may also be a set of indices the caller adds to (cheapest to watch: items
     waiting for a worker are then checked without asking about each of them).
+    ``skip_junk`` leaves out operating-system clutter (``.DS_Store``, ``Thumbs.db``, ``._x``,
+    …: ``labshelf.filekinds.is_os_junk``), given directly or inside folders.
+    ``keys`` gives single items their key, by local path (a file or folder given, or a file
+    of a folder with ``as_folder=False``); the key of an existing artifact makes the item its
+    next version, as saving new content under an existing key always does.
     """
     if max_workers < 1:
         raise InvalidArgument("max_workers must be at least 1.")
     with gc_paused():
-        items = plan(paths, key_prefix, as_folder)
+        items = plan(paths, key_prefix, as_folder, skip_junk=skip_junk, keys=keys)
         engine = _Engine(
             items,
             description=description,
@@ -193,6 +201,7 @@ def upload(
             cancel=cancel or threading.Event(),
             cancel_item=cancel_item,
             max_workers=max_workers,
+            skip_junk=skip_junk,
         )
         report = engine.run()
         if collection is not None and report.artifacts and not report.cancelled:
@@ -203,8 +212,20 @@ def upload(
 # ---------------------------------------------------------------- planning
 
 
-def plan(paths: Any, key_prefix: str | None, as_folder: bool) -> list[UploadItem]:
-    """The items to upload, in order; a path that cannot be read becomes a failed item."""
+def plan(
+    paths: Any,
+    key_prefix: str | None,
+    as_folder: bool,
+    *,
+    skip_junk: bool = True,
+    skipped: list[Path] | None = None,
+    keys: Mapping[str | os.PathLike, str] | None = None,
+) -> list[UploadItem]:
+    """The items to upload, in order; a path that cannot be read becomes a failed item.
+    With ``skip_junk``, operating-system clutter is left out (and appended to ``skipped``,
+    if given: a dry run shows it). ``keys``: the key of single items, by local path."""
+    junk: list[Path] = [] if skipped is None else skipped
+    chosen = {os.path.abspath(os.fspath(p)): k for p, k in (keys or {}).items()}
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
     paths = list(paths)
@@ -224,23 +245,43 @@ def plan(paths: Any, key_prefix: str | None, as_folder: bool) -> list[UploadItem
                 )
             )
             continue
+        if skip_junk and is_os_junk(path.name):
+            junk.append(path)
+            continue
         try:
-            items.extend(_plan_path(path, prefix, as_folder))
+            items.extend(_plan_path(path, prefix, as_folder, skip_junk, junk))
         except LabshelfError as exc:
             items.append(_failed(path, str(exc), type(exc).__name__))
-    return items
+    return [_with_key(item, chosen) for item in items] if chosen else items
+
+
+def _with_key(item: UploadItem, chosen: dict[str, str]) -> UploadItem:
+    """The item under the key chosen for its path (a key that is no key fails the item)."""
+    key = chosen.get(str(item.path))
+    if key is None or item.state == "failed":
+        return item
+    try:
+        item.key = validate_key(key)
+    except LabshelfError as exc:
+        return _failed(item.path, str(exc), type(exc).__name__)
+    return item
 
 
 def _failed(path: Path, error: str, error_type: str) -> UploadItem:
     return UploadItem(path, None, state="failed", error=error, error_type=error_type)
 
 
-def _plan_path(path: Path, prefix: str | None, as_folder: bool) -> list[UploadItem]:
+def _plan_path(
+    path: Path, prefix: str | None, as_folder: bool, skip_junk: bool, junk: list[Path]
+) -> list[UploadItem]:
     check_local_source(path)
     if not path.is_dir():
         return [UploadItem(path, _key(prefix, path.name), size=path.stat().st_size)]
     check_not_storage(str(path))  # before walking it: the store itself, or a folder holding it
-    files, notes = walk_folder(path)
+    files, notes = walk_folder(path, skip_junk=skip_junk)
+    clutter = f" ({OS_CLUTTER})"
+    junk.extend(Path(n.removesuffix(clutter)) for n in notes if n.endswith(clutter))
+    notes = [n for n in notes if not n.endswith(clutter)]
     if as_folder:
         return [
             UploadItem(
@@ -302,8 +343,10 @@ class _Engine:
         cancel: threading.Event,
         cancel_item: Callable[[int], bool] | AbstractSet[int] | None,
         max_workers: int,
+        skip_junk: bool = True,
     ):
         self.items, self.description, self.storage, self.run_ = items, description, storage, run
+        self.skip_junk = skip_junk
         self.on_progress, self.cancel, self.max_workers = on_progress, cancel, max_workers
         # a set of indices is watched directly; any other callable is asked item by item
         self.cancelled_set = cancel_item if isinstance(cancel_item, AbstractSet) else None
@@ -449,7 +492,7 @@ class _Engine:
                 return None
             self.set_state(item, "hashing")
             try:
-                facts = art.describe_source(item.path)
+                facts = art.describe_source(item.path, skip_junk=self.skip_junk)
             except LabshelfError as exc:
                 self.set_state(item, "failed", str(exc), error_type=type(exc).__name__)
                 return None
@@ -496,6 +539,8 @@ class _Engine:
         adopted = _pending_by_hash([self.facts[id(i)]["hash"] for i in new], self.storage.id)
 
         def one(item: UploadItem) -> None:
+            if self.cancel.is_set():
+                return  # left queued: ``finish`` ends it cancelled
             if self.item_cancelled(item):
                 self.set_state(item, "cancelled")
                 return
@@ -700,7 +745,10 @@ class _Engine:
         """Remove our pending rows of unfinished items; mark them cancelled or failed."""
         unfinished = [i for i in self.items if i.state not in FINAL_STATES]
         mine = {id(o) for o in self.own_pending}
-        ended = [i for i in self.items if i.state in ("failed", "cancelled") or i in unfinished]
+        # by identity: `item in unfinished` compares dataclasses field by field, which for a
+        # cancelled upload of thousands of items took seconds (quadratic)
+        open_ids = {id(i) for i in unfinished}
+        ended = [i for i in self.items if i.state in ("failed", "cancelled") or id(i) in open_ids]
         leftover = [
             i.artifact
             for i in ended

@@ -158,6 +158,7 @@ class DetailsPanel(QWidget):
         self.subtitle.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.preview = PreviewPane(runner)
         self.preview.setObjectName("previewPane")
+        self.loaded.connect(self.preview.offer_versions)  # "Compare with" another version
         self.lineage = LineagePanel(runner)
         self.describe_text = QPlainTextEdit(readOnly=True, objectName="describeText")
         self.describe_text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))

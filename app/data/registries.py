@@ -190,6 +190,7 @@ LOOKS: dict[str, RegistryLook] = {
             "reference",
             "created_at",
         ),
+        lineage=True,  # a run's inputs and outputs (an upload run: what the drop made)
     ),
     "User": RegistryLook(
         "Users",

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,11 @@ class DropState(StrEnum):
 
 
 CANCELLED_PATHS = "cancelled_paths"  # option of a resumed drop: items cancelled one by one
+KEYS = "keys"  # option: the key of single items, by local path (the import dialog's choices)
+TITLE = "title"  # option: what the queue calls the drop (a drop of "the rest" keeps its name)
+
+# What became of a drop's items, in the order the queue lists them.
+OUTCOMES = ("done", "already registered", "failed", "cancelled", "not started")
 
 
 @dataclass
@@ -60,6 +66,8 @@ class DropItem:
         n_files: files in it (1 for a file).
         state: where it stands.
         error: why it failed, in one sentence.
+        started: it was being hashed or uploaded when last heard of (a cancel stopped it
+            mid-way rather than before it started).
     """
 
     path: str
@@ -68,6 +76,7 @@ class DropItem:
     n_files: int = 1
     state: ItemState = ItemState.QUEUED
     error: str | None = None
+    started: bool = False
 
 
 def items_from_plan(planned: list[dict[str, Any]]) -> list[DropItem]:
@@ -116,7 +125,8 @@ class Drop:
         bytes_done, bytes_total, files_done, files_total: progress over the items not
             cancelled.
         started: `time.monotonic()` when it started.
-        message: a summary ("3 done, 1 failed") or why it failed.
+        created: the wall-clock time it started (the queue shows it).
+        message: a summary ("30 done · 10 cancelled · 960 not started") or why it failed.
         run_uid: the upload run that recorded it, once done.
         worker_pid: the worker process uploading it.
         cancel: set to cancel the whole drop.
@@ -133,6 +143,7 @@ class Drop:
     files_done: int = 0
     files_total: int = 0
     started: float = field(default_factory=time.monotonic)
+    created: datetime = field(default_factory=datetime.now)
     message: str = ""
     run_uid: str | None = None
     worker_pid: int | None = None
@@ -141,8 +152,60 @@ class Drop:
 
     @property
     def title(self) -> str:
+        if self.options.get(TITLE):
+            return str(self.options[TITLE])
         names = [Path(p).name for p in self.options["paths"]]
-        return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
+        return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1:,} more"
+
+    @property
+    def source(self) -> str:
+        """The folder the dropped files and folders came from (their common parent)."""
+        parents = [str(Path(p).parent) for p in self.options["paths"]]
+        try:
+            return os.path.commonpath(parents) if parents else ""
+        except ValueError:  # paths on different drives
+            return parents[0]
+
+    def outcome(self) -> dict[str, int]:
+        """How many items ended how (`OUTCOMES`, only those that occur): done, already
+        registered, failed, cancelled (stopped mid-way, or cancelled alone by the user) and
+        not started (left when the whole drop was cancelled)."""
+        out = dict.fromkeys(OUTCOMES, 0)
+        for index, item in enumerate(self.items):
+            out[self._outcome_of(index, item)] += 1
+        return {label: n for label, n in out.items() if n}
+
+    def _outcome_of(self, index: int, item: DropItem) -> str:
+        if item.state == ItemState.DONE:
+            return "done"
+        if item.state == ItemState.DUPLICATE:
+            return "already registered"
+        if item.state == ItemState.FAILED:
+            return "failed"
+        if item.state == ItemState.CANCELLED:
+            alone = index in self.cancelled_items
+            return "cancelled" if item.started or alone else "not started"
+        return "not started"
+
+    def item_state_text(self, index: int) -> str:
+        """What the queue says of one item: its state, in the words of the drop's summary
+        ("already registered", "not started" for what a cancel left)."""
+        item = self.items[index]
+        if item.state in (ItemState.CANCELLED, ItemState.DUPLICATE):
+            return self._outcome_of(index, item)
+        return str(item.state)
+
+    def bytes_of(self, state: ItemState) -> int:
+        return sum(i.size for i in self.items if i.state == state)
+
+    def rest(self) -> list[int]:
+        """Plan indices of what a cancel of the whole drop left undone (not the items the user
+        cancelled alone, nor failed ones: those are retried)."""
+        return [
+            index
+            for index, item in enumerate(self.items)
+            if item.state == ItemState.CANCELLED and index not in self.cancelled_items
+        ]
 
     @property
     def rate(self) -> float:
@@ -170,8 +233,12 @@ class Drop:
         return out
 
     def plan(self, items: list[DropItem]) -> None:
-        """The drop's items arrived: totals over those not cancelled before a restart."""
+        """The drop's items arrived: totals over those not cancelled before a restart (which
+        the user had cancelled alone)."""
         self.items = items
+        self.cancelled_items.update(
+            i for i, item in enumerate(items) if item.state == ItemState.CANCELLED
+        )
         kept = [i for i in items if i.state != ItemState.CANCELLED]
         self.bytes_total = sum(i.size for i in kept)
         self.files_total = sum(i.n_files for i in kept)
@@ -184,7 +251,12 @@ class Drop:
         changed = []
         for index, state in report.changes:
             if index < len(self.items):
-                self.items[index].state = ItemState(state)
+                item = self.items[index]
+                item.state = ItemState(state)
+                if item.state in (ItemState.HASHING, ItemState.UPLOADING):
+                    item.started = True
+                elif item.state == ItemState.QUEUED:
+                    item.started = False  # hashed, waiting for its upload
                 changed.append(index)
         return changed
 
@@ -206,7 +278,7 @@ class Drop:
             self.state = DropState.CANCELLED  # every item was cancelled alone
         else:
             self.state = DropState.DONE
-        self.message = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        self.message = " · ".join(f"{n:,} {label}" for label, n in self.outcome().items())
 
     def fail(self, message: str) -> None:
         """The drop's worker failed: every item not ended yet failed with it."""

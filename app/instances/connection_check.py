@@ -109,3 +109,28 @@ def _explain_pg(text: str, where: str, db: str | None, user: str | None) -> str:
 def check_connection(storage: str, db: str) -> str:
     """Both checks, one line each; the first failure raises."""
     return "\n".join((check_storage(storage), check_database(db)))
+
+
+STORAGE, DATABASE, NAME = "storage", "db", "name"  # the fields of a new instance
+
+
+def check_each(storage: str, db: str) -> dict[str, tuple[bool, str]]:
+    """Both checks, each on its own: field (`STORAGE`, `DATABASE`) -> (ok, what it says),
+    so that each answer can be shown next to its field."""
+    out: dict[str, tuple[bool, str]] = {}
+    for field, check, value in ((STORAGE, check_storage, storage), (DATABASE, check_database, db)):
+        try:
+            out[field] = (True, check(value))
+        except CheckFailed as exc:
+            out[field] = (False, str(exc))
+    return out
+
+
+def field_of(message: str) -> str:
+    """The field a failure to create or open an instance is about (by what it names)."""
+    low = message.lower()
+    if "database" in low or "postgresql" in low or "sqlite" in low:
+        return DATABASE
+    if "name" in low and "instance" in low:
+        return NAME
+    return STORAGE

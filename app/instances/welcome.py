@@ -1,7 +1,9 @@
 """First run: `welcomeView` offers the demo, a new instance or an existing one; every check
 and every instance operation runs on a worker, so the window stays responsive while a server
-is slow to answer. (The window around it, which opens the main window once an instance is
-ready, is the shell's `WelcomeWindow`.)"""
+is slow to answer. What a check finds is said right under the field it is about (storage,
+database, name, the instance to open), in words that say what to do; the status line under
+the buttons says what is going on. (The window around it, which opens the main window once
+an instance is ready, is the shell's `WelcomeWindow`.)"""
 
 from __future__ import annotations
 
@@ -11,7 +13,13 @@ from typing import Any
 from labshelf.app import gateway
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.data.formatting import mask_secrets
-from labshelf.app.instances.connection_check import check_connection
+from labshelf.app.instances.connection_check import (
+    DATABASE,
+    NAME,
+    STORAGE,
+    check_each,
+    field_of,
+)
 from labshelf.app.instances.dialogs import folder_row, instance_fields
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -35,10 +43,21 @@ INTRO = (
 )
 
 
+TARGET = "target"  # the open page's field
+ERROR_STYLE = "color: #c0392b;"
+
+
 def _button(text: str, name: str, hint: str) -> QPushButton:
     button = QPushButton(f"{text}\n{hint}", objectName=name)
     button.setMinimumHeight(64)
     return button
+
+
+def _note(name: str) -> QLabel:
+    """The line under a field that says what its check found."""
+    label = QLabel(objectName=name, wordWrap=True, visible=False)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    return label
 
 
 class WelcomeView(QWidget):
@@ -55,14 +74,21 @@ class WelcomeView(QWidget):
         self.status = QLabel(objectName="welcomeStatus", wordWrap=True)
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.progress = QProgressBar(objectName="welcomeProgress", maximum=0, visible=False)
+        self.notes = {
+            STORAGE: _note("storageNote"),
+            DATABASE: _note("dbNote"),
+            NAME: _note("nameNote"),
+            TARGET: _note("targetNote"),
+        }
         layout = QVBoxLayout(self)
         layout.setContentsMargins(48, 32, 48, 32)
         title = QLabel("<h1>Welcome to labshelf</h1>")
         layout.addWidget(title)
         layout.addWidget(QLabel(INTRO, wordWrap=True))
-        layout.addWidget(self.pages, 1)
-        layout.addWidget(self.progress)
+        layout.addWidget(self.pages)
+        layout.addWidget(self.progress)  # right under the buttons, not at the window's foot
         layout.addWidget(self.status)
+        layout.addStretch(1)
         self.pages.addWidget(self._home_page())
         self.pages.addWidget(self._create_page())
         self.pages.addWidget(self._open_page())
@@ -96,6 +122,8 @@ class WelcomeView(QWidget):
         page = QWidget()
         form = QFormLayout(page)
         self.storage, self.db, self.name = instance_fields(form, self)
+        for row, field in ((1, STORAGE), (3, DATABASE), (5, NAME)):  # under each field
+            form.insertRow(row, "", self.notes[field])
         self.test_button = QPushButton("Test connection", objectName="testConnectionButton")
         self.create_ok = QPushButton("Create", objectName="createConfirmButton")
         self.test_button.clicked.connect(self.test_connection)
@@ -115,6 +143,7 @@ class WelcomeView(QWidget):
         self.target = QLineEdit(objectName="instanceTarget")
         self.target.setPlaceholderText("or: a storage folder, s3://… / gs://… or a database URL")
         layout.addWidget(folder_row(self.target, self))
+        layout.addWidget(self.notes[TARGET])
         self.open_ok = QPushButton("Open", objectName="openConfirmButton")
         self.open_ok.clicked.connect(self._open_chosen)
         layout.addWidget(self._row(self.open_ok))
@@ -134,13 +163,34 @@ class WelcomeView(QWidget):
 
     def _show_page(self, index: int) -> None:
         self.say("")
+        self.clear_notes()
         self.pages.setCurrentIndex(index)
 
     # -- feedback --------------------------------------------------------------------------
     def say(self, text: str, ok: bool = True) -> None:
+        """The status line under the buttons (what is going on; errors no field is about)."""
         self.status.setProperty("error", not ok)
-        self.status.setStyleSheet("" if ok else "color: #c0392b;")
+        self.status.setStyleSheet("" if ok else ERROR_STYLE)
         self.status.setText(text)
+
+    def note(self, field: str, text: str, ok: bool = True) -> None:
+        """What a check found about `field`, under it; errors in red."""
+        label = self.notes[field]
+        label.setProperty("error", not ok)
+        label.setProperty("muted", ok)
+        label.setStyleSheet("" if ok else ERROR_STYLE)
+        label.setText(text)
+        label.setVisible(bool(text))
+
+    def clear_notes(self) -> None:
+        for field in self.notes:
+            self.note(field, "")
+
+    def _show_checks(self, results: dict[str, tuple[bool, str]]) -> bool:
+        """Each check's answer under its field; whether all passed."""
+        for field, (ok, text) in results.items():
+            self.note(field, text, ok)
+        return all(ok for ok, _ in results.values())
 
     def _busy(self, text: str | None) -> None:
         self.progress.setVisible(text is not None)
@@ -174,7 +224,13 @@ class WelcomeView(QWidget):
 
     def test_connection(self) -> None:
         storage, db = self.storage.text(), self.db.text()
-        self._work(lambda: check_connection(storage, db), self.say, "Testing the connection…")
+        self.clear_notes()
+
+        def tested(results: dict[str, tuple[bool, str]]) -> None:
+            passed = self._show_checks(results)
+            self.say("Both can be used." if passed else "")
+
+        self._work(lambda: check_each(storage, db), tested, "Testing the connection…")
 
     def create_instance(self) -> None:
         storage, db, name = (
@@ -182,12 +238,28 @@ class WelcomeView(QWidget):
             self.db.text().strip(),
             self.name.text().strip(),
         )
+        self.clear_notes()
 
-        def create() -> dict[str, str]:
-            check_connection(storage, db)
-            return gateway.create_instance(storage, db or None, name or None)
+        def create() -> dict[str, Any]:
+            checks = check_each(storage, db)
+            if not all(ok for ok, _ in checks.values()):
+                return {"checks": checks}
+            try:
+                return {"checks": checks, "summary": gateway.create_instance(storage, db, name)}
+            except gateway.LabshelfError as exc:
+                return {"checks": checks, "failed": (field_of(str(exc)), str(exc))}
 
-        self._work(create, self._ready, "Creating the instance…")
+        def created(result: dict[str, Any]) -> None:
+            self._show_checks(result["checks"])
+            if "failed" in result:
+                field, message = result["failed"]
+                self.note(field, message, ok=False)
+            if "summary" in result:
+                self._ready(result["summary"])
+            else:
+                self.say("")
+
+        self._work(create, created, "Creating the instance…")
 
     def show_open_page(self) -> None:
         self._show_page(2)
@@ -209,14 +281,29 @@ class WelcomeView(QWidget):
         if not target and item is not None:
             target = item.data(Qt.ItemDataRole.UserRole)
         if not target:
-            self.say("Choose an instance, or enter a folder or URL.", ok=False)
+            self.note(TARGET, "Choose an instance in the list, or enter a folder or URL.", False)
             return
         self.open_instance(target)
 
     def open_instance(self, target: str) -> None:
-        self._work(
-            lambda: gateway.open_instance(target), self._ready, f"Opening {mask_secrets(target)}…"
-        )
+        self.note(TARGET, "")
+
+        def opened(result: dict[str, Any]) -> None:
+            if "failed" in result:
+                self.say("")
+                self.note(TARGET, result["failed"], ok=False)
+            else:
+                self._ready(result["summary"])
+
+        self._work(lambda: _open(target), opened, f"Opening {mask_secrets(target)}…")
 
     def shutdown(self) -> None:
         self.runner.shutdown()
+
+
+def _open(target: str) -> dict[str, Any]:
+    """Open `target` (on a worker): {"summary": …}, or {"failed": why}."""
+    try:
+        return {"summary": gateway.open_instance(target)}
+    except gateway.LabshelfError as exc:
+        return {"failed": str(exc)}

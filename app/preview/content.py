@@ -14,7 +14,7 @@ from pathlib import Path
 
 from labshelf.app import gateway
 from labshelf.app.data.formatting import human_size
-from labshelf.app.preview.imaging import TooLarge, open_display_image, to_qimage
+from labshelf.app.preview.imaging import TooLarge, open_for_preview, to_qimage
 from PySide6.QtGui import QImage
 
 TABLE_ROWS = 200
@@ -66,8 +66,9 @@ def load_preview(path: Path) -> PreviewData:
 
 
 def _image(path: Path) -> PreviewData:
-    img = open_display_image(path, IMAGE_SIDE)
-    return PreviewData("image", path.name, f"{img.width}×{img.height} shown", image=to_qimage(img))  # noqa: RUF001
+    img, pixels = open_for_preview(path, IMAGE_SIDE)
+    note = f"{pixels.text()} · {img.width}×{img.height} shown"  # noqa: RUF001
+    return PreviewData("image", path.name, note, image=to_qimage(img))
 
 
 def _delimited(path: Path, delimiter: str) -> PreviewData:

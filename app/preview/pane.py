@@ -1,4 +1,6 @@
-"""`previewPane`: images with fit/zoom/pan, tables, text, folders; loaded on a worker."""
+"""`previewPane`: images with fit/zoom/pan, tables, text, folders; loaded on a worker. For a
+text or CSV artifact with several versions it offers to show what changed between two of
+them (`labshelf.app.preview.diff_view`)."""
 
 from __future__ import annotations
 
@@ -7,19 +9,24 @@ from pathlib import Path
 from typing import Any
 
 from labshelf.app.base.tasks import TaskContext, TaskRunner
-from labshelf.app.data.formatting import human_size
+from labshelf.app.data.formatting import human_size, human_time
 from labshelf.app.preview.content import PreviewData, load_preview
+from labshelf.app.preview.diff import diffable
+from labshelf.app.preview.diff_view import VersionDiffDialog
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
 from PySide6.QtGui import QFontDatabase, QKeyEvent, QPixmap, QResizeEvent, QWheelEvent
 from PySide6.QtWidgets import (
+    QComboBox,
     QGraphicsPixmapItem,
     QGraphicsScene,
     QGraphicsView,
+    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
     QPlainTextEdit,
     QProgressBar,
+    QPushButton,
     QSplitter,
     QStackedWidget,
     QTableView,
@@ -162,15 +169,75 @@ class PreviewPane(QWidget):
             self._pages["folder"] = self.folder_view
         for page in self._pages.values():
             self._stack.addWidget(page)
-        self.note = QLabel(objectName="previewNote")
+        self.note = QLabel(objectName="previewNote", wordWrap=True)
+        self.note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.compare_bar = self._compare_bar()
+        self.diff_dialog: VersionDiffDialog | None = None
+        self._versions: dict[str, dict[str, Any]] = {}
+        self._record: tuple[str, str] = ("", "")  # uid and key of the record shown
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._stack, 1)
         layout.addWidget(self.note)
+        layout.addWidget(self.compare_bar)
         self.show_message("Select an artifact to preview it.")
+
+    # -- comparing versions -----------------------------------------------------------------
+    def _compare_bar(self) -> QWidget:
+        bar = QWidget(objectName="compareBar", visible=False)
+        self.compare_with = QComboBox(objectName="compareWith")
+        self.compare_button = QPushButton("Show changes", objectName="compareButton")
+        self.compare_button.clicked.connect(self.compare)
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(QLabel("Compare with"))
+        row.addWidget(self.compare_with, 1)
+        row.addWidget(self.compare_button)
+        return bar
+
+    def offer_versions(self, details: dict[str, Any]) -> None:
+        """The details of the record shown arrived: offer to compare it with its other
+        versions if it is a text or CSV artifact that has some."""
+        fields = details.get("fields") or {}
+        uid = details.get("uid", "")
+        key = str(fields.get("key") or uid)
+        suffix = str(fields.get("suffix") or Path(key).suffix)
+        versions = details.get("versions") or []
+        others = [v for v in versions if v["uid"] != uid]
+        self._record = (uid, key)
+        self._versions = {v["uid"]: v for v in versions}
+        self.compare_with.clear()
+        offer = (
+            details.get("registry") == "Artifact"
+            and bool(others)
+            and not fields.get("n_objects")
+            and diffable(suffix)
+        )
+        self.compare_bar.setVisible(offer)
+        if not offer:
+            return
+        mine = self._versions.get(uid, {"version": "?"})
+        for version in others:
+            when = human_time(version.get("created_at"))
+            self.compare_with.addItem(f"v{version.get('version')}  {when}", version["uid"])
+        before = [i for i, v in enumerate(others) if _number(v) < _number(mine)]
+        self.compare_with.setCurrentIndex(before[-1] if before else 0)  # the one before
+
+    def compare(self) -> VersionDiffDialog | None:
+        """Show what changed between the record shown and the version picked (older first)."""
+        uid, key = self._record
+        other = self.compare_with.currentData()
+        if not other or uid not in self._versions or other not in self._versions:
+            return None
+        old, new = sorted((self._versions[uid], self._versions[other]), key=_number)
+        self.diff_dialog = VersionDiffDialog(self._runner, old, new, key, self)
+        self.diff_dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self.diff_dialog.show()
+        return self.diff_dialog
 
     def show_message(self, text: str) -> None:
         self._generation += 1
+        self.compare_bar.hide()
         self.message.setText(text)
         self.note.clear()
         self._show("message")
@@ -180,6 +247,7 @@ class PreviewPane(QWidget):
     ) -> None:
         """Find the local path with `locate` (may download) and preview it, on a worker;
         `title` replaces the file name in the caption."""
+        self.compare_bar.hide()  # offered again once the new record's versions are known
         self._generation += 1
         gen = self._generation
         self.note.setText(busy_text or "Loading preview…")
@@ -263,6 +331,14 @@ class _FolderView(QSplitter):
         if item is not None:
             path = self._root / item.data(Qt.ItemDataRole.UserRole)
             self.inner.load(lambda ctx: path)
+
+
+def _number(version: dict[str, Any]) -> int:
+    """A version's number ("2" -> 2) for ordering; unknown ones first."""
+    try:
+        return int(version.get("version") or 0)
+    except ValueError:
+        return 0
 
 
 def _centered(widget: QWidget) -> QWidget:

@@ -48,6 +48,7 @@ from labshelf.app.uploads.drop_zone import DropZone, local_paths
 from labshelf.app.uploads.import_dialog import ImportDialog
 from labshelf.app.uploads.manager import UploadManager
 from labshelf.app.uploads.queue_dock import UploadQueueDock
+from labshelf.app.uploads.quit_prompt import ask_close_choice
 from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer
 from PySide6.QtGui import (
     QCloseEvent,
@@ -710,21 +711,7 @@ class MainWindow(QMainWindow):
 
     def ask_close_choice(self) -> str:
         """'wait', 'cancel', 'continue' (next time) or 'stay' while transfers run."""
-        box = QMessageBox(
-            QMessageBox.Icon.Question,
-            "Transfers running",
-            "Imports are still running. Wait for them, cancel them, or continue them "
-            "the next time labshelf starts?",
-            parent=self,
-        )
-        buttons = {
-            box.addButton("Wait", QMessageBox.ButtonRole.AcceptRole): "wait",
-            box.addButton("Cancel imports", QMessageBox.ButtonRole.DestructiveRole): "cancel",
-            box.addButton("Continue next time", QMessageBox.ButtonRole.ActionRole): "continue",
-            box.addButton(QMessageBox.StandardButton.Cancel): "stay",
-        }
-        box.exec()
-        return buttons.get(box.clickedButton(), "stay")
+        return ask_close_choice(self, self.uploads)
 
     def _may_close(self) -> bool:
         if not self.uploads.running():

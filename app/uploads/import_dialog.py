@@ -1,5 +1,7 @@
 """The import dialog opened by a drop: key prefix, description, one folder artifact or one per
-file, target storage, collection, and a dry-run summary hashed in the background."""
+file, target storage, collection, and a dry run hashed in the background that says per item
+what happens ("new", "already registered (uid)", "new version of KEY (v1 → v2)", skipped
+clutter) and lets the user pick each item's key or version family."""
 
 from __future__ import annotations
 
@@ -9,16 +11,37 @@ from typing import Any
 from labshelf.app import gateway
 from labshelf.app.base.tasks import Task, TaskContext, TaskRunner
 from labshelf.app.data.formatting import human_size
-from PySide6.QtCore import QTimer, Signal
+from labshelf.app.data.transfers import KEYS
+from labshelf.app.uploads.dry_run_model import (
+    FILE,
+    KEY,
+    SIZE,
+    STATUS,
+    DryRunModel,
+    choices,
+)
+from PySide6.QtCore import (
+    QAbstractItemModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    Qt,
+    QTimer,
+    Signal,
+)
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QButtonGroup,
     QComboBox,
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QHeaderView,
     QLabel,
     QLineEdit,
     QRadioButton,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
+    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -26,8 +49,47 @@ from PySide6.QtWidgets import (
 NO_COLLECTION, NEW_COLLECTION = "", "\0new"
 
 
+class ChoiceDelegate(QStyledItemDelegate):
+    """The "What happens" cell as a pick list: a new artifact, or the next version of a
+    family that has the item's key or file name."""
+
+    def createEditor(  # noqa: N802
+        self,
+        parent: QWidget,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> QWidget:
+        model = index.model()
+        assert isinstance(model, DryRunModel)
+        box = QComboBox(parent, objectName="familyChoice")
+        for label, key in choices(model.rows[index.row()]):
+            box.addItem(label, key)
+        return box
+
+    def setEditorData(self, editor: QWidget, index: QModelIndex | QPersistentModelIndex) -> None:  # noqa: N802
+        assert isinstance(editor, QComboBox)
+        model = index.model()
+        assert isinstance(model, DryRunModel)
+        found = editor.findData(model.rows[index.row()].get("key"))
+        editor.setCurrentIndex(max(found, 0))
+
+    def setModelData(  # noqa: N802
+        self,
+        editor: QWidget,
+        model: QAbstractItemModel,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        assert isinstance(editor, QComboBox)
+        model.setData(index, editor.currentData())
+
+
 class ImportDialog(QDialog):
-    """Asks how to import `paths`; `options()` is what `UploadManager.start` takes."""
+    """Asks how to import `paths`; `options()` is what `UploadManager.start` takes.
+
+    Signals:
+        summary_changed(summary): the dry run's counts changed (items, files, bytes, hashed,
+            registered, in_trash, new, versions, unreadable, skipped).
+    """
 
     summary_changed = Signal(dict)
 
@@ -35,11 +97,13 @@ class ImportDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("importDialog")
         self.setWindowTitle("Import")
-        self.setMinimumWidth(560)
+        self.setMinimumWidth(760)
         self.paths = paths
         self._runner = runner
         self._dry_run: Task | None = None
         self.summary: dict[str, int] = {}
+        self.items = DryRunModel(self)
+        self.items.key_edited.connect(self._look_up_key)
         self._build()
         self._load_choices()
         self._restart_timer = QTimer(self, singleShot=True, interval=300)
@@ -78,6 +142,7 @@ class ImportDialog(QDialog):
         self.keys = QLabel(objectName="keyExample")
         self.keys.setProperty("muted", True)
         self.summary_label = QLabel("Counting…", objectName="dryRunSummary", wordWrap=True)
+        self.item_view = self._item_table()
         form = QFormLayout()
         form.addRow("Import:", QLabel(names))
         form.addRow("Key prefix:", self.key_prefix)
@@ -91,16 +156,50 @@ class ImportDialog(QDialog):
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
-        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Import")
+        self.import_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
+        self.import_button.setText("Import")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        hint = QLabel(
+            "Double-click a key to change it, or “What happens” to pick the artifact an item "
+            "is a new version of.",
+            objectName="itemsHint",
+            wordWrap=True,
+        )
+        hint.setProperty("muted", True)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
+        layout.addWidget(self.item_view, 1)
+        layout.addWidget(hint)
         layout.addWidget(self.summary_label)
         layout.addWidget(buttons)
         self.key_prefix.textChanged.connect(self._options_changed)
         self.per_file.toggled.connect(self._options_changed)
         self._show_key_example()
+
+    def _item_table(self) -> QTableView:
+        view = QTableView(objectName="importItems")
+        view.setModel(self.items)
+        view.setItemDelegateForColumn(STATUS, ChoiceDelegate(view))
+        view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        view.setEditTriggers(
+            QAbstractItemView.EditTrigger.DoubleClicked
+            | QAbstractItemView.EditTrigger.EditKeyPressed
+            | QAbstractItemView.EditTrigger.SelectedClicked
+        )
+        rows = view.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # 10,000 rows: never measured
+        rows.setDefaultSectionSize(view.fontMetrics().height() + 10)
+        view.setWordWrap(False)
+        view.setAlternatingRowColors(True)
+        view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keys keep their file names
+        header = view.horizontalHeader()
+        for column, width in ((FILE, 190), (KEY, 250), (SIZE, 90)):
+            header.resizeSection(column, width)
+        header.setStretchLastSection(True)
+        view.setMinimumHeight(160)
+        return view
 
     def _load_choices(self) -> None:
         self._runner.submit(
@@ -138,7 +237,7 @@ class ImportDialog(QDialog):
 
     # -- dry run ---------------------------------------------------------------------------
     def start_dry_run(self) -> None:
-        """Count files and bytes and hash them (in the background) to see what is new."""
+        """Hash what would be imported (in the background) and say per item what happens."""
         if self._dry_run is not None:
             self._dry_run.cancel()
         paths, prefix, as_folder = (
@@ -146,32 +245,50 @@ class ImportDialog(QDialog):
             self.key_prefix.text().strip() or None,
             not self.per_file.isChecked(),
         )
+        keys = self.items.explicit_keys()  # the user's choices survive a new dry run
+        self.items.reset(paths)
 
-        def work(ctx: TaskContext) -> dict[str, int]:
-            return gateway.dry_run(paths, prefix, as_folder, ctx.progress, lambda: ctx.cancelled)
+        def work(ctx: TaskContext) -> dict[str, Any]:
+            def report(value: dict[str, Any]) -> None:
+                ctx.progress(value, force=True)  # every report carries rows: none may be lost
+
+            return gateway.dry_run(
+                paths, prefix, as_folder, report, lambda: ctx.cancelled, keys=keys
+            )
 
         self._dry_run = self._runner.submit(
             work,
-            done=self._show_summary,
-            progress=self._show_summary,
-            error=lambda msg, _d: self.summary_label.setText(msg),
+            progress=self._on_report,
+            error=lambda msg, _d: self.summary_label.setText(f"The dry run failed: {msg}"),
             name="dry run",
         )
 
+    def _on_report(self, report: dict[str, Any]) -> None:
+        self.items.apply(report)
+        self._show_summary(report["summary"])
+
     def _show_summary(self, summary: dict[str, int]) -> None:
         self.summary = summary
-        hashing = summary["hashed"] < summary["items"]
-        status = (
-            f"checking {summary['hashed']}/{summary['items']}…"
-            if hashing
-            else f"{summary['registered']} already registered"
-        )
-        unreadable = f" · {summary['unreadable']} unreadable" if summary["unreadable"] else ""
-        self.summary_label.setText(
-            f"{summary['items']} artifact(s) from {summary['files']} file(s), "
-            f"{human_size(summary['bytes'])} · {status}{unreadable}"
-        )
+        invalid = len(self.items.invalid_rows())
+        self.import_button.setEnabled(not invalid and summary["items"] > 0)
+        self.summary_label.setText(summary_text(summary, invalid))
         self.summary_changed.emit(summary)
+
+    def _look_up_key(self, row: int, key: str) -> None:
+        """A typed key: which family (if any) it continues, on a worker."""
+        self._show_summary(self.summary)
+
+        def settle(family: dict[str, Any] | None) -> None:
+            self.items.set_family(row, key, family)
+            self._show_summary(self.summary)
+
+        def refuse(message: str, _details: str) -> None:
+            self.items.set_invalid(row, key, message)
+            self._show_summary(self.summary)
+
+        self._runner.submit(
+            lambda ctx: gateway.key_family(key), done=settle, error=refuse, name="key family"
+        )
 
     def done(self, result: int) -> None:
         if self._dry_run is not None:
@@ -188,8 +305,44 @@ class ImportDialog(QDialog):
             "as_folder": not self.per_file.isChecked(),
             "storage": self.storage.currentData(),
         }
+        keys = self.items.chosen_keys()
+        if keys:
+            options[KEYS] = keys
         if choice == NEW_COLLECTION and self.collection_name.text().strip():
             options["collection"] = self.collection_name.text().strip()
         elif choice not in (NO_COLLECTION, NEW_COLLECTION):
             options["collection_uid"] = choice
         return options
+
+
+def summary_text(summary: dict[str, int], invalid: int = 0) -> str:
+    """ "3 artifacts from 3 files, 1.2 MB · 1 new · 1 new version · …" (the dialog's summary)."""
+    items, files = summary["items"], summary["files"]
+    head = (
+        f"{items:,} artifact{'s' if items != 1 else ''} from {files:,} "
+        f"file{'s' if files != 1 else ''}, {human_size(summary['bytes'])}"
+    )
+    if summary["hashed"] < items:
+        parts = [f"checking {summary['hashed']:,} of {items:,}…"]
+    else:
+        parts = [
+            f"{summary[name]:,} {label}"
+            for name, label in (
+                ("new", "new"),
+                ("versions", "new version" if summary["versions"] == 1 else "new versions"),
+                ("registered", "already registered"),
+                ("in_trash", "in the trash (restore instead)"),
+            )
+            if summary.get(name)
+        ]
+    parts += [
+        f"{summary[name]:,} {label}"
+        for name, label in (
+            ("unreadable", "unreadable"),
+            ("skipped", "skipped (operating-system clutter)"),
+        )
+        if summary.get(name)
+    ]
+    if invalid:
+        parts.append(f"{invalid} invalid key{'s' if invalid != 1 else ''}: fix or undo to import")
+    return " · ".join([head, *parts])

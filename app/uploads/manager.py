@@ -29,6 +29,8 @@ from labshelf.app.base.tasks import Task, TaskContext, TaskRunner
 from labshelf.app.data.transfers import (
     CANCELLED_PATHS,
     FINAL,
+    KEYS,
+    TITLE,
     Drop,
     ItemState,
     QueueStore,
@@ -168,6 +170,31 @@ class UploadManager(QObject):
             self.start(dict(options, paths=paths, key_prefix=prefix, as_folder=True))
             for prefix, paths in groups.items()
         ]
+
+    def resume_rest(self, drop_id: int) -> Drop | None:
+        """A new drop for what a cancel left undone (`Drop.rest`), each item under the key
+        it had. A drop into a collection is run again whole: what is done already counts as
+        registered, and the collection gets every item. None if nothing is left."""
+        drop = self.drop(drop_id)
+        rest = drop.rest() if drop.finished else []
+        if not rest:
+            return None
+        title = drop.title.removesuffix(" (the rest)")
+        options = dict(drop.resumable(), **{TITLE: f"{title} (the rest)"})
+        if options.get("collection") or options.get("collection_uid"):
+            return self.start(options)  # items cancelled alone stay out (CANCELLED_PATHS)
+        items = [drop.items[i] for i in rest]
+        keys = {item.path: item.key for item in items if item.key}
+        options.pop(CANCELLED_PATHS, None)
+        return self.start(
+            dict(
+                options,
+                paths=[item.path for item in items],
+                key_prefix=None,
+                as_folder=True,  # a folder item stays one artifact; file items are files
+                **{KEYS: keys},
+            )
+        )
 
     def wait(self, msecs: int = -1) -> bool:
         return self._runner.wait(msecs)
@@ -322,6 +349,23 @@ def _retire(spare: tuple[subprocess.Popen, str, float] | None, wait: bool = True
         process.wait()
 
 
+def _reap(process: subprocess.Popen) -> None:
+    """Wait for a worker that has reported its outcome to exit (its interpreter takes a
+    moment to shut down: the drop does not wait for that), on a thread of its own; kill it
+    if it hangs."""
+
+    def wait() -> None:
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+    threading.Thread(target=wait, name="upload-worker-reaper", daemon=True).start()
+
+
 def _run_drop_in_worker(
     options: dict[str, Any],
     cancel: threading.Event,
@@ -375,12 +419,16 @@ def _run_drop_in_worker(
                 *lines, buffer = (buffer + chunk).split(b"\n")
                 for line in lines:
                     handle(line)
+                if outcome:
+                    break  # the drop is over; the worker exits on its own (reaped below)
         stdin.close()
-        code = process.wait(60)
+        code = None if outcome else process.wait(60)
     finally:
-        if process.poll() is None:  # only on an error here: do not leave the worker running
+        if not outcome and process.poll() is None:  # an error here: do not leave it running
             process.kill()
             process.wait()
+    if outcome:
+        _reap(process)
     if outcome and outcome[0] == "done":
         return outcome[1]
     if outcome and outcome[0] == "error":

@@ -1,24 +1,73 @@
 """`uploadQueue`: the transfer queue's dock — a tree view over `UploadQueueModel` that only
-renders and offers cancel, retry, cancel all and details; the manager does the work."""
+renders and offers cancel, resume the rest, retry, cancel all and details; the manager does
+the work. Rows are tall enough to read, running drops show a progress bar."""
 
 from __future__ import annotations
 
-from labshelf.app.data.transfers import Drop
+from labshelf.app.data.transfers import Drop, DropState, ItemState
 from labshelf.app.uploads.manager import UploadManager
-from labshelf.app.uploads.queue_model import UploadQueueModel
+from labshelf.app.uploads.queue_model import (
+    FRACTION_ROLE,
+    NAME,
+    PROGRESS,
+    SOURCE,
+    STARTED,
+    STATE,
+    UploadQueueModel,
+    progress_text,
+)
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt
+from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
+    QApplication,
     QDockWidget,
     QHBoxLayout,
     QMessageBox,
     QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionProgressBar,
+    QStyleOptionViewItem,
     QTreeView,
     QVBoxLayout,
     QWidget,
 )
 
+ROW_PADDING = 10  # pixels above and below the text of a row
+
+
+class QueueDelegate(QStyledItemDelegate):
+    """Readable rows (text height plus padding) and a progress bar for running drops."""
+
+    def sizeHint(  # noqa: N802
+        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> QSize:
+        size = super().sizeHint(option, index)
+        return QSize(size.width(), max(size.height(), option.fontMetrics.height() + ROW_PADDING))
+
+    def paint(
+        self,
+        painter: QPainter,
+        option: QStyleOptionViewItem,
+        index: QModelIndex | QPersistentModelIndex,
+    ) -> None:
+        done = index.data(FRACTION_ROLE)
+        if done is None:
+            super().paint(painter, option, index)
+            return
+        bar = QStyleOptionProgressBar()
+        bar.rect = option.rect.adjusted(2, 3, -2, -3)
+        bar.minimum, bar.maximum, bar.progress = 0, 1000, int(done * 1000)
+        bar.text = str(index.data())
+        bar.textVisible = True
+        bar.state = option.state | QStyle.StateFlag.State_Horizontal
+        style = option.widget.style() if option.widget else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ProgressBar, bar, painter, option.widget)
+
 
 class UploadQueueDock(QDockWidget):
-    """The queue's dock: the tree, and cancel / retry / cancel all / details."""
+    """The queue's dock: the tree, and cancel / resume the rest / retry / cancel all /
+    details."""
 
     def __init__(self, manager: UploadManager, parent: QWidget | None = None) -> None:
         super().__init__("Transfers", parent)
@@ -27,21 +76,32 @@ class UploadQueueDock(QDockWidget):
         self.model = UploadQueueModel(manager, self)
         self.view = QTreeView(objectName="uploadTree")
         self.view.setModel(self.model)
+        self.view.setItemDelegate(QueueDelegate(self.view))
         self.view.setUniformRowHeights(True)
+        self.view.setAlternatingRowColors(True)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)
         self.view.setSelectionMode(QTreeView.SelectionMode.ExtendedSelection)
-        self.view.setColumnWidth(0, 320)
-        self.view.setColumnWidth(1, 220)
-        self.view.setColumnWidth(2, 200)
+        for column, width in ((NAME, 260), (STARTED, 80), (SOURCE, 200), (STATE, 100)):
+            self.view.setColumnWidth(column, width)
+        self.view.setColumnWidth(PROGRESS, 430)
+        self.buttons: dict[str, QPushButton] = {}
         buttons = QHBoxLayout()
-        for text, slot, name in (
-            ("Cancel", self.cancel_selected, "cancelDrop"),
-            ("Retry failed", self.retry_selected, "retryDrop"),
-            ("Cancel all", manager.cancel_all, "cancelAll"),
-            ("Details", self.show_details, "dropDetails"),
+        for text, slot, name, tip in (
+            ("Cancel", self.cancel_selected, "cancelDrop", "Stop the selected imports or items"),
+            (
+                "Resume the rest",
+                self.resume_selected,
+                "resumeDrop",
+                "Import what a cancel left undone, under the same keys",
+            ),
+            ("Retry failed", self.retry_selected, "retryDrop", "Import the failed items again"),
+            ("Cancel all", manager.cancel_all, "cancelAll", "Stop every running import"),
+            ("Details", self.show_details, "dropDetails", "What happened to each item"),
         ):
-            button = QPushButton(text, objectName=name)
+            button = QPushButton(text, objectName=name, toolTip=tip)
             button.clicked.connect(slot)
             buttons.addWidget(button)
+            self.buttons[name] = button
         buttons.addStretch(1)
         body = QWidget()
         column = QVBoxLayout(body)
@@ -50,6 +110,15 @@ class UploadQueueDock(QDockWidget):
         column.addWidget(self.view, 1)
         self.setWidget(body)
         manager.drop_added.connect(lambda _id: self.show())
+        for signal in (
+            manager.drop_added,
+            manager.drop_planned,
+            manager.drop_changed,
+            manager.drop_finished,
+        ):
+            signal.connect(lambda _id: self.update_buttons())
+        self.view.selectionModel().selectionChanged.connect(lambda *_: self.update_buttons())
+        self.update_buttons()
 
     def selected_drop(self) -> Drop | None:
         return self.model.drop_at(self.view.currentIndex())
@@ -68,6 +137,21 @@ class UploadQueueDock(QDockWidget):
                 drops.append(self.manager.drops[index.row()].id)
         return drops, {d: r for d, r in items.items() if d not in drops}
 
+    def _selected_drops(self) -> list[Drop]:
+        drops, items = self.selection()
+        return [self.manager.drop(i) for i in [*drops, *items]]
+
+    def update_buttons(self) -> None:
+        """Enable what applies to the selection (nothing selected: cancel all only)."""
+        chosen = self._selected_drops()
+        self.buttons["cancelDrop"].setEnabled(any(not d.finished for d in chosen))
+        self.buttons["resumeDrop"].setEnabled(any(d.finished and d.rest() for d in chosen))
+        self.buttons["retryDrop"].setEnabled(
+            any(i.state == ItemState.FAILED for d in chosen for i in d.items)
+        )
+        self.buttons["cancelAll"].setEnabled(bool(self.manager.running()))
+        self.buttons["dropDetails"].setEnabled(bool(chosen))
+
     def cancel_selected(self) -> None:
         """Cancel the selected drops, and the selected items alone."""
         drops, items = self.selection()
@@ -75,6 +159,11 @@ class UploadQueueDock(QDockWidget):
             self.manager.cancel(drop_id)
         for drop_id, rows in items.items():
             self.manager.cancel_items(drop_id, rows)
+
+    def resume_selected(self) -> list[Drop]:
+        """Import the rest of each selected drop that a cancel left undone."""
+        started = [self.manager.resume_rest(d.id) for d in self._selected_drops()]
+        return [d for d in started if d is not None]
 
     def retry_selected(self) -> None:
         """Retry the failed items of the selected drops, and the selected failed items."""
@@ -88,12 +177,18 @@ class UploadQueueDock(QDockWidget):
         drop = self.selected_drop()
         if drop is None:
             return
-        failed = [f"{i.key or i.path}: {i.error}" for i in drop.items if i.error]
+        lines = [
+            f"{item.key or item.path}: {drop.item_state_text(i)}"
+            + (f" — {item.error}" if item.error else "")
+            for i, item in enumerate(drop.items)
+            if item.state not in (ItemState.DONE, ItemState.DUPLICATE)
+        ]
+        state = "running" if drop.state == DropState.RUNNING else drop.state
         box = QMessageBox(
             QMessageBox.Icon.Information,
             "Transfer details",
-            f"{drop.title}: {drop.state} {drop.message}",
+            f"{drop.title} (from {drop.source}): {state}\n{progress_text(drop)}",
             parent=self,
         )
-        box.setDetailedText("\n".join(failed) or "No item failed.")
+        box.setDetailedText("\n".join(lines) or "Every item is imported.")
         box.open()

@@ -1,12 +1,19 @@
 """The transfer queue's Qt model: a thin tree over `UploadManager` (one row per drop, its items
-as children), told about changes in batches a few times a second. It only reads the drops."""
+as children), told about changes in batches a few times a second. It only reads the drops.
+
+A drop's row says what it is (name, when it started, where from) and the truth about where
+it stands: while running, files and bytes done of all; once ended, how many items are done,
+already registered, failed, cancelled or not started, and how many bytes were really
+uploaded (a drop of files registered already uploads nothing)."""
 
 from __future__ import annotations
 
+import os
+from datetime import datetime
 from typing import Any
 
 from labshelf.app.data.formatting import human_size
-from labshelf.app.data.transfers import Drop, DropItem, DropState
+from labshelf.app.data.transfers import Drop, DropItem, DropState, ItemState
 from labshelf.app.uploads.manager import UploadManager
 from PySide6.QtCore import (
     QAbstractItemModel,
@@ -17,8 +24,10 @@ from PySide6.QtCore import (
     QTimer,
 )
 
-COLUMNS = ("Name", "State", "Progress", "Rate", "ETA")
+COLUMNS = ("Name", "Started", "From", "State", "Progress", "Speed", "Time left")
+NAME, STARTED, SOURCE, STATE, PROGRESS, SPEED, LEFT = range(len(COLUMNS))
 REFRESH_MS = 250  # the view repaints progress at most 4 times a second
+FRACTION_ROLE = Qt.ItemDataRole.UserRole + 1  # a running drop's progress, 0..1 (None otherwise)
 Index = QModelIndex | QPersistentModelIndex
 
 
@@ -27,6 +36,58 @@ def _eta_text(seconds: float | None) -> str:
         return ""
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def started_text(when: datetime, now: datetime | None = None) -> str:
+    """ "14:32:05" today, "2026-12-01 14:32" another day."""
+    now = now or datetime.now()
+    return when.strftime("%H:%M:%S" if when.date() == now.date() else "%Y-%m-%d %H:%M")
+
+
+def short_path(path: str) -> str:
+    """`path` with the home folder as "~"."""
+    home = os.path.expanduser("~")
+    if home not in ("", "/") and (path == home or path.startswith(home + os.sep)):
+        return "~" + path[len(home) :]
+    return path
+
+
+def state_text(drop: Drop) -> str:
+    if drop.cancel.is_set() and not drop.finished:
+        return "cancelling…"
+    return str(drop.state)
+
+
+def bytes_text(drop: Drop) -> str:
+    """What an ended drop really moved: "4.2 MB uploaded · 15.1 MB were there already"."""
+    uploaded = drop.bytes_of(ItemState.DONE)
+    there = drop.bytes_of(ItemState.DUPLICATE)
+    parts = [f"{human_size(uploaded)} uploaded" if uploaded else "nothing uploaded"]
+    if there:
+        parts.append(f"{human_size(there)} were there already")
+    return " · ".join(parts)
+
+
+def progress_text(drop: Drop) -> str:
+    """Files and bytes of a running drop; the outcome and real bytes of an ended one."""
+    if drop.state == DropState.PLANNING:
+        return "listing files…"
+    if not drop.finished:
+        return (
+            f"{drop.files_done:,} of {drop.files_total:,} files · "
+            f"{human_size(drop.bytes_done)} of {human_size(drop.bytes_total)}"
+        )
+    if drop.state == DropState.FAILED and not drop.items:
+        return drop.message
+    return f"{drop.message} · {bytes_text(drop)}" if drop.message else bytes_text(drop)
+
+
+def fraction(drop: Drop) -> float | None:
+    if drop.finished or drop.state == DropState.PLANNING:
+        return None
+    if drop.bytes_total:
+        return min(1.0, drop.bytes_done / drop.bytes_total)
+    return drop.files_done / drop.files_total if drop.files_total else 0.0
 
 
 class UploadQueueModel(QAbstractItemModel):
@@ -133,36 +194,61 @@ class UploadQueueModel(QAbstractItemModel):
         return self.manager.drop(drop_id) if drop_id else self.manager.drops[index.row()]
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid() or role not in (
-            Qt.ItemDataRole.DisplayRole,
-            Qt.ItemDataRole.ToolTipRole,
-        ):
+        if not index.isValid():
             return None
         if index.internalId():
-            item = self.manager.drop(index.internalId()).items[index.row()]
-            return _item_cell(item, index.column(), role)
-        return _drop_cell(self.manager.drops[index.row()], index.column())
+            drop = self.manager.drop(index.internalId())
+            if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+                return _item_cell(drop, index.row(), index.column(), role)
+            return None
+        drop = self.manager.drops[index.row()]
+        if role == Qt.ItemDataRole.DisplayRole:
+            return _drop_cell(drop, index.column())
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return _drop_tip(drop, index.column())
+        if role == FRACTION_ROLE and index.column() == PROGRESS:
+            return fraction(drop)
+        return None
 
 
 def _drop_cell(drop: Drop, column: int) -> str:
-    if column == 0:
+    if column == NAME:
         return drop.title
-    if column == 1:
-        return f"{drop.state}  {drop.message}".strip()
-    if column == 2:
-        return f"{human_size(drop.bytes_done)} / {human_size(drop.bytes_total)} · {drop.files_done}/{drop.files_total} files"
-    if column == 3:
+    if column == STARTED:
+        return started_text(drop.created)
+    if column == SOURCE:
+        return short_path(drop.source)
+    if column == STATE:
+        return state_text(drop)
+    if column == PROGRESS:
+        return progress_text(drop)
+    if column == SPEED:
         return f"{human_size(int(drop.rate))}/s" if drop.state == DropState.RUNNING else ""
     return _eta_text(drop.eta)
 
 
-def _item_cell(item: DropItem, column: int, role: int) -> str:
+def _drop_tip(drop: Drop, column: int) -> str:
+    if column == SOURCE:
+        return drop.source
+    if column == STARTED:
+        return drop.created.strftime("%Y-%m-%d %H:%M:%S")
+    if column in (STATE, PROGRESS) and drop.finished:
+        return f"{drop.state}: {progress_text(drop)}"
+    return _drop_cell(drop, column)
+
+
+def _item_cell(drop: Drop, row: int, column: int, role: int) -> str:
+    item: DropItem = drop.items[row]
     if role == Qt.ItemDataRole.ToolTipRole:
         return item.error or item.path
-    if column == 0:
+    if column == NAME:
         return item.key or item.path
-    if column == 1:
-        return item.state if not item.error else f"{item.state}: {item.error}"
-    if column == 2:
-        return human_size(item.size)
+    if column == SOURCE:
+        return short_path(os.path.dirname(item.path))
+    if column == STATE:
+        state = drop.item_state_text(row)
+        return f"{state}: {item.error}" if item.error else state
+    if column == PROGRESS:
+        files = f"{item.n_files:,} files · " if item.n_files != 1 else ""
+        return files + human_size(item.size)
     return ""

@@ -187,6 +187,9 @@ def translate(exc: BaseException, what: str) -> StorageError:
     if isinstance(exc, StorageError):
         return exc
     code = _error_code(exc)
+    hint = _missing_credentials(exc)
+    if hint:
+        return StorageError(f"No credentials were found for {what}: {hint}")
     if code == "NoSuchBucket":
         return StorageError(f"The bucket of {what} does not exist; create it or check the name.")
     if isinstance(exc, PermissionError) or code in DENIED_CODES or code in (401, 403):
@@ -206,6 +209,33 @@ def translate(exc: BaseException, what: str) -> StorageError:
             "check the network and the endpoint."
         )
     return StorageError(f"The storage operation on {what} failed: {exc}")
+
+
+AWS_CREDENTIALS_HINT = (
+    "put them in ~/.aws/credentials (the `aws configure` command writes it), or set "
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment "
+    "labshelf starts from, then try again."
+)
+GOOGLE_CREDENTIALS_HINT = (
+    "run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS to "
+    "a service-account key file in the environment labshelf starts from, then try again."
+)
+
+
+def _missing_credentials(exc: BaseException) -> str | None:
+    """How to provide credentials, if ``exc`` says there are none (botocore's "Unable to
+    locate credentials", google-auth's missing default credentials)."""
+    names = {
+        cls.__name__
+        for err in (exc, exc.__cause__, exc.__context__)
+        if err is not None
+        for cls in type(err).__mro__
+    }
+    if names & {"NoCredentialsError", "PartialCredentialsError"}:
+        return AWS_CREDENTIALS_HINT
+    if "DefaultCredentialsError" in names:
+        return GOOGLE_CREDENTIALS_HINT
+    return None
 
 
 def _error_code(exc: BaseException) -> str | int | None:

@@ -15,6 +15,8 @@ from ..errors import InvalidArgument, StorageError
 from ..filekinds import is_os_junk
 from .base import LocalFile
 
+OS_CLUTTER = "operating-system clutter"  # how a skipped junk file is noted: "<path> (<this>)"
+
 
 def _describe_symlink_problem(path: Path) -> str | None:
     try:
@@ -72,7 +74,7 @@ def walk_folder(
         for entry in entries:
             path = Path(entry.path)
             if skip_junk and is_os_junk(entry.name):
-                skipped.append(f"{path} (operating-system clutter)")
+                skipped.append(f"{path} ({OS_CLUTTER})")
                 continue
             if entry.is_symlink():
                 problem = _describe_symlink_problem(path)

@@ -62,16 +62,18 @@ def _drop(states: list[str]) -> Drop:
 @pytest.mark.parametrize(
     ("states", "cancelled", "expected", "message"),
     [
-        (["done", "duplicate"], False, DropState.DONE, "1 done, 1 duplicate"),
-        (["done", "failed"], False, DropState.FAILED, "1 done, 1 failed"),
-        (["cancelled", "cancelled"], False, DropState.CANCELLED, "2 cancelled"),
-        (["done", "cancelled"], True, DropState.CANCELLED, "1 cancelled, 1 done"),
+        (["done", "duplicate"], False, DropState.DONE, "1 done · 1 already registered"),
+        (["done", "failed"], False, DropState.FAILED, "1 done · 1 failed"),
+        (["cancelled", "cancelled"], False, DropState.CANCELLED, "2 cancelled"),  # alone
+        (["done", "cancelled"], True, DropState.CANCELLED, "1 done · 1 not started"),
     ],
 )
 def test_a_drop_ends_in_one_state(
     states: list[str], cancelled: bool, expected: DropState, message: str
 ) -> None:
     drop = _drop(states)
+    if not cancelled:  # items cancelled while the drop went on were cancelled one by one
+        drop.cancelled_items.update(i for i, s in enumerate(states) if s == "cancelled")
     assert drop.state == DropState.RUNNING and drop.files_total == len(states)
     drop.end(
         {

@@ -121,3 +121,98 @@ def test_stale_result_is_dropped(qtbot, runner, tmp_path: Path) -> None:
     runner.wait()
     qtbot.wait(10)
     assert pane.kind == "text" and pane.text_view.toPlainText() == "new"
+
+
+# -- what the pixels are ---------------------------------------------------------------------
+
+
+def test_the_preview_says_bit_depth_and_value_range(tmp_path: Path) -> None:
+    ramp = (np.arange(200 * 100, dtype=np.uint16).reshape(100, 200) % 4000) + 1000
+    tiff = tmp_path / "cells.tif"
+    Image.fromarray(ramp).save(tiff)
+    note = load_preview(tiff).note
+    assert note.startswith("16-bit grayscale · values 1,000 to 4,999 · shown stretched ")
+    assert note.endswith("200×100 shown")  # noqa: RUF001
+    rgb = tmp_path / "plate.png"
+    Image.new("RGB", (8, 8), (10, 120, 200)).save(rgb)
+    assert load_preview(rgb).note.startswith("8-bit RGB · values 10 to 200 ·")
+    floats = tmp_path / "depth.tif"
+    values = np.linspace(-0.5, 2.5, 64, dtype=np.float32).reshape(8, 8)
+    values[0, 0] = np.nan  # missing values do not break the range
+    Image.fromarray(values).save(floats)
+    assert load_preview(floats).note.startswith("32-bit float grayscale · values -0.4524 to 2.5")
+    palette = tmp_path / "p.gif"
+    Image.new("P", (4, 4)).save(palette)
+    assert load_preview(palette).note.startswith("8-bit palette · 4×4")  # noqa: RUF001
+
+
+# -- comparing versions ----------------------------------------------------------------------
+
+
+def test_a_text_diff_marks_added_and_removed_lines(tmp_path: Path) -> None:
+    from labshelf.app.preview.diff import load_diff
+
+    old, new = tmp_path / "v1.txt", tmp_path / "v2.txt"
+    old.write_text("plate map\nA1 control\nA2 drug\n")
+    new.write_text("plate map\nA1 control\nA2 drug, 10 uM\nA3 drug, 1 uM\n")
+    diff = load_diff(old, new, "notes.txt")
+    assert diff.kind == "text" and diff.note.startswith("2 lines added · 1 removed")
+    assert ("-", "A2 drug") in diff.lines and ("+", "A3 drug, 1 uM") in diff.lines
+    same = load_diff(old, old)
+    assert same.kind == "message" and "same text" in same.note
+
+
+def test_a_table_diff_marks_changed_cells_and_added_and_removed_rows(tmp_path: Path) -> None:
+    from labshelf.app.preview.diff import ADDED, CHANGED, REMOVED, SAME, load_diff
+
+    old, new = tmp_path / "v1.csv", tmp_path / "v2.csv"
+    old.write_text("well,cells\nA1,10\nA2,12\nA3,7\nA4,9\n")
+    new.write_text("well,cells\nA1,10\nA2,15\nA4,9\nA5,3\n")
+    diff = load_diff(old, new)
+    assert diff.kind == "table" and diff.columns == ["well", "cells"]
+    assert list(zip(diff.marks, diff.rows, strict=True)) == [
+        (SAME, ["A1", "10"]),
+        (CHANGED, ["A2", "12 → 15"]),
+        (REMOVED, ["A3", "7"]),
+        (SAME, ["A4", "9"]),
+        (ADDED, ["A5", "3"]),
+    ]
+    assert diff.cells == {(1, 1)}
+    assert diff.note == "1 row added · 1 row removed · 1 row changed"
+
+
+def test_the_preview_compares_two_versions_of_a_csv(qtbot, runner, instance, tmp_path) -> None:
+    from labshelf.app import gateway
+
+    ls = instance
+    v1 = tmp_path / "v1" / "counts.csv"
+    v1.parent.mkdir()
+    v1.write_text("well,cells\nA1,10\nA2,12\n")
+    first = ls.Artifact(str(v1), key="plate/counts.csv").save()
+    v2 = tmp_path / "counts.csv"
+    v2.write_text("well,cells\nA1,10\nA2,14\nA3,5\n")
+    second = ls.Artifact(str(v2), key="plate/counts.csv").save()
+    pane = PreviewPane(runner)
+    qtbot.addWidget(pane)
+    pane.show()
+    fields = ("uid", "key", "suffix", "n_objects")
+    pane.offer_versions(gateway.record_details("Artifact", second.uid, fields))
+    assert pane.compare_bar.isVisible()
+    assert pane.compare_with.currentData() == first.uid  # the version before this one
+    dialog = pane.compare()  # a window of the pane's, deleted when closed
+    with qtbot.waitSignal(dialog.shown, timeout=10000) as shown:
+        pass
+    assert shown.args == ["table"] and dialog.windowTitle() == "plate/counts.csv: v1 → v2"
+    model = dialog.table_model
+    marks = [model.index(r, 0).data(Qt.ItemDataRole.ToolTipRole) for r in range(3)]
+    assert marks == ["", "changed", "added"] and model.index(1, 2).data() == "12 → 14"
+    assert "1 row added · 1 row changed" in dialog.note.text()
+    dialog.close()
+    image = ls.Artifact(str(_png(tmp_path / "a.png")), key="img/a.png").save()
+    pane.offer_versions(gateway.record_details("Artifact", image.uid, fields))
+    assert not pane.compare_bar.isVisible()  # one version, and not text
+
+
+def _png(path: Path) -> Path:
+    Image.new("RGB", (4, 4), "red").save(path)
+    return path

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from labshelf.app.main_window import MainWindow
 from labshelf.app.uploads.drop_zone import mime_for
+from labshelf.app.uploads.queue_model import STATE
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
@@ -25,6 +26,13 @@ def _images(folder: Path, n: int) -> Path:
     return folder
 
 
+@pytest.fixture(autouse=True)
+def _never_ask_on_close(monkeypatch) -> None:
+    """A window closed by the test teardown while imports run stops them instead of asking
+    (a modal question would wait forever offscreen); tests that answer it patch it again."""
+    monkeypatch.setattr(MainWindow, "ask_close_choice", lambda self: "cancel")
+
+
 @pytest.fixture
 def window(qtbot, instance) -> Any:
     win = MainWindow()
@@ -33,6 +41,7 @@ def window(qtbot, instance) -> Any:
     qtbot.waitUntil(lambda: "apptest" in win.instance_label.text(), timeout=10000)
     yield win
     win.uploads.cancel_all()
+    qtbot.waitUntil(lambda: not win.uploads.running(), timeout=30000)  # no "transfers running?"
     win.close()
 
 
@@ -105,7 +114,11 @@ def test_drop_folder_imports_every_file_as_one_upload_run(
         "bytes": summary["bytes"],
         "hashed": 200,
         "registered": 0,
+        "in_trash": 0,
+        "new": 200,
+        "versions": 0,
         "unreadable": 0,
+        "skipped": 0,
     }
     assert window.findChild(QWidget, "uploadQueue").isVisible()
     assert drop.state == "done" and drop.counts() == {"done": 200}
@@ -346,11 +359,11 @@ def test_cancel_single_items_from_the_queue(
     qtbot.waitUntil(lambda: drop.finished, timeout=30000)
     states = [item.state for item in drop.items]
     assert states[30:] == ["cancelled"] * 10 and states[:30] == ["done"] * 30
-    assert drop.state == "done" and drop.message == "10 cancelled, 30 done"
+    assert drop.state == "done" and drop.message == "30 done · 10 cancelled"
     assert sorted(a.key for a in ls.Artifact.filter()) == [
         f"parts/part{i:03d}.bin" for i in range(30)
     ]
-    assert dock.model.data(dock.model.index(35, 1, top)) == "cancelled"
+    assert dock.model.data(dock.model.index(35, STATE, top)) == "cancelled"
 
     _select(dock, [top])  # the whole drop: nothing to cancel any more, nothing to retry
     qtbot.mouseClick(dock.findChild(QWidget, "cancelDrop"), Qt.MouseButton.LeftButton)
@@ -531,7 +544,10 @@ def test_items_cancelled_alone_stay_cancelled_when_the_drop_resumes(
     assert offered == [1]
     states = [i.state for i in resumed.items]
     assert states == ["duplicate"] * 20 + ["done"] * 10 + ["cancelled"] * 10, resumed.message
-    assert resumed.state == "done" and resumed.message == "10 cancelled, 10 done, 20 duplicate"
+    assert (
+        resumed.state == "done"
+        and resumed.message == "10 done · 20 already registered · 10 cancelled"
+    )
     assert (resumed.files_done, resumed.files_total) == (30, 30)
     assert resumed.bytes_done == resumed.bytes_total == 30 * 200_000
     assert sorted(a.key for a in ls.Artifact.filter()) == [

@@ -72,8 +72,9 @@ def test_test_connection_on_a_folder_says_it_can_be_used(
     view.create_button.click()
     view.storage.setText(str(tmp_path / "new"))
     view.test_button.click()
-    assert "will be created" in _status_settles(qtbot, view)
-    assert "SQLite" in view.status.text()
+    assert _status_settles(qtbot, view) == "Both can be used."
+    assert "will be created" in view.notes["storage"].text()  # under the storage field
+    assert "SQLite" in view.notes["db"].text()
 
 
 def test_unreachable_postgres_is_said_in_plain_words(
@@ -83,10 +84,16 @@ def test_unreachable_postgres_is_said_in_plain_words(
     view.storage.setText(str(tmp_path / "new"))
     view.db.setText(f"postgresql+psycopg://someone:secret@127.0.0.1:{free_port()}/lab")
     view.test_button.click()
-    text = _status_settles(qtbot, view)
+    _status_settles(qtbot, view)
+    note = view.notes["db"]
+    text = note.text()
     assert "cannot be reached" in text and "127.0.0.1" in text
     assert "secret" not in text
-    assert view.status.property("error") is True
+    assert note.property("error") is True and note.isVisible()
+    assert view.notes["storage"].property("error") is False  # the folder is fine
+    # the error sits right under its field, not at the foot of the window
+    field_bottom = view.db.mapTo(view, view.db.rect().bottomLeft()).y()
+    assert 0 <= note.mapTo(view, note.rect().topLeft()).y() - field_bottom < 40
 
 
 def test_create_an_instance_in_a_folder(qtbot, view: WelcomeView, tmp_path: Path) -> None:
@@ -127,7 +134,9 @@ def test_opening_a_missing_instance_fails_in_plain_words(
     _status_settles(qtbot, view)
     view.target.setText(str(tmp_path / "nothing-here"))
     view.open_ok.click()
-    assert "No instance matches" in _status_settles(qtbot, view)
+    _status_settles(qtbot, view)
+    assert "No instance matches" in view.notes["target"].text()
+    assert view.notes["target"].property("error") is True
 
 
 def test_welcome_window_hands_over_to_the_main_window(
@@ -178,6 +187,27 @@ def test_postgres_check_against_a_real_server(pg_server: Any) -> None:
         check_database(pg_server.url().replace("postgres@", "nobody@"))
     with pytest.raises(CheckFailed, match="no database 'nope'"):
         check_database(pg_server.url("nope"))
+
+
+@pytest.mark.cloud
+def test_missing_s3_credentials_say_how_to_set_them_under_the_storage_field(
+    qtbot, view: WelcomeView, s3_server: Any, monkeypatch, tmp_path: Path
+) -> None:
+    bucket = s3_server.create_bucket()
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    view.create_button.click()
+    view.storage.setText(f"s3://{bucket}")
+    view.create_ok.click()
+    _status_settles(qtbot, view)
+    note = view.notes["storage"]
+    assert note.property("error") is True
+    assert "No credentials were found" in note.text() and "~/.aws/credentials" in note.text()
+    assert "AWS_ACCESS_KEY_ID" in note.text() and not view.status.text()
+    assert not instance_configured()
 
 
 @pytest.mark.cloud

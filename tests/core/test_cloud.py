@@ -185,6 +185,21 @@ def test_unreachable_endpoint_and_wrong_credentials(s3_server, monkeypatch, tmp_
     assert not _configured()
 
 
+def test_missing_credentials_say_how_to_set_them(s3_server, monkeypatch, tmp_path: Path) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(ls.StorageError) as caught:
+        ls.init("s3://" + s3_server.create_bucket())
+    message = str(caught.value)
+    assert message.startswith("No credentials were found for the bucket")
+    assert "~/.aws/credentials" in message and "AWS_ACCESS_KEY_ID" in message
+    assert "Unable to locate credentials" not in message
+    assert not _configured()
+
+
 def _env() -> dict[str, str]:
     import os
 

@@ -233,6 +233,23 @@ def test_uploads_without_global_state(instance: Path, src: Path) -> None:
     assert [a.uid for a in run.outputs] == [art.uid]
 
 
+def test_an_upload_run_says_where_its_files_came_from(instance: Path, src: Path) -> None:
+    run = provenance.start_run(
+        provenance.upload_transform("1.0.0"),
+        params={"host": "lab-pc", "dropped": [str(src)]},
+        reference=str(src),
+        reference_type="dropped files",
+    )
+    ls.Artifact(src / "a.txt", key="drop/a.txt", run=run).save()
+    provenance.finish_run(run)
+    again = ls.Run.get(run.uid)
+    assert (again.reference, again.reference_type) == (str(src), "dropped files")
+    assert again.source == f"{src} on host lab-pc"
+    text = again.describe(print_it=False)
+    assert f".source = {src} on host lab-pc" in text and ".outputs = 1: drop/a.txt" in text
+    assert ls.Run(transform=again.transform).source is None
+
+
 def test_rerun_scripts_as_subprocesses(sqlite_instance: Path, tmp_path: Path) -> None:
     script = tmp_path / "project" / "write_table.py"
     script.parent.mkdir()

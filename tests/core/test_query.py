@@ -262,6 +262,8 @@ def test_search_pages_equal_the_single_ranked_query(
         "zzz",
         "x/y",
         "Cells",
+        "plate_3.tif",  # a file name: exact
+        "3.tif",  # the end of several keys, a word in others
     ]
     for text in texts:
         for qs in (
@@ -278,3 +280,54 @@ def test_search_pages_equal_the_single_ranked_query(
         assert "_tiered_page" in used
         assert ("^" in used) == (probe == 6)  # the rank-by-rank path ran, not only the ranked ids
     assert ("_fenced_page" in used) != instance_is_sqlite
+
+
+def test_search_ranks_names_and_file_names_above_descriptions(instance: Path) -> None:
+    """ "DAPI" finds the DAPI images before the GFP images whose description mentions DAPI,
+    even though those are newer; an exact file name comes first; a well id finds its own
+    files and no look-alikes."""
+    described = "Plate01 HeLa, DAPI + GFP, Opera Phenix 20x"
+    _insert_artifacts(
+        [(f"plate/raw/DAPI/Plate01_{w}_DAPI_s1.tif", described, 1) for w in ("B02", "B03")]
+        + [(f"plate/raw/GFP/Plate01_{w}_GFP_s1.tif", described, 1) for w in ("B02", "B03")]
+        + [
+            (f"plate/raw/GFP/Plate01_{r}{c:02d}_GFP_s1.tif", described, 1)
+            for r in "CDE"
+            for c in range(1, 7)
+        ]
+        + [
+            ("plate/analysis/cell_counts.csv", "cells per well", 1),
+            ("plate/analysis/cell_counts.csv.md5", "checksum of cell_counts.csv", 1),
+            ("plate/analysis/old_cell_counts.csv", "cell_counts.csv before the fix", 1),
+        ]
+    )
+    dapi = [a.key for a in ls.Artifact.search("DAPI")[:4]]
+    assert sorted(dapi[:2]) == [
+        "plate/raw/DAPI/Plate01_B02_DAPI_s1.tif",
+        "plate/raw/DAPI/Plate01_B03_DAPI_s1.tif",
+    ]
+    assert all("/GFP/" in key for key in dapi[2:])
+    assert ls.Artifact.search("dapi").count() == 22  # descriptions match too, ranked below
+    assert ls.Artifact.search("cell_counts.csv").first().key == "plate/analysis/cell_counts.csv"
+    well = ls.Artifact.search("Plate01_B02")
+    assert well.count() == 2  # its DAPI and GFP image, no near misses padding the result
+    assert {a.key for a in well} == {
+        "plate/raw/DAPI/Plate01_B02_DAPI_s1.tif",
+        "plate/raw/GFP/Plate01_B02_GFP_s1.tif",
+    }
+
+
+def test_a_count_of_near_misses_says_when_it_is_capped(
+    instance: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from labshelf import query
+
+    _insert_artifacts([(f"runs/wellplate_{i:02d}.csv", None, 1) for i in range(12)])
+    monkeypatch.setattr(query, "FUZZY_CANDIDATES", 5)
+    typo = ls.Artifact.search("wellplatx")  # nothing contains it: near misses are looked for
+    n, capped = typo.count_capped()
+    sqlite = typo._dialect() == "sqlite"
+    assert n == (5 if sqlite else 12)  # SQLite measured only its 5 best candidates …
+    assert capped is sqlite  # … and says that there may be more
+    assert ls.Artifact.search("wellplate").count_capped() == (12, False)
+    assert ls.Artifact.filter(key__startswith="runs/").count_capped() == (12, False)

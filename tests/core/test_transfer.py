@@ -172,6 +172,100 @@ def test_bad_items_fail_alone(local_root: str, tmp_path: Path) -> None:
         ls.upload([])
 
 
+def _with_clutter(folder: Path) -> Path:
+    """Two data files, and what macOS, Windows and file managers leave next to them."""
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.csv").write_text("x\n1\n")
+    (folder / "sub" / "b.csv").write_text("x\n2\n")
+    for junk in (".DS_Store", "Thumbs.db", "._a.csv", "sub/desktop.ini"):
+        (folder / junk).write_bytes(b"\0junk")
+    (folder / "$RECYCLE.BIN").mkdir()
+    (folder / "$RECYCLE.BIN" / "deleted.csv").write_text("gone\n")
+    return folder
+
+
+def test_os_clutter_is_skipped_by_default(local_root: str, tmp_path: Path) -> None:
+    from labshelf.transfer import plan
+
+    src = _with_clutter(tmp_path / "plate")
+    (tmp_path / ".DS_Store").write_bytes(b"\0")  # dropped by itself too
+    skipped: list[Path] = []
+    items = plan([src, tmp_path / ".DS_Store"], None, False, skipped=skipped)
+    assert [i.key for i in items] == ["plate/a.csv", "plate/sub/b.csv"]
+    assert sorted(p.name for p in skipped) == sorted(
+        [".DS_Store", ".DS_Store", "Thumbs.db", "._a.csv", "desktop.ini", "$RECYCLE.BIN"]
+    )
+    report = ls.upload(src, as_folder=False)
+    assert sorted(a.key for a in report.artifacts) == ["plate/a.csv", "plate/sub/b.csv"]
+    folder = ls.upload(src, key_prefix="whole").artifacts[0]  # one artifact of the folder
+    assert folder.n_objects == 2 and folder.size == 8
+    assert sorted(p.name for p in Path(folder.cache()).rglob("*") if p.is_file()) == [
+        "a.csv",
+        "b.csv",
+    ]
+    everything = ls.upload(src, as_folder=False, key_prefix="all", skip_junk=False)
+    assert len(everything.items) == 7
+
+
+def test_chosen_keys_make_new_versions_of_existing_families(
+    local_root: str, tmp_path: Path
+) -> None:
+    old = tmp_path / "old" / "cell_counts.csv"
+    old.parent.mkdir()
+    old.write_text("well,cells\nA1,10\n")
+    first = ls.Artifact(old, key="plate/analysis/cell_counts.csv").save()
+    edited = tmp_path / "cell_counts.csv"
+    edited.write_text("well,cells\nA1,12\n")
+    other = make_files(tmp_path / "more", 2)
+    report = ls.upload(
+        [edited, other],
+        as_folder=False,
+        keys={str(edited): "plate/analysis/cell_counts.csv", other / "f0001.bin": "x/one.bin"},
+    )
+    assert [i.key for i in report.items] == [
+        "plate/analysis/cell_counts.csv",
+        "more/f0000.bin",
+        "x/one.bin",
+    ]
+    second = report.artifacts[0]
+    assert second.stem_uid == first.stem_uid and second.version == "2" and second.is_latest
+    assert ls.Artifact.get(first.uid).is_latest is False
+    bad = ls.upload([edited], keys={edited: "../outside.csv"})
+    assert bad.items[0].state == "failed" and "outside.csv" in bad.items[0].error
+
+
+def test_a_cancel_ends_a_big_upload_within_a_second(
+    local_root: str, tmp_path: Path, monkeypatch
+) -> None:
+    """3,000 items on a slow disk, cancelled after a tenth: nothing new is stored after the
+    cancel, and the upload returns within a second (ending the unfinished items once took
+    seconds: they were compared field by field)."""
+    from labshelf import artifact
+
+    src = make_files(tmp_path / "bigrun", 3000, size=4)
+    store = artifact.store_object
+
+    def slow_store(obj, **progress) -> None:
+        time.sleep(0.01)
+        store(obj, **progress)
+
+    monkeypatch.setattr(artifact, "store_object", slow_store)
+    cancel, seen = threading.Event(), {}
+
+    def on_progress(p) -> None:
+        if p.files_done >= 300 and not cancel.is_set():
+            seen["cancelled_at"] = time.monotonic()
+            cancel.set()
+
+    report = ls.upload(src, as_folder=False, cancel=cancel, on_progress=on_progress)
+    took = time.monotonic() - seen["cancelled_at"]
+    assert report.cancelled and took < 1.0, took
+    counts = report.counts
+    assert counts["done"] + counts["cancelled"] == 3000 and counts["cancelled"] > 2000, counts
+    assert ls.Artifact.filter().count() == counts["done"] and n_pending() == 0
+    assert_consistent(local_root)
+
+
 def test_cancel_mid_upload_then_finish(s3_root: str, tmp_path: Path) -> None:
     src = make_files(tmp_path / "c", 200)
     cancel = threading.Event()
