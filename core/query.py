@@ -529,8 +529,8 @@ class QuerySet:
 
         The newest TIER_PROBE matches are read in id order, which stops early when matches are
         many; if that is all of them they are ranked here. Otherwise the page is filled rank by
-        rank (0 exact, 1 prefix, 2 substring: text this short has no near misses), each newest
-        first with a LIMIT, so a common rank stops as soon as the page is full."""
+        rank (``_ranking``'s tiers: text this short has no near misses), each newest first
+        with a LIMIT, so a common rank stops as soon as the page is full."""
         model, base, rank = self.model, self._base_conditions(), search.rank
         need = self._offset + self._limit
         probe = s.execute(
@@ -542,18 +542,15 @@ class QuerySet:
         if len(probe) <= TIER_PROBE:
             ids = [i for i, _ in sorted(probe, key=lambda r: (r[1], -r[0]))]
         else:
-            # each rank's own test, cheaper than the whole CASE: exact, prefix, substring
-            lowered = [func.lower(getattr(model, f)) for f in _search_fields(model)]
-            exact, prefix, substring = _rank_parts(search.q, search.text, model.uid, lowered)
-            no_exact, no_prefix = (not_(func.coalesce(c, literal(False))) for c in (exact, prefix))
-            tiers = (exact, and_(prefix, no_exact), and_(substring, no_prefix, no_exact))
+            # tier by tier (``_ranking``; text this short has no near misses), each with its
+            # own cheaper condition first
             ids = []
-            for cond in tiers:
+            for k in range(RANKS - 1):
                 if len(ids) >= need:
                     break
                 ids += s.scalars(
                     select(model.id)
-                    .where(*base, cond)
+                    .where(*base, search.where, search.in_tier(k))
                     .order_by(model.id.desc())
                     .limit(need - len(ids))
                 ).all()
