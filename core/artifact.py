@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, delete, false, select, true, update
 from sqlalchemy.orm import Mapped, Session
 from sqlalchemy.orm.base import instance_state
 
@@ -57,7 +57,7 @@ from .relations import Relation
 from .runtime import gc_paused
 from .schema import PENDING, TRASH, VISIBLE, utcnow
 from .session import current_run, note_input, read, storage_root, user_id, write
-from .storage import Backend, Expected, Progress, Source
+from .storage import Backend, Expected, Progress, Reuse, Source
 from .storage.remote import bucket_root, object_hash, split_url
 from .storage.sources import check_local_source, walk_folder
 from .storages import Storage, ensure_bucket_storage, storage_holding
@@ -228,7 +228,7 @@ _BY_HASH = RawStatement(
 )
 _BY_KEY = RawStatement(
     select(A.stem_uid, A.key, A.description)
-    .where(A.key == bindparam("key"), A.is_latest.is_(True), A.visibility >= 0)
+    .where(A.key == bindparam("key"), A.is_latest == true(), A.visibility >= 0)
     .limit(1)
 )
 _BY_PATH = RawStatement(
@@ -236,7 +236,7 @@ _BY_PATH = RawStatement(
     .where(
         A.storage_id == bindparam("storage"),
         A.key == bindparam("key"),
-        A.key_is_virtual.is_(False),
+        A.key_is_virtual == false(),
         A.visibility != PENDING,
     )
     .order_by(A.visibility.desc(), A.is_latest.desc(), A.id.desc())
@@ -382,6 +382,8 @@ def describe_source(
         hashes = [h for h, _ in hash_files([f.path for f in files])]
     except PermissionError as exc:
         raise StorageError(f"The file {exc.filename} cannot be read: permission denied.") from None
+    for f, h in zip(files, hashes, strict=True):
+        f.hash = h  # a new version of a folder shares the files whose hash is unchanged
     hash_, hash_type = hash_folder_from_hashes(hashes)
     return dict(
         source=Source(absolute, True, files, notes),
@@ -472,7 +474,7 @@ def _path_family(place: tuple[int, str, str]) -> Family | None:
             .where(
                 a.c.storage_id == storage_id,
                 a.c.key == key,
-                a.c.key_is_virtual.is_(False),
+                a.c.key_is_virtual == false(),
                 a.c.visibility >= 0,
             )
             .order_by(a.c.is_latest.desc(), a.c.id.desc())
@@ -776,11 +778,42 @@ def insert_pending(objs: list[Artifact]) -> None:
 
 
 def store_object(obj: Artifact, **progress: Any) -> None:
-    """Step 2: copy the bytes of a virtual-key artifact into its storage, verified."""
+    """Step 2: copy the bytes of a virtual-key artifact into its storage, verified; a new
+    version of a folder shares the previous version's unchanged files (``Reuse``)."""
     source: Source = obj._ls_source  # type: ignore[attr-defined]
     if source.in_place:
         return
-    _backend(obj).put(source, stored_key(obj), expected(obj), Progress(**progress))
+    reuse = obj.__dict__.get("_ls_reuse")
+    if reuse is None and source.is_dir and split_uid(obj.uid)[1] > 0:
+        reuse = _reusable(obj)
+    _backend(obj).put(source, stored_key(obj), expected(obj), Progress(**progress), reuse)
+
+
+_EARLIER_FOLDER = RawStatement(
+    select(A.uid)
+    .where(
+        A.stem_uid == bindparam("stem"),
+        A.uid < bindparam("uid"),
+        A.storage_id == bindparam("storage"),
+        A.key_is_virtual == true(),
+        A.n_objects.is_not(None),
+        A.visibility >= TRASH,
+    )
+    .order_by(A.uid.desc())
+    .limit(1)
+)
+
+
+def _reusable(obj: Artifact) -> Reuse | None:
+    """The stored folder of this artifact's nearest earlier version in the same storage,
+    whose unchanged files the new version shares."""
+    rows = retrying(
+        lambda: _EARLIER_FOLDER.rows(
+            current().engine(), stem=obj.stem_uid, uid=obj.uid, storage=obj.storage_id
+        ),
+        what="looking up the previous version",
+    )
+    return Reuse(object_key(rows[0][0], "")) if rows else None
 
 
 def publish(objs: list[Artifact]) -> list[Artifact]:
@@ -967,6 +1000,9 @@ def make_latest(obj: Artifact) -> Artifact:
     local = local_copy(obj)
     is_dir = obj.n_objects is not None
     files = walk_folder(local)[0] if is_dir else None
+    if files:  # with their hashes, the new version shares the old one's files
+        for f, (h, _) in zip(files, hash_files([f.path for f in files]), strict=True):
+            f.hash = h
     return _save_copy(obj, Source(local, is_dir, files))
 
 
@@ -989,6 +1025,8 @@ def _save_copy(old: Artifact, source: Source) -> Artifact:
     new.key_is_virtual, new.visibility, new.version = True, VISIBLE, None
     new.uid = versioned_uid(old.stem_uid, 1)  # the free index is taken in insert_pending
     new._ls_source = source
+    if old.n_objects is not None and old.storage_id == new.storage_id:
+        new.__dict__["_ls_reuse"] = Reuse(object_key(old.uid, ""))
     new.__dict__["_ls_revises"] = old
     _link_run(new, None)
     failures = save_new([new])

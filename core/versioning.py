@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.orm import Session
 
 from .uids import SUFFIX_LEN, decode_index, versioned_uid
@@ -34,7 +34,7 @@ def recompute_latest(session: Session, model: type, stems: Iterable[str]) -> Non
         chunk = stems[i : i + 500]
         session.execute(
             update(model)
-            .where(model.stem_uid.in_(chunk), model.is_latest.is_(True))
+            .where(model.stem_uid.in_(chunk), model.is_latest == true())
             .values(is_latest=False)
             .execution_options(synchronize_session=False)
         )

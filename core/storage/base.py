@@ -23,6 +23,7 @@ class LocalFile:
     path: Path
     rel: str
     size: int
+    hash: str | None = None  # the artifact hash of its bytes, once hashed
 
 
 @dataclass
@@ -72,6 +73,20 @@ class Progress:
     max_workers: int = 8
 
 
+@dataclass
+class Reuse:
+    """An earlier object under the same root whose files a new folder may share: a new
+    version of a folder stores only what changed. ``key`` is the earlier object's key;
+    ``hashes`` (relative path -> artifact hash) are its per-file hashes when known (else
+    the backend reads them: a local root re-hashes the earlier file, a cloud root takes the
+    md5 its listing reports). A file is shared only when its size and hash match the new
+    file's; locally as a hard link (a copy across devices), in a cloud bucket as a
+    server-side copy, so every version stays a complete folder of its own."""
+
+    key: str
+    hashes: dict[str, str] | None = None
+
+
 class Cancelled(Exception):
     """Internal: a transfer was cancelled by the caller; nothing is left under a final key."""
 
@@ -88,9 +103,18 @@ class Backend(Protocol):
     def url(self, key: str) -> str:
         """The location of ``key`` for people and for ``UPath``."""
 
-    def put(self, source: Source, key: str, expected: Expected, progress: Progress) -> None:
+    def put(
+        self,
+        source: Source,
+        key: str,
+        expected: Expected,
+        progress: Progress,
+        reuse: Reuse | None = None,
+    ) -> None:
         """Store a local file or folder under ``key``, verified against ``expected``;
-        nothing is left under ``key`` on failure or cancel."""
+        nothing is left under ``key`` on failure or cancel. For a folder, ``reuse`` names
+        an earlier object whose unchanged files are shared instead of stored again (the
+        per-file hashes in ``source.files`` say which are unchanged)."""
 
     def remove(self, key: str) -> None:
         """Remove the object or folder ``key``; a missing one is not an error."""
