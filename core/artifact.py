@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import bindparam, delete, false, select, true, update
+from sqlalchemy import bindparam, delete, false, func, select, true, update
 from sqlalchemy.orm import Mapped, Session
 from sqlalchemy.orm.base import instance_state
 
@@ -33,9 +33,9 @@ from .config import default_cache_dir
 from .db import RawStatement, retrying
 from .describe import provenance_lines
 from .errors import IntegrityError, InvalidArgument, LabshelfError, StorageError
-from .hashing import hash_file, hash_files, hash_folder_from_hashes
+from .hashing import CHUNK_THRESHOLD, hash_file, hash_files, hash_folder_from_hashes
 from .instance import current
-from .keys import OBJECTS_DIR, object_key, suffix_of, validate_key
+from .keys import OBJECTS_DIR, is_cloud, object_key, suffix_of, validate_key
 from .lineage import HasLineage
 from .loaders import load_path
 from .log import say
@@ -56,8 +56,8 @@ from .records import (
 from .relations import Relation
 from .runtime import gc_paused
 from .schema import PENDING, TRASH, VISIBLE, utcnow
-from .session import current_run, note_input, read, storage_root, user_id, write
-from .storage import Backend, Expected, Progress, Reuse, Source
+from .session import current_run, note_input, read, storage_root, storage_roots, user_id, write
+from .storage import Backend, Expected, LocalFile, Progress, Reuse, Source
 from .storage.remote import bucket_root, object_hash, split_url
 from .storage.sources import check_local_source, walk_folder
 from .storages import Storage, ensure_bucket_storage, storage_holding
@@ -195,7 +195,7 @@ class Artifact(HasLineage, TrashableRecord, Base):
     def from_dir(cls, path: Any, key: str | None = None, **kwargs: Any) -> list[Artifact]:
         """One unsaved artifact per file of a folder, keyed ``key/relative/path`` (for
         ``ls.save``); files registered already come back as their records."""
-        folder = Path(os.fspath(path)).expanduser()
+        folder = Path(os.path.abspath(Path(os.fspath(path)).expanduser()))
         check_local_source(folder)
         if not folder.is_dir():
             raise InvalidArgument(f"{folder} is not a folder; use ls.Artifact(path) for a file.")
@@ -203,10 +203,15 @@ class Artifact(HasLineage, TrashableRecord, Base):
         for note in notes:
             say(f"skipped {note}")
         prefix = validate_key(key) if key else None
-        return [
-            cls(f.path, key=None if prefix is None else f"{prefix}/{f.rel}", **kwargs)
-            for f in files
-        ]
+        unknown = set(kwargs) - set(FIELDS)
+        if unknown:
+            raise InvalidArgument(
+                f"Artifact.from_dir() got unknown argument(s) {sorted(unknown)}; "
+                f"valid: {sorted(FIELDS)}."
+            )
+        kwargs.pop("follow_symlinks", None)
+        keys = [None if prefix is None else f"{prefix}/{f.rel}" for f in files]
+        return artifacts_of_files(files, keys, **kwargs)
 
     # -- describe()
 
@@ -520,6 +525,228 @@ def find_by_hash(hash_: str, key: str | None = None) -> tuple[Artifact | None, F
     return found, None
 
 
+# ---------------------------------------------------------------- many files at once
+
+PROBE_CHUNK = 500  # values per IN list of a bulk probe
+HASH_CHUNK = 64  # files hashed per pool task
+
+
+def hash_probe(hashes: list[str]) -> Any:
+    """Every registered (not pending) row with one of these hashes."""
+    return select(schema.artifacts).where(A.hash.in_(hashes), A.visibility != PENDING)
+
+
+def key_probe(keys: list[str]) -> Any:
+    """The latest visible or hidden row of each of these keys."""
+    return select(A.key, A.stem_uid, A.description).where(
+        A.key.in_(keys), A.is_latest == true(), A.visibility >= 0
+    )
+
+
+def path_probe(storage_id: int, keys: list[str]) -> Any:
+    """The rows of paths registered in place in a storage (not pending)."""
+    return select(schema.artifacts).where(
+        A.storage_id == storage_id,
+        A.key.in_(keys),
+        A.key_is_virtual == false(),
+        A.visibility != PENDING,
+    )
+
+
+def top_uid_probe(stems: list[str]) -> Any:
+    """The highest uid of each of these families."""
+    return select(A.stem_uid, func.max(A.uid)).where(A.stem_uid.in_(stems)).group_by(A.stem_uid)
+
+
+def _chunked(values: Iterable[Any], size: int = PROBE_CHUNK) -> Iterable[list[Any]]:
+    values = list(values)
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+def _rank(row: Any) -> tuple[int, bool, int]:
+    """The order of the single-file probes: visible first, then latest, then newest."""
+    return (row["visibility"], bool(row["is_latest"]), row["id"])
+
+
+def _best_rows(rows: Iterable[Any], field: str) -> dict[Any, Any]:
+    best: dict[Any, Any] = {}
+    for row in rows:
+        key = row[field]
+        if key not in best or _rank(row) > _rank(best[key]):
+            best[key] = row
+    return best
+
+
+def hash_local_files(files: list[LocalFile], max_workers: int = 8) -> list[str]:
+    """Hash the files that have no hash yet (in the pool, several per task); their hash types."""
+    todo = [f for f in files if f.hash is None]
+    types: dict[int, str] = {}
+
+    def part(chunk: list[LocalFile]) -> None:
+        for f in chunk:
+            try:
+                f.hash, types[id(f)] = hash_file(f.path, f.size)
+            except PermissionError:
+                raise StorageError(
+                    f"The file {f.path} cannot be read: permission denied."
+                ) from None
+            except FileNotFoundError:
+                raise InvalidArgument(f"The path {f.path} does not exist.") from None
+
+    chunks = list(_chunked(todo, HASH_CHUNK))
+    if len(chunks) < 2 or max_workers <= 1:
+        for chunk in chunks:
+            part(chunk)
+    else:
+        with ThreadPoolExecutor(max_workers, thread_name_prefix="ls-hash") as pool:
+            list(pool.map(part, chunks))
+    return [types.get(id(f)) or ("md5" if f.size <= CHUNK_THRESHOLD else "sha1-fl") for f in files]
+
+
+def _places(paths: list[str]) -> list[tuple[int, str, str] | None]:
+    """``in_place`` of many local paths (the registered roots are read once)."""
+    roots = sorted(
+        ((i, r) for i, r in storage_roots() if not is_cloud(r)), key=lambda x: -len(x[1])
+    )
+    out: list[tuple[int, str, str] | None] = []
+    for path in paths:
+        found = None
+        for storage_id, root in roots:  # the innermost root first
+            prefix = root.rstrip(os.sep) + os.sep
+            if path.startswith(prefix):
+                rel = path[len(prefix) :].replace(os.sep, "/")
+                if rel.split("/")[0] == OBJECTS_DIR:
+                    raise InvalidArgument(
+                        f"{path} lies inside labshelf's own folder of storage {root} "
+                        f"({OBJECTS_DIR}/), where it keeps its objects; it cannot be registered."
+                    )
+                found = (storage_id, root, validate_key(rel))
+                break
+        out.append(found)
+    return out
+
+
+def artifacts_of_files(
+    files: list[LocalFile], keys: list[str | None], *, max_workers: int = 8, **kwargs: Any
+) -> list[Artifact]:
+    """``[Artifact(f.path, key=k, **kwargs) …]`` for many local files, with the same results
+    (a registered content or path gives its record; a trashed one raises) but batched: files
+    hashed in the pool, and one ``IN`` query per few hundred hashes, keys or paths instead
+    of several queries per file."""
+    keys = [artifact_key(k) if k is not None else None for k in keys]
+    types = hash_local_files(files, max_workers)
+    places = _places([str(f.path) for f in files])
+    facts = [
+        dict(
+            source=Source(f.path, False),
+            hash=f.hash,
+            hash_type=t,
+            size=f.size,
+            suffix=suffix_of(f.path.name),
+            n_objects=None,
+            place=p,
+        )
+        for f, t, p in zip(files, types, places, strict=True)
+    ]
+    by_path: dict[tuple[int, str], Any] = {}
+    by_hash: dict[str, Any] = {}
+    in_place_keys: dict[int, set[str]] = {}
+    for fact in facts:
+        if fact["place"] is not None:
+            in_place_keys.setdefault(fact["place"][0], set()).add(fact["place"][2])
+    content = {f["hash"] for f in facts if f["place"] is None and f["size"] > 0}
+
+    def probe(s: Session) -> None:
+        for storage_id, names in in_place_keys.items():
+            for chunk in _chunked(sorted(names)):
+                rows = s.execute(path_probe(storage_id, chunk)).mappings().all()
+                for key, row in _best_rows(rows, "key").items():
+                    by_path[(storage_id, key)] = row
+        for chunk in _chunked(sorted(content)):
+            by_hash.update(_best_rows(s.execute(hash_probe(chunk)).mappings().all(), "hash"))
+
+    read(probe, what="looking up content by hash")
+    out: list[Artifact | None] = [None] * len(files)
+    new: list[int] = []
+    for n, fact in enumerate(facts):
+        place = fact["place"]
+        if place is not None:
+            row = by_path.get((place[0], place[2]))
+            if row is not None and row["hash"] == fact["hash"]:
+                if row["visibility"] == TRASH:
+                    raise IntegrityError(
+                        f"The artifact of {place[2]} is in the trash (uid {row['uid']}); "
+                        f"restore it with ls.Artifact.get('{row['uid']}').restore()."
+                    )
+                out[n] = record_from_row(Artifact, row)
+                continue
+            fact["family"] = (
+                Family(row["stem_uid"], row["key"], row["description"])
+                if row is not None and row["visibility"] >= 0
+                else None
+            )
+        elif fact["hash"] in by_hash and fact["size"] > 0:
+            row = by_hash[fact["hash"]]
+            if row["visibility"] == TRASH:
+                raise IntegrityError(
+                    f"An artifact with the same content as {fact['source'].path} is in the "
+                    f"trash (uid {row['uid']}); restore it with "
+                    f"ls.Artifact.get('{row['uid']}').restore() instead of saving a duplicate."
+                )
+            out[n] = record_from_row(Artifact, row)
+            continue
+        new.append(n)
+    if len(new) < len(files):
+        say(f"{len(files) - len(new)} of {len(files)} file(s) are registered already")
+    built = build_new([facts[n] for n in new], [keys[n] for n in new], **kwargs)
+    for n, obj in zip(new, built, strict=True):
+        out[n] = obj
+    return out  # type: ignore[return-value]
+
+
+def build_new(facts: list[dict[str, Any]], keys: list[str | None], **kwargs: Any) -> list[Artifact]:
+    """New, unsaved artifacts from ``describe_source``-like facts (hashed, no duplicate):
+    the latest version of each key and each family's next index in one query per few
+    hundred, no query per file."""
+    missing = [f for f in facts if "place" not in f]
+    for fact, place in zip(missing, _places([str(f["source"].path) for f in missing]), strict=True):
+        fact["place"] = place
+    families: dict[str, Family] = {}
+    wanted = {k for f, k in zip(facts, keys, strict=True) if k is not None and not f["place"]}
+
+    def probe(s: Session) -> None:
+        for chunk in _chunked(sorted(wanted)):
+            for key, stem, description in s.execute(key_probe(chunk)).all():
+                families[key] = Family(stem, key, description)
+
+    if wanted:
+        read(probe, what="looking up keys")
+    for fact, key in zip(facts, keys, strict=True):
+        if "family" not in fact:
+            fact["family"] = families.get(key) if key is not None else None
+    stems = {f["family"].stem_uid for f in facts if f.get("family") is not None}
+    top: dict[str, int] = {}
+
+    def indexes(s: Session) -> None:
+        for chunk in _chunked(sorted(stems)):
+            for stem, uid in s.execute(top_uid_probe(chunk)).all():
+                top[stem] = split_uid(uid)[1] + 1
+
+    if stems:
+        read(indexes, what="looking up versions")
+    out = []
+    for fact, key in zip(facts, keys, strict=True):
+        family = fact.get("family")
+        if family is not None:
+            fact["index"] = top.get(family.stem_uid, 0)
+        obj = object.__new__(Artifact)
+        obj.__dict__["_ls_facts"] = fact
+        obj.__init__(fact["source"].path, key=key, **kwargs)  # type: ignore[misc]
+        out.append(obj)
+    return out
+
+
 def init_fields(
     obj: Artifact,
     path: Any = None,
@@ -560,7 +787,7 @@ def init_fields(
             )
         source.in_place = True
         obj.storage_id, obj.key, obj.key_is_virtual = storage_id, rel, False
-        family = _path_family(place)
+        family = facts["family"] if "family" in facts else _path_family(place)
     else:
         if storage is not None and storage.__dict__.get("id") is None:
             raise InvalidArgument("storage= must be a saved ls.Storage.")
@@ -569,10 +796,11 @@ def init_fields(
         family = facts.get("family") if key is not None else None
     if key is not None:
         _check_suffix(key, obj.suffix, source)
+    index = facts.get("index")  # the family's next free index, when looked up in bulk
     if revises is not None:
-        family = _family_of(revises)
+        family, index = _family_of(revises), None
         obj.__dict__["_ls_revises"] = revises
-    _set_family(obj, family)
+    _set_family(obj, family, index)
     _link_run(obj, run)
 
 
@@ -614,14 +842,15 @@ def _latest_with_key(key: str) -> Family | None:
     return Family(*rows[0]) if rows else None
 
 
-def _set_family(obj: Artifact, family: Family | None) -> None:
+def _set_family(obj: Artifact, family: Family | None, index: int | None = None) -> None:
     if family is not None:
         obj.stem_uid = family.stem_uid
         if obj.key is None and obj.key_is_virtual:
             obj.key = family.key
         if obj.description is None:
             obj.description = family.description
-        index = read(lambda s: next_index(s, Artifact, family.stem_uid))
+        if index is None:
+            index = read(lambda s: next_index(s, Artifact, family.stem_uid))
     else:
         obj.stem_uid = new_stem(ARTIFACT_UID)
         index = 0
@@ -752,9 +981,17 @@ def insert_pending(objs: list[Artifact]) -> None:
             # (on PostgreSQL both would read the same max(uid) and one would fail)
             publish_lock(s)
         rows = []
+        # new versions take the next free index now, one query per few hundred families
+        stems = {o.stem_uid for o in objs if split_uid(o.uid)[1] > 0}
+        top: dict[str, int] = {}
+        for chunk in _chunked(sorted(stems)):
+            for stem, uid in s.execute(top_uid_probe(chunk)).all():
+                top[stem] = split_uid(uid)[1] + 1
         for obj in objs:
-            if split_uid(obj.uid)[1] > 0:  # a new version: take the next free index now
-                obj.uid = versioned_uid(obj.stem_uid, next_index(s, Artifact, obj.stem_uid))
+            if split_uid(obj.uid)[1] > 0:
+                index = top.get(obj.stem_uid, 0)
+                top[obj.stem_uid] = index + 1  # two new versions of one family in a batch
+                obj.uid = versioned_uid(obj.stem_uid, index)
             if obj.version is None or obj.__dict__.get("_ls_auto_version"):
                 obj.version = version_label(obj.uid)
                 obj.__dict__["_ls_auto_version"] = True
@@ -909,8 +1146,11 @@ def save_new(objs: list[Artifact], max_workers: int = 8) -> list[tuple[Artifact,
         if len(todo) == 1 or max_workers <= 1:
             results = [_try_store(o) for o in todo]
         else:
+            # tasks of several objects: a pool task per small file costs more than its copy
+            size = max(1, min(STORE_CHUNK, len(todo) // (max_workers * 4)))
+            chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
             with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ls-store") as pool:
-                results = list(pool.map(_try_store, todo))
+                results = [r for part in pool.map(_try_store_all, chunks) for r in part]
     except BaseException:
         discard_pending(todo)
         raise
@@ -931,6 +1171,13 @@ def save_new(objs: list[Artifact], max_workers: int = 8) -> list[tuple[Artifact,
 
 def _source(obj: Artifact) -> str:
     return str(obj._ls_source.path)  # type: ignore[attr-defined]
+
+
+STORE_CHUNK = 32
+
+
+def _try_store_all(objs: list[Artifact]) -> list[Exception | None]:
+    return [_try_store(o) for o in objs]
 
 
 def _try_store(obj: Artifact) -> Exception | None:

@@ -32,7 +32,7 @@ from .collection import Collection
 from .config import normalize_storage
 from .errors import InvalidArgument, LabshelfError, StorageError
 from .instance import current
-from .keys import is_cloud, relative_key, validate_key
+from .keys import is_cloud, validate_key
 from .log import say, warn
 from .runtime import gc_paused
 from .schema import PENDING, VISIBLE
@@ -491,32 +491,34 @@ class _Engine:
 
     def prepare_records(self, pool: ThreadPoolExecutor, new: list[UploadItem]) -> None:
         """Build the new artifacts (in the pool: they read the database) and insert pending rows."""
-        roots = _storage_roots()
+        prefixes = tuple(r.rstrip(os.sep) + os.sep for r in _storage_roots() if not is_cloud(r))
         adopted = _pending_by_hash([self.facts[id(i)]["hash"] for i in new], self.storage.id)
 
-        def one(item: UploadItem) -> None:
+        build: list[UploadItem] = []
+        for item in new:
             if self.item_cancelled(item):
                 self.set_state(item, "cancelled")
-                return
+                continue
             facts = self.facts[id(item)]
-            in_place = any(relative_key(r, str(item.path)) for r in roots)
+            in_place = str(item.path).startswith(prefixes)
             row = adopted.get((facts["hash"], item.key))
-            try:
-                item.artifact = (
-                    _adopt(row, facts)
-                    if row is not None and not in_place
-                    else art.from_facts(
-                        facts,
-                        key=None if in_place else item.key,
-                        description=self.description,
-                        run=self.run_,
-                        storage=self.storage,
-                    )
-                )
-            except LabshelfError as exc:
-                self.set_state(item, "failed", str(exc), error_type=type(exc).__name__)
-
-        list(pool.map(one, new))
+            if row is not None and not in_place:
+                item.artifact = _adopt(row, facts)
+            else:
+                facts["in_place_upload"] = in_place
+                build.append(item)
+        kwargs = dict(description=self.description, run=self.run_, storage=self.storage)
+        keys = [None if self.facts[id(i)].pop("in_place_upload") else i.key for i in build]
+        try:  # the families of all keys in one query per few hundred
+            built = art.build_new([self.facts[id(i)] for i in build], keys, **kwargs)
+            for item, obj in zip(build, built, strict=True):
+                item.artifact = obj
+        except LabshelfError:  # one bad item: build them one by one, failing only it
+            for item, key in zip(build, keys, strict=True):
+                try:
+                    item.artifact = art.from_facts(self.facts[id(item)], key=key, **kwargs)
+                except LabshelfError as exc:
+                    self.set_state(item, "failed", str(exc), error_type=type(exc).__name__)
         fresh = [i.artifact for i in new if i.artifact is not None and i.artifact.id is None]
         if fresh and not self.cancel.is_set():
             art.insert_pending(fresh)
