@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy import bindparam, delete, false, func, select, true, update
-from sqlalchemy.orm import Mapped, Session
+from sqlalchemy.orm import Mapped, Session, make_transient_to_detached
 from sqlalchemy.orm.base import instance_state
 
 from . import schema
@@ -53,7 +53,7 @@ from .records import (
     save_edits,
     sync,
 )
-from .relations import Relation
+from .relations import Relation, columns_of
 from .runtime import gc_paused
 from .schema import PENDING, TRASH, VISIBLE, utcnow
 from .session import current_run, note_input, read, storage_root, storage_roots, user_id, write
@@ -550,6 +550,24 @@ def path_probe(storage_id: int, keys: list[str]) -> Any:
         A.key.in_(keys),
         A.key_is_virtual == false(),
         A.visibility != PENDING,
+    )
+
+
+def publish_probe(hashes: list[str]) -> Any:
+    """Registered rows (visible, hidden or trashed) with one of these hashes."""
+    return select(A.hash, A.id, A.stem_uid).where(A.hash.in_(hashes), A.visibility >= TRASH)
+
+
+def pending_probe(hashes: list[str], storage_id: int) -> Any:
+    """Pending rows of interrupted uploads of these contents to a storage."""
+    return select(schema.artifacts).where(
+        A.hash.in_(hashes),
+        # ``+ 0``: the indexes on visibility and storage_id must not serve this (SQLite
+        # without statistics preferred them to the hash index, yet one storage may hold
+        # every row); the hash index is selective whatever the statistics say
+        A.visibility + 0 == PENDING,
+        A.storage_id + 0 == storage_id,
+        A.key_is_virtual == true(),
     )
 
 
@@ -1061,7 +1079,6 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
     same version family do not count (``make_latest`` republishes old content on
     purpose), nor do in-place rows (registered by path) and empty files.
     """
-    ids = [o.id for o in objs]
     table = schema.artifacts
 
     def run(s: Session) -> list[Artifact]:
@@ -1070,28 +1087,28 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
         by_hash = {o.hash: o for o in objs if o.key_is_virtual and o.size}
         hashes = list(by_hash)
         for i in range(0, len(hashes), 500):
-            rows = s.execute(
-                select(table.c.hash, table.c.id, table.c.stem_uid).where(
-                    table.c.hash.in_(hashes[i : i + 500]), table.c.visibility >= TRASH
-                )
-            ).all()
+            rows = s.execute(publish_probe(hashes[i : i + 500])).all()
             dup_ids.update(
                 by_hash[h].id
                 for h, other, stem in rows
                 if by_hash[h].id != other and stem != by_hash[h].stem_uid
             )
-        keep = [i for i in ids if i not in dup_ids]
+        kept_objs = [o for o in objs if o.id not in dup_ids]
+        # the first version of a new family (a fresh random stem) is its only member, so it
+        # is the latest: set at once; other families' latest is recomputed
+        first = [o.id for o in kept_objs if split_uid(o.uid)[1] == 0]
+        later = [o.id for o in kept_objs if split_uid(o.uid)[1] > 0]
         now = utcnow()
-        for i in range(0, len(keep), 500):
-            s.execute(
-                update(table)
-                .where(table.c.id.in_(keep[i : i + 500]))
-                .values(visibility=VISIBLE, updated_at=now)
-            )
+        for ids_, latest in ((first, {"is_latest": True}), (later, {})):
+            for chunk in _chunked(ids_):
+                s.execute(
+                    update(table)
+                    .where(table.c.id.in_(chunk))
+                    .values(visibility=VISIBLE, updated_at=now, **latest)
+                )
         if dup_ids:
             s.execute(delete(table).where(table.c.id.in_(dup_ids)))
-        kept_objs = [o for o in objs if o.id not in dup_ids]
-        recompute_latest(s, Artifact, [o.stem_uid for o in kept_objs])
+        recompute_latest(s, Artifact, [o.stem_uid for o in kept_objs if split_uid(o.uid)[1] > 0])
         return [o for o in objs if o.id in dup_ids]
 
     return write(run, what="publishing artifacts")
@@ -1122,8 +1139,17 @@ def attach(objs: list[Artifact]) -> None:
         row_id, created = obj.__dict__.pop("_ls_row", (obj.id, utcnow()))
         row.update(id=row_id, visibility=VISIBLE, created_at=created, updated_at=created)
         row["created_by_id"] = obj.created_by_id
-        as_saved(obj, row)
-    refresh_latest_flags(objs)
+        if split_uid(obj.uid)[1] == 0 and instance_state(obj).key is None:
+            # a new object becomes a saved record: its fields as committed values at once
+            # (``as_saved`` sets them one by one through the ORM's events: ~5x slower)
+            row["is_latest"] = True  # the only member of its family (see publish)
+            obj.__dict__.update(row)
+            for name in columns_of(Artifact):
+                obj.__dict__.setdefault(name, None)
+            make_transient_to_detached(obj)
+        else:
+            as_saved(obj, row)
+    refresh_latest_flags([o for o in objs if split_uid(o.uid)[1] > 0])
     revised = [o.__dict__.pop("_ls_revises") for o in objs if "_ls_revises" in o.__dict__]
     refresh_latest_flags(revised)
 

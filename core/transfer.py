@@ -34,8 +34,9 @@ from .errors import InvalidArgument, LabshelfError, StorageError
 from .instance import current
 from .keys import is_cloud, validate_key
 from .log import say, warn
+from .records import record_from_row
 from .runtime import gc_paused
-from .schema import PENDING, VISIBLE
+from .schema import VISIBLE
 from .session import read, storage_root, storage_roots
 from .storage import Cancelled, TransientStorageError, UploadCancelled
 from .storage.sources import check_local_source, walk_folder
@@ -755,14 +756,10 @@ def _visible_by_hash(hashes: list[str]) -> dict[str, Artifact]:
 
     def q(s: Any) -> None:
         for start in range(0, len(hashes), 500):
-            rows = s.scalars(
-                select(Artifact)
-                .where(
-                    Artifact.hash.in_(hashes[start : start + 500]), Artifact.visibility != PENDING
-                )
-                .order_by(Artifact.visibility.asc(), Artifact.id.asc())
-            ).all()
-            found.update({a.hash: a for a in rows})  # later (more visible, newer) rows win
+            rows = s.execute(art.hash_probe(hashes[start : start + 500])).mappings().all()
+            ordered = sorted(rows, key=lambda r: (r["visibility"], r["id"]))
+            # later (more visible, newer) rows win
+            found.update({r["hash"]: record_from_row(Artifact, r) for r in ordered})
 
     read(q, what="looking up content by hash")
     return found
@@ -785,15 +782,9 @@ def _pending_by_hash(hashes: list[str], storage_id: int) -> dict[tuple[str, str 
 
     def q(s: Any) -> None:
         for start in range(0, len(hashes), 500):
-            rows = s.scalars(
-                select(Artifact).where(
-                    Artifact.hash.in_(hashes[start : start + 500]),
-                    Artifact.visibility == PENDING,
-                    Artifact.storage_id == storage_id,
-                    Artifact.key_is_virtual.is_(True),
-                )
-            ).all()
-            found.update({(a.hash, a.key): a for a in rows})
+            chunk = hashes[start : start + 500]
+            rows = s.execute(art.pending_probe(chunk, storage_id)).mappings().all()
+            found.update({(r["hash"], r["key"]): record_from_row(Artifact, r) for r in rows})
 
     read(q, what="looking for interrupted uploads")
     return found

@@ -217,6 +217,9 @@ class LocalBackend:
         progress: Progress,
         reuse: Reuse | None = None,
     ) -> None:
+        if not source.is_dir:
+            self._put_file(source, key, expected, progress)
+            return
         final = self.base / key
         tmp = self.base / tmp_key(final.name)
         local = Path(source.path)
@@ -249,6 +252,35 @@ class LocalBackend:
             os.replace(tmp, final)
         except BaseException:
             remove_path(tmp)
+            raise
+
+    def _put_file(self, source: Source, key: str, expected: Expected, progress: Progress) -> None:
+        """``put`` of one file, with plain string paths (the bulk of many small files)."""
+        final = os.path.join(self.root, key)
+        tmp = os.path.join(self.root, tmp_key(key.rpartition("/")[2]))
+        local = source.path
+        try:
+            size = expected.size if expected.size is not None else os.stat(local).st_size
+            args = (Path(local), Path(tmp), size, progress.cancel, progress.on_bytes)
+            try:
+                got = copy_file_hashing(*args)
+            except StorageError:
+                if os.path.isdir(os.path.dirname(tmp)):
+                    raise
+                os.makedirs(os.path.dirname(tmp), exist_ok=True)  # the first object
+                got = copy_file_hashing(*args)
+            if expected.hash_type in ("md5", "sha1-fl") and got != expected.hash:
+                raise StorageError(f"The file {local} changed after it was hashed; save it again.")
+            if os.path.lexists(final):
+                raise StorageError(
+                    f"An object already exists at {final}; refusing to overwrite it."
+                )
+            os.replace(tmp, final)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
             raise
 
     def _put_files(
