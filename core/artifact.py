@@ -383,13 +383,9 @@ def describe_source(
         raise InvalidArgument(
             f"The folder {local} contains no files; there is nothing to register."
         )
-    try:
-        hashes = [h for h, _ in hash_files([f.path for f in files])]
-    except PermissionError as exc:
-        raise StorageError(f"The file {exc.filename} cannot be read: permission denied.") from None
-    for f, h in zip(files, hashes, strict=True):
-        f.hash = h  # a new version of a folder shares the files whose hash is unchanged
-    hash_, hash_type = hash_folder_from_hashes(hashes)
+    # per-file hashes stay with the files: a new version of a folder shares the unchanged ones
+    hash_local_files(files)
+    hash_, hash_type = hash_folder_from_hashes(f.hash or "" for f in files)
     return dict(
         source=Source(absolute, True, files, notes),
         hash=hash_,
@@ -604,7 +600,7 @@ def hash_local_files(files: list[LocalFile], max_workers: int = 8) -> list[str]:
     def part(chunk: list[LocalFile]) -> None:
         for f in chunk:
             try:
-                f.hash, types[id(f)] = hash_file(f.path, f.size)
+                f.hash, types[id(f)] = hash_file(f.fspath, f.size)
             except PermissionError:
                 raise StorageError(
                     f"The file {f.path} cannot be read: permission denied."
@@ -654,14 +650,14 @@ def artifacts_of_files(
     of several queries per file."""
     keys = [artifact_key(k) if k is not None else None for k in keys]
     types = hash_local_files(files, max_workers)
-    places = _places([str(f.path) for f in files])
+    places = _places([f.fspath for f in files])
     facts = [
         dict(
             source=Source(f.path, False),
             hash=f.hash,
             hash_type=t,
             size=f.size,
-            suffix=suffix_of(f.path.name),
+            suffix=suffix_of(f.rel.rpartition("/")[2]),
             n_objects=None,
             place=p,
         )
@@ -1274,7 +1270,7 @@ def make_latest(obj: Artifact) -> Artifact:
     is_dir = obj.n_objects is not None
     files = walk_folder(local)[0] if is_dir else None
     if files:  # with their hashes, the new version shares the old one's files
-        for f, (h, _) in zip(files, hash_files([f.path for f in files]), strict=True):
+        for f, (h, _) in zip(files, hash_files([f.fspath for f in files]), strict=True):
             f.hash = h
     return _save_copy(obj, Source(local, is_dir, files))
 

@@ -15,15 +15,38 @@ from pathlib import Path
 from typing import Any, Protocol
 
 
-@dataclass
 class LocalFile:
-    """A file found while walking a local source: absolute path, path relative to the
-    source, size."""
+    """A file found while walking a local source: its path, its path relative to the
+    source, size, and its artifact hash once hashed. Folders hold one per file (10^5 and
+    more), so it is small: slots, the path kept as the string the walk found."""
 
-    path: Path
-    rel: str
-    size: int
-    hash: str | None = None  # the artifact hash of its bytes, once hashed
+    __slots__ = ("fspath", "hash", "rel", "size")
+
+    def __init__(self, path: str | Path, rel: str, size: int, hash: str | None = None):
+        self.fspath = path if isinstance(path, str) else str(path)
+        self.rel, self.size, self.hash = rel, size, hash
+
+    @property
+    def path(self) -> Path:
+        return Path(self.fspath)
+
+    def __fspath__(self) -> str:
+        return self.fspath
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LocalFile):
+            return NotImplemented
+        return (self.fspath, self.rel, self.size, self.hash) == (
+            other.fspath,
+            other.rel,
+            other.size,
+            other.hash,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LocalFile({self.fspath!r}, {self.rel!r}, {self.size})"
 
 
 @dataclass

@@ -400,7 +400,7 @@ class LocalBackend:
             if not path.is_dir():
                 raise StorageError(f"{path} is a file; the record describes a folder.")
             files, _ = walk_folder(path)
-            hashes = [h for h, _ in hash_files([f.path for f in files])]
+            hashes = [h for h, _ in hash_files([f.fspath for f in files])]
             return hash_folder_from_hashes(hashes)[0], sum(f.size for f in files)
         except OSError as exc:
             raise StorageError(f"{path} cannot be read: {exc.strerror or exc}.") from None
