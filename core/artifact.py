@@ -994,7 +994,6 @@ def insert_pending(objs: list[Artifact]) -> None:
             # concurrent new versions of one family take turns for the next free index
             # (on PostgreSQL both would read the same max(uid) and one would fail)
             publish_lock(s)
-        rows = []
         # new versions take the next free index now, one query per few hundred families
         stems = {o.stem_uid for o in objs if split_uid(o.uid)[1] > 0}
         top: dict[str, int] = {}
@@ -1009,15 +1008,15 @@ def insert_pending(objs: list[Artifact]) -> None:
             if obj.version is None or obj.__dict__.get("_ls_auto_version"):
                 obj.version = version_label(obj.uid)
                 obj.__dict__["_ls_auto_version"] = True
-            rows.append(_row_of(obj, user))
         # plain executemany, then ids by uid: INSERT ... RETURNING in parameter order
-        # falls back to one statement per row on SQLite
-        s.connection().execute(table.insert(), rows)
-        by_uid = {o.uid: o for o in objs}
-        uids = list(by_uid)
-        for start in range(0, len(uids), 500):
+        # falls back to one statement per row on SQLite; a few hundred rows at a time (the
+        # rows of 10^5 artifacts at once would be hundreds of MB)
+        for part in _chunked(objs, PROBE_CHUNK):
+            rows = [_row_of(obj, user) for obj in part]
+            s.connection().execute(table.insert(), rows)
+            by_uid = {o.uid: o for o in part}
             found = s.execute(
-                select(table.c.uid, table.c.id).where(table.c.uid.in_(uids[start : start + 500]))
+                select(table.c.uid, table.c.id).where(table.c.uid.in_(list(by_uid)))
             ).all()
             for uid_, id_ in found:
                 by_uid[uid_].__dict__["_ls_row"] = (id_, rows[0]["created_at"])
