@@ -24,7 +24,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import bindparam, delete, false, func, select, true, update
+from sqlalchemy import (
+    bindparam,
+    delete,
+    false,
+    func,
+    literal,
+    null,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Mapped, Session, make_transient_to_detached
 from sqlalchemy.orm.base import instance_state
 
@@ -249,6 +260,24 @@ _BY_PATH = RawStatement(
 )
 
 
+# Both probes of ``Artifact(path, key=…)`` in one round trip: the content's row (kind 0) and
+# the latest row with the key (kind 1); each part is its own indexed lookup.
+_by_hash = _BY_HASH.statement.subquery()
+_by_key = _BY_KEY.statement.subquery()
+_BY_HASH_AND_KEY = RawStatement(
+    union_all(
+        select(literal(0).label("kind"), _by_hash.c.id, null(), null(), null()),
+        select(
+            literal(1).label("kind"),
+            null(),
+            _by_key.c.stem_uid,
+            _by_key.c.key,
+            _by_key.c.description,
+        ),
+    )
+)
+
+
 @dataclass
 class Family:
     """What a new version takes from its family's latest member."""
@@ -432,6 +461,8 @@ def describe_cloud_source(url: str) -> dict[str, Any]:
 
 def in_place(source: Source) -> tuple[int, str, str] | None:
     """(storage id, root, key) when ``source`` lies inside a registered storage root."""
+    if source.cloud is None:  # a local path: string prefixes, no pathlib per file
+        return _places([str(source.path)])[0]
     place = storage_holding(str(source.path))
     if place is None:
         return None
@@ -500,13 +531,15 @@ def find_by_hash(hash_: str, key: str | None = None) -> tuple[Artifact | None, F
     the family of the latest artifact with ``key``, in one round trip."""
 
     def probe() -> tuple[int | None, Any]:
-        # bare probes first: in bulk registration almost every hash is new
+        # bare probes: in bulk registration almost every hash is new
         engine = current().engine()
-        found = _BY_HASH.rows(engine, hash=hash_)
-        if found or not key:
+        if not key:
+            found = _BY_HASH.rows(engine, hash=hash_)
             return (found[0][0] if found else None), None
-        family = _BY_KEY.rows(engine, key=key)
-        return None, (family[0] if family else None)
+        rows = _BY_HASH_AND_KEY.rows(engine, hash=hash_, key=key)
+        found_id = next((r[1] for r in rows if r[0] == 0), None)
+        family = next((r[2:] for r in rows if r[0] == 1), None)
+        return found_id, (None if found_id is not None else family)
 
     found_id, family_row = retrying(probe, what="looking up content by hash")
     if found_id is None:
@@ -782,12 +815,16 @@ def init_fields(
         )
     facts = obj.__dict__.pop("_ls_facts")
     source: Source = facts["source"]
-    obj._ls_source = source  # type: ignore[attr-defined]
-    obj.hash, obj.hash_type, obj.size = facts["hash"], facts["hash_type"], facts["size"]
-    obj.suffix, obj.n_objects = facts["suffix"], facts["n_objects"]
-    obj.description = description
-    obj.visibility = VISIBLE
-    obj.version = str(version) if version is not None else None
+    # A new object's fields go straight into its __dict__: the ORM's attribute events (history
+    # for edits of saved records) cost more than the rest of construction, and nothing reads
+    # a new record's history (``attach`` makes it a saved record with all fields committed).
+    d = obj.__dict__
+    d["_ls_source"] = source
+    d["hash"], d["hash_type"], d["size"] = facts["hash"], facts["hash_type"], facts["size"]
+    d["suffix"], d["n_objects"] = facts["suffix"], facts["n_objects"]
+    d["description"] = description
+    d["visibility"] = VISIBLE
+    d["version"] = str(version) if version is not None else None
     if key is not None:
         key = artifact_key(key)
     place = facts.get("place")
@@ -800,13 +837,13 @@ def init_fields(
                 f"place under the key '{rel}'; it cannot take the key '{key}'."
             )
         source.in_place = True
-        obj.storage_id, obj.key, obj.key_is_virtual = storage_id, rel, False
+        d["storage_id"], d["key"], d["key_is_virtual"] = storage_id, rel, False
         family = facts["family"] if "family" in facts else _path_family(place)
     else:
         if storage is not None and storage.__dict__.get("id") is None:
             raise InvalidArgument("storage= must be a saved ls.Storage.")
-        obj.storage_id = storage.id if storage is not None else _default_storage_id()
-        obj.key, obj.key_is_virtual = key, True
+        d["storage_id"] = storage.id if storage is not None else _default_storage_id()
+        d["key"], d["key_is_virtual"] = key, True
         family = facts.get("family") if key is not None else None
     if key is not None:
         _check_suffix(key, obj.suffix, source)
@@ -857,19 +894,20 @@ def _latest_with_key(key: str) -> Family | None:
 
 
 def _set_family(obj: Artifact, family: Family | None, index: int | None = None) -> None:
+    d = obj.__dict__  # a new object (see init_fields)
     if family is not None:
-        obj.stem_uid = family.stem_uid
-        if obj.key is None and obj.key_is_virtual:
-            obj.key = family.key
-        if obj.description is None:
-            obj.description = family.description
+        d["stem_uid"] = family.stem_uid
+        if d.get("key") is None and d.get("key_is_virtual"):
+            d["key"] = family.key
+        if d.get("description") is None:
+            d["description"] = family.description
         if index is None:
             index = read(lambda s: next_index(s, Artifact, family.stem_uid))
     else:
-        obj.stem_uid = new_stem(ARTIFACT_UID)
+        d["stem_uid"] = new_stem(ARTIFACT_UID)
         index = 0
-    obj.uid = versioned_uid(obj.stem_uid, index)
-    obj.is_latest = True
+    d["uid"] = versioned_uid(d["stem_uid"], index)
+    d["is_latest"] = True
 
 
 def _link_run(obj: Any, run: Any) -> None:
