@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -277,8 +277,8 @@ def _target_storage(storage: Storage | str | None) -> Storage:
 # ---------------------------------------------------------------- the engine
 
 
-def _drain(finished: queue.SimpleQueue[Future], timeout: float) -> list[Future]:
-    """The futures that ended: waits up to `timeout` for the first, then takes what is there."""
+def _drain(finished: queue.SimpleQueue[Any], timeout: float) -> list[Any]:
+    """What ended: waits up to `timeout` for the first outcome, then takes what is there."""
     try:
         done = [finished.get(timeout=timeout)]
     except queue.Empty:
@@ -459,7 +459,8 @@ class _Engine:
             self.set_state(item, "queued")
             return facts
 
-        results = list(pool.map(one, todo))
+        groups = _groups(todo)
+        results = [r for part in pool.map(lambda g: [one(i) for i in g], groups) for r in part]
         return {id(i): f for i, f in zip(todo, results, strict=True) if f is not None}
 
     def skip_registered(self, facts: dict[int, dict[str, Any]]) -> list[UploadItem]:
@@ -536,9 +537,11 @@ class _Engine:
         # Finished futures come through a queue: `concurrent.futures.wait` over thousands of
         # pending futures walks (and locks) every one of them per call, holding the GIL for
         # milliseconds each time an item ends, which starves the UI thread of a front end.
-        finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
-        for item in todo:
-            pool.submit(self.store_one, item).add_done_callback(finished.put)
+        # Small files go several to a task (a task costs more than a small copy); each item's
+        # outcome comes through the queue as soon as it is stored (progress stays per item).
+        finished: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for group in _groups(todo):
+            pool.submit(self.store_group, group, finished)
         remaining, todo_ids = len(todo), {id(i) for i in todo}
         stored: list[UploadItem] = []
         waiting, last_scan = todo, time.monotonic()
@@ -546,7 +549,11 @@ class _Engine:
         while remaining:
             done = _drain(finished, PUBLISH_INTERVAL)
             remaining -= len(done)
-            stored.extend(item for f in done if (item := f.result()) is not None)
+            for outcome in done:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                if outcome is not None:
+                    stored.append(outcome)
             if (
                 self.cancel_item is not None
                 and time.monotonic() - last_scan >= CANCEL_SCAN_INTERVAL
@@ -576,6 +583,15 @@ class _Engine:
         for item in chosen:
             self.set_state(item, "cancelled", expect="queued")
         return waiting
+
+    def store_group(self, group: list[UploadItem], finished: queue.SimpleQueue[Any]) -> None:
+        """Store a group's items one after the other; each outcome (the item if stored,
+        None, or an unexpected exception) goes to ``finished`` at once."""
+        for item in group:
+            try:
+                finished.put(self.store_one(item))
+            except BaseException as exc:  # noqa: BLE001 - re-raised by store_all's loop
+                finished.put(exc)
 
     def store_one(self, item: UploadItem) -> UploadItem | None:
         """Store one item's object (retrying transient errors); the item if it is stored."""
@@ -742,6 +758,26 @@ class _Engine:
                     f"Same content as {first.path}: {first.error}",
                     error_type=first.error_type,
                 )
+
+
+GROUP_FILES = 16  # small items per pool task
+GROUP_BYTES = 1024 * 1024  # a task of several items holds at most this much
+
+
+def _groups(items: list[UploadItem]) -> list[list[UploadItem]]:
+    """Items in plan order, small ones several to a group (one pool task each)."""
+    groups: list[list[UploadItem]] = []
+    current: list[UploadItem] = []
+    size = 0
+    for item in items:
+        if current and (len(current) >= GROUP_FILES or size + item.size > GROUP_BYTES):
+            groups.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += item.size
+    if current:
+        groups.append(current)
+    return groups
 
 
 # ---------------------------------------------------------------- database helpers
