@@ -143,11 +143,29 @@ def share_file(old: Path, dst: Path) -> None:
     except OSError as exc:
         if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):
             raise _write_error(exc, old, dst) from None
-    # copy_file_range lets the file system clone the blocks (a reflink on btrfs/XFS)
     try:
-        shutil.copyfile(old, dst)
+        _clone(old, dst)
     except OSError as exc:
         raise _write_error(exc, old, dst) from None
+
+
+def _clone(old: Path, dst: Path) -> None:
+    """Copy with copy_file_range, which lets the file system share the blocks (a reflink on
+    btrfs and XFS); a plain copy where the kernel refuses (across file systems)."""
+    try:
+        with open(old, "rb") as fin, open(dst, "wb") as fout:
+            left = os.fstat(fin.fileno()).st_size
+            while left > 0:
+                n = os.copy_file_range(fin.fileno(), fout.fileno(), left)
+                if n == 0:
+                    break
+                left -= n
+            if left == 0:
+                return
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+    shutil.copyfile(old, dst)
 
 
 def _write_error(exc: OSError, src: Path, dst: Path) -> StorageError:
@@ -224,27 +242,13 @@ class LocalBackend:
         tmp = self.base / tmp_key(final.name)
         local = Path(source.path)
         try:
-            if not source.is_dir:
-                size = local.stat().st_size
-                try:
-                    got = copy_file_hashing(local, tmp, size, progress.cancel, progress.on_bytes)
-                except StorageError:
-                    if tmp.parent.is_dir():
-                        raise
-                    tmp.parent.mkdir(parents=True, exist_ok=True)  # the first object
-                    got = copy_file_hashing(local, tmp, size, progress.cancel, progress.on_bytes)
-                if expected.hash_type in ("md5", "sha1-fl") and got != expected.hash:
-                    raise StorageError(
-                        f"The file {local} changed after it was hashed; save it again."
-                    )
-            else:
-                tmp.mkdir(parents=True)
-                hashes = self._put_files(source.files or [], tmp, progress, reuse)
-                got = hash_folder_from_hashes(hashes)[0]
-                if expected.hash_type == "md5-d" and got != expected.hash:
-                    raise StorageError(
-                        f"The folder {local} changed after it was hashed; save it again."
-                    )
+            tmp.mkdir(parents=True)
+            hashes = self._put_files(source.files or [], tmp, progress, reuse)
+            got = hash_folder_from_hashes(hashes)[0]
+            if expected.hash_type == "md5-d" and got != expected.hash:
+                raise StorageError(
+                    f"The folder {local} changed after it was hashed; save it again."
+                )
             if final.exists():
                 raise StorageError(
                     f"An object already exists at {final}; refusing to overwrite it."

@@ -149,3 +149,26 @@ def test_s3_folder_versions_copy_server_side(s3_proxy_root, tmp_path: Path) -> N
     report = doctor()
     assert report.ok and report.checked == 1, str(report)
     assert (v2.cache() / "f005.bin").read_bytes() == (src / "f005.bin").read_bytes()
+
+
+def test_without_hard_links_unchanged_files_are_copied(
+    sqlite_instance: Path, tmp_path: Path, monkeypatch
+) -> None:
+    """Across devices (no hard links) the new version gets copies: still complete, verified."""
+    import errno
+
+    from labshelf.storage import local
+
+    src = make_folder(tmp_path / "x", 5)
+    v1 = ls.Artifact(src, key="x").save()
+
+    def no_links(a, b):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    monkeypatch.setattr(local.os, "link", no_links)
+    (src / "f001.bin").write_bytes(b"other")
+    v2 = ls.Artifact(src, key="x").save()
+    a, b = files_of(stored(sqlite_instance, v1)), files_of(stored(sqlite_instance, v2))
+    assert all(b[r].stat().st_ino != a[r].stat().st_ino for r in a)
+    assert all(b[r].read_bytes() == (src / r).read_bytes() for r in b)
+    assert doctor().ok
