@@ -1,7 +1,7 @@
 """Performance at scale (issue 15): many small files, big catalogs, folder versions, memory.
 
     .venv/bin/python tests/benchmarks/bench_scale.py [--files 10000] [--catalogs 0,100000,1000000]
-        [--rss-files 100000] [--s3] [--compare /tmp/venv-with-dvc-and-lamindb] [--only NAME ...]
+        [--rss-files 100000] [--s3] [--s3-files 1000] [--compare /tmp/venv-with-dvc-and-lamindb] [--only NAME ...]
 
 Prints numbers; asserts nothing. Every part runs in a child process of its own (fresh temp
 dirs and instance; peak RSS is that child's). Parts (``--only``):
@@ -14,7 +14,8 @@ dirs and instance; peak RSS is that child's). Parts (``--only``):
   10^6 existing artifacts (bulk-inserted rows), and the plan of the key probe there.
 - ``folder``: a folder of N x 4 KB as one artifact: v1, then one file changed: v2; managed
   storage growth (bytes of distinct inodes under ``.labshelf/``).
-- ``s3``: the same on S3 (moto_server behind a loopback proxy): bytes the client sent for v1, v2.
+- ``s3``: the same on S3 (moto_server behind a loopback proxy): bytes the client sent for v1, v2,
+  for ``--s3-files`` files (moto takes minutes for 10^4 objects on a loaded 2-core machine).
 - ``rss``: peak RSS of a child registering a folder of ``--rss-files`` files (hashing and
   registration), and of ``ls.upload`` planning + hashing them one artifact each (``cancel`` set
   once hashing is over, so nothing is stored).
@@ -403,7 +404,7 @@ def child(args: argparse.Namespace) -> None:
         elif part == "folder":
             part_folder(tmp, n)
         elif part == "s3":
-            part_s3(tmp, n)
+            part_s3(tmp, args.s3_files)
         elif part.startswith("rss:"):
             part_rss(tmp, args.rss_files, part.split(":")[1])
         elif part == "compare":
@@ -416,6 +417,7 @@ def main() -> None:
     parser.add_argument("--catalogs", default="0,100000,1000000")
     parser.add_argument("--rss-files", type=int, default=100_000)
     parser.add_argument("--s3", action="store_true", help="also the S3 folder versions (moto)")
+    parser.add_argument("--s3-files", type=int, default=1_000, help="files of the S3 folder")
     parser.add_argument("--compare", default=None, help="a venv with dvc and lamindb")
     parser.add_argument("--only", nargs="*", choices=PARTS, default=None)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
@@ -437,7 +439,7 @@ def main() -> None:
             runs.append(part)
     for run in runs:
         cmd = [sys.executable, __file__, "--child", run, "--files", str(args.files)]
-        cmd += ["--rss-files", str(args.rss_files)]
+        cmd += ["--rss-files", str(args.rss_files), "--s3-files", str(args.s3_files)]
         if args.compare:
             cmd += ["--compare", args.compare]
         subprocess.run(cmd, check=False)
