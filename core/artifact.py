@@ -24,8 +24,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import and_, bindparam, delete, or_, select, update
-from sqlalchemy.orm import Mapped, Session
+from sqlalchemy import (
+    and_,
+    bindparam,
+    delete,
+    false,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import Mapped, Session, make_transient_to_detached
 from sqlalchemy.orm.base import instance_state
 
 from . import schema
@@ -33,10 +46,10 @@ from .config import default_cache_dir
 from .db import RawStatement, retrying
 from .describe import provenance_lines
 from .errors import IntegrityError, InvalidArgument, LabshelfError, StorageError
-from .hashing import hash_file, hash_files, hash_folder_from_hashes
+from .hashing import CHUNK_THRESHOLD, hash_file, hash_files, hash_folder_from_hashes
 from .humanize import nfc
 from .instance import current
-from .keys import OBJECTS_DIR, object_key, suffix_of, validate_key
+from .keys import OBJECTS_DIR, is_cloud, object_key, suffix_of, validate_key
 from .lineage import HasLineage
 from .loaders import load_path
 from .log import say
@@ -55,11 +68,11 @@ from .records import (
     save_edits,
     sync,
 )
-from .relations import Relation
+from .relations import Relation, columns_of
 from .runtime import gc_paused
 from .schema import PENDING, TRASH, VISIBLE, utcnow
-from .session import current_run, note_input, read, storage_root, user_id, write
-from .storage import Backend, Expected, Progress, Source
+from .session import current_run, note_input, read, storage_root, storage_roots, user_id, write
+from .storage import Backend, Expected, LocalFile, Progress, Reuse, Source
 from .storage.remote import bucket_root, object_hash, split_url
 from .storage.sources import check_local_source, walk_folder
 from .storage.views import VIEWS_DIR, read_only_view
@@ -211,7 +224,7 @@ class Artifact(HasLineage, TrashableRecord, Base):
     def from_dir(cls, path: Any, key: str | None = None, **kwargs: Any) -> list[Artifact]:
         """One unsaved artifact per file of a folder, keyed ``key/relative/path`` (for
         ``ls.save``); files registered already come back as their records."""
-        folder = Path(os.fspath(path)).expanduser()
+        folder = Path(os.path.abspath(Path(os.fspath(path)).expanduser()))
         check_local_source(folder)
         if not folder.is_dir():
             raise InvalidArgument(f"{folder} is not a folder; use ls.Artifact(path) for a file.")
@@ -220,10 +233,15 @@ class Artifact(HasLineage, TrashableRecord, Base):
         for note in notes:
             say(f"skipped {note}")
         prefix = validate_key(key) if key else None
-        return [
-            cls(f.path, key=None if prefix is None else f"{prefix}/{f.rel}", **kwargs)
-            for f in files
-        ]
+        unknown = set(kwargs) - set(FIELDS)
+        if unknown:
+            raise InvalidArgument(
+                f"Artifact.from_dir() got unknown argument(s) {sorted(unknown)}; "
+                f"valid: {sorted(FIELDS)}."
+            )
+        kwargs.pop("follow_symlinks", None)
+        keys = [None if prefix is None else f"{prefix}/{f.rel}" for f in files]
+        return artifacts_of_files(files, keys, **kwargs)
 
     # -- describe()
 
@@ -248,7 +266,7 @@ _BY_HASH = RawStatement(
 )
 _BY_KEY = RawStatement(
     select(A.stem_uid, A.key, A.description)
-    .where(A.key == bindparam("key"), A.is_latest.is_(True), A.visibility >= 0)
+    .where(A.key == bindparam("key"), A.is_latest == true(), A.visibility >= 0)
     .limit(1)
 )
 _BY_PATH = RawStatement(
@@ -256,11 +274,29 @@ _BY_PATH = RawStatement(
     .where(
         A.storage_id == bindparam("storage"),
         A.key == bindparam("key"),
-        A.key_is_virtual.is_(False),
+        A.key_is_virtual == false(),
         A.visibility != PENDING,
     )
     .order_by(A.visibility.desc(), A.is_latest.desc(), A.id.desc())
     .limit(1)
+)
+
+
+# Both probes of ``Artifact(path, key=…)`` in one round trip: the content's row (kind 0) and
+# the latest row with the key (kind 1); each part is its own indexed lookup.
+_by_hash = _BY_HASH.statement.subquery()
+_by_key = _BY_KEY.statement.subquery()
+_BY_HASH_AND_KEY = RawStatement(
+    union_all(
+        select(literal(0).label("kind"), _by_hash.c.id, null(), null(), null()),
+        select(
+            literal(1).label("kind"),
+            null(),
+            _by_key.c.stem_uid,
+            _by_key.c.key,
+            _by_key.c.description,
+        ),
+    )
 )
 
 
@@ -401,11 +437,9 @@ def describe_source(
         raise InvalidArgument(
             f"The folder {local} contains no files; there is nothing to register."
         )
-    try:
-        hashes = [h for h, _ in hash_files([f.path for f in files])]
-    except PermissionError as exc:
-        raise StorageError(f"The file {exc.filename} cannot be read: permission denied.") from None
-    hash_, hash_type = hash_folder_from_hashes(hashes)
+    # per-file hashes stay with the files: a new version of a folder shares the unchanged ones
+    hash_local_files(files)
+    hash_, hash_type = hash_folder_from_hashes(f.hash or "" for f in files)
     return dict(
         source=Source(absolute, True, files, notes),
         hash=hash_,
@@ -452,6 +486,8 @@ def describe_cloud_source(url: str) -> dict[str, Any]:
 
 def in_place(source: Source) -> tuple[int, str, str] | None:
     """(storage id, root, key) when ``source`` lies inside a registered storage root."""
+    if source.cloud is None:  # a local path: string prefixes, no pathlib per file
+        return _places([str(source.path)])[0]
     place = storage_holding(str(source.path))
     if place is None:
         return None
@@ -495,7 +531,7 @@ def _path_family(place: tuple[int, str, str]) -> Family | None:
             .where(
                 a.c.storage_id == storage_id,
                 a.c.key == key,
-                a.c.key_is_virtual.is_(False),
+                a.c.key_is_virtual == false(),
                 a.c.visibility >= 0,
             )
             .order_by(a.c.is_latest.desc(), a.c.id.desc())
@@ -520,13 +556,15 @@ def find_by_hash(hash_: str, key: str | None = None) -> tuple[Artifact | None, F
     the family of the latest artifact with ``key``, in one round trip."""
 
     def probe() -> tuple[int | None, Any]:
-        # bare probes first: in bulk registration almost every hash is new
+        # bare probes: in bulk registration almost every hash is new
         engine = current().engine()
-        found = _BY_HASH.rows(engine, hash=hash_)
-        if found or not key:
+        if not key:
+            found = _BY_HASH.rows(engine, hash=hash_)
             return (found[0][0] if found else None), None
-        family = _BY_KEY.rows(engine, key=key)
-        return None, (family[0] if family else None)
+        rows = _BY_HASH_AND_KEY.rows(engine, hash=hash_, key=key)
+        found_id = next((r[1] for r in rows if r[0] == 0), None)
+        family = next((r[2:] for r in rows if r[0] == 1), None)
+        return found_id, (None if found_id is not None else family)
 
     found_id, family_row = retrying(probe, what="looking up content by hash")
     if found_id is None:
@@ -539,6 +577,246 @@ def find_by_hash(hash_: str, key: str | None = None) -> tuple[Artifact | None, F
             "duplicate."
         )
     return found, None
+
+
+# ---------------------------------------------------------------- many files at once
+
+PROBE_CHUNK = 500  # values per IN list of a bulk probe
+HASH_CHUNK = 64  # files hashed per pool task
+
+
+def hash_probe(hashes: list[str]) -> Any:
+    """Every registered (not pending) row with one of these hashes."""
+    return select(schema.artifacts).where(A.hash.in_(hashes), A.visibility != PENDING)
+
+
+def key_probe(keys: list[str]) -> Any:
+    """The latest visible or hidden row of each of these keys."""
+    return select(A.key, A.stem_uid, A.description).where(
+        A.key.in_(keys), A.is_latest == true(), A.visibility >= 0
+    )
+
+
+def path_probe(storage_id: int, keys: list[str]) -> Any:
+    """The rows of paths registered in place in a storage (not pending)."""
+    return select(schema.artifacts).where(
+        A.storage_id == storage_id,
+        A.key.in_(keys),
+        A.key_is_virtual == false(),
+        A.visibility != PENDING,
+    )
+
+
+def publish_probe(hashes: list[str]) -> Any:
+    """Registered rows (visible, hidden or trashed) with one of these hashes."""
+    return select(A.hash, A.id, A.stem_uid).where(A.hash.in_(hashes), A.visibility >= TRASH)
+
+
+def pending_probe(hashes: list[str], storage_id: int) -> Any:
+    """Pending rows of interrupted uploads of these contents to a storage."""
+    return select(schema.artifacts).where(
+        A.hash.in_(hashes),
+        # ``+ 0``: the indexes on visibility and storage_id must not serve this (SQLite
+        # without statistics preferred them to the hash index, yet one storage may hold
+        # every row); the hash index is selective whatever the statistics say
+        A.visibility + 0 == PENDING,
+        A.storage_id + 0 == storage_id,
+        A.key_is_virtual == true(),
+    )
+
+
+def top_uid_probe(stems: list[str]) -> Any:
+    """The highest uid of each of these families."""
+    return select(A.stem_uid, func.max(A.uid)).where(A.stem_uid.in_(stems)).group_by(A.stem_uid)
+
+
+def _chunked(values: Iterable[Any], size: int = PROBE_CHUNK) -> Iterable[list[Any]]:
+    values = list(values)
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+def _rank(row: Any) -> tuple[int, bool, int]:
+    """The order of the single-file probes: visible first, then latest, then newest."""
+    return (row["visibility"], bool(row["is_latest"]), row["id"])
+
+
+def _best_rows(rows: Iterable[Any], field: str) -> dict[Any, Any]:
+    best: dict[Any, Any] = {}
+    for row in rows:
+        key = row[field]
+        if key not in best or _rank(row) > _rank(best[key]):
+            best[key] = row
+    return best
+
+
+def hash_local_files(files: list[LocalFile], max_workers: int = 8) -> list[str]:
+    """Hash the files that have no hash yet (in the pool, several per task); their hash types."""
+    todo = [f for f in files if f.hash is None]
+    types: dict[int, str] = {}
+
+    def part(chunk: list[LocalFile]) -> None:
+        for f in chunk:
+            try:
+                f.hash, types[id(f)] = hash_file(f.fspath, f.size)
+            except PermissionError:
+                raise StorageError(
+                    f"The file {f.path} cannot be read: permission denied."
+                ) from None
+            except FileNotFoundError:
+                raise InvalidArgument(f"The path {f.path} does not exist.") from None
+
+    chunks = list(_chunked(todo, HASH_CHUNK))
+    if len(chunks) < 2 or max_workers <= 1:
+        for chunk in chunks:
+            part(chunk)
+    else:
+        with ThreadPoolExecutor(max_workers, thread_name_prefix="ls-hash") as pool:
+            list(pool.map(part, chunks))
+    return [types.get(id(f)) or ("md5" if f.size <= CHUNK_THRESHOLD else "sha1-fl") for f in files]
+
+
+def _places(paths: list[str]) -> list[tuple[int, str, str] | None]:
+    """``in_place`` of many local paths (the registered roots are read once)."""
+    roots = sorted(
+        ((i, r) for i, r in storage_roots() if not is_cloud(r)), key=lambda x: -len(x[1])
+    )
+    out: list[tuple[int, str, str] | None] = []
+    for path in paths:
+        found = None
+        for storage_id, root in roots:  # the innermost root first
+            prefix = root.rstrip(os.sep) + os.sep
+            if path.startswith(prefix):
+                rel = path[len(prefix) :].replace(os.sep, "/")
+                if rel.split("/")[0] == OBJECTS_DIR:
+                    raise InvalidArgument(
+                        f"{path} lies inside labshelf's own folder of storage {root} "
+                        f"({OBJECTS_DIR}/), where it keeps its objects; it cannot be registered."
+                    )
+                found = (storage_id, root, in_place_key(root, rel))
+                break
+        out.append(found)
+    return out
+
+
+def artifacts_of_files(
+    files: list[LocalFile], keys: list[str | None], *, max_workers: int = 8, **kwargs: Any
+) -> list[Artifact]:
+    """``[Artifact(f.path, key=k, **kwargs) …]`` for many local files, with the same results
+    (a registered content or path gives its record; a trashed one raises) but batched: files
+    hashed in the pool, and one ``IN`` query per few hundred hashes, keys or paths instead
+    of several queries per file."""
+    keys = [artifact_key(k) if k is not None else None for k in keys]
+    types = hash_local_files(files, max_workers)
+    places = _places([f.fspath for f in files])
+    facts = [
+        dict(
+            source=Source(f.path, False),
+            hash=f.hash,
+            hash_type=t,
+            size=f.size,
+            suffix=suffix_of(f.rel.rpartition("/")[2]),
+            n_objects=None,
+            place=p,
+        )
+        for f, t, p in zip(files, types, places, strict=True)
+    ]
+    by_path: dict[tuple[int, str], Any] = {}
+    by_hash: dict[str, Any] = {}
+    in_place_keys: dict[int, set[str]] = {}
+    for fact in facts:
+        if fact["place"] is not None:
+            in_place_keys.setdefault(fact["place"][0], set()).add(fact["place"][2])
+    content = {f["hash"] for f in facts if f["place"] is None and f["size"] > 0}
+
+    def probe(s: Session) -> None:
+        for storage_id, names in in_place_keys.items():
+            for chunk in _chunked(sorted(names)):
+                rows = s.execute(path_probe(storage_id, chunk)).mappings().all()
+                for key, row in _best_rows(rows, "key").items():
+                    by_path[(storage_id, key)] = row
+        for chunk in _chunked(sorted(content)):
+            by_hash.update(_best_rows(s.execute(hash_probe(chunk)).mappings().all(), "hash"))
+
+    read(probe, what="looking up content by hash")
+    out: list[Artifact | None] = [None] * len(files)
+    new: list[int] = []
+    for n, fact in enumerate(facts):
+        place = fact["place"]
+        if place is not None:
+            row = by_path.get((place[0], place[2]))
+            if row is not None and row["hash"] == fact["hash"]:
+                if row["visibility"] == TRASH:
+                    raise IntegrityError(
+                        f"The artifact of {place[2]} is in the trash (uid {row['uid']}); "
+                        f"restore it with ls.Artifact.get('{row['uid']}').restore()."
+                    )
+                out[n] = record_from_row(Artifact, row)
+                continue
+            fact["family"] = (
+                Family(row["stem_uid"], row["key"], row["description"])
+                if row is not None and row["visibility"] >= 0
+                else None
+            )
+        elif fact["hash"] in by_hash and fact["size"] > 0:
+            row = by_hash[fact["hash"]]
+            if row["visibility"] == TRASH:
+                raise IntegrityError(
+                    f"An artifact with the same content as {fact['source'].path} is in the "
+                    f"trash (uid {row['uid']}); restore it with "
+                    f"ls.Artifact.get('{row['uid']}').restore() instead of saving a duplicate."
+                )
+            out[n] = record_from_row(Artifact, row)
+            continue
+        new.append(n)
+    if len(new) < len(files):
+        say(f"{len(files) - len(new)} of {len(files)} file(s) are registered already")
+    built = build_new([facts[n] for n in new], [keys[n] for n in new], **kwargs)
+    for n, obj in zip(new, built, strict=True):
+        out[n] = obj
+    return out  # type: ignore[return-value]
+
+
+def build_new(facts: list[dict[str, Any]], keys: list[str | None], **kwargs: Any) -> list[Artifact]:
+    """New, unsaved artifacts from ``describe_source``-like facts (hashed, no duplicate):
+    the latest version of each key and each family's next index in one query per few
+    hundred, no query per file."""
+    missing = [f for f in facts if "place" not in f]
+    for fact, place in zip(missing, _places([str(f["source"].path) for f in missing]), strict=True):
+        fact["place"] = place
+    families: dict[str, Family] = {}
+    wanted = {k for f, k in zip(facts, keys, strict=True) if k is not None and not f["place"]}
+
+    def probe(s: Session) -> None:
+        for chunk in _chunked(sorted(wanted)):
+            for key, stem, description in s.execute(key_probe(chunk)).all():
+                families[key] = Family(stem, key, description)
+
+    if wanted:
+        read(probe, what="looking up keys")
+    for fact, key in zip(facts, keys, strict=True):
+        if "family" not in fact:
+            fact["family"] = families.get(key) if key is not None else None
+    stems = {f["family"].stem_uid for f in facts if f.get("family") is not None}
+    top: dict[str, int] = {}
+
+    def indexes(s: Session) -> None:
+        for chunk in _chunked(sorted(stems)):
+            for stem, uid in s.execute(top_uid_probe(chunk)).all():
+                top[stem] = split_uid(uid)[1] + 1
+
+    if stems:
+        read(indexes, what="looking up versions")
+    out = []
+    for fact, key in zip(facts, keys, strict=True):
+        family = fact.get("family")
+        if family is not None:
+            fact["index"] = top.get(family.stem_uid, 0)
+        obj = object.__new__(Artifact)
+        obj.__dict__["_ls_facts"] = fact
+        obj.__init__(fact["source"].path, key=key, **kwargs)  # type: ignore[misc]
+        out.append(obj)
+    return out
 
 
 def init_fields(
@@ -562,12 +840,16 @@ def init_fields(
         )
     facts = obj.__dict__.pop("_ls_facts")
     source: Source = facts["source"]
-    obj._ls_source = source  # type: ignore[attr-defined]
-    obj.hash, obj.hash_type, obj.size = facts["hash"], facts["hash_type"], facts["size"]
-    obj.suffix, obj.n_objects = facts["suffix"], facts["n_objects"]
-    obj.description = description
-    obj.visibility = VISIBLE
-    obj.version = str(version) if version is not None else None
+    # A new object's fields go straight into its __dict__: the ORM's attribute events (history
+    # for edits of saved records) cost more than the rest of construction, and nothing reads
+    # a new record's history (``attach`` makes it a saved record with all fields committed).
+    d = obj.__dict__
+    d["_ls_source"] = source
+    d["hash"], d["hash_type"], d["size"] = facts["hash"], facts["hash_type"], facts["size"]
+    d["suffix"], d["n_objects"] = facts["suffix"], facts["n_objects"]
+    d["description"] = nfc(description) if isinstance(description, str) else description
+    d["visibility"] = VISIBLE
+    d["version"] = str(version) if version is not None else None
     if key is not None:
         key = artifact_key(key)
     place = facts.get("place")
@@ -580,20 +862,21 @@ def init_fields(
                 f"place under the key '{rel}'; it cannot take the key '{key}'."
             )
         source.in_place = True
-        obj.storage_id, obj.key, obj.key_is_virtual = storage_id, rel, False
-        family = _path_family(place)
+        d["storage_id"], d["key"], d["key_is_virtual"] = storage_id, rel, False
+        family = facts["family"] if "family" in facts else _path_family(place)
     else:
         if storage is not None and storage.__dict__.get("id") is None:
             raise InvalidArgument("storage= must be a saved ls.Storage.")
-        obj.storage_id = storage.id if storage is not None else _default_storage_id()
-        obj.key, obj.key_is_virtual = key, True
+        d["storage_id"] = storage.id if storage is not None else _default_storage_id()
+        d["key"], d["key_is_virtual"] = key, True
         family = facts.get("family") if key is not None else None
     if key is not None:
         _check_suffix(key, obj.suffix, source)
+    index = facts.get("index")  # the family's next free index, when looked up in bulk
     if revises is not None:
-        family = _family_of(revises)
+        family, index = _family_of(revises), None
         obj.__dict__["_ls_revises"] = revises
-    _set_family(obj, family)
+    _set_family(obj, family, index)
     _link_run(obj, run)
 
 
@@ -635,19 +918,21 @@ def _latest_with_key(key: str) -> Family | None:
     return Family(*rows[0]) if rows else None
 
 
-def _set_family(obj: Artifact, family: Family | None) -> None:
+def _set_family(obj: Artifact, family: Family | None, index: int | None = None) -> None:
+    d = obj.__dict__  # a new object (see init_fields)
     if family is not None:
-        obj.stem_uid = family.stem_uid
-        if obj.key is None and obj.key_is_virtual:
-            obj.key = family.key
-        if obj.description is None:
-            obj.description = family.description
-        index = read(lambda s: next_index(s, Artifact, family.stem_uid))
+        d["stem_uid"] = family.stem_uid
+        if d.get("key") is None and d.get("key_is_virtual"):
+            d["key"] = family.key
+        if d.get("description") is None:
+            d["description"] = family.description
+        if index is None:
+            index = read(lambda s: next_index(s, Artifact, family.stem_uid))
     else:
-        obj.stem_uid = new_stem(ARTIFACT_UID)
+        d["stem_uid"] = new_stem(ARTIFACT_UID)
         index = 0
-    obj.uid = versioned_uid(obj.stem_uid, index)
-    obj.is_latest = True
+    d["uid"] = versioned_uid(d["stem_uid"], index)
+    d["is_latest"] = True
 
 
 def _link_run(obj: Any, run: Any) -> None:
@@ -788,8 +1073,6 @@ def insert_pending(objs: list[Artifact]) -> None:
             # turns (on PostgreSQL both would read the same max(uid) and one would fail)
             publish_lock(s)
         families = _families_of_keys(s, new_keys)
-        taken: dict[str, int] = {}  # the highest index given to each family in this batch
-        rows = []
         for obj in objs:
             if _starts_family(obj):
                 family = families.setdefault(obj.key, Family(obj.stem_uid, obj.key, None))
@@ -797,22 +1080,32 @@ def insert_pending(objs: list[Artifact]) -> None:
                     obj.stem_uid, obj.uid = family.stem_uid, versioned_uid(family.stem_uid, 1)
                     if obj.description is None:
                         obj.description = family.description
-            if split_uid(obj.uid)[1] > 0:  # a new version: take the next free index now
-                index = max(next_index(s, Artifact, obj.stem_uid), taken.get(obj.stem_uid, -1) + 1)
+        # new versions take the next free index now, one query per few hundred families
+        stems = {o.stem_uid for o in objs if split_uid(o.uid)[1] > 0}
+        top: dict[str, int] = {}
+        for chunk in _chunked(sorted(stems)):
+            for stem, uid in s.execute(top_uid_probe(chunk)).all():
+                top[stem] = split_uid(uid)[1] + 1
+        for obj in objs:  # a family's first version in this very batch holds index 0
+            if obj.stem_uid in stems and split_uid(obj.uid)[1] == 0:
+                top[obj.stem_uid] = max(top.get(obj.stem_uid, 0), 1)
+        for obj in objs:
+            if split_uid(obj.uid)[1] > 0:
+                index = top.get(obj.stem_uid, 0)
+                top[obj.stem_uid] = index + 1  # two new versions of one family in a batch
                 obj.uid = versioned_uid(obj.stem_uid, index)
-            taken[obj.stem_uid] = max(taken.get(obj.stem_uid, -1), split_uid(obj.uid)[1])
             if obj.version is None or obj.__dict__.get("_ls_auto_version"):
                 obj.version = version_label(obj.uid)
                 obj.__dict__["_ls_auto_version"] = True
-            rows.append(_row_of(obj, user))
         # plain executemany, then ids by uid: INSERT ... RETURNING in parameter order
-        # falls back to one statement per row on SQLite
-        s.connection().execute(table.insert(), rows)
-        by_uid = {o.uid: o for o in objs}
-        uids = list(by_uid)
-        for start in range(0, len(uids), 500):
+        # falls back to one statement per row on SQLite; a few hundred rows at a time (the
+        # rows of 10^5 artifacts at once would be hundreds of MB)
+        for part in _chunked(objs, PROBE_CHUNK):
+            rows = [_row_of(obj, user) for obj in part]
+            s.connection().execute(table.insert(), rows)
+            by_uid = {o.uid: o for o in part}
             found = s.execute(
-                select(table.c.uid, table.c.id).where(table.c.uid.in_(uids[start : start + 500]))
+                select(table.c.uid, table.c.id).where(table.c.uid.in_(list(by_uid)))
             ).all()
             for uid_, id_ in found:
                 by_uid[uid_].__dict__["_ls_row"] = (id_, rows[0]["created_at"])
@@ -849,11 +1142,42 @@ def _families_of_keys(s: Session, keys: set[str | None]) -> dict[str | None, Fam
 
 
 def store_object(obj: Artifact, **progress: Any) -> None:
-    """Step 2: copy the bytes of a virtual-key artifact into its storage, verified."""
+    """Step 2: copy the bytes of a virtual-key artifact into its storage, verified; a new
+    version of a folder shares the previous version's unchanged files (``Reuse``)."""
     source: Source = obj._ls_source  # type: ignore[attr-defined]
     if source.in_place:
         return
-    _backend(obj).put(source, stored_key(obj), expected(obj), Progress(**progress))
+    reuse = obj.__dict__.get("_ls_reuse")
+    if reuse is None and source.is_dir and split_uid(obj.uid)[1] > 0:
+        reuse = _reusable(obj)
+    _backend(obj).put(source, stored_key(obj), expected(obj), Progress(**progress), reuse)
+
+
+_EARLIER_FOLDER = RawStatement(
+    select(A.uid)
+    .where(
+        A.stem_uid == bindparam("stem"),
+        A.uid < bindparam("uid"),
+        A.storage_id == bindparam("storage"),
+        A.key_is_virtual == true(),
+        A.n_objects.is_not(None),
+        A.visibility >= TRASH,
+    )
+    .order_by(A.uid.desc())
+    .limit(1)
+)
+
+
+def _reusable(obj: Artifact) -> Reuse | None:
+    """The stored folder of this artifact's nearest earlier version in the same storage,
+    whose unchanged files the new version shares."""
+    rows = retrying(
+        lambda: _EARLIER_FOLDER.rows(
+            current().engine(), stem=obj.stem_uid, uid=obj.uid, storage=obj.storage_id
+        ),
+        what="looking up the previous version",
+    )
+    return Reuse(object_key(rows[0][0], "")) if rows else None
 
 
 def publish(objs: list[Artifact]) -> list[Artifact]:
@@ -864,7 +1188,6 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
     row does not count (it republishes old content of its family on purpose), nor do
     in-place rows (registered by path) and empty files.
     """
-    ids = [o.id for o in objs]
     table = schema.artifacts
 
     def run(s: Session) -> list[Artifact]:
@@ -873,29 +1196,29 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
         by_hash = {o.hash: o for o in objs if o.key_is_virtual and o.size}
         hashes = list(by_hash)
         for i in range(0, len(hashes), 500):
-            rows = s.execute(
-                select(table.c.hash, table.c.id, table.c.stem_uid).where(
-                    table.c.hash.in_(hashes[i : i + 500]), table.c.visibility >= TRASH
-                )
-            ).all()
+            rows = s.execute(publish_probe(hashes[i : i + 500])).all()
             dup_ids.update(
                 by_hash[h].id
                 for h, other, stem in rows
                 if by_hash[h].id != other
                 and (stem != by_hash[h].stem_uid or not by_hash[h].__dict__.get("_ls_republish"))
             )
-        keep = [i for i in ids if i not in dup_ids]
+        kept_objs = [o for o in objs if o.id not in dup_ids]
+        # the first version of a new family (a fresh random stem) is its only member, so it
+        # is the latest: set at once; other families' latest is recomputed
+        first = [o.id for o in kept_objs if split_uid(o.uid)[1] == 0]
+        later = [o.id for o in kept_objs if split_uid(o.uid)[1] > 0]
         now = utcnow()
-        for i in range(0, len(keep), 500):
-            s.execute(
-                update(table)
-                .where(table.c.id.in_(keep[i : i + 500]))
-                .values(visibility=VISIBLE, updated_at=now)
-            )
+        for ids_, latest in ((first, {"is_latest": True}), (later, {})):
+            for chunk in _chunked(ids_):
+                s.execute(
+                    update(table)
+                    .where(table.c.id.in_(chunk))
+                    .values(visibility=VISIBLE, updated_at=now, **latest)
+                )
         if dup_ids:
             s.execute(delete(table).where(table.c.id.in_(dup_ids)))
-        kept_objs = [o for o in objs if o.id not in dup_ids]
-        recompute_latest(s, Artifact, [o.stem_uid for o in kept_objs])
+        recompute_latest(s, Artifact, [o.stem_uid for o in kept_objs if split_uid(o.uid)[1] > 0])
         return [o for o in objs if o.id in dup_ids]
 
     return write(run, what="publishing artifacts")
@@ -926,8 +1249,17 @@ def attach(objs: list[Artifact]) -> None:
         row_id, created = obj.__dict__.pop("_ls_row", (obj.id, utcnow()))
         row.update(id=row_id, visibility=VISIBLE, created_at=created, updated_at=created)
         row["created_by_id"] = obj.created_by_id
-        as_saved(obj, row)
-    refresh_latest_flags(objs)
+        if split_uid(obj.uid)[1] == 0 and instance_state(obj).key is None:
+            # a new object becomes a saved record: its fields as committed values at once
+            # (``as_saved`` sets them one by one through the ORM's events: ~5x slower)
+            row["is_latest"] = True  # the only member of its family (see publish)
+            obj.__dict__.update(row)
+            for name in columns_of(Artifact):
+                obj.__dict__.setdefault(name, None)
+            make_transient_to_detached(obj)
+        else:
+            as_saved(obj, row)
+    refresh_latest_flags([o for o in objs if split_uid(o.uid)[1] > 0])
     revised = [o.__dict__.pop("_ls_revises") for o in objs if "_ls_revises" in o.__dict__]
     refresh_latest_flags(revised)
 
@@ -950,8 +1282,11 @@ def save_new(objs: list[Artifact], max_workers: int = 8) -> list[tuple[Artifact,
         if len(todo) == 1 or max_workers <= 1:
             results = [_try_store(o) for o in todo]
         else:
+            # tasks of several objects: a pool task per small file costs more than its copy
+            size = max(1, min(STORE_CHUNK, len(todo) // (max_workers * 4)))
+            chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
             with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ls-store") as pool:
-                results = list(pool.map(_try_store, todo))
+                results = [r for part in pool.map(_try_store_all, chunks) for r in part]
     except BaseException:
         discard_pending(todo)
         raise
@@ -997,6 +1332,13 @@ def _become_winners(duplicates: list[Artifact]) -> None:
 
 def _source(obj: Artifact) -> str:
     return str(obj._ls_source.path)  # type: ignore[attr-defined]
+
+
+STORE_CHUNK = 32
+
+
+def _try_store_all(objs: list[Artifact]) -> list[Exception | None]:
+    return [_try_store(o) for o in objs]
 
 
 def _try_store(obj: Artifact) -> Exception | None:
@@ -1066,6 +1408,9 @@ def make_latest(obj: Artifact) -> Artifact:
     local = local_copy(obj)
     is_dir = obj.n_objects is not None
     files = walk_folder(local)[0] if is_dir else None
+    if files:  # with their hashes, the new version shares the old one's files
+        for f, (h, _) in zip(files, hash_files([f.fspath for f in files]), strict=True):
+            f.hash = h
     return _save_copy(obj, Source(local, is_dir, files))
 
 
@@ -1089,6 +1434,8 @@ def _save_copy(old: Artifact, source: Source) -> Artifact:
     new.uid = versioned_uid(old.stem_uid, 1)  # the free index is taken in insert_pending
     new.__dict__["_ls_republish"] = True  # old content again, on purpose: no duplicate
     new._ls_source = source
+    if old.n_objects is not None and old.storage_id == new.storage_id:
+        new.__dict__["_ls_reuse"] = Reuse(object_key(old.uid, ""))
     new.__dict__["_ls_revises"] = old
     _link_run(new, None)
     failures = save_new([new])

@@ -101,6 +101,33 @@ def _one_latest(table: str) -> Index:
     )
 
 
+# Per-item lookups on hot paths, each served by one composite index whatever the planner's
+# statistics say (migration 0007; tests/core/test_query_plans.py checks the plans). No
+# single-column index on a low-cardinality column (``is_latest``: nearly every row is the
+# latest) competes with them: SQLite without statistics took such an index for the
+# latest-by-key probe and scanned the table.
+HOT_PATH_INDEXES: dict[str, dict[str, tuple[str, ...]]] = {
+    "artifacts": {
+        # content probes (Artifact(), ls.save, ls.upload planning, publish's dedup)
+        "ix_artifacts_hash_visibility": ("hash", "visibility"),
+        # the latest version with a key (Artifact(key=…), from_dir, upload)
+        "ix_artifacts_key_is_latest": ("key", "is_latest"),
+        # a path registered in place in a storage (also the storage foreign key's index)
+        "ix_artifacts_storage_id_key": ("storage_id", "key"),
+        # a family's members and its highest uid (next_index, recompute_latest)
+        "ix_artifacts_stem_uid_uid": ("stem_uid", "uid"),
+    },
+    "collections": {
+        # the latest collection with a name (Collection(name=…) makes its next version)
+        "ix_collections_name_is_latest": ("name", "is_latest"),
+    },
+}
+
+
+def _hot_path_indexes(table: str) -> list[Index]:
+    return [Index(name, *cols) for name, cols in HOT_PATH_INDEXES[table].items()]
+
+
 users = Table(
     "users",
     metadata,
@@ -180,13 +207,13 @@ artifacts = Table(
     metadata,
     _id(),
     Column("uid", uid_type(20), nullable=False, unique=True),
-    Column("stem_uid", uid_type(16), nullable=False, index=True),
-    Column("key", String(1000), index=True),
+    Column("stem_uid", uid_type(16), nullable=False),
+    Column("key", String(1000)),
     Column("description", Text),
-    Column("storage_id", Integer, ForeignKey("storages.id"), nullable=False, index=True),
+    Column("storage_id", Integer, ForeignKey("storages.id"), nullable=False),
     Column("suffix", String(30), nullable=False, default=""),
     Column("size", BigInteger),
-    Column("hash", String(30), index=True),
+    Column("hash", String(30)),
     Column("hash_type", String(20)),
     Column("n_objects", Integer),
     Column("n_observations", BigInteger),
@@ -194,13 +221,14 @@ artifacts = Table(
     Column("visibility", SmallInteger, nullable=False, default=VISIBLE, index=True),
     Column("key_is_virtual", Boolean, nullable=False, default=True),
     Column("version", String(50)),
-    Column("is_latest", Boolean, nullable=False, default=True, index=True),
+    Column("is_latest", Boolean, nullable=False, default=True),
     Column("transform_id", Integer, ForeignKey("transforms.id"), index=True),
     Column("run_id", Integer, ForeignKey("runs.id"), index=True),
     _created_by(),
     _created_at(),
     _updated_at(),
     _one_latest("artifacts"),
+    *_hot_path_indexes("artifacts"),
 )
 
 collections = Table(
@@ -209,14 +237,14 @@ collections = Table(
     _id(),
     Column("uid", uid_type(20), nullable=False, unique=True),
     Column("stem_uid", uid_type(16), nullable=False, index=True),
-    Column("name", String(300), nullable=False, index=True),
+    Column("name", String(300), nullable=False),
     Column("description", Text),
     Column("hash", String(30), index=True),
     Column("reference", String(1000)),
     Column("reference_type", String(100)),
     Column("visibility", SmallInteger, nullable=False, default=VISIBLE, index=True),
     Column("version", String(50)),
-    Column("is_latest", Boolean, nullable=False, default=True, index=True),
+    Column("is_latest", Boolean, nullable=False, default=True),
     Column("transform_id", Integer, ForeignKey("transforms.id"), index=True),
     Column("run_id", Integer, ForeignKey("runs.id"), index=True),
     Column("meta_artifact_id", Integer, ForeignKey("artifacts.id")),
@@ -224,6 +252,7 @@ collections = Table(
     _created_at(),
     _updated_at(),
     _one_latest("collections"),
+    *_hot_path_indexes("collections"),
 )
 
 collection_artifacts = Table(

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -33,10 +33,11 @@ from .config import normalize_storage
 from .errors import InvalidArgument, LabshelfError, StorageError
 from .filekinds import is_os_junk
 from .instance import current
-from .keys import is_cloud, relative_key, validate_key
+from .keys import is_cloud, validate_key
 from .log import say, warn
+from .records import record_from_row
 from .runtime import gc_paused
-from .schema import PENDING, VISIBLE
+from .schema import VISIBLE
 from .session import read, storage_root, storage_roots
 from .storage import Cancelled, TransientStorageError, UploadCancelled
 from .storage.sources import OS_CLUTTER, check_local_source, walk_folder
@@ -66,7 +67,7 @@ RETRY_DELAYS = (0.25, 1.0)  # backoff before the 2nd and 3rd attempt
 TRIP_AFTER = 3  # items failing in a row on transient errors: the storage is unreachable
 
 
-@dataclass
+@dataclass(slots=True)
 class UploadItem:
     """One planned artifact: a local file or folder, its key and where it stands."""
 
@@ -318,8 +319,8 @@ def _target_storage(storage: Storage | str | None) -> Storage:
 # ---------------------------------------------------------------- the engine
 
 
-def _drain(finished: queue.SimpleQueue[Future], timeout: float) -> list[Future]:
-    """The futures that ended: waits up to `timeout` for the first, then takes what is there."""
+def _drain(finished: queue.SimpleQueue[Any], timeout: float) -> list[Any]:
+    """What ended: waits up to `timeout` for the first outcome, then takes what is there."""
     try:
         done = [finished.get(timeout=timeout)]
     except queue.Empty:
@@ -502,7 +503,8 @@ class _Engine:
             self.set_state(item, "queued")
             return facts
 
-        results = list(pool.map(one, todo))
+        groups = _groups(todo)
+        results = [r for part in pool.map(lambda g: [one(i) for i in g], groups) for r in part]
         return {id(i): f for i, f in zip(todo, results, strict=True) if f is not None}
 
     def skip_registered(self, facts: dict[int, dict[str, Any]]) -> list[UploadItem]:
@@ -535,34 +537,37 @@ class _Engine:
 
     def prepare_records(self, pool: ThreadPoolExecutor, new: list[UploadItem]) -> None:
         """Build the new artifacts (in the pool: they read the database) and insert pending rows."""
-        roots = _storage_roots()
+        prefixes = tuple(r.rstrip(os.sep) + os.sep for r in _storage_roots() if not is_cloud(r))
         adopted = _pending_by_hash([self.facts[id(i)]["hash"] for i in new], self.storage.id)
 
-        def one(item: UploadItem) -> None:
+        build: list[UploadItem] = []
+        for item in new:
             if self.cancel.is_set():
-                return  # left queued: ``finish`` ends it cancelled
+                break  # the rest stay queued: ``finish`` ends them cancelled
             if self.item_cancelled(item):
                 self.set_state(item, "cancelled")
-                return
+                continue
             facts = self.facts[id(item)]
-            in_place = any(relative_key(r, str(item.path)) for r in roots)
+            in_place = str(item.path).startswith(prefixes)
             row = adopted.get((facts["hash"], item.key))
-            try:
-                item.artifact = (
-                    _adopt(row, facts)
-                    if row is not None and not in_place
-                    else art.from_facts(
-                        facts,
-                        key=None if in_place else item.key,
-                        description=self.description,
-                        run=self.run_,
-                        storage=self.storage,
-                    )
-                )
-            except LabshelfError as exc:
-                self.set_state(item, "failed", str(exc), error_type=type(exc).__name__)
-
-        list(pool.map(one, new))
+            if row is not None and not in_place:
+                item.artifact = _adopt(row, facts)
+            else:
+                facts["in_place_upload"] = in_place
+                build.append(item)
+        kwargs = dict(description=self.description, run=self.run_, storage=self.storage)
+        keys = [None if self.facts[id(i)].pop("in_place_upload") else i.key for i in build]
+        try:  # the families of all keys in one query per few hundred
+            built = art.build_new([self.facts[id(i)] for i in build], keys, **kwargs)
+            for item, obj in zip(build, built, strict=True):
+                item.artifact = obj
+        except LabshelfError:  # one bad item: build them one by one, failing only it
+            for item, key in zip(build, keys, strict=True):
+                try:
+                    item.artifact = art.from_facts(self.facts[id(item)], key=key, **kwargs)
+                except LabshelfError as exc:
+                    self.set_state(item, "failed", str(exc), error_type=type(exc).__name__)
+        self.facts = {}  # the artifacts hold what they need (memory: 10^5 items)
         fresh = [i.artifact for i in new if i.artifact is not None and i.artifact.id is None]
         if fresh and not self.cancel.is_set():
             art.insert_pending(fresh)
@@ -578,9 +583,11 @@ class _Engine:
         # Finished futures come through a queue: `concurrent.futures.wait` over thousands of
         # pending futures walks (and locks) every one of them per call, holding the GIL for
         # milliseconds each time an item ends, which starves the UI thread of a front end.
-        finished: queue.SimpleQueue[Future] = queue.SimpleQueue()
-        for item in todo:
-            pool.submit(self.store_one, item).add_done_callback(finished.put)
+        # Small files go several to a task (a task costs more than a small copy); each item's
+        # outcome comes through the queue as soon as it is stored (progress stays per item).
+        finished: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        for group in _groups(todo):
+            pool.submit(self.store_group, group, finished)
         remaining, todo_ids = len(todo), {id(i) for i in todo}
         stored: list[UploadItem] = []
         waiting, last_scan = todo, time.monotonic()
@@ -588,7 +595,11 @@ class _Engine:
         while remaining:
             done = _drain(finished, PUBLISH_INTERVAL)
             remaining -= len(done)
-            stored.extend(item for f in done if (item := f.result()) is not None)
+            for outcome in done:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                if outcome is not None:
+                    stored.append(outcome)
             if (
                 self.cancel_item is not None
                 and time.monotonic() - last_scan >= CANCEL_SCAN_INTERVAL
@@ -618,6 +629,15 @@ class _Engine:
         for item in chosen:
             self.set_state(item, "cancelled", expect="queued")
         return waiting
+
+    def store_group(self, group: list[UploadItem], finished: queue.SimpleQueue[Any]) -> None:
+        """Store a group's items one after the other; each outcome (the item if stored,
+        None, or an unexpected exception) goes to ``finished`` at once."""
+        for item in group:
+            try:
+                finished.put(self.store_one(item))
+            except BaseException as exc:  # noqa: BLE001 - re-raised by store_all's loop
+                finished.put(exc)
 
     def store_one(self, item: UploadItem) -> UploadItem | None:
         """Store one item's object (retrying transient errors); the item if it is stored."""
@@ -745,10 +765,9 @@ class _Engine:
         """Remove our pending rows of unfinished items; mark them cancelled or failed."""
         unfinished = [i for i in self.items if i.state not in FINAL_STATES]
         mine = {id(o) for o in self.own_pending}
-        # by identity: `item in unfinished` compares dataclasses field by field, which for a
-        # cancelled upload of thousands of items took seconds (quadratic)
-        open_ids = {id(i) for i in unfinished}
-        ended = [i for i in self.items if i.state in ("failed", "cancelled") or id(i) in open_ids]
+        # failed, cancelled or unfinished (not `i in unfinished`: a list compared dataclasses
+        # field by field, n^2 for a cancelled upload of 10^5 files)
+        ended = [i for i in self.items if i.state not in ("done", "duplicate")]
         leftover = [
             i.artifact
             for i in ended
@@ -787,6 +806,26 @@ class _Engine:
                 )
 
 
+GROUP_FILES = 16  # small items per pool task
+GROUP_BYTES = 1024 * 1024  # a task of several items holds at most this much
+
+
+def _groups(items: list[UploadItem]) -> list[list[UploadItem]]:
+    """Items in plan order, small ones several to a group (one pool task each)."""
+    groups: list[list[UploadItem]] = []
+    current: list[UploadItem] = []
+    size = 0
+    for item in items:
+        if current and (len(current) >= GROUP_FILES or size + item.size > GROUP_BYTES):
+            groups.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += item.size
+    if current:
+        groups.append(current)
+    return groups
+
+
 # ---------------------------------------------------------------- database helpers
 
 
@@ -802,14 +841,10 @@ def _visible_by_hash(hashes: list[str]) -> dict[str, Artifact]:
 
     def q(s: Any) -> None:
         for start in range(0, len(hashes), 500):
-            rows = s.scalars(
-                select(Artifact)
-                .where(
-                    Artifact.hash.in_(hashes[start : start + 500]), Artifact.visibility != PENDING
-                )
-                .order_by(Artifact.visibility.asc(), Artifact.id.asc())
-            ).all()
-            found.update({a.hash: a for a in rows})  # later (more visible, newer) rows win
+            rows = s.execute(art.hash_probe(hashes[start : start + 500])).mappings().all()
+            ordered = sorted(rows, key=lambda r: (r["visibility"], r["id"]))
+            # later (more visible, newer) rows win
+            found.update({r["hash"]: record_from_row(Artifact, r) for r in ordered})
 
     read(q, what="looking up content by hash")
     return found
@@ -832,15 +867,9 @@ def _pending_by_hash(hashes: list[str], storage_id: int) -> dict[tuple[str, str 
 
     def q(s: Any) -> None:
         for start in range(0, len(hashes), 500):
-            rows = s.scalars(
-                select(Artifact).where(
-                    Artifact.hash.in_(hashes[start : start + 500]),
-                    Artifact.visibility == PENDING,
-                    Artifact.storage_id == storage_id,
-                    Artifact.key_is_virtual.is_(True),
-                )
-            ).all()
-            found.update({(a.hash, a.key): a for a in rows})
+            chunk = hashes[start : start + 500]
+            rows = s.execute(art.pending_probe(chunk, storage_id)).mappings().all()
+            found.update({(r["hash"], r["key"]): record_from_row(Artifact, r) for r in rows})
 
     read(q, what="looking for interrupted uploads")
     return found

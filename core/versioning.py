@@ -9,8 +9,9 @@ that would create them fails and is retried.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, true, update
 from sqlalchemy.orm import Session
 
 from .uids import SUFFIX_LEN, decode_index, versioned_uid
@@ -29,25 +30,24 @@ def next_uid(session: Session, model: type, stem: str) -> str:
 def recompute_latest(session: Session, model: type, stems: Iterable[str]) -> None:
     """Make the highest visible version of each family its only ``is_latest`` row."""
     stems = list(set(stems))
-    has_visibility = hasattr(model, "visibility")
     for i in range(0, len(stems), 500):
-        chunk = stems[i : i + 500]
-        session.execute(
-            update(model)
-            .where(model.stem_uid.in_(chunk), model.is_latest.is_(True))
-            .values(is_latest=False)
-            .execution_options(synchronize_session=False)
-        )
-        top = select(func.max(model.uid)).where(model.stem_uid.in_(chunk))
-        if has_visibility:
-            top = top.where(model.visibility >= 0)
-        top = top.group_by(model.stem_uid)
-        session.execute(
-            update(model)
-            .where(model.uid.in_(top))
-            .values(is_latest=True)
-            .execution_options(synchronize_session=False)
-        )
+        for statement in latest_updates(model, stems[i : i + 500]):
+            session.execute(statement.execution_options(synchronize_session=False))
+
+
+def latest_updates(model: type, stems: list[str]) -> tuple[Any, Any]:
+    """The two statements of ``recompute_latest`` for a few hundred families: clear their
+    ``is_latest``, then set it on each family's highest visible (or hidden) uid."""
+    clear = (
+        update(model)
+        .where(model.stem_uid.in_(stems), model.is_latest == true())
+        .values(is_latest=False)
+    )
+    top = select(func.max(model.uid)).where(model.stem_uid.in_(stems))
+    if hasattr(model, "visibility"):
+        top = top.where(model.visibility >= 0)
+    top = top.group_by(model.stem_uid)
+    return clear, update(model).where(model.uid.in_(top)).values(is_latest=True)
 
 
 def version_label(uid: str) -> str:

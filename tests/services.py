@@ -426,6 +426,8 @@ class TcpProxy:
         self._held: list[socket.socket] = []
         self._cut: str | None = None  # None, "reset" or "hang"
         self._closed = False
+        # bytes the clients sent through the proxy (requests: headers and bodies)
+        self.bytes_sent = 0
         threading.Thread(
             target=self._accept_loop, name=f"tcp-proxy-{self.port}", daemon=True
         ).start()
@@ -484,12 +486,15 @@ class TcpProxy:
                 continue
             with self._lock:
                 self._sockets.update((client, upstream))
-            for src, dst in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+            for src, dst, up in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pump, args=(src, dst, up), daemon=True).start()
 
-    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, up: bool = False) -> None:
         try:
             while data := src.recv(65536):
+                if up:
+                    with self._lock:
+                        self.bytes_sent += len(data)
                 dst.sendall(data)
             dst.shutdown(socket.SHUT_WR)
         except OSError:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..keys import is_cloud
-from .base import Backend, Cancelled, Entry, Expected, LocalFile, Progress, Source
+from .base import Backend, Cancelled, Entry, Expected, LocalFile, Progress, Reuse, Source
 from .cloud import CloudBackend
 from .local import LocalBackend
 from .remote import TransientStorageError, UploadCancelled
@@ -25,6 +25,7 @@ __all__ = [
     "LocalBackend",
     "LocalFile",
     "Progress",
+    "Reuse",
     "Source",
     "TransientStorageError",
     "UploadCancelled",

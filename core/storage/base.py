@@ -17,14 +17,38 @@ from typing import Any, Protocol
 from ..errors import StorageError
 
 
-@dataclass
 class LocalFile:
-    """A file found while walking a local source: absolute path, path relative to the
-    source, size."""
+    """A file found while walking a local source: its path, its path relative to the
+    source, size, and its artifact hash once hashed. Folders hold one per file (10^5 and
+    more), so it is small: slots, the path kept as the string the walk found."""
 
-    path: Path
-    rel: str
-    size: int
+    __slots__ = ("fspath", "hash", "rel", "size")
+
+    def __init__(self, path: str | Path, rel: str, size: int, hash: str | None = None):
+        self.fspath = path if isinstance(path, str) else str(path)
+        self.rel, self.size, self.hash = rel, size, hash
+
+    @property
+    def path(self) -> Path:
+        return Path(self.fspath)
+
+    def __fspath__(self) -> str:
+        return self.fspath
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, LocalFile):
+            return NotImplemented
+        return (self.fspath, self.rel, self.size, self.hash) == (
+            other.fspath,
+            other.rel,
+            other.size,
+            other.hash,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"LocalFile({self.fspath!r}, {self.rel!r}, {self.size})"
 
 
 @dataclass
@@ -87,6 +111,20 @@ def wrong_kind(where: str, found_folder: bool | None) -> WrongKind:
     return WrongKind(f"{where}: {found} is stored where the record says {expected}.")
 
 
+@dataclass
+class Reuse:
+    """An earlier object under the same root whose files a new folder may share: a new
+    version of a folder stores only what changed. ``key`` is the earlier object's key;
+    ``hashes`` (relative path -> artifact hash) are its per-file hashes when known (else
+    the backend reads them: a local root re-hashes the earlier file, a cloud root takes the
+    md5 its listing reports). A file is shared only when its size and hash match the new
+    file's; locally as a hard link (a copy across devices), in a cloud bucket as a
+    server-side copy, so every version stays a complete folder of its own."""
+
+    key: str
+    hashes: dict[str, str] | None = None
+
+
 class Cancelled(Exception):
     """Internal: a transfer was cancelled by the caller; nothing is left under a final key."""
 
@@ -103,9 +141,18 @@ class Backend(Protocol):
     def url(self, key: str) -> str:
         """The location of ``key`` for people and for ``UPath``."""
 
-    def put(self, source: Source, key: str, expected: Expected, progress: Progress) -> None:
+    def put(
+        self,
+        source: Source,
+        key: str,
+        expected: Expected,
+        progress: Progress,
+        reuse: Reuse | None = None,
+    ) -> None:
         """Store a local file or folder under ``key``, verified against ``expected``;
-        nothing is left under ``key`` on failure or cancel."""
+        nothing is left under ``key`` on failure or cancel. For a folder, ``reuse`` names
+        an earlier object whose unchanged files are shared instead of stored again (the
+        per-file hashes in ``source.files`` say which are unchanged)."""
 
     def remove(self, key: str) -> None:
         """Remove the object or folder ``key``; a missing one is not an error; one that is

@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import InvalidArgument, StorageError
 from ..hashing import CHUNK_THRESHOLD, hash_folder_from_hashes
 from ..keys import OBJECTS_DIR, safe_relative
-from .base import Entry, Expected, Progress, Source, wrong_kind
+from .base import Entry, Expected, Progress, Reuse, Source, wrong_kind
 from .cache import CacheProgress, download
 from .remote import (
     _abort_quietly,
@@ -58,8 +58,41 @@ class CloudBackend:
 
     # -- writing
 
-    def put(self, source: Source, key: str, expected: Expected, progress: Progress) -> None:
-        store(self, source, key, expected, progress)
+    def put(
+        self,
+        source: Source,
+        key: str,
+        expected: Expected,
+        progress: Progress,
+        reuse: Reuse | None = None,
+    ) -> None:
+        shared = self._shareable(source, reuse) if reuse is not None else None
+        store(self, source, key, expected, progress, shared)
+
+    def _shareable(self, source: Source, reuse: Reuse) -> dict[str, str]:
+        """rel -> bucket path of the earlier object's files that hold exactly the bytes of
+        the new folder's file of that name (same size, and the md5 the storage reports, or
+        the given hash, equals the new file's hash): these are copied server-side."""
+        if not source.is_dir or not source.files:
+            return {}
+        try:
+            entries = {e.rel: e for e in self.list(reuse.key)}
+        except StorageError:
+            return {}  # nothing to share: every file is uploaded
+        base = self.fs_path(reuse.key)
+        known = reuse.hashes or {}
+        out: dict[str, str] = {}
+        for f in source.files:
+            entry = entries.get(f.rel)
+            if entry is None or f.hash is None or entry.size != f.size:
+                continue
+            old = known.get(f.rel)
+            if old is None and entry.tag is not None:
+                got = object_hash(self.kind, entry.tag, entry.path)
+                old = got[0] if got[1] == "md5" and f.size <= CHUNK_THRESHOLD else None
+            if old == f.hash:
+                out[f.rel] = f"{base}/{f.rel}"
+        return out
 
     def remove(self, key: str) -> None:
         fs, path = self.fs, self.fs_path(key)

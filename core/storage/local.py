@@ -12,6 +12,7 @@ import hashlib
 import os
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,10 @@ from ..hashing import (
 )
 from ..humanize import human_size
 from ..keys import OBJECTS_DIR, TMP_PREFIX, tmp_key
-from .base import Cancelled, Entry, Expected, LocalFile, Progress, Source, wrong_kind
+from .base import Cancelled, Entry, Expected, LocalFile, Progress, Reuse, Source, wrong_kind
 from .sources import walk_folder
+
+FILES_PER_TASK = 64  # a folder's files are copied in tasks of this many (less pool overhead)
 
 
 def _user_folder(path: Path) -> Path:
@@ -58,6 +61,8 @@ def copy_file_hashing(
     Raises ``StorageError`` if the file changed size while being copied, so a
     record can never describe bytes other than the ones stored.
     """
+    if expected_size <= SMALL_FILE:
+        return _copy_small(src, dst, expected_size, cancel, on_bytes)
     md5 = hashlib.md5() if expected_size <= CHUNK_THRESHOLD else None
     written = 0
     try:
@@ -80,14 +85,87 @@ def copy_file_hashing(
         raise StorageError(f"The file {src} cannot be read: permission denied.") from None
     except OSError as exc:
         raise _write_error(exc, src, dst) from None
-    if written != expected_size:
-        raise StorageError(
-            f"The file {src} changed while it was being copied ({expected_size} bytes "
-            f"expected, {written} read); save it again once it is complete."
-        )
+    _check_size(src, expected_size, written)
     if md5 is not None:
         return b64(md5.digest())
     return hash_file(dst, written)[0]
+
+
+SMALL_FILE = READ_BLOCK  # files up to this size are read whole: one read, one write
+
+
+def _copy_small(
+    src: Path,
+    dst: Path,
+    expected_size: int,
+    cancel: Callable[[], bool] | None,
+    on_bytes: Callable[[int], None] | None,
+) -> str:
+    """``copy_file_hashing`` of a small file: few system calls, little Python per file."""
+    try:
+        with open(src, "rb") as fin:
+            data = fin.read(SMALL_FILE + 1)
+    except FileNotFoundError:
+        raise StorageError(f"The file {src} vanished while it was being copied.") from None
+    except PermissionError:
+        raise StorageError(f"The file {src} cannot be read: permission denied.") from None
+    except OSError as exc:
+        raise _write_error(exc, src, dst) from None
+    _check_size(src, expected_size, len(data))
+    if cancel is not None and cancel():
+        raise Cancelled()
+    try:
+        with open(dst, "wb") as fout:
+            fout.write(data)
+    except OSError as exc:
+        raise _write_error(exc, src, dst) from None
+    if on_bytes is not None:
+        on_bytes(len(data))
+    return b64(hashlib.md5(data).digest())
+
+
+def _check_size(src: Path, expected: int, got: int) -> None:
+    if got != expected:
+        raise StorageError(
+            f"The file {src} changed while it was being copied ({expected} bytes "
+            f"expected, {got} read); save it again once it is complete."
+        )
+
+
+def share_file(old: Path, dst: Path) -> None:
+    """``dst`` as a hard link to the stored file ``old`` (the same bytes, no space used);
+    a verified copy where links are not possible (another device, no link support)."""
+    try:
+        os.link(old, dst)
+        return
+    except FileExistsError:
+        raise StorageError(f"{dst} exists already; labshelf does not overwrite it.") from None
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):
+            raise _write_error(exc, old, dst) from None
+    try:
+        _clone(old, dst)
+    except OSError as exc:
+        raise _write_error(exc, old, dst) from None
+
+
+def _clone(old: Path, dst: Path) -> None:
+    """Copy with copy_file_range, which lets the file system share the blocks (a reflink on
+    btrfs and XFS); a plain copy where the kernel refuses (across file systems)."""
+    try:
+        with open(old, "rb") as fin, open(dst, "wb") as fout:
+            left = os.fstat(fin.fileno()).st_size
+            while left > 0:
+                n = os.copy_file_range(fin.fileno(), fout.fileno(), left)
+                if n == 0:
+                    break
+                left -= n
+            if left == 0:
+                return
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+            raise
+    shutil.copyfile(old, dst)
 
 
 def _write_error(exc: OSError, src: Path, dst: Path) -> StorageError:
@@ -166,33 +244,29 @@ class LocalBackend:
                 "reading, queries and load() work: save to a storage where it is writable"
             )
 
-    def put(self, source: Source, key: str, expected: Expected, progress: Progress) -> None:
+    def put(
+        self,
+        source: Source,
+        key: str,
+        expected: Expected,
+        progress: Progress,
+        reuse: Reuse | None = None,
+    ) -> None:
         self.check_writable()
+        if not source.is_dir:
+            self._put_file(source, key, expected, progress)
+            return
         final = self.base / key
         tmp = self.base / tmp_key(final.name)
-        tmp.parent.mkdir(parents=True, exist_ok=True)
         local = Path(source.path)
         try:
-            if not source.is_dir:
-                size = local.stat().st_size
-                got = copy_file_hashing(local, tmp, size, progress.cancel, progress.on_bytes)
-                if expected.hash_type in ("md5", "sha1-fl") and got != expected.hash:
-                    raise StorageError(
-                        f"The file {local} changed after it was hashed; save it again."
-                    )
-            else:
-                hashes = []
-                for f in source.files or []:
-                    dst = tmp / f.rel
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    hashes.append(
-                        copy_file_hashing(f.path, dst, f.size, progress.cancel, progress.on_bytes)
-                    )
-                got = hash_folder_from_hashes(hashes)[0]
-                if expected.hash_type == "md5-d" and got != expected.hash:
-                    raise StorageError(
-                        f"The folder {local} changed after it was hashed; save it again."
-                    )
+            tmp.mkdir(parents=True)
+            hashes = self._put_files(source.files or [], tmp, progress, reuse)
+            got = hash_folder_from_hashes(hashes)[0]
+            if expected.hash_type == "md5-d" and got != expected.hash:
+                raise StorageError(
+                    f"The folder {local} changed after it was hashed; save it again."
+                )
             if final.exists():
                 raise StorageError(
                     f"An object already exists at {final}; refusing to overwrite it."
@@ -201,6 +275,82 @@ class LocalBackend:
         except BaseException:
             remove_path(tmp)
             raise
+
+    def _put_file(self, source: Source, key: str, expected: Expected, progress: Progress) -> None:
+        """``put`` of one file, with plain string paths (the bulk of many small files)."""
+        final = os.path.join(self.root, key)
+        tmp = os.path.join(self.root, tmp_key(key.rpartition("/")[2]))
+        local = source.path
+        try:
+            size = expected.size if expected.size is not None else os.stat(local).st_size
+            args = (Path(local), Path(tmp), size, progress.cancel, progress.on_bytes)
+            try:
+                got = copy_file_hashing(*args)
+            except StorageError:
+                if os.path.isdir(os.path.dirname(tmp)):
+                    raise
+                os.makedirs(os.path.dirname(tmp), exist_ok=True)  # the first object
+                got = copy_file_hashing(*args)
+            if expected.hash_type in ("md5", "sha1-fl") and got != expected.hash:
+                raise StorageError(f"The file {local} changed after it was hashed; save it again.")
+            if os.path.lexists(final):
+                raise StorageError(
+                    f"An object already exists at {final}; refusing to overwrite it."
+                )
+            os.replace(tmp, final)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    def _put_files(
+        self, files: list[LocalFile], tmp: Path, progress: Progress, reuse: Reuse | None
+    ) -> list[str]:
+        """Copy (or share, see ``Reuse``) a folder's files into ``tmp``, several at a time;
+        the hashes of the bytes now under ``tmp``."""
+        for parent in sorted({f.rel.rpartition("/")[0] for f in files} - {""}):
+            (tmp / parent).mkdir(parents=True, exist_ok=True)
+        old_base = self.base / reuse.key if reuse is not None else None
+        old_hashes = (reuse.hashes if reuse is not None else None) or {}
+
+        def one(f: LocalFile) -> str:
+            dst = tmp / f.rel
+            if old_base is not None and f.hash is not None:
+                old = old_base / f.rel
+                try:
+                    same_size = os.stat(old, follow_symlinks=False).st_size == f.size
+                except OSError:
+                    same_size = False
+                if same_size:
+                    known = old_hashes.get(f.rel)
+                    try:
+                        old_hash = known if known is not None else hash_file(old, f.size)[0]
+                    except OSError:
+                        old_hash = None
+                    if old_hash == f.hash:
+                        share_file(old, dst)
+                        if progress.on_bytes is not None:
+                            progress.on_bytes(f.size)
+                        return old_hash
+            return copy_file_hashing(f.path, dst, f.size, progress.cancel, progress.on_bytes)
+
+        def chunk(part: list[LocalFile]) -> list[str]:
+            out = []
+            for f in part:
+                if progress.cancel is not None and progress.cancel():
+                    raise Cancelled()
+                out.append(one(f))
+            return out
+
+        size = FILES_PER_TASK
+        parts = [files[i : i + size] for i in range(0, len(files), size)]
+        if len(parts) < 2 or progress.max_workers <= 1:
+            return [h for part in parts for h in chunk(part)]
+        workers = min(progress.max_workers, len(parts))
+        with ThreadPoolExecutor(workers, thread_name_prefix="ls-put") as pool:
+            return [h for hashes in pool.map(chunk, parts) for h in hashes]
 
     def remove(self, key: str) -> None:
         path = self.base / key
@@ -279,7 +429,7 @@ class LocalBackend:
                 # a size mismatch is enough to tell; reading a huge wrong file is not needed
                 return (hash_file(path, size)[0] if size == expected.size else ""), size
             files, _ = walk_folder(path)
-            hashes = [h for h, _ in hash_files([f.path for f in files])]
+            hashes = [h for h, _ in hash_files([f.fspath for f in files])]
             return hash_folder_from_hashes(hashes)[0], sum(f.size for f in files)
         except StorageError:
             raise

@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import StorageError
 from ..keys import OBJECTS_DIR
-from .base import Backend, Expected, Progress, Source
+from .base import Backend, Expected, Progress, Reuse, Source
 
 MARKER_NAME = "catalog.json"
 MARKER_KEY = f"{OBJECTS_DIR}/{MARKER_NAME}"
@@ -162,9 +162,16 @@ class GuardedBackend:
     def __repr__(self) -> str:
         return f"GuardedBackend({self.inner!r})"
 
-    def put(self, source: Source, key: str, expected: Expected, progress: Progress) -> None:
+    def put(
+        self,
+        source: Source,
+        key: str,
+        expected: Expected,
+        progress: Progress,
+        reuse: Reuse | None = None,
+    ) -> None:
         self.guard.before_write(self.inner, claim=True)
-        self.inner.put(source, key, expected, progress)
+        self.inner.put(source, key, expected, progress, reuse)
 
     def move(self, old: str, new: str) -> None:
         self.guard.before_write(self.inner, claim=True)

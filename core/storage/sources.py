@@ -62,21 +62,21 @@ def walk_folder(
     files: list[LocalFile] = []
     skipped: list[str] = []
     root_real = folder.resolve()
-    stack = [folder]
+    stack = [(str(folder), "")]  # (folder, its path relative to the walked one + "/")
     while stack:
-        current_dir = stack.pop()
+        current_dir, prefix = stack.pop()
         try:
             entries = list(os.scandir(current_dir))
         except PermissionError:
             raise StorageError(
                 f"The folder {current_dir} cannot be read: permission denied."
             ) from None
-        for entry in entries:
-            path = Path(entry.path)
+        for entry in entries:  # plain strings: a folder may hold 10^5 files and more
             if skip_junk and is_os_junk(entry.name):
-                skipped.append(f"{path} ({OS_CLUTTER})")
+                skipped.append(f"{entry.path} ({OS_CLUTTER})")
                 continue
             if entry.is_symlink():
+                path = Path(entry.path)
                 problem = _describe_symlink_problem(path)
                 if problem:
                     raise InvalidArgument(problem)
@@ -89,13 +89,12 @@ def walk_folder(
                     skipped.append(f"{path} (symlink leaving the folder, not followed)")
                     continue
             if entry.is_dir(follow_symlinks=False):
-                stack.append(path)
+                stack.append((entry.path, f"{prefix}{entry.name}/"))
                 continue
-            st = path.stat()
+            st = entry.stat()  # follows a symlink to a file inside the folder
             if not stat.S_ISREG(st.st_mode):
-                skipped.append(f"{path} (not a regular file)")
+                skipped.append(f"{entry.path} (not a regular file)")
                 continue
-            rel = path.relative_to(folder).as_posix()
-            files.append(LocalFile(path, rel, st.st_size))
+            files.append(LocalFile(entry.path, prefix + entry.name, st.st_size))
     files.sort(key=lambda f: f.rel)
     return files, skipped

@@ -127,11 +127,17 @@ class Target(Protocol):
 
 
 def store(
-    backend: Target, source: Source, key: str, expected: Expected, progress: Progress
+    backend: Target,
+    source: Source,
+    key: str,
+    expected: Expected,
+    progress: Progress,
+    shared: dict[str, str] | None = None,
 ) -> None:
     """Upload a local file or folder to ``key`` under the backend's root, verified; nothing
     is left under the final key on failure or cancel. ``progress.slots`` bounds the data
-    requests in flight."""
+    requests in flight. ``shared`` (relative path -> bucket path of an earlier object's file
+    with the same bytes) are copied server-side instead of uploaded (folders only)."""
     if source.cloud is not None:
         raise InvalidArgument(
             f"{source.path} is a cloud object that is not registered in place; labshelf does "
@@ -140,7 +146,7 @@ def store(
     transfer = Transfer(progress)
     final, fs, root = backend.fs_path(key), backend.fs, backend.root
     if source.is_dir:
-        _store_folder(fs, source, root, final, expected.hash, transfer)
+        _store_folder(fs, source, root, final, expected.hash, transfer, shared or {})
         return
     got = _store_file(fs, Path(source.path), final, root, transfer)
     if got != (expected.hash, expected.hash_type) and expected.hash_type in ("md5", "sha1-fl"):
@@ -332,28 +338,42 @@ def _put_gcs(fs: Any, local: Path, size: int, path: str, transfer: Transfer) -> 
 
 
 def _store_folder(
-    fs: Any, source: Source, root: str, final: str, hash_: str | None, transfer: Transfer
+    fs: Any,
+    source: Source,
+    root: str,
+    final: str,
+    hash_: str | None,
+    transfer: Transfer,
+    shared: dict[str, str],
 ) -> None:
-    """Upload a folder's files under a temporary prefix, verify, then copy them into place."""
+    """Upload a folder's files under a temporary prefix, verify, then copy them into place;
+    files in ``shared`` are copied server-side from the earlier object instead (no byte of
+    them is sent)."""
     files: list[LocalFile] = source.files or []
     max_workers = transfer.max_workers
     tmp = _fs_path(f"{root.rstrip('/')}/{tmp_key(final.rsplit('/', 1)[-1], '')}")
     copied: list[str] = []
+    sent = [f for f in files if f.rel not in shared]
     try:
         hashes = _map(
             lambda f: _store_file_direct(fs, f, f"{tmp}/{f.rel}", root, transfer),
-            files,
+            sent,
             max_workers,
         )
-        if hash_folder_from_hashes(h for h, _ in hashes)[0] != hash_:
+        # a shared file's hash is the new file's (the storage reported the same md5)
+        kept = [f.hash or "" for f in files if f.rel in shared]
+        if hash_folder_from_hashes([*(h for h, _ in hashes), *kept])[0] != hash_:
             raise StorageError(
                 f"The folder {source.path} changed after it was hashed; save it again."
             )
 
         def place(f: Any) -> None:
             transfer.check()
-            _call(lambda: fs.cp_file(f"{tmp}/{f.rel}", f"{final}/{f.rel}"), f"{final}/{f.rel}")
+            origin = shared.get(f.rel, f"{tmp}/{f.rel}")
+            _call(lambda: fs.cp_file(origin, f"{final}/{f.rel}"), f"{final}/{f.rel}")
             copied.append(f"{final}/{f.rel}")
+            if f.rel in shared:
+                transfer.sent(f.size)
 
         _map(place, files, max_workers)
     except BaseException:
@@ -361,7 +381,8 @@ def _store_folder(
             _remove_quietly(fs, path)
         raise
     finally:
-        _remove_quietly(fs, tmp)
+        if sent:
+            _remove_quietly(fs, tmp)
 
 
 def _store_file_direct(

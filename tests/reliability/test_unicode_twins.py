@@ -16,6 +16,7 @@ from pathlib import Path
 import labshelf as ls
 import pytest
 from labshelf.instance import current, disconnect
+from labshelf.migrations import HEAD
 from sqlalchemy import text
 
 from .conftest import record
@@ -137,7 +138,7 @@ def test_migration_0006_rewrites_rows_to_nfc(
     with caplog.at_level(logging.WARNING, logger="labshelf"):
         ls.connect(name)
     with current().engine().connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == HEAD
         users = conn.execute(text("SELECT id, handle FROM users")).all()
         creators = set(conn.execute(text("SELECT DISTINCT created_by_id FROM artifacts")).scalars())
     assert [h for _, h in users] == [f"jos{NFC}"], users
