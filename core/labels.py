@@ -452,17 +452,20 @@ def _fk(spec: Registry) -> Any:
     return spec.label_links.c[f"{spec.key}_id"]
 
 
-def add_labels(registry: str, ids: list[int], labels: list[ULabel], who: Actor) -> int:
-    """Put ``labels`` on the records ``ids`` in one transaction; the number of links made."""
+def add_labels(
+    registry: str, ids: list[int], labels: list[ULabel], who: Actor
+) -> list[tuple[int, int]]:
+    """Put ``labels`` on the records ``ids`` in one transaction; the (record id, label id)
+    links it made (those present already are left alone)."""
     spec = _spec_of(registry)
     links = spec.label_links
     assert links is not None
     fk = _fk(spec)
     by_id = {x.id: x for x in labels}
     if not ids or not by_id:
-        return 0
+        return []
 
-    def run(s: Session) -> int:
+    def run(s: Session) -> list[tuple[int, int]]:
         annotation_lock(s)
         made: list[dict[str, Any]] = []
         for part in chunks(list(dict.fromkeys(ids))):
@@ -497,23 +500,25 @@ def add_labels(registry: str, ids: list[int], labels: list[ULabel], who: Actor) 
             ],
             who,
         )
-        return len(made)
+        return [(m[fk.key], m["ulabel_id"]) for m in made]
 
     return write(run, what=f"labelling {len(ids)} {spec.key}(s)")
 
 
 def remove_labels(
     registry: str, ids: list[int], labels: list[ULabel] | None, who: Actor, *, keep: bool = False
-) -> int:
+) -> list[tuple[int, int, int | None]]:
     """Take ``labels`` off the records ``ids`` wherever they are linked (plain or as a
     feature value), in one transaction; with ``keep=True`` take off every label *but* them.
-    Returns the number of links removed."""
+    Returns the (record id, label id, feature id or None) links removed."""
     spec = _spec_of(registry)
     label_ids = [x.id for x in labels or []]
 
-    def run(s: Session) -> int:
+    def run(s: Session) -> list[tuple[int, int, int | None]]:
         annotation_lock(s)
-        return unlink(s, spec, ids, label_ids, who, keep=keep)
+        removed: list[tuple[int, int, int | None]] = []
+        unlink(s, spec, ids, label_ids, who, keep=keep, removed=removed)
+        return removed
 
     return write(run, what=f"removing labels from {len(ids)} {spec.key}(s)")
 
@@ -527,15 +532,16 @@ def unlink(
     *,
     keep: bool = False,
     feature_id: int | None = None,
+    removed: list[tuple[int, int, int | None]] | None = None,
 ) -> int:
     """Inside a write transaction: delete the links of ``label_ids`` (or of all labels but
     them, ``keep=True``) from the records ``ids`` (only as values of ``feature_id`` if given),
-    recording each removal."""
+    recording each removal (and appending (record, label, feature) to ``removed``)."""
     links = spec.label_links
     assert links is not None
     fk = _fk(spec)
     f = schema.features.c
-    removed = 0
+    count = 0
     for part in chunks(list(dict.fromkeys(ids))):
         cond = [fk.in_(part)]
         if label_ids or not keep:
@@ -552,6 +558,8 @@ def unlink(
         if not rows:
             continue
         s.execute(delete(links).where(links.c.id.in_([r[0] for r in rows])))
+        if removed is not None:
+            removed += [(r[1], r[2], r[3]) for r in rows]
         record_events(
             s,
             spec,
@@ -568,8 +576,8 @@ def unlink(
             ],
             who,
         )
-        removed += len(rows)
-    return removed
+        count += len(rows)
+    return count
 
 
 def labels_of(registry: str, ids: list[int]) -> dict[int, list[dict[str, Any]]]:
