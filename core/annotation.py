@@ -66,6 +66,7 @@ READERS = {
 ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?")
 YES_NO = {"true", "false", "yes", "no"}
+INT = re.compile(r"[-+]?\d{1,18}")
 
 
 @dataclass
@@ -238,16 +239,32 @@ def infer_column_dtype(series: pd.Series) -> str | None:
     if kind == "M":
         return "date" if all(_midnight(v) for v in values) else "datetime"
     texts = [str(v) for v in values]
-    if all(ISO_DATE.fullmatch(t) for t in texts):
-        return "date"
-    if all(ISO_DATETIME.fullmatch(t) for t in texts):
-        return "datetime"
-    if all(t.lower() in YES_NO for t in texts):
-        return "bool"
+    # a column mostly of numbers, dates or yes/no is one, with typos to be refused
+    for dtype, fits in (
+        ("int", lambda t: INT.fullmatch(t) is not None),
+        ("float", _is_number),
+        ("date", lambda t: ISO_DATE.fullmatch(t) is not None),
+        ("datetime", lambda t: ISO_DATETIME.fullmatch(t) is not None),
+        ("bool", lambda t: t.lower() in YES_NO),
+    ):
+        hits = sum(1 for t in texts if fits(t))
+        if hits * 2 > len(texts) and (dtype != "int" or hits == _numbers(texts)):
+            return dtype
     distinct = len(set(texts))
     long = max(len(t) for t in texts) > LONG_TEXT or any("\n" in t for t in texts)
     few = distinct <= FEW_DISTINCT and (distinct * 2 <= len(texts) or len(texts) <= 10)
     return "cat" if few and not long else "str"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
+
+
+def _numbers(texts: list[str]) -> int:
+    return sum(1 for t in texts if _is_number(t))
 
 
 def _midnight(value: Any) -> bool:
