@@ -46,6 +46,7 @@ from .labels import (
     chunks,
     ensure_labels,
     find_type,
+    insert_rows,
     label_ids_matching,
     label_path,
     record_events,
@@ -318,14 +319,14 @@ def feature_usage(feature_id: int) -> dict[str, int]:
 
     def q(s: Session) -> dict[str, int]:
         out = {}
+        dtype = s.execute(select(F.dtype).where(F.id == feature_id)).scalar()
         for spec in annotated_registries():
             values, links = _tables(spec)
             fk = f"{spec.key}_id"
-            ids = (
-                select(values.c[fk])
-                .where(values.c.feature_id == feature_id)
-                .union(select(links.c[fk]).where(links.c.feature_id == feature_id))
-            )
+            if dtype is None or kind_of(dtype) == "cat":
+                ids = select(links.c[fk]).where(links.c.feature_id == feature_id).distinct()
+            else:
+                ids = select(values.c[fk]).where(*_holding(values, feature_id, dtype))
             out[spec.key] = int(
                 s.execute(select(func.count()).select_from(ids.subquery())).scalar_one()
             )
@@ -350,8 +351,10 @@ def delete_feature(feature: Feature, *, force: bool = False, run: Any = None) ->
         for spec in annotated_registries():
             values, links = _tables(spec)
             fk = values.c[f"{spec.key}_id"]
-            ids = list(s.execute(select(fk).where(values.c.feature_id == feature_id)).scalars())
-            _drop_scalar(s, spec, ids, feature, who)
+            if feature.kind != "cat":
+                rows = _holding(values, feature_id, feature.dtype)
+                ids = list(s.execute(select(fk).where(*rows)).scalars())
+                _drop_scalar(s, spec, ids, feature, who)
             linked = select(links.c[f"{spec.key}_id"]).where(links.c.feature_id == feature_id)
             unlink(
                 s,
@@ -373,6 +376,12 @@ def delete_feature(feature: Feature, *, force: bool = False, run: Any = None) ->
 # ---------------------------------------------------------------- values
 
 
+def _holding(values: Any, feature_id: int, dtype: str) -> list[ColumnElement[bool]]:
+    """The value rows of a scalar feature, as its (partial) index finds them."""
+    column = values.c[VALUE_COLUMN[kind_of(dtype)]]
+    return [values.c.feature_id == feature_id, column.is_not(None)]
+
+
 def _tables(spec: Registry) -> tuple[Any, Any]:
     assert spec.feature_values is not None and spec.label_links is not None
     return spec.feature_values, spec.label_links
@@ -386,6 +395,8 @@ def _bad(feature: Any, value: Any, hint: str = "") -> InvalidArgument:
 
 def _plain(value: Any) -> Any:
     """numpy and pandas scalars as Python values (NaN/NaT as None)."""
+    if type(value) in (str, int, bool):
+        return value
     if type(value).__module__.split(".")[0] in ("numpy", "pandas"):
         if hasattr(value, "to_pydatetime"):
             value = None if str(value) == "NaT" else value.to_pydatetime()
@@ -396,11 +407,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def coerce(feature: Any, value: Any) -> Any:
+def coerce(feature: Any, value: Any, kind: str | None = None) -> Any:
     """A value of ``feature`` as stored: str, int, float, bool, date, datetime (UTC), or for
     ``cat`` a list of labels and names. ``InvalidArgument`` names feature, value and dtype."""
     value = _plain(value)
-    kind = kind_of(feature.dtype)
+    kind = kind or kind_of(feature.dtype)
     if value is None:
         raise InvalidArgument(
             f"The feature '{feature.name}' got no value (None); use remove_values() to remove one."
@@ -564,10 +575,11 @@ class Planned:
     feature: Feature  # saved, or new (created in the write's transaction)
     scalar: Any = None
     labels: list[int | tuple[str, int | None]] = field(default_factory=list)
+    kind: str = ""  # the feature's kind ("float", "cat", …)
 
-    @property
-    def kind(self) -> str:
-        return self.feature.kind
+    def __post_init__(self) -> None:
+        if not self.kind:
+            self.kind = self.feature.kind
 
 
 class Planner:
@@ -585,6 +597,7 @@ class Planner:
         self.features: dict[str, Feature] = {}
         self._missing: set[str] = set()
         self._labels: dict[tuple[int | str, str], int | tuple[str, int | None]] = {}
+        self._kinds: dict[int, str] = {}  # id(feature) -> its kind (a dtype read per cell is slow)
 
     def plan(self, values: Mapping[Any, Any]) -> list[Planned]:
         if not isinstance(values, Mapping):
@@ -597,6 +610,8 @@ class Planner:
 
     def load(self, names: Iterable[str]) -> None:
         """Look up the features ``names`` (once each)."""
+        if isinstance(names, list) and len(names) == 1 and names[0] in self.features:
+            return  # the usual case of a table: asked once per cell
         todo = [n for n in names if n not in self.features and n not in self._missing]
         if todo:
             self.features.update(_features_by_name(todo))
@@ -604,6 +619,9 @@ class Planner:
 
     def feature(self, key: Any, value: Any = None) -> Feature:
         """The feature a values dict names with ``key`` (new ones made as the planner allows)."""
+        known = self.features.get(key) if isinstance(key, str) else None
+        if known is not None:
+            return known
         if isinstance(key, Feature):
             _saved_id(key)
             return key
@@ -634,10 +652,13 @@ class Planner:
     def one(self, key: Any, value: Any) -> Planned:
         """One validated value of the feature ``key``."""
         feature = self.feature(key, value)
-        checked = coerce(feature, value)
-        if feature.kind != "cat":
-            return Planned(feature, scalar=checked)
-        return Planned(feature, labels=self._label_refs(feature, checked))
+        kind = self._kinds.get(id(feature))
+        if kind is None:
+            kind = self._kinds[id(feature)] = feature.kind
+        checked = coerce(feature, value, kind)
+        if kind != "cat":
+            return Planned(feature, scalar=checked, kind=kind)
+        return Planned(feature, labels=self._label_refs(feature, checked), kind=kind)
 
     def _label_refs(self, feature: Feature, items: list[Any]) -> list[int | tuple[str, int | None]]:
         """Label ids (or labels to create) of a categorical feature's values: names are looked
@@ -758,9 +779,9 @@ def apply_many(
         for p in values:
             if p.kind == "cat":
                 ids = [r if isinstance(r, int) else made[r] for r in p.labels]
-                cats.setdefault(p.feature.id, (p.feature, {}))[1][record_id] = ids
+                cats.setdefault(id(p.feature), (p.feature, {}))[1][record_id] = ids
             else:
-                scalars.setdefault(p.feature.id, (p.feature, {}))[1][record_id] = p.scalar
+                scalars.setdefault(id(p.feature), (p.feature, {}))[1][record_id] = p.scalar
     for feature, by_record in scalars.values():
         _write_scalar(s, spec, feature, by_record, who)
     for feature, by_record in cats.values():
@@ -807,8 +828,9 @@ def _write_scalar(
         new = [r for r in part if r not in have]
         changed = [have[r] for r in part if r in have and _loaded(kind, have[r]) != by_record[r]]
         if new:
-            s.execute(
-                insert(values),
+            insert_rows(
+                s,
+                values,
                 [
                     {fk.key: r, "feature_id": feature.id, column: _stored(kind, by_record[r])}
                     for r in new
@@ -879,7 +901,7 @@ def _write_labels(
             if (r, lid) not in have
         ]
     if made:
-        s.execute(insert(links), made)
+        insert_rows(s, links, made)
     record_events(
         s,
         spec,
@@ -1082,8 +1104,9 @@ def inherit(s: Session, spec: Registry, pairs: Iterable[tuple[int, int]], who: A
             if (n, label_id, feature_id) not in have
         ]
         if made:
-            s.execute(
-                insert(links),
+            insert_rows(
+                s,
+                links,
                 [{fk_l.key: n, "ulabel_id": lab, "feature_id": f} for n, lab, f, _, _ in made],
             )
         events = [
@@ -1114,8 +1137,9 @@ def inherit(s: Session, spec: Registry, pairs: Iterable[tuple[int, int]], who: A
             if (n, row["feature_id"]) not in held
         ]
         if copies:
-            s.execute(
-                insert(values),
+            insert_rows(
+                s,
+                values,
                 [
                     {
                         fk_v.key: n,
@@ -1247,7 +1271,7 @@ def _feature_lookup(
             f"'{path}': feature '{feature.name}' is a {feature.dtype}; it has no field '{rest[0]}'."
         )
     fk = values.c[f"{spec.key}_id"]
-    holders = select(fk).where(values.c.feature_id == feature.id)
+    holders = select(fk).where(*_holding(values, feature.id, feature.dtype))
     if op == "isnull" or (op == "exact" and value is None):
         has = model.id.in_(holders)  # type: ignore[attr-defined]
         return ~has if _null_wanted(op, value) else has  # type: ignore[no-any-return]

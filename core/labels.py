@@ -97,7 +97,40 @@ def record_events(s: Session, spec: Registry, events: list[dict[str, Any]], who:
         }
         for e in events
     ]
-    s.execute(insert(schema.annotation_events), rows)
+    insert_rows(s, schema.annotation_events, rows)
+
+
+def insert_rows(s: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows (all with the same keys) in the session's transaction through the
+    driver's executemany: SQLAlchemy's per-row parameter handling would cost several times
+    the database's own work for the tens of thousands of values and audit rows of a table
+    import. The columns' bind processors still convert each value (datetimes for SQLite)."""
+    if not rows:
+        return
+    conn = s.connection()
+    dialect = conn.dialect
+    keys = list(rows[0])
+    compiled = insert(table).compile(dialect=dialect, column_keys=keys)
+    processors = {k: table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys}
+    last: dict[str, tuple[Any, Any]] = {}  # the rows' shared stamp is processed once
+
+    def value(row: dict[str, Any], key: str) -> Any:
+        raw, process = row[key], processors[key]
+        if process is None or raw is None:
+            return raw
+        seen = last.get(key)
+        if seen is not None and seen[0] is raw:
+            return seen[1]
+        done = process(raw)
+        last[key] = (raw, done)
+        return done
+
+    if compiled.positiontup is not None:
+        order = list(compiled.positiontup)
+        params: list[Any] = [tuple(value(row, k) for k in order) for row in rows]
+    else:
+        params = [{k: value(row, k) for k in keys} for row in rows]
+    conn.exec_driver_sql(str(compiled), params)
 
 
 def chunks(ids: list[int]) -> Iterator[list[int]]:
@@ -485,7 +518,7 @@ def add_labels(
                 if (r, lid) not in have
             ]
         if made:
-            s.execute(insert(links), made)
+            insert_rows(s, links, made)
         record_events(
             s,
             spec,
@@ -687,7 +720,7 @@ def set_labels(registry: str, ids: list[int], labels: list[ULabel], who: Actor) 
                 if (r, lid) not in have
             ]
         if made:
-            s.execute(insert(links), made)
+            insert_rows(s, links, made)
         record_events(
             s,
             spec,

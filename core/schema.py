@@ -368,7 +368,13 @@ def _label_links(owner: str) -> Table:
         Column("feature_id", Integer, ForeignKey("features.id", ondelete="CASCADE")),
         # filter(ulabels=…) and filter(<cat feature>=…): the records of a label, from the index
         Index(f"ix_{table}_label", "ulabel_id", f"{owner}_id"),
-        Index(f"ix_{table}_feature_label", "feature_id", "ulabel_id", f"{owner}_id"),
+        _partial(
+            f"ix_{table}_feature_label",
+            "feature_id IS NOT NULL",
+            "feature_id",
+            "ulabel_id",
+            f"{owner}_id",
+        ),
         Index(
             f"uq_{table}_plain",
             f"{owner}_id",
@@ -393,7 +399,9 @@ def _feature_values(owner: str) -> Table:
     """One typed value per record and (non-categorical) feature: text in ``value_str``,
     int and bool in ``value_int``, float in ``value_float``, date and datetime in
     ``value_dt``; each indexed with the feature first, so that a lookup such as
-    ``temperature__gte=30`` reads one index range (and the record ids from it)."""
+    ``temperature__gte=30`` reads one index range (and the record ids from it). The indexes
+    are partial (a row is in the one index of its filled column): a lookup names the column
+    with a comparison or ``IS NOT NULL``, which selects that index on SQLite and PostgreSQL."""
     table = f"{owner}_feature_values"
     fk = f"{owner}_id"
     return Table(
@@ -412,10 +420,23 @@ def _feature_values(owner: str) -> Table:
         Column("value_float", Double),
         Column("value_dt", UTCDateTime()),
         UniqueConstraint(fk, "feature_id"),
-        Index(f"ix_{table}_str", "feature_id", "value_str", fk),
-        Index(f"ix_{table}_int", "feature_id", "value_int", fk),
-        Index(f"ix_{table}_float", "feature_id", "value_float", fk),
-        Index(f"ix_{table}_dt", "feature_id", "value_dt", fk),
+        *(
+            _partial(
+                f"ix_{table}_{kind}", f"value_{kind} IS NOT NULL", "feature_id", f"value_{kind}", fk
+            )
+            for kind in ("str", "int", "float", "dt")
+        ),
+    )
+
+
+def _partial(name: str, where: str, *columns: str, unique: bool = False) -> Index:
+    """An index of the rows ``where`` holds, on SQLite and PostgreSQL."""
+    return Index(
+        name,
+        *columns,
+        unique=unique,
+        sqlite_where=text(where),
+        postgresql_where=text(where),
     )
 
 
@@ -437,7 +458,9 @@ annotation_events = Table(
     Column("feature", String(150)),
     Column("value", Text),
     Column("run_id", Integer, ForeignKey("runs.id", ondelete="SET NULL")),
-    _created_by(),
-    _created_at(),
+    Column("created_by_id", Integer, ForeignKey("users.id")),
+    Column("created_at", UTCDateTime(), nullable=False, default=utcnow),
+    _partial("ix_annotation_events_artifact_id", "artifact_id IS NOT NULL", "artifact_id"),
+    _partial("ix_annotation_events_collection_id", "collection_id IS NOT NULL", "collection_id"),
 )
 """The audit trail of labels and feature values: who added or removed what, when, in which run."""

@@ -125,7 +125,10 @@ def _label_links(owner: str) -> None:
     )
     op.create_index(op.f(f"ix_{table}_{fk}"), table, [fk])
     op.create_index(f"ix_{table}_label", table, ["ulabel_id", fk])
-    op.create_index(f"ix_{table}_feature_label", table, ["feature_id", "ulabel_id", fk])
+    for name, cols, where in (
+        (f"ix_{table}_feature_label", ["feature_id", "ulabel_id", fk], "feature_id IS NOT NULL"),
+    ):
+        _partial(name, table, cols, where)
     for name, cols, where in (
         (f"uq_{table}_plain", [fk, "ulabel_id"], "feature_id IS NULL"),
         (f"uq_{table}_value", [fk, "feature_id", "ulabel_id"], "feature_id IS NOT NULL"),
@@ -164,8 +167,8 @@ def _feature_values(owner: str) -> None:
         sa.UniqueConstraint(fk, "feature_id", name=op.f(f"uq_{table}_{fk}_feature_id")),
     )
     for kind in ("str", "int", "float", "dt"):
-        column = "value_dt" if kind == "dt" else f"value_{kind}"
-        op.create_index(f"ix_{table}_{kind}", table, ["feature_id", column, fk])
+        column = f"value_{kind}"
+        _partial(f"ix_{table}_{kind}", table, ["feature_id", column, fk], f"{column} IS NOT NULL")
 
 
 def _events() -> None:
@@ -181,7 +184,11 @@ def _events() -> None:
         sa.Column("feature", sa.String(length=150), nullable=True),
         sa.Column("value", sa.Text(), nullable=True),
         sa.Column("run_id", sa.Integer(), nullable=True),
-        *_stamps(table, updated=False),
+        sa.Column("created_by_id", sa.Integer(), nullable=True),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["created_by_id"], ["users.id"], name=op.f(f"fk_{table}_created_by_id_users")
+        ),
         sa.ForeignKeyConstraint(
             ["artifact_id"],
             ["artifacts.id"],
@@ -211,9 +218,19 @@ def _events() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f(f"pk_{table}")),
     )
-    op.create_index(op.f(f"ix_{table}_artifact_id"), table, ["artifact_id"])
-    op.create_index(op.f(f"ix_{table}_collection_id"), table, ["collection_id"])
-    _stamp_indexes(table, updated=False)
+    for column in ("artifact_id", "collection_id"):
+        _partial(f"ix_{table}_{column}", table, [column], f"{column} IS NOT NULL")
+
+
+def _partial(name: str, table: str, columns: list[str], where: str, unique: bool = False) -> None:
+    op.create_index(
+        name,
+        table,
+        columns,
+        unique=unique,
+        sqlite_where=sa.text(where),
+        postgresql_where=sa.text(where),
+    )
 
 
 def upgrade() -> None:
