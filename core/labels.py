@@ -111,25 +111,29 @@ def insert_rows(s: Session, table: Any, rows: list[dict[str, Any]]) -> None:
     dialect = conn.dialect
     keys = list(rows[0])
     compiled = insert(table).compile(dialect=dialect, column_keys=keys)
-    processors = {k: table.c[k].type.dialect_impl(dialect).bind_processor(dialect) for k in keys}
-    last: dict[str, tuple[Any, Any]] = {}  # the rows' shared stamp is processed once
+    order = list(compiled.positiontup) if compiled.positiontup is not None else keys
+    processors = [
+        (i, process)
+        for i, k in enumerate(order)
+        if (process := table.c[k].type.dialect_impl(dialect).bind_processor(dialect)) is not None
+    ]
+    memo: dict[int, tuple[Any, Any]] = {}  # the rows' shared stamp is processed once
 
-    def value(row: dict[str, Any], key: str) -> Any:
-        raw, process = row[key], processors[key]
-        if process is None or raw is None:
-            return raw
-        seen = last.get(key)
-        if seen is not None and seen[0] is raw:
-            return seen[1]
-        done = process(raw)
-        last[key] = (raw, done)
-        return done
+    def converted(row: dict[str, Any]) -> tuple[Any, ...]:
+        values = [row[k] for k in order]
+        for i, process in processors:
+            raw = values[i]
+            if raw is None:
+                continue
+            seen = memo.get(i)
+            if seen is None or seen[0] is not raw:
+                seen = memo[i] = (raw, process(raw))
+            values[i] = seen[1]
+        return tuple(values)
 
-    if compiled.positiontup is not None:
-        order = list(compiled.positiontup)
-        params: list[Any] = [tuple(value(row, k) for k in order) for row in rows]
-    else:
-        params = [{k: value(row, k) for k in keys} for row in rows]
+    params: list[Any] = [converted(row) for row in rows]
+    if compiled.positiontup is None:
+        params = [dict(zip(order, p, strict=True)) for p in params]
     conn.exec_driver_sql(str(compiled), params)
 
 
@@ -751,8 +755,13 @@ def label_tree(registry: str = "artifact", type: Any = None) -> list[dict[str, A
     links = spec.label_links
     assert links is not None
     fk, table = _fk(spec), spec.table
-    visible = [table.c.visibility >= 0] if "visibility" in table.c else []
-    kind = schema.ulabels.alias("kind")
+    # the few records in the trash (or being saved) are left out by id: joining every link
+    # to its record would cost a lookup per link
+    hidden = (
+        [fk.not_in(select(table.c.id).where(table.c.visibility < 0))]
+        if "visibility" in table.c
+        else []
+    )
 
     def q(s: Session) -> tuple[list[Any], dict[int, int], dict[int, int]]:
         rows = s.execute(
@@ -760,18 +769,15 @@ def label_tree(registry: str = "artifact", type: Any = None) -> list[dict[str, A
         ).all()
         counted = (
             select(links.c.ulabel_id, func.count(func.distinct(fk)))
-            .join(table, table.c.id == fk)
-            .where(*visible)
+            .where(*hidden)
             .group_by(links.c.ulabel_id)
         )
         per_type = (
-            select(kind.c.id, func.count(func.distinct(fk)))
-            .select_from(links)
-            .join(table, table.c.id == fk)
-            .join(schema.ulabels, L.id == links.c.ulabel_id)
-            .join(kind, kind.c.id == L.type_id)
-            .where(*visible)
-            .group_by(kind.c.id)
+            select(L.type_id, func.count(func.distinct(fk)))
+            .select_from(schema.ulabels)
+            .join(links, links.c.ulabel_id == L.id)
+            .where(L.type_id.is_not(None), *hidden)
+            .group_by(L.type_id)
         )
         return rows, dict(s.execute(counted).all()), dict(s.execute(per_type).all())  # type: ignore[arg-type]
 
