@@ -34,6 +34,9 @@ class Registry:
     # labels and feature values of the records (``ulabels``/``features``), if they take them
     label_links: Table | None = None
     feature_values: Table | None = None
+    # the vocabulary records are annotated with (labels, features), not records of the
+    # catalog itself: front ends show them in views of their own (a label tree), not as tables
+    vocabulary: bool = False
 
     @property
     def annotated(self) -> bool:
@@ -167,6 +170,7 @@ REGISTRIES: dict[str, Registry] = {
             "name",
             ("name", "description"),
             ("uid", "name", "type__name", "is_type", "description", *_CREATED),
+            vocabulary=True,
         ),
         Registry(
             "feature",
@@ -176,6 +180,7 @@ REGISTRIES: dict[str, Registry] = {
             "name",
             ("name", "description"),
             ("uid", "name", "dtype", "unit", "description", *_CREATED),
+            vocabulary=True,
         ),
     )
 }
