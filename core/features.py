@@ -53,7 +53,7 @@ from .labels import (
     unlink,
 )
 from .log import say
-from .query import OPS, Extension, compile_lookup, register_extension
+from .query import OPS, Extension, compile_lookup, ids_in, register_extension
 from .records import Base, Record, as_saved, pending_edits, record_from_row, save_edits
 from .registry import Registry, registry_of
 from .relations import Relation
@@ -1265,7 +1265,7 @@ def _feature_lookup(
         if cond is None:  # isnull
             has = model.id.in_(holders)  # type: ignore[attr-defined]
             return ~has if _null_wanted(op, value) else has  # type: ignore[no-any-return]
-        return model.id.in_(holders.where(cond))  # type: ignore[attr-defined, no-any-return]
+        return ids_in(model, holders.where(cond))
     if rest:
         raise InvalidArgument(
             f"'{path}': feature '{feature.name}' is a {feature.dtype}; it has no field '{rest[0]}'."
@@ -1276,9 +1276,7 @@ def _feature_lookup(
         has = model.id.in_(holders)  # type: ignore[attr-defined]
         return ~has if _null_wanted(op, value) else has  # type: ignore[no-any-return]
     column = values.c[VALUE_COLUMN[feature.kind]]
-    return model.id.in_(  # type: ignore[attr-defined, no-any-return]
-        holders.where(_scalar_condition(feature, column, op, value, path))
-    )
+    return ids_in(model, holders.where(_scalar_condition(feature, column, op, value, path)))
 
 
 def _null_wanted(op: str, value: Any) -> bool:
@@ -1296,7 +1294,9 @@ def _cat_condition(
         return None
     elif op in ("exact", "in"):
         items = [value] if op == "exact" else _listed(value, path)
-        ids = label_ids_matching(items, path, feature.type_id)
+        # the label ids now, as literals: the planner then knows how many records hold them
+        found = label_ids_matching(items, path, feature.type_id)
+        ids = read(lambda s: list(s.execute(found).scalars()), what="looking up labels")
     elif op in (
         "iexact",
         "contains",

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Mapped, Session
 from . import schema
 from .errors import IntegrityError, InvalidArgument
 from .log import say
-from .query import Extension, QuerySet, compile_lookup, register_extension
+from .query import Extension, QuerySet, compile_lookup, ids_in, register_extension
 from .records import Base, Record, as_saved, pending_edits, record_from_row, save_edits
 from .registry import BY_NAME, REGISTRIES, Registry, registry_of
 from .relations import Relation
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     pass
 
 NAME_MAX = 150
-CHUNK = 500  # ids per IN list
+CHUNK = 2000  # ids per IN list (SQLite takes 32766 parameters)
 L = schema.ulabels.c
 
 
@@ -132,6 +132,15 @@ def insert_rows(s: Session, table: Any, rows: list[dict[str, Any]]) -> None:
         return tuple(values)
 
     params: list[Any] = [converted(row) for row in rows]
+    if dialect.name == "postgresql":
+        # COPY: one stream instead of a statement per row (the server's own cost drops ~10x)
+        columns = ", ".join(dialect.identifier_preparer.quote(k) for k in order)
+        name = dialect.identifier_preparer.format_table(table)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor, cursor.copy(f"COPY {name} ({columns}) FROM STDIN") as copy:
+            for values in params:
+                copy.write_row(values)
+        return
     if compiled.positiontup is None:
         params = [dict(zip(order, p, strict=True)) for p in params]
     conn.exec_driver_sql(str(compiled), params)
@@ -897,8 +906,8 @@ def _label_lookup(
     fk = _fk(spec)
     if rest:
         inner = compile_lookup(ULabel, "__".join([*rest, op]), value)
-        return model.id.in_(  # type: ignore[attr-defined, no-any-return]
-            select(fk).where(links.c.ulabel_id.in_(select(ULabel.id).where(inner)))
+        return ids_in(
+            model, select(fk).where(links.c.ulabel_id.in_(select(ULabel.id).where(inner)))
         )
     if op == "isnull":
         tagged = model.id.in_(select(fk))  # type: ignore[attr-defined]
@@ -911,9 +920,7 @@ def _label_lookup(
             "ulabels__name__<op>=…."
         )
     values = [value] if op == "exact" else _as_list(value, path)
-    return model.id.in_(  # type: ignore[attr-defined, no-any-return]
-        select(fk).where(links.c.ulabel_id.in_(label_ids_matching(values, path)))
-    )
+    return ids_in(model, select(fk).where(links.c.ulabel_id.in_(label_ids_matching(values, path))))
 
 
 def _as_list(value: Any, path: str) -> list[Any]:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     case,
     column,
     func,
+    intersect,
     literal,
     literal_column,
     not_,
@@ -212,6 +213,25 @@ def register_extension(extension: Extension) -> None:
     _EXTENSIONS[extension.name] = extension
 
 
+def ids_in(model: type, ids: Select) -> ColumnElement[bool]:
+    """``model.id IN (ids)``, marked so that ``filter()`` intersects several such conditions
+    in one subquery (``id IN (a INTERSECT b INTERSECT c)``): the database then combines the
+    id sets before it reads any record, whatever it estimates their sizes to be (PostgreSQL
+    underestimates feature values and would probe the records one by one)."""
+    condition = model.id.in_(ids)  # type: ignore[attr-defined]
+    condition._ls_ids = ids  # type: ignore[attr-defined]
+    return condition  # type: ignore[no-any-return]
+
+
+def _intersected(model: type, conditions: list[Any]) -> list[Any]:
+    """``conditions`` with their ``ids_in`` conditions merged into one."""
+    marked = [c for c in conditions if getattr(c, "_ls_ids", None) is not None]
+    if len(marked) < 2:
+        return conditions
+    merged = ids_in(model, intersect(*(c._ls_ids for c in marked)))  # type: ignore[arg-type]
+    return [c for c in conditions if getattr(c, "_ls_ids", None) is None] + [merged]
+
+
 def _extension_lookup(
     model: type, head: str, rest: list[str], op: str, value: Any, path: str
 ) -> ColumnElement[bool] | None:
@@ -320,7 +340,8 @@ class QuerySet:
         show_all = self._show_all or any(
             k.split("__")[0] in ("visibility", "id", "uid") for k in lookups
         )
-        return self._clone(conditions=self._conditions + tuple(exprs), show_all=show_all)
+        combined = _intersected(self.model, [*self._conditions, *exprs])
+        return self._clone(conditions=tuple(combined), show_all=show_all)
 
     def exclude(self, **lookups: Any) -> QuerySet:
         exprs = [compile_lookup(self.model, k, v) for k, v in lookups.items()]
@@ -1010,4 +1031,4 @@ def view(limit: int = 7) -> dict[str, Any]:
     return frames
 
 
-__all__ = ["QuerySet", "get", "literal", "lookup", "view"]
+__all__ = ["QuerySet", "get", "ids_in", "literal", "lookup", "view"]
