@@ -186,7 +186,7 @@ def _read(path: Path, kind: str) -> pd.DataFrame:
         if kind == "parquet":
             return pd.read_parquet(path)
         try:
-            import openpyxl  # noqa: F401 - pandas reads .xlsx through it
+            import openpyxl  # type: ignore[import-untyped]  # noqa: F401 - pandas reads .xlsx through it
         except ImportError:
             raise InvalidArgument(
                 f"Reading {path.name} needs openpyxl (pip install openpyxl); or save it as CSV."
@@ -456,11 +456,12 @@ def _feature_columns(
             dtype, new = existing.dtype, False
         else:
             wanted = dtypes.get(column) or dtypes.get(name)
-            dtype = parse_dtype(wanted)[0] if wanted else infer_column_dtype(frame[column])
+            inferred = parse_dtype(wanted)[0] if wanted else infer_column_dtype(frame[column])
             new = True
-            if dtype is None:
+            if inferred is None:
                 report.skipped.append({"column": column, "reason": "the column is empty"})
                 continue
+            dtype = inferred
             planner.dtypes[name] = dtype  # a dry run plans with it (a new cat's type is to be)
             if dtype == "cat":
                 dtype = f"cat[{name}]"  # its labels get a type of the feature's name

@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self, cast
 
 from sqlalchemy import ColumnElement, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Mapped, Session
@@ -60,9 +60,7 @@ from .relations import Relation
 from .schema import utcnow
 from .session import read, user_id, write
 from .uids import base62
-
-if TYPE_CHECKING:
-    pass
+from .users import User
 
 DTYPES = ("str", "int", "float", "bool", "date", "datetime", "cat")
 STR_MAX = 500  # characters of a text value (kept in an index on every backend)
@@ -99,7 +97,7 @@ class Feature(Record, Base):
     updated_at: Mapped[datetime]
 
     type = Relation[ULabel]("type_id", "ULabel")
-    created_by = Relation["User"]("created_by_id", "User")
+    created_by = Relation[User]("created_by_id", "User")
 
     def __new__(cls, *args: Any, **kwargs: Any) -> Feature:
         if not args and not kwargs:  # the ORM loading a row
@@ -199,7 +197,7 @@ def check_feature_name(name: Any) -> str:
             f"'{name}' is a field or lookup of artifacts and collections; name the feature "
             f"otherwise, e.g. '{name}_value'."
         )
-    return name
+    return str(name)
 
 
 def normalize_name(text: str) -> str:
@@ -256,7 +254,7 @@ def _existing_or_new(
 def feature_named(name: str) -> Feature | None:
     stmt = select(schema.features).where(F.name == name)
     row = read(lambda s: s.execute(stmt).mappings().first(), what=f"looking up feature '{name}'")
-    return record_from_row(Feature, row) if row is not None else None  # type: ignore[no-any-return]
+    return cast(Feature, record_from_row(Feature, row)) if row is not None else None
 
 
 def _new_feature_row(fields: Mapping[str, Any], creator: int) -> dict[str, Any]:
@@ -795,18 +793,22 @@ def _create_features(s: Session, features: list[Feature], creator: int) -> None:
         fields = {
             k: feature.__dict__.get(k) for k in ("name", "dtype", "type_id", "unit", "description")
         }
-        row = s.execute(select(schema.features).where(F.name == fields["name"])).mappings().first()
-        if row is None:
+        found = s.execute(select(schema.features).where(F.name == fields["name"])).mappings()
+        existing = found.first()
+        if existing is None:
             values = _new_feature_row(fields, creator)
             new_id = s.execute(
                 insert(schema.features).values(**values).returning(F.id)
             ).scalar_one()
-            row = {**values, "id": int(new_id)}
-        elif row["dtype"] != fields["dtype"]:
+            row: dict[str, Any] = {**values, "id": int(new_id)}
+        elif existing["dtype"] != fields["dtype"]:
             raise InvalidArgument(
-                f"The feature '{fields['name']}' was saved meanwhile with dtype {row['dtype']}."
+                f"The feature '{fields['name']}' was saved meanwhile with dtype "
+                f"{existing['dtype']}."
             )
-        as_saved(feature, dict(row))
+        else:
+            row = dict(existing)
+        as_saved(feature, row)
 
 
 def _write_scalar(
@@ -881,10 +883,10 @@ def _write_labels(
     for record_id, label_ids in by_record.items():
         groups.setdefault(tuple(label_ids), []).append(record_id)
     if replace:
-        for label_ids, ids in groups.items():
-            unlink(s, spec, ids, list(label_ids), who, keep=True, feature_id=feature.id)
+        for group, members in groups.items():
+            unlink(s, spec, members, list(group), who, keep=True, feature_id=feature.id)
     every = sorted({x for label_ids in groups for x in label_ids})
-    names = dict(s.execute(select(L.id, L.name).where(L.id.in_(every))).all())  # type: ignore[arg-type]
+    names = {int(i): str(n) for i, n in s.execute(select(L.id, L.name).where(L.id.in_(every)))}
     made: list[dict[str, Any]] = []
     for part in chunks(list(by_record)):
         have = set(
@@ -1032,14 +1034,14 @@ def values_of(
                 )
                 entry["labels"].append({"name": label, "uid": label_uid})
         if not detailed:
-            for row in out.values():
-                for name, entry in list(row.items()):
+            for held in out.values():
+                for name, entry in list(held.items()):
                     if isinstance(entry, dict):
                         found = [x["name"] for x in entry["labels"]]
-                        row[name] = found[0] if len(found) == 1 else found
+                        held[name] = found[0] if len(found) == 1 else found
         else:
-            for row in out.values():
-                for entry in row.values():
+            for held in out.values():
+                for entry in held.values():
                     if entry["labels"]:
                         found = [x["name"] for x in entry["labels"]]
                         entry["value"] = found[0] if len(found) == 1 else found
@@ -1296,7 +1298,10 @@ def _cat_condition(
         items = [value] if op == "exact" else _listed(value, path)
         # the label ids now, as literals: the planner then knows how many records hold them
         found = label_ids_matching(items, path, feature.type_id)
-        ids = read(lambda s: list(s.execute(found).scalars()), what="looking up labels")
+        label_ids: list[int] = read(
+            lambda s: list(s.execute(found).scalars()), what="looking up labels"
+        )
+        return links.c.ulabel_id.in_(label_ids)  # type: ignore[no-any-return]
     elif op in (
         "iexact",
         "contains",
@@ -1370,13 +1375,13 @@ def _scalar_condition(
             f"The lookup '{path}' compares text; feature '{feature.name}' is a {feature.dtype}."
         )
     if op == "iexact":
-        return func.lower(column) == str(value).lower()  # type: ignore[no-any-return]
+        return func.lower(column) == str(value).lower()
     text = str(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = {"contains": f"%{text}%", "startswith": f"{text}%", "endswith": f"%{text}"}[
         op.lstrip("i")
     ]
     if op.startswith("i"):
-        return func.lower(column).like(pattern.lower(), escape="\\")  # type: ignore[no-any-return]
+        return func.lower(column).like(pattern.lower(), escape="\\")
     return column.like(pattern, escape="\\")  # type: ignore[no-any-return]
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self, cast
 
 from sqlalchemy import ColumnElement, delete, func, insert, or_, select, text
 from sqlalchemy.orm import Mapped, Session
@@ -38,9 +38,7 @@ from .relations import Relation
 from .schema import utcnow
 from .session import current_run, read, user_id, write
 from .uids import base62
-
-if TYPE_CHECKING:
-    pass
+from .users import User
 
 NAME_MAX = 150
 CHUNK = 2000  # ids per IN list (SQLite takes 32766 parameters)
@@ -170,7 +168,7 @@ class ULabel(Record, Base):
     updated_at: Mapped[datetime]
 
     type = Relation["ULabel"]("type_id", "ULabel")
-    created_by = Relation["User"]("created_by_id", "User")
+    created_by = Relation[User]("created_by_id", "User")
 
     def __new__(cls, *args: Any, **kwargs: Any) -> ULabel:
         if not args and not kwargs:  # the ORM loading a row
@@ -235,7 +233,7 @@ def check_name(name: Any, what: str = "A label") -> str:
         raise InvalidArgument(
             f"{what} name is one line of at most {NAME_MAX} characters; got {name[:60]!r}…"
         )
-    return name
+    return str(name)
 
 
 def find_type(value: Any) -> ULabel:
@@ -259,7 +257,7 @@ def find_type(value: Any) -> ULabel:
         raise InvalidArgument(
             f"Several label types are called '{name}' ({_paths(found)}); pass the type record."
         )
-    return found[0]
+    return cast(ULabel, found[0])
 
 
 def _paths(labels: Iterable[ULabel]) -> str:
@@ -314,7 +312,7 @@ def _existing_or_new(
 def _by_name(name: str, type_id: int | None) -> ULabel | None:
     stmt = select(schema.ulabels).where(L.name == name, _in_type(type_id))
     row = read(lambda s: s.execute(stmt).mappings().first(), what=f"looking up label '{name}'")
-    return record_from_row(ULabel, row) if row is not None else None  # type: ignore[no-any-return]
+    return cast(ULabel, record_from_row(ULabel, row)) if row is not None else None
 
 
 def _in_type(type_id: int | None) -> ColumnElement[bool]:
@@ -325,7 +323,7 @@ def _insert_label(obj: ULabel) -> None:
     """Insert a new label, or take the row another process inserted meanwhile."""
     creator = user_id()
     now = utcnow()
-    values = dict(
+    values: dict[str, Any] = dict(
         uid=base62(schema.ulabels.c.uid.type.length),  # type: ignore[attr-defined]
         name=check_name(obj.name),
         type_id=obj.__dict__.get("type_id"),
@@ -356,7 +354,9 @@ def _insert_label(obj: ULabel) -> None:
     as_saved(obj, row)
 
 
-def ensure_labels(s: Session, wanted: Iterable[tuple[str, int | None]], creator: int) -> dict:
+def ensure_labels(
+    s: Session, wanted: Iterable[tuple[str, int | None]], creator: int
+) -> dict[tuple[str, int | None], int]:
     """Inside a write transaction: the ids of labels (name, type id), created when missing."""
     wanted = list(dict.fromkeys(wanted))
     found: dict[tuple[str, int | None], int] = {}
@@ -403,7 +403,8 @@ def _save_label_edits(obj: ULabel) -> None:
 
 
 def _refuse_cycle(obj: ULabel, kind: ULabel) -> None:
-    seen, current = set(), kind
+    seen: set[int] = set()
+    current: ULabel | None = kind
     while current is not None and current.id not in seen:
         if current.id == obj.id:
             raise InvalidArgument(f"The label '{obj.name}' cannot be a label of its own type tree.")
@@ -788,7 +789,9 @@ def label_tree(registry: str = "artifact", type: Any = None) -> list[dict[str, A
             .where(L.type_id.is_not(None), *hidden)
             .group_by(L.type_id)
         )
-        return rows, dict(s.execute(counted).all()), dict(s.execute(per_type).all())  # type: ignore[arg-type]
+        counts = {int(k): int(n) for k, n in s.execute(counted).all()}
+        per_types = {int(k): int(n) for k, n in s.execute(per_type).all()}
+        return list(rows), counts, per_types
 
     rows, counts, type_counts = read(q, what="reading the labels")
     nodes = {
@@ -802,7 +805,7 @@ def label_tree(registry: str = "artifact", type: Any = None) -> list[dict[str, A
         }
         for r in rows
     }
-    roots = []
+    roots: list[dict[str, Any]] = []
     for r in rows:
         parent = nodes.get(r[3]) if r[3] is not None else None
         (parent["children"] if parent is not None else roots).append(nodes[r[0]])

@@ -213,13 +213,13 @@ def register_extension(extension: Extension) -> None:
     _EXTENSIONS[extension.name] = extension
 
 
-def ids_in(model: type, ids: Select) -> ColumnElement[bool]:
+def ids_in(model: type, ids: Any) -> ColumnElement[bool]:
     """``model.id IN (ids)``, marked so that ``filter()`` intersects several such conditions
     in one subquery (``id IN (a INTERSECT b INTERSECT c)``): the database then combines the
     id sets before it reads any record, whatever it estimates their sizes to be (PostgreSQL
     underestimates feature values and would probe the records one by one)."""
     condition = model.id.in_(ids)  # type: ignore[attr-defined]
-    condition._ls_ids = ids  # type: ignore[attr-defined]
+    condition._ls_ids = ids
     return condition  # type: ignore[no-any-return]
 
 
@@ -228,7 +228,7 @@ def _intersected(model: type, conditions: list[Any]) -> list[Any]:
     marked = [c for c in conditions if getattr(c, "_ls_ids", None) is not None]
     if len(marked) < 2:
         return conditions
-    merged = ids_in(model, intersect(*(c._ls_ids for c in marked)))  # type: ignore[arg-type]
+    merged = ids_in(model, intersect(*(c._ls_ids for c in marked)))
     return [c for c in conditions if getattr(c, "_ls_ids", None) is None] + [merged]
 
 

@@ -18,12 +18,12 @@ depends_on = None
 OWNERS = ("artifact", "collection")
 
 
-def _uid(length: int) -> sa.types.TypeEngine:
+def _uid(length: int) -> sa.types.TypeEngine[str]:
     return sa.String(length).with_variant(sa.String(length, collation="C"), "postgresql")
 
 
-def _stamps(table: str, updated: bool = True) -> list:
-    cols = [
+def _stamps(table: str, updated: bool = True) -> list[sa.schema.SchemaItem]:
+    cols: list[sa.schema.SchemaItem] = [
         sa.Column("created_by_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
     ]
