@@ -456,6 +456,10 @@ def label_by_name(name: str, *, create: bool = True, type: Any = None) -> ULabel
             raise InvalidArgument(f"There is no label '{kind.name}/{name}'.")
         return found
     candidates = ULabel.filter(name=name)._clone(limit=6).all()
+    if not candidates and "/" in name:
+        typed = _by_path(name, create=create)
+        if typed is not None:
+            return typed
     if len(candidates) == 1:
         return candidates[0]  # type: ignore[no-any-return]
     if candidates:
@@ -466,6 +470,20 @@ def label_by_name(name: str, *, create: bool = True, type: Any = None) -> ULabel
     if not create:
         raise InvalidArgument(f"There is no label '{name}'.")
     return ULabel(name).save()
+
+
+def _by_path(path: str, *, create: bool) -> ULabel | None:
+    """The label written as ``Type/Name`` (as ``label_path`` shows it), when no label is named
+    so literally and exactly one type ``Type`` exists; created in that type when missing and
+    ``create``. None when there is no such type (the text is then a plain name)."""
+    type_name, _, name = path.rpartition("/")
+    type_name, name = type_name.strip(), name.strip()
+    if not type_name or not name:
+        return None
+    kinds = ULabel.filter(name=type_name, is_type=True)._clone(limit=2).all()
+    if len(kinds) != 1:
+        return None
+    return label_by_name(name, create=create, type=kinds[0])
 
 
 def _type_name(label: ULabel) -> str:

@@ -69,6 +69,29 @@ def test_ulabels_add_remove_set_all(arts: list[ls.Artifact]) -> None:
         a.ulabels.add("DAPI")
 
 
+def test_a_name_written_as_type_slash_label_names_the_typed_label(arts: list[ls.Artifact]) -> None:
+    """'Stain/DAPI' (as label paths are shown) is the label DAPI of type Stain, not a new plain
+    label of that literal name; a literal name with a slash still wins, and so does a slash
+    without such a type."""
+    a = arts[0]
+    stain = ls.ULabel("Stain", is_type=True).save()
+    dapi = ls.ULabel("DAPI", type=stain).save()
+    a.ulabels.add("Stain/DAPI", "Stain/GFP")  # GFP: created in the type Stain
+    gfp = ls.ULabel.get(name="GFP")
+    assert gfp.type == stain and sorted(x.name for x in a.ulabels) == ["DAPI", "GFP"]
+    assert ls.ULabel.filter(name__contains="/").count() == 0
+    a.ulabels.remove("Stain/DAPI")
+    assert [x.name for x in a.ulabels] == ["GFP"] and ls.ULabel.filter(type=stain).count() == 2
+    assert dapi.artifacts.count() == 0
+    a.ulabels.add("n/a")  # no type 'n': a plain label of that name
+    assert ls.ULabel.get(name="n/a").type is None
+    ls.ULabel("n", is_type=True).save()
+    arts[1].ulabels.add("n/a")  # the label literally called so wins over the type 'n'
+    assert [x.name for x in arts[1].ulabels] == ["n/a"] and ls.ULabel.filter(name="a").count() == 0
+    with pytest.raises(ls.InvalidArgument, match="no label 'Stain/Cy5'"):
+        a.ulabels.remove("Stain/Cy5")
+
+
 def test_collections_take_labels_and_features(arts: list[ls.Artifact]) -> None:
     c = ls.Collection(arts[:2], name="screen").save()
     c.ulabels.add("pilot")
