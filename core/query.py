@@ -228,7 +228,9 @@ def _intersected(model: type, conditions: list[Any]) -> list[Any]:
     marked = [c for c in conditions if getattr(c, "_ls_ids", None) is not None]
     if len(marked) < 2:
         return conditions
-    merged = ids_in(model, intersect(*(c._ls_ids for c in marked)))
+    parts = [part for c in marked for part in getattr(c, "_ls_parts", [c._ls_ids])]
+    merged = ids_in(model, intersect(*parts))
+    merged._ls_parts = parts  # a later filter() extends this INTERSECT (SQLite nests none)
     return [c for c in conditions if getattr(c, "_ls_ids", None) is None] + [merged]
 
 

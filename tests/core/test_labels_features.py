@@ -199,6 +199,30 @@ def test_feature_values_are_typed_and_validated(arts: list[ls.Artifact]) -> None
     assert ls.Feature("temperature", float).uid == features[0].uid
 
 
+def test_chained_filters_on_labels_and_features_combine(arts: list[ls.Artifact]) -> None:
+    """Label and feature conditions of several filter() calls intersect (their id sets used to
+    nest one INTERSECT in another, which SQLite refuses)."""
+    ls.Feature("temperature", float).save()
+    ls.Feature("stain", "cat").save()
+    for i, a in enumerate(arts):
+        a.features.add_values({"temperature": 20.0 + 10 * i, "stain": "DAPI" if i % 2 else "GFP"})
+    arts[1].ulabels.add("plate3")
+    arts[3].ulabels.add("plate3")
+    expected = {arts[1], arts[3]}
+    queries = [
+        ls.Artifact.filter(stain="DAPI", temperature__gte=30, ulabels__name="plate3"),
+        ls.Artifact.filter(stain="DAPI", temperature__gte=30).filter(ulabels__name="plate3"),
+        ls.Artifact.filter(ulabels__name="plate3").filter(stain="DAPI").filter(temperature__gte=30),
+        ls.Artifact.filter(stain="DAPI", temperature__gte=30)
+        .filter(ulabels__name="plate3", temperature__lt=100)
+        .filter(key__startswith="data/"),
+    ]
+    for query in queries:
+        assert set(query) == expected and query.count() == 2
+    narrower = queries[1].filter(temperature__gte=40).exclude(stain="GFP")
+    assert list(narrower) == [arts[3]]
+
+
 def test_feature_lookups_compare_by_type(arts: list[ls.Artifact]) -> None:
     ls.Feature("temperature", float).save()
     ls.Feature("plate", int).save()
