@@ -738,13 +738,25 @@ def _report_save(args: argparse.Namespace, result: dict[str, Any]) -> int:
 # ---------------------------------------------------------------- queries
 
 
+def label_condition(name: str) -> dict[str, Any]:
+    """The lookup of `ls --label NAME`: records carrying a label of that name (of any type), or,
+    for `Type/Name` as `label ls` shows typed labels, that label of that type."""
+    import labshelf as ls
+
+    if "/" not in name or ls.ULabel.filter(name=name).exists():
+        return {"ulabels__name": name}
+    from labshelf.labels import label_by_name
+
+    return {"ulabels": label_by_name(name, create=False)}
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     from labshelf.query import _columns
 
     model = registry(args.registry)
     qs = model.filter(**dict(parse_filter(model, f) for f in args.filter))
     for label in args.label:
-        qs = qs.filter(ulabels__name=label)
+        qs = qs.filter(**label_condition(label))
     for condition in args.feature:
         qs = qs.filter(**dict([parse_filter(model, condition)]))
     qs = qs.search(args.search) if args.search else qs.order_by("-created_at")

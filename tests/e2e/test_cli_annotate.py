@@ -79,6 +79,26 @@ def test_labels_from_the_command_line(store: Path, images: Path, capsys) -> None
     assert commands == ["save", "label", "label", "label", "label"]  # not the refused ones
 
 
+def test_typed_labels_by_path_in_save_add_and_ls(store: Path, images: Path, capsys) -> None:
+    """`Stain/GFP`, as `label ls` shows a typed label, names the label GFP of type Stain in
+    `save --label`, `label add` and `ls --label` (combined with feature conditions)."""
+    as_json(capsys, "label", "new", "Stain", "--is-type")
+    saved = as_json(capsys, "save", str(images), "--per-file", "--label", "Stain/GFP")
+    uids = [i["uid"] for i in saved["items"]]
+    gfp = ls.ULabel.get(name="GFP")
+    assert gfp.type.name == "Stain" and ls.ULabel.filter(name="Stain/GFP").count() == 0
+    as_json(capsys, "label", "add", uids[0], "Stain/DAPI")
+    as_json(capsys, "feature", "new", "plate", "int")
+    for uid, plate in zip(uids, (1, 2, 3), strict=True):
+        as_json(capsys, "feature", "set", uid, f"plate={plate}")
+    found = as_json(capsys, "ls", "--label", "Stain/GFP", "--feature", "plate__gte=2")
+    assert sorted(r["uid"] for r in found) == sorted(uids[1:])
+    found = as_json(capsys, "ls", "--label", "Stain/GFP", "--label", "Stain/DAPI")
+    assert [r["uid"] for r in found] == [uids[0]]
+    code, _, err = run(capsys, "ls", "--label", "Stain/Cy5")
+    assert code == 2 and "no label 'Stain/Cy5'" in err
+
+
 def test_features_from_the_command_line(store: Path, images: Path, capsys) -> None:
     uid = as_json(capsys, "save", str(images / "a.tif"))["items"][0]["uid"]
     other = as_json(capsys, "save", str(images / "b.tif"))["items"][0]["uid"]
