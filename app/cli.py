@@ -43,6 +43,19 @@ demo                ``{"path", "collection", "table"}`` (uids; null without ``--
 migrate             ``{"instance", "revision", "up_to_date"}``
 doctor              ``{"checked", "ok", "problems": [{"kind", "storage", "key", "uid",
                     "detail", "fixed"}]}``
+label add, rm,      ``{"uid", "labels": [{"uid", "name", "type", "feature"}]}`` (the record's
+ls UID              labels; ``feature`` names the feature a label is a value of)
+label ls            ``[{"uid", "name", "is_type", "description", "count", "children": […]}]``
+label new           ``[{"uid", "name", "type", "is_type"}]``
+label delete        ``{"deleted": [uid, …]}``
+feature set, rm,    ``{"uid", "features": {name: {"value", "dtype", "unit"}}}``
+ls UID
+feature ls          ``[{"uid", "name", "dtype", "unit", "description", "count"}]``
+feature new         ``{"uid", "name", "dtype", "unit"}``
+feature history     ``[{"action" (add, remove, inherit), "feature", "value", "user", "at", "run"}]``
+annotate            ``{"table", "on", "rows", "dry_run", "annotated", "matched", "unmatched",
+                    "without_row", "refused", "features", "skipped", "tables"}`` (see
+                    ``labshelf.annotation.AnnotateReport``)
 watch               one line per event: ``{"event", "time", "path", "key", "uid", "version",
                     "message", "count", "bytes", "catchup"}`` (absent fields left out; see
                     ``labshelf.watch.WatchEvent``)
@@ -52,9 +65,10 @@ Progress (files and bytes done/total, rate, ETA) is drawn on stderr by tqdm for 
 ``cache``, ``doctor`` and the catch-up of ``watch`` when both stdout and stderr are terminals
 and ``--quiet`` is not given; it is redrawn at most four times a second.
 
-Commands that write (``save``, ``delete``, ``doctor --fix``, ``demo --load``) are recorded as a
-run of ``Transform(type="upload", key="labshelf-cli")`` with their arguments as params
-(passwords in URLs masked). ``watch`` records its own run of the instrument's transform.
+Commands that write (``save``, ``delete``, ``doctor --fix``, ``demo --load``, and ``label``,
+``feature`` and ``annotate`` except their listings and dry runs) are recorded as a run of
+``Transform(type="upload", key="labshelf-cli")`` with their arguments as params (passwords in
+URLs masked). ``watch`` records its own run of the instrument's transform.
 """
 
 from __future__ import annotations
@@ -596,9 +610,12 @@ def cmd_save(args: argparse.Namespace) -> int:
             result: dict[str, Any] = {"run": run.uid, "collection": None, "items": items}
         else:
             result = _save_with_upload(args, run)
-        for item in result["items"]:
-            if item["state"] in ("done", "duplicate") and labels:
-                ls.Artifact.get(item["uid"]).ulabels.add(*labels)
+        uids = [i["uid"] for i in result["items"] if i["state"] in ("done", "duplicate")]
+        if labels and uids:
+            from labshelf.labels import actor, add_labels
+
+            ids = ls.Artifact.filter(uid__in=uids).values_list("id")
+            add_labels("artifact", ids, labels, actor(run))
     return _report_save(args, result)
 
 
@@ -621,21 +638,13 @@ def _check_save_args(args: argparse.Namespace) -> None:
 
 
 def _labels(names: list[str]) -> list[Any]:
-    """The labels to add (created when missing); refused when labels are not available."""
+    """The labels to add: a name is the one label of that name, created when there is none
+    (several labels of that name are refused, naming them)."""
     if not names:
         return []
-    import labshelf as ls
+    from labshelf.labels import resolve_labels
 
-    if not hasattr(ls, "ULabel"):
-        raise ls.InvalidArgument(
-            "Labels are not available in this version of labshelf (no ls.ULabel); "
-            "leave out --label."
-        )
-    found = []
-    for name in names:
-        label = ls.ULabel.filter(name=name).first()
-        found.append(label if label is not None else ls.ULabel(name=name).save())
-    return found
+    return resolve_labels(names)
 
 
 def _save_with_upload(args: argparse.Namespace, run: Any) -> dict[str, Any]:
@@ -754,11 +763,27 @@ def _report_save(args: argparse.Namespace, result: dict[str, Any]) -> int:
 # ---------------------------------------------------------------- queries
 
 
+def label_condition(name: str) -> dict[str, Any]:
+    """The lookup of `ls --label NAME`: records carrying a label of that name (of any type), or,
+    for `Type/Name` as `label ls` shows typed labels, that label of that type."""
+    import labshelf as ls
+
+    if "/" not in name or ls.ULabel.filter(name=name).exists():
+        return {"ulabels__name": name}
+    from labshelf.labels import label_by_name
+
+    return {"ulabels": label_by_name(name, create=False)}
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     from labshelf.query import _columns
 
     model = registry(args.registry)
     qs = model.filter(**dict(parse_filter(model, f) for f in args.filter))
+    for label in args.label:
+        qs = qs.filter(**label_condition(label))
+    for condition in args.feature:
+        qs = qs.filter(**dict([parse_filter(model, condition)]))
     qs = qs.search(args.search) if args.search else qs.order_by("-created_at")
     if args.limit >= 0:
         qs = qs._clone(limit=args.limit)
@@ -926,6 +951,364 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     else:
         out(str(report))
     return OK if report.ok else FAILED
+
+
+# ---------------------------------------------------------------- labels and features
+
+
+def _annotated_record(uid: str) -> Any:
+    return find_record(uid, ("artifact", "collection"))
+
+
+def _cli_labels(names: list[str], type_name: str | None, *, create: bool) -> list[Any]:
+    from labshelf.labels import label_by_name
+
+    return [label_by_name(n, create=create, type=type_name) for n in names]
+
+
+def label_usage(label_id: int) -> dict[str, int]:
+    from labshelf.labels import usage
+
+    return usage(label_id)
+
+
+def _label_rows(record: Any) -> list[dict[str, Any]]:
+    from labshelf.labels import labels_of
+
+    kind = type(record).__name__.lower()
+    return labels_of(kind, [record.id])[record.id]
+
+
+def cmd_label(args: argparse.Namespace) -> int:
+    return {
+        "add": _label_add,
+        "rm": _label_rm,
+        "ls": _label_ls,
+        "new": _label_new,
+        "delete": _label_delete,
+    }[args.action](args)
+
+
+def _check_type(name: str | None) -> None:
+    """A label type named on the command line exists (checked before a run is recorded)."""
+    import labshelf as ls
+
+    if name is not None and not ls.ULabel.filter(name=name, is_type=True).exists():
+        raise ls.InvalidArgument(
+            f"There is no label type '{name}'; make it with `labshelf label new {name} --is-type`."
+        )
+
+
+def _label_add(args: argparse.Namespace) -> int:
+    record = _annotated_record(args.uid)
+    _check_type(args.type)
+    with cli_run(args) as run:
+        labels = _cli_labels(args.labels, args.type, create=True)
+        record.ulabels.add(*labels, run=run)
+    return _print_record_labels(args, record)
+
+
+def _label_rm(args: argparse.Namespace) -> int:
+    record = _annotated_record(args.uid)
+    labels = _cli_labels(args.labels, args.type, create=False)
+    with cli_run(args) as run:
+        record.ulabels.remove(*labels, run=run)
+    return _print_record_labels(args, record)
+
+
+def _print_record_labels(args: argparse.Namespace, record: Any) -> int:
+    rows = _label_rows(record)
+    if args.json:
+        out_json({"uid": record.uid, "labels": rows})
+        return OK
+    if not rows:
+        out(f"{record.uid}: no labels")
+    for row in rows:
+        name = f"{row['type']}/{row['name']}" if row["type"] else row["name"]
+        note = f"  (value of {row['feature']})" if row["feature"] else ""
+        out(f"{record.uid}  {name}{note}")
+    return OK
+
+
+def _label_ls(args: argparse.Namespace) -> int:
+    from labshelf.labels import label_tree
+
+    if args.uid:
+        return _print_record_labels(args, _annotated_record(args.uid))
+    tree = label_tree("artifact", type=args.type)
+    if args.json:
+        out_json(tree)
+        return OK
+    if not tree:
+        print("no labels", file=sys.stderr)
+
+    def show(nodes: list[dict[str, Any]], depth: int) -> None:
+        for node in nodes:
+            kind = "  (type)" if node["is_type"] else ""
+            out(f"{'  ' * depth}{node['name']}  {node['count']}  {node['uid']}{kind}")
+            show(node["children"], depth + 1)
+
+    show(tree, 0)
+    return OK
+
+
+def _label_new(args: argparse.Namespace) -> int:
+    import labshelf as ls
+
+    _check_type(args.type)
+    with cli_run(args):
+        made = [
+            ls.ULabel(n, type=args.type, is_type=args.is_type, description=args.description).save()
+            for n in args.labels
+        ]
+    rows = [{"uid": x.uid, "name": x.name, "type": args.type, "is_type": x.is_type} for x in made]
+    if args.json:
+        out_json(rows)
+        return OK
+    for row in rows:
+        out(f"{row['uid']}  {row['type'] + '/' if row['type'] else ''}{row['name']}")
+    return OK
+
+
+def _label_delete(args: argparse.Namespace) -> int:
+    import labshelf as ls
+
+    labels = _cli_labels(args.labels, args.type, create=False)
+    for label in labels:  # refused before a run is recorded
+        counts = {k: n for k, n in label_usage(label.id).items() if n}
+        if counts and not args.force:
+            held = " and ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in counts.items())
+            raise ls.IntegrityError(
+                f"The label '{label.name}' is on {held}; remove it from them first, or pass "
+                "--force, which removes it from them."
+            )
+    with cli_run(args):
+        for label in labels:
+            label.delete(force=args.force)
+    if args.json:
+        out_json({"deleted": [x.uid for x in labels]})
+        return OK
+    for label in labels:
+        out(f"deleted label {label.name}")
+    return OK
+
+
+def parse_assignments(pairs: list[str]) -> dict[str, Any]:
+    """``name=value`` arguments as {name: value} (a name given twice gets a list of values)."""
+    import labshelf as ls
+
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise ls.InvalidArgument(f"'{pair}' needs the form name=value, e.g. temperature=37.")
+        name, value = (part.strip() for part in pair.split("=", 1))
+        if name in values:
+            previous = values[name]
+            values[name] = [*(previous if isinstance(previous, list) else [previous]), value]
+        else:
+            values[name] = value
+    return values
+
+
+def infer_text_dtype(text: str) -> str:
+    """The dtype of a new feature created from the command line (``--create``)."""
+    from labshelf.annotation import ISO_DATE, ISO_DATETIME, YES_NO
+
+    if re.fullmatch(r"[-+]?\d{1,18}", text):
+        return "int"
+    try:
+        float(text)
+        return "float"
+    except ValueError:
+        pass
+    if text.lower() in YES_NO:
+        return "bool"
+    if ISO_DATE.fullmatch(text):
+        return "date"
+    if ISO_DATETIME.fullmatch(text):
+        return "datetime"
+    return "cat" if len(text) <= 100 else "str"
+
+
+def cmd_feature(args: argparse.Namespace) -> int:
+    return {
+        "set": _feature_set,
+        "rm": _feature_rm,
+        "ls": _feature_ls,
+        "new": _feature_new,
+        "history": _feature_history,
+        "delete": _feature_delete,
+    }[args.action](args)
+
+
+def _feature_set(args: argparse.Namespace) -> int:
+    import labshelf as ls
+    from labshelf.features import Planner, write_values
+    from labshelf.labels import actor
+
+    record = _annotated_record(args.uid)
+    values = parse_assignments(args.values)
+    if not args.create:
+        known = set(ls.Feature.filter(name__in=list(values)).values_list("name"))
+        missing = [n for n in values if n not in known]
+        if missing:
+            raise ls.InvalidArgument(
+                f"There is no feature '{missing[0]}'; create it with `labshelf feature new "
+                f"{missing[0]} DTYPE`, or pass --create (its dtype then follows the value)."
+            )
+    dtypes = {k: infer_text_dtype(v if isinstance(v, str) else v[0]) for k, v in values.items()}
+    planned = Planner(create_features=args.create, dtypes=dtypes).plan(values)
+    with cli_run(args) as run:
+        kind = type(record).__name__.lower()
+        write_values(kind, [record.id], planned, actor(run), replace=True)
+    return _print_values(args, record)
+
+
+def _feature_rm(args: argparse.Namespace) -> int:
+    record = _annotated_record(args.uid)
+    with cli_run(args) as run:
+        for item in args.features:
+            name, _, value = item.partition("=")
+            record.features.remove_values(name.strip(), value.strip() or None, run=run)
+    return _print_values(args, record)
+
+
+def _print_values(args: argparse.Namespace, record: Any) -> int:
+    from labshelf.features import as_text, values_of
+
+    kind = type(record).__name__.lower()
+    detail = values_of(kind, [record.id], detailed=True)[record.id]
+    if args.json:
+        out_json(
+            {
+                "uid": record.uid,
+                "features": {
+                    name: {
+                        "value": _json_value(entry["value"]),
+                        "dtype": entry["dtype"],
+                        "unit": entry["unit"],
+                    }
+                    for name, entry in sorted(detail.items())
+                },
+            }
+        )
+        return OK
+    if not detail:
+        out(f"{record.uid}: no feature values")
+    for name, entry in sorted(detail.items()):
+        value = entry["value"]
+        text = ", ".join(map(as_text, value)) if isinstance(value, list) else as_text(value)
+        unit = f" {entry['unit']}" if entry["unit"] else ""
+        out(f"{record.uid}  {name} = {text}{unit}  ({entry['dtype']})")
+    return OK
+
+
+def _json_value(value: Any) -> Any:
+    from datetime import date
+
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
+def _feature_ls(args: argparse.Namespace) -> int:
+    import labshelf as ls
+    from labshelf.features import feature_usage
+
+    if args.uid:
+        return _print_values(args, _annotated_record(args.uid))
+    rows = (
+        ls.Feature.filter().order_by("name").values("uid", "name", "dtype", "unit", "description")
+    )
+    for row in rows:
+        row["count"] = feature_usage(ls.Feature.get(row["uid"]).id)["artifact"]
+    if args.json:
+        out_json(rows)
+        return OK
+    if not rows:
+        print("no features", file=sys.stderr)
+        return OK
+    print_table(rows, ("uid", "name", "dtype", "unit", "count", "description"))
+    return OK
+
+
+def _feature_new(args: argparse.Namespace) -> int:
+    import labshelf as ls
+
+    with cli_run(args):
+        feature = ls.Feature(
+            args.name, args.dtype, unit=args.unit, description=args.description
+        ).save()
+    row = {"uid": feature.uid, "name": feature.name, "dtype": feature.dtype, "unit": feature.unit}
+    if args.json:
+        out_json(row)
+        return OK
+    out(
+        f"{feature.uid}  {feature.name}  {feature.dtype}{'  ' + feature.unit if feature.unit else ''}"
+    )
+    return OK
+
+
+def _feature_delete(args: argparse.Namespace) -> int:
+    import labshelf as ls
+    from labshelf.features import feature_usage
+
+    feature = ls.Feature.get(name=args.name)
+    counts = {k: n for k, n in feature_usage(feature.id).items() if n}
+    if counts and not args.force:
+        held = " and ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in counts.items())
+        raise ls.IntegrityError(
+            f"The feature '{feature.name}' has values on {held}; remove them first, or pass "
+            "--force, which removes them."
+        )
+    with cli_run(args):
+        feature.delete(force=args.force)
+    if args.json:
+        out_json({"deleted": feature.uid})
+        return OK
+    out(f"deleted feature {args.name}")
+    return OK
+
+
+def _feature_history(args: argparse.Namespace) -> int:
+    record = _annotated_record(args.uid)
+    rows = [{**r, "at": _json_safe(r["at"])} for r in record.features.history()]
+    if args.json:
+        out_json(rows)
+        return OK
+    for r in rows:
+        what = f"{r['feature']} = {r['value']}" if r["feature"] else f"label {r['value']}"
+        run = f"  run {r['run']}" if r["run"] else ""
+        out(f"{r['at'][:19]}  {r['user']}  {r['action']:<7}  {what}{run}")
+    return OK
+
+
+def cmd_annotate(args: argparse.Namespace) -> int:
+    import labshelf as ls
+
+    artifacts = ls.Artifact.filter(is_latest=True)
+    if args.key_prefix:
+        artifacts = artifacts.filter(key__startswith=args.key_prefix)
+    dtypes = dict(_pair(d, "--dtype") for d in args.dtype)
+    if args.dry_run:
+        report = ls.annotate(artifacts, args.table, on=args.on, dtypes=dtypes, dry_run=True)
+    else:
+        with cli_run(args) as run:
+            report = ls.annotate(artifacts, args.table, on=args.on, dtypes=dtypes, run=run)
+    if args.json:
+        out_json(report.as_dict())
+    else:
+        out(str(report))
+    return OK
+
+
+def _pair(text: str, option: str) -> tuple[str, str]:
+    import labshelf as ls
+
+    if "=" not in text:
+        raise ls.InvalidArgument(f"{option} takes COLUMN=DTYPE, e.g. plate=int; got '{text}'.")
+    key, value = text.split("=", 1)
+    return key.strip(), value.strip()
 
 
 # ---------------------------------------------------------------- watch
@@ -1188,6 +1571,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ls(sub, common)
     _add_record_commands(sub, common)
     _add_watch(sub, common)
+    _add_annotation_commands(sub, common)
     p = _add(sub, "completion", cmd_completion, "print a shell completion script", [debug])
     p.add_argument("shell", choices=("bash", "zsh"), help="bash or zsh")
     hidden = sub.add_parser("__complete-uids", parents=[debug])  # no help: not listed
@@ -1294,11 +1678,116 @@ def _add_ls(sub: Any, common: argparse.ArgumentParser) -> None:
         help="a lookup such as key__startswith=iris or is_latest=true (repeatable)",
     )
     p.add_argument(
+        "--label",
+        metavar="L",
+        action="append",
+        default=[],
+        help="only records carrying label L (repeatable: all of them)",
+    )
+    p.add_argument(
+        "--feature",
+        metavar="K=V",
+        action="append",
+        default=[],
+        help="a feature condition such as temperature__gte=30 or stain=DAPI (repeatable)",
+    )
+    p.add_argument(
         "--limit",
         metavar="N",
         type=int,
         default=100,
         help="at most N rows (default 100; -1 for all)",
+    )
+
+
+def _add_annotation_commands(sub: Any, common: argparse.ArgumentParser) -> None:
+    label = _add(sub, "label", cmd_label, "put labels on records, list and manage labels", [common])
+    actions = label.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = actions.add_parser("add", help="add labels to a record", parents=[common])
+    p.add_argument("uid", help="artifact or collection uid or uid prefix").complete = UID_COMPLETION
+    p.add_argument("labels", nargs="+", metavar="LABEL", help="label names (created if missing)")
+    p.add_argument("--type", metavar="T", help="the labels are (or become) labels of type T")
+    p = actions.add_parser("rm", help="remove labels from a record", parents=[common])
+    p.add_argument("uid", help="artifact or collection uid or uid prefix").complete = UID_COMPLETION
+    p.add_argument("labels", nargs="+", metavar="LABEL", help="label names")
+    p.add_argument("--type", metavar="T", help="the labels are labels of type T")
+    p = actions.add_parser(
+        "ls",
+        help="the labels as a tree with artifact counts, or a record's labels",
+        parents=[common],
+    )
+    p.add_argument("uid", nargs="?", help="list this record's labels").complete = UID_COMPLETION
+    p.add_argument("--type", metavar="T", help="only the labels of type T")
+    p = actions.add_parser("new", help="create labels (or label types)", parents=[common])
+    p.add_argument("labels", nargs="+", metavar="NAME", help="label names")
+    p.add_argument("--type", metavar="T", help="make them labels of type T")
+    p.add_argument("--is-type", action="store_true", help="make them types that group labels")
+    p.add_argument("--description", help="a free-text description")
+    p = actions.add_parser(
+        "delete", help="delete labels (refused while records carry them)", parents=[common]
+    )
+    p.add_argument("labels", nargs="+", metavar="NAME", help="label names")
+    p.add_argument("--type", metavar="T", help="the labels are labels of type T")
+    p.add_argument("--force", action="store_true", help="also remove them from their records")
+
+    feature = _add(
+        sub, "feature", cmd_feature, "set feature values, list and manage features", [common]
+    )
+    actions = feature.add_subparsers(dest="action", metavar="ACTION", required=True)
+    p = actions.add_parser("set", help="set feature values of a record", parents=[common])
+    p.add_argument("uid", help="artifact or collection uid or uid prefix").complete = UID_COMPLETION
+    p.add_argument("values", nargs="+", metavar="NAME=VALUE", help="e.g. temperature=37 stain=DAPI")
+    p.add_argument(
+        "--create", action="store_true", help="create unknown features (dtype from the value)"
+    )
+    p = actions.add_parser("rm", help="remove feature values of a record", parents=[common])
+    p.add_argument("uid", help="artifact or collection uid or uid prefix").complete = UID_COMPLETION
+    p.add_argument(
+        "features", nargs="+", metavar="NAME[=VALUE]", help="a feature (only VALUE, if given)"
+    )
+    p = actions.add_parser("ls", help="the features, or a record's values", parents=[common])
+    p.add_argument("uid", nargs="?", help="list this record's values").complete = UID_COMPLETION
+    p = actions.add_parser("new", help="create a feature", parents=[common])
+    p.add_argument("name", help="e.g. temperature")
+    p.add_argument("dtype", help="str, int, float, bool, date, datetime, cat or cat[TYPE]")
+    p.add_argument("--unit", help="e.g. °C")
+    p.add_argument("--description", help="a free-text description")
+    p = actions.add_parser(
+        "history", help="who added or removed which labels and values", parents=[common]
+    )
+    p.add_argument("uid", help="artifact or collection uid or uid prefix").complete = UID_COMPLETION
+    p = actions.add_parser(
+        "delete", help="delete a feature (refused while records hold values)", parents=[common]
+    )
+    p.add_argument("name", help="the feature's name")
+    p.add_argument("--force", action="store_true", help="also remove its values")
+
+    p = _add(
+        sub,
+        "annotate",
+        cmd_annotate,
+        "labels and feature values from a metadata table (CSV, TSV, XLSX, parquet)",
+        [common],
+    )
+    p.add_argument("table", metavar="TABLE", help="the table file").complete = FILE_COMPLETION
+    p.add_argument(
+        "--on",
+        metavar="COLUMN",
+        default="file",
+        help="the column holding file names or keys (default: file, the best-matching column)",
+    )
+    p.add_argument(
+        "--key-prefix", metavar="P", help="only artifacts whose key starts with P (default: all)"
+    )
+    p.add_argument(
+        "--dtype",
+        metavar="COLUMN=DTYPE",
+        action="append",
+        default=[],
+        help="the dtype of a new feature, e.g. plate=int (repeatable)",
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="report what would be done, write nothing"
     )
 
 

@@ -981,3 +981,343 @@ def key_family(key: str) -> dict[str, Any] | None:
 
     key = validate_key(key)
     return families_by_key([key]).get(key)
+
+
+# -- labels and features (issue 17) -------------------------------------------------------
+# Plain data for the details panel (label chips, feature table), bulk "Label selected…" /
+# "Set feature…", the sidebar's label tree, feature columns, filter chips and the import
+# dialog's "Read metadata from meta.csv". Registries are named by class ("Artifact",
+# "Collection"); records by uid. Every write is one transaction and returns what it changed,
+# so that the app can undo it.
+TABLE_SUFFIXES = (".csv", ".tsv", ".tab", ".xlsx", ".parquet")
+TABLE_SCAN_MAX_BYTES = 20 * 1024 * 1024  # larger tables in a drop are not read for an offer
+
+
+def _key(registry: str) -> str:
+    return registry.lower()
+
+
+def _ids(registry: str, uids: Sequence[str]) -> dict[int, str]:
+    """{row id: uid} of the records `uids` (trashed ones included)."""
+    rows = _registry(registry).filter(uid__in=list(uids)).values("id", "uid")
+    return {r["id"]: r["uid"] for r in rows}
+
+
+def _actor(run_uid: str | None) -> Any:
+    from labshelf.labels import actor  # deferred: SQLAlchemy
+
+    return actor(ls.Run.get(run_uid) if run_uid else None)
+
+
+def label_tree(registry: str = "Artifact") -> list[dict[str, Any]]:
+    """Every label as a tree of types, each node `{"uid", "name", "is_type", "description",
+    "count", "children"}` with `count` the records of `registry` carrying it (trash excluded;
+    a type counts the records carrying any of its labels), sorted by name."""
+    from labshelf.labels import label_tree as tree  # deferred: SQLAlchemy
+
+    return tree(_key(registry))
+
+
+def search_labels(text: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Labels whose name contains `text` (for autocomplete), best first: `{"uid", "name",
+    "type", "is_type"}` (`type`: the type's name or None)."""
+    rows = ls.ULabel.search(text)[:limit].values("uid", "name", "type__name", "is_type")
+    return [
+        {"uid": r["uid"], "name": r["name"], "type": r["type__name"], "is_type": r["is_type"]}
+        for r in rows
+    ]
+
+
+def record_annotations(registry: str, uid: str) -> dict[str, Any]:
+    """A record's labels and feature values:
+    `{"labels": [{"uid", "name", "type", "feature"}], "features": [{"feature", "dtype",
+    "unit", "value", "text", "labels": [{"uid", "name"}]}]}`; `labels` lists plain labels and
+    the labels that are feature values (`feature` names the feature, else None); `value` is
+    the typed value (a label name, or a list of names, for a categorical feature) and `text`
+    how it reads, with its unit."""
+    from labshelf.features import as_text, values_of  # deferred: SQLAlchemy
+    from labshelf.labels import labels_of
+
+    record = _get(registry, uid)
+    key = _key(registry)
+    detail = values_of(key, [record.id], detailed=True)[record.id]
+    features = []
+    for name in sorted(detail):
+        entry = detail[name]
+        value = entry["value"]
+        text = ", ".join(map(as_text, value)) if isinstance(value, list) else as_text(value)
+        features.append(
+            {
+                "feature": name,
+                "dtype": entry["dtype"],
+                "unit": entry["unit"],
+                "value": value,
+                "text": f"{text} {entry['unit']}" if entry["unit"] else text,
+                "labels": entry["labels"],
+            }
+        )
+    return {"labels": labels_of(key, [record.id])[record.id], "features": features}
+
+
+def annotation_history(registry: str, uid: str) -> list[dict[str, Any]]:
+    """Who added or removed which label or value, when and in which run (oldest first):
+    `{"action" ("add", "remove", "inherit"), "feature", "value", "user", "at", "run"}`."""
+    from labshelf.features import history_of  # deferred: SQLAlchemy
+
+    return history_of(_key(registry), _get(registry, uid).id)
+
+
+def add_labels(
+    registry: str,
+    uids: Sequence[str],
+    labels: Sequence[str],
+    type_name: str | None = None,
+    run_uid: str | None = None,
+) -> list[tuple[str, str]]:
+    """Put labels on many records in one transaction. `labels` are label uids or names (a
+    name is the one label of that name — of type `type_name` if given — created when there is
+    none; several of that name are refused, naming them). Returns the (record uid, label uid)
+    pairs added (pairs present already are not), which `remove_label_links` undoes."""
+    from labshelf.labels import add_labels as add  # deferred: SQLAlchemy
+    from labshelf.labels import label_by_name
+
+    by_uid = {x.uid: x for x in ls.ULabel.filter(uid__in=list(labels))}
+    found = [by_uid.get(x) or label_by_name(x, type=type_name) for x in labels]
+    ids = _ids(registry, uids)
+    made = add(_key(registry), list(ids), found, _actor(run_uid))
+    label_uids = {x.id: x.uid for x in found}
+    return [(ids[r], label_uids[lab]) for r, lab in made]
+
+
+def remove_labels(
+    registry: str, uids: Sequence[str], label_uids: Sequence[str], run_uid: str | None = None
+) -> list[tuple[str, str, str | None]]:
+    """Take labels off many records in one transaction (also where they are a feature's
+    value). Returns the (record uid, label uid, feature name or None) links removed."""
+    from labshelf.labels import remove_labels as remove  # deferred: SQLAlchemy
+
+    found = list(ls.ULabel.filter(uid__in=list(label_uids)))
+    ids = _ids(registry, uids)
+    removed = remove(_key(registry), list(ids), found, _actor(run_uid))
+    return _named_links(ids, removed)
+
+
+def _named_links(
+    ids: dict[int, str], links: list[tuple[int, int, int | None]]
+) -> list[tuple[str, str, str | None]]:
+    label_uids = {
+        r["id"]: r["uid"]
+        for r in ls.ULabel.filter(id__in=[lab for _, lab, _ in links]).values("id", "uid")
+    }
+    features = {
+        r["id"]: r["name"]
+        for r in ls.Feature.filter(id__in=[f for _, _, f in links if f]).values("id", "name")
+    }
+    return [(ids[r], label_uids[lab], features.get(f) if f else None) for r, lab, f in links]
+
+
+def remove_label_links(
+    registry: str, links: Sequence[tuple[str, str]], run_uid: str | None = None
+) -> int:
+    """Undo `add_labels`: remove exactly these (record uid, label uid) plain links, in one
+    transaction; the number removed."""
+    from labshelf.labels import remove_labels as remove  # deferred: SQLAlchemy
+
+    by_label: dict[str, list[str]] = {}
+    for record_uid, label_uid in links:
+        by_label.setdefault(label_uid, []).append(record_uid)
+    removed = 0
+    for label_uid, record_uids in by_label.items():
+        label = ls.ULabel.get(label_uid)
+        removed += len(
+            remove(_key(registry), list(_ids(registry, record_uids)), [label], _actor(run_uid))
+        )
+    return removed
+
+
+def set_feature(
+    registry: str,
+    uids: Sequence[str],
+    feature: str,
+    value: Any,
+    run_uid: str | None = None,
+) -> dict[str, Any]:
+    """Give many records the same value of `feature` in one transaction (a categorical
+    feature's labels replace its old ones; `value` may be text, as typed, or a typed value; a
+    list for several labels). Refused as a whole, with one sentence naming feature, value and
+    dtype, when the value does not fit. Returns the previous values, `{record uid: value or
+    None}`, for an undo (`restore_feature`)."""
+    from labshelf.features import Planner, values_of, write_values  # deferred: SQLAlchemy
+
+    planned = Planner().plan({feature: value})
+    ids = _ids(registry, uids)
+    before = values_of(_key(registry), list(ids), [feature])
+    write_values(_key(registry), list(ids), planned, _actor(run_uid), replace=True)
+    return {ids[i]: before[i].get(feature) for i in ids}
+
+
+def restore_feature(
+    registry: str, feature: str, previous: Mapping[str, Any], run_uid: str | None = None
+) -> None:
+    """Undo `set_feature`: give each record its previous value back (None: none)."""
+    from labshelf.features import Planner, remove_values, write_many  # deferred: SQLAlchemy
+
+    by_uid = {uid: i for i, uid in _ids(registry, list(previous)).items()}
+    planner = Planner()
+    planned = {by_uid[u]: [planner.one(feature, v)] for u, v in previous.items() if v is not None}
+    empty = [by_uid[u] for u, v in previous.items() if v is None and u in by_uid]
+    write_many(_key(registry), planned, _actor(run_uid), replace=True)
+    if empty:
+        remove_values(_key(registry), empty, feature)
+
+
+def remove_feature(
+    registry: str, uids: Sequence[str], feature: str, run_uid: str | None = None
+) -> int:
+    """Remove the values of `feature` from many records in one transaction; how many."""
+    from labshelf.features import remove_values  # deferred: SQLAlchemy
+
+    ids = _ids(registry, uids)
+    return remove_values(
+        _key(registry), list(ids), feature, run=ls.Run.get(run_uid) if run_uid else None
+    )
+
+
+def feature_list(registry: str = "Artifact") -> list[dict[str, Any]]:
+    """The features, for the column chooser and the feature editors: `{"uid", "name",
+    "dtype", "unit", "description", "count"}` (`count`: records of `registry` holding a
+    value), sorted by name."""
+    from labshelf.features import feature_usage  # deferred: SQLAlchemy
+
+    rows = (
+        ls.Feature.filter()
+        .order_by("name")
+        .values("id", "uid", "name", "dtype", "unit", "description")
+    )
+    for row in rows:
+        row["count"] = feature_usage(row.pop("id"))[_key(registry)]
+    return rows
+
+
+def feature_values(
+    registry: str, ids: Sequence[int], names: Sequence[str]
+) -> dict[int, dict[str, str]]:
+    """The feature columns `names` of the rows `ids` (a table page), as display text with the
+    unit: `{id: {name: text}}` (a missing value is absent)."""
+    from labshelf.features import as_text, values_of  # deferred: SQLAlchemy
+
+    out: dict[int, dict[str, str]] = {}
+    for row_id, values in values_of(_key(registry), list(ids), list(names), detailed=True).items():
+        cells = {}
+        for name, entry in values.items():
+            value = entry["value"]
+            text = ", ".join(map(as_text, value)) if isinstance(value, list) else as_text(value)
+            cells[name] = f"{text} {entry['unit']}" if entry["unit"] else text
+        out[row_id] = cells
+    return out
+
+
+def label_lookups(label_uids: Sequence[str]) -> dict[str, Any]:
+    """Lookups for a label chip or a click in the label tree (merge them into the table's
+    lookups): records carrying any of these labels; for a type, any label of that type."""
+    rows = ls.ULabel.filter(uid__in=list(label_uids)).values("uid", "is_type")
+    types = [r["uid"] for r in rows if r["is_type"]]
+    plain = [r["uid"] for r in rows if not r["is_type"]]
+    lookups: dict[str, Any] = {}
+    if plain:
+        lookups["ulabels__uid__in"] = plain
+    if types:
+        lookups["ulabels__type__uid__in"] = types
+    return lookups
+
+
+def feature_lookup(registry: str, feature: str, op: str, text: str) -> dict[str, Any]:
+    """The lookup of a feature condition chip (`temperature`, `gte`, `"30"` ->
+    `{"temperature__gte": "30"}`), checked now: a bad feature, operator or value raises
+    `LabshelfError` with one sentence. `in` and `range` take comma-separated values; `isnull`
+    takes yes/no."""
+    key = feature if op in ("", "exact") else f"{feature}__{op}"
+    value: Any = text
+    if op in ("in", "range"):
+        value = [v.strip() for v in text.split(",")]
+    elif op == "isnull":
+        value = text.strip().lower() in ("1", "true", "yes")
+    _registry(registry).filter(**{key: value})  # compiles the lookup: refuses what is wrong
+    return {key: value}
+
+
+def find_metadata_tables(paths: Sequence[str]) -> list[dict[str, Any]]:
+    """Tables in dropped folders whose column matches the dropped files' names, for the import
+    dialog's "Read metadata from …" offer: `{"table" (path), "column", "matches", "rows"}`,
+    most matches first (reads tables of at most `TABLE_SCAN_MAX_BYTES`)."""
+    from labshelf.annotation import read_table  # deferred: pandas
+
+    files = _dropped_files(paths)
+    names = {Path(f).name for f in files} | set(files)
+    offers = []
+    for folder in (Path(p) for p in paths):
+        if not folder.is_dir():
+            continue
+        for table in sorted(folder.rglob("*")):
+            if table.suffix.lower() not in TABLE_SUFFIXES or not table.is_file():
+                continue
+            if table.stat().st_size > TABLE_SCAN_MAX_BYTES:
+                continue
+            try:
+                frame, _ = read_table(table)
+            except LabshelfError:
+                continue
+            best = max(
+                (
+                    (c, sum(1 for v in frame[c].astype(str) if v.strip() in names))
+                    for c in frame.columns
+                ),
+                key=lambda pair: pair[1],
+                default=("", 0),
+            )
+            if best[1]:
+                offers.append(
+                    {"table": str(table), "column": best[0], "matches": best[1], "rows": len(frame)}
+                )
+    return sorted(offers, key=lambda o: -o["matches"])
+
+
+def _dropped_files(paths: Sequence[str]) -> list[str]:
+    """Every file of a drop, relative to the folder it was dropped from (as keys end)."""
+    out = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            out += [
+                f.relative_to(path.parent).as_posix()
+                for f in sorted(path.rglob("*"))
+                if f.is_file()
+            ]
+        elif path.is_file():
+            out.append(path.name)
+    return out
+
+
+def preview_metadata(
+    table: str, paths: Sequence[str], on: str = "file", dtypes: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The dry run of reading `table` for the files of a drop (before they are registered):
+    `labshelf.annotation.AnnotateReport.as_dict()`, where artifacts are named by their paths
+    relative to the dropped folder; its `matched`/`unmatched` lengths are the dialog's counts."""
+    from labshelf.annotation import preview  # deferred: pandas and SQLAlchemy
+
+    return preview(table, _dropped_files(paths), on=on, dtypes=dtypes).as_dict()
+
+
+def annotate_uploaded(
+    uids: Sequence[str],
+    table: str,
+    on: str = "file",
+    run_uid: str | None = None,
+    dtypes: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Read `table` for the artifacts `uids` (a finished drop) and write their labels and
+    values in one transaction, as part of the run `run_uid`; the report as plain data."""
+    artifacts = ls.Artifact.filter(uid__in=list(uids))
+    run = ls.Run.get(run_uid) if run_uid else None
+    return ls.annotate(artifacts, table, on=on, dtypes=dtypes, run=run).as_dict()

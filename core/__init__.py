@@ -30,6 +30,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Run": ("labshelf.models", "Run"),
     "User": ("labshelf.models", "User"),
     "Storage": ("labshelf.models", "Storage"),
+    "ULabel": ("labshelf.models", "ULabel"),
+    "Feature": ("labshelf.models", "Feature"),
+    # labels and features
+    "annotate": ("labshelf.annotation", "annotate"),
     # paths, queries, bulk work
     "UPath": ("labshelf.paths", "UPath"),
     "QuerySet": ("labshelf.query", "QuerySet"),
@@ -72,6 +76,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDE completion only
+    from .annotation import annotate  # noqa: F401
     from .artifact import save_many as save  # noqa: F401
     from .errors import (  # noqa: F401
         DatabaseError,
@@ -84,7 +89,16 @@ if TYPE_CHECKING:  # for type checkers and IDE completion only
         StorageError,
     )
     from .instance import connect, init  # noqa: F401
-    from .models import Artifact, Collection, Run, Storage, Transform, User  # noqa: F401
+    from .models import (  # noqa: F401
+        Artifact,
+        Collection,
+        Feature,
+        Run,
+        Storage,
+        Transform,
+        ULabel,
+        User,
+    )
     from .paths import UPath  # noqa: F401
     from .query import QuerySet, view  # noqa: F401
     from .settings import settings  # noqa: F401

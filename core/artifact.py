@@ -46,10 +46,12 @@ from .config import default_cache_dir
 from .db import RawStatement, retrying
 from .describe import provenance_lines
 from .errors import IntegrityError, InvalidArgument, LabshelfError, StorageError
+from .features import FeatureManager, apply, describe_lines, inherit, plan, write_values
 from .hashing import CHUNK_THRESHOLD, hash_file, hash_files, hash_folder_from_hashes
 from .humanize import nfc
 from .instance import current
 from .keys import OBJECTS_DIR, is_cloud, object_key, suffix_of, validate_key
+from .labels import Actor, LabelManager, actor, annotation_lock
 from .lineage import HasLineage
 from .loaders import load_path
 from .log import say
@@ -102,6 +104,7 @@ FIELDS = (
     "version",
     "storage",
     "follow_symlinks",
+    "features",
 )
 
 
@@ -149,14 +152,32 @@ class Artifact(HasLineage, TrashableRecord, Base):
     # -- saving
 
     def save(self) -> Self:
-        """Save a new artifact (stored and verified first), or this artifact's edits."""
+        """Save a new artifact (stored and verified first, its ``features=`` values written
+        when it is published), or this artifact's edits (and ``features=`` values given when
+        the constructor returned this existing artifact)."""
         if self.__dict__.get("id") is not None or getattr(self, "_ls_source", None) is None:
             save_artifact_edits(self)
+            planned = self.__dict__.pop("_ls_features", None)
+            if planned:
+                write_values("artifact", [self.id], planned, actor(self.run), replace=True)
             return self
         failures = save_new([self])
         if failures:
             raise failures[0][1]
         return self
+
+    # -- labels and features
+
+    @property
+    def ulabels(self) -> LabelManager:
+        """The artifact's labels: ``.add(*labels)``, ``.remove``, ``.set([...])``, ``.all()``."""
+        return LabelManager(self)
+
+    @property
+    def features(self) -> FeatureManager:
+        """The artifact's feature values: ``.add_values({...})``, ``.get_values()``,
+        ``.remove_values(feature)``, ``.history()``."""
+        return FeatureManager(self)
 
     # -- access
 
@@ -247,6 +268,9 @@ class Artifact(HasLineage, TrashableRecord, Base):
 
     def _describe_general(self) -> list[tuple[str, str]]:
         return [("storage", _root(self)), ("path", str(self.path))]
+
+    def _describe_annotations(self) -> list[tuple[str, str]]:
+        return describe_lines(self)
 
     def _describe_provenance(self) -> list[tuple[str, str]]:
         return provenance_lines(self)
@@ -830,9 +854,14 @@ def init_fields(
     version: str | None = None,
     storage: Storage | None = None,
     follow_symlinks: bool = False,
+    features: Any = None,
 ) -> None:
-    """Fill a new artifact's fields from its source (``Artifact.__init__``)."""
+    """Fill a new artifact's fields from its source (``Artifact.__init__``); ``features``
+    are validated now and written when the artifact is saved."""
+    planned = plan(features) if features is not None else None
     if obj.__dict__.get("id") is not None:  # an existing record returned by prepare()
+        if planned:
+            obj.__dict__["_ls_features"] = planned  # written by save()
         return
     if "_ls_facts" not in obj.__dict__:  # Artifact() without a path
         raise InvalidArgument(
@@ -878,6 +907,8 @@ def init_fields(
         obj.__dict__["_ls_revises"] = revises
     _set_family(obj, family, index)
     _link_run(obj, run)
+    if planned:
+        obj.__dict__["_ls_features"] = planned
 
 
 def artifact_key(key: Any) -> str:
@@ -960,6 +991,14 @@ def stored_key(obj: Artifact) -> str:
         return object_key(obj.uid, obj.suffix or "")
     assert obj.key is not None  # in-place artifacts always have their path as key
     return obj.key
+
+
+def folder_files(obj: Artifact) -> list[str]:
+    """The paths of a saved folder artifact's files, relative to the folder (from the
+    storage's listing: nothing is downloaded)."""
+    if obj.n_objects is None:
+        raise InvalidArgument(f"Artifact {obj.uid} is a file, not a folder.")
+    return [entry.rel for entry in _backend(obj).list(stored_key(obj))]
 
 
 def expected(obj: Artifact) -> Expected:
@@ -1189,6 +1228,7 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
     in-place rows (registered by path) and empty files.
     """
     table = schema.artifacts
+    user = user_id() if objs else 0
 
     def run(s: Session) -> list[Artifact]:
         publish_lock(s)
@@ -1219,9 +1259,63 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
         if dup_ids:
             s.execute(delete(table).where(table.c.id.in_(dup_ids)))
         recompute_latest(s, Artifact, [o.stem_uid for o in kept_objs if split_uid(o.uid)[1] > 0])
+        _annotate_published(s, kept_objs, user)
         return [o for o in objs if o.id in dup_ids]
 
     return write(run, what="publishing artifacts")
+
+
+def _annotate_published(s: Session, objs: list[Artifact], user: int) -> None:
+    """In the publish transaction: new versions start with the labels and feature values of
+    the version they revise (``revises=``, else the family's previous version), then the
+    values given as ``features=`` replace theirs."""
+    from .registry import REGISTRIES
+
+    spec = REGISTRIES["artifact"]
+    sources = _previous_versions(s, objs)
+    given = [o for o in objs if o.__dict__.get("_ls_features")]
+    if not sources and not given:
+        return
+    annotation_lock(s)
+    by_run: dict[int | None, list[Artifact]] = {}
+    for o in objs:
+        by_run.setdefault(o.__dict__.get("run_id"), []).append(o)
+    for run_id, group in by_run.items():
+        who = Actor(user, run_id)
+        inherit(s, spec, [(o.id, sources[o.id]) for o in group if o.id in sources], who)
+        for o in group:
+            planned = o.__dict__.pop("_ls_features", None)
+            if planned:
+                apply(s, spec, [o.id], planned, who, replace=True)
+
+
+def _previous_versions(s: Session, objs: list[Artifact]) -> dict[int, int]:
+    """new id -> the id of the version it continues, for the new versions among ``objs``."""
+    out: dict[int, int] = {}
+    stems: dict[str, list[Artifact]] = {}
+    for o in objs:
+        revised = o.__dict__.get("_ls_revises")
+        if revised is not None and revised.__dict__.get("id") is not None:
+            out[o.id] = revised.id
+        elif split_uid(o.uid)[1] > 0:
+            stems.setdefault(o.stem_uid, []).append(o)
+    new_ids = {o.id for o in objs}
+    names = list(stems)
+    for i in range(0, len(names), 500):
+        part = names[i : i + 500]
+        rows = s.execute(
+            select(A.id, A.uid, A.stem_uid).where(A.stem_uid.in_(part), A.visibility >= 0)
+        ).all()
+        family: dict[str, list[tuple[str, int]]] = {}
+        for row_id, uid, stem in rows:
+            if row_id not in new_ids:
+                family.setdefault(stem, []).append((uid, row_id))
+        for stem in part:
+            for o in stems[stem]:
+                older = [m for m in family.get(stem, []) if m[0] < o.uid]
+                if older:
+                    out[o.id] = max(older)[1]
+    return out
 
 
 def discard_pending(objs: list[Artifact]) -> None:

@@ -18,8 +18,10 @@ from . import schema
 from .artifact import Artifact
 from .describe import names, provenance_lines
 from .errors import DatabaseError, IntegrityError, InvalidArgument
+from .features import FeatureManager, describe_lines, inherit
 from .hashing import hash_collection
 from .humanize import nfc
+from .labels import Actor, LabelManager, annotation_lock
 from .lineage import HasLineage
 from .log import say
 from .query import QuerySet
@@ -35,6 +37,7 @@ from .records import (
     refresh_latest_flags,
     save_edits,
 )
+from .registry import REGISTRIES
 from .relations import Relation
 from .schema import PENDING, TRASH, VISIBLE, utcnow
 from .session import current_run, note_input, read, user_id, write
@@ -105,6 +108,19 @@ class Collection(HasLineage, TrashableRecord, Base):
     def artifacts(self) -> QuerySet:
         """The members, in order (reading them records the collection as a run input)."""
         return artifacts_of(self)
+
+    @property
+    def ulabels(self) -> LabelManager:
+        """The collection's labels: ``.add(*labels)``, ``.remove``, ``.set([...])``, ``.all()``."""
+        return LabelManager(self)
+
+    @property
+    def features(self) -> FeatureManager:
+        """The collection's feature values (as ``artifact.features``)."""
+        return FeatureManager(self)
+
+    def _describe_annotations(self) -> list[tuple[str, str]]:
+        return describe_lines(self)
 
     def make_latest(self) -> Collection:
         """This old version's members as a new latest version of this collection's family."""
@@ -247,9 +263,12 @@ def init_fields(
 
 
 def save_new(obj: Collection, members: list[Artifact]) -> Collection:
+    """Insert a collection version with its members; a new version starts with the labels and
+    feature values of the version it revises (in the same transaction)."""
     user = user_id()
     c, ca = schema.collections, schema.collection_artifacts
     values: dict[str, Any] = {}
+    revised = obj.__dict__.get("_ls_revises")
 
     def run(s: Session) -> None:
         publish_lock(s)  # concurrent new versions of one collection take turns (PostgreSQL)
@@ -296,6 +315,11 @@ def save_new(obj: Collection, members: list[Artifact]) -> Collection:
         recompute_latest(s, Collection, [obj.stem_uid])
         latest = s.execute(select(c.c.is_latest).where(c.c.id == new_id)).scalar_one()
         values.update(id=new_id, is_latest=bool(latest))
+        if revised is not None and revised.__dict__.get("id") is not None:
+            annotation_lock(s)
+            inherit(
+                s, REGISTRIES["collection"], [(new_id, revised.id)], Actor(user, values["run_id"])
+            )
 
     try:
         write(run, what=f"saving collection '{obj.name}'")

@@ -336,6 +336,12 @@ def _postgres_connect_args() -> dict[str, Any]:
         "keepalives_count": 3,
         "tcp_user_timeout": max(1, int(link * 1000)),
         "options": " ".join(f"-c {name}={value}" for name, value in settings.items()),
+        # No server-side prepared statements (psycopg prepares a query after 5 runs): PostgreSQL
+        # would soon plan it once for any parameters, and such a generic plan can be
+        # disastrous on skewed data: `visibility >= $1` estimated at one row made a filter by
+        # three feature values re-run its id subquery for each of 10^5 artifacts (47 s instead
+        # of 0.1 s, tests/benchmarks/bench_annotate.py --postgres after ANALYZE).
+        "prepare_threshold": None,
     }
 
 

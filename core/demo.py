@@ -6,6 +6,10 @@ generated JPEG flowers and a ``meta.csv`` each: the same bytes on every call
 ``load_demo(folder)`` registers it into the current instance under tracked
 runs, once: three study folders, a single image, a collection with two more
 versions, and a summary table made from the collection, so lineage has depth.
+The studies and the image arrive annotated from their ``meta.csv`` files
+(``ls.annotate``): each study folder carries its ``study`` label and a table of
+its images' species and measurements, the single image its species and
+measurements as feature values.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .annotation import annotate
 from .artifact import Artifact, describe_source
 from .collection import Collection
 from .hashing import hash_bytes, hash_collection
@@ -197,6 +202,7 @@ def _register(root: Path) -> dict[str, Any]:
             key=_key(first, f"iris_studies/images/{first.name}"),
             description="A single iris image",
         ).save()
+        annotate([*studies, image], _metadata(root), on="filename")
         collection = Collection(
             studies[:1], name=COLLECTION_NAME, description="Raw images of the iris studies"
         ).save()
@@ -205,6 +211,17 @@ def _register(root: Path) -> dict[str, Any]:
     finally:
         finish()
     return dict(studies=studies, image=image, collection=collection)
+
+
+def _metadata(root: Path) -> Any:  # -> pandas.DataFrame
+    """Every study's ``meta.csv`` in one table, with the study ("study0", …) of each image."""
+    import pandas as pd  # deferred: pandas costs ~200 ms to import
+
+    frames = [
+        pd.read_csv(folder / "meta.csv").assign(study=f"study{i}")
+        for i, folder in enumerate(study_folders(root))
+    ]
+    return pd.concat(frames, ignore_index=True)
 
 
 def _summarize(collection: Any, root: Path) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """``describe()`` trees and short ``repr``s of records, for any registry.
 
 The tree has a *General* section (the record's fields, sizes and times for people) and a
-*Provenance* section; each registry adds its own lines through two hooks of its record class,
-``_describe_general()`` and ``_describe_provenance()``.
+*Provenance* section, and for records with labels or feature values a *Labels & features*
+section between them; each registry adds its own lines through three hooks of its record
+class, ``_describe_general()``, ``_describe_annotations()`` and ``_describe_provenance()``.
 """
 
 from __future__ import annotations
@@ -104,9 +105,12 @@ def describe(rec: Any, print_it: bool = True) -> str:
     created_by = getattr(rec, "created_by", None)
     if created_by is not None:
         general.append(("created_by", created_by.handle))
+    annotations = list(rec._describe_annotations())
     provenance = list(rec._describe_provenance())
     lines = [f"{type(rec).__name__}: {printable(title)}".rstrip()]
-    lines += _section("General", general, last=not provenance)
+    lines += _section("General", general, last=not (annotations or provenance))
+    if annotations:
+        lines += _section("Labels & features", annotations, last=not provenance)
     if provenance:
         lines += _section("Provenance", provenance, last=True)
     text = "\n".join(lines)

@@ -1,7 +1,7 @@
 """The registries' record classes, gathered: ``from labshelf.models import Artifact``.
 
 Each class lives with its behaviour (``artifact``, ``collection``, ``provenance``, ``users``,
-``storages``) and maps a table of ``schema``; importing this module loads them all, so
+``storages``, ``labels``, ``features``) and maps a table of ``schema``; importing this module loads them all, so
 every registry is available by name (``labshelf.registry``).
 """
 
@@ -11,6 +11,8 @@ from typing import Any
 
 from .artifact import Artifact
 from .collection import Collection
+from .features import Feature
+from .labels import ULabel
 from .provenance import Run, Transform
 from .records import Base, Record
 from .schema import HIDDEN, PENDING, TRASH, VISIBLE, utcnow
@@ -24,6 +26,8 @@ REGISTRIES: dict[str, type[Any]] = {
     "run": Run,
     "user": User,
     "storage": Storage,
+    "ulabel": ULabel,
+    "feature": Feature,
 }
 
 __all__ = [
@@ -35,10 +39,12 @@ __all__ = [
     "Artifact",
     "Base",
     "Collection",
+    "Feature",
     "Record",
     "Run",
     "Storage",
     "Transform",
+    "ULabel",
     "User",
     "utcnow",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -21,6 +21,7 @@ from sqlalchemy import (
     case,
     column,
     func,
+    intersect,
     literal,
     literal_column,
     not_,
@@ -248,8 +249,84 @@ def _op_expr(
     return {"gt": col > value, "gte": col >= value, "lt": col < value, "lte": col <= value}[op]
 
 
+@dataclass(frozen=True)
+class Extension:
+    """Lookups, search matches and DataFrame columns that a layer above adds to queries
+    (labels and features: ``filter(ulabels=…)``, ``filter(temperature__gte=30)``), registered
+    by that layer when it is imported (``register_extension``), so that this layer needs no
+    import of it.
+
+    ``lookup(model, head, rest, op, value, path)`` compiles a lookup whose first part ``head``
+    is no field or relation of ``model`` (``rest``: the parts between it and the operator ``op``),
+    or returns None when it does not know ``head``; ``names(model)`` lists the names it knows
+    (for error messages); ``search(model, q)`` gives extra rows for a search (q lower-cased);
+    ``columns(model, ids, names)`` gives ``{name: {id: value}}`` for ``to_dataframe(features=…)``.
+    """
+
+    name: str
+    lookup: Callable[[type, str, list[str], str, Any, str], ColumnElement[bool] | None]
+    names: Callable[[type], list[str]] = lambda model: []
+    search: Callable[[type, str], ColumnElement[bool] | None] | None = None
+    columns: Callable[[type, list[int], list[str]], dict[str, dict[int, Any]]] | None = None
+
+
+_EXTENSIONS: dict[str, Extension] = {}
+
+
+def register_extension(extension: Extension) -> None:
+    """Add (or replace, by name) an extension of the lookups."""
+    _EXTENSIONS[extension.name] = extension
+
+
+def ids_in(model: type, ids: Any) -> ColumnElement[bool]:
+    """``model.id IN (ids)``, marked so that ``filter()`` intersects several such conditions
+    in one subquery (``id IN (a INTERSECT b INTERSECT c)``): the database then combines the
+    id sets before it reads any record, whatever it estimates their sizes to be (PostgreSQL
+    underestimates feature values and would probe the records one by one)."""
+    condition = model.id.in_(ids)  # type: ignore[attr-defined]
+    condition._ls_ids = ids
+    return condition  # type: ignore[no-any-return]
+
+
+def _intersected(model: type, conditions: list[Any]) -> list[Any]:
+    """``conditions`` with their ``ids_in`` conditions merged into one."""
+    marked = [c for c in conditions if getattr(c, "_ls_ids", None) is not None]
+    if len(marked) < 2:
+        return conditions
+    parts = [part for c in marked for part in getattr(c, "_ls_parts", [c._ls_ids])]
+    merged = ids_in(model, intersect(*parts))
+    merged._ls_parts = parts  # a later filter() extends this INTERSECT (SQLite nests none)
+    return [c for c in conditions if getattr(c, "_ls_ids", None) is None] + [merged]
+
+
+def _extension_lookup(
+    model: type, head: str, rest: list[str], op: str, value: Any, path: str
+) -> ColumnElement[bool] | None:
+    for extension in _EXTENSIONS.values():
+        found = extension.lookup(model, head, rest, op, value, path)
+        if found is not None:
+            return found
+    return None
+
+
+def _extension_names(model: type) -> list[str]:
+    return [n for extension in _EXTENSIONS.values() for n in extension.names(model)]
+
+
+def _extension_search(model: type, text: str) -> list[ColumnElement[bool]]:
+    """The extra conditions of a search for ``text`` (rows carrying a matching label, …)."""
+    found = []
+    for extension in _EXTENSIONS.values():
+        if extension.search is not None:
+            cond = extension.search(model, text.lower())
+            if cond is not None:
+                found.append(cond)
+    return found
+
+
 def compile_lookup(model: type, path: str, value: Any) -> ColumnElement[bool]:
-    """``field__relation__op=value`` -> a SQL condition (EXISTS for relations)."""
+    """``field__relation__op=value`` -> a SQL condition (EXISTS for relations; lookups on
+    names the model has no field for go to the extensions, e.g. feature names)."""
     parts = path.split("__")
     op = "exact"
     if len(parts) > 1 and parts[-1] in OPS:
@@ -270,10 +347,15 @@ def compile_lookup(model: type, path: str, value: Any) -> ColumnElement[bool]:
     if head.endswith("_id") is False and f"{head}_id" in cols and not rest:
         return _op_expr(getattr(model, f"{head}_id"), op, value, path)
     if head not in cols or rest:
+        extended = _extension_lookup(model, head, rest, op, value, path)
+        if extended is not None:
+            return extended
         valid = sorted(set(cols) | set(rels))
+        extra = sorted(set(_extension_names(model)) - set(valid))
+        others = f"; also {', '.join(extra)}" if extra else ""
         raise InvalidArgument(
-            f"'{path}' is not a valid lookup on {model.__name__}: fields are {', '.join(valid)}; "
-            f"operators are {', '.join(OPS)}."
+            f"'{path}' is not a valid lookup on {model.__name__}: fields are {', '.join(valid)}"
+            f"{others}; operators are {', '.join(OPS)}."
         )
     return _op_expr(getattr(model, head), op, value, path)
 
@@ -325,7 +407,8 @@ class QuerySet:
         show_all = self._show_all or any(
             k.split("__")[0] in ("visibility", "id", "uid") for k in lookups
         )
-        return self._clone(conditions=self._conditions + tuple(exprs), show_all=show_all)
+        combined = _intersected(self.model, [*self._conditions, *exprs])
+        return self._clone(conditions=tuple(combined), show_all=show_all)
 
     def exclude(self, **lookups: Any) -> QuerySet:
         exprs = [compile_lookup(self.model, k, v) for k, v in lookups.items()]
@@ -457,6 +540,8 @@ class QuerySet:
             by_uid_cond = _uid_prefix(model, text)
         else:
             by_uid_cond = and_(model.uid == text, search.where)
+        # rows the extensions add (a matching label) are no FTS hits either: found as the uids
+        by_uid_cond = or_(by_uid_cond, *_extension_search(model, text))
         by_uid = [
             (i, r)
             for i, r in s.execute(
@@ -579,6 +664,7 @@ class QuerySet:
         where = or_(
             *(func.lower(getattr(model, f)).like(f"%{esc}%", escape="\\") for f in fields),
             _uid_prefix(model, text),
+            *_extension_search(model, text),
         )
         inner = (
             select(
@@ -712,21 +798,33 @@ class QuerySet:
         rows = self.values(field)
         return [r[field] for r in rows] if flat else [(r[field],) for r in rows]
 
-    def df(self, include: list[str] | None = None):  # -> pandas.DataFrame
+    def df(
+        self, include: list[str] | None = None, features: list[str] | None = None
+    ):  # -> pandas.DataFrame
+        """The rows as a DataFrame indexed by ``id``; ``include`` adds field paths,
+        ``features`` a column per feature name (its values; labels as names)."""
         import pandas as pd  # deferred: pandas costs ~200 ms to import
 
         fields = [f for f in _columns(self.model) if f not in ("source_code",)]
         fields += [f for f in (include or []) if f not in fields]
         rows = self.values(*fields)
         frame = pd.DataFrame(rows, columns=fields)
+        if isinstance(features, str):
+            raise InvalidArgument(f"features= takes a list of feature names, e.g. ['{features}'].")
+        if features:
+            extra = _extension_columns(self.model, [r["id"] for r in rows], list(features))
+            for name in features:
+                frame[name] = [extra.get(name, {}).get(r["id"]) for r in rows]
         return frame.set_index("id")
 
     def _describe(self) -> str:
         return f"the search '{self._search}'" if self._search else "the given lookups"
 
-    def to_dataframe(self, include: list[str] | None = None) -> Any:
+    def to_dataframe(
+        self, include: list[str] | None = None, features: list[str] | None = None
+    ) -> Any:
         """The rows as a DataFrame indexed by ``id`` (LaminDB 2's name for ``df()``)."""
-        return self.df(include=include)
+        return self.df(include=include, features=features)
 
     def __repr__(self) -> str:
         rows = self._clone(limit=11).all() if self._limit is None else self.all()
@@ -752,6 +850,13 @@ class QuerySet:
             f"<b>{spec.title}</b> ({total})<table><thead><tr>{head}</tr></thead>"
             f"<tbody>{body}</tbody></table>{more}"
         )
+
+
+def _extension_columns(model: type, ids: list[int], names: list[str]) -> dict[str, dict[int, Any]]:
+    for extension in _EXTENSIONS.values():
+        if extension.columns is not None:
+            return extension.columns(model, ids, names)
+    raise InvalidArgument(f"{model.__name__} records have no features.")
 
 
 def _value_columns(model: type, fields: tuple[str, ...]) -> tuple[list[Any], list[tuple[Any, Any]]]:
@@ -821,7 +926,7 @@ def _search_terms(model: type, text: str, dialect: str, few_hits: bool | None = 
     candidates = _substring_candidates(model, q, dialect)
     if candidates is None:
         candidates = substring
-    where = or_(candidates, _uid_prefix(model, text))
+    where = or_(candidates, _uid_prefix(model, text), *_extension_search(model, text))
     fuzzy_used = False
     # near misses are for a mistyped word; a phrase with few hits is just rare
     if few_hits is None:
@@ -1205,4 +1310,4 @@ def view(limit: int = 7) -> dict[str, Any]:
     return frames
 
 
-__all__ = ["QuerySet", "get", "literal", "lookup", "view"]
+__all__ = ["QuerySet", "get", "ids_in", "literal", "lookup", "view"]

@@ -132,8 +132,11 @@ class Record:
         return QuerySet(cls).search(text)
 
     @classmethod
-    def df(cls, include: list[str] | None = None, limit: int = 100) -> pd.DataFrame:
-        return QuerySet(cls).order_by("-created_at")._clone(limit=limit).df(include=include)
+    def df(
+        cls, include: list[str] | None = None, limit: int = 100, features: list[str] | None = None
+    ) -> pd.DataFrame:
+        qs = QuerySet(cls).order_by("-created_at")._clone(limit=limit)
+        return qs.df(include=include, features=features)
 
     to_dataframe = df
 
@@ -161,8 +164,12 @@ class Record:
     def describe(self, print_it: bool = True) -> str:
         return describe_record(self, print_it=print_it)
 
-    # hooks for describe(): extra (name, value) lines of the General and Provenance sections
+    # hooks for describe(): extra (name, value) lines of the General, Labels & features and
+    # Provenance sections
     def _describe_general(self) -> list[tuple[str, str]]:
+        return []
+
+    def _describe_annotations(self) -> list[tuple[str, str]]:
         return []
 
     def _describe_provenance(self) -> list[tuple[str, str]]:

@@ -31,6 +31,17 @@ class Registry:
     fts_table: str | None = None  # SQLite FTS5 trigram table over the search fields
     versioned: bool = False  # version families: stem_uid, version, is_latest
     has_trash: bool = False  # visibility: 1 default, 0 hidden, -1 trash
+    # labels and feature values of the records (``ulabels``/``features``), if they take them
+    label_links: Table | None = None
+    feature_values: Table | None = None
+    # the vocabulary records are annotated with (labels, features), not records of the
+    # catalog itself: front ends show them in views of their own (a label tree), not as tables
+    vocabulary: bool = False
+
+    @property
+    def annotated(self) -> bool:
+        """Whether the records take labels and feature values."""
+        return self.label_links is not None
 
     @property
     def model(self) -> type[Any]:
@@ -80,6 +91,8 @@ REGISTRIES: dict[str, Registry] = {
             fts_table="artifacts_fts",
             versioned=True,
             has_trash=True,
+            label_links=schema.artifact_ulabels,
+            feature_values=schema.artifact_feature_values,
         ),
         Registry(
             "collection",
@@ -101,6 +114,8 @@ REGISTRIES: dict[str, Registry] = {
             fts_table="collections_fts",
             versioned=True,
             has_trash=True,
+            label_links=schema.collection_ulabels,
+            feature_values=schema.collection_feature_values,
         ),
         Registry(
             "transform",
@@ -146,6 +161,26 @@ REGISTRIES: dict[str, Registry] = {
             "root",
             ("root", "description"),
             ("uid", "root", "type", "region", "description", *_CREATED),
+        ),
+        Registry(
+            "ulabel",
+            "ULabel",
+            schema.ulabels,
+            "Labels",
+            "name",
+            ("name", "description"),
+            ("uid", "name", "type__name", "is_type", "description", *_CREATED),
+            vocabulary=True,
+        ),
+        Registry(
+            "feature",
+            "Feature",
+            schema.features,
+            "Features",
+            "name",
+            ("name", "description"),
+            ("uid", "name", "dtype", "unit", "description", *_CREATED),
+            vocabulary=True,
         ),
     )
 }

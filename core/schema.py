@@ -1,8 +1,9 @@
-"""The schema: the six registries' tables and their link tables, nothing else.
+"""The schema: the registries' tables and their link tables, nothing else.
 
 Behaviour lives in the layers above: each registry's record class maps one of these tables
 (``artifact.Artifact``, ``collection.Collection``, ``provenance.Transform``/``Run``,
-``registries.User``/``Storage``). Migrations build exactly this metadata (a test compares them).
+``users.User``, ``storages.Storage``, ``labels.ULabel``, ``features.Feature``). Migrations
+build exactly this metadata (a test compares them).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -321,3 +323,173 @@ instance_meta = Table(
     Column("value", Text, nullable=False),
 )
 """Facts about the instance kept in its database (name, default storage root)."""
+
+
+# ---------------------------------------------------------------- labels and features
+
+ulabels = Table(
+    "ulabels",
+    metadata,
+    _id(),
+    Column("uid", uid_type(8), nullable=False, unique=True),
+    Column("name", String(150), nullable=False, index=True),
+    # the type this label belongs to (a label with is_type), giving a tree
+    Column("type_id", Integer, ForeignKey("ulabels.id"), index=True),
+    Column("is_type", Boolean, nullable=False, default=False, index=True),
+    Column("description", Text),
+    _created_by(),
+    _created_at(),
+    _updated_at(),
+    # names are unique within a type, and among the labels without one
+    Index(
+        "uq_ulabels_name_in_type",
+        "type_id",
+        "name",
+        unique=True,
+        sqlite_where=text("type_id IS NOT NULL"),
+        postgresql_where=text("type_id IS NOT NULL"),
+    ),
+    Index(
+        "uq_ulabels_name_untyped",
+        "name",
+        unique=True,
+        sqlite_where=text("type_id IS NULL"),
+        postgresql_where=text("type_id IS NULL"),
+    ),
+)
+"""Labels (LaminDB's ULabel): a label with ``is_type`` groups others (``Stain`` -> ``DAPI``)."""
+
+features = Table(
+    "features",
+    metadata,
+    _id(),
+    Column("uid", uid_type(12), nullable=False, unique=True),
+    Column("name", String(150), nullable=False, unique=True),
+    # str int float bool date datetime cat cat[TYPE]
+    Column("dtype", String(200), nullable=False),
+    # cat[TYPE]: the type whose labels are the values
+    Column("type_id", Integer, ForeignKey("ulabels.id"), index=True),
+    Column("unit", String(50)),
+    Column("description", Text),
+    _created_by(),
+    _created_at(),
+    _updated_at(),
+)
+"""Features: named, typed annotations (``temperature``: float in °C)."""
+
+
+def _label_links(owner: str) -> Table:
+    """The labels of a registry's records; ``feature_id`` is set when the label is the value
+    of a categorical feature, NULL for a plain label."""
+    table = f"{owner}_ulabels"
+    return Table(
+        table,
+        metadata,
+        _id(),
+        Column(
+            f"{owner}_id",
+            Integer,
+            ForeignKey(f"{owner}s.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        ),
+        Column("ulabel_id", Integer, ForeignKey("ulabels.id", ondelete="CASCADE"), nullable=False),
+        Column("feature_id", Integer, ForeignKey("features.id", ondelete="CASCADE")),
+        # filter(ulabels=…) and filter(<cat feature>=…): the records of a label, from the index
+        Index(f"ix_{table}_label", "ulabel_id", f"{owner}_id"),
+        _partial(
+            f"ix_{table}_feature_label",
+            "feature_id IS NOT NULL",
+            "feature_id",
+            "ulabel_id",
+            f"{owner}_id",
+        ),
+        Index(
+            f"uq_{table}_plain",
+            f"{owner}_id",
+            "ulabel_id",
+            unique=True,
+            sqlite_where=text("feature_id IS NULL"),
+            postgresql_where=text("feature_id IS NULL"),
+        ),
+        Index(
+            f"uq_{table}_value",
+            f"{owner}_id",
+            "feature_id",
+            "ulabel_id",
+            unique=True,
+            sqlite_where=text("feature_id IS NOT NULL"),
+            postgresql_where=text("feature_id IS NOT NULL"),
+        ),
+    )
+
+
+def _feature_values(owner: str) -> Table:
+    """One typed value per record and (non-categorical) feature: text in ``value_str``,
+    int and bool in ``value_int``, float in ``value_float``, date and datetime in
+    ``value_dt``; each indexed with the feature first, so that a lookup such as
+    ``temperature__gte=30`` reads one index range (and the record ids from it). The indexes
+    are partial (a row is in the one index of its filled column): a lookup names the column
+    with a comparison or ``IS NOT NULL``, which selects that index on SQLite and PostgreSQL."""
+    table = f"{owner}_feature_values"
+    fk = f"{owner}_id"
+    return Table(
+        table,
+        metadata,
+        _id(),
+        Column(fk, Integer, ForeignKey(f"{owner}s.id", ondelete="CASCADE"), nullable=False),
+        Column(
+            "feature_id",
+            Integer,
+            ForeignKey("features.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        Column("value_str", String(500)),
+        Column("value_int", BigInteger),
+        Column("value_float", Double),
+        Column("value_dt", UTCDateTime()),
+        UniqueConstraint(fk, "feature_id"),
+        *(
+            _partial(
+                f"ix_{table}_{kind}", f"value_{kind} IS NOT NULL", "feature_id", f"value_{kind}", fk
+            )
+            for kind in ("str", "int", "float", "dt")
+        ),
+    )
+
+
+def _partial(name: str, where: str, *columns: str, unique: bool = False) -> Index:
+    """An index of the rows ``where`` holds, on SQLite and PostgreSQL."""
+    return Index(
+        name,
+        *columns,
+        unique=unique,
+        sqlite_where=text(where),
+        postgresql_where=text(where),
+    )
+
+
+artifact_ulabels = _label_links("artifact")
+collection_ulabels = _label_links("collection")
+artifact_feature_values = _feature_values("artifact")
+collection_feature_values = _feature_values("collection")
+
+annotation_events = Table(
+    "annotation_events",
+    metadata,
+    _id(),
+    Column("artifact_id", Integer, ForeignKey("artifacts.id", ondelete="CASCADE"), index=True),
+    Column("collection_id", Integer, ForeignKey("collections.id", ondelete="CASCADE"), index=True),
+    Column("action", String(10), nullable=False),  # "add" or "remove"
+    Column("ulabel_id", Integer, ForeignKey("ulabels.id", ondelete="SET NULL")),
+    Column("feature_id", Integer, ForeignKey("features.id", ondelete="SET NULL")),
+    # what was added or removed, as people read it (kept when the label or feature goes)
+    Column("feature", String(150)),
+    Column("value", Text),
+    Column("run_id", Integer, ForeignKey("runs.id", ondelete="SET NULL")),
+    Column("created_by_id", Integer, ForeignKey("users.id")),
+    Column("created_at", UTCDateTime(), nullable=False, default=utcnow),
+    _partial("ix_annotation_events_artifact_id", "artifact_id IS NOT NULL", "artifact_id"),
+    _partial("ix_annotation_events_collection_id", "collection_id IS NOT NULL", "collection_id"),
+)
+"""The audit trail of labels and feature values: who added or removed what, when, in which run."""

@@ -61,6 +61,7 @@ from .errors import DatabaseError, InvalidArgument, LabshelfError, StorageError
 from .filekinds import is_os_junk
 from .instance import current
 from .keys import validate_key
+from .labels import resolve_labels
 from .log import logger
 from .paths import UPath
 from .provenance import Transform, finish_run, start_run
@@ -1029,7 +1030,7 @@ class Watcher:
 
     def _label(self, rel: str, artifact: Any) -> None:
         try:
-            artifact.ulabels.add(*self._labels)
+            artifact.ulabels.add(*self._labels, run=self.run)
         except Exception as exc:  # noqa: BLE001 - the file is registered; say what is missing
             self._error(rel, f"registered, but its labels could not be added: {exc}")
 
@@ -1233,18 +1234,6 @@ def _default_root() -> str | None:
 
 
 def _resolve_labels(names: tuple[str, ...]) -> list[Any]:
-    """The labels to put on every registered file (created when missing)."""
-    if not names:
-        return []
-    import labshelf as ls
-
-    if not hasattr(ls, "ULabel"):
-        raise InvalidArgument(
-            "Labels are not available in this version of labshelf (no ls.ULabel); "
-            "leave out --label."
-        )
-    labels = []
-    for name in names:
-        found = ls.ULabel.filter(name=name).first()
-        labels.append(found if found is not None else ls.ULabel(name=name).save())
-    return labels
+    """The labels to put on every registered file: a name is the one label of that name,
+    created when there is none (several of that name are refused, naming them)."""
+    return resolve_labels(names) if names else []

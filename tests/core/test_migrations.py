@@ -87,3 +87,36 @@ def test_a_schema_upgrade_on_postgresql_is_not_cut_by_the_statement_limits(
         assert ls.Artifact.filter().count() == 0
     finally:
         disconnect()
+
+
+def test_an_instance_of_the_previous_schema_upgrades_to_labels_and_features(
+    backend: str, db_url: str | None, tmp_path: Path
+) -> None:
+    """A catalog made before labels and features (schema 0005) keeps its records when it is
+    opened by this version, and takes labels and feature values at once."""
+    import labshelf as ls
+    from alembic import command
+    from labshelf.instance import current, disconnect
+    from labshelf.migrations import _alembic_config
+
+    source = tmp_path / "a.txt"
+    source.write_text("a")
+    ls.init(str(tmp_path / "store"), db=db_url, name="old")
+    uid = ls.Artifact(source, key="a.txt").save().uid
+    engine = current().engine()
+    with engine.begin() as conn:  # back to the schema before labels and features
+        command.downgrade(_alembic_config(conn), "0005")
+    with engine.connect() as conn:
+        assert current_revision(conn) == "0005"
+        assert "ulabels" not in conn.dialect.get_table_names(conn)
+    disconnect()
+    ls.connect("old")  # opening it upgrades the schema
+    try:
+        with current().engine().connect() as conn:
+            assert current_revision(conn) == HEAD
+        artifact = ls.Artifact.get(uid)
+        artifact.ulabels.add("DAPI")
+        artifact.features.add_values({"temperature": 37.0}, create_features=True)
+        assert ls.Artifact.filter(ulabels__name="DAPI", temperature__gte=30).one() == artifact
+    finally:
+        disconnect()

@@ -154,8 +154,17 @@ def test_df_values_and_lookup(seeded: dict) -> None:
 def test_view_prints_every_registry(seeded: dict, capsys: pytest.CaptureFixture[str]) -> None:
     frames = ls.view()
     out = capsys.readouterr().out
-    assert set(frames) == {"artifact", "collection", "transform", "run", "user", "storage"}
-    assert "Artifact" in out and "Storage" in out
+    assert set(frames) == {
+        "artifact",
+        "collection",
+        "transform",
+        "run",
+        "user",
+        "storage",
+        "ulabel",
+        "feature",
+    }
+    assert "Artifact" in out and "Storage" in out and "ULabel" in out
 
 
 def test_slices_are_lazy_and_compose(seeded: dict) -> None:

@@ -363,8 +363,10 @@ def test_bad_options_fail_with_one_sentence(sqlite_instance: Path, inbox: Path) 
         (dict(marker="DONE"), "use it with --unit folder"),
         (dict(instrument=" "), "needs an instrument name"),
         (dict(key_prefix="../up"), "cannot leave their root"),
-        (dict(labels=("DAPI",)), "leave out --label"),
+        (dict(labels=("DAPI",)), r"Several labels are called 'DAPI' \(.*Stain/DAPI"),
     ]
+    ls.ULabel("DAPI").save()
+    ls.ULabel("DAPI", type=ls.ULabel("Stain", is_type=True).save()).save()
     for overrides, match in cases:
         options = dict(folder=inbox, instrument="x", settle=SETTLE)
         options.update(overrides)
@@ -372,6 +374,15 @@ def test_bad_options_fail_with_one_sentence(sqlite_instance: Path, inbox: Path) 
             Watcher(WatchOptions(**options)).start()  # type: ignore[arg-type]
     with pytest.raises(ls.InvalidArgument, match="does not exist"):
         Watcher(WatchOptions(folder=inbox / "nope", instrument="x")).start()
+
+
+def test_registered_files_get_the_labels(watch, inbox: Path) -> None:
+    watcher, rec = watch(labels=("confocal", "plate3"))
+    (inbox / "a.raw").write_bytes(b"a" * 100)
+    rec.wait_count(1, "registered")
+    artifact = ls.Artifact.get(rec.of("registered")[0].uid)
+    assert sorted(x.name for x in artifact.ulabels) == ["confocal", "plate3"]
+    assert artifact.features.history()[0]["run"] == watcher.run.uid  # the watch's own run
 
 
 def test_one_watch_per_folder(watch, inbox: Path) -> None:

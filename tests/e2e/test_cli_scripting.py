@@ -242,13 +242,3 @@ def test_cache_downloads_a_cloud_folder_in_parallel(s3_server, tmp_path: Path) -
     assert (cached["files"], cached["bytes"]) == (12, 12_000)
     assert sorted(p.name for p in path.iterdir()) == [f"t{i:02}.bin" for i in range(12)]
     assert (path / "t05.bin").read_bytes() == bytes([5]) * 1000
-
-
-def test_label_option_is_refused_without_labels(store: Path, data: Path) -> None:
-    if hasattr(ls, "ULabel"):
-        pytest.skip("labels exist in this version")
-    proc = labshelf("save", str(data / "a.csv"), "--label", "DAPI")
-    assert proc.returncode == 2
-    assert proc.stderr.strip().endswith("(no ls.ULabel); leave out --label.")
-    ls.connect("lab")
-    assert ls.Artifact.filter().count() == 0 and ls.Run.filter().count() == 0

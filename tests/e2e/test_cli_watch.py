@@ -178,9 +178,6 @@ def test_watch_options_are_checked_before_anything_starts(
     err = capsys.readouterr().err
     assert "does not exist" in err and "use it with --unit folder" in err
     assert "'soon' is not a duration" in err
-    if not hasattr(ls, "ULabel"):
-        assert cli.main(["watch", str(inbox), "--label", "DAPI"]) == 2
-        assert "leave out --label" in capsys.readouterr().err
     ls.connect("lab")
     assert ls.Run.filter().count() == 0  # nothing was recorded for refused watches
 
