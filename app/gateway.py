@@ -884,9 +884,3 @@ def wait_watch(watch_id: int, timeout: float | None) -> bool:
             _watchers.pop(watch_id, None)
         return True
     return False
-
-
-def watch_running(watch_id: int) -> bool:
-    with _watch_lock:
-        watcher = _watchers.get(watch_id)
-    return watcher is not None and watcher.running

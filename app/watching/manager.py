@@ -22,7 +22,7 @@ from typing import Any
 
 from labshelf.app import gateway
 from labshelf.app.base.tasks import TaskContext, TaskRunner
-from labshelf.app.watching.watches import STARTING, WATCHING, WatchRow, WatchSpec, spec_problem
+from labshelf.app.watching.watches import WatchRow, WatchSpec, spec_problem
 from PySide6.QtCore import QObject, QSettings, QTimer, Signal
 
 SETTINGS_KEY = "watches/list"
@@ -118,10 +118,9 @@ class WatchManager(QObject):
             return watch_id, instance
 
         def finished(result: tuple[int, str]) -> None:
-            row.watch_id, instance = result
+            watch_id, instance = result
             row.spec = replace(row.spec, instance=instance)
-            if row.state == STARTING:  # no event has come yet
-                row.state = WATCHING
+            row.started(watch_id)
             self._changed()
             done(row)
 
@@ -287,8 +286,5 @@ class WatchManager(QObject):
         for watch_id in ids:
             gateway.stop_watch(watch_id, 0)  # all asked at once: they finish in parallel
         deadline = time.monotonic() + timeout
-        return all(gateway.wait_watch(i, max(0.0, deadline - time.monotonic())) for i in ids)
-
-    def running_ids(self) -> list[int]:
-        with self._ids_lock:
-            return sorted(self._live_ids)
+        ended = [gateway.wait_watch(i, max(0.0, deadline - time.monotonic())) for i in ids]
+        return all(ended)

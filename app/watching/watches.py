@@ -192,6 +192,12 @@ class WatchRow:
         self.state, self.reason = STARTING, ""
         self.user_paused, self.fault, self.folder_missing = False, "", False
 
+    def started(self, watch_id: int) -> None:
+        """The watcher runs (its first events may have come already)."""
+        self.watch_id = watch_id
+        self.state = WATCHING
+        self._derive_state()
+
     def start_failed(self, message: str) -> None:
         self.state, self.reason, self.last_error = ERROR, message, message
         self.watch_id = None
@@ -238,7 +244,7 @@ class WatchRow:
             self._derive_state()
 
     def _derive_state(self) -> None:
-        if self.state == STOPPING:
+        if self.state in (STARTING, STOPPING):  # until the start or stop has returned
             return
         if self.folder_missing:
             self.state, self.reason = FOLDER_MISSING, "the folder is gone (unmounted?)"

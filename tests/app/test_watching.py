@@ -153,7 +153,9 @@ def test_row_state_follows_the_events() -> None:
         {"event": "catchup", "count": 2},
     ):
         row.apply(event)
-    assert row.state == "catching up"
+    assert row.state == "starting"  # until the start has returned
+    row.started(7)
+    assert (row.state, row.watch_id) == ("catching up", 7)
     row.apply({"event": "registered", "path": "a.tif"})
     row.apply({"event": "skipped", "path": "b.tif"})
     row.apply({"event": "catchup_done"})
@@ -340,9 +342,34 @@ def test_main_window_menu_opens_the_dialog_and_close_stops_the_watchers(
     assert len(watch_threads()) == 1
     write_in_chunks(qtbot, inbox / "last.tif", chunks=2)
     qtbot.waitUntil(lambda: row.registered == 1, timeout=WAIT_MS)
+    key_column = win.model.spec.column_index("key")
+    qtbot.waitUntil(  # the live catalog brings it into the table
+        lambda: any(
+            win.model.index(r, key_column).data() == "last.tif" for r in range(win.model.rowCount())
+        ),
+        timeout=WAIT_MS,
+    )
     win.close()
     assert not watch_threads()
     (state,) = (gateway.data_dir() / "watches").glob("*.json")
     assert "last.tif" in state.read_text()
     run = gateway.ls.Run.filter(transform__type="instrument").one()
     assert run.finished_at is not None
+
+
+def test_switching_instance_stops_the_watches_and_brings_the_other_ones(
+    qtbot: Any, rig: Rig, tmp_path: Path, inbox: Path
+) -> None:
+    ls = gateway.ls
+    row = rig.start(inbox, key_prefix="a")
+    ls.init(str(tmp_path / "other-store"), name="other")
+    with qtbot.waitSignal(rig.manager.restored, timeout=WAIT_MS):
+        rig.manager.instance_switched()
+    assert rig.manager.rows == []
+    qtbot.waitUntil(lambda: row.state == STOPPED and not watch_threads(), timeout=WAIT_MS)
+    assert [s.instance for s in rig.manager.stored()] == ["apptest"]  # kept for its instance
+    ls.connect("apptest")
+    rig.manager.instance_switched()
+    qtbot.waitUntil(lambda: len(rig.manager.rows) == 1, timeout=WAIT_MS)
+    back = rig.manager.rows[0]
+    assert (back.state, back.reason, back.spec.key_prefix) == (PAUSED, RESTORED_REASON, "a")
