@@ -44,7 +44,7 @@ class WatchFolderDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("watchDialog")
         self.setWindowTitle("Watch a folder")
-        self.setMinimumWidth(580)
+        self.setMinimumWidth(640)
         self._start = start
         self._host = gateway.host_name()
         self._build()
@@ -99,7 +99,15 @@ class WatchFolderDialog(QDialog):
         form.addRow("Collection", self.collection)
         form.addRow("", self.auto_resume)
         self.error = QLabel(objectName="watchError", wordWrap=True)
+        self.error.setProperty("error", True)
         self.error.hide()
+        intro = QLabel(  # lines broken by hand: a wrapping label leaves the form too short
+            "labshelf registers each file the instrument writes here once it is complete:\n"
+            "unchanged for the settle time and no longer open for writing. Files that arrive\n"
+            "while labshelf is closed are registered when the watch runs again.",
+            objectName="watchIntro",
+        )
+        intro.setProperty("muted", True)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -108,6 +116,7 @@ class WatchFolderDialog(QDialog):
         self.buttons.accepted.connect(self.start)
         self.buttons.rejected.connect(self.reject)
         column = QVBoxLayout(self)
+        column.addWidget(intro)
         column.addLayout(form)
         column.addWidget(self.error)
         column.addWidget(self.buttons)
@@ -160,5 +169,6 @@ class WatchFolderDialog(QDialog):
         """Say why the watch cannot start (empty: nothing to say); the form stays as it is."""
         self.error.setText(message)
         self.error.setVisible(bool(message))
+        self.adjustSize()
         self.ok.setEnabled(True)
         self.ok.setText("Start watching")

@@ -122,6 +122,7 @@ class WatchPanel(QDockWidget):
         self.view.setModel(self.model)
         self.view.setUniformRowHeights(True)
         self.view.setAllColumnsShowFocus(True)
+        self.view.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a folder's name is at its end
         header = self.view.header()
         header.setStretchLastSection(True)
         for column, width in enumerate((260, 170, 260, 90, 220)):
@@ -142,7 +143,7 @@ class WatchPanel(QDockWidget):
             self.buttons[name] = button
         bar.addStretch(1)
         self.message = QLabel(objectName="watchMessage", wordWrap=True)
-        self.message.setProperty("muted", True)
+        self.message.setProperty("error", True)
         self.message.hide()
         body = QWidget()
         column = QVBoxLayout(body)
