@@ -113,6 +113,7 @@ class WatchFolderDialog(QDialog):
         )
         self.ok = self.buttons.button(QDialogButtonBox.StandardButton.Ok)
         self.ok.setText("Start watching")
+        self._cancel = self.buttons.button(QDialogButtonBox.StandardButton.Cancel)
         self.buttons.accepted.connect(self.start)
         self.buttons.rejected.connect(self.reject)
         column = QVBoxLayout(self)
@@ -163,6 +164,7 @@ class WatchFolderDialog(QDialog):
         self.show_error("")
         self.ok.setEnabled(False)
         self.ok.setText("Starting…")
+        self._cancel.setEnabled(False)  # a start cannot be taken back half-way
         self._start(spec, lambda _row: self.accept(), self.show_error)
 
     def show_error(self, message: str) -> None:
@@ -172,3 +174,4 @@ class WatchFolderDialog(QDialog):
         self.adjustSize()
         self.ok.setEnabled(True)
         self.ok.setText("Start watching")
+        self._cancel.setEnabled(True)

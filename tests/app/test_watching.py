@@ -23,6 +23,7 @@ from labshelf.app.watching.manager import SETTINGS_KEY, WatchManager
 from labshelf.app.watching.panel import WatchPanel
 from labshelf.app.watching.watches import (
     ERROR,
+    FOLDER_MISSING,
     PAUSED,
     RESTORED_REASON,
     STOPPED,
@@ -75,6 +76,8 @@ class Rig:
         before = len(self.manager.rows)
         dialog = self.dialog(folder, **fields)
         dialog.ok.click()
+        cancel = dialog.buttons.button(dialog.buttons.StandardButton.Cancel)
+        assert not dialog.ok.isEnabled() and not cancel.isEnabled()  # starting
         self.qtbot.waitUntil(lambda: dialog.result() == dialog.DialogCode.Accepted, timeout=WAIT_MS)
         assert len(self.manager.rows) == before + 1
         row = self.manager.rows[-1]
@@ -373,3 +376,45 @@ def test_switching_instance_stops_the_watches_and_brings_the_other_ones(
     qtbot.waitUntil(lambda: len(rig.manager.rows) == 1, timeout=WAIT_MS)
     back = rig.manager.rows[0]
     assert (back.state, back.reason, back.spec.key_prefix) == (PAUSED, RESTORED_REASON, "a")
+
+
+def test_a_missing_folder_shows_in_the_panel_and_the_watch_goes_on(
+    qtbot: Any, rig: Rig, inbox: Path, tmp_path: Path
+) -> None:
+    row = rig.start(inbox, key_prefix="share")
+    inbox.rename(tmp_path / "unmounted")
+    qtbot.waitUntil(lambda: row.state == FOLDER_MISSING, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: "folder missing" in rig.panel.model.index(0, 2).data(), timeout=WAIT_MS)
+    assert "stay in the catalog" in rig.panel.model.index(0, 5).data()
+    (tmp_path / "unmounted").rename(inbox)
+    qtbot.waitUntil(lambda: row.state == WATCHING, timeout=WAIT_MS)
+    write_in_chunks(qtbot, inbox / "after.tif", chunks=2)
+    qtbot.waitUntil(lambda: row.registered == 1, timeout=WAIT_MS)
+
+
+def test_an_unreachable_storage_pauses_the_watch_with_its_reason(
+    qtbot: Any, tmp_path: Path, inbox: Path
+) -> None:
+    ls = gateway.ls
+    from labshelf.instance import disconnect
+
+    root = tmp_path / "store"
+    ls.init(str(root), db=f"sqlite:///{tmp_path / 'catalog.db'}", name="faulty")
+    made = Rig(qtbot)
+    try:
+        row = made.start(inbox, key_prefix="fault")
+        root.rename(tmp_path / "away")
+        root.write_text("not a folder")  # the storage cannot be written now
+        (inbox / "plate.csv").write_text("A1,1\n")
+        qtbot.waitUntil(lambda: row.state == PAUSED, timeout=WAIT_MS)
+        assert "storage" in row.reason and "unreachable" in row.reason
+        qtbot.waitUntil(
+            lambda: "unreachable" in made.panel.model.index(0, 2).data(), timeout=WAIT_MS
+        )
+        root.unlink()
+        (tmp_path / "away").rename(root)
+        qtbot.waitUntil(lambda: row.registered == 1, timeout=20000)
+        assert row.state == WATCHING and row.failed == 0
+    finally:
+        made.close()
+        disconnect()
