@@ -844,6 +844,7 @@ class MainWindow(QMainWindow):
     def open_watch_dialog(self, folder: str = "") -> WatchFolderDialog:
         """File → Watch a folder…: the dialog; the watch starts when it is confirmed."""
         dialog = WatchFolderDialog(self.watches.start, self, folder)
+        dialog.finished.connect(dialog.deleteLater)
         self.watch_dialog = dialog
         dialog.open()
         return dialog

@@ -47,6 +47,7 @@ class WatchFolderDialog(QDialog):
         self.setMinimumWidth(640)
         self._start = start
         self._host = gateway.host_name()
+        self._starting = False
         self._build()
         self.folder.setText(folder)
         self._on_unit()
@@ -165,10 +166,21 @@ class WatchFolderDialog(QDialog):
         self.ok.setEnabled(False)
         self.ok.setText("Starting…")
         self._cancel.setEnabled(False)  # a start cannot be taken back half-way
-        self._start(spec, lambda _row: self.accept(), self.show_error)
+        self._starting = True
+        self._start(spec, self._started, self.show_error)
+
+    def _started(self, _row: WatchRow) -> None:
+        self._starting = False
+        self.accept()
+
+    def reject(self) -> None:
+        """Cancel (and Esc, and the close button) — not while a watch is starting."""
+        if not self._starting:
+            super().reject()
 
     def show_error(self, message: str) -> None:
         """Say why the watch cannot start (empty: nothing to say); the form stays as it is."""
+        self._starting = False
         self.error.setText(message)
         self.error.setVisible(bool(message))
         self.adjustSize()

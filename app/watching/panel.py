@@ -4,6 +4,7 @@ the selected row. It only renders; `WatchManager` does the work."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from labshelf.app.watching.manager import WatchManager
@@ -172,7 +173,7 @@ class WatchPanel(QDockWidget):
         self.message.setText(message)
         self.message.setVisible(bool(message))
 
-    def _on_selected(self, command: Any) -> None:
+    def _on_selected(self, command: Callable[[WatchRow], None]) -> None:
         row = self.selected()
         if row is not None:
             self.say("")

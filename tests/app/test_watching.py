@@ -78,6 +78,8 @@ class Rig:
         dialog.ok.click()
         cancel = dialog.buttons.button(dialog.buttons.StandardButton.Cancel)
         assert not dialog.ok.isEnabled() and not cancel.isEnabled()  # starting
+        dialog.reject()  # Esc: not while starting
+        assert dialog.isVisible()
         self.qtbot.waitUntil(lambda: dialog.result() == dialog.DialogCode.Accepted, timeout=WAIT_MS)
         assert len(self.manager.rows) == before + 1
         row = self.manager.rows[-1]
