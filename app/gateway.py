@@ -25,7 +25,7 @@ from typing import Any
 
 import labshelf as ls
 from labshelf.config import all_configs, config_dir, data_dir
-from labshelf.errors import LabshelfError, NotConnected
+from labshelf.errors import InvalidArgument, LabshelfError, NotConnected
 from labshelf.filekinds import IMAGE_SUFFIXES, kind_of
 from labshelf.humanize import human_size
 
@@ -820,7 +820,7 @@ def check_watch(options: Mapping[str, Any]) -> None:
 
     folder = Path(options["folder"]).expanduser()
     if not folder.is_dir():
-        raise ls.InvalidArgument(f"The folder {folder} does not exist or is no folder.")
+        raise InvalidArgument(f"The folder {folder} does not exist or is no folder.")
     Watcher(_watch_options(options))  # checks the options; starts nothing
 
 
@@ -847,7 +847,7 @@ def _watcher(watch_id: int) -> Any:
     with _watch_lock:
         watcher = _watchers.get(watch_id)
     if watcher is None:
-        raise ls.InvalidArgument("That watch has stopped; start it again to resume it.")
+        raise InvalidArgument("That watch has stopped; start it again to resume it.")
     return watcher
 
 

@@ -31,9 +31,9 @@ STOP_TIMEOUT = 30.0  # seconds a stopping watcher may take to finish its upload 
 
 
 class _EventBridge(QObject):
-    """Lives in the UI thread: `event` emitted by a watcher's thread is queued to it."""
+    """Lives in the UI thread: `arrived` emitted by a watcher's thread is queued to it."""
 
-    event = Signal(object, dict)
+    arrived = Signal(object, dict)
 
 
 class WatchManager(QObject):
@@ -64,7 +64,7 @@ class WatchManager(QObject):
         self._ids_lock = threading.Lock()
         self._closed = False
         self._bridge = _EventBridge(self)
-        self._bridge.event.connect(self._on_event)
+        self._bridge.arrived.connect(self._on_event)
         self._refresh = QTimer(self, singleShot=True, interval=REFRESH_MS)
         self._refresh.timeout.connect(self.rows_changed)
 
@@ -112,7 +112,7 @@ class WatchManager(QObject):
         def work(_ctx: TaskContext) -> tuple[int, str]:
             gateway.check_watch(options)
             instance = gateway.current_instance_name()
-            watch_id = gateway.start_watch(options, lambda event: bridge.event.emit(row, event))
+            watch_id = gateway.start_watch(options, lambda event: bridge.arrived.emit(row, event))
             with lock:
                 ids.add(watch_id)
             return watch_id, instance
