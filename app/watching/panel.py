@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMainWindow,
     QPushButton,
     QTreeView,
     QVBoxLayout,
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import (
 
 COLUMNS = ("Folder", "Instrument", "State", "Registered", "Last file", "Last error")
 Index = QModelIndex | QPersistentModelIndex
+PANEL_HEIGHT = 200  # the dock's height when it opens in a window
 
 
 class WatchTableModel(QAbstractTableModel):
@@ -159,7 +161,15 @@ class WatchPanel(QDockWidget):
         manager.row_removed.connect(self._update_buttons)
         manager.failed.connect(self.say)
         manager.restored.connect(lambda n: self.show() if n else None)
+        self.visibilityChanged.connect(self._fit_height)
         self._update_buttons()
+
+    def _fit_height(self, visible: bool) -> None:
+        """Shown in a main window: a few rows high, the table keeps the rest."""
+        window = self.parentWidget()
+        if visible and isinstance(window, QMainWindow) and not self.isFloating():
+            height = min(PANEL_HEIGHT, window.height() // 3)
+            window.resizeDocks([self], [height], Qt.Orientation.Vertical)
 
     def selected(self) -> WatchRow | None:
         return self.model.row_at(self.view.currentIndex())

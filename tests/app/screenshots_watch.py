@@ -83,7 +83,6 @@ def main() -> int:
             shots.append(path)
 
         from labshelf.app.main_window import MainWindow
-        from PySide6.QtCore import Qt
 
         window = MainWindow()
         window.resize(1440, 900)
@@ -123,7 +122,6 @@ def main() -> int:
         window.watch_panel.buttons["watchPause"].click()
         settle(app, lambda: plates.user_paused)
         window.watch_panel.select(first)
-        window.resizeDocks([window.watch_panel], [220], Qt.Orientation.Vertical)
         settle(app, lambda: True, timeout=0.5)
         shot("window-with-panel", window)
         shot("panel", window.watch_panel)
