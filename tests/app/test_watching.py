@@ -420,3 +420,22 @@ def test_an_unreachable_storage_pauses_the_watch_with_its_reason(
     finally:
         made.close()
         disconnect()
+
+
+def test_a_watch_comes_back_paused_in_a_new_window(
+    qtbot: Any, gui: Any, instance: Any, inbox: Path
+) -> None:
+    win = gui.window(rows=0)
+    started: list[WatchRow] = []
+    win.watches.start(
+        WatchSpec(folder=str(inbox), instrument="Confocal 2", settle=SETTLE), started.append
+    )
+    qtbot.waitUntil(lambda: bool(started) and started[0].state == WATCHING, timeout=WAIT_MS)
+    win.close()
+    assert not watch_threads()
+    again = gui.window(rows=0)  # labshelf started again
+    qtbot.waitUntil(lambda: len(again.watches.rows) == 1, timeout=WAIT_MS)
+    row = again.watches.rows[0]
+    assert (row.state, row.reason, row.spec.instrument) == (PAUSED, RESTORED_REASON, "Confocal 2")
+    assert again.watch_panel.isVisible() and not watch_threads()
+    assert "not resumed" in again.watch_panel.model.index(0, 2).data()
