@@ -25,7 +25,7 @@ from typing import Any
 
 import labshelf as ls
 from labshelf.config import all_configs, config_dir, data_dir
-from labshelf.errors import LabshelfError, NotConnected
+from labshelf.errors import InvalidArgument, LabshelfError, NotConnected
 from labshelf.filekinds import IMAGE_SUFFIXES, kind_of
 from labshelf.humanize import human_size, printable
 
@@ -1321,3 +1321,108 @@ def annotate_uploaded(
     artifacts = ls.Artifact.filter(uid__in=list(uids))
     run = ls.Run.get(run_uid) if run_uid else None
     return ls.annotate(artifacts, table, on=on, dtypes=dtypes, run=run).as_dict()
+
+
+# -- watch folders -------------------------------------------------------------------------
+# Watchers (labshelf.watch) by the id the app knows them by. A watch is driven through these
+# functions only; its events reach `on_event` as plain dicts (WatchEvent.as_dict() plus
+# "text", the line the command line prints), called from the watcher's own thread.
+_watchers: dict[int, Any] = {}
+_watch_ids = iter(range(1, 1 << 62))
+_watch_lock = threading.Lock()
+
+
+def host_name() -> str:
+    """This machine's name (a watch's default instrument name says where it runs)."""
+    import socket
+
+    return socket.gethostname()
+
+
+def _watch_options(options: Mapping[str, Any]) -> Any:
+    from labshelf.watch import WatchOptions  # deferred: watchdog and the upload engine
+
+    return WatchOptions(
+        folder=Path(options["folder"]),
+        instrument=str(options["instrument"]),
+        key_prefix=options.get("key_prefix") or None,
+        unit=str(options.get("unit", "file")),
+        settle=float(options.get("settle", 10.0)),
+        marker=options.get("marker") or None,
+        include=tuple(options.get("include", ())),
+        exclude=tuple(options.get("exclude", ())),
+        collection=options.get("collection") or None,
+    )
+
+
+def check_watch(options: Mapping[str, Any]) -> None:
+    """Raise a LabshelfError (one sentence) if a watch with these options cannot start:
+    a missing folder, a bad key prefix, a marker without folder units, … (reads the disk)."""
+    from labshelf.watch import Watcher  # deferred: the upload engine (SQLAlchemy)
+
+    folder = Path(options["folder"]).expanduser()
+    if not folder.is_dir():
+        raise InvalidArgument(f"The folder {folder} does not exist or is no folder.")
+    Watcher(_watch_options(options))  # checks the options; starts nothing
+
+
+def start_watch(options: Mapping[str, Any], on_event: Callable[[dict[str, Any]], None]) -> int:
+    """Start watching (records the instrument's transform and the session's run, starts the
+    watcher's thread); the watch's id. Raises a LabshelfError if it cannot start, and then
+    nothing was started."""
+    from labshelf.watch import Watcher  # deferred: the upload engine (SQLAlchemy)
+
+    with _watch_lock:
+        watch_id = next(_watch_ids)
+
+    def relay(event: Any) -> None:
+        on_event({**event.as_dict(), "text": str(event)})
+
+    watcher = Watcher(_watch_options(options), on_event=relay)
+    watcher.start()
+    with _watch_lock:
+        _watchers[watch_id] = watcher
+    return watch_id
+
+
+def _watcher(watch_id: int) -> Any:
+    with _watch_lock:
+        watcher = _watchers.get(watch_id)
+    if watcher is None:
+        raise InvalidArgument("That watch has stopped; start it again to resume it.")
+    return watcher
+
+
+def pause_watch(watch_id: int) -> None:
+    """Register nothing until resumed (arrivals are still noted)."""
+    _watcher(watch_id).pause()
+
+
+def resume_watch(watch_id: int) -> None:
+    _watcher(watch_id).resume()
+
+
+def stop_watch(watch_id: int, timeout: float | None = 30.0) -> bool:
+    """End the watch (its state is written, its run finished; the next start catches up);
+    whether its thread has ended within `timeout` (0: only ask it to stop)."""
+    with _watch_lock:
+        watcher = _watchers.get(watch_id)
+    if watcher is None:  # stopped and waited for already
+        return True
+    watcher.stop(timeout)
+    ended = not watcher.running
+    if ended:
+        with _watch_lock:
+            _watchers.pop(watch_id, None)
+    return ended
+
+
+def wait_watch(watch_id: int, timeout: float | None) -> bool:
+    """Wait for a stopped watch's thread to end; whether it has."""
+    with _watch_lock:
+        watcher = _watchers.get(watch_id)
+    if watcher is None or watcher.wait(timeout):
+        with _watch_lock:
+            _watchers.pop(watch_id, None)
+        return True
+    return False

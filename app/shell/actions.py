@@ -79,6 +79,15 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("show_transfers", "Show transfers", File, 1, "show_transfers", "Ctrl+T"),
     ActionSpec(
+        "watch_folder",
+        "Watch a folder…",
+        File,
+        1,
+        "watch_folder",
+        icon="folder",
+        tip="Register what an instrument writes into a folder, as it lands",
+    ),
+    ActionSpec(
         "export_csv", "Export table as CSV…", File, 2, "export_csv", "Ctrl+E", enabled_when="table"
     ),
     ActionSpec(
@@ -205,6 +214,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec(
         "details", "Details", View, 1, "set_details", "Ctrl+Shift+D", checkable=True, checked="on"
     ),
+    ActionSpec("watched_folders", "Watched folders", View, 1, "show_watches"),
     ActionSpec("dark_theme", "Dark theme", View, 2, "set_dark", checkable=True, checked="is_dark"),
     ActionSpec(
         "open",

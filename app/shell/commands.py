@@ -93,6 +93,10 @@ class CommandWindow(Protocol):
 
     def show_transfers(self) -> None: ...
 
+    def open_watch_dialog(self) -> object: ...
+
+    def show_watches(self) -> None: ...
+
     def instance_switched(self) -> None: ...
 
     def shortcut_rows(self) -> list[tuple[str, str]]: ...
@@ -217,6 +221,12 @@ class Commands(QObject):
 
     def show_transfers(self) -> None:
         self.w.show_transfers()
+
+    def watch_folder(self) -> None:
+        self.w.open_watch_dialog()
+
+    def show_watches(self) -> None:
+        self.w.show_watches()
 
     def export_csv(self) -> None:
         registry = self.w.registry

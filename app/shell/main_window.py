@@ -49,6 +49,9 @@ from labshelf.app.uploads.import_dialog import ImportDialog
 from labshelf.app.uploads.manager import UploadManager
 from labshelf.app.uploads.queue_dock import UploadQueueDock
 from labshelf.app.uploads.quit_prompt import ask_close_choice
+from labshelf.app.watching.dialog import WatchFolderDialog
+from labshelf.app.watching.manager import WatchManager
+from labshelf.app.watching.panel import WatchPanel
 from PySide6.QtCore import QModelIndex, QPoint, Qt, QTimer
 from PySide6.QtGui import (
     QCloseEvent,
@@ -132,6 +135,7 @@ class MainWindow(QMainWindow):
         self._build_splitter()
         self._build_status_bar()
         self._build_uploads()
+        self._build_watches()
         self.commands = Commands(self, self)
         self.actions_ = Actions(
             ACTIONS, self.commands, self, (self.table, self.grid, self.trash_page.view)
@@ -246,6 +250,15 @@ class MainWindow(QMainWindow):
         self.search_box.setAcceptDrops(False)
         self.uploads.drop_changed.connect(lambda _id: self._update_title())
         self.uploads.drop_finished.connect(self._on_drop_finished)
+
+    def _build_watches(self) -> None:
+        self.watch_runner = TaskRunner(max_threads=2, parent=self)  # never behind the table
+        self.watches = WatchManager(self.watch_runner, open_settings, self)
+        self.watch_panel = WatchPanel(self.watches, self)
+        self.addDockWidget(Qt.DockWidgetArea.BottomDockWidgetArea, self.watch_panel)
+        self.watch_panel.hide()
+        self.watch_panel.watch_requested.connect(self.open_watch_dialog)
+        self.watches.restore()  # paused, or resumed where the user asked for it
 
     def _connect(self) -> None:
         self.registry_list.currentItemChanged.connect(self._on_registry_changed)
@@ -759,6 +772,7 @@ class MainWindow(QMainWindow):
         """Another instance is current: forget this one's undo history, follow the new
         one's changes, show its records."""
         self.undo_history.clear()
+        self.watches.instance_switched()
         self.live.start()
         self.recent.load()
         self.after_write("", clear=True)
@@ -812,6 +826,19 @@ class MainWindow(QMainWindow):
 
     def show_transfers(self) -> None:
         self.queue_dock.show()
+
+    # -- watched folders -----------------------------------------------------------------
+    def open_watch_dialog(self, folder: str = "") -> WatchFolderDialog:
+        """File → Watch a folder…: the dialog; the watch starts when it is confirmed."""
+        dialog = WatchFolderDialog(self.watches.start, self, folder)
+        dialog.finished.connect(dialog.deleteLater)
+        self.watch_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def show_watches(self) -> None:
+        self.watch_panel.show()
+        self.watch_panel.raise_()
 
     def shortcut_rows(self) -> list[tuple[str, str]]:
         """(action, keys) of every menu action with a shortcut, for Help → Keyboard shortcuts."""
@@ -892,6 +919,7 @@ class MainWindow(QMainWindow):
         self.runner.shutdown()
         self.thumb_runner.shutdown()
         self.uploads.close()
+        self.watches.close()  # each watcher writes its state; the next start catches up
         self.transfer_runner.shutdown(30000)  # cancelled uploads roll back before we exit
         super().closeEvent(event)
 
