@@ -44,8 +44,13 @@ class Block:
     @property
     def heading(self) -> str:
         """The nearest heading above the block, to name it in a failure."""
-        text = (REPO / self.doc).read_text(encoding="utf-8").splitlines()[: self.line]
-        return next((t.lstrip("# ") for t in reversed(text) if t.startswith("#")), self.doc)
+        heading, fenced = self.doc, False
+        for text in (REPO / self.doc).read_text(encoding="utf-8").splitlines()[: self.line]:
+            if text.startswith("```"):
+                fenced = not fenced
+            elif text.startswith("#") and not fenced:
+                heading = text.lstrip("# ")
+        return heading
 
 
 def blocks(doc: str) -> list[Block]:
@@ -68,6 +73,8 @@ def block_under(heading: str, lang: str) -> Block:
 RUN = {
     ("In Python: `import labshelf as ls`", "python"),
     ("On the command line", "bash"),
+    ("Annotate: labels and features", "python"),
+    ("Annotate: labels and features", "bash"),
     ("Watch an instrument's folder", "bash"),
     ("Shared instances (PostgreSQL + S3)", "bash"),
 }
@@ -257,3 +264,46 @@ def test_watch_line_registers_what_lands_and_stops_on_ctrl_c(tmp_path: Path) -> 
     _assert_clean_terminal(err)
     listed = json.loads(_run(["labshelf", "ls", "--json"], tmp_path))
     assert [row["key"] for row in listed] == ["confocal2/cell-001.tif"]
+
+
+def _printed_claims(code: str) -> list[str]:
+    """What the block says it prints: the comment lines right after each ``print(...)``."""
+    claims: list[str] = []
+    lines = code.splitlines()
+    for i, line in enumerate(lines):
+        if line.lstrip().startswith("print("):
+            j = i + 1
+            while j < len(lines) and lines[j].startswith("# "):
+                claims.append(lines[j][2:])
+                j += 1
+    return claims
+
+
+@pytest.mark.timeout(TIMEOUT * 2)
+def test_annotate_section_prints_what_it_says(tmp_path: Path) -> None:
+    """The Annotate section continues the tutorial's instance: its Python block prints exactly
+    the lines its comments show, and its command lines run."""
+    tutorial = block_under("In Python: `import labshelf as ls`", "python")
+    python = block_under("Annotate: labels and features", "python")
+    shell = block_under("Annotate: labels and features", "bash")
+    work = tmp_path / "work"
+    work.mkdir()
+    _run(["labshelf", "demo", "."], work)
+    (work / "tutorial.py").write_text(tutorial.code, encoding="utf-8")
+    _run([sys.executable, "tutorial.py"], work)
+    (work / "annotate.py").write_text(python.code, encoding="utf-8")
+    printed = _run([sys.executable, "annotate.py"], work).splitlines()
+    claims = _printed_claims(python.code)
+    assert len(claims) >= 6, "the Annotate block should show what it prints"
+    assert printed == claims
+    stdout = _run(["bash", "-euo", "pipefail", "-c", shell.code], work)
+    assert "16 of 16 row(s) matched" in stdout
+    reviewed = json.loads(_run(["labshelf", "ls", "--label", "reviewed", "--json"], work))
+    assert [r["key"].split("/")[0] for r in reviewed] == ["study2_raw_images"]
+    gfp = json.loads(
+        _run(["labshelf", "ls", "--label", "Stain/GFP", "--limit", "-1", "--json"], work)
+    )
+    # the 16 images, and meta.csv (registered in the tutorial as tables/study1_raw_images.csv)
+    keys = sorted(r["key"] for r in gfp)
+    assert len(keys) == 17 and keys[-1] == "tables/study1_raw_images.csv"
+    assert all(k.startswith("study1_raw_images/iris-") for k in keys[:-1])
