@@ -70,6 +70,7 @@ class RegistryTableModel(QAbstractTableModel):
         self._query = TableQuery()
         self._spec = registries.loaded(self._query.registry)
         self._count = 0
+        self.count_is_lower_bound = False  # the count is "N+" (a near-miss search)
         self._pages: OrderedDict[int, Page] = OrderedDict()
         self._wanted: dict[int, int] = {}
         self._inflight: set[int] = set()
@@ -143,14 +144,16 @@ class RegistryTableModel(QAbstractTableModel):
         self._generation += 1
         gen, query, source = self._generation, self._query, self._source
 
-        def work(ctx: TaskContext) -> tuple[RegistryView, int, Page, object]:
+        def work(ctx: TaskContext) -> tuple[RegistryView, int, bool, Page, object]:
             # The fingerprint is read first: a write landing after it shows as a change at the
             # next check (one extra reload), never as a missed one. The first page comes with
             # the count: one round trip to the first rows.
             spec = registries.view(query.registry)  # loads core's spec the first time
             fingerprint = source.fingerprint(query)
             first = make_page(spec, source.fetch_page(query, 0, PAGE_SIZE))
-            return spec, source.count(query), first, fingerprint
+            capped = getattr(source, "count_capped", None)  # a lower bound? ("500+")
+            count, at_least = capped(query) if capped else (source.count(query), False)
+            return spec, count, at_least, first, fingerprint
 
         self._runner.submit(
             work,
@@ -179,10 +182,17 @@ class RegistryTableModel(QAbstractTableModel):
         self.columns_changed.emit()
 
     def _on_loaded(
-        self, gen: int, spec: RegistryView, count: int, first: Page, fingerprint: object
+        self,
+        gen: int,
+        spec: RegistryView,
+        count: int,
+        at_least: bool,
+        first: Page,
+        fingerprint: object,
     ) -> None:
         if gen != self._generation:
             return
+        self.count_is_lower_bound = at_least
         self._fingerprint = fingerprint
         added = self._added_on_top(count, first)
         if spec is not self._spec:  # the first load of a session brings the columns

@@ -62,8 +62,18 @@ class CoreRowSource:
     """Rows of the current instance through core's QuerySet (filter, search, order in SQL)."""
 
     def count(self, query: TableQuery) -> int:
+        return self.count_capped(query)[0]
+
+    def count_capped(self, query: TableQuery) -> tuple[int, bool]:
+        """How many rows, and whether that is a lower bound (a search for a mistyped word
+        looks for near misses among its best candidates only)."""
         registries.view(query.registry)  # core's spec (versioned?) is known from here on
-        return gateway.count_rows(
+        if not query.search:
+            count = gateway.count_rows(
+                query.registry, lookups_of(query), query.search, query.order, query.trash
+            )
+            return count, False
+        return gateway.count_rows_capped(
             query.registry, lookups_of(query), query.search, query.order, query.trash
         )
 

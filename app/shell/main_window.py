@@ -430,7 +430,10 @@ class MainWindow(QMainWindow):
         noun = look.noun if look is not None else ("row", "rows")
         view = registries.loaded(self.registry)
         latest = view is not None and view.versioned and self.model.query.latest_only and count
-        self.count_label.setText(count_of(count, *noun) + (" (latest versions)" if latest else ""))
+        text = count_of(count, *noun) + (" (latest versions)" if latest else "")
+        if self.model.count_is_lower_bound:  # near misses of a mistyped word
+            text = f"{count:,}+ {noun[1]} — refine the search"
+        self.count_label.setText(text)
         if self._query_changed:
             # Another search or filter: records it no longer shows are no longer selected.
             self._query_changed = False

@@ -292,3 +292,20 @@ def test_14_only_the_tabs_that_apply_and_the_reader_s_choice_kept(qtbot, gui, se
     tabs.setCurrentWidget(details.describe_text)  # chosen by the reader: kept
     gui.select_key(win, "study0/notes.txt")
     assert tabs.currentWidget() is details.describe_text
+
+
+def test_9_a_near_miss_count_says_it_is_a_lower_bound(qtbot, gui, seeded, monkeypatch) -> None:
+    """A search for a mistyped word looks for near misses among its best candidates only:
+    when there were that many, the count reads "N+ … — refine the search"."""
+    import re
+
+    from labshelf import query
+
+    monkeypatch.setattr(query, "FUZZY_CANDIDATES", 2)  # as if the catalog were large
+    win = gui.window()
+    with qtbot.waitSignal(win.model.loaded, timeout=10000):
+        win.search_box.setText("cels")  # a typo of "cells"
+    assert re.fullmatch(r"\d+\+ artifacts — refine the search", win.count_label.text())
+    with qtbot.waitSignal(win.model.loaded, timeout=10000):
+        win.search_box.setText("cells")  # substring hits: an exact count
+    assert "+" not in win.count_label.text() and "refine" not in win.count_label.text()
