@@ -319,7 +319,7 @@ print("|".join(re.split(r"[\s<>=!~;\[]", d, maxsplit=1)[0].replace("-", "[-_]") 
 PY
 }
 
-# mypy on core/ and app/ with pyproject's [tool.mypy] (strict); errors per folder at the end.
+# mypy on core/ and app/ with pyproject's [tool.mypy] (its stated strictness); errors per folder.
 # Not part of ./dev.sh test yet: the code is being rewritten; the errors get fixed at the end.
 cmd_typecheck() {
   cmd_setup
@@ -352,7 +352,7 @@ usage: ./dev.sh COMMAND [ARGS]
                  e.g. --upgrade or --upgrade-package NAME); the next command syncs .venv
   check-minimums install the lowest versions pyproject.toml allows in a temp venv and
                  smoke-test labshelf with them
-  typecheck [ARGS]  mypy (strict, pyproject's [tool.mypy]) on core/ and app/; errors per folder
+  typecheck [ARGS]  mypy (pyproject's [tool.mypy]) on core/ and app/; errors per folder
 EOF
 }
 
