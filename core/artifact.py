@@ -1245,9 +1245,14 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
             )
         kept_objs = [o for o in objs if o.id not in dup_ids]
         # the first version of a new family (a fresh random stem) is its only member, so it
-        # is the latest: set at once; other families' latest is recomputed
-        first = [o.id for o in kept_objs if split_uid(o.uid)[1] == 0]
-        later = [o.id for o in kept_objs if split_uid(o.uid)[1] > 0]
+        # is the latest: set at once — unless a save of the same new key in another process
+        # joined the family meanwhile (it became the next version, see insert_pending);
+        # other families' latest is recomputed
+        firsts = [o for o in kept_objs if split_uid(o.uid)[1] == 0]
+        joined = _stems_with_others(s, firsts)
+        first = [o.id for o in firsts if o.stem_uid not in joined]
+        fresh = set(first)
+        later = [o.id for o in kept_objs if o.id not in fresh]
         now = utcnow()
         for ids_, latest in ((first, {"is_latest": True}), (later, {})):
             for chunk in _chunked(ids_):
@@ -1258,11 +1263,28 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
                 )
         if dup_ids:
             s.execute(delete(table).where(table.c.id.in_(dup_ids)))
-        recompute_latest(s, Artifact, [o.stem_uid for o in kept_objs if split_uid(o.uid)[1] > 0])
+        recompute_latest(s, Artifact, [o.stem_uid for o in kept_objs if o.id not in fresh])
         _annotate_published(s, kept_objs, user)
         return [o for o in objs if o.id in dup_ids]
 
     return write(run, what="publishing artifacts")
+
+
+def _stems_with_others(s: Session, firsts: list[Artifact]) -> set[str]:
+    """The families of these first versions that hold another row already (one query per
+    few hundred)."""
+    a = schema.artifacts.c
+    found: set[str] = set()
+    for chunk in _chunked(firsts):
+        found.update(
+            s.scalars(
+                select(a.stem_uid)
+                .where(a.stem_uid.in_([o.stem_uid for o in chunk]))
+                .where(a.uid.not_in([o.uid for o in chunk]))
+                .distinct()
+            )
+        )
+    return found
 
 
 def _annotate_published(s: Session, objs: list[Artifact], user: int) -> None:

@@ -148,8 +148,11 @@ def test_replace_makes_a_new_version(instance: Path, tmp_path: Path) -> None:
     g.write_text("two")
     b = a.replace(str(g))
     assert b.stem_uid == a.stem_uid and b.is_latest and b.load() == "two"
+    folder = tmp_path / "a-folder"  # a folder of its own (not one holding the storage)
+    folder.mkdir()
+    (folder / "x.txt").write_text("x")
     with pytest.raises(ls.InvalidArgument, match="is a file; .* is a folder"):
-        b.replace(str(tmp_path))
+        b.replace(str(folder))
 
 
 def test_metadata_edit_then_save(instance: Path, src: Path) -> None:

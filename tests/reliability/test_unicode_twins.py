@@ -15,8 +15,9 @@ from pathlib import Path
 
 import labshelf as ls
 import pytest
+from alembic import command
 from labshelf.instance import current, disconnect
-from labshelf.migrations import HEAD
+from labshelf.migrations import HEAD, _alembic_config
 from sqlalchemy import text
 
 from .conftest import record
@@ -132,7 +133,8 @@ def test_migration_0006_rewrites_rows_to_nfc(
         "WHERE uid = :u",
         u=twin_nfd.uid,
     )
-    _sql("UPDATE alembic_version SET version_num = '0005'")
+    with current().engine().begin() as conn:  # back to the schema before NFC (0005)
+        command.downgrade(_alembic_config(conn), "0005")
     name = ls.settings.instance
     disconnect()
     with caplog.at_level(logging.WARNING, logger="labshelf"):
