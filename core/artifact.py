@@ -572,7 +572,7 @@ def _load(artifact_id: int) -> Artifact:
         lambda s: s.execute(select(a).where(a.c.id == artifact_id)).mappings().one(),
         what="loading an artifact",
     )
-    return record_from_row(Artifact, row)  # type: ignore[no-any-return]
+    return record_from_row(Artifact, row)
 
 
 def find_by_hash(hash_: str, key: str | None = None) -> tuple[Artifact | None, Family | None]:
@@ -1535,7 +1535,7 @@ def _save_copy(old: Artifact, source: Source) -> Artifact:
     failures = save_new([new])
     if failures:
         raise failures[0][1]
-    return new  # type: ignore[no-any-return]
+    return new
 
 
 # ---------------------------------------------------------------- permanent delete

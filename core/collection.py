@@ -409,7 +409,7 @@ def make_latest(obj: Collection) -> Collection:
     if run is not None:
         new.run_id, new.transform_id = run.id, run.transform_id
     new.__dict__["_ls_revises"] = obj
-    return save_new(new, list(artifacts_of(obj)))  # type: ignore[no-any-return]
+    return save_new(new, list(artifacts_of(obj)))
 
 
 def artifacts_of(obj: Collection) -> QuerySet:

@@ -110,7 +110,7 @@ class Instance:
         are refused where another catalog manages the root (see ``storage.marker``)."""
         if self.guard is None:
             self.guard = RootGuard(self.instance_id, self.new_marker)
-        return GuardedBackend(backend(root, self.config.options_for(root)), self.guard)  # type: ignore[return-value]
+        return GuardedBackend(backend(root, self.config.options_for(root)), self.guard)
 
     def new_marker(self) -> Marker:
         """The marker naming this catalog (its id, name and kind of database; no secret)."""

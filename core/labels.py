@@ -212,11 +212,11 @@ class ULabel(Record, Base):
     @property
     def artifacts(self) -> QuerySet:
         """The artifacts that carry this label (plain or as a feature value)."""
-        return BY_NAME["Artifact"].model.filter(ulabels=self)  # type: ignore[no-any-return]
+        return BY_NAME["Artifact"].model.filter(ulabels=self)
 
     @property
     def collections(self) -> QuerySet:
-        return BY_NAME["Collection"].model.filter(ulabels=self)  # type: ignore[no-any-return]
+        return BY_NAME["Collection"].model.filter(ulabels=self)
 
     def _describe_general(self) -> list[tuple[str, str]]:
         kind = self.type
@@ -461,7 +461,7 @@ def label_by_name(name: str, *, create: bool = True, type: Any = None) -> ULabel
         if typed is not None:
             return typed
     if len(candidates) == 1:
-        return candidates[0]  # type: ignore[no-any-return]
+        return candidates[0]
     if candidates:
         raise InvalidArgument(
             f"Several labels are called '{name}' ({_paths(candidates)}); pass the ls.ULabel "
@@ -932,9 +932,9 @@ def _label_lookup(
         )
     if op == "isnull":
         tagged = model.id.in_(select(fk))  # type: ignore[attr-defined]
-        return ~tagged if value else tagged  # type: ignore[no-any-return]
+        return ~tagged if value else tagged
     if op == "exact" and value is None:
-        return ~model.id.in_(select(fk))  # type: ignore[attr-defined, no-any-return]
+        return ~model.id.in_(select(fk))  # type: ignore[attr-defined]
     if op not in ("exact", "in"):
         raise InvalidArgument(
             f"The lookup '{path}' compares labels; use ulabels=label, ulabels__in=[…] or "
@@ -980,7 +980,7 @@ def _label_search(model: type, q: str) -> ColumnElement[bool] | None:
     assert links is not None
     pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     matching = select(L.id).where(func.lower(L.name).like(pattern, escape="\\"))
-    return model.id.in_(  # type: ignore[attr-defined, no-any-return]
+    return model.id.in_(  # type: ignore[attr-defined]
         select(_fk(spec)).where(links.c.ulabel_id.in_(matching))
     )
 

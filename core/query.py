@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from sqlalchemy import (
     ColumnElement,
@@ -42,6 +42,10 @@ from .schema import PENDING
 from .session import read
 
 HTML_ROWS = 20  # rows a QuerySet shows in Jupyter
+
+# A mapped record class (Artifact, Collection, ...): its columns (``model.id``, ``model.uid``)
+# are SQLAlchemy attributes added when the class is mapped, which mypy cannot see.
+Model: TypeAlias = type[Any]
 
 
 def _cell(value: Any) -> str:
@@ -106,19 +110,19 @@ def _too_long(n: int) -> InvalidArgument:
     )
 
 
-def _search_fields(model: type) -> tuple[str, ...]:
+def _search_fields(model: Model) -> tuple[str, ...]:
     return registry_of(model).search_fields
 
 
-def _fts_table(model: type) -> str | None:
+def _fts_table(model: Model) -> str | None:
     return registry_of(model).fts_table
 
 
-def _columns(model: type) -> dict[str, Any]:
+def _columns(model: Model) -> dict[str, Any]:
     return columns_of(model)
 
 
-def _relations(model: type) -> dict[str, Relation[Any]]:
+def _relations(model: Model) -> dict[str, Relation[Any]]:
     return relations_of(model)
 
 
@@ -278,17 +282,17 @@ def register_extension(extension: Extension) -> None:
     _EXTENSIONS[extension.name] = extension
 
 
-def ids_in(model: type, ids: Any) -> ColumnElement[bool]:
+def ids_in(model: Model, ids: Any) -> ColumnElement[bool]:
     """``model.id IN (ids)``, marked so that ``filter()`` intersects several such conditions
     in one subquery (``id IN (a INTERSECT b INTERSECT c)``): the database then combines the
     id sets before it reads any record, whatever it estimates their sizes to be (PostgreSQL
     underestimates feature values and would probe the records one by one)."""
-    condition = model.id.in_(ids)  # type: ignore[attr-defined]
+    condition = model.id.in_(ids)
     condition._ls_ids = ids
-    return condition  # type: ignore[no-any-return]
+    return condition
 
 
-def _intersected(model: type, conditions: list[Any]) -> list[Any]:
+def _intersected(model: Model, conditions: list[Any]) -> list[Any]:
     """``conditions`` with their ``ids_in`` conditions merged into one."""
     marked = [c for c in conditions if getattr(c, "_ls_ids", None) is not None]
     if len(marked) < 2:
@@ -300,7 +304,7 @@ def _intersected(model: type, conditions: list[Any]) -> list[Any]:
 
 
 def _extension_lookup(
-    model: type, head: str, rest: list[str], op: str, value: Any, path: str
+    model: Model, head: str, rest: list[str], op: str, value: Any, path: str
 ) -> ColumnElement[bool] | None:
     for extension in _EXTENSIONS.values():
         found = extension.lookup(model, head, rest, op, value, path)
@@ -309,11 +313,11 @@ def _extension_lookup(
     return None
 
 
-def _extension_names(model: type) -> list[str]:
+def _extension_names(model: Model) -> list[str]:
     return [n for extension in _EXTENSIONS.values() for n in extension.names(model)]
 
 
-def _extension_search(model: type, text: str) -> list[ColumnElement[bool]]:
+def _extension_search(model: Model, text: str) -> list[ColumnElement[bool]]:
     """The extra conditions of a search for ``text`` (rows carrying a matching label, …)."""
     found = []
     for extension in _EXTENSIONS.values():
@@ -324,7 +328,7 @@ def _extension_search(model: type, text: str) -> list[ColumnElement[bool]]:
     return found
 
 
-def compile_lookup(model: type, path: str, value: Any) -> ColumnElement[bool]:
+def compile_lookup(model: Model, path: str, value: Any) -> ColumnElement[bool]:
     """``field__relation__op=value`` -> a SQL condition (EXISTS for relations; lookups on
     names the model has no field for go to the extensions, e.g. feature names)."""
     parts = path.split("__")
@@ -365,7 +369,7 @@ class QuerySet:
 
     def __init__(
         self,
-        model: type,
+        model: Model,
         *,
         conditions: tuple = (),
         order: tuple = (),
@@ -852,14 +856,14 @@ class QuerySet:
         )
 
 
-def _extension_columns(model: type, ids: list[int], names: list[str]) -> dict[str, dict[int, Any]]:
+def _extension_columns(model: Model, ids: list[int], names: list[str]) -> dict[str, dict[int, Any]]:
     for extension in _EXTENSIONS.values():
         if extension.columns is not None:
             return extension.columns(model, ids, names)
     raise InvalidArgument(f"{model.__name__} records have no features.")
 
 
-def _value_columns(model: type, fields: tuple[str, ...]) -> tuple[list[Any], list[tuple[Any, Any]]]:
+def _value_columns(model: Model, fields: tuple[str, ...]) -> tuple[list[Any], list[tuple[Any, Any]]]:
     cols, joins, aliases = [], [], {}
     for field in fields:
         parts = field.split("__")
@@ -904,13 +908,13 @@ class _Search:
         return self.rank == k if own is None else and_(own, self.rank == k)
 
 
-def _search_clause(model: type, text: str, dialect: str) -> tuple[ColumnElement[bool], Any]:
+def _search_clause(model: Model, text: str, dialect: str) -> tuple[ColumnElement[bool], Any]:
     """(WHERE, rank) of a ranked search: exact, prefix, substring, then fuzzy matches."""
     terms = _search_terms(model, text, dialect)
     return terms.where, terms.rank
 
 
-def _search_terms(model: type, text: str, dialect: str, few_hits: bool | None = None) -> _Search:
+def _search_terms(model: Model, text: str, dialect: str, few_hits: bool | None = None) -> _Search:
     """A ranked search: exact, prefix, substring, then fuzzy matches.
 
     Substring candidates come from the trigram index (FTS5 on SQLite, pg_trgm on
@@ -1049,7 +1053,7 @@ def _tier_terms(k: int | None, q: str) -> tuple[str, bool]:
     return _fts_terms(q)
 
 
-def _uid_prefix(model: type, text: str) -> ColumnElement[bool]:
+def _uid_prefix(model: Model, text: str) -> ColumnElement[bool]:
     """uid starts with ``text``, as an index-friendly range (uids are base62, ASCII-ordered)."""
     return _uid_range(model.uid, text)
 
@@ -1068,7 +1072,7 @@ FEW_HITS = 1
 TIER_PROBE = 1000
 
 
-def _few_substring_hits(model: type, q: str, dialect: str, session: Any = None) -> bool:
+def _few_substring_hits(model: Model, q: str, dialect: str, session: Any = None) -> bool:
     """Whether a search is worth widening to near misses (one bounded index probe)."""
     if not _wants_fuzzy(q):
         return False
@@ -1129,7 +1133,7 @@ def _fts_terms(q: str, initial: bool = False) -> tuple[str, bool]:
     return " AND ".join([first, *rest]), False
 
 
-def _substring_like(model: type, q: str) -> ColumnElement[bool]:
+def _substring_like(model: Model, q: str) -> ColumnElement[bool]:
     """A lower-cased search field holds ``q`` (the check of an inexact FTS5 candidate)."""
     pattern = f"%{_escape_like(q)}%"
     return or_(
@@ -1137,14 +1141,14 @@ def _substring_like(model: type, q: str) -> ColumnElement[bool]:
     )
 
 
-def _fts_source(model: type, match: str) -> tuple[Any, ColumnElement[bool]]:
+def _fts_source(model: Model, match: str) -> tuple[Any, ColumnElement[bool]]:
     """(the FTS table, its MATCH condition), to join the model to on ``rowid``."""
     name = _fts_table(model)
     fts = table(name, column("rowid"))
     return fts, sql_text(f"{name} MATCH :fts_match").bindparams(bindparam("fts_match", match))
 
 
-def _substring_candidates(model: type, q: str, dialect: str) -> ColumnElement[bool] | None:
+def _substring_candidates(model: Model, q: str, dialect: str) -> ColumnElement[bool] | None:
     """Substring matches answered from the trigram index (SQLite FTS5) when it can."""
     table = _fts_table(model)
     if dialect != "sqlite" or table is None or len(q) < 3:
@@ -1167,7 +1171,7 @@ FUZZY_CANDIDATES = 500  # SQLite: near misses are looked for among this many tri
 
 
 def _fuzzy_clause(
-    model: type, q: str, dialect: str, lowered: list[Any]
+    model: Model, q: str, dialect: str, lowered: list[Any]
 ) -> ColumnElement[bool] | None:
     """Near misses (typos): trigram word similarity, pg_trgm's on PostgreSQL and the same
     measure as a SQL function on SQLite, there over candidates from the FTS5 trigram index."""
@@ -1183,7 +1187,7 @@ def _fuzzy_clause(
     return and_(model.id.in_(candidates), similar)
 
 
-def _fuzzy_candidates(model: type, q: str) -> Select | None:
+def _fuzzy_candidates(model: Model, q: str) -> Select | None:
     """SQLite: the rowids of the ``FUZZY_CANDIDATES`` rows sharing most trigrams with ``q``
     (near misses are measured among these only)."""
     table = _fts_table(model)
@@ -1203,7 +1207,7 @@ def _fuzzy_candidates(model: type, q: str) -> Select | None:
 # ---------------------------------------------------------------- registry-level helpers
 
 
-def get(model: type, uid_or_prefix: str | None = None, **lookups: Any) -> Any:
+def get(model: Model, uid_or_prefix: str | None = None, **lookups: Any) -> Any:
     qs = QuerySet(model)
     if uid_or_prefix is not None:
         if not isinstance(uid_or_prefix, str):
@@ -1233,7 +1237,7 @@ def _fmt(lookups: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in lookups.items())
 
 
-def _get_by_uid(model: type, text: str, qs: QuerySet) -> Any:
+def _get_by_uid(model: Model, text: str, qs: QuerySet) -> Any:
     uid_col = model.uid
     full = uid_col.type.length
     if len(text) > full:
@@ -1282,7 +1286,7 @@ class Lookup:
         return f"Lookup({', '.join(sorted(self._records)[:20])})"
 
 
-def lookup(model: type, field: str | None = None) -> Lookup:
+def lookup(model: Model, field: str | None = None) -> Lookup:
     field = field or registry_of(model).name_field
     records = QuerySet(model).order_by("-created_at")._clone(limit=10000).all()
     out: dict[str, Any] = {}

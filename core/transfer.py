@@ -832,7 +832,7 @@ def _groups(items: list[UploadItem]) -> list[list[UploadItem]]:
 def default_storage() -> Storage:
     """The current instance's default storage record."""
     storage_id = current().default_storage_id
-    return read(lambda s: s.get(Storage, storage_id), what="reading the default storage")  # type: ignore[no-any-return]
+    return read(lambda s: s.get(Storage, storage_id), what="reading the default storage")
 
 
 def _visible_by_hash(hashes: list[str]) -> dict[str, Artifact]:
