@@ -863,7 +863,9 @@ def _extension_columns(model: Model, ids: list[int], names: list[str]) -> dict[s
     raise InvalidArgument(f"{model.__name__} records have no features.")
 
 
-def _value_columns(model: Model, fields: tuple[str, ...]) -> tuple[list[Any], list[tuple[Any, Any]]]:
+def _value_columns(
+    model: Model, fields: tuple[str, ...]
+) -> tuple[list[Any], list[tuple[Any, Any]]]:
     cols, joins, aliases = [], [], {}
     for field in fields:
         parts = field.split("__")
