@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy import (
     ColumnElement,
@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Select, TableClause, TextClause
 
 from .errors import DoesNotExist, InvalidArgument, MultipleResultsFound
 from .humanize import nfc, text_forms, unsafe_char
@@ -40,6 +40,9 @@ from .registry import REGISTRIES, registry_of
 from .relations import Relation, columns_of, relations_of
 from .schema import PENDING
 from .session import read
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 HTML_ROWS = 20  # rows a QuerySet shows in Jupyter
 
@@ -298,7 +301,7 @@ def _intersected(model: Model, conditions: list[Any]) -> list[Any]:
     if len(marked) < 2:
         return conditions
     parts = [part for c in marked for part in getattr(c, "_ls_parts", [c._ls_ids])]
-    merged = ids_in(model, intersect(*parts))
+    merged: Any = ids_in(model, intersect(*parts))  # marked with its parts below
     merged._ls_parts = parts  # a later filter() extends this INTERSECT (SQLite nests none)
     return [c for c in conditions if getattr(c, "_ls_ids", None) is None] + [merged]
 
@@ -387,7 +390,7 @@ class QuerySet:
         self._show_all = show_all
 
     def _clone(self, **changes: Any) -> QuerySet:
-        state = dict(
+        state: dict[str, Any] = dict(
             conditions=self._conditions,
             order=self._order,
             limit=self._limit,
@@ -487,21 +490,23 @@ class QuerySet:
     def all(self) -> list[Any]:
         dialect = self._dialect()
         what = f"querying {self.model.__name__}"
-        search = None
+        found: _Search | None = None
         if self._ranked_page_applies():
+            assert self._search is not None  # a ranked page is a page of a search
             if dialect == "sqlite":
-                search = self._search_terms(dialect)
-                if not search.fuzzy:
-                    return read(lambda s: self._tiered_page(s, search), what=what)
+                terms = found = self._search_terms(dialect)
+                assert terms is not None  # the search text has 3 characters or more
+                if not terms.fuzzy:
+                    return read(lambda s: self._tiered_page(s, terms), what=what)
             elif _wants_fuzzy(self._search.strip().lower()):
                 rows = read(lambda s: self._fenced_page(s), what=what)
                 if rows is not None:
                     return rows
                 # the probe said "few": as before, with near misses (and without asking again)
-                search = _search_terms(self.model, self._search.strip(), dialect, few_hits=True)
-        if search is None:
-            search = self._search_terms(dialect)
+                found = _search_terms(self.model, self._search.strip(), dialect, few_hits=True)
+        search = found if found is not None else self._search_terms(dialect)
         if dialect == "sqlite" and self._short_page_applies():
+            assert search is not None  # a short page is a page of a search
             return read(lambda s: self._scanned_page(s, search), what=what)
         stmt = self.statement(dialect=dialect, search=search).execution_options(
             populate_existing=True
@@ -536,6 +541,7 @@ class QuerySet:
         rows of that rank (``_tier_hint``).
         """
         model, base, rank = self.model, self._base_conditions(), search.rank
+        assert self._limit is not None  # a page: see _ranked_page_applies/_short_page_applies
         need = self._offset + self._limit
         # the matches by uid (the FTS table knows no uids): the uid range, which holds the uid
         # equal to the text; where there is no range (no uid can equal such a text), that uid
@@ -621,6 +627,7 @@ class QuerySet:
         rank (``_ranking``'s tiers: text this short has no near misses), each newest first
         with a LIMIT, so a common rank stops as soon as the page is full."""
         model, base, rank = self.model, self._base_conditions(), search.rank
+        assert self._limit is not None  # a page: see _ranked_page_applies/_short_page_applies
         need = self._offset + self._limit
         probe = s.execute(
             select(model.id, rank)
@@ -660,6 +667,7 @@ class QuerySet:
         many substring matches, as it would then say "many"; else it runs now, and if it asks
         for near misses the result is None: the caller searches as before, with them.
         """
+        assert self._search is not None  # a page of a search: see _ranked_page_applies
         model, text = self.model, self._search.strip()
         q = text.lower()
         fields = _search_fields(model)
@@ -804,7 +812,7 @@ class QuerySet:
 
     def df(
         self, include: list[str] | None = None, features: list[str] | None = None
-    ):  # -> pandas.DataFrame
+    ) -> pd.DataFrame:
         """The rows as a DataFrame indexed by ``id``; ``include`` adds field paths,
         ``features`` a column per feature name (its values; labels as names)."""
         import pandas as pd  # deferred: pandas costs ~200 ms to import
@@ -981,7 +989,7 @@ def _ranking(
     names = [c for f, c in fields.items() if f not in FREE_TEXT_FIELDS]
     texts = [c for f, c in fields.items() if f in FREE_TEXT_FIELDS]
     substring_of = {id(c): c.like(f"%{esc}%", escape="\\") for c in fields.values()}
-    tiers = [
+    tiers: list[tuple[Any, ...]] = [
         (
             EXACT,
             [c == q for c in fields.values()],
@@ -1143,9 +1151,10 @@ def _substring_like(model: Model, q: str) -> ColumnElement[bool]:
     )
 
 
-def _fts_source(model: Model, match: str) -> tuple[Any, ColumnElement[bool]]:
+def _fts_source(model: Model, match: str) -> tuple[TableClause, TextClause]:
     """(the FTS table, its MATCH condition), to join the model to on ``rowid``."""
     name = _fts_table(model)
+    assert name is not None  # only asked of registries with an FTS table
     fts = table(name, column("rowid"))
     return fts, sql_text(f"{name} MATCH :fts_match").bindparams(bindparam("fts_match", match))
 
