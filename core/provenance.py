@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Mapped, Session
@@ -404,7 +404,10 @@ def _write_transform(fn: Any, what: str) -> Any:
     return write(run, what=what)
 
 
-def save_transform(obj: Transform) -> Transform:
+_T = TypeVar("_T", bound="Transform")  # save_transform() returns the very object it saves
+
+
+def save_transform(obj: _T) -> _T:
     """Save a new transform: the match is made again under the writers' lock, so two
     processes saving the same transform get one record; else the family's next version."""
     values = {k: v for k, v in obj.__dict__.items() if k in columns_of(Transform) and v is not None}
