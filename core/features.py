@@ -53,7 +53,7 @@ from .labels import (
     unlink,
 )
 from .log import say
-from .query import OPS, Extension, compile_lookup, ids_in, register_extension
+from .query import OPS, Extension, Model, compile_lookup, ids_in, register_extension
 from .records import Base, Record, as_saved, pending_edits, record_from_row, save_edits
 from .registry import Registry, registry_of
 from .relations import Relation
@@ -1251,7 +1251,7 @@ def describe_lines(record: Any) -> list[tuple[str, str]]:
 
 
 def _feature_lookup(
-    model: type, head: str, rest: list[str], op: str, value: Any, path: str
+    model: Model, head: str, rest: list[str], op: str, value: Any, path: str
 ) -> ColumnElement[bool] | None:
     spec = registry_of(model)
     if not spec.annotated or not NAME_RULE.fullmatch(head):
@@ -1265,7 +1265,7 @@ def _feature_lookup(
         holders = select(fk).where(links.c.feature_id == feature.id)
         cond = _cat_condition(feature, links, rest, op, value, path)
         if cond is None:  # isnull
-            has = model.id.in_(holders)  # type: ignore[attr-defined]
+            has: ColumnElement[bool] = model.id.in_(holders)
             return ~has if _null_wanted(op, value) else has
         return ids_in(model, holders.where(cond))
     if rest:
@@ -1275,7 +1275,7 @@ def _feature_lookup(
     fk = values.c[f"{spec.key}_id"]
     holders = select(fk).where(*_holding(values, feature.id, feature.dtype))
     if op == "isnull" or (op == "exact" and value is None):
-        has = model.id.in_(holders)  # type: ignore[attr-defined]
+        has = model.id.in_(holders)
         return ~has if _null_wanted(op, value) else has
     column = values.c[VALUE_COLUMN[feature.kind]]
     return ids_in(model, holders.where(_scalar_condition(feature, column, op, value, path)))

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Mapped, Session
 from . import schema
 from .errors import IntegrityError, InvalidArgument
 from .log import say
-from .query import Extension, QuerySet, compile_lookup, ids_in, register_extension
+from .query import Extension, Model, QuerySet, compile_lookup, ids_in, register_extension
 from .records import Base, Record, as_saved, pending_edits, record_from_row, save_edits
 from .registry import BY_NAME, REGISTRIES, Registry, registry_of
 from .relations import Relation
@@ -913,7 +913,7 @@ def delete_label(label: ULabel, *, force: bool = False, run: Any = None) -> None
 
 
 def _label_lookup(
-    model: type, head: str, rest: list[str], op: str, value: Any, path: str
+    model: Model, head: str, rest: list[str], op: str, value: Any, path: str
 ) -> ColumnElement[bool] | None:
     """``ulabels=label``, ``ulabels__in=[…]``, ``ulabels__isnull=True`` and
     ``ulabels__<ULabel field>__<op>=…`` on an annotated registry."""
@@ -931,10 +931,11 @@ def _label_lookup(
             model, select(fk).where(links.c.ulabel_id.in_(select(ULabel.id).where(inner)))
         )
     if op == "isnull":
-        tagged = model.id.in_(select(fk))  # type: ignore[attr-defined]
+        tagged: ColumnElement[bool] = model.id.in_(select(fk))
         return ~tagged if value else tagged
     if op == "exact" and value is None:
-        return ~model.id.in_(select(fk))  # type: ignore[attr-defined]
+        untagged: ColumnElement[bool] = ~model.id.in_(select(fk))
+        return untagged
     if op not in ("exact", "in"):
         raise InvalidArgument(
             f"The lookup '{path}' compares labels; use ulabels=label, ulabels__in=[…] or "
@@ -971,7 +972,7 @@ def label_ids_matching(values: list[Any], path: str, type_id: int | None = None)
     return select(L.id).where(cond)
 
 
-def _label_search(model: type, q: str) -> ColumnElement[bool] | None:
+def _label_search(model: Model, q: str) -> ColumnElement[bool] | None:
     """Records carrying a label whose name contains the search text."""
     spec = registry_of(model)
     if not spec.annotated or not q:
@@ -980,9 +981,10 @@ def _label_search(model: type, q: str) -> ColumnElement[bool] | None:
     assert links is not None
     pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     matching = select(L.id).where(func.lower(L.name).like(pattern, escape="\\"))
-    return model.id.in_(  # type: ignore[attr-defined]
+    labelled: ColumnElement[bool] = model.id.in_(
         select(_fk(spec)).where(links.c.ulabel_id.in_(matching))
     )
+    return labelled
 
 
 register_extension(
