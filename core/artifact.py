@@ -92,7 +92,7 @@ from .versioning import next_index, recompute_latest, version_label
 if TYPE_CHECKING:
     import pandas as pd
 
-    from .provenance import Run
+    from .provenance import Run, Transform  # noqa: F401 - Transform: named in Relation["..."]
 
 ARTIFACT_UID = int(schema.artifacts.c.uid.type.length)  # type: ignore[attr-defined]
 A = schema.artifacts.c
@@ -572,7 +572,7 @@ def _load(artifact_id: int) -> Artifact:
         lambda s: s.execute(select(a).where(a.c.id == artifact_id)).mappings().one(),
         what="loading an artifact",
     )
-    return record_from_row(Artifact, row)  # type: ignore[no-any-return]
+    return record_from_row(Artifact, row)
 
 
 def find_by_hash(hash_: str, key: str | None = None) -> tuple[Artifact | None, Family | None]:
@@ -733,7 +733,7 @@ def artifacts_of_files(
     keys = [artifact_key(k) if k is not None else None for k in keys]
     types = hash_local_files(files, max_workers)
     places = _places([f.fspath for f in files])
-    facts = [
+    facts: list[dict[str, Any]] = [
         dict(
             source=Source(f.path, False),
             hash=f.hash,
@@ -1232,8 +1232,9 @@ def publish(objs: list[Artifact]) -> list[Artifact]:
 
     def run(s: Session) -> list[Artifact]:
         publish_lock(s)
-        dup_ids = set()
-        by_hash = {o.hash: o for o in objs if o.key_is_virtual and o.size}
+        dup_ids: set[int] = set()
+        # (a row with no hash matches no probe: IN never holds for NULL)
+        by_hash = {o.hash: o for o in objs if o.key_is_virtual and o.size and o.hash is not None}
         hashes = list(by_hash)
         for i in range(0, len(hashes), 500):
             rows = s.execute(publish_probe(hashes[i : i + 500])).all()
@@ -1557,7 +1558,7 @@ def _save_copy(old: Artifact, source: Source) -> Artifact:
     failures = save_new([new])
     if failures:
         raise failures[0][1]
-    return new  # type: ignore[no-any-return]
+    return new
 
 
 # ---------------------------------------------------------------- permanent delete

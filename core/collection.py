@@ -8,7 +8,7 @@ its next version. ``run=`` (or the active run) records the members as inputs of 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
@@ -46,7 +46,9 @@ from .users import User
 from .versioning import next_index, recompute_latest, version_label
 
 if TYPE_CHECKING:
-    pass
+    from .provenance import Run, Transform  # noqa: F401 - named in Relation["..."] below
+
+_C = TypeVar("_C", bound="Collection")  # save_new() returns the very object it saves
 
 COLLECTION_UID = int(schema.collections.c.uid.type.length)  # type: ignore[attr-defined]
 FIELDS = (
@@ -262,7 +264,7 @@ def init_fields(
         obj.__dict__["_ls_input_run"] = run
 
 
-def save_new(obj: Collection, members: list[Artifact]) -> Collection:
+def save_new(obj: _C, members: list[Artifact]) -> _C:
     """Insert a collection version with its members; a new version starts with the labels and
     feature values of the version it revises (in the same transaction)."""
     user = user_id()
@@ -409,7 +411,7 @@ def make_latest(obj: Collection) -> Collection:
     if run is not None:
         new.run_id, new.transform_id = run.id, run.transform_id
     new.__dict__["_ls_revises"] = obj
-    return save_new(new, list(artifacts_of(obj)))  # type: ignore[no-any-return]
+    return save_new(new, list(artifacts_of(obj)))
 
 
 def artifacts_of(obj: Collection) -> QuerySet:

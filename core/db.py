@@ -35,17 +35,23 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.engine import URL, Connection, Dialect, Engine, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from .errors import DatabaseError
 from .log import say
 from .textsim import word_similarity
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from psycopg.abc import PQGen
 
 T = TypeVar("T")
 
@@ -272,13 +278,18 @@ def _sqlite_pragmas(engine: Engine, file: SqliteFile | None) -> None:
     if file is not None:
 
         @event.listens_for(engine, "do_connect")
-        def open_file(_dialect, _record, cargs, cparams):  # type: ignore[no-untyped-def]
+        def open_file(
+            _dialect: Dialect,
+            _record: ConnectionPoolEntry,
+            cargs: list[Any],
+            cparams: dict[str, Any],
+        ) -> None:
             file.check("opening the database", write=False)
             cargs[0] = file.uri()
             cparams["uri"] = True
 
     @event.listens_for(engine, "connect")
-    def on_connect(dbapi_conn, _record):
+    def on_connect(dbapi_conn: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
@@ -291,7 +302,7 @@ def _sqlite_pragmas(engine: Engine, file: SqliteFile | None) -> None:
         dbapi_conn.create_function("ls_word_similarity", 2, word_similarity, deterministic=True)
 
     @event.listens_for(engine, "begin")
-    def on_begin(conn):
+    def on_begin(conn: Connection) -> None:
         options = conn.get_execution_options()
         if options.get("labshelf_reader"):
             return  # reader sessions read in autocommit mode
@@ -358,7 +369,9 @@ def _postgres_bounded_waits(engine: Engine) -> None:
         # None: no limit here (a schema upgrade, which may build indexes for minutes)
         labshelf_wait_limit: float | None = limit
 
-        def wait(self, gen, interval=_WAIT_INTERVAL, timeout=None):
+        def wait(
+            self, gen: PQGen[T], interval: float = _WAIT_INTERVAL, timeout: float | None = None
+        ) -> T:
             try:
                 return super().wait(
                     gen, interval=interval, timeout=timeout or self.labshelf_wait_limit
@@ -372,7 +385,9 @@ def _postgres_bounded_waits(engine: Engine) -> None:
                 ) from ServerSilent()
 
     @event.listens_for(engine, "do_connect")
-    def connect(_dialect, _record, cargs, cparams):
+    def connect(
+        _dialect: Dialect, _record: ConnectionPoolEntry, cargs: list[Any], cparams: dict[str, Any]
+    ) -> psycopg.Connection[Any]:
         return BoundedConnection.connect(*cargs, **cparams)
 
 
@@ -426,7 +441,7 @@ class RawStatement:
         self.statement = statement
         self._compiled: dict[str, Any] = {}
 
-    def rows(self, engine: Engine, **params: Any) -> list[tuple]:
+    def rows(self, engine: Engine, **params: Any) -> list[tuple[Any, ...]]:
         compiled = self._compiled.get(engine.dialect.name)
         if compiled is None:
             compiled = self.statement.compile(dialect=engine.dialect)
@@ -443,7 +458,7 @@ class RawStatement:
         try:
             cursor = conn.cursor()
             cursor.execute(sql, values)
-            return cursor.fetchall()
+            return cast(list[tuple[Any, ...]], cursor.fetchall())  # DBAPI stubs: a Sequence
         except dbapi_error as exc:  # a broken pooled connection: drop it, let retrying() retry
             conn.invalidate()
             raise DBAPIError.instance(

@@ -423,7 +423,7 @@ def _incomplete_uploads(
 ) -> None:
     prefix = getattr(backend, "prefix", "")
     for upload in backend.incomplete_uploads():
-        started = upload.get("Initiated")
+        started: Any = upload.get("Initiated")  # a datetime from S3
         mtime = started.timestamp() if hasattr(started, "timestamp") else None
         key = upload["Key"][len(prefix) + 1 :] if prefix else upload["Key"]
         ours = _uid_in(key.split("/", 1)[-1], own)

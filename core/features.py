@@ -53,7 +53,7 @@ from .labels import (
     unlink,
 )
 from .log import say
-from .query import OPS, Extension, compile_lookup, ids_in, register_extension
+from .query import OPS, Extension, Model, compile_lookup, ids_in, register_extension
 from .records import Base, Record, as_saved, pending_edits, record_from_row, save_edits
 from .registry import Registry, registry_of
 from .relations import Relation
@@ -1251,7 +1251,7 @@ def describe_lines(record: Any) -> list[tuple[str, str]]:
 
 
 def _feature_lookup(
-    model: type, head: str, rest: list[str], op: str, value: Any, path: str
+    model: Model, head: str, rest: list[str], op: str, value: Any, path: str
 ) -> ColumnElement[bool] | None:
     spec = registry_of(model)
     if not spec.annotated or not NAME_RULE.fullmatch(head):
@@ -1265,8 +1265,8 @@ def _feature_lookup(
         holders = select(fk).where(links.c.feature_id == feature.id)
         cond = _cat_condition(feature, links, rest, op, value, path)
         if cond is None:  # isnull
-            has = model.id.in_(holders)  # type: ignore[attr-defined]
-            return ~has if _null_wanted(op, value) else has  # type: ignore[no-any-return]
+            has: ColumnElement[bool] = model.id.in_(holders)
+            return ~has if _null_wanted(op, value) else has
         return ids_in(model, holders.where(cond))
     if rest:
         raise InvalidArgument(
@@ -1275,8 +1275,8 @@ def _feature_lookup(
     fk = values.c[f"{spec.key}_id"]
     holders = select(fk).where(*_holding(values, feature.id, feature.dtype))
     if op == "isnull" or (op == "exact" and value is None):
-        has = model.id.in_(holders)  # type: ignore[attr-defined]
-        return ~has if _null_wanted(op, value) else has  # type: ignore[no-any-return]
+        has = model.id.in_(holders)
+        return ~has if _null_wanted(op, value) else has
     column = values.c[VALUE_COLUMN[feature.kind]]
     return ids_in(model, holders.where(_scalar_condition(feature, column, op, value, path)))
 
@@ -1301,7 +1301,7 @@ def _cat_condition(
         label_ids: list[int] = read(
             lambda s: list(s.execute(found).scalars()), what="looking up labels"
         )
-        return links.c.ulabel_id.in_(label_ids)  # type: ignore[no-any-return]
+        return links.c.ulabel_id.in_(label_ids)
     elif op in (
         "iexact",
         "contains",
@@ -1318,7 +1318,7 @@ def _cat_condition(
             f"The lookup '{path}' orders the labels of feature '{feature.name}' ({feature.dtype}); "
             "labels compare by name: use exact, in, contains, startswith or isnull."
         )
-    return links.c.ulabel_id.in_(ids)  # type: ignore[no-any-return]
+    return links.c.ulabel_id.in_(ids)
 
 
 def _listed(value: Any, path: str) -> list[Any]:
@@ -1353,18 +1353,18 @@ def _scalar_condition(
             f"The lookup '{path}' orders a yes/no feature; use '__exact' instead."
         )
     if op == "exact":
-        return column == typed(value)  # type: ignore[no-any-return]
+        return column == typed(value)
     if op == "in":
-        return column.in_([typed(v) for v in _listed(value, path)])  # type: ignore[no-any-return]
+        return column.in_([typed(v) for v in _listed(value, path)])
     if op == "range":
         try:
             low, high = value
         except (TypeError, ValueError):
             raise InvalidArgument(f"The lookup '{path}' needs a (low, high) pair.") from None
-        return column.between(typed(low), typed(high))  # type: ignore[no-any-return]
+        return column.between(typed(low), typed(high))
     if op in ("gt", "gte", "lt", "lte"):
         bound = typed(value)
-        return {  # type: ignore[no-any-return]
+        return {
             "gt": column > bound,
             "gte": column >= bound,
             "lt": column < bound,
@@ -1382,7 +1382,7 @@ def _scalar_condition(
     ]
     if op.startswith("i"):
         return func.lower(column).like(pattern.lower(), escape="\\")
-    return column.like(pattern, escape="\\")  # type: ignore[no-any-return]
+    return column.like(pattern, escape="\\")
 
 
 def _feature_names(model: type) -> list[str]:

@@ -13,9 +13,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from typing import BinaryIO
 
 CHUNK_THRESHOLD = 50 * 1024 * 1024  # 50 MiB, LaminDB's
 READ_BLOCK = 1024 * 1024
@@ -34,7 +34,7 @@ def hash_bytes(data: bytes) -> tuple[str, str]:
     return b64(hashlib.sha1(first + last).digest()), "sha1-fl"
 
 
-def _digest_range(fh, hasher, n_bytes: int) -> None:
+def _digest_range(fh: BinaryIO, hasher: hashlib._Hash, n_bytes: int) -> None:
     remaining = n_bytes
     while remaining > 0:
         block = fh.read(min(READ_BLOCK, remaining))
@@ -69,7 +69,9 @@ def hash_folder_from_hashes(file_hashes: Iterable[str]) -> tuple[str, str]:
     return b64(outer.digest()), "md5-d"
 
 
-def hash_files(paths: list[Path], max_workers: int = 8) -> list[tuple[str, str]]:
+def hash_files(
+    paths: Sequence[str | os.PathLike[str]], max_workers: int = 8
+) -> list[tuple[str, str]]:
     """Hashes of many local files, in parallel threads (hashlib releases the GIL)."""
     if len(paths) < 16 or max_workers <= 1:
         return [hash_file(p) for p in paths]

@@ -110,17 +110,18 @@ class Instance:
         are refused where another catalog manages the root (see ``storage.marker``)."""
         if self.guard is None:
             self.guard = RootGuard(self.instance_id, self.new_marker)
-        return GuardedBackend(backend(root, self.config.options_for(root)), self.guard)  # type: ignore[return-value]
+        return GuardedBackend(backend(root, self.config.options_for(root)), self.guard)
 
     def new_marker(self) -> Marker:
         """The marker naming this catalog (its id, name and kind of database; no secret)."""
         assert self.instance_id is not None  # set when the instance was opened
-        server = None
+        server: str | None = None
         in_storage = False
         if self.dialect == "postgresql":
             u = self.url
-            server = URL.create(u.drivername, None, None, u.host, u.port, u.database)
-            server = server.render_as_string(hide_password=True)
+            server = URL.create(
+                u.drivername, None, None, u.host, u.port, u.database
+            ).render_as_string(hide_password=True)
         else:
             path = sqlite_path(self.url)
             storage = self.config.storage
@@ -466,8 +467,9 @@ def disconnect() -> None:
 def current() -> Instance:
     """The current instance; loads it from ``LABSHELF_INSTANCE`` or the config dir."""
     global _current
-    if _current is not None:
-        return _current
+    found = _current  # read once outside the lock; checked again inside it
+    if found is not None:
+        return found
     with _current_lock:
         if _current is not None:
             return _current

@@ -31,7 +31,7 @@ from sqlalchemy.orm import Mapped, Session
 from . import schema
 from .errors import IntegrityError, InvalidArgument
 from .log import say
-from .query import Extension, QuerySet, compile_lookup, ids_in, register_extension
+from .query import Extension, Model, QuerySet, compile_lookup, ids_in, register_extension
 from .records import Base, Record, as_saved, pending_edits, record_from_row, save_edits
 from .registry import BY_NAME, REGISTRIES, Registry, registry_of
 from .relations import Relation
@@ -212,11 +212,11 @@ class ULabel(Record, Base):
     @property
     def artifacts(self) -> QuerySet:
         """The artifacts that carry this label (plain or as a feature value)."""
-        return BY_NAME["Artifact"].model.filter(ulabels=self)  # type: ignore[no-any-return]
+        return BY_NAME["Artifact"].model.filter(ulabels=self)
 
     @property
     def collections(self) -> QuerySet:
-        return BY_NAME["Collection"].model.filter(ulabels=self)  # type: ignore[no-any-return]
+        return BY_NAME["Collection"].model.filter(ulabels=self)
 
     def _describe_general(self) -> list[tuple[str, str]]:
         kind = self.type
@@ -461,7 +461,7 @@ def label_by_name(name: str, *, create: bool = True, type: Any = None) -> ULabel
         if typed is not None:
             return typed
     if len(candidates) == 1:
-        return candidates[0]  # type: ignore[no-any-return]
+        return candidates[0]
     if candidates:
         raise InvalidArgument(
             f"Several labels are called '{name}' ({_paths(candidates)}); pass the ls.ULabel "
@@ -913,7 +913,7 @@ def delete_label(label: ULabel, *, force: bool = False, run: Any = None) -> None
 
 
 def _label_lookup(
-    model: type, head: str, rest: list[str], op: str, value: Any, path: str
+    model: Model, head: str, rest: list[str], op: str, value: Any, path: str
 ) -> ColumnElement[bool] | None:
     """``ulabels=label``, ``ulabels__in=[…]``, ``ulabels__isnull=True`` and
     ``ulabels__<ULabel field>__<op>=…`` on an annotated registry."""
@@ -931,10 +931,11 @@ def _label_lookup(
             model, select(fk).where(links.c.ulabel_id.in_(select(ULabel.id).where(inner)))
         )
     if op == "isnull":
-        tagged = model.id.in_(select(fk))  # type: ignore[attr-defined]
-        return ~tagged if value else tagged  # type: ignore[no-any-return]
+        tagged: ColumnElement[bool] = model.id.in_(select(fk))
+        return ~tagged if value else tagged
     if op == "exact" and value is None:
-        return ~model.id.in_(select(fk))  # type: ignore[attr-defined, no-any-return]
+        untagged: ColumnElement[bool] = ~model.id.in_(select(fk))
+        return untagged
     if op not in ("exact", "in"):
         raise InvalidArgument(
             f"The lookup '{path}' compares labels; use ulabels=label, ulabels__in=[…] or "
@@ -971,7 +972,7 @@ def label_ids_matching(values: list[Any], path: str, type_id: int | None = None)
     return select(L.id).where(cond)
 
 
-def _label_search(model: type, q: str) -> ColumnElement[bool] | None:
+def _label_search(model: Model, q: str) -> ColumnElement[bool] | None:
     """Records carrying a label whose name contains the search text."""
     spec = registry_of(model)
     if not spec.annotated or not q:
@@ -980,9 +981,10 @@ def _label_search(model: type, q: str) -> ColumnElement[bool] | None:
     assert links is not None
     pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     matching = select(L.id).where(func.lower(L.name).like(pattern, escape="\\"))
-    return model.id.in_(  # type: ignore[attr-defined, no-any-return]
+    labelled: ColumnElement[bool] = model.id.in_(
         select(_fk(spec)).where(links.c.ulabel_id.in_(matching))
     )
+    return labelled
 
 
 register_extension(

@@ -282,6 +282,7 @@ def build(
 
     def walk(s: Session) -> Lineage:
         start = s.get(type(record), record.id)
+        assert start is not None  # saved (checked above)
         graph = Lineage(focal=start.uid, nodes={start.uid: node_of(start)})
         _walk(s, graph, start, _upstream, True, max_nodes, max_links)
         if downstream:

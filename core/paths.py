@@ -35,7 +35,8 @@ def view_tree(
     Symbolic links are listed as links (``name -> target``) and never followed, so a link to
     ``/`` or a ``self -> .`` loop is one line, not a walk of the file system."""
     root = path if isinstance(path, _UPath) else UPath(path)
-    n_dirs, n_files, n_links, n_odd, suffixes = 0, 0, 0, 0, Counter()
+    n_dirs, n_files, n_links, n_odd = 0, 0, 0, 0
+    suffixes: Counter[str] = Counter()
     lines: list[str] = []
 
     def walk(folder: Any, prefix: str, depth: int) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Mapped, Session
@@ -104,7 +104,7 @@ class Transform(VersionedRecord, Base):
                 f"returning the existing transform {existing['uid']} ({existing['key']}, "
                 f"version {existing['version']})"
             )
-            return record_from_row(Transform, existing)  # type: ignore[no-any-return]
+            return record_from_row(Transform, existing)
         obj = super().__new__(cls)
         obj.__dict__["_ls_uid"] = uid
         return obj
@@ -126,7 +126,7 @@ class Transform(VersionedRecord, Base):
 
     def save(self) -> Self:
         if self.__dict__.get("id") is not None:
-            return save_edits(self)  # type: ignore[no-any-return]
+            return save_edits(self)
         return save_transform(self)
 
     @property
@@ -137,7 +137,7 @@ class Transform(VersionedRecord, Base):
     @property
     def latest_run(self) -> Run | None:
         """The most recently started run of this transform."""
-        return self.runs.first()  # type: ignore[no-any-return]
+        return self.runs.first()
 
     def delete(self, permanent: bool = False) -> None:
         """Transforms have no trash: they go for good, and only while no run uses them."""
@@ -404,7 +404,10 @@ def _write_transform(fn: Any, what: str) -> Any:
     return write(run, what=what)
 
 
-def save_transform(obj: Transform) -> Transform:
+_T = TypeVar("_T", bound="Transform")  # save_transform() returns the very object it saves
+
+
+def save_transform(obj: _T) -> _T:
     """Save a new transform: the match is made again under the writers' lock, so two
     processes saving the same transform get one record; else the family's next version."""
     values = {k: v for k, v in obj.__dict__.items() if k in columns_of(Transform) and v is not None}
@@ -449,7 +452,7 @@ def transform_for_source(source: Source, uid: str | None = None) -> Transform:
         return _match_source(s, family, values, user)
 
     row = _write_transform(run, f"recording the transform of {source.path}")
-    return record_from_row(Transform, row)  # type: ignore[no-any-return]
+    return record_from_row(Transform, row)
 
 
 def _match_source(s: Session, family: list[Any], values: dict[str, Any], user: int) -> Any:
@@ -511,7 +514,7 @@ def _json_safe(params: Any) -> dict[str, Any] | None:
     if not isinstance(params, dict):
         raise InvalidArgument("params= must be a dict of names to values.")
     try:
-        return json.loads(json.dumps(params, default=str))  # type: ignore[no-any-return]
+        return json.loads(json.dumps(params, default=str))
     except (TypeError, ValueError) as exc:
         raise InvalidArgument(f"params= cannot be stored as JSON: {exc}") from None
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy import (
     ColumnElement,
@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import aliased
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Select, TableClause, TextClause
 
 from .errors import DoesNotExist, InvalidArgument, MultipleResultsFound
 from .humanize import nfc, text_forms, unsafe_char
@@ -41,7 +41,14 @@ from .relations import Relation, columns_of, relations_of
 from .schema import PENDING
 from .session import read
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 HTML_ROWS = 20  # rows a QuerySet shows in Jupyter
+
+# A mapped record class (Artifact, Collection, ...): its columns (``model.id``, ``model.uid``)
+# are SQLAlchemy attributes added when the class is mapped, which mypy cannot see.
+Model: TypeAlias = type[Any]
 
 
 def _cell(value: Any) -> str:
@@ -106,19 +113,19 @@ def _too_long(n: int) -> InvalidArgument:
     )
 
 
-def _search_fields(model: type) -> tuple[str, ...]:
+def _search_fields(model: Model) -> tuple[str, ...]:
     return registry_of(model).search_fields
 
 
-def _fts_table(model: type) -> str | None:
+def _fts_table(model: Model) -> str | None:
     return registry_of(model).fts_table
 
 
-def _columns(model: type) -> dict[str, Any]:
+def _columns(model: Model) -> dict[str, Any]:
     return columns_of(model)
 
 
-def _relations(model: type) -> dict[str, Relation[Any]]:
+def _relations(model: Model) -> dict[str, Relation[Any]]:
     return relations_of(model)
 
 
@@ -278,29 +285,29 @@ def register_extension(extension: Extension) -> None:
     _EXTENSIONS[extension.name] = extension
 
 
-def ids_in(model: type, ids: Any) -> ColumnElement[bool]:
+def ids_in(model: Model, ids: Any) -> ColumnElement[bool]:
     """``model.id IN (ids)``, marked so that ``filter()`` intersects several such conditions
     in one subquery (``id IN (a INTERSECT b INTERSECT c)``): the database then combines the
     id sets before it reads any record, whatever it estimates their sizes to be (PostgreSQL
     underestimates feature values and would probe the records one by one)."""
-    condition = model.id.in_(ids)  # type: ignore[attr-defined]
+    condition = model.id.in_(ids)
     condition._ls_ids = ids
-    return condition  # type: ignore[no-any-return]
+    return condition
 
 
-def _intersected(model: type, conditions: list[Any]) -> list[Any]:
+def _intersected(model: Model, conditions: list[Any]) -> list[Any]:
     """``conditions`` with their ``ids_in`` conditions merged into one."""
     marked = [c for c in conditions if getattr(c, "_ls_ids", None) is not None]
     if len(marked) < 2:
         return conditions
     parts = [part for c in marked for part in getattr(c, "_ls_parts", [c._ls_ids])]
-    merged = ids_in(model, intersect(*parts))
+    merged: Any = ids_in(model, intersect(*parts))  # marked with its parts below
     merged._ls_parts = parts  # a later filter() extends this INTERSECT (SQLite nests none)
     return [c for c in conditions if getattr(c, "_ls_ids", None) is None] + [merged]
 
 
 def _extension_lookup(
-    model: type, head: str, rest: list[str], op: str, value: Any, path: str
+    model: Model, head: str, rest: list[str], op: str, value: Any, path: str
 ) -> ColumnElement[bool] | None:
     for extension in _EXTENSIONS.values():
         found = extension.lookup(model, head, rest, op, value, path)
@@ -309,11 +316,11 @@ def _extension_lookup(
     return None
 
 
-def _extension_names(model: type) -> list[str]:
+def _extension_names(model: Model) -> list[str]:
     return [n for extension in _EXTENSIONS.values() for n in extension.names(model)]
 
 
-def _extension_search(model: type, text: str) -> list[ColumnElement[bool]]:
+def _extension_search(model: Model, text: str) -> list[ColumnElement[bool]]:
     """The extra conditions of a search for ``text`` (rows carrying a matching label, …)."""
     found = []
     for extension in _EXTENSIONS.values():
@@ -324,7 +331,7 @@ def _extension_search(model: type, text: str) -> list[ColumnElement[bool]]:
     return found
 
 
-def compile_lookup(model: type, path: str, value: Any) -> ColumnElement[bool]:
+def compile_lookup(model: Model, path: str, value: Any) -> ColumnElement[bool]:
     """``field__relation__op=value`` -> a SQL condition (EXISTS for relations; lookups on
     names the model has no field for go to the extensions, e.g. feature names)."""
     parts = path.split("__")
@@ -365,7 +372,7 @@ class QuerySet:
 
     def __init__(
         self,
-        model: type,
+        model: Model,
         *,
         conditions: tuple = (),
         order: tuple = (),
@@ -383,7 +390,7 @@ class QuerySet:
         self._show_all = show_all
 
     def _clone(self, **changes: Any) -> QuerySet:
-        state = dict(
+        state: dict[str, Any] = dict(
             conditions=self._conditions,
             order=self._order,
             limit=self._limit,
@@ -483,21 +490,23 @@ class QuerySet:
     def all(self) -> list[Any]:
         dialect = self._dialect()
         what = f"querying {self.model.__name__}"
-        search = None
+        found: _Search | None = None
         if self._ranked_page_applies():
+            assert self._search is not None  # a ranked page is a page of a search
             if dialect == "sqlite":
-                search = self._search_terms(dialect)
-                if not search.fuzzy:
-                    return read(lambda s: self._tiered_page(s, search), what=what)
+                terms = found = self._search_terms(dialect)
+                assert terms is not None  # the search text has 3 characters or more
+                if not terms.fuzzy:
+                    return read(lambda s: self._tiered_page(s, terms), what=what)
             elif _wants_fuzzy(self._search.strip().lower()):
                 rows = read(lambda s: self._fenced_page(s), what=what)
                 if rows is not None:
                     return rows
                 # the probe said "few": as before, with near misses (and without asking again)
-                search = _search_terms(self.model, self._search.strip(), dialect, few_hits=True)
-        if search is None:
-            search = self._search_terms(dialect)
+                found = _search_terms(self.model, self._search.strip(), dialect, few_hits=True)
+        search = found if found is not None else self._search_terms(dialect)
         if dialect == "sqlite" and self._short_page_applies():
+            assert search is not None  # a short page is a page of a search
             return read(lambda s: self._scanned_page(s, search), what=what)
         stmt = self.statement(dialect=dialect, search=search).execution_options(
             populate_existing=True
@@ -532,6 +541,7 @@ class QuerySet:
         rows of that rank (``_tier_hint``).
         """
         model, base, rank = self.model, self._base_conditions(), search.rank
+        assert self._limit is not None  # a page: see _ranked_page_applies/_short_page_applies
         need = self._offset + self._limit
         # the matches by uid (the FTS table knows no uids): the uid range, which holds the uid
         # equal to the text; where there is no range (no uid can equal such a text), that uid
@@ -617,6 +627,7 @@ class QuerySet:
         rank (``_ranking``'s tiers: text this short has no near misses), each newest first
         with a LIMIT, so a common rank stops as soon as the page is full."""
         model, base, rank = self.model, self._base_conditions(), search.rank
+        assert self._limit is not None  # a page: see _ranked_page_applies/_short_page_applies
         need = self._offset + self._limit
         probe = s.execute(
             select(model.id, rank)
@@ -656,6 +667,7 @@ class QuerySet:
         many substring matches, as it would then say "many"; else it runs now, and if it asks
         for near misses the result is None: the caller searches as before, with them.
         """
+        assert self._search is not None  # a page of a search: see _ranked_page_applies
         model, text = self.model, self._search.strip()
         q = text.lower()
         fields = _search_fields(model)
@@ -800,7 +812,7 @@ class QuerySet:
 
     def df(
         self, include: list[str] | None = None, features: list[str] | None = None
-    ):  # -> pandas.DataFrame
+    ) -> pd.DataFrame:
         """The rows as a DataFrame indexed by ``id``; ``include`` adds field paths,
         ``features`` a column per feature name (its values; labels as names)."""
         import pandas as pd  # deferred: pandas costs ~200 ms to import
@@ -852,14 +864,16 @@ class QuerySet:
         )
 
 
-def _extension_columns(model: type, ids: list[int], names: list[str]) -> dict[str, dict[int, Any]]:
+def _extension_columns(model: Model, ids: list[int], names: list[str]) -> dict[str, dict[int, Any]]:
     for extension in _EXTENSIONS.values():
         if extension.columns is not None:
             return extension.columns(model, ids, names)
     raise InvalidArgument(f"{model.__name__} records have no features.")
 
 
-def _value_columns(model: type, fields: tuple[str, ...]) -> tuple[list[Any], list[tuple[Any, Any]]]:
+def _value_columns(
+    model: Model, fields: tuple[str, ...]
+) -> tuple[list[Any], list[tuple[Any, Any]]]:
     cols, joins, aliases = [], [], {}
     for field in fields:
         parts = field.split("__")
@@ -904,13 +918,13 @@ class _Search:
         return self.rank == k if own is None else and_(own, self.rank == k)
 
 
-def _search_clause(model: type, text: str, dialect: str) -> tuple[ColumnElement[bool], Any]:
+def _search_clause(model: Model, text: str, dialect: str) -> tuple[ColumnElement[bool], Any]:
     """(WHERE, rank) of a ranked search: exact, prefix, substring, then fuzzy matches."""
     terms = _search_terms(model, text, dialect)
     return terms.where, terms.rank
 
 
-def _search_terms(model: type, text: str, dialect: str, few_hits: bool | None = None) -> _Search:
+def _search_terms(model: Model, text: str, dialect: str, few_hits: bool | None = None) -> _Search:
     """A ranked search: exact, prefix, substring, then fuzzy matches.
 
     Substring candidates come from the trigram index (FTS5 on SQLite, pg_trgm on
@@ -975,7 +989,7 @@ def _ranking(
     names = [c for f, c in fields.items() if f not in FREE_TEXT_FIELDS]
     texts = [c for f, c in fields.items() if f in FREE_TEXT_FIELDS]
     substring_of = {id(c): c.like(f"%{esc}%", escape="\\") for c in fields.values()}
-    tiers = [
+    tiers: list[tuple[Any, ...]] = [
         (
             EXACT,
             [c == q for c in fields.values()],
@@ -1049,7 +1063,7 @@ def _tier_terms(k: int | None, q: str) -> tuple[str, bool]:
     return _fts_terms(q)
 
 
-def _uid_prefix(model: type, text: str) -> ColumnElement[bool]:
+def _uid_prefix(model: Model, text: str) -> ColumnElement[bool]:
     """uid starts with ``text``, as an index-friendly range (uids are base62, ASCII-ordered)."""
     return _uid_range(model.uid, text)
 
@@ -1068,7 +1082,7 @@ FEW_HITS = 1
 TIER_PROBE = 1000
 
 
-def _few_substring_hits(model: type, q: str, dialect: str, session: Any = None) -> bool:
+def _few_substring_hits(model: Model, q: str, dialect: str, session: Any = None) -> bool:
     """Whether a search is worth widening to near misses (one bounded index probe)."""
     if not _wants_fuzzy(q):
         return False
@@ -1129,7 +1143,7 @@ def _fts_terms(q: str, initial: bool = False) -> tuple[str, bool]:
     return " AND ".join([first, *rest]), False
 
 
-def _substring_like(model: type, q: str) -> ColumnElement[bool]:
+def _substring_like(model: Model, q: str) -> ColumnElement[bool]:
     """A lower-cased search field holds ``q`` (the check of an inexact FTS5 candidate)."""
     pattern = f"%{_escape_like(q)}%"
     return or_(
@@ -1137,14 +1151,15 @@ def _substring_like(model: type, q: str) -> ColumnElement[bool]:
     )
 
 
-def _fts_source(model: type, match: str) -> tuple[Any, ColumnElement[bool]]:
+def _fts_source(model: Model, match: str) -> tuple[TableClause, TextClause]:
     """(the FTS table, its MATCH condition), to join the model to on ``rowid``."""
     name = _fts_table(model)
+    assert name is not None  # only asked of registries with an FTS table
     fts = table(name, column("rowid"))
     return fts, sql_text(f"{name} MATCH :fts_match").bindparams(bindparam("fts_match", match))
 
 
-def _substring_candidates(model: type, q: str, dialect: str) -> ColumnElement[bool] | None:
+def _substring_candidates(model: Model, q: str, dialect: str) -> ColumnElement[bool] | None:
     """Substring matches answered from the trigram index (SQLite FTS5) when it can."""
     table = _fts_table(model)
     if dialect != "sqlite" or table is None or len(q) < 3:
@@ -1167,7 +1182,7 @@ FUZZY_CANDIDATES = 500  # SQLite: near misses are looked for among this many tri
 
 
 def _fuzzy_clause(
-    model: type, q: str, dialect: str, lowered: list[Any]
+    model: Model, q: str, dialect: str, lowered: list[Any]
 ) -> ColumnElement[bool] | None:
     """Near misses (typos): trigram word similarity, pg_trgm's on PostgreSQL and the same
     measure as a SQL function on SQLite, there over candidates from the FTS5 trigram index."""
@@ -1183,7 +1198,7 @@ def _fuzzy_clause(
     return and_(model.id.in_(candidates), similar)
 
 
-def _fuzzy_candidates(model: type, q: str) -> Select | None:
+def _fuzzy_candidates(model: Model, q: str) -> Select | None:
     """SQLite: the rowids of the ``FUZZY_CANDIDATES`` rows sharing most trigrams with ``q``
     (near misses are measured among these only)."""
     table = _fts_table(model)
@@ -1203,7 +1218,7 @@ def _fuzzy_candidates(model: type, q: str) -> Select | None:
 # ---------------------------------------------------------------- registry-level helpers
 
 
-def get(model: type, uid_or_prefix: str | None = None, **lookups: Any) -> Any:
+def get(model: Model, uid_or_prefix: str | None = None, **lookups: Any) -> Any:
     qs = QuerySet(model)
     if uid_or_prefix is not None:
         if not isinstance(uid_or_prefix, str):
@@ -1233,7 +1248,7 @@ def _fmt(lookups: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in lookups.items())
 
 
-def _get_by_uid(model: type, text: str, qs: QuerySet) -> Any:
+def _get_by_uid(model: Model, text: str, qs: QuerySet) -> Any:
     uid_col = model.uid
     full = uid_col.type.length
     if len(text) > full:
@@ -1282,7 +1297,7 @@ class Lookup:
         return f"Lookup({', '.join(sorted(self._records)[:20])})"
 
 
-def lookup(model: type, field: str | None = None) -> Lookup:
+def lookup(model: Model, field: str | None = None) -> Lookup:
     field = field or registry_of(model).name_field
     records = QuerySet(model).order_by("-created_at")._clone(limit=10000).all()
     out: dict[str, Any] = {}

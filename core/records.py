@@ -125,7 +125,7 @@ class Record:
 
     @classmethod
     def get(cls, uid_or_prefix: str | None = None, **lookups: Any) -> Self:
-        return get(cls, uid_or_prefix, **lookups)  # type: ignore[no-any-return]
+        return get(cls, uid_or_prefix, **lookups)
 
     @classmethod
     def search(cls, text: str) -> QuerySet:

@@ -48,11 +48,11 @@ class Relation(Generic[T]):
             return None
         cached = obj.__dict__.get(self.cache)
         if cached is not None and cached.id == value:
-            return cached  # type: ignore[no-any-return]
+            return cached
         model = self.model
         found = read(lambda s: s.get(model, value), what=f"reading {self.name}")
         obj.__dict__[self.cache] = found
-        return found  # type: ignore[no-any-return]
+        return found
 
     def __set__(self, obj: object, value: T | None) -> None:
         if value is None:

@@ -71,7 +71,7 @@ def uid_type(length: int) -> String:
     """uids compare byte by byte on every backend (base62: '…000Z' < '…000a'): PostgreSQL
     columns get the "C" collation, whatever the database's (ICU locales order differently);
     SQLite compares bytes already."""
-    return String(length).with_variant(String(length, collation="C"), "postgresql")  # type: ignore[return-value]
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 def _id() -> Column[int]:

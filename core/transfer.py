@@ -121,7 +121,7 @@ class UploadReport:
 
     @property
     def counts(self) -> dict[str, int]:
-        out = dict.fromkeys(STATES, 0)
+        out: dict[str, int] = dict.fromkeys(STATES, 0)
         for item in self.items:
             out[item.state] += 1
         return {k: v for k, v in out.items() if v}
@@ -350,10 +350,12 @@ class _Engine:
         self.skip_junk = skip_junk
         self.on_progress, self.cancel, self.max_workers = on_progress, cancel, max_workers
         # a set of indices is watched directly; any other callable is asked item by item
-        self.cancelled_set = cancel_item if isinstance(cancel_item, AbstractSet) else None
-        self.cancel_item = (
-            cancel_item.__contains__ if self.cancelled_set is not None else cancel_item
-        )
+        self.cancelled_set: AbstractSet[int] | None = None
+        self.cancel_item: Callable[[int], bool] | None = None
+        if isinstance(cancel_item, AbstractSet):
+            self.cancelled_set, self.cancel_item = cancel_item, cancel_item.__contains__
+        else:
+            self.cancel_item = cancel_item
         self.lock, self.emit_lock = threading.Lock(), threading.Lock()
         self.changes: list[tuple[int, str]] = []
         self.bytes_done = 0
@@ -452,7 +454,7 @@ class _Engine:
         if self.tripped is not None:
             return False  # the storage is unreachable: removing would fail too
         try:
-            art.remove_objects([item.artifact])
+            art.remove_objects([_built(item)])
         except LabshelfError:
             return False
         return True
@@ -568,7 +570,8 @@ class _Engine:
                 except LabshelfError as exc:
                     self.set_state(item, "failed", str(exc), error_type=type(exc).__name__)
         self.facts = {}  # the artifacts hold what they need (memory: 10^5 items)
-        fresh = [i.artifact for i in new if i.artifact is not None and i.artifact.id is None]
+        made = [a for a in (i.artifact for i in new) if a is not None]
+        fresh = [a for a in made if a.id is None]  # not registered yet
         if fresh and not self.cancel.is_set():
             art.insert_pending(fresh)
             self.own_pending = list(fresh)
@@ -644,7 +647,8 @@ class _Engine:
         if self.cancel.is_set():
             return None
         if self.item_cancelled(item):
-            return self.cancelled_alone(item)
+            self.cancelled_alone(item)
+            return None
         if self.tripped is not None:
             self.set_state(
                 item,
@@ -659,10 +663,13 @@ class _Engine:
         try:
             self.store_with_retries(item)
         except (Cancelled, UploadCancelled):
-            return None if self.cancel.is_set() else self.cancelled_alone(item)
+            if not self.cancel.is_set():
+                self.cancelled_alone(item)
+            return None
         except LabshelfError as exc:
             if self.item_cancelled(item):  # e.g. a retry given up because of the cancel
-                return self.cancelled_alone(item)
+                self.cancelled_alone(item)
+                return None
             self.note_failure(exc)
             self.set_state(item, "failed", str(exc), error_type=type(exc).__name__)
             return None
@@ -677,7 +684,7 @@ class _Engine:
         self.set_state(item, "cancelled")
 
     def store_with_retries(self, item: UploadItem) -> None:
-        obj = item.artifact
+        obj = _built(item)
         # An adopted row's object may be complete already; if not, storing it again writes the
         # same bytes under the same key (another process may be finishing it right now).
         if getattr(obj, "_ls_adopted", False) and _already_stored(obj):
@@ -736,7 +743,7 @@ class _Engine:
                 self.tripped = str(exc)
 
     def publish(self, stored: list[UploadItem]) -> None:
-        objs = [i.artifact for i in stored]
+        objs = [_built(i) for i in stored]
         dropped = art.publish(objs)  # content registered meanwhile by someone else
         if dropped:
             art.remove_objects(dropped)
@@ -745,7 +752,10 @@ class _Engine:
         present = _visible_ids([o.id for o in kept]) if kept else set()
         vanished = {id(o) for o in kept if o.id not in present}
         art.attach([o for o in kept if id(o) not in vanished])
-        existing = _visible_by_hash([d.hash for d in dropped]) if dropped else {}
+        # (duplicates by content: each has a hash)
+        existing = (
+            _visible_by_hash([d.hash for d in dropped if d.hash is not None]) if dropped else {}
+        )
         for item in stored:
             if id(item.artifact) in vanished:  # another upload that made the row gave it up
                 self.set_state(
@@ -755,7 +765,8 @@ class _Engine:
                     "removed its record; upload the file again.",
                 )
             elif id(item.artifact) in duplicates:
-                item.artifact = existing.get(item.artifact.hash)
+                dup_hash = _built(item).hash
+                item.artifact = existing.get(dup_hash) if dup_hash is not None else None
                 item.uid = item.artifact.uid if item.artifact is not None else None
                 self.set_state(item, "duplicate")
             else:
@@ -832,7 +843,15 @@ def _groups(items: list[UploadItem]) -> list[list[UploadItem]]:
 def default_storage() -> Storage:
     """The current instance's default storage record."""
     storage_id = current().default_storage_id
-    return read(lambda s: s.get(Storage, storage_id), what="reading the default storage")  # type: ignore[no-any-return]
+    storage = read(lambda s: s.get(Storage, storage_id), what="reading the default storage")
+    assert storage is not None  # an instance's default storage is never deleted
+    return storage
+
+
+def _built(item: UploadItem) -> Artifact:
+    """The artifact of an item past the build phase (only built items are stored)."""
+    assert item.artifact is not None
+    return item.artifact
 
 
 def _visible_by_hash(hashes: list[str]) -> dict[str, Artifact]:

@@ -17,17 +17,17 @@ from sqlalchemy.orm import Session
 from .uids import SUFFIX_LEN, decode_index, versioned_uid
 
 
-def next_index(session: Session, model: type, stem: str) -> int:
+def next_index(session: Session, model: type[Any], stem: str) -> int:
     """The next free version index of the family ``stem`` (0 for a new family)."""
     top = session.execute(select(func.max(model.uid)).where(model.stem_uid == stem)).scalar()
     return 0 if top is None else decode_index(top[-SUFFIX_LEN:]) + 1
 
 
-def next_uid(session: Session, model: type, stem: str) -> str:
+def next_uid(session: Session, model: type[Any], stem: str) -> str:
     return versioned_uid(stem, next_index(session, model, stem))
 
 
-def recompute_latest(session: Session, model: type, stems: Iterable[str]) -> None:
+def recompute_latest(session: Session, model: type[Any], stems: Iterable[str]) -> None:
     """Make the highest visible version of each family its only ``is_latest`` row."""
     stems = list(set(stems))
     for i in range(0, len(stems), 500):
@@ -35,7 +35,7 @@ def recompute_latest(session: Session, model: type, stems: Iterable[str]) -> Non
             session.execute(statement.execution_options(synchronize_session=False))
 
 
-def latest_updates(model: type, stems: list[str]) -> tuple[Any, Any]:
+def latest_updates(model: type[Any], stems: list[str]) -> tuple[Any, Any]:
     """The two statements of ``recompute_latest`` for a few hundred families: clear their
     ``is_latest``, then set it on each family's highest visible (or hidden) uid."""
     clear = (

@@ -986,6 +986,7 @@ class Watcher:
         rel = cand.rel
         if item.state in ("done", "duplicate"):
             artifact = item.artifact
+            assert cand.sig is not None  # signed before it was handed to the transfer
             self.state.record(rel, cand.sig, item.uid, artifact.key if artifact else None)
             self._candidates.pop(rel, None)
             catchup = self._in_catchup(rel)
@@ -1140,7 +1141,7 @@ class Watcher:
             ]
             new_members = kept + list(fresh.values())
             collection = Collection(new_members, name=name, revises=latest, run=self.run)
-            if collection.id is None:
+            if collection.__dict__.get("id") is None:  # as Record.save() tells a new record
                 collection.save()
         except LabshelfError as exc:
             self._error(None, f"the collection '{name}' could not be updated: {exc}")

@@ -48,7 +48,7 @@ def _unbounded(conn: Connection) -> Iterator[None]:
     """No statement timeout and no client wait limit for this transaction (see labshelf.db: they
     bound ordinary statements, not a schema upgrade)."""
     conn.execute(text("SET LOCAL statement_timeout = 0"))
-    driver = conn.connection.driver_connection
+    driver: Any = conn.connection.driver_connection  # db.py's BoundedConnection on PostgreSQL
     had = getattr(driver, "labshelf_wait_limit", None)
     if had is not None:
         driver.labshelf_wait_limit = None

@@ -8,6 +8,7 @@ is a leftover that ``leftovers()``/``incomplete_uploads()`` report.
 
 from __future__ import annotations
 
+import builtins
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -191,7 +192,7 @@ class Backend(Protocol):
     def objects(self) -> Iterator[tuple[str, float | None]]:
         """(name, mtime) of every entry directly under the root's objects folder."""
 
-    def incomplete_uploads(self) -> list[dict[str, Any]]:
+    def incomplete_uploads(self) -> builtins.list[dict[str, Any]]:
         """Multipart uploads under the objects folder never completed (S3 only)."""
 
     def abort_upload(self, upload: dict[str, Any]) -> None: ...

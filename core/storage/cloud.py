@@ -3,7 +3,9 @@ the same operations as a local root, over fsspec (see ``storage.remote``)."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +119,7 @@ class CloudBackend:
         else:
             raise StorageError(f"{self.url(old)} is missing; it cannot be moved.")
         for a, b in pairs:
-            _call(lambda a=a, b=b: fs.cp_file(a, b), b)
+            _call(partial(fs.cp_file, a, b), b)
         for a, _ in pairs:
             _remove_quietly(fs, a)
 
@@ -249,7 +251,7 @@ class CloudBackend:
         del base
         yield from sorted(entries.items())
 
-    def incomplete_uploads(self) -> list[dict[str, Any]]:
+    def incomplete_uploads(self) -> builtins.list[dict[str, Any]]:
         """S3 multipart uploads under ``.labshelf/`` never completed or aborted (``Key``,
         ``UploadId``, ``Initiated``); GCS keeps no such state."""
         if self.kind != "s3":
@@ -264,7 +266,7 @@ class CloudBackend:
 
     # -- sources registered in place
 
-    def describe(self, url: str) -> tuple[list[Entry], bool]:
+    def describe(self, url: str) -> tuple[builtins.list[Entry], bool]:
         """The listing of a cloud file or folder to register in place, and whether it is a
         folder; ``InvalidArgument`` if there is nothing."""
         key = url[len(self.root) + 1 :] if url.startswith(self.root + "/") else ""

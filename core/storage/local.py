@@ -7,6 +7,7 @@ complete, verified bytes.
 
 from __future__ import annotations
 
+import builtins
 import errno
 import hashlib
 import os
@@ -493,7 +494,7 @@ class LocalBackend:
             if name.startswith(TMP_PREFIX):
                 yield f"{OBJECTS_DIR}/{name}"
 
-    def incomplete_uploads(self) -> list[dict[str, Any]]:
+    def incomplete_uploads(self) -> builtins.list[dict[str, Any]]:
         return []
 
     def abort_upload(self, upload: dict[str, Any]) -> None:

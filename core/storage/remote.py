@@ -17,6 +17,7 @@ import socket
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -109,19 +110,6 @@ def endpoint_of(url: str, options: dict[str, Any]) -> str | None:
         or os.environ.get("AWS_ENDPOINT_URL_S3")
         or os.environ.get("AWS_ENDPOINT_URL")
     )
-
-
-_filesystems: dict[tuple, Any] = {}
-_fs_lock = threading.Lock()
-_ENV_KEYS = (
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_S3",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_PROFILE",
-    "AWS_DEFAULT_REGION",
-    "STORAGE_EMULATOR_HOST",
-    "GOOGLE_APPLICATION_CREDENTIALS",
-)
 
 
 _filesystems: dict[tuple[Any, ...], Any] = {}
@@ -356,7 +344,7 @@ def hash_remote_file(fs: Any, path: str, size: int) -> tuple[str, str]:
     def digest(hasher: Any, start: int, end: int) -> bytes:
         for at in range(start, end, PART_SIZE):
             stop = min(at + PART_SIZE, end)
-            hasher.update(_call(lambda a=at, b=stop: fs.cat_file(path, start=a, end=b), path))
+            hasher.update(_call(partial(fs.cat_file, path, start=at, end=stop), path))
         return hasher.digest()
 
     if size <= CHUNK_THRESHOLD:
