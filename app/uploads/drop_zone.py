@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labshelf.app.base.named import named
 from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
@@ -25,7 +26,7 @@ class DropZone(QFrame):
         super().__init__(parent)
         self.setObjectName("dropZone")
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.label = QLabel("Drop files or folders to import them", objectName="dropZoneLabel")
+        self.label = named(QLabel("Drop files or folders to import them"), "dropZoneLabel")
         layout = QVBoxLayout(self)
         layout.addWidget(self.label, 0, Qt.AlignmentFlag.AlignCenter)
         self.hide()

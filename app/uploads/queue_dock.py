@@ -4,6 +4,7 @@ the work. Rows are tall enough to read, running drops show a progress bar."""
 
 from __future__ import annotations
 
+from labshelf.app.base.named import named
 from labshelf.app.data.transfers import Drop, DropState, ItemState
 from labshelf.app.uploads.manager import UploadManager
 from labshelf.app.uploads.queue_model import (
@@ -74,7 +75,7 @@ class UploadQueueDock(QDockWidget):
         self.setObjectName("uploadQueue")
         self.manager = manager
         self.model = UploadQueueModel(manager, self)
-        self.view = QTreeView(objectName="uploadTree")
+        self.view = named(QTreeView(), "uploadTree")
         self.view.setModel(self.model)
         self.view.setItemDelegate(QueueDelegate(self.view))
         self.view.setUniformRowHeights(True)
