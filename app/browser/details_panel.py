@@ -56,8 +56,10 @@ class Section(QWidget):
     """A titled block of the panel; `collapsible` ones start folded (Technical)."""
 
     def __init__(self, title: str, name: str, collapsible: bool = False) -> None:
-        super().__init__(objectName=f"section_{name}")
-        self.header = named(QToolButton(text=title), f"sectionHeader_{name}")
+        super().__init__()
+        self.setObjectName(f"section_{name}")
+        self.header = named(QToolButton(), f"sectionHeader_{name}")
+        self.header.setText(title)
         self.header.setProperty("sectionHeader", True)
         self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.body = QWidget()
@@ -92,7 +94,8 @@ class FieldsForm(QWidget):
     link_activated = Signal(str, str)  # registry, uid
 
     def __init__(self, name: str) -> None:
-        super().__init__(objectName=name)
+        super().__init__()
+        self.setObjectName(name)
         self.form = QFormLayout(self)
         self.form.setContentsMargins(0, 0, 0, 0)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -232,7 +235,8 @@ class DetailsPanel(QWidget):
         self.description = named(QPlainTextEdit(), "descriptionEdit")
         self.description.setFixedHeight(60)
         self.description.setPlaceholderText("What is this? (saved for everyone)")
-        self.save_description = QPushButton("Save", enabled=False, objectName="saveDescription")
+        self.save_description = named(QPushButton("Save"), "saveDescription")
+        self.save_description.setEnabled(False)
         self.description.textChanged.connect(self._description_edited)
         self.save_description.clicked.connect(self._save_description)
         row.addWidget(self.description, 1)
@@ -245,9 +249,8 @@ class DetailsPanel(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         self.version_list = named(QListWidget(), "versionList")
         self.version_list.itemClicked.connect(self._on_version_clicked)
-        self.make_latest = QPushButton(
-            "Make this the latest…", enabled=False, objectName="makeLatest"
-        )
+        self.make_latest = named(QPushButton("Make this the latest…"), "makeLatest")
+        self.make_latest.setEnabled(False)
         self.make_latest.setToolTip(
             "Publish the chosen version's content again as the family's new latest version"
         )

@@ -65,9 +65,10 @@ class FilterDialog(QDialog):
 
     def _date_fields(self) -> None:
         today = QDate.currentDate()
-        self.first = QDateEdit(today.addMonths(-1), objectName="dateFrom", calendarPopup=True)
-        self.last = QDateEdit(today, objectName="dateTo", calendarPopup=True)
+        self.first = named(QDateEdit(today.addMonths(-1)), "dateFrom")
+        self.last = named(QDateEdit(today), "dateTo")
         for edit in (self.first, self.last):
+            edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
         self.typed = named(QLineEdit(), "dateText")
         self.typed.setPlaceholderText(DATE_HINT)
@@ -144,7 +145,8 @@ class FilterBar(QWidget):
         self._chip_widgets: dict[str, QToolButton] = {}
         self._layout = QHBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
-        self.add_button = named(QToolButton(text="Filter"), "addFilter")
+        self.add_button = named(QToolButton(), "addFilter")
+        self.add_button.setText("Filter")
         set_icon(self.add_button, "filter")
         self.add_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -198,7 +200,8 @@ class FilterBar(QWidget):
         self.changed.emit(self.lookups)
 
     def _add_chip(self, kind: str, lookup: str, value: Any, text: str) -> None:
-        chip = named(QToolButton(text=f"{FILTER_LOOKUPS[kind][0]}: {text}  ✕"), f"chip_{kind}")
+        chip = named(QToolButton(), f"chip_{kind}")
+        chip.setText(f"{FILTER_LOOKUPS[kind][0]}: {text}  ✕")
         chip.setProperty("chip", True)
         chip.setToolTip("Remove this filter")
         chip.clicked.connect(lambda: self._remove(kind))

@@ -56,7 +56,8 @@ def _button(text: str, name: str, hint: str) -> QPushButton:
 
 def _note(name: str) -> QLabel:
     """The line under a field that says what its check found."""
-    label = QLabel(objectName=name, wordWrap=True, visible=False)
+    label = named(QLabel(wordWrap=True), name)
+    label.setVisible(False)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
 
@@ -74,7 +75,8 @@ class WelcomeView(QWidget):
         self.pages = QStackedWidget()
         self.status = named(QLabel(wordWrap=True), "welcomeStatus")
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.progress = named(QProgressBar(maximum=0, visible=False), "welcomeProgress")
+        self.progress = named(QProgressBar(maximum=0), "welcomeProgress")
+        self.progress.setVisible(False)
         self.notes = {
             STORAGE: _note("storageNote"),
             DATABASE: _note("dbNote"),

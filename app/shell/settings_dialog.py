@@ -39,17 +39,13 @@ class SettingsDialog(QDialog):
         form = QFormLayout(self)
         self.user = named(QLineEdit(self.values.user), "userHandle")
         self.user.setPlaceholderText("default: your login name")
-        self.cache_dir = QLineEdit(objectName="cacheDir", enabled=False)
+        self.cache_dir = named(QLineEdit(), "cacheDir")
+        self.cache_dir.setEnabled(False)
         self.cache_cap = named(
-            QDoubleSpinBox(
-                enabled=False,
-                decimals=1,
-                maximum=100_000.0,
-                suffix=" GB",
-                specialValueText="no limit",
-            ),
-            "cacheCap",
+            QDoubleSpinBox(decimals=1, maximum=100_000.0, suffix=" GB"), "cacheCap"
         )
+        self.cache_cap.setEnabled(False)
+        self.cache_cap.setSpecialValueText("no limit")
         self.workers = named(
             QSpinBox(minimum=1, maximum=32, value=self.values.upload_workers), "uploadWorkers"
         )

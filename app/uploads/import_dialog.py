@@ -118,9 +118,8 @@ class ImportDialog(QDialog):
         self.key_prefix = named(QLineEdit(), "keyPrefix")
         self.key_prefix.setPlaceholderText("optional, e.g. projects/imaging")
         self.description = named(QLineEdit(), "importDescription")
-        self.as_folder = QRadioButton(
-            "One artifact per folder", objectName="asFolder", checked=True
-        )
+        self.as_folder = named(QRadioButton("One artifact per folder"), "asFolder")
+        self.as_folder.setChecked(True)
         self.per_file = named(
             QRadioButton("One artifact per file (keys keep the relative paths)"), "perFile"
         )
@@ -134,7 +133,8 @@ class ImportDialog(QDialog):
         self.collection = named(QComboBox(), "importCollection")
         self.collection.addItem("No collection", NO_COLLECTION)
         self.collection.addItem("New collection named…", NEW_COLLECTION)
-        self.collection_name = QLineEdit(objectName="collectionName", enabled=False)
+        self.collection_name = named(QLineEdit(), "collectionName")
+        self.collection_name.setEnabled(False)
         self.collection.currentIndexChanged.connect(
             lambda _i: self.collection_name.setEnabled(
                 self.collection.currentData() == NEW_COLLECTION
