@@ -144,6 +144,8 @@ class DetailsPanel(QWidget):
     make_latest_requested = Signal(str, str)
     description_saved = Signal(str, str, str)
     record_requested = Signal(str, str)
+    # the scroll area shadows QWidget.scroll(), which nothing here calls
+    scroll: QScrollArea  # type: ignore[assignment]
 
     def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -361,7 +363,9 @@ class DetailsPanel(QWidget):
 
     def _tab_chosen(self, index: int) -> None:
         if not self._switching_tab and index >= 0:
-            self._preferred_tab = self.tabs.widget(index)
+            tab = self.tabs.widget(index)
+            assert tab is not None  # currentChanged gives a valid index when >= 0
+            self._preferred_tab = tab
 
     def reload(self) -> None:
         """Read the record shown again (after an edit, here or elsewhere)."""

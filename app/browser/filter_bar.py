@@ -79,7 +79,9 @@ class FilterDialog(QDialog):
     def _choice_field(self, label: str, registry: str, runner: TaskRunner | None) -> None:
         self.combo = named(QComboBox(editable=True), "filterValue")
         self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.combo.lineEdit().setPlaceholderText("pick from the list or type")
+        line_edit = self.combo.lineEdit()
+        assert line_edit is not None  # an editable combo box has one
+        line_edit.setPlaceholderText("pick from the list or type")
         self.form.addRow(f"{label}:", self.combo)
         if runner is not None and self.kind in ("suffix", "created_by", "transform", "storage"):
             kind = self.kind
@@ -170,7 +172,11 @@ class FilterBar(QWidget):
         menu = self.add_button.menu()
         menu.clear()
         for kind in kinds:
-            menu.addAction(FILTER_LOOKUPS[kind][0] + "…", lambda k=kind: self.ask(k))
+
+            def ask_kind(k: str = kind) -> None:
+                self.ask(k)
+
+            menu.addAction(FILTER_LOOKUPS[kind][0] + "…", ask_kind)
         for kind in list(self._filters):
             self._remove(kind, notify=False)
         for kind, (lookup, value, text) in state.items():

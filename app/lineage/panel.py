@@ -26,6 +26,8 @@ class LineagePanel(QWidget):
     """Lineage of one record; a click on a node emits `node_activated(registry, uid)`."""
 
     laid_out = Signal()
+    # the depth spin box shadows QPaintDevice.depth(), which nothing here calls
+    depth: QSpinBox  # type: ignore[assignment]
 
     def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)

@@ -867,8 +867,8 @@ class MainWindow(QMainWindow):
             if value is not None:
                 splitter.restoreState(value)
         for pane in ("sidebar", "details"):
-            self.set_pane_visible(pane, settings.value(f"panes/{pane}", True, type=bool))
-        self.view_toggle.setChecked(settings.value("grid", False, type=bool))
+            self.set_pane_visible(pane, bool(settings.value(f"panes/{pane}", True, type=bool)))
+        self.view_toggle.setChecked(bool(settings.value("grid", False, type=bool)))
         self.show_registry(str(settings.value("registry", "Artifact")))
 
     def save_settings(self) -> None:

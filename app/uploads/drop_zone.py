@@ -33,6 +33,8 @@ class DropZone(QFrame):
 
     def cover(self) -> None:
         """Show over the whole parent."""
-        self.setGeometry(self.parentWidget().rect().adjusted(8, 8, -8, -8))
+        parent = self.parentWidget()
+        assert parent is not None  # made with a parent, never reparented
+        self.setGeometry(parent.rect().adjusted(8, 8, -8, -8))
         self.raise_()
         self.show()
