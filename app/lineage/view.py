@@ -294,5 +294,6 @@ class LineageView(QGraphicsView):
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             self.scene().render(painter, QRectF(image.rect()), rect)
             painter.end()
-            image.save(buffer, b"PNG")
+            # the stubs say bytes, but PySide6 takes the format as str only (bytes raise ValueError)
+            image.save(buffer, "PNG")  # type: ignore[call-overload]
         return bytes(buffer.data().data())

@@ -98,9 +98,7 @@ class VersionDiffDialog(QDialog):
         self.resize(900, 600)
         self.kind = "busy"
         self.title = named(
-            QLabel(
-                f"<b>{key}</b>: what changed from v{old['version']} to v{new['version']}",
-            ),
+            QLabel(f"<b>{key}</b>: what changed from v{old['version']} to v{new['version']}"),
             "diffTitle",
         )
         self.note = named(QLabel("Fetching both versions…", wordWrap=True), "diffNote")

@@ -86,9 +86,7 @@ class WatchFolderDialog(QDialog):
         self.collection = named(QLineEdit(), "watchCollection")
         self.collection.setPlaceholderText("optional: add every file to this collection")
         self.auto_resume = named(
-            QCheckBox(
-                "Resume this watch when labshelf starts (otherwise it comes back paused)",
-            ),
+            QCheckBox("Resume this watch when labshelf starts (otherwise it comes back paused)"),
             "watchAutoResume",
         )
         form = QFormLayout()
@@ -109,7 +107,7 @@ class WatchFolderDialog(QDialog):
             QLabel(  # lines broken by hand: a wrapping label leaves the form too short
                 "labshelf registers each file the instrument writes here once it is complete:\n"
                 "unchanged for the settle time and no longer open for writing. Files that arrive\n"
-                "while labshelf is closed are registered when the watch runs again.",
+                "while labshelf is closed are registered when the watch runs again."
             ),
             "watchIntro",
         )
