@@ -4,6 +4,7 @@ welcome view when no instance is configured yet."""
 from __future__ import annotations
 
 import sys
+from typing import cast
 
 SMOKE_FLAG = "--smoke-test"  # hidden: see labshelf.app.shell.smoke
 
@@ -28,7 +29,8 @@ def main(argv: list[str] | None = None, paths: list[str] | None = None) -> int:
     from labshelf.app.shell.app_icon import app_icon
     from PySide6.QtWidgets import QApplication, QMainWindow
 
-    app = QApplication.instance() or QApplication(args)
+    # instance() is typed as the QCoreApplication base; this process only ever makes a QApplication
+    app = cast(QApplication, QApplication.instance() or QApplication(args))
     app.setApplicationName("labshelf")
     app.setOrganizationName("labshelf")
     app.setDesktopFileName("labshelf")

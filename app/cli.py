@@ -249,7 +249,7 @@ class ProgressBar:
         self._last = 0.0
         self._latest: tuple[int, int, int, int] | None = None
         if enabled:
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped]  # tqdm ships no type hints
 
             self._bar = tqdm(
                 desc=description,
@@ -312,7 +312,7 @@ class ProgressBar:
 # ---------------------------------------------------------------- record lookup
 
 
-def registry(name: str) -> type:
+def registry(name: str) -> type[Any]:
     """The registry class for a (possibly plural, any case) registry name."""
     import labshelf as ls
 
@@ -378,7 +378,7 @@ def record_row(record: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------- lookups from text
 
 
-def _field_type(model: type, parts: list[str]) -> type | None:
+def _field_type(model: type[Any], parts: list[str]) -> type | None:
     """The Python type of the field a lookup path ends on (None when unknown)."""
     current = model
     for i, part in enumerate(parts):
@@ -412,10 +412,11 @@ def _convert(raw: str, kind: type | None) -> Any:
             return datetime.fromisoformat(raw)
         return kind(raw) if kind in (int, float) else raw
     except ValueError:
+        assert kind is not None  # only the typed conversions above raise ValueError
         raise ls.InvalidArgument(f"'{raw}' is not a valid {kind.__name__} value.") from None
 
 
-def parse_filter(model: type, text: str) -> tuple[str, Any]:
+def parse_filter(model: type[Any], text: str) -> tuple[str, Any]:
     """``field__op=value`` from the command line, with the value typed like its field."""
     import labshelf as ls
     from labshelf.query import OPS
@@ -700,8 +701,9 @@ def _save_one_by_one(args: argparse.Namespace, run: Any) -> list[dict[str, Any]]
             artifact = ls.Artifact(
                 path, key=args.key, description=args.description, revises=revises, run=run
             )
-            state = "done" if artifact.id is None else "duplicate"
-            if artifact.id is None:
+            saved_id: int | None = artifact.id  # None until saved (the mapping types it int)
+            state = "done" if saved_id is None else "duplicate"
+            if saved_id is None:
                 artifact.save()
         except ls.LabshelfError as exc:
             items.append(_failed_item(path, exc))
@@ -1455,7 +1457,7 @@ def cmd_completion(args: argparse.Namespace) -> int:
     script = shtab.complete(
         build_parser(),
         shell=args.shell,
-        preamble={"bash": _BASH_PREAMBLE, "zsh": _ZSH_PREAMBLE},
+        preamble={"bash": _BASH_PREAMBLE, "zsh": _ZSH_PREAMBLE}.get(args.shell, ""),
     )
     out(script)
     return OK
@@ -1512,6 +1514,11 @@ def _version() -> str:
     from labshelf import __version__
 
     return f"labshelf {__version__}"
+
+
+def _completes(action: argparse.Action, completion: dict[str, str]) -> None:
+    """How shells complete `action`'s value: shtab reads the extra attribute `complete`."""
+    setattr(action, "complete", completion)  # noqa: B010 - argparse.Action does not declare it
 
 
 def _add(
@@ -1622,9 +1629,12 @@ def _add_save(sub: Any, common: argparse.ArgumentParser) -> None:
         "register files and folders as artifacts (in parallel, resumable)",
         [common],
     )
-    p.add_argument(
-        "path", nargs="+", metavar="PATH", help="local files or folders, s3://…, gs://…"
-    ).complete = FILE_COMPLETION
+    _completes(
+        p.add_argument(
+            "path", nargs="+", metavar="PATH", help="local files or folders, s3://…, gs://…"
+        ),
+        FILE_COMPLETION,
+    )
     p.add_argument("--key", help="the artifact's whole key, e.g. iris/study0 (one PATH)")
     p.add_argument("--key-prefix", metavar="P", help="keys are P/<name> (P/<folder>/<file>)")
     p.add_argument(
@@ -1640,22 +1650,27 @@ def _add_save(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _add_record_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = _add(sub, "describe", cmd_describe, "print a record's fields and provenance", [common])
-    p.add_argument(
-        "uid",
-        help="uid or uid prefix of any record, or an artifact key or collection name (the latest version)",
-    ).complete = UID_COMPLETION
+    _completes(
+        p.add_argument(
+            "uid",
+            help="uid or uid prefix of any record, or an artifact key or collection name (the latest version)",
+        ),
+        UID_COMPLETION,
+    )
     p = _add(sub, "cache", cmd_cache, "download an artifact (a folder in parallel)", [common])
-    p.add_argument("uid", help="artifact uid, uid prefix or key").complete = UID_COMPLETION
+    _completes(p.add_argument("uid", help="artifact uid, uid prefix or key"), UID_COMPLETION)
     p = _add(sub, "load", cmd_load, "write a transform's source code to a file", [common])
-    p.add_argument(
-        "uid", metavar="TRANSFORM_UID", help="transform uid or uid prefix"
-    ).complete = UID_COMPLETION
+    _completes(
+        p.add_argument("uid", metavar="TRANSFORM_UID", help="transform uid or uid prefix"),
+        UID_COMPLETION,
+    )
     p.add_argument("-o", "--output", help="file to write (default: the transform's file name)")
     p.add_argument("--force", action="store_true", help="overwrite an existing, different file")
     p = _add(sub, "delete", cmd_delete, "move an artifact or collection to the trash", [common])
-    p.add_argument(
-        "uid", help="artifact or collection uid, uid prefix, key or name"
-    ).complete = UID_COMPLETION
+    _completes(
+        p.add_argument("uid", help="artifact or collection uid, uid prefix, key or name"),
+        UID_COMPLETION,
+    )
     p.add_argument(
         "--permanent", action="store_true", help="remove the record (and a copied object) for good"
     )
@@ -1663,12 +1678,15 @@ def _add_record_commands(sub: Any, common: argparse.ArgumentParser) -> None:
 
 def _add_ls(sub: Any, common: argparse.ArgumentParser) -> None:
     p = _add(sub, "ls", cmd_ls, "list the records of a registry, newest first", [common])
-    p.add_argument(
-        "registry",
-        nargs="?",
-        default="artifact",
-        help=f"one of {', '.join(REGISTRIES)} (plurals accepted; default artifact)",
-    ).complete = REGISTRY_COMPLETION
+    _completes(
+        p.add_argument(
+            "registry",
+            nargs="?",
+            default="artifact",
+            help=f"one of {', '.join(REGISTRIES)} (plurals accepted; default artifact)",
+        ),
+        REGISTRY_COMPLETION,
+    )
     p.add_argument("--search", metavar="T", help="ranked search over the registry's text fields")
     p.add_argument(
         "--filter",
@@ -1704,11 +1722,15 @@ def _add_annotation_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     label = _add(sub, "label", cmd_label, "put labels on records, list and manage labels", [common])
     actions = label.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = actions.add_parser("add", help="add labels to a record", parents=[common])
-    p.add_argument("uid", help="artifact or collection uid or uid prefix").complete = UID_COMPLETION
+    _completes(
+        p.add_argument("uid", help="artifact or collection uid or uid prefix"), UID_COMPLETION
+    )
     p.add_argument("labels", nargs="+", metavar="LABEL", help="label names (created if missing)")
     p.add_argument("--type", metavar="T", help="the labels are (or become) labels of type T")
     p = actions.add_parser("rm", help="remove labels from a record", parents=[common])
-    p.add_argument("uid", help="artifact or collection uid or uid prefix").complete = UID_COMPLETION
+    _completes(
+        p.add_argument("uid", help="artifact or collection uid or uid prefix"), UID_COMPLETION
+    )
     p.add_argument("labels", nargs="+", metavar="LABEL", help="label names")
     p.add_argument("--type", metavar="T", help="the labels are labels of type T")
     p = actions.add_parser(
@@ -1716,7 +1738,7 @@ def _add_annotation_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         help="the labels as a tree with artifact counts, or a record's labels",
         parents=[common],
     )
-    p.add_argument("uid", nargs="?", help="list this record's labels").complete = UID_COMPLETION
+    _completes(p.add_argument("uid", nargs="?", help="list this record's labels"), UID_COMPLETION)
     p.add_argument("--type", metavar="T", help="only the labels of type T")
     p = actions.add_parser("new", help="create labels (or label types)", parents=[common])
     p.add_argument("labels", nargs="+", metavar="NAME", help="label names")
@@ -1735,18 +1757,22 @@ def _add_annotation_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     )
     actions = feature.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = actions.add_parser("set", help="set feature values of a record", parents=[common])
-    p.add_argument("uid", help="artifact or collection uid or uid prefix").complete = UID_COMPLETION
+    _completes(
+        p.add_argument("uid", help="artifact or collection uid or uid prefix"), UID_COMPLETION
+    )
     p.add_argument("values", nargs="+", metavar="NAME=VALUE", help="e.g. temperature=37 stain=DAPI")
     p.add_argument(
         "--create", action="store_true", help="create unknown features (dtype from the value)"
     )
     p = actions.add_parser("rm", help="remove feature values of a record", parents=[common])
-    p.add_argument("uid", help="artifact or collection uid or uid prefix").complete = UID_COMPLETION
+    _completes(
+        p.add_argument("uid", help="artifact or collection uid or uid prefix"), UID_COMPLETION
+    )
     p.add_argument(
         "features", nargs="+", metavar="NAME[=VALUE]", help="a feature (only VALUE, if given)"
     )
     p = actions.add_parser("ls", help="the features, or a record's values", parents=[common])
-    p.add_argument("uid", nargs="?", help="list this record's values").complete = UID_COMPLETION
+    _completes(p.add_argument("uid", nargs="?", help="list this record's values"), UID_COMPLETION)
     p = actions.add_parser("new", help="create a feature", parents=[common])
     p.add_argument("name", help="e.g. temperature")
     p.add_argument("dtype", help="str, int, float, bool, date, datetime, cat or cat[TYPE]")
@@ -1755,7 +1781,9 @@ def _add_annotation_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     p = actions.add_parser(
         "history", help="who added or removed which labels and values", parents=[common]
     )
-    p.add_argument("uid", help="artifact or collection uid or uid prefix").complete = UID_COMPLETION
+    _completes(
+        p.add_argument("uid", help="artifact or collection uid or uid prefix"), UID_COMPLETION
+    )
     p = actions.add_parser(
         "delete", help="delete a feature (refused while records hold values)", parents=[common]
     )
@@ -1769,7 +1797,7 @@ def _add_annotation_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         "labels and feature values from a metadata table (CSV, TSV, XLSX, parquet)",
         [common],
     )
-    p.add_argument("table", metavar="TABLE", help="the table file").complete = FILE_COMPLETION
+    _completes(p.add_argument("table", metavar="TABLE", help="the table file"), FILE_COMPLETION)
     p.add_argument(
         "--on",
         metavar="COLUMN",
@@ -1799,7 +1827,7 @@ def _add_watch(sub: Any, common: argparse.ArgumentParser) -> None:
         "register what lands in a folder (an instrument's output) until Ctrl+C",
         [common],
     )
-    p.add_argument("dir", metavar="DIR", help="the folder to watch").complete = DIR_COMPLETION
+    _completes(p.add_argument("dir", metavar="DIR", help="the folder to watch"), DIR_COMPLETION)
     p.add_argument("--instrument", metavar="NAME", help="the instrument (default: folder + host)")
     p.add_argument("--key-prefix", metavar="P", help="keys are P/<path relative to DIR>")
     p.add_argument(

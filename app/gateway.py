@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import labshelf as ls
 from labshelf.config import all_configs, config_dir, data_dir
@@ -731,7 +731,14 @@ def plan_upload(
             "state": i.state,
             "error": i.error,
         }
-        for i in plan(list(paths), key_prefix or None, as_folder, keys=keys, skipped=skipped)
+        for i in plan(
+            list(paths),
+            key_prefix or None,
+            as_folder,
+            # plan() only reads the mapping; str keys are among the paths it accepts
+            keys=cast("Mapping[str | os.PathLike[Any], str] | None", keys),
+            skipped=skipped,
+        )
     ]
 
 
@@ -740,7 +747,7 @@ def count_rows_capped(
 ) -> tuple[int, bool]:
     """How many records match, and whether that is a lower bound (a search for a mistyped
     word looked for near misses among its best candidates only: "500+ — refine the search")."""
-    return _queryset(registry, lookups, search, order, trash).count_capped()  # type: ignore[no-any-return]
+    return _queryset(registry, lookups, search, order, trash).count_capped()
 
 
 # -- the import dialog's dry run -------------------------------------------------------------

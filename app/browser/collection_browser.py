@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from labshelf.app import gateway
+from labshelf.app.base.named import named
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.browser.table_model import RECORD_ROLE
 from labshelf.app.browser.thumbnail_grid import ThumbnailGrid
@@ -83,8 +84,8 @@ class CollectionBrowser(QWidget):
         self._runner = runner
         self._generation = 0
         self.versions: list[dict] = []
-        self.header = QLabel("Select a collection.", objectName="collectionHeader")
-        self.timeline = QListWidget(objectName="collectionVersions")
+        self.header = named(QLabel("Select a collection."), "collectionHeader")
+        self.timeline = named(QListWidget(), "collectionVersions")
         self.timeline.setFlow(QListView.Flow.LeftToRight)
         self.timeline.setMaximumHeight(48)
         self.timeline.currentItemChanged.connect(self._on_version_changed)
@@ -95,7 +96,7 @@ class CollectionBrowser(QWidget):
         self.grid.doubleClicked.connect(
             lambda i: self.member_activated.emit(i.data(RECORD_ROLE)["uid"])
         )
-        self.table = QTableView(objectName="collectionMembersTable")
+        self.table = named(QTableView(), "collectionMembersTable")
         self.table.setModel(self.member_rows)
         self._build()
 
@@ -122,15 +123,15 @@ class CollectionBrowser(QWidget):
 
     def _diff_page(self) -> QWidget:
         page = QWidget()
-        self.diff_from = QComboBox(objectName="diffFrom")
-        self.diff_to = QComboBox(objectName="diffTo")
-        compare = QPushButton("Compare", objectName="compareVersions")
+        self.diff_from = named(QComboBox(), "diffFrom")
+        self.diff_to = named(QComboBox(), "diffTo")
+        compare = named(QPushButton("Compare"), "compareVersions")
         compare.clicked.connect(self.compare)
         row = QHBoxLayout()
         for widget in (QLabel("From"), self.diff_from, QLabel("to"), self.diff_to, compare):
             row.addWidget(widget)
         row.addStretch(1)
-        self.diff = QTreeWidget(objectName="collectionDiff")
+        self.diff = named(QTreeWidget(), "collectionDiff")
         self.diff.setHeaderLabels(["Change", "Member"])
         column = QVBoxLayout(page)
         column.addLayout(row)

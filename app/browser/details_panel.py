@@ -15,6 +15,7 @@ from typing import Any
 
 from labshelf.app import gateway
 from labshelf.app.base.flow_layout import FlowLayout
+from labshelf.app.base.named import named
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.data import registries
 from labshelf.app.data.details import DetailsView, Line, details_view
@@ -55,8 +56,10 @@ class Section(QWidget):
     """A titled block of the panel; `collapsible` ones start folded (Technical)."""
 
     def __init__(self, title: str, name: str, collapsible: bool = False) -> None:
-        super().__init__(objectName=f"section_{name}")
-        self.header = QToolButton(text=title, objectName=f"sectionHeader_{name}")
+        super().__init__()
+        self.setObjectName(f"section_{name}")
+        self.header = named(QToolButton(), f"sectionHeader_{name}")
+        self.header.setText(title)
         self.header.setProperty("sectionHeader", True)
         self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.body = QWidget()
@@ -91,7 +94,8 @@ class FieldsForm(QWidget):
     link_activated = Signal(str, str)  # registry, uid
 
     def __init__(self, name: str) -> None:
-        super().__init__(objectName=name)
+        super().__init__()
+        self.setObjectName(name)
         self.form = QFormLayout(self)
         self.form.setContentsMargins(0, 0, 0, 0)
         self.form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
@@ -140,6 +144,8 @@ class DetailsPanel(QWidget):
     make_latest_requested = Signal(str, str)
     description_saved = Signal(str, str, str)
     record_requested = Signal(str, str)
+    # the scroll area shadows QWidget.scroll(), which nothing here calls
+    scroll: QScrollArea  # type: ignore[assignment]
 
     def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -150,21 +156,21 @@ class DetailsPanel(QWidget):
         self.view: DetailsView | None = None
         self._wanted: tuple[str, str] | None = None
         self._switching_tab = False  # the panel (not the user) is changing the tab
-        self.title = QLabel(NOTHING, objectName="detailsTitle", wordWrap=True)
+        self.title = named(QLabel(NOTHING, wordWrap=True), "detailsTitle")
         self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.title.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.subtitle = QLabel(objectName="detailsSubtitle", wordWrap=True)
+        self.subtitle = named(QLabel(wordWrap=True), "detailsSubtitle")
         self.subtitle.setProperty("muted", True)
         self.subtitle.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.preview = PreviewPane(runner)
         self.preview.setObjectName("previewPane")
         self.loaded.connect(self.preview.offer_versions)  # "Compare with" another version
         self.lineage = LineagePanel(runner)
-        self.describe_text = QPlainTextEdit(readOnly=True, objectName="describeText")
+        self.describe_text = named(QPlainTextEdit(readOnly=True), "describeText")
         self.describe_text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.describe_text.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.describe_text.setWordWrapMode(QTextOption.WrapMode.NoWrap)
-        self.actions_box = QWidget(objectName="recordActions")
+        self.actions_box = named(QWidget(), "recordActions")
         self.actions_row = FlowLayout(self.actions_box)
         self.sections: dict[str, Section] = {}
         self._build()
@@ -177,7 +183,7 @@ class DetailsPanel(QWidget):
         self.technical_form = FieldsForm("technicalFields")
         for form in (self.overview_form, self.provenance_form, self.technical_form):
             form.link_activated.connect(self.record_requested)
-        self.overview = QWidget(objectName="detailsOverview")
+        self.overview = named(QWidget(), "detailsOverview")
         self._column = QVBoxLayout(self.overview)
         self._column.addWidget(self.title)
         self._column.addWidget(self.subtitle)
@@ -189,16 +195,16 @@ class DetailsPanel(QWidget):
         self.add_section("provenance", "Provenance", self.provenance_form)
         self.add_section("technical", "Technical", self.technical_form, collapsible=True)
         self._column.addStretch(1)
-        self.scroll = QScrollArea(widgetResizable=True, objectName="detailsScroll")
+        self.scroll = named(QScrollArea(widgetResizable=True), "detailsScroll")
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.scroll.setWidget(self.overview)
-        self.tabs = QTabWidget(objectName="detailsTabs")
+        self.tabs = named(QTabWidget(), "detailsTabs")
         self.tabs.addTab(self.preview, "Preview")
         self.tabs.addTab(self.lineage, "Lineage")
         self.tabs.addTab(self.describe_text, "Describe")
         self._preferred_tab: QWidget = self.preview
         self.tabs.currentChanged.connect(self._tab_chosen)
-        self.splitter = QSplitter(Qt.Orientation.Vertical, objectName="detailsSplitter")
+        self.splitter = named(QSplitter(Qt.Orientation.Vertical), "detailsSplitter")
         self.splitter.addWidget(self.scroll)
         self.splitter.addWidget(self.tabs)
         self.splitter.setChildrenCollapsible(False)
@@ -228,10 +234,11 @@ class DetailsPanel(QWidget):
         box = QWidget()
         row = QHBoxLayout(box)
         row.setContentsMargins(0, 0, 0, 0)
-        self.description = QPlainTextEdit(objectName="descriptionEdit")
+        self.description = named(QPlainTextEdit(), "descriptionEdit")
         self.description.setFixedHeight(60)
         self.description.setPlaceholderText("What is this? (saved for everyone)")
-        self.save_description = QPushButton("Save", enabled=False, objectName="saveDescription")
+        self.save_description = named(QPushButton("Save"), "saveDescription")
+        self.save_description.setEnabled(False)
         self.description.textChanged.connect(self._description_edited)
         self.save_description.clicked.connect(self._save_description)
         row.addWidget(self.description, 1)
@@ -242,11 +249,10 @@ class DetailsPanel(QWidget):
         box = QWidget()
         column = QVBoxLayout(box)
         column.setContentsMargins(0, 0, 0, 0)
-        self.version_list = QListWidget(objectName="versionList")
+        self.version_list = named(QListWidget(), "versionList")
         self.version_list.itemClicked.connect(self._on_version_clicked)
-        self.make_latest = QPushButton(
-            "Make this the latest…", enabled=False, objectName="makeLatest"
-        )
+        self.make_latest = named(QPushButton("Make this the latest…"), "makeLatest")
+        self.make_latest.setEnabled(False)
         self.make_latest.setToolTip(
             "Publish the chosen version's content again as the family's new latest version"
         )
@@ -257,7 +263,7 @@ class DetailsPanel(QWidget):
         return box
 
     def _collection_list(self) -> QWidget:
-        self.collection_list = QListWidget(objectName="inCollections")
+        self.collection_list = named(QListWidget(), "inCollections")
         self.collection_list.itemActivated.connect(self._open_collection)
         self.collection_list.itemClicked.connect(self._open_collection)
         return self.collection_list
@@ -266,7 +272,7 @@ class DetailsPanel(QWidget):
         """The record actions shown as buttons above the fields; a button shows only while
         its action applies (is enabled)."""
         for action in actions:
-            button = QToolButton(objectName=f"button_{action.objectName() or action.text()}")
+            button = named(QToolButton(), f"button_{action.objectName() or action.text()}")
             button.setDefaultAction(action)
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
             button.setVisible(action.isEnabled())
@@ -357,7 +363,9 @@ class DetailsPanel(QWidget):
 
     def _tab_chosen(self, index: int) -> None:
         if not self._switching_tab and index >= 0:
-            self._preferred_tab = self.tabs.widget(index)
+            tab = self.tabs.widget(index)
+            assert tab is not None  # currentChanged gives a valid index when >= 0
+            self._preferred_tab = tab
 
     def reload(self) -> None:
         """Read the record shown again (after an edit, here or elsewhere)."""

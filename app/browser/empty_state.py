@@ -14,7 +14,8 @@ class EmptyStateOverlay(QLabel):
     """A centred note over a view's viewport; hidden while the view has rows."""
 
     def __init__(self, view: QAbstractScrollArea, name: str = "emptyState") -> None:
-        super().__init__(view.viewport(), objectName=name)
+        super().__init__(view.viewport())
+        self.setObjectName(name)
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setWordWrap(True)
         self.setTextFormat(Qt.TextFormat.RichText)

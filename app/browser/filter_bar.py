@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from labshelf.app import gateway
+from labshelf.app.base.named import named
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.base.theme import set_icon
 from labshelf.app.data.filters import DATE_HINT, Choice, date_range, filter_value
@@ -46,7 +47,7 @@ class FilterDialog(QDialog):
         label = FILTER_LOOKUPS[kind][0]
         self.setWindowTitle(f"Filter by {label.lower()}")
         self.form = QFormLayout(self)
-        self.error = QLabel(objectName="filterError", wordWrap=True)
+        self.error = named(QLabel(wordWrap=True), "filterError")
         self.error.setProperty("error", True)
         self.error.hide()
         if kind == "date":
@@ -64,20 +65,23 @@ class FilterDialog(QDialog):
 
     def _date_fields(self) -> None:
         today = QDate.currentDate()
-        self.first = QDateEdit(today.addMonths(-1), objectName="dateFrom", calendarPopup=True)
-        self.last = QDateEdit(today, objectName="dateTo", calendarPopup=True)
+        self.first = named(QDateEdit(today.addMonths(-1)), "dateFrom")
+        self.last = named(QDateEdit(today), "dateTo")
         for edit in (self.first, self.last):
+            edit.setCalendarPopup(True)
             edit.setDisplayFormat("yyyy-MM-dd")
-        self.typed = QLineEdit(objectName="dateText")
+        self.typed = named(QLineEdit(), "dateText")
         self.typed.setPlaceholderText(DATE_HINT)
         self.form.addRow("From:", self.first)
         self.form.addRow("To:", self.last)
         self.form.addRow("Or type:", self.typed)
 
     def _choice_field(self, label: str, registry: str, runner: TaskRunner | None) -> None:
-        self.combo = QComboBox(objectName="filterValue", editable=True)
+        self.combo = named(QComboBox(editable=True), "filterValue")
         self.combo.setInsertPolicy(QComboBox.InsertPolicy.NoInsert)
-        self.combo.lineEdit().setPlaceholderText("pick from the list or type")
+        line_edit = self.combo.lineEdit()
+        assert line_edit is not None  # an editable combo box has one
+        line_edit.setPlaceholderText("pick from the list or type")
         self.form.addRow(f"{label}:", self.combo)
         if runner is not None and self.kind in ("suffix", "created_by", "transform", "storage"):
             kind = self.kind
@@ -143,7 +147,8 @@ class FilterBar(QWidget):
         self._chip_widgets: dict[str, QToolButton] = {}
         self._layout = QHBoxLayout(self)
         self._layout.setContentsMargins(0, 0, 0, 0)
-        self.add_button = QToolButton(text="Filter", objectName="addFilter")
+        self.add_button = named(QToolButton(), "addFilter")
+        self.add_button.setText("Filter")
         set_icon(self.add_button, "filter")
         self.add_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.add_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -167,7 +172,11 @@ class FilterBar(QWidget):
         menu = self.add_button.menu()
         menu.clear()
         for kind in kinds:
-            menu.addAction(FILTER_LOOKUPS[kind][0] + "…", lambda k=kind: self.ask(k))
+
+            def ask_kind(k: str = kind) -> None:
+                self.ask(k)
+
+            menu.addAction(FILTER_LOOKUPS[kind][0] + "…", ask_kind)
         for kind in list(self._filters):
             self._remove(kind, notify=False)
         for kind, (lookup, value, text) in state.items():
@@ -197,7 +206,8 @@ class FilterBar(QWidget):
         self.changed.emit(self.lookups)
 
     def _add_chip(self, kind: str, lookup: str, value: Any, text: str) -> None:
-        chip = QToolButton(text=f"{FILTER_LOOKUPS[kind][0]}: {text}  ✕", objectName=f"chip_{kind}")
+        chip = named(QToolButton(), f"chip_{kind}")
+        chip.setText(f"{FILTER_LOOKUPS[kind][0]}: {text}  ✕")
         chip.setProperty("chip", True)
         chip.setToolTip("Remove this filter")
         chip.clicked.connect(lambda: self._remove(kind))

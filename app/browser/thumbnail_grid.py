@@ -53,9 +53,9 @@ class ThumbnailDelegate(QStyledItemDelegate):
         option: QStyleOptionViewItem,
         index: QModelIndex | QPersistentModelIndex,
     ) -> None:
-        rect: QRect = option.rect  # type: ignore[attr-defined]
-        if option.state & QStyle.StateFlag.State_Selected:  # type: ignore[attr-defined]
-            painter.fillRect(rect, option.palette.highlight())  # type: ignore[attr-defined]
+        rect: QRect = option.rect
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(rect, option.palette.highlight())
         record = index.data(RECORD_ROLE) or {}
         side = self._cache.size
         image_rect = QRect(rect.x() + (rect.width() - side) // 2, rect.y() + 4, side, side)
@@ -71,7 +71,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         name = str(record.get("key") or record.get("name") or record.get("uid") or "…")
         elided = option.fontMetrics.elidedText(
             name.rsplit("/", 1)[-1], Qt.TextElideMode.ElideMiddle, text_rect.width()
-        )  # type: ignore[attr-defined]
+        )
         painter.drawText(
             text_rect, Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop, elided
         )
@@ -107,10 +107,11 @@ class ThumbnailGrid(QListView):
     def startDrag(self, supportedActions: Qt.DropAction) -> None:  # noqa: N802, N803
         self.drag_requested.emit()
 
-    def setModel(self, model: QAbstractItemModel) -> None:  # noqa: N802
+    def setModel(self, model: QAbstractItemModel | None) -> None:  # noqa: N802
         super().setModel(model)
-        model.dataChanged.connect(self._schedule_scan)
-        model.modelReset.connect(self._schedule_scan)
+        if model is not None:
+            model.dataChanged.connect(self._schedule_scan)
+            model.modelReset.connect(self._schedule_scan)
         self._schedule_scan()
 
     def _schedule_scan(self, *_args: object) -> None:
@@ -150,7 +151,7 @@ class ThumbnailGrid(QListView):
 
     def request_visible(self) -> None:
         """Ask the cache for the thumbnails of the visible items only."""
-        model = self.model()
+        model: QAbstractItemModel | None = self.model()  # None before setModel (stubs say never)
         if model is None:
             return
         requests = []

@@ -4,6 +4,7 @@ are the window's actions (with feedback and undo), the page only shows and selec
 
 from __future__ import annotations
 
+from labshelf.app.base.named import named
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.base.theme import set_icon
 from labshelf.app.browser.empty_state import EmptyStateOverlay
@@ -47,7 +48,7 @@ class TrashPage(QWidget):
         self.search = ""
         self._columns_for = ""  # the registry whose columns the view has
         self.model = RegistryTableModel(source, runner, self)
-        self.view = QTableView(objectName="trashView")
+        self.view = named(QTableView(), "trashView")
         self.view.setModel(self.model)
         self.view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.view.setTextElideMode(Qt.TextElideMode.ElideRight)
@@ -56,15 +57,15 @@ class TrashPage(QWidget):
         self.view.horizontalHeader().setStretchLastSection(True)
         self.keeper = SelectionKeeper(self.view, self.model)
         self.empty = EmptyStateOverlay(self.view, "trashEmptyState")
-        self.registry = QComboBox(objectName="trashRegistry")  # filled on the first reload
+        self.registry = named(QComboBox(), "trashRegistry")  # filled on the first reload
         self.registry.currentIndexChanged.connect(lambda _i: self.reload())
-        self.restore_button = QPushButton("Restore", objectName="restoreButton")
+        self.restore_button = named(QPushButton("Restore"), "restoreButton")
         set_icon(self.restore_button, "restore")
         self.restore_button.clicked.connect(self.restore_clicked)
-        self.delete_button = QPushButton("Delete permanently…", objectName="purgeButton")
+        self.delete_button = named(QPushButton("Delete permanently…"), "purgeButton")
         set_icon(self.delete_button, "trash")
         self.delete_button.clicked.connect(self.delete_clicked)
-        self.status = QLabel(objectName="trashStatus")
+        self.status = named(QLabel(), "trashStatus")
         self.status.setProperty("muted", True)
         bar = QHBoxLayout()
         for widget in (QLabel("Trash of"), self.registry, self.restore_button, self.delete_button):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labshelf.app.base.named import named
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
@@ -33,11 +34,11 @@ def folder_row(edit: QLineEdit, parent: QWidget) -> QWidget:
 def instance_fields(form: QFormLayout, parent: QWidget) -> tuple[QLineEdit, QLineEdit, QLineEdit]:
     """The storage (with a folder picker), database and name fields of a new instance, added
     to `form` (the New instance dialog and the welcome view share them)."""
-    storage = QLineEdit(objectName="newStorage")
+    storage = named(QLineEdit(), "newStorage")
     storage.setPlaceholderText("a folder, or s3://bucket[/prefix] or gs://bucket[/prefix]")
-    db = QLineEdit(objectName="newDb")
+    db = named(QLineEdit(), "newDb")
     db.setPlaceholderText("optional: postgresql+psycopg://user@host/db (default SQLite)")
-    name = QLineEdit(objectName="newName")
+    name = named(QLineEdit(), "newName")
     name.setPlaceholderText("optional: defaults to the folder or bucket name")
     form.addRow("Storage:", folder_row(storage, parent))
     form.addRow("Database:", db)
@@ -66,7 +67,7 @@ class OpenInstanceDialog(_FormDialog):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__("Open instance", parent)
-        self.target = QLineEdit(objectName="instanceTarget")
+        self.target = named(QLineEdit(), "instanceTarget")
         self.target.setPlaceholderText(
             "instance name, storage folder, s3://… / gs://… or database URL"
         )

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from labshelf.app import gateway
+from labshelf.app.base.named import named
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.data.formatting import mask_secrets
 from labshelf.app.instances.connection_check import (
@@ -48,14 +49,15 @@ ERROR_STYLE = "color: #c0392b;"
 
 
 def _button(text: str, name: str, hint: str) -> QPushButton:
-    button = QPushButton(f"{text}\n{hint}", objectName=name)
+    button = named(QPushButton(f"{text}\n{hint}"), name)
     button.setMinimumHeight(64)
     return button
 
 
 def _note(name: str) -> QLabel:
     """The line under a field that says what its check found."""
-    label = QLabel(objectName=name, wordWrap=True, visible=False)
+    label = named(QLabel(wordWrap=True), name)
+    label.setVisible(False)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     return label
 
@@ -71,9 +73,10 @@ class WelcomeView(QWidget):
         self.setObjectName("welcomeView")
         self.runner = TaskRunner(parent=self)
         self.pages = QStackedWidget()
-        self.status = QLabel(objectName="welcomeStatus", wordWrap=True)
+        self.status = named(QLabel(wordWrap=True), "welcomeStatus")
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.progress = QProgressBar(objectName="welcomeProgress", maximum=0, visible=False)
+        self.progress = named(QProgressBar(maximum=0), "welcomeProgress")
+        self.progress.setVisible(False)
         self.notes = {
             STORAGE: _note("storageNote"),
             DATABASE: _note("dbNote"),
@@ -124,8 +127,8 @@ class WelcomeView(QWidget):
         self.storage, self.db, self.name = instance_fields(form, self)
         for row, field in ((1, STORAGE), (3, DATABASE), (5, NAME)):  # under each field
             form.insertRow(row, "", self.notes[field])
-        self.test_button = QPushButton("Test connection", objectName="testConnectionButton")
-        self.create_ok = QPushButton("Create", objectName="createConfirmButton")
+        self.test_button = named(QPushButton("Test connection"), "testConnectionButton")
+        self.create_ok = named(QPushButton("Create"), "createConfirmButton")
         self.test_button.clicked.connect(self.test_connection)
         self.create_ok.clicked.connect(self.create_instance)
         form.addRow(self._row(self.test_button, self.create_ok))
@@ -135,16 +138,16 @@ class WelcomeView(QWidget):
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addWidget(QLabel("Instances configured on this machine:"))
-        self.instances = QListWidget(objectName="instanceList")
+        self.instances = named(QListWidget(), "instanceList")
         self.instances.itemDoubleClicked.connect(
             lambda item: self.open_instance(item.data(Qt.ItemDataRole.UserRole))
         )
         layout.addWidget(self.instances, 1)
-        self.target = QLineEdit(objectName="instanceTarget")
+        self.target = named(QLineEdit(), "instanceTarget")
         self.target.setPlaceholderText("or: a storage folder, s3://… / gs://… or a database URL")
         layout.addWidget(folder_row(self.target, self))
         layout.addWidget(self.notes[TARGET])
-        self.open_ok = QPushButton("Open", objectName="openConfirmButton")
+        self.open_ok = named(QPushButton("Open"), "openConfirmButton")
         self.open_ok.clicked.connect(self._open_chosen)
         layout.addWidget(self._row(self.open_ok))
         return page

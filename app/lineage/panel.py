@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from labshelf.app import gateway
+from labshelf.app.base.named import named
 from labshelf.app.base.tasks import TaskContext, TaskRunner
 from labshelf.app.lineage.layout import DEFAULT_DEPTH, LineageLayout, layout
 from labshelf.app.lineage.view import LineageView
@@ -25,6 +26,8 @@ class LineagePanel(QWidget):
     """Lineage of one record; a click on a node emits `node_activated(registry, uid)`."""
 
     laid_out = Signal()
+    # the depth spin box shadows QPaintDevice.depth(), which nothing here calls
+    depth: QSpinBox  # type: ignore[assignment]
 
     def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -41,9 +44,9 @@ class LineagePanel(QWidget):
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         fit = QPushButton("Fit (Ctrl+0)")
         fit.clicked.connect(self.view.fit)
-        export = QPushButton("Export…", objectName="exportLineage")
+        export = named(QPushButton("Export…"), "exportLineage")
         export.clicked.connect(self._export_dialog)
-        self.depth = QSpinBox(objectName="lineageDepth", minimum=1, maximum=50, value=DEFAULT_DEPTH)
+        self.depth = named(QSpinBox(minimum=1, maximum=50, value=DEFAULT_DEPTH), "lineageDepth")
         self.depth.setPrefix("upstream hops: ")
         self.depth.valueChanged.connect(lambda _v: self._relayout())
         bar = QHBoxLayout()

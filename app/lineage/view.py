@@ -9,6 +9,8 @@ does not fit its box is elided in the middle rather than set in a tiny font.
 
 from __future__ import annotations
 
+from typing import Any
+
 from labshelf.app.lineage.layout import LayoutEdge, LayoutNode, LineageLayout
 from PySide6.QtCore import QBuffer, QIODevice, QPoint, QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import (
@@ -163,7 +165,7 @@ class _ExpandBadge(QGraphicsEllipseItem):
         plus.setBrush(QBrush(QColor("white")))
         self._plus = plus
 
-    def setRect(self, *args: float) -> None:  # noqa: N802
+    def setRect(self, *args: Any) -> None:  # noqa: N802 - a QRectF or x, y, w, h, as Qt takes
         super().setRect(*args)
         box = self._plus.boundingRect()
         self._plus.setPos(self.rect().center() - QPointF(box.width() / 2, box.height() / 2))
@@ -292,5 +294,6 @@ class LineageView(QGraphicsView):
             painter.setRenderHint(QPainter.RenderHint.Antialiasing)
             self.scene().render(painter, QRectF(image.rect()), rect)
             painter.end()
-            image.save(buffer, "PNG")
+            # the stubs say bytes, but PySide6 takes the format as str only (bytes raise ValueError)
+            image.save(buffer, "PNG")  # type: ignore[call-overload]
         return bytes(buffer.data().data())

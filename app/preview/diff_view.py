@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from labshelf.app import gateway
+from labshelf.app.base.named import named
 from labshelf.app.base.tasks import TaskContext, TaskRunner
 from labshelf.app.preview.diff import ADDED, CHANGED, REMOVED, DiffData, load_diff
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
@@ -96,17 +97,17 @@ class VersionDiffDialog(QDialog):
         self.setWindowTitle(f"{key}: v{old['version']} → v{new['version']}")
         self.resize(900, 600)
         self.kind = "busy"
-        self.title = QLabel(
-            f"<b>{key}</b>: what changed from v{old['version']} to v{new['version']}",
-            objectName="diffTitle",
+        self.title = named(
+            QLabel(f"<b>{key}</b>: what changed from v{old['version']} to v{new['version']}"),
+            "diffTitle",
         )
-        self.note = QLabel("Fetching both versions…", objectName="diffNote", wordWrap=True)
+        self.note = named(QLabel("Fetching both versions…", wordWrap=True), "diffNote")
         self.note.setProperty("muted", True)
-        self.text_view = QPlainTextEdit(readOnly=True, objectName="diffText")
+        self.text_view = named(QPlainTextEdit(readOnly=True), "diffText")
         self.text_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.text_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.table_model = DiffTableModel(self)
-        self.table_view = QTableView(objectName="diffTable")
+        self.table_view = named(QTableView(), "diffTable")
         self.table_view.setModel(self.table_model)
         self.table_view.setWordWrap(False)
         self.message = QLabel(alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)

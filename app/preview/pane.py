@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from labshelf.app.base.named import named
 from labshelf.app.base.tasks import TaskContext, TaskRunner
 from labshelf.app.data.formatting import human_size, human_time
 from labshelf.app.preview.content import PreviewData, load_preview
@@ -169,7 +170,7 @@ class PreviewPane(QWidget):
             self._pages["folder"] = self.folder_view
         for page in self._pages.values():
             self._stack.addWidget(page)
-        self.note = QLabel(objectName="previewNote", wordWrap=True)
+        self.note = named(QLabel(wordWrap=True), "previewNote")
         self.note.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.compare_bar = self._compare_bar()
         self.diff_dialog: VersionDiffDialog | None = None
@@ -184,9 +185,9 @@ class PreviewPane(QWidget):
 
     # -- comparing versions -----------------------------------------------------------------
     def _compare_bar(self) -> QWidget:
-        bar = QWidget(objectName="compareBar", visible=False)
-        self.compare_with = QComboBox(objectName="compareWith")
-        self.compare_button = QPushButton("Show changes", objectName="compareButton")
+        bar = named(QWidget(visible=False), "compareBar")
+        self.compare_with = named(QComboBox(), "compareWith")
+        self.compare_button = named(QPushButton("Show changes"), "compareButton")
         self.compare_button.clicked.connect(self.compare)
         row = QHBoxLayout(bar)
         row.setContentsMargins(0, 0, 0, 0)

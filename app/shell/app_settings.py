@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import cast
 
 from labshelf.app import gateway, upload_worker
 from labshelf.app.base.theme import apply_theme
@@ -25,7 +26,7 @@ def open_settings() -> QSettings:
 
 def _int(settings: QSettings, key: str, default: int, low: int, high: int) -> int:
     try:
-        value = int(settings.value(key, default))
+        value = int(cast("str | int", settings.value(key, default)))  # ini text or the default
     except (TypeError, ValueError):
         return default
     return min(max(value, low), high)

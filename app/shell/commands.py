@@ -181,7 +181,11 @@ class Commands(QObject):
             none = menu.addAction("No other instance yet")
             none.setEnabled(False)
         for target, label in entries:
-            menu.addAction(label, lambda t=target: self.open_instance_named(t))
+
+            def open_target(t: str = target) -> None:
+                self.open_instance_named(t)
+
+            menu.addAction(label, open_target)
 
     def new_instance(self) -> None:
         dialog = NewInstanceDialog(self._parent)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
+from labshelf.app.base.named import named
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import Qt, qVersion
 from PySide6.QtWidgets import (
@@ -33,7 +34,7 @@ VIEW_KEYS = (
 
 
 def _dialog(parent: QWidget | None, title: str, name: str, body: QWidget) -> QDialog:
-    dialog = QDialog(parent, objectName=name)
+    dialog = named(QDialog(parent), name)
     dialog.setWindowTitle(title)
     column = QVBoxLayout(dialog)
     column.addWidget(body, 1)
@@ -47,7 +48,7 @@ def _dialog(parent: QWidget | None, title: str, name: str, body: QWidget) -> QDi
 def ShortcutsDialog(parent: QWidget | None, rows: list[tuple[str, str]]) -> QDialog:  # noqa: N802
     """A table of what each key does: the menu actions' shortcuts, then the views' keys."""
     every = [*rows, *VIEW_KEYS]
-    table = QTableWidget(len(every), 2, objectName="shortcutTable")
+    table = named(QTableWidget(len(every), 2), "shortcutTable")
     table.setHorizontalHeaderLabels(["Action", "Keys"])
     table.verticalHeader().hide()
     table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
@@ -68,7 +69,7 @@ def guide_text() -> str:
 
 def DocsDialog(parent: QWidget | None) -> QDialog:  # noqa: N802
     """The user guide in a window of its own."""
-    browser = QTextBrowser(objectName="docsBrowser", openExternalLinks=True)
+    browser = named(QTextBrowser(openExternalLinks=True), "docsBrowser")
     browser.setMarkdown(guide_text())
     dialog = _dialog(parent, "labshelf documentation", "docsDialog", browser)
     dialog.resize(640, 640)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labshelf.app import gateway
+from labshelf.app.base.named import named
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.base.theme import icon, set_icon, theme_signals
 from labshelf.app.browser.collection_browser import CollectionBrowser
@@ -154,7 +155,7 @@ class MainWindow(QMainWindow):
 
     # -- building ------------------------------------------------------------------------
     def _build_center(self) -> None:
-        self.registry_list = QListWidget(objectName="registryList")
+        self.registry_list = named(QListWidget(), "registryList")
         for name, look in LOOKS.items():
             item = QListWidgetItem(look.label)
             set_icon(item, look.icon)
@@ -169,7 +170,7 @@ class MainWindow(QMainWindow):
             for i in range(self.registry_list.count())
         )
         self.registry_list.setMinimumWidth(widest + 64)  # icon, padding: labels never cut
-        self.search_box = QLineEdit(objectName="searchBox", clearButtonEnabled=True)
+        self.search_box = named(QLineEdit(clearButtonEnabled=True), "searchBox")
         self.search_box.setPlaceholderText("Search (Ctrl+F)")
         self.search_box.setMinimumWidth(160)
         set_icon(
@@ -191,35 +192,36 @@ class MainWindow(QMainWindow):
         self.table_empty = EmptyStateOverlay(self.table)
         self.grid_empty = EmptyStateOverlay(self.grid, "gridEmptyState")
         self.trash_page = TrashPage(self.source, self.runner)
-        self.view_stack = QStackedWidget(objectName="viewStack")
+        self.view_stack = named(QStackedWidget(), "viewStack")
         for widget in (self.table, self.grid, self.trash_page):
             self.view_stack.addWidget(widget)
         self.collections = CollectionBrowser(self.runner, self.thumbs)
         self.collections.hide()
-        self.count_label = QLabel(objectName="rowCount")
+        self.count_label = named(QLabel(), "rowCount")
         self.count_label.setProperty("muted", True)
 
     def _build_splitter(self) -> None:
         top = QHBoxLayout()
         top.addWidget(self.search_box, 2)
         top.addWidget(self.filter_bar, 3)
-        self.view_toggle = QToolButton(objectName="viewToggle", checkable=True)
+        self.view_toggle = named(QToolButton(), "viewToggle")
+        self.view_toggle.setCheckable(True)
         set_icon(self.view_toggle, "grid")
         self.view_toggle.setToolTip("Thumbnails (Ctrl+G)")
         top.addWidget(self.view_toggle)
         top.addWidget(self.count_label)
-        self.center_split = QSplitter(Qt.Orientation.Vertical, objectName="centerSplitter")
+        self.center_split = named(QSplitter(Qt.Orientation.Vertical), "centerSplitter")
         self.center_split.addWidget(self.view_stack)
         self.center_split.addWidget(self.collections)
         self.center_split.setChildrenCollapsible(False)
         self.center_split.setSizes([420, 260])
-        center = QWidget(objectName="centerPane")
+        center = named(QWidget(), "centerPane")
         center.setMinimumWidth(CENTER_MIN_WIDTH)
         column = QVBoxLayout(center)
         column.setContentsMargins(4, 4, 4, 4)
         column.addLayout(top)
         column.addWidget(self.center_split, 1)
-        self.splitter = QSplitter(Qt.Orientation.Horizontal, objectName="mainSplitter")
+        self.splitter = named(QSplitter(Qt.Orientation.Horizontal), "mainSplitter")
         self.splitter.addWidget(self.registry_list)
         self.splitter.addWidget(center)
         self.splitter.addWidget(self.details)
@@ -230,11 +232,11 @@ class MainWindow(QMainWindow):
         self.resize(1360, 820)
 
     def _build_status_bar(self) -> None:
-        self.instance_label = QLabel("connecting…", objectName="instanceLabel")
-        self.busy_bar = QProgressBar(objectName="busyIndicator", maximum=0, textVisible=False)
+        self.instance_label = named(QLabel("connecting…"), "instanceLabel")
+        self.busy_bar = named(QProgressBar(maximum=0, textVisible=False), "busyIndicator")
         self.busy_bar.setFixedWidth(90)
         self.busy_bar.hide()
-        self.busy_label = QLabel(objectName="busyLabel")
+        self.busy_label = named(QLabel(), "busyLabel")
         status = self.statusBar()
         status.addPermanentWidget(self.busy_label)
         status.addPermanentWidget(self.busy_bar)
@@ -865,8 +867,8 @@ class MainWindow(QMainWindow):
             if value is not None:
                 splitter.restoreState(value)
         for pane in ("sidebar", "details"):
-            self.set_pane_visible(pane, settings.value(f"panes/{pane}", True, type=bool))
-        self.view_toggle.setChecked(settings.value("grid", False, type=bool))
+            self.set_pane_visible(pane, bool(settings.value(f"panes/{pane}", True, type=bool)))
+        self.view_toggle.setChecked(bool(settings.value("grid", False, type=bool)))
         self.show_registry(str(settings.value("registry", "Artifact")))
 
     def save_settings(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from labshelf.app import gateway
+from labshelf.app.base.named import named
 from labshelf.app.base.tasks import TaskRunner
 from labshelf.app.instances.dialogs import folder_row
 from labshelf.app.shell import app_settings
@@ -36,30 +37,28 @@ class SettingsDialog(QDialog):
         self.runner = TaskRunner(max_threads=1, parent=self)
         self.values = AppSettings.load()
         form = QFormLayout(self)
-        self.user = QLineEdit(self.values.user, objectName="userHandle")
+        self.user = named(QLineEdit(self.values.user), "userHandle")
         self.user.setPlaceholderText("default: your login name")
-        self.cache_dir = QLineEdit(objectName="cacheDir", enabled=False)
-        self.cache_cap = QDoubleSpinBox(
-            objectName="cacheCap",
-            enabled=False,
-            decimals=1,
-            maximum=100_000.0,
-            suffix=" GB",
-            specialValueText="no limit",
+        self.cache_dir = named(QLineEdit(), "cacheDir")
+        self.cache_dir.setEnabled(False)
+        self.cache_cap = named(
+            QDoubleSpinBox(decimals=1, maximum=100_000.0, suffix=" GB"), "cacheCap"
         )
-        self.workers = QSpinBox(
-            objectName="uploadWorkers", minimum=1, maximum=32, value=self.values.upload_workers
+        self.cache_cap.setEnabled(False)
+        self.cache_cap.setSpecialValueText("no limit")
+        self.workers = named(
+            QSpinBox(minimum=1, maximum=32, value=self.values.upload_workers), "uploadWorkers"
         )
         self.workers.setToolTip("Parallel transfers for local storage (twice as many for S3/GCS)")
-        self.thumb = QComboBox(objectName="thumbnailSize")
+        self.thumb = named(QComboBox(), "thumbnailSize")
         for size in THUMB_SIZES:
             self.thumb.addItem(f"{size} px", size)
         self.thumb.setCurrentIndex(max(0, self.thumb.findData(self.values.thumbnail_size)))
-        self.theme = QComboBox(objectName="themeChoice")
+        self.theme = named(QComboBox(), "themeChoice")
         for theme in THEMES:
             self.theme.addItem(theme.capitalize(), theme)
         self.theme.setCurrentIndex(self.theme.findData(self.values.theme))
-        self.status = QLabel(objectName="settingsStatus", wordWrap=True)
+        self.status = named(QLabel(wordWrap=True), "settingsStatus")
         form.addRow("User handle:", self.user)
         form.addRow("Cache folder:", folder_row(self.cache_dir, self))
         form.addRow("Cache size cap:", self.cache_cap)

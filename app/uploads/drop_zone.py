@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labshelf.app.base.named import named
 from PySide6.QtCore import QMimeData, Qt, QUrl
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
@@ -25,13 +26,15 @@ class DropZone(QFrame):
         super().__init__(parent)
         self.setObjectName("dropZone")
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.label = QLabel("Drop files or folders to import them", objectName="dropZoneLabel")
+        self.label = named(QLabel("Drop files or folders to import them"), "dropZoneLabel")
         layout = QVBoxLayout(self)
         layout.addWidget(self.label, 0, Qt.AlignmentFlag.AlignCenter)
         self.hide()
 
     def cover(self) -> None:
         """Show over the whole parent."""
-        self.setGeometry(self.parentWidget().rect().adjusted(8, 8, -8, -8))
+        parent = self.parentWidget()
+        assert parent is not None  # made with a parent, never reparented
+        self.setGeometry(parent.rect().adjusted(8, 8, -8, -8))
         self.raise_()
         self.show()

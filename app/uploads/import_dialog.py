@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from labshelf.app import gateway
+from labshelf.app.base.named import named
 from labshelf.app.base.tasks import Task, TaskContext, TaskRunner
 from labshelf.app.data.formatting import human_size
 from labshelf.app.data.transfers import KEYS
@@ -61,7 +62,7 @@ class ChoiceDelegate(QStyledItemDelegate):
     ) -> QWidget:
         model = index.model()
         assert isinstance(model, DryRunModel)
-        box = QComboBox(parent, objectName="familyChoice")
+        box = named(QComboBox(parent), "familyChoice")
         for label, key in choices(model.rows[index.row()]):
             box.addItem(label, key)
         return box
@@ -114,14 +115,13 @@ class ImportDialog(QDialog):
         names = ", ".join(Path(p).name for p in self.paths[:3]) + (
             " …" if len(self.paths) > 3 else ""
         )
-        self.key_prefix = QLineEdit(objectName="keyPrefix")
+        self.key_prefix = named(QLineEdit(), "keyPrefix")
         self.key_prefix.setPlaceholderText("optional, e.g. projects/imaging")
-        self.description = QLineEdit(objectName="importDescription")
-        self.as_folder = QRadioButton(
-            "One artifact per folder", objectName="asFolder", checked=True
-        )
-        self.per_file = QRadioButton(
-            "One artifact per file (keys keep the relative paths)", objectName="perFile"
+        self.description = named(QLineEdit(), "importDescription")
+        self.as_folder = named(QRadioButton("One artifact per folder"), "asFolder")
+        self.as_folder.setChecked(True)
+        self.per_file = named(
+            QRadioButton("One artifact per file (keys keep the relative paths)"), "perFile"
         )
         group = QButtonGroup(self)
         group.addButton(self.as_folder)
@@ -129,19 +129,20 @@ class ImportDialog(QDialog):
         has_folder = any(Path(p).is_dir() for p in self.paths)
         for button in (self.as_folder, self.per_file):
             button.setEnabled(has_folder)
-        self.storage = QComboBox(objectName="importStorage")
-        self.collection = QComboBox(objectName="importCollection")
+        self.storage = named(QComboBox(), "importStorage")
+        self.collection = named(QComboBox(), "importCollection")
         self.collection.addItem("No collection", NO_COLLECTION)
         self.collection.addItem("New collection named…", NEW_COLLECTION)
-        self.collection_name = QLineEdit(objectName="collectionName", enabled=False)
+        self.collection_name = named(QLineEdit(), "collectionName")
+        self.collection_name.setEnabled(False)
         self.collection.currentIndexChanged.connect(
             lambda _i: self.collection_name.setEnabled(
                 self.collection.currentData() == NEW_COLLECTION
             )
         )
-        self.keys = QLabel(objectName="keyExample")
+        self.keys = named(QLabel(), "keyExample")
         self.keys.setProperty("muted", True)
-        self.summary_label = QLabel("Counting…", objectName="dryRunSummary", wordWrap=True)
+        self.summary_label = named(QLabel("Counting…", wordWrap=True), "dryRunSummary")
         self.item_view = self._item_table()
         form = QFormLayout()
         form.addRow("Import:", QLabel(names))
@@ -160,11 +161,13 @@ class ImportDialog(QDialog):
         self.import_button.setText("Import")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        hint = QLabel(
-            "Double-click a key to change it, or “What happens” to pick the artifact an item "
-            "is a new version of.",
-            objectName="itemsHint",
-            wordWrap=True,
+        hint = named(
+            QLabel(
+                "Double-click a key to change it, or “What happens” to pick the artifact an item "
+                "is a new version of.",
+                wordWrap=True,
+            ),
+            "itemsHint",
         )
         hint.setProperty("muted", True)
         layout = QVBoxLayout(self)
@@ -178,7 +181,7 @@ class ImportDialog(QDialog):
         self._show_key_example()
 
     def _item_table(self) -> QTableView:
-        view = QTableView(objectName="importItems")
+        view = named(QTableView(), "importItems")
         view.setModel(self.items)
         view.setItemDelegateForColumn(STATUS, ChoiceDelegate(view))
         view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)

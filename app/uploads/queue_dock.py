@@ -4,6 +4,7 @@ the work. Rows are tall enough to read, running drops show a progress bar."""
 
 from __future__ import annotations
 
+from labshelf.app.base.named import named
 from labshelf.app.data.transfers import Drop, DropState, ItemState
 from labshelf.app.uploads.manager import UploadManager
 from labshelf.app.uploads.queue_model import (
@@ -74,7 +75,7 @@ class UploadQueueDock(QDockWidget):
         self.setObjectName("uploadQueue")
         self.manager = manager
         self.model = UploadQueueModel(manager, self)
-        self.view = QTreeView(objectName="uploadTree")
+        self.view = named(QTreeView(), "uploadTree")
         self.view.setModel(self.model)
         self.view.setItemDelegate(QueueDelegate(self.view))
         self.view.setUniformRowHeights(True)
@@ -98,16 +99,17 @@ class UploadQueueDock(QDockWidget):
             ("Cancel all", manager.cancel_all, "cancelAll", "Stop every running import"),
             ("Details", self.show_details, "dropDetails", "What happened to each item"),
         ):
-            button = QPushButton(text, objectName=name, toolTip=tip)
+            button = named(QPushButton(text), name)
+            button.setToolTip(tip)
             button.clicked.connect(slot)
             buttons.addWidget(button)
             self.buttons[name] = button
         buttons.addStretch(1)
         body = QWidget()
-        column = QVBoxLayout(body)
-        column.setContentsMargins(4, 4, 4, 4)
-        column.addLayout(buttons)
-        column.addWidget(self.view, 1)
+        body_layout = QVBoxLayout(body)
+        body_layout.setContentsMargins(4, 4, 4, 4)
+        body_layout.addLayout(buttons)
+        body_layout.addWidget(self.view, 1)
         self.setWidget(body)
         manager.drop_added.connect(lambda _id: self.show())
         for signal in (

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from labshelf.app import gateway
+from labshelf.app.base.named import named
 from labshelf.app.watching.watches import (
     WatchRow,
     WatchSpec,
@@ -54,39 +55,39 @@ class WatchFolderDialog(QDialog):
         self._on_folder()
 
     def _build(self) -> None:
-        self.folder = QLineEdit(objectName="watchFolder")
+        self.folder = named(QLineEdit(), "watchFolder")
         self.folder.setPlaceholderText("the folder the instrument writes into")
-        choose = QPushButton("Choose…", objectName="watchChoose")
+        choose = named(QPushButton("Choose…"), "watchChoose")
         choose.clicked.connect(self.choose_folder)
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(choose)
-        self.key_prefix = QLineEdit(objectName="watchKeyPrefix")
+        self.key_prefix = named(QLineEdit(), "watchKeyPrefix")
         self.key_prefix.setPlaceholderText("optional, e.g. confocal2/2026")
-        self.instrument = QLineEdit(objectName="watchInstrument")
-        self.unit = QComboBox(objectName="watchUnit")
+        self.instrument = named(QLineEdit(), "watchInstrument")
+        self.unit = named(QComboBox(), "watchUnit")
         self.unit.addItem("Each file is one artifact", "file")
         self.unit.addItem("Each subfolder is one artifact (an acquisition)", "folder")
-        self.settle = QDoubleSpinBox(objectName="watchSettle", decimals=1, suffix=" s")
+        self.settle = named(QDoubleSpinBox(decimals=1, suffix=" s"), "watchSettle")
         self.settle.setRange(0.0, 3600.0)
         self.settle.setValue(10.0)
         self.settle.setToolTip(
             "A file is registered once its size and time stayed the same this long "
             "(and no program here still writes it)"
         )
-        self.marker = QLineEdit(objectName="watchMarker")
+        self.marker = named(QLineEdit(), "watchMarker")
         self.marker.setPlaceholderText(
             "optional, e.g. DONE: the folder is complete once it appears"
         )
-        self.include = QLineEdit(objectName="watchInclude")
+        self.include = named(QLineEdit(), "watchInclude")
         self.include.setPlaceholderText("all files; or e.g. *.tif, *.czi")
-        self.exclude = QLineEdit(objectName="watchExclude")
+        self.exclude = named(QLineEdit(), "watchExclude")
         self.exclude.setPlaceholderText("none; or e.g. *.tmp, ~*")
-        self.collection = QLineEdit(objectName="watchCollection")
+        self.collection = named(QLineEdit(), "watchCollection")
         self.collection.setPlaceholderText("optional: add every file to this collection")
-        self.auto_resume = QCheckBox(
-            "Resume this watch when labshelf starts (otherwise it comes back paused)",
-            objectName="watchAutoResume",
+        self.auto_resume = named(
+            QCheckBox("Resume this watch when labshelf starts (otherwise it comes back paused)"),
+            "watchAutoResume",
         )
         form = QFormLayout()
         form.addRow("Folder", folder_row)
@@ -99,14 +100,16 @@ class WatchFolderDialog(QDialog):
         form.addRow("Exclude", self.exclude)
         form.addRow("Collection", self.collection)
         form.addRow("", self.auto_resume)
-        self.error = QLabel(objectName="watchError", wordWrap=True)
+        self.error = named(QLabel(wordWrap=True), "watchError")
         self.error.setProperty("error", True)
         self.error.hide()
-        intro = QLabel(  # lines broken by hand: a wrapping label leaves the form too short
-            "labshelf registers each file the instrument writes here once it is complete:\n"
-            "unchanged for the settle time and no longer open for writing. Files that arrive\n"
-            "while labshelf is closed are registered when the watch runs again.",
-            objectName="watchIntro",
+        intro = named(
+            QLabel(  # lines broken by hand: a wrapping label leaves the form too short
+                "labshelf registers each file the instrument writes here once it is complete:\n"
+                "unchanged for the settle time and no longer open for writing. Files that arrive\n"
+                "while labshelf is closed are registered when the watch runs again."
+            ),
+            "watchIntro",
         )
         intro.setProperty("muted", True)
         self.buttons = QDialogButtonBox(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from labshelf.app.base.named import named
 from labshelf.app.watching.manager import WatchManager
 from labshelf.app.watching.watches import PAUSED, WatchRow
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
@@ -121,7 +122,7 @@ class WatchPanel(QDockWidget):
         self.setObjectName("watchPanel")
         self.manager = manager
         self.model = WatchTableModel(manager, self)
-        self.view = QTreeView(objectName="watchTable", rootIsDecorated=False)
+        self.view = named(QTreeView(rootIsDecorated=False), "watchTable")
         self.view.setModel(self.model)
         self.view.setUniformRowHeights(True)
         self.view.setAllColumnsShowFocus(True)
@@ -140,12 +141,12 @@ class WatchPanel(QDockWidget):
             ("Stop", lambda: self._on_selected(manager.stop), "watchStop"),
             ("Remove", lambda: self._on_selected(manager.remove), "watchRemove"),
         ):
-            button = QPushButton(text, objectName=name)
+            button = named(QPushButton(text), name)
             button.clicked.connect(slot)
             bar.addWidget(button)
             self.buttons[name] = button
         bar.addStretch(1)
-        self.message = QLabel(objectName="watchMessage", wordWrap=True)
+        self.message = named(QLabel(wordWrap=True), "watchMessage")
         self.message.setProperty("error", True)
         self.message.hide()
         body = QWidget()
