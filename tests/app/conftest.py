@@ -92,6 +92,31 @@ def instance(tmp_path: Path) -> Iterator[Any]:
 
 
 @pytest.fixture
+def never_ask_on_close(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A window closed by the test teardown while imports run stops them instead of asking
+    (a modal question would wait forever offscreen); tests that answer it patch it again."""
+    from labshelf.app.shell.main_window import MainWindow
+
+    monkeypatch.setattr(MainWindow, "ask_close_choice", lambda self: "cancel")
+
+
+@pytest.fixture
+def upload_window(qtbot: Any, instance: Any, never_ask_on_close: None) -> Iterator[Any]:
+    """The main window on ``instance``; its imports are cancelled and waited for at the end
+    (no "transfers running?" question)."""
+    from labshelf.app.shell.main_window import MainWindow
+
+    win = MainWindow()
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitUntil(lambda: "apptest" in win.instance_label.text(), timeout=10000)
+    yield win
+    win.uploads.cancel_all()
+    qtbot.waitUntil(lambda: not win.uploads.running(), timeout=30000)
+    win.close()
+
+
+@pytest.fixture
 def seeded(instance: Any, tmp_path: Path) -> dict[str, Any]:
     """Images, a CSV, a text file, two versions of one image and a collection in two versions."""
     ls = instance

@@ -18,22 +18,13 @@ from PySide6.QtWidgets import QComboBox, QStyleOptionViewItem
 
 
 @pytest.fixture(autouse=True)
-def _never_ask_on_close(monkeypatch) -> None:
-    """A window closed by the test teardown while imports run stops them instead of asking
-    (a modal question would wait forever offscreen); tests that answer it patch it again."""
-    monkeypatch.setattr(MainWindow, "ask_close_choice", lambda self: "cancel")
+def _never_ask_on_close(never_ask_on_close: None) -> None:
+    """Every test here: closing never asks (see conftest)."""
 
 
 @pytest.fixture
-def window(qtbot, instance) -> Any:
-    win = MainWindow()
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitUntil(lambda: "apptest" in win.instance_label.text(), timeout=10000)
-    yield win
-    win.uploads.cancel_all()
-    qtbot.waitUntil(lambda: not win.uploads.running(), timeout=30000)
-    win.close()
+def window(upload_window: Any) -> Any:
+    return upload_window
 
 
 def _write(path: Path, text: str) -> Path:
