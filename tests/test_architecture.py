@@ -114,3 +114,24 @@ def test_the_qt_ban_lists_every_core_module() -> None:
         if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").is_file()
     }
     assert modules - set(qt["source_modules"]) == set()
+
+
+def test_the_wheel_lists_every_package() -> None:
+    """pyproject.toml lists the packages one by one (the folders map to one namespace): a new
+    room or core subpackage missing there would be missing from the wheel and the bundle."""
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = set()
+    for folder, name in (
+        ("core", "labshelf"),
+        ("app", "labshelf.app"),
+        ("resources", "labshelf.resources"),
+    ):
+        base = ROOT / folder
+        for init in base.rglob("__init__.py"):
+            rel = init.parent.relative_to(base)
+            found.add(".".join((name, *rel.parts)) if rel.parts else name)
+    assert found - listed == set(), "add these to [tool.setuptools] packages"
