@@ -17,6 +17,7 @@ from labshelf.app import gateway
 from labshelf.app.base.flow_layout import FlowLayout
 from labshelf.app.base.named import named
 from labshelf.app.base.tasks import TaskRunner
+from labshelf.app.browser.annotations_box import AnnotationsBox
 from labshelf.app.data import registries
 from labshelf.app.data.details import DetailsView, Line, details_view
 from labshelf.app.data.formatting import format_value, version_text
@@ -42,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 NOTHING = "Nothing selected"
+ANNOTATED = ("Artifact", "Collection")  # registries that carry labels and feature values
 LIST_ROWS = 5  # the versions and collections lists show this many rows, then scroll
 
 
@@ -137,6 +139,8 @@ class DetailsPanel(QWidget):
         make_latest_requested(registry, uid): "Make this the latest" for that version.
         description_saved(registry, uid, before): the edited description is stored.
         record_requested(registry, uid): a collection, transform, run or user was clicked.
+        annotations_changed(what, undo): a label was added or removed here; `undo()` (a
+            gateway call, for a worker) reverses it.
     """
 
     loaded = Signal(dict)
@@ -144,6 +148,7 @@ class DetailsPanel(QWidget):
     make_latest_requested = Signal(str, str)
     description_saved = Signal(str, str, str)
     record_requested = Signal(str, str)
+    annotations_changed = Signal(str, object)
     # the scroll area shadows QWidget.scroll(), which nothing here calls
     scroll: QScrollArea  # type: ignore[assignment]
 
@@ -192,6 +197,10 @@ class DetailsPanel(QWidget):
         self.add_section("description", "Description", self._description_editor())
         self.add_section("versions", "Versions", self._version_box())
         self.add_section("collections", "In collections", self._collection_list())
+        self.annotations = AnnotationsBox(self._runner)
+        self.annotations.changed.connect(self.annotations_changed)
+        self.annotations.failed.connect(self.subtitle.setText)
+        self.add_section("labels", "Labels & features", self.annotations)
         self.add_section("provenance", "Provenance", self.provenance_form)
         self.add_section("technical", "Technical", self.technical_form, collapsible=True)
         self._column.addStretch(1)
@@ -313,6 +322,7 @@ class DetailsPanel(QWidget):
         self.describe_text.clear()
         self.preview.show_message("Select an artifact to preview it.")
         self.lineage.clear()
+        self.annotations.clear()
         self.scroll.verticalScrollBar().setValue(0)
 
     def show_record(self, registry: str, uid: str, title: str = "") -> None:
@@ -340,6 +350,10 @@ class DetailsPanel(QWidget):
         else:
             self.preview.show_message(f"{look.label} have no file content to preview.")
         self._choose_tab(look.content, look.lineage)
+        if registry in ANNOTATED:
+            self.annotations.show_record(registry, uid)
+        else:
+            self.annotations.clear()
         if look.lineage:
             self.lineage.show_record(registry, uid)
         else:
@@ -394,6 +408,7 @@ class DetailsPanel(QWidget):
         self._show_section("about", bool(view.overview))
         self._show_section("provenance", bool(view.provenance))
         self._show_section("technical", True)
+        self._show_section("labels", summary["registry"] in ANNOTATED and not view.in_trash)
         self._show_section("description", view.has_description)
         self._set_description(view.description, editable=view.has_description and not view.in_trash)
         self._fill_versions(summary.get("versions", []), summary["uid"], view)

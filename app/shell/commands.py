@@ -557,6 +557,12 @@ class Commands(QObject):
         self.w.show_status("Description saved (Ctrl+Z restores the previous one)")
         self.w.refresh()
 
+    def annotations_changed(self, what: str, undo: Callable[[], Any]) -> None:
+        """A label was added to or taken off a record in the details: undoable."""
+        self.w.undo_history.push(what, undo)
+        self.w.show_status(f"{what[:1].upper()}{what[1:]}: done (Ctrl+Z undoes it)")
+        self.w.refresh()
+
     # -- Help ------------------------------------------------------------------------------
     def show_shortcuts(self) -> None:
         help_dialogs.ShortcutsDialog(self._parent, self.w.shortcut_rows()).open()

@@ -304,6 +304,7 @@ class MainWindow(QMainWindow):
         self.details.record_requested.connect(self.select_record)
         self.details.make_latest_requested.connect(self.commands.make_latest)
         self.details.description_saved.connect(self.commands.description_saved)
+        self.details.annotations_changed.connect(self.commands.annotations_changed)
         self.details.preview.step_requested.connect(self.step_selection)
         self.details.lineage.node_activated.connect(self.select_record)
         self.details.lineage.view.node_menu_requested.connect(self.show_node_menu)

@@ -1,0 +1,96 @@
+"""The app's labels and features (issue 17): the details panel's "Labels & features" section
+(chips removable with undo, the feature table, "+ label" with autocomplete)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import labshelf as ls
+import pytest
+from labshelf.app import gateway
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QToolButton
+
+from tests.app.conftest import OFFSCREEN_NOISE
+
+
+def _chips(win: Any) -> list[str]:
+    box = win.details.annotations.chips_box
+    return sorted(
+        c.objectName().removeprefix("labelChip_")
+        for c in box.findChildren(QToolButton)
+        if c.objectName().startswith("labelChip_") and not c.isHidden()
+    )
+
+
+def _labels_of(uid: str) -> list[str]:
+    return sorted(x.name for x in ls.Artifact.get(uid).ulabels.all())
+
+
+# the completer's popup on the offscreen platform (not our warnings)
+POPUP_NOISE = (OFFSCREEN_NOISE, r"does not support raise\(\)", r"does not support grabbing the keyboard")
+
+
+@pytest.mark.qt_log_ignore(*POPUP_NOISE)
+def test_details_chips_features_autocomplete_and_undo(
+    qtbot: Any, gui: Any, seeded: dict[str, Any]
+) -> None:
+    images = seeded["images"]
+    target, other = images[1].uid, images[2].uid
+    ls.Feature("temperature", float, unit="°C").save()
+    gateway.add_labels("Artifact", [target], ["DAPI"])
+    gateway.add_labels("Artifact", [other], ["plate3"])
+    gateway.set_feature("Artifact", [target], "temperature", "37.5")
+    win = gui.window(rows=4)
+    gui.select_key(win, "study0/cells_1.jpg")
+    box = win.details.annotations
+    qtbot.waitUntil(lambda: _chips(win) == ["DAPI"], timeout=10000)
+    assert win.details.sections["labels"].isVisibleTo(win.details)
+    assert box.features.rowCount() == 1
+    cells = [box.features.item(0, c).text() for c in range(3)]
+    assert cells == ["temperature", "37.5 °C", "float"]
+
+    # "+ label": typing offers the labels that exist; Enter adds one
+    box.label_edit.setFocus()
+    qtbot.keyClicks(box.label_edit, "pla")
+    qtbot.waitUntil(lambda: box.suggestions == ["plate3"], timeout=10000)
+    box.label_edit.setText("plate3")
+    qtbot.keyClick(box.label_edit, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: _chips(win) == ["DAPI", "plate3"], timeout=10000)
+    assert _labels_of(target) == ["DAPI", "plate3"]
+    assert win.undo_history.next_text == "Undo add the label plate3"
+
+    # ✕ on a chip takes the label off; Ctrl+Z puts it back
+    chip = box.chips_box.findChild(QToolButton, "labelChip_DAPI")
+    qtbot.mouseClick(chip, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _chips(win) == ["plate3"], timeout=10000)
+    assert _labels_of(target) == ["plate3"]
+    assert win.undo_history.next_text == "Undo remove the label DAPI"
+    status = win.statusBar()
+    win.actions_["undo"].trigger()
+    qtbot.waitUntil(lambda: "Undone: remove the label DAPI" in status.currentMessage(), timeout=10000)
+    assert _labels_of(target) == ["DAPI", "plate3"]
+    win.actions_["undo"].trigger()  # the added plate3 goes again
+    qtbot.waitUntil(lambda: "Undone: add the label plate3" in status.currentMessage(), timeout=10000)
+    assert _labels_of(target) == ["DAPI"]
+    assert _labels_of(other) == ["plate3"]  # the other record keeps its label
+    win.table.clearSelection()  # an undo selects nothing; the user clicks the row again
+    gui.select_key(win, "study0/cells_1.jpg")
+    qtbot.waitUntil(lambda: _chips(win) == ["DAPI"], timeout=10000)
+
+
+def test_details_without_annotations_says_so(qtbot: Any, gui: Any, seeded: dict[str, Any]) -> None:
+    win = gui.window(rows=4)
+    gui.select_key(win, "study0/notes.txt")
+    box = win.details.annotations
+    qtbot.waitUntil(lambda: box.annotations == {"labels": [], "features": []}, timeout=10000)
+    assert not box.empty.isHidden() and box.features.isHidden()
+    # a label name that is refused (several labels of that name) says so in one sentence
+    ls.ULabel("Stain", is_type=True).save()
+    ls.ULabel("Strain", is_type=True).save()
+    gateway.add_labels("Artifact", [seeded["images"][0].uid], ["GFP"], type_name="Stain")
+    gateway.add_labels("Artifact", [seeded["images"][1].uid], ["GFP"], type_name="Strain")
+    with qtbot.waitSignal(box.failed, timeout=10000) as failed:
+        box.add_label("GFP")
+    assert "GFP" in failed.args[0]
+    assert _labels_of(seeded["text"].uid) == []
