@@ -45,6 +45,22 @@ from PySide6.QtWidgets import (
 MAX_OPEN = 20  # files opened at once with their applications
 
 
+def label_names(tree: list[dict[str, Any]]) -> list[str]:
+    """The names of the labels (not types) in a `gateway.label_tree`."""
+    out: list[str] = []
+    for node in tree:
+        if not node["is_type"]:
+            out.append(node["name"])
+        out += label_names(node.get("children") or [])
+    return out
+
+
+def feature_item(feature: dict[str, Any]) -> str:
+    """How a feature reads in a pick list: "temperature (float, °C)"."""
+    unit = f", {feature['unit']}" if feature.get("unit") else ""
+    return f"{feature['name']} ({feature['dtype']}{unit})"
+
+
 class CommandWindow(Protocol):
     """What a command may ask of the main window."""
 
@@ -556,6 +572,87 @@ class Commands(QObject):
         )
         self.w.show_status("Description saved (Ctrl+Z restores the previous one)")
         self.w.refresh()
+
+    def label_selected(self) -> None:
+        """Record → Label selected…: one label on every selected record (one transaction)."""
+        registry = self.w.record_registry
+        uids = self.subject("Label selected")
+        if uids:
+            self._run(
+                gateway.label_tree,
+                lambda tree: self._choose_label(registry, uids, tree),
+                "Listing labels",
+            )
+
+    def _choose_label(self, registry: str, uids: list[str], tree: list[dict[str, Any]]) -> None:
+        names = sorted(set(label_names(tree)), key=str.lower)
+        noun = self._noun(len(uids), registry)
+        name, ok = QInputDialog.getItem(
+            self._parent,
+            "Label selected",
+            f"Label for {noun} (a new name makes a new label):",
+            names,
+            0,
+            True,
+        )
+        name = name.strip()
+        if not ok or not name:
+            return
+
+        def done(links: list[tuple[str, str]]) -> None:
+            if links:
+                self.w.undo_history.push(
+                    f"label {noun} {name}", lambda: gateway.remove_label_links(registry, links)
+                )
+            self.w.after_write(
+                f"Labelled {count_of(len({r for r, _ in links}), 'record')} {name} "
+                f"({len(uids) - len({r for r, _ in links})} had it already; Ctrl+Z undoes it)"
+            )
+
+        self._run(lambda: gateway.add_labels(registry, uids, [name]), done, "Labelling")
+
+    def set_feature_selected(self) -> None:
+        """Record → Set feature…: one feature value on every selected record."""
+        registry = self.w.record_registry
+        uids = self.subject("Set feature")
+        if uids:
+            self._run(
+                lambda: gateway.feature_list(registry),
+                lambda features: self._choose_feature(registry, uids, features),
+                "Listing features",
+            )
+
+    def _choose_feature(
+        self, registry: str, uids: list[str], features: list[dict[str, Any]]
+    ) -> None:
+        if not features:
+            self.w.show_error(
+                "There is no feature yet; define one first (ls.Feature(name, dtype).save() or "
+                "labshelf annotate with a table)."
+            )
+            return
+        items = [feature_item(f) for f in features]
+        item, ok = QInputDialog.getItem(self._parent, "Set feature", "Feature:", items, 0, False)
+        if not ok:
+            return
+        feature = features[items.index(item)]
+        name = feature["name"]
+        noun = self._noun(len(uids), registry)
+        unit = f" in {feature['unit']}" if feature.get("unit") else ""
+        text, ok = QInputDialog.getText(
+            self._parent, "Set feature", f"{name}{unit} ({feature['dtype']}) for {noun}:"
+        )
+        if not ok or not text.strip():
+            return
+        value = text.strip()
+
+        def done(previous: dict[str, Any]) -> None:
+            self.w.undo_history.push(
+                f"set {name} of {noun}", lambda: gateway.restore_feature(registry, name, previous)
+            )
+            self.w.after_write(f"Set {name} = {value} on {noun} (Ctrl+Z restores theirs)")
+
+        self._run(lambda: gateway.set_feature(registry, uids, name, value), done, "Setting " + name)
 
     def annotations_changed(self, what: str, undo: Callable[[], Any]) -> None:
         """A label was added to or taken off a record in the details: undoable."""

@@ -89,6 +89,9 @@ def test_menus_are_built_from_the_table(qtbot: Any) -> None:
             "---",
             "New collection from selection…",
             "Add selection to collection…",
+            "---",
+            "Label selected…",
+            "Set feature…",
         ],
         "&Help": ["Keyboard shortcuts", "labshelf documentation", "---", "About labshelf"],
     }
@@ -138,6 +141,8 @@ def test_the_row_menu_holds_what_applies(qtbot: Any) -> None:
         "Make this version the latest…",
         "New collection from selection…",
         "Add selection to collection…",
+        "Label selected…",
+        "Set feature…",
         "Move to trash",
     ]
     actions.update(Page("Run", "Run", selected=1))

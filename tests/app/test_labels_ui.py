@@ -94,3 +94,61 @@ def test_details_without_annotations_says_so(qtbot: Any, gui: Any, seeded: dict[
         box.add_label("GFP")
     assert "GFP" in failed.args[0]
     assert _labels_of(seeded["text"].uid) == []
+
+
+def test_bulk_label_and_set_feature_are_one_undoable_step(
+    qtbot: Any, gui: Any, seeded: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QInputDialog
+
+    ls.Feature("temperature", float, unit="°C").save()
+    images = seeded["images"]
+    gateway.set_feature("Artifact", [images[0].uid], "temperature", "30")
+    win = gui.window(rows=4)
+    keys = ["study0/cells_1.jpg", "study0/cells_2.jpg", "study0/cells_3.jpg"]
+    uids = gui.select_keys(win, keys)
+    status = win.statusBar()
+    asked: list[str] = []
+
+    def pick(_parent: Any, _title: str, label: str, items: list[str], *_a: Any) -> Any:
+        asked.append(label)
+        return ("DAPI", True)
+
+    monkeypatch.setattr(QInputDialog, "getItem", pick)
+    assert win.actions_["label_selected"].isEnabled()
+    win.actions_["label_selected"].trigger()
+    qtbot.waitUntil(lambda: "Labelled 3 records DAPI" in status.currentMessage(), timeout=10000)
+    assert asked == ["Label for 3 artifacts (a new name makes a new label):"]
+    assert [_labels_of(u) for u in uids] == [["DAPI"]] * 3
+    assert _labels_of(images[0].uid) == []
+    assert win.undo_history.next_text == "Undo label 3 artifacts DAPI"
+
+    # Set feature…: the feature is picked from the list, the value typed (as text)
+    monkeypatch.setattr(QInputDialog, "getItem", lambda *a: ("temperature (float, °C)", True))
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a: ("37.5", True))
+    uids = gui.select_keys(win, keys)
+    win.actions_["set_feature"].trigger()
+    qtbot.waitUntil(lambda: "Set temperature = 37.5" in status.currentMessage(), timeout=10000)
+    values = gateway.feature_values("Artifact", [ls.Artifact.get(u).id for u in uids], ["temperature"])
+    assert sorted(v["temperature"] for v in values.values()) == ["37.5 °C"] * 3
+
+    # a value that does not fit the dtype is refused as a whole, in one sentence
+    monkeypatch.setattr(QInputDialog, "getText", lambda *a: ("warm", True))
+    uids = gui.select_keys(win, keys)
+    shown: list[str] = []
+    monkeypatch.setattr(win, "show_error", shown.append)
+    win.actions_["set_feature"].trigger()
+    qtbot.waitUntil(lambda: bool(shown), timeout=10000)
+    assert "temperature" in shown[0] and "warm" in shown[0]
+    assert win.undo_history.next_text == "Undo set temperature of 3 artifacts"
+
+    # Ctrl+Z: the values go (they had none), then the labels
+    win.actions_["undo"].trigger()
+    qtbot.waitUntil(lambda: "Undone: set temperature" in status.currentMessage(), timeout=10000)
+    after = gateway.feature_values("Artifact", [ls.Artifact.get(u).id for u in uids], ["temperature"])
+    assert all("temperature" not in v for v in after.values())
+    first = gateway.feature_values("Artifact", [images[0].id], ["temperature"])
+    assert first[images[0].id]["temperature"] == "30.0 °C"  # not selected: untouched
+    win.actions_["undo"].trigger()
+    qtbot.waitUntil(lambda: "Undone: label 3 artifacts" in status.currentMessage(), timeout=10000)
+    assert [_labels_of(u) for u in uids] == [[]] * 3
