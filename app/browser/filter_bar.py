@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+LABEL_KIND = "label"  # the label filter's kind (one label chip at a time: lookups are a dict)
 Filters = dict[str, tuple[str, Any, str]]  # kind -> (lookup, value, chip text)
 
 
@@ -180,7 +181,7 @@ class FilterBar(QWidget):
         for kind in list(self._filters):
             self._remove(kind, notify=False)
         for kind, (lookup, value, text) in state.items():
-            if kind in kinds:
+            if kind in kinds or kind == LABEL_KIND:
                 self._add_chip(kind, lookup, value, text)
 
     def ask(self, kind: str) -> FilterDialog:
@@ -205,9 +206,19 @@ class FilterBar(QWidget):
         self._add_chip(kind, FILTER_LOOKUPS[kind][1], value, text)
         self.changed.emit(self.lookups)
 
+    def add_label(self, lookup: str, value: Any, text: str) -> None:
+        """Add (or replace) the label chip (a lookup from `gateway.label_lookups`): records
+        with that label, or with any label of that type."""
+        kind = LABEL_KIND
+        if kind in self._filters:
+            self._remove(kind, notify=False)
+        self._add_chip(kind, lookup, value, text)
+        self.changed.emit(self.lookups)
+
     def _add_chip(self, kind: str, lookup: str, value: Any, text: str) -> None:
         chip = named(QToolButton(), f"chip_{kind}")
-        chip.setText(f"{FILTER_LOOKUPS[kind][0]}: {text}  ✕")
+        title = "Label" if kind == LABEL_KIND else FILTER_LOOKUPS[kind][0]
+        chip.setText(f"{title}: {text}  ✕")
         chip.setProperty("chip", True)
         chip.setToolTip("Remove this filter")
         chip.clicked.connect(lambda: self._remove(kind))

@@ -26,6 +26,7 @@ from labshelf.app.browser.details_panel import DetailsPanel
 from labshelf.app.browser.drag_out import OWN_FORMAT, DragOut
 from labshelf.app.browser.empty_state import EmptyStateOverlay
 from labshelf.app.browser.filter_bar import FilterBar, Filters
+from labshelf.app.browser.label_tree import LabelTree
 from labshelf.app.browser.registry_table import RegistryTable, apply_columns
 from labshelf.app.browser.selection import SelectionKeeper
 from labshelf.app.browser.table_model import RECORD_ROLE, UID_ROLE, RegistryTableModel
@@ -170,6 +171,12 @@ class MainWindow(QMainWindow):
             for i in range(self.registry_list.count())
         )
         self.registry_list.setMinimumWidth(widest + 64)  # icon, padding: labels never cut
+        self.label_tree = LabelTree(self.runner)
+        self.sidebar = named(QSplitter(Qt.Orientation.Vertical), "sidebar")
+        self.sidebar.addWidget(self.registry_list)
+        self.sidebar.addWidget(self.label_tree)
+        self.sidebar.setChildrenCollapsible(False)
+        self.sidebar.setSizes([260, 400])
         self.search_box = named(QLineEdit(clearButtonEnabled=True), "searchBox")
         self.search_box.setPlaceholderText("Search (Ctrl+F)")
         self.search_box.setMinimumWidth(160)
@@ -222,7 +229,7 @@ class MainWindow(QMainWindow):
         column.addLayout(top)
         column.addWidget(self.center_split, 1)
         self.splitter = named(QSplitter(Qt.Orientation.Horizontal), "mainSplitter")
-        self.splitter.addWidget(self.registry_list)
+        self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(center)
         self.splitter.addWidget(self.details)
         self.splitter.setChildrenCollapsible(False)
@@ -268,6 +275,7 @@ class MainWindow(QMainWindow):
         self._search_timer.timeout.connect(self._apply_search)
         self.search_box.textChanged.connect(lambda _t: self._search_timer.start())
         self.filter_bar.changed.connect(self._apply_filters)
+        self.label_tree.label_chosen.connect(self.filter_by_label)
         self.table.horizontalHeader().sortIndicatorChanged.connect(self.model.sort)
         self._select_timer = QTimer(self, singleShot=True, interval=SELECT_DEBOUNCE_MS)
         self._select_timer.timeout.connect(self._show_selection)
@@ -412,6 +420,21 @@ class MainWindow(QMainWindow):
         self._query_changed = True
         self.model.update_query(search=text, order=() if text else ("-created_at",))
 
+    def filter_by_label(self, uid: str, name: str, is_type: bool) -> None:
+        """Show only the artifacts with this label (or any label of this type), as a
+        removable chip in the filter bar; combined with the search and the other chips."""
+        if self.registry not in ("Artifact", "Collection"):
+            self.show_registry("Artifact")
+        text = f"{name} (any)" if is_type else name
+        self.runner.submit(
+            lambda ctx: gateway.label_lookups([uid]),
+            done=lambda lookups: [
+                self.filter_bar.add_label(k, v, text) for k, v in lookups.items()
+            ],
+            error=lambda msg, _d: self.show_error(f"Filtering by {name} failed: {msg}"),
+            name="label filter",
+        )
+
     def _apply_filters(self, lookups: tuple[tuple[str, Any], ...]) -> None:
         if self.registry != TRASH_PAGE:
             self.state().filters = self.filter_bar.state
@@ -467,7 +490,8 @@ class MainWindow(QMainWindow):
             self.view_toggle.setChecked(on)
 
     def refresh(self) -> None:
-        """Re-read what the page shows (F5, or after a write)."""
+        """Re-read what the page shows (F5, or after a write), and the sidebar's labels."""
+        self.label_tree.reload()
         if self.registry == TRASH_PAGE:
             self.trash_page.model.refresh()
         else:
@@ -648,7 +672,7 @@ class MainWindow(QMainWindow):
 
     def set_pane_visible(self, pane: str, on: bool) -> None:
         """Show or hide the sidebar or the details (View menu)."""
-        widget = self.registry_list if pane == "sidebar" else self.details
+        widget = self.sidebar if pane == "sidebar" else self.details
         widget.setVisible(on)
         action = self.actions_[pane]
         if action.isChecked() != on:
@@ -759,6 +783,7 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(AFTER_FIRST_ROWS_MS, self._start_background)
 
     def _start_background(self) -> None:
+        self.label_tree.reload()
         if not self.live.running and self.isVisible():
             self.live.start()
             self.recent.load()

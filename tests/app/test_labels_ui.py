@@ -152,3 +152,53 @@ def test_bulk_label_and_set_feature_are_one_undoable_step(
     win.actions_["undo"].trigger()
     qtbot.waitUntil(lambda: "Undone: label 3 artifacts" in status.currentMessage(), timeout=10000)
     assert [_labels_of(u) for u in uids] == [[]] * 3
+
+
+def test_sidebar_label_tree_filters_the_table(
+    qtbot: Any, gui: Any, seeded: dict[str, Any]
+) -> None:
+    images = seeded["images"]
+    ls.ULabel("Stain", is_type=True).save()
+    gateway.add_labels("Artifact", [i.uid for i in images[1:]], ["DAPI"], type_name="Stain")
+    # cells_0 shows as its newer version (the table lists the latest of each family)
+    gateway.add_labels("Artifact", [seeded["revised"].uid], ["GFP"], type_name="Stain")
+    gateway.add_labels("Artifact", [images[1].uid], ["plate3"])
+    win = gui.window(rows=4)
+    total = win.model.rowCount()
+    tree = win.label_tree
+    qtbot.waitUntil(lambda: tree.find("DAPI") is not None, timeout=10000)
+    assert [(i.text(0), i.text(1)) for i in tree.items()] == [
+        ("Stain", "4"),
+        ("DAPI", "3"),
+        ("GFP", "1"),
+        ("plate3", "1"),
+    ]
+    assert tree.find("Stain").isExpanded()
+
+    # a click on a label: only its artifacts, and a chip that says so
+    with qtbot.waitSignal(win.model.loaded, timeout=10000):
+        tree.tree.itemClicked.emit(tree.find("DAPI"), 0)
+    qtbot.waitUntil(lambda: win.model.rowCount() == 3, timeout=10000)
+    chip = win.filter_bar.findChild(QToolButton, "chip_label")
+    assert chip is not None and chip.text().startswith("Label: DAPI")
+    keys = sorted(win.model.record(r)["key"] for r in range(3))
+    assert keys == ["study0/cells_1.jpg", "study0/cells_2.jpg", "study0/cells_3.jpg"]
+
+    # with the search: both apply
+    win.search_box.setText("cells_1")
+    qtbot.waitUntil(lambda: win.model.rowCount() == 1, timeout=10000)
+    win.search_box.clear()
+    qtbot.waitUntil(lambda: win.model.rowCount() == 3, timeout=10000)
+
+    # a type: any of its labels; it replaces the label chip
+    tree.tree.itemClicked.emit(tree.find("Stain"), 0)
+    qtbot.waitUntil(lambda: win.model.rowCount() == 4, timeout=10000)
+    chip = win.filter_bar.findChild(QToolButton, "chip_label")
+    qtbot.waitUntil(lambda: chip.isVisible() and "Stain (any)" in chip.text(), timeout=5000)
+
+    # ✕ on the chip: every row again; a label added in the app shows in the tree's counts
+    qtbot.mouseClick(chip, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.model.rowCount() == total, timeout=10000)
+    gui.select_key(win, "study0/notes.txt")
+    win.details.annotations.add_label("plate3")
+    qtbot.waitUntil(lambda: tree.find("plate3").text(1) == "2", timeout=10000)
