@@ -5,7 +5,9 @@ too), and rows that can be dragged out."""
 
 from __future__ import annotations
 
-from labshelf.app.browser.table_model import RegistryTableModel
+from typing import Any
+
+from labshelf.app.browser.table_model import ANNOTATED, RegistryTableModel
 from labshelf.app.data.registries import RegistryView
 from PySide6.QtCore import QByteArray, QModelIndex, QPersistentModelIndex, QPoint, Qt, Signal
 from PySide6.QtWidgets import (
@@ -85,6 +87,10 @@ class RegistryTable(QTableView):
         super().__init__(parent)
         self.setObjectName("registryTable")
         self.setModel(model)
+        self._table_model = model
+        # the instance's features ({"name", "dtype", "unit", "count"}), offered as columns;
+        # the window reads them on a worker (`gateway.feature_list`)
+        self.features: list[dict[str, Any]] = []
         self.setSortingEnabled(False)  # sorting runs in SQL; the header only asks for it
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -118,13 +124,30 @@ class RegistryTable(QTableView):
         """Checkable columns: which ones the table shows (the last one shown stays)."""
         menu = QMenu(parent)
         menu.setObjectName("columnMenu")
-        model, header = self.model(), self.horizontalHeader()
+        model, header = self._table_model, self.horizontalHeader()
+        spec = model.spec
+        own = len(spec.columns) if spec is not None else header.count()
         shown = [c for c in range(header.count()) if not header.isSectionHidden(c)]
-        for column in range(header.count()):
+        for column in range(own):
             title = model.headerData(column, Qt.Orientation.Horizontal)
             action = menu.addAction(str(title))
             action.setCheckable(True)
             action.setChecked(not header.isSectionHidden(column))
             action.setEnabled(not (len(shown) == 1 and column in shown))
             action.toggled.connect(lambda on, c=column: header.setSectionHidden(c, not on))
+        if self.features and spec is not None and spec.name in ANNOTATED:
+            menu.addSection("Features")
+            chosen = model.feature_columns
+            for feature in self.features:
+                unit = f", {feature['unit']}" if feature.get("unit") else ""
+                name = feature["name"]
+                action = menu.addAction(f"{name} ({feature['dtype']}{unit})")
+                action.setObjectName(f"featureColumn_{name}")
+                action.setCheckable(True)
+                action.setChecked(name in chosen)
+                action.toggled.connect(lambda on, n=name: self._toggle_feature(n, on))
         return menu
+
+    def _toggle_feature(self, name: str, on: bool) -> None:
+        chosen = [n for n in self._table_model.feature_columns if n != name]
+        self._table_model.set_feature_columns(tuple(chosen + [name] if on else chosen))

@@ -22,6 +22,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import Any
 
+from labshelf.app import gateway
 from labshelf.app.base.tasks import TaskContext, TaskRunner
 from labshelf.app.data import registries
 from labshelf.app.data.registries import RegistryView
@@ -46,6 +47,20 @@ UID_ROLE = Qt.ItemDataRole.UserRole + 2
 RECORD_ROLE = Qt.ItemDataRole.UserRole + 3
 
 Index = QModelIndex | QPersistentModelIndex
+ANNOTATED = ("Artifact", "Collection")  # registries with feature values (feature columns)
+
+
+def with_features(registry: str, page: Page, names: tuple[str, ...]) -> Page:
+    """`page` with the feature columns `names` appended to its texts (read on the worker,
+    with `gateway.feature_values`; a missing value is empty)."""
+    if not names or registry not in ANNOTATED or not page.rows:
+        return page
+    values = gateway.feature_values(registry, [r["id"] for r in page.rows], list(names))
+    texts = [
+        [*texts, *(values.get(row["id"], {}).get(n, "") for n in names)]
+        for row, texts in zip(page.rows, page.texts, strict=True)
+    ]
+    return Page(page.rows, texts)
 
 
 class RegistryTableModel(QAbstractTableModel):
@@ -76,6 +91,7 @@ class RegistryTableModel(QAbstractTableModel):
         self._inflight: set[int] = set()
         self._stamp = 0
         self._generation = 0
+        self._features: tuple[str, ...] = ()  # feature columns shown after core's columns
         self._fingerprint: object = None
         self._checking = False  # a fingerprint is being read
         self._recheck = False  # ... and another change was heard meanwhile
@@ -105,6 +121,22 @@ class RegistryTableModel(QAbstractTableModel):
             self.endResetModel()
             if self._spec is not None:
                 self.columns_changed.emit()
+        self._reload()
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        return self._features
+
+    def set_feature_columns(self, names: tuple[str, ...]) -> None:
+        """Show these features as columns after the registry's own (their values are read
+        with each page, on the worker)."""
+        if names == self._features:
+            return
+        self.beginResetModel()
+        self._features = tuple(names)
+        self._drop_pages()
+        self.endResetModel()
+        self.columns_changed.emit()
         self._reload()
 
     def update_query(self, **changes: Any) -> None:
@@ -143,6 +175,7 @@ class RegistryTableModel(QAbstractTableModel):
     def _reload(self) -> None:
         self._generation += 1
         gen, query, source = self._generation, self._query, self._source
+        features = self._features
 
         def work(ctx: TaskContext) -> tuple[RegistryView, int, bool, Page, object]:
             # The fingerprint is read first: a write landing after it shows as a change at the
@@ -151,6 +184,7 @@ class RegistryTableModel(QAbstractTableModel):
             spec = registries.view(query.registry)  # loads core's spec the first time
             fingerprint = source.fingerprint(query)
             first = make_page(spec, source.fetch_page(query, 0, PAGE_SIZE))
+            first = with_features(query.registry, first, features)
             capped = getattr(source, "count_capped", None)  # a lower bound? ("500+")
             count, at_least = capped(query) if capped else (source.count(query), False)
             return spec, count, at_least, first, fingerprint
@@ -243,7 +277,7 @@ class RegistryTableModel(QAbstractTableModel):
     def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008, N802
         if parent.isValid() or self._spec is None:
             return 0
-        return len(self._spec.columns)
+        return len(self._spec.columns) + len(self._features)
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:  # noqa: N802
         if (
@@ -253,6 +287,13 @@ class RegistryTableModel(QAbstractTableModel):
             and section < len(self._spec.columns)
         ):
             return self._spec.columns[section].title
+        if (
+            orientation == Qt.Orientation.Horizontal
+            and role == Qt.ItemDataRole.DisplayRole
+            and self._spec is not None
+            and 0 <= section - len(self._spec.columns) < len(self._features)
+        ):
+            return self._features[section - len(self._spec.columns)]
         return None
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -343,10 +384,12 @@ class RegistryTableModel(QAbstractTableModel):
     def _fetch_page(self, page_no: int) -> None:
         self._inflight.add(page_no)
         gen, query, source = self._generation, self._query, self._source
+        features = self._features
 
         def work(ctx: TaskContext) -> Page:
             rows = source.fetch_page(query, page_no * PAGE_SIZE, PAGE_SIZE)
-            return make_page(registries.view(query.registry), rows)
+            page = make_page(registries.view(query.registry), rows)
+            return with_features(query.registry, page, features)
 
         self._runner.submit(
             work,

@@ -420,6 +420,17 @@ class MainWindow(QMainWindow):
         self._query_changed = True
         self.model.update_query(search=text, order=() if text else ("-created_at",))
 
+    def _read_features(self) -> None:
+        def keep(features: list[dict[str, Any]]) -> None:
+            self.table.features = features
+
+        self.runner.submit(
+            lambda ctx: gateway.feature_list("Artifact"),
+            done=keep,
+            error=lambda msg, _d: None,  # the column chooser offers no features then
+            name="feature list",
+        )
+
     def filter_by_label(self, uid: str, name: str, is_type: bool) -> None:
         """Show only the artifacts with this label (or any label of this type), as a
         removable chip in the filter bar; combined with the search and the other chips."""
@@ -490,8 +501,10 @@ class MainWindow(QMainWindow):
             self.view_toggle.setChecked(on)
 
     def refresh(self) -> None:
-        """Re-read what the page shows (F5, or after a write), and the sidebar's labels."""
+        """Re-read what the page shows (F5, or after a write), the sidebar's labels and
+        the features the column chooser offers."""
         self.label_tree.reload()
+        self._read_features()
         if self.registry == TRASH_PAGE:
             self.trash_page.model.refresh()
         else:
@@ -784,6 +797,7 @@ class MainWindow(QMainWindow):
 
     def _start_background(self) -> None:
         self.label_tree.reload()
+        self._read_features()
         if not self.live.running and self.isVisible():
             self.live.start()
             self.recent.load()

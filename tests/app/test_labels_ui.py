@@ -9,6 +9,7 @@ import labshelf as ls
 import pytest
 from labshelf.app import gateway
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QToolButton
 
 from tests.app.conftest import OFFSCREEN_NOISE
@@ -202,3 +203,36 @@ def test_sidebar_label_tree_filters_the_table(
     gui.select_key(win, "study0/notes.txt")
     win.details.annotations.add_label("plate3")
     qtbot.waitUntil(lambda: tree.find("plate3").text(1) == "2", timeout=10000)
+
+
+def test_feature_columns_from_the_column_chooser(
+    qtbot: Any, gui: Any, seeded: dict[str, Any]
+) -> None:
+    images = seeded["images"]
+    ls.Feature("temperature", float, unit="°C").save()
+    ls.Feature("stain", "cat").save()
+    gateway.set_feature("Artifact", [images[1].uid], "temperature", "37")
+    gateway.set_feature("Artifact", [images[1].uid, images[2].uid], "stain", "DAPI")
+    win = gui.window(rows=4)
+    qtbot.waitUntil(lambda: len(win.table.features) == 2, timeout=10000)
+    own = win.model.columnCount()
+    menu = win.table.column_menu(win)
+    action = menu.findChild(QAction, "featureColumn_temperature")
+    assert action is not None and action.text() == "temperature (float, °C)"
+    with qtbot.waitSignal(win.model.loaded, timeout=10000):
+        action.trigger()
+    assert win.model.columnCount() == own + 1
+    assert win.model.headerData(own, Qt.Orientation.Horizontal) == "temperature"
+    row = gui.row_of_key(win, "study0/cells_1.jpg")
+    assert win.model.index(row, own).data() == "37.0 °C"
+    assert win.model.index(gui.row_of_key(win, "study0/cells_2.jpg"), own).data() == ""
+    menu = win.table.column_menu(win)
+    with qtbot.waitSignal(win.model.loaded, timeout=10000):
+        menu.findChild(QAction, "featureColumn_stain").trigger()
+    assert win.model.index(row, own + 1).data() == "DAPI"
+    menu = win.table.column_menu(win)
+    assert menu.findChild(QAction, "featureColumn_temperature").isChecked()
+    with qtbot.waitSignal(win.model.loaded, timeout=10000):
+        menu.findChild(QAction, "featureColumn_temperature").trigger()  # off again
+    assert win.model.feature_columns == ("stain",)
+    assert win.model.columnCount() == own + 1
