@@ -1316,6 +1316,13 @@ def preview_metadata(
     return preview(table, _dropped_files(paths), on=on, dtypes=dtypes).as_dict()
 
 
+def latest_uids_of_keys(keys: Sequence[str]) -> list[str]:
+    """The uids of the latest artifacts with these keys (a finished drop's items, to read
+    its metadata table for), trash excluded."""
+    rows = ls.Artifact.filter(key__in=list(keys), is_latest=True).values("uid")
+    return [r["uid"] for r in rows]
+
+
 def annotate_uploaded(
     uids: Sequence[str],
     table: str,

@@ -14,12 +14,13 @@ a couple of seconds (`LiveCatalog`).
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 
 from labshelf.app import gateway
 from labshelf.app.base.named import named
-from labshelf.app.base.tasks import TaskRunner
+from labshelf.app.base.tasks import TaskContext, TaskRunner
 from labshelf.app.base.theme import icon, set_icon, theme_signals
 from labshelf.app.browser.collection_browser import CollectionBrowser
 from labshelf.app.browser.details_panel import DetailsPanel
@@ -37,7 +38,7 @@ from labshelf.app.data.empty_states import empty_state
 from labshelf.app.data.formatting import count_of
 from labshelf.app.data.registries import LOOKS, TRASH_PAGE
 from labshelf.app.data.rows import CoreRowSource, TableQuery
-from labshelf.app.data.transfers import default_store
+from labshelf.app.data.transfers import ItemState, default_store
 from labshelf.app.preview.thumbnails import ThumbnailCache
 from labshelf.app.shell.actions import ACTIONS, Actions, Page
 from labshelf.app.shell.app_settings import AppSettings, open_settings
@@ -131,6 +132,8 @@ class MainWindow(QMainWindow):
         self._wanted_row_id: int | None = None
         self._query_changed = False  # the user changed the query: the next load may drop rows
         self._heap_frozen = False
+        self._metadata_tables: dict[int, str] = {}  # drop id -> table to read when it ends
+        self.metadata_report: dict[str, Any] | None = None  # the last one read
         self._has_saved_layout = False
         self._build_center()
         self.details = DetailsPanel(self.runner)
@@ -719,21 +722,61 @@ class MainWindow(QMainWindow):
         """The import dialog for `paths`; confirming it starts the upload."""
         self.uploads.prestart_worker()  # ready by the time the dialog is confirmed
         dialog = ImportDialog(paths, self.transfer_runner, self)
-        dialog.accepted.connect(lambda: self.uploads.start(dialog.options()))
+        dialog.accepted.connect(lambda: self._start_import(dialog))
         dialog.finished.connect(dialog.deleteLater)
         self.import_dialog = dialog
         dialog.open()
         return dialog
+
+    def _start_import(self, dialog: ImportDialog) -> None:
+        drop = self.uploads.start(dialog.options())
+        table = dialog.metadata_table
+        if table is not None:
+            self._metadata_tables[drop.id] = table
 
     def _on_drop_finished(self, drop_id: int) -> None:
         drop = self.uploads.drop(drop_id)
         self.statusBar().showMessage(
             f"Import of {drop.title}: {drop.state} ({drop.message})", 10000
         )
+        table = self._metadata_tables.pop(drop_id, None)
+        if table is not None:
+            self._annotate_drop(drop, table)
         self._update_title()
         self.refresh()
         if self._close_when_done and not self.uploads.running():
             self.close()
+
+    def _annotate_drop(self, drop: Any, table: str) -> None:
+        """Read the drop's metadata table for the artifacts it registered (or found
+        registered already), as the upload's run, in one transaction."""
+        keys = [
+            item.key
+            for item in drop.items
+            if item.key and item.state in (ItemState.DONE, ItemState.DUPLICATE)
+        ]
+        if not keys:
+            return
+        name, run_uid = Path(table).name, drop.run_uid
+
+        def work(ctx: TaskContext) -> dict[str, Any]:
+            uids = gateway.latest_uids_of_keys(keys)
+            return gateway.annotate_uploaded(uids, table, run_uid=run_uid)
+
+        def done(report: dict[str, Any]) -> None:
+            self.metadata_report = report
+            self.after_write(
+                f"Read {name}: {len(report['matched']):,} of {report['rows']:,} rows matched, "
+                f"{report['annotated']:,} artifacts annotated, "
+                f"{len(report['refused']):,} values refused"
+            )
+
+        self.runner.submit(
+            work,
+            done=done,
+            error=lambda msg, _d: self.show_error(f"Reading {name} failed: {msg}"),
+            name="annotate import",
+        )
 
     def _update_title(self) -> None:
         done, total = self.uploads.overall()

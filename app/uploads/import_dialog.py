@@ -32,6 +32,7 @@ from PySide6.QtCore import (
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -143,6 +144,15 @@ class ImportDialog(QDialog):
         self.keys = named(QLabel(), "keyExample")
         self.keys.setProperty("muted", True)
         self.summary_label = named(QLabel("Counting…", wordWrap=True), "dryRunSummary")
+        # "Read metadata from meta.csv": offered when a dropped folder holds a table whose
+        # column names the dropped files (issue 17); checked by default once offered
+        self.read_metadata = named(QCheckBox(), "readMetadata")
+        self.read_metadata.hide()
+        self.metadata_note = named(QLabel(wordWrap=True), "metadataPreview")
+        self.metadata_note.setProperty("muted", True)
+        self.metadata_note.hide()
+        self.metadata_offer: dict[str, Any] | None = None
+        self.metadata_preview: dict[str, Any] | None = None
         self.item_view = self._item_table()
         form = QFormLayout()
         form.addRow("Import:", QLabel(names))
@@ -154,6 +164,8 @@ class ImportDialog(QDialog):
         form.addRow("Storage:", self.storage)
         form.addRow("Collection:", self.collection)
         form.addRow("", self.collection_name)
+        form.addRow("", self.read_metadata)
+        form.addRow("", self.metadata_note)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
         )
@@ -205,6 +217,7 @@ class ImportDialog(QDialog):
         return view
 
     def _load_choices(self) -> None:
+        self._look_for_metadata()
         self._runner.submit(
             lambda ctx: gateway.storage_roots(), done=self._fill_storages, name="storages"
         )
@@ -213,6 +226,42 @@ class ImportDialog(QDialog):
             done=self._fill_collections,
             name="collections",
         )
+
+    def _look_for_metadata(self) -> None:
+        paths = list(self.paths)
+        if any(Path(p).is_dir() for p in paths):
+            self._runner.submit(
+                lambda ctx: gateway.find_metadata_tables(paths),
+                done=self._offer_metadata,
+                error=lambda msg, _d: None,  # no offer; the import itself is unaffected
+                name="metadata tables",
+            )
+
+    def _offer_metadata(self, offers: list[dict[str, Any]]) -> None:
+        if not offers:
+            return
+        offer = self.metadata_offer = offers[0]
+        name = Path(offer["table"]).name
+        self.read_metadata.setText(f"Read metadata from {name}")
+        self.read_metadata.setToolTip(offer["table"])
+        self.read_metadata.setChecked(True)
+        self.read_metadata.show()
+        self.metadata_note.setText(
+            f"Reading {name} (column “{offer['column']}”: {offer['matches']:,} of "
+            f"{offer['rows']:,} rows name dropped files)…"
+        )
+        self.metadata_note.show()
+        paths, table = list(self.paths), offer["table"]
+        self._runner.submit(
+            lambda ctx: gateway.preview_metadata(table, paths),
+            done=self._show_metadata_preview,
+            error=lambda msg, _d: self.metadata_note.setText(f"{name} cannot be read: {msg}"),
+            name="metadata preview",
+        )
+
+    def _show_metadata_preview(self, report: dict[str, Any]) -> None:
+        self.metadata_preview = report
+        self.metadata_note.setText(metadata_text(report))
 
     def _fill_storages(self, roots: list[str]) -> None:
         for root in roots:
@@ -316,6 +365,34 @@ class ImportDialog(QDialog):
         elif choice not in (NO_COLLECTION, NEW_COLLECTION):
             options["collection_uid"] = choice
         return options
+
+    @property
+    def metadata_table(self) -> str | None:
+        """The table to read for the imported artifacts once the upload is done (None: the
+        offer was declined or there was none)."""
+        if self.metadata_offer is None or not self.read_metadata.isChecked():
+            return None
+        return str(self.metadata_offer["table"])
+
+
+def metadata_text(report: dict[str, Any]) -> str:
+    """The dry run of a metadata table in one line: "12 of 13 rows match a file · features
+    stain, temperature · 1 value refused (row 2, length: 4,9)"."""
+    matched, rows = len(report["matched"]), report["rows"]
+    parts = [f"{matched:,} of {rows:,} rows match a file"]
+    features = [f["feature"] for f in report["features"]]
+    if features:
+        parts.append("features " + ", ".join(features))
+    if report["unmatched"]:
+        parts.append(f"{len(report['unmatched']):,} unmatched")
+    refused = report["refused"]
+    if refused:
+        first = refused[0]
+        parts.append(
+            f"{len(refused):,} value{'s' if len(refused) != 1 else ''} refused "
+            f"(row {first['row']}, {first['column']}: {first['value']})"
+        )
+    return " · ".join(parts) + " — read after the upload."
 
 
 def summary_text(summary: dict[str, int], invalid: int = 0) -> str:

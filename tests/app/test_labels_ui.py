@@ -236,3 +236,64 @@ def test_feature_columns_from_the_column_chooser(
         menu.findChild(QAction, "featureColumn_temperature").trigger()  # off again
     assert win.model.feature_columns == ("stain",)
     assert win.model.columnCount() == own + 1
+
+
+def test_import_dialog_reads_the_metadata_table_of_a_drop(
+    qtbot: Any, upload_window: Any, tmp_path: Any
+) -> None:
+    """A dropped folder with meta.csv naming its files: the dialog offers to read it (with
+    the dry run's counts), and the imported files get its labels and values."""
+    from tests.app.conftest import write_jpeg
+
+    folder = tmp_path / "plate7"
+    for i in range(3):
+        write_jpeg(folder / f"img{i}.jpg", (30 * i, 80, 120))
+    (folder / "meta.csv").write_text(
+        "file,stain,temperature\nimg0.jpg,DAPI,37\nimg1.jpg,GFP,30\nimg2.jpg,DAPI,warm\n"
+        "img9.jpg,DAPI,37\n"
+    )
+    win = upload_window
+    dialog = win.open_import([str(folder)])
+    qtbot.waitUntil(lambda: dialog.metadata_preview is not None, timeout=30000)
+    assert not dialog.read_metadata.isHidden() and dialog.read_metadata.isChecked()
+    assert dialog.read_metadata.text() == "Read metadata from meta.csv"
+    note = dialog.metadata_note.text()
+    assert note.startswith("3 of 4 rows match a file · features stain, temperature"), note
+    assert "1 unmatched" in note and "1 value refused (row 3, temperature: warm)" in note
+    assert ls.Feature.filter().count() == 0  # the preview wrote nothing
+    dialog.per_file.setChecked(True)
+    qtbot.waitUntil(
+        lambda: bool(dialog.summary) and dialog.summary["hashed"] == dialog.summary["items"],
+        timeout=30000,
+    )
+    with qtbot.waitSignal(win.uploads.drop_finished, timeout=60000):
+        dialog.accept()
+    assert win.uploads.drops[-1].state == "done"
+    qtbot.waitUntil(lambda: win.metadata_report is not None, timeout=30000)
+    assert "Read meta.csv: 3 of 4 rows matched" in win.statusBar().currentMessage()
+    img0 = ls.Artifact.get(key="plate7/img0.jpg", is_latest=True)
+    annotations = gateway.record_annotations("Artifact", img0.uid)
+    values = {f["feature"]: f["text"] for f in annotations["features"]}
+    assert values["stain"] == "DAPI" and values["temperature"].startswith("37")
+    img2 = ls.Artifact.get(key="plate7/img2.jpg", is_latest=True)
+    values = {f["feature"]: f["text"] for f in gateway.record_annotations("Artifact", img2.uid)["features"]}
+    assert "temperature" not in values  # the refused value was not written
+
+
+def test_import_dialog_without_a_table_offers_nothing(
+    qtbot: Any, upload_window: Any, tmp_path: Any
+) -> None:
+    from tests.app.conftest import write_jpeg
+
+    folder = tmp_path / "plain"
+    write_jpeg(folder / "a.jpg", (1, 2, 3))
+    (folder / "notes.csv").write_text("x,y\n1,2\n")  # a table that names no dropped file
+    dialog = upload_window.open_import([str(folder)])
+    qtbot.waitUntil(
+        lambda: bool(dialog.summary) and dialog.summary["hashed"] == dialog.summary["items"],
+        timeout=30000,
+    )
+    # the offer's search ends before the dry run's hashing (both queued on the same runner)
+    qtbot.waitUntil(lambda: upload_window.transfer_runner.active == 0, timeout=30000)
+    assert dialog.read_metadata.isHidden() and dialog.metadata_table is None
+    dialog.reject()
