@@ -136,10 +136,10 @@ class AnnotationsBox(QWidget):
             widget = item.widget() if item is not None else None
             if widget is not None:
                 widget.deleteLater()
-        plain = [x for x in data["labels"] if x.get("feature") is None]
-        for label in plain:
+        labels = data["labels"]
+        for label in labels:
             self.chips.addWidget(self._chip(label))
-        self.chips_box.setVisible(bool(plain))
+        self.chips_box.setVisible(bool(labels))
         rows = data["features"]
         self.features.setRowCount(len(rows))
         for row, entry in enumerate(rows):
@@ -153,16 +153,21 @@ class AnnotationsBox(QWidget):
             height = self.features.horizontalHeader().height() + 2 * self.features.frameWidth()
             height += sum(self.features.rowHeight(r) for r in range(min(len(rows), 8)))
             self.features.setFixedHeight(height + 2)
-        self.empty.setVisible(not plain and not rows)
+        self.empty.setVisible(not labels and not rows)
         self.chips.invalidate()
 
     def _chip(self, label: dict[str, Any]) -> QToolButton:
-        name = f"{label['type']}: {label['name']}" if label.get("type") else label["name"]
+        """A chip reads "type: name" ("feature: name" for a categorical feature's value)."""
+        owner = label.get("feature") or label.get("type")
+        name = f"{owner}: {label['name']}" if owner else label["name"]
         chip = named(QToolButton(), f"labelChip_{label['name']}")
         chip.setText(f"{name}  ✕")
         chip.setProperty("chip", True)
-        chip.setToolTip(f"Take the label {label['name']} off this record (Ctrl+Z puts it back)")
-        chip.clicked.connect(lambda: self.remove_label(label["uid"], label["name"]))
+        what = f"the {label['feature']} value" if label.get("feature") else "the label"
+        chip.setToolTip(f"Take {what} {label['name']} off this record (Ctrl+Z puts it back)")
+        chip.clicked.connect(
+            lambda: self.remove_label(label["uid"], label["name"], label.get("feature"))
+        )
         return chip
 
     # -- autocomplete ----------------------------------------------------------------------
@@ -211,18 +216,27 @@ class AnnotationsBox(QWidget):
 
         self._write(lambda: gateway.add_labels(registry, [uid], [name]), done, "Adding the label")
 
-    def remove_label(self, label_uid: str, name: str) -> None:
-        """Take a plain label off the record shown."""
+    def remove_label(self, label_uid: str, name: str, feature: str | None = None) -> None:
+        """Take a label off the record shown (a plain one, or the value of the categorical
+        `feature`; the undo gives the feature its whole previous value back)."""
         if self._record is None:
             return
         registry, uid = self._record
+        before = {
+            f["feature"]: f["value"] for f in self.annotations.get("features", [])
+        }.get(feature)
+
+        def undo(links: list[tuple[str, str, str | None]]) -> None:
+            for r, lab, owner in links:
+                if owner is None:
+                    gateway.add_labels(registry, [r], [lab])
+            for owner in {o for _, _, o in links if o is not None}:
+                previous = before if owner == feature else None
+                if previous is not None:
+                    gateway.restore_feature(registry, owner, {uid: previous})
 
         def done(links: list[tuple[str, str, str | None]]) -> None:
-            plain = [(r, lab) for r, lab, feature in links if feature is None]
-            self._changed(
-                f"remove the label {name}",
-                lambda: [gateway.add_labels(registry, [r], [lab]) for r, lab in plain],
-            )
+            self._changed(f"remove the label {name}", lambda: undo(links))
 
         self._write(
             lambda: gateway.remove_labels(registry, [uid], [label_uid]), done, "Removing the label"

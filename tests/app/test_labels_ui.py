@@ -297,3 +297,27 @@ def test_import_dialog_without_a_table_offers_nothing(
     qtbot.waitUntil(lambda: upload_window.transfer_runner.active == 0, timeout=30000)
     assert dialog.read_metadata.isHidden() and dialog.metadata_table is None
     dialog.reject()
+
+
+def test_a_feature_value_chip_comes_off_and_back(
+    qtbot: Any, gui: Any, seeded: dict[str, Any]
+) -> None:
+    target = seeded["images"][1].uid
+    ls.Feature("stain", "cat").save()
+    gateway.set_feature("Artifact", [target], "stain", ["DAPI", "GFP"])
+    win = gui.window(rows=4)
+    gui.select_key(win, "study0/cells_1.jpg")
+    qtbot.waitUntil(lambda: _chips(win) == ["DAPI", "GFP"], timeout=10000)
+    box = win.details.annotations
+    chip = box.chips_box.findChild(QToolButton, "labelChip_GFP")
+    assert chip.text() == "stain: GFP  ✕"
+    qtbot.mouseClick(chip, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: _chips(win) == ["DAPI"], timeout=10000)
+    assert [f["text"] for f in gateway.record_annotations("Artifact", target)["features"]] == [
+        "DAPI"
+    ]
+    win.actions_["undo"].trigger()
+    status = win.statusBar()
+    qtbot.waitUntil(lambda: "Undone: remove the label GFP" in status.currentMessage(), timeout=10000)
+    features = gateway.record_annotations("Artifact", target)["features"]
+    assert [(f["feature"], f["value"]) for f in features] == [("stain", ["DAPI", "GFP"])]
