@@ -145,9 +145,9 @@ class AnnotationsBox(QWidget):
         for row, entry in enumerate(rows):
             cells = (entry["feature"], entry["text"], entry["dtype"])
             for col, text in enumerate(cells):
-                item = QTableWidgetItem(str(text))
-                item.setToolTip(str(text))
-                self.features.setItem(row, col, item)
+                cell = QTableWidgetItem(str(text))
+                cell.setToolTip(str(text))
+                self.features.setItem(row, col, cell)
         self.features.setVisible(bool(rows))
         if rows:
             height = self.features.horizontalHeader().height() + 2 * self.features.frameWidth()
@@ -222,9 +222,9 @@ class AnnotationsBox(QWidget):
         if self._record is None:
             return
         registry, uid = self._record
-        before = {
-            f["feature"]: f["value"] for f in self.annotations.get("features", [])
-        }.get(feature)
+        before = {f["feature"]: f["value"] for f in self.annotations.get("features", [])}.get(
+            feature
+        )
 
         def undo(links: list[tuple[str, str, str | None]]) -> None:
             for r, lab, owner in links:

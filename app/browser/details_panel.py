@@ -200,7 +200,7 @@ class DetailsPanel(QWidget):
         self.annotations = AnnotationsBox(self._runner)
         self.annotations.changed.connect(self.annotations_changed)
         self.annotations.failed.connect(self.subtitle.setText)
-        self.add_section("labels", "Labels & features", self.annotations)
+        self.add_section("labels", "Labels && features", self.annotations)
         self.add_section("provenance", "Provenance", self.provenance_form)
         self.add_section("technical", "Technical", self.technical_form, collapsible=True)
         self._column.addStretch(1)

@@ -10,7 +10,14 @@ from labshelf.app import gateway
 from labshelf.app.base.named import named
 from labshelf.app.base.tasks import TaskRunner
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QLabel, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 UID_ROLE = Qt.ItemDataRole.UserRole
 NO_LABELS = "No labels yet: add one in the details or with Record → Label selected…"
@@ -39,12 +46,17 @@ class LabelTree(QWidget):
         self.tree.setColumnCount(2)
         self.tree.setRootIsDecorated(True)
         self.tree.setUniformRowHeights(True)
+        header = self.tree.header()
+        header.setStretchLastSection(False)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.tree.setIndentation(14)
         self.tree.itemClicked.connect(self._clicked)
         self.tree.itemActivated.connect(self._clicked)
         self.empty = named(QLabel(NO_LABELS, wordWrap=True), "labelTreeEmpty")
         self.empty.setProperty("muted", True)
         column = QVBoxLayout(self)
-        column.setContentsMargins(0, 4, 0, 0)
+        column.setContentsMargins(4, 6, 0, 0)
         column.setSpacing(2)
         column.addWidget(self.title)
         column.addWidget(self.tree, 1)
@@ -81,7 +93,6 @@ class LabelTree(QWidget):
         for item in self.items():  # types open (as they were; all at first)
             if item.childCount():
                 item.setExpanded(item.data(0, UID_ROLE) in opened or not opened)
-        self.tree.resizeColumnToContents(1)
         self.empty.setText(NO_LABELS)
         self.empty.setVisible(not nodes)
         self.tree.setVisible(bool(nodes))
@@ -101,14 +112,17 @@ class LabelTree(QWidget):
     def items(self) -> list[QTreeWidgetItem]:
         """Every item, depth first."""
         out: list[QTreeWidgetItem] = []
-        stack = [self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())]
+        stack: list[QTreeWidgetItem | None] = [
+            self.tree.topLevelItem(i) for i in range(self.tree.topLevelItemCount())
+        ]
         while stack:
             item = stack.pop(0)
-            out.append(item)
-            stack[:0] = [item.child(i) for i in range(item.childCount())]
+            if item is not None:
+                out.append(item)
+                stack[:0] = [item.child(i) for i in range(item.childCount())]
         return out
 
-    def find(self, name: str) -> QTreeWidgetItem | None:
+    def find_label(self, name: str) -> QTreeWidgetItem | None:
         return next((i for i in self.items() if i.text(0) == name), None)
 
     def _clicked(self, item: QTreeWidgetItem, _column: int = 0) -> None:

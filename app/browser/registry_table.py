@@ -150,4 +150,11 @@ class RegistryTable(QTableView):
 
     def _toggle_feature(self, name: str, on: bool) -> None:
         chosen = [n for n in self._table_model.feature_columns if n != name]
-        self._table_model.set_feature_columns(tuple(chosen + [name] if on else chosen))
+        if on:  # the new column is the last one: scroll to it once its values are in
+            self._table_model.loaded.connect(
+                lambda _n: self.horizontalScrollBar().setValue(
+                    self.horizontalScrollBar().maximum()
+                ),
+                Qt.ConnectionType.SingleShotConnection,
+            )
+        self._table_model.set_feature_columns(tuple([*chosen, name] if on else chosen))

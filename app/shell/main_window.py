@@ -14,8 +14,8 @@ a couple of seconds (`LiveCatalog`).
 from __future__ import annotations
 
 import gc
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from labshelf.app import gateway
@@ -179,7 +179,10 @@ class MainWindow(QMainWindow):
         self.sidebar.addWidget(self.registry_list)
         self.sidebar.addWidget(self.label_tree)
         self.sidebar.setChildrenCollapsible(False)
-        self.sidebar.setSizes([260, 400])
+        rows = self.registry_list.count() * self.registry_list.sizeHintForRow(0)
+        self.registry_list.setMinimumHeight(min(rows, 120))
+        self.sidebar.setSizes([rows + 2 * self.registry_list.frameWidth() + 4, 400])
+        self.sidebar.setStretchFactor(1, 1)
         self.search_box = named(QLineEdit(clearButtonEnabled=True), "searchBox")
         self.search_box.setPlaceholderText("Search (Ctrl+F)")
         self.search_box.setMinimumWidth(160)
@@ -440,11 +443,14 @@ class MainWindow(QMainWindow):
         if self.registry not in ("Artifact", "Collection"):
             self.show_registry("Artifact")
         text = f"{name} (any)" if is_type else name
+
+        def add_chip(lookups: dict[str, Any]) -> None:
+            for lookup, value in lookups.items():  # one: a label's uids, or a type's
+                self.filter_bar.add_label(lookup, value, text)
+
         self.runner.submit(
             lambda ctx: gateway.label_lookups([uid]),
-            done=lambda lookups: [
-                self.filter_bar.add_label(k, v, text) for k, v in lookups.items()
-            ],
+            done=add_chip,
             error=lambda msg, _d: self.show_error(f"Filtering by {name} failed: {msg}"),
             name="label filter",
         )

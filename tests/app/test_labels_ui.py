@@ -29,7 +29,11 @@ def _labels_of(uid: str) -> list[str]:
 
 
 # the completer's popup on the offscreen platform (not our warnings)
-POPUP_NOISE = (OFFSCREEN_NOISE, r"does not support raise\(\)", r"does not support grabbing the keyboard")
+POPUP_NOISE = (
+    OFFSCREEN_NOISE,
+    r"does not support raise\(\)",
+    r"does not support grabbing the keyboard",
+)
 
 
 @pytest.mark.qt_log_ignore(*POPUP_NOISE)
@@ -69,10 +73,14 @@ def test_details_chips_features_autocomplete_and_undo(
     assert win.undo_history.next_text == "Undo remove the label DAPI"
     status = win.statusBar()
     win.actions_["undo"].trigger()
-    qtbot.waitUntil(lambda: "Undone: remove the label DAPI" in status.currentMessage(), timeout=10000)
+    qtbot.waitUntil(
+        lambda: "Undone: remove the label DAPI" in status.currentMessage(), timeout=10000
+    )
     assert _labels_of(target) == ["DAPI", "plate3"]
     win.actions_["undo"].trigger()  # the added plate3 goes again
-    qtbot.waitUntil(lambda: "Undone: add the label plate3" in status.currentMessage(), timeout=10000)
+    qtbot.waitUntil(
+        lambda: "Undone: add the label plate3" in status.currentMessage(), timeout=10000
+    )
     assert _labels_of(target) == ["DAPI"]
     assert _labels_of(other) == ["plate3"]  # the other record keeps its label
     win.table.clearSelection()  # an undo selects nothing; the user clicks the row again
@@ -130,7 +138,9 @@ def test_bulk_label_and_set_feature_are_one_undoable_step(
     uids = gui.select_keys(win, keys)
     win.actions_["set_feature"].trigger()
     qtbot.waitUntil(lambda: "Set temperature = 37.5" in status.currentMessage(), timeout=10000)
-    values = gateway.feature_values("Artifact", [ls.Artifact.get(u).id for u in uids], ["temperature"])
+    values = gateway.feature_values(
+        "Artifact", [ls.Artifact.get(u).id for u in uids], ["temperature"]
+    )
     assert sorted(v["temperature"] for v in values.values()) == ["37.5 °C"] * 3
 
     # a value that does not fit the dtype is refused as a whole, in one sentence
@@ -146,7 +156,9 @@ def test_bulk_label_and_set_feature_are_one_undoable_step(
     # Ctrl+Z: the values go (they had none), then the labels
     win.actions_["undo"].trigger()
     qtbot.waitUntil(lambda: "Undone: set temperature" in status.currentMessage(), timeout=10000)
-    after = gateway.feature_values("Artifact", [ls.Artifact.get(u).id for u in uids], ["temperature"])
+    after = gateway.feature_values(
+        "Artifact", [ls.Artifact.get(u).id for u in uids], ["temperature"]
+    )
     assert all("temperature" not in v for v in after.values())
     first = gateway.feature_values("Artifact", [images[0].id], ["temperature"])
     assert first[images[0].id]["temperature"] == "30.0 °C"  # not selected: untouched
@@ -155,9 +167,7 @@ def test_bulk_label_and_set_feature_are_one_undoable_step(
     assert [_labels_of(u) for u in uids] == [[]] * 3
 
 
-def test_sidebar_label_tree_filters_the_table(
-    qtbot: Any, gui: Any, seeded: dict[str, Any]
-) -> None:
+def test_sidebar_label_tree_filters_the_table(qtbot: Any, gui: Any, seeded: dict[str, Any]) -> None:
     images = seeded["images"]
     ls.ULabel("Stain", is_type=True).save()
     gateway.add_labels("Artifact", [i.uid for i in images[1:]], ["DAPI"], type_name="Stain")
@@ -167,18 +177,18 @@ def test_sidebar_label_tree_filters_the_table(
     win = gui.window(rows=4)
     total = win.model.rowCount()
     tree = win.label_tree
-    qtbot.waitUntil(lambda: tree.find("DAPI") is not None, timeout=10000)
+    qtbot.waitUntil(lambda: tree.find_label("DAPI") is not None, timeout=10000)
     assert [(i.text(0), i.text(1)) for i in tree.items()] == [
         ("Stain", "4"),
         ("DAPI", "3"),
         ("GFP", "1"),
         ("plate3", "1"),
     ]
-    assert tree.find("Stain").isExpanded()
+    assert tree.find_label("Stain").isExpanded()
 
     # a click on a label: only its artifacts, and a chip that says so
     with qtbot.waitSignal(win.model.loaded, timeout=10000):
-        tree.tree.itemClicked.emit(tree.find("DAPI"), 0)
+        tree.tree.itemClicked.emit(tree.find_label("DAPI"), 0)
     qtbot.waitUntil(lambda: win.model.rowCount() == 3, timeout=10000)
     chip = win.filter_bar.findChild(QToolButton, "chip_label")
     assert chip is not None and chip.text().startswith("Label: DAPI")
@@ -192,7 +202,7 @@ def test_sidebar_label_tree_filters_the_table(
     qtbot.waitUntil(lambda: win.model.rowCount() == 3, timeout=10000)
 
     # a type: any of its labels; it replaces the label chip
-    tree.tree.itemClicked.emit(tree.find("Stain"), 0)
+    tree.tree.itemClicked.emit(tree.find_label("Stain"), 0)
     qtbot.waitUntil(lambda: win.model.rowCount() == 4, timeout=10000)
     chip = win.filter_bar.findChild(QToolButton, "chip_label")
     qtbot.waitUntil(lambda: chip.isVisible() and "Stain (any)" in chip.text(), timeout=5000)
@@ -202,7 +212,7 @@ def test_sidebar_label_tree_filters_the_table(
     qtbot.waitUntil(lambda: win.model.rowCount() == total, timeout=10000)
     gui.select_key(win, "study0/notes.txt")
     win.details.annotations.add_label("plate3")
-    qtbot.waitUntil(lambda: tree.find("plate3").text(1) == "2", timeout=10000)
+    qtbot.waitUntil(lambda: tree.find_label("plate3").text(1) == "2", timeout=10000)
 
 
 def test_feature_columns_from_the_column_chooser(
@@ -276,7 +286,10 @@ def test_import_dialog_reads_the_metadata_table_of_a_drop(
     values = {f["feature"]: f["text"] for f in annotations["features"]}
     assert values["stain"] == "DAPI" and values["temperature"].startswith("37")
     img2 = ls.Artifact.get(key="plate7/img2.jpg", is_latest=True)
-    values = {f["feature"]: f["text"] for f in gateway.record_annotations("Artifact", img2.uid)["features"]}
+    values = {
+        f["feature"]: f["text"]
+        for f in gateway.record_annotations("Artifact", img2.uid)["features"]
+    }
     assert "temperature" not in values  # the refused value was not written
 
 
@@ -318,6 +331,8 @@ def test_a_feature_value_chip_comes_off_and_back(
     ]
     win.actions_["undo"].trigger()
     status = win.statusBar()
-    qtbot.waitUntil(lambda: "Undone: remove the label GFP" in status.currentMessage(), timeout=10000)
+    qtbot.waitUntil(
+        lambda: "Undone: remove the label GFP" in status.currentMessage(), timeout=10000
+    )
     features = gateway.record_annotations("Artifact", target)["features"]
     assert [(f["feature"], f["value"]) for f in features] == [("stain", ["DAPI", "GFP"])]
