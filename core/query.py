@@ -532,14 +532,14 @@ class QuerySet:
                 assert terms is not None  # the search text has 3 characters or more
                 if not terms.fuzzy:
                     return read(lambda s: self._tiered_page(s, terms), what=what)
-            elif _wants_fuzzy(self._search.strip().lower()):
-                rows = read(lambda s: self._fenced_page(s), what=what)
-                if rows is not None:
-                    return rows
-                # the probe said "few": as before, with near misses (and without asking again)
-                found = _search_terms(self.model, self._search.strip(), dialect, few_hits=True)
+            else:
+                found = self._search_terms(dialect)
+                assert found is not None  # the search text has 3 characters or more
+                if not found.fuzzy:
+                    terms = found
+                    return read(lambda s: self._scanned_page(s, terms), what=what)
         search = found if found is not None else self._search_terms(dialect)
-        if dialect == "sqlite" and self._short_page_applies():
+        if self._short_page_applies():
             assert search is not None  # a short page is a page of a search
             return read(lambda s: self._scanned_page(s, search), what=what)
         stmt = self.statement(dialect=dialect, search=search).execution_options(
@@ -551,7 +551,8 @@ class QuerySet:
 
     def _ranked_page_applies(self) -> bool:
         """Whether this is a page (not everything) of a trigram-indexed search in the default
-        order (rank, then newest first): what ``_tiered_page``/``_fenced_page`` serve."""
+        order (rank, then newest first): what ``_tiered_page`` (SQLite) and ``_scanned_page``
+        (PostgreSQL) serve."""
         text = (self._search or "").strip()
         return (
             len(text.lower()) >= 3
@@ -641,7 +642,7 @@ class QuerySet:
 
     def _short_page_applies(self) -> bool:
         """A page of a search too short for the trigram index (one or two characters), in the
-        default order: what ``_scanned_page`` serves."""
+        default order: what ``_scanned_page`` serves (on PostgreSQL, longer text too)."""
         text = (self._search or "").strip()
         return (
             0 < len(text) < 3
@@ -653,13 +654,15 @@ class QuerySet:
         )
 
     def _scanned_page(self, s: Any, search: _Search) -> list[Any]:
-        """SQLite, one or two characters: the rows ``statement()`` gives, without ranking and
-        sorting every match (such text is in most rows, and there is no trigram index).
+        """The rows ``statement()`` gives, without ranking and sorting every match: on SQLite
+        for one or two characters (such text is in most rows, and there is no trigram index),
+        on PostgreSQL for any text without near misses (a common word is in most rows).
 
         The newest TIER_PROBE matches are read in id order, which stops early when matches are
         many; if that is all of them they are ranked here. Otherwise the page is filled rank by
-        rank (``_ranking``'s tiers: text this short has no near misses), each newest first
-        with a LIMIT, so a common rank stops as soon as the page is full."""
+        rank (``_ranking``'s tiers; the caller sends no search with near misses), each newest
+        first with a LIMIT, so a common rank stops as soon as the page is full, and a rank the
+        probe holds enough rows of costs no query at all."""
         model, base, rank = self.model, self._base_conditions(), search.rank
         assert self._limit is not None  # a page: see _ranked_page_applies/_short_page_applies
         need = self._offset + self._limit
@@ -672,15 +675,21 @@ class QuerySet:
         if len(probe) <= TIER_PROBE:
             ids = [i for i, _ in sorted(probe, key=lambda r: (r[1], -r[0]))]
         else:
-            # tier by tier (``_ranking``; text this short has no near misses), each with its
-            # own cheaper condition first
+            # tier by tier (``_ranking``; no near misses here), each with its own cheaper
+            # condition first. The probe holds every match newer than its oldest row, so its
+            # rows of a tier are that tier's newest: only the rest is asked for, older ones.
+            oldest = probe[-1][0]
             ids = []
-            for k in range(RANKS - 1):
+            for k in range(RANKS):  # the last: rows only a label (an extension) matched
+                if len(ids) >= need:
+                    break
+                known = [i for i, r in probe if r == k][: need - len(ids)]
+                ids += known
                 if len(ids) >= need:
                     break
                 ids += s.scalars(
                     select(model.id)
-                    .where(*base, search.where, search.in_tier(k))
+                    .where(*base, model.id < oldest, search.where, search.in_tier(k))
                     .order_by(model.id.desc())
                     .limit(need - len(ids))
                 ).all()
@@ -690,60 +699,6 @@ class QuerySet:
         stmt = select(model).where(model.id.in_(page)).execution_options(populate_existing=True)
         rows = {r.id: r for r in s.scalars(stmt)}
         return [rows[i] for i in page]
-
-    def _fenced_page(self, s: Any) -> list[Any] | None:
-        """PostgreSQL, a single word: the rows ``statement()`` gives, ranked from ids and
-        lower-cased fields.
-
-        The matches come from the pg_trgm indexes as before, but each field is lower-cased
-        once (not once per rank test) and only (id, rank) is sorted; the page's rows are joined
-        back. The probe for near misses (FEW_HITS) is skipped when the page itself holds that
-        many substring matches, as it would then say "many"; else it runs now, and if it asks
-        for near misses the result is None: the caller searches as before, with them.
-        """
-        assert self._search is not None  # a page of a search: see _ranked_page_applies
-        model, text = self.model, self._search.strip()
-        q = text.lower()
-        fields = _search_fields(model)
-        esc = _escape_like(q)
-        # _search_terms()'s WHERE on PostgreSQL without near misses
-        where = or_(
-            *(func.lower(getattr(model, f)).like(f"%{esc}%", escape="\\") for f in fields),
-            _uid_prefix(model, text),
-            *_extension_search(model, text),
-        )
-        inner = (
-            select(
-                model.id,
-                model.uid,
-                *(func.lower(getattr(model, f)).label(f"lower_{f}") for f in fields),
-            )
-            .where(*self._base_conditions(), where)
-            .offset(0)  # a fence: the lower-cased fields are computed once per row
-            .subquery()
-        )
-        rank, substring, _ = _ranking(
-            q, text, inner.c.uid, {f: inner.c[f"lower_{f}"] for f in fields}
-        )
-        ranked = (
-            select(inner.c.id, rank.label("rank"), substring.label("hit"))
-            .order_by(rank, inner.c.id.desc())
-            .offset(self._offset)
-            .limit(self._limit)
-            .subquery()
-        )
-        stmt = (
-            select(model, ranked.c.hit)
-            .join(ranked, ranked.c.id == model.id)
-            .order_by(ranked.c.rank, model.id.desc())
-            .execution_options(populate_existing=True)
-        )
-        rows = s.execute(stmt).all()
-        if sum(1 for _, hit in rows if hit) < FEW_HITS and _few_substring_hits(
-            model, q, "postgresql", s
-        ):
-            return None
-        return [r for r, _ in rows]
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.all())
