@@ -34,6 +34,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select, TableClause, TextClause
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from .errors import DoesNotExist, InvalidArgument, MultipleResultsFound
 from .humanize import nfc, text_forms, unsafe_char
@@ -302,6 +303,11 @@ class _AnyOf(ColumnElement[bool]):
 
     inherit_cache = True
     type = Boolean()
+    # the cache key: both parts, their bound values included (SQLAlchemy reads it, never changes it)
+    _traverse_internals = [  # noqa: RUF012
+        ("column", InternalTraversal.dp_clauseelement),
+        ("ids", InternalTraversal.dp_clauseelement),
+    ]
 
     def __init__(self, column: Any, ids: Select) -> None:
         self.column = column
