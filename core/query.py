@@ -533,17 +533,12 @@ class QuerySet:
         found: _Search | None = None
         if self._ranked_page_applies():
             assert self._search is not None  # a ranked page is a page of a search
-            if dialect == "sqlite":
-                terms = found = self._search_terms(dialect)
-                assert terms is not None  # the search text has 3 characters or more
-                if not terms.fuzzy:
-                    return read(lambda s: self._tiered_page(s, terms), what=what)
-            else:
-                found = self._search_terms(dialect)
-                assert found is not None  # the search text has 3 characters or more
-                if not found.fuzzy:
-                    terms = found
-                    return read(lambda s: self._scanned_page(s, terms), what=what)
+            terms = found = self._search_terms(dialect)
+            assert terms is not None  # the search text has 3 characters or more
+            if not terms.fuzzy:
+                # SQLite: rank by rank from the FTS5 index; PostgreSQL: as a short text's page
+                page = self._tiered_page if dialect == "sqlite" else self._scanned_page
+                return read(lambda s: page(s, terms), what=what)
         search = found if found is not None else self._search_terms(dialect)
         if self._short_page_applies():
             assert search is not None  # a short page is a page of a search
