@@ -535,10 +535,10 @@ class QuerySet:
             assert self._search is not None  # a ranked page is a page of a search
             terms = found = self._search_terms(dialect)
             assert terms is not None  # the search text has 3 characters or more
-            if not terms.fuzzy:
-                # SQLite: rank by rank from the FTS5 index; PostgreSQL: as a short text's page
-                page = self._tiered_page if dialect == "sqlite" else self._scanned_page
-                return read(lambda s: page(s, terms), what=what)
+            if dialect != "sqlite":  # as a short text's page, near misses as the last rank
+                return read(lambda s: self._scanned_page(s, terms), what=what)
+            if not terms.fuzzy:  # rank by rank from the FTS5 index
+                return read(lambda s: self._tiered_page(s, terms), what=what)
         search = found if found is not None else self._search_terms(dialect)
         if self._short_page_applies():
             assert search is not None  # a short page is a page of a search
@@ -657,11 +657,12 @@ class QuerySet:
     def _scanned_page(self, s: Any, search: _Search) -> list[Any]:
         """The rows ``statement()`` gives, without ranking and sorting every match: on SQLite
         for one or two characters (such text is in most rows, and there is no trigram index),
-        on PostgreSQL for any text without near misses (a common word is in most rows).
+        on PostgreSQL for any text (a common word is in most rows; near misses, when asked for,
+        are the last rank: often many, a page of them is the newest few).
 
         The newest TIER_PROBE matches are read in id order, which stops early when matches are
         many; if that is all of them they are ranked here. Otherwise the page is filled rank by
-        rank (``_ranking``'s tiers; the caller sends no search with near misses), each newest
+        rank (``_ranking``'s tiers, near misses last), each newest
         first with a LIMIT, so a common rank stops as soon as the page is full, and a rank the
         probe holds enough rows of costs no query at all."""
         model, base, rank = self.model, self._base_conditions(), search.rank
