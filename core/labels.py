@@ -31,7 +31,15 @@ from sqlalchemy.orm import Mapped, Session
 from . import schema
 from .errors import IntegrityError, InvalidArgument
 from .log import say
-from .query import Extension, Model, QuerySet, compile_lookup, ids_in, register_extension
+from .query import (
+    Extension,
+    Model,
+    QuerySet,
+    any_of,
+    compile_lookup,
+    ids_in,
+    register_extension,
+)
 from .records import Base, Record, as_saved, pending_edits, record_from_row, save_edits
 from .registry import BY_NAME, REGISTRIES, Registry, registry_of
 from .relations import Relation
@@ -981,10 +989,7 @@ def _label_search(model: Model, q: str) -> ColumnElement[bool] | None:
     assert links is not None
     pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     matching = select(L.id).where(func.lower(L.name).like(pattern, escape="\\"))
-    labelled: ColumnElement[bool] = model.id.in_(
-        select(_fk(spec)).where(links.c.ulabel_id.in_(matching))
-    )
-    return labelled
+    return any_of(model.id, select(_fk(spec)).where(links.c.ulabel_id.in_(matching)))
 
 
 register_extension(

@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     and_,
     bindparam,
@@ -30,8 +31,10 @@ from sqlalchemy import (
     table,
 )
 from sqlalchemy import text as sql_text
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select, TableClause, TextClause
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from .errors import DoesNotExist, InvalidArgument, MultipleResultsFound
 from .humanize import nfc, text_forms, unsafe_char
@@ -295,6 +298,43 @@ def ids_in(model: Model, ids: Any) -> ColumnElement[bool]:
     return condition
 
 
+class _AnyOf(ColumnElement[bool]):
+    """``column IN (subquery)``; on PostgreSQL ``column = ANY(ARRAY(subquery))``: see ``any_of``."""
+
+    inherit_cache = True
+    type = Boolean()
+    # the cache key: both parts, their bound values included (SQLAlchemy reads it, never changes it)
+    _traverse_internals = [  # noqa: RUF012
+        ("column", InternalTraversal.dp_clauseelement),
+        ("ids", InternalTraversal.dp_clauseelement),
+    ]
+
+    def __init__(self, column: Any, ids: Select) -> None:
+        self.column = column
+        self.ids = ids
+
+
+@compiles(_AnyOf)
+def _any_of_sql(element: _AnyOf, compiler: Any, **kw: Any) -> str:
+    return compiler.process(element.column.in_(element.ids), **kw)
+
+
+@compiles(_AnyOf, "postgresql")
+def _any_of_pg(element: _AnyOf, compiler: Any, **kw: Any) -> str:
+    column = compiler.process(element.column, **kw)
+    return f"{column} = ANY(ARRAY({compiler.process(element.ids, **kw)}))"
+
+
+def any_of(column: Any, ids: Select) -> ColumnElement[bool]:
+    """``column IN (ids)`` for a condition ORed with indexed ones (a search's extra matches).
+
+    PostgreSQL runs ``IN (subquery)`` as a hashed subplan tested row by row, and an OR holding
+    one cannot be a BitmapOr of indexes: the whole OR becomes a scan of every row (200 ms at
+    10^5 artifacts for a search that matches nothing). ``= ANY(ARRAY(subquery))`` runs the
+    subquery once, first, and the primary-key index answers the array."""
+    return _AnyOf(column, ids)
+
+
 def _intersected(model: Model, conditions: list[Any]) -> list[Any]:
     """``conditions`` with their ``ids_in`` conditions merged into one."""
     marked = [c for c in conditions if getattr(c, "_ls_ids", None) is not None]
@@ -493,19 +533,14 @@ class QuerySet:
         found: _Search | None = None
         if self._ranked_page_applies():
             assert self._search is not None  # a ranked page is a page of a search
-            if dialect == "sqlite":
-                terms = found = self._search_terms(dialect)
-                assert terms is not None  # the search text has 3 characters or more
-                if not terms.fuzzy:
-                    return read(lambda s: self._tiered_page(s, terms), what=what)
-            elif _wants_fuzzy(self._search.strip().lower()):
-                rows = read(lambda s: self._fenced_page(s), what=what)
-                if rows is not None:
-                    return rows
-                # the probe said "few": as before, with near misses (and without asking again)
-                found = _search_terms(self.model, self._search.strip(), dialect, few_hits=True)
+            terms = found = self._search_terms(dialect)
+            assert terms is not None  # the search text has 3 characters or more
+            if dialect != "sqlite":  # as a short text's page, near misses as the last rank
+                return read(lambda s: self._scanned_page(s, terms), what=what)
+            if not terms.fuzzy:  # rank by rank from the FTS5 index
+                return read(lambda s: self._tiered_page(s, terms), what=what)
         search = found if found is not None else self._search_terms(dialect)
-        if dialect == "sqlite" and self._short_page_applies():
+        if self._short_page_applies():
             assert search is not None  # a short page is a page of a search
             return read(lambda s: self._scanned_page(s, search), what=what)
         stmt = self.statement(dialect=dialect, search=search).execution_options(
@@ -517,7 +552,8 @@ class QuerySet:
 
     def _ranked_page_applies(self) -> bool:
         """Whether this is a page (not everything) of a trigram-indexed search in the default
-        order (rank, then newest first): what ``_tiered_page``/``_fenced_page`` serve."""
+        order (rank, then newest first): what ``_tiered_page`` (SQLite) and ``_scanned_page``
+        (PostgreSQL) serve."""
         text = (self._search or "").strip()
         return (
             len(text.lower()) >= 3
@@ -607,7 +643,7 @@ class QuerySet:
 
     def _short_page_applies(self) -> bool:
         """A page of a search too short for the trigram index (one or two characters), in the
-        default order: what ``_scanned_page`` serves."""
+        default order: what ``_scanned_page`` serves (on PostgreSQL, longer text too)."""
         text = (self._search or "").strip()
         return (
             0 < len(text) < 3
@@ -619,13 +655,16 @@ class QuerySet:
         )
 
     def _scanned_page(self, s: Any, search: _Search) -> list[Any]:
-        """SQLite, one or two characters: the rows ``statement()`` gives, without ranking and
-        sorting every match (such text is in most rows, and there is no trigram index).
+        """The rows ``statement()`` gives, without ranking and sorting every match: on SQLite
+        for one or two characters (such text is in most rows, and there is no trigram index),
+        on PostgreSQL for any text (a common word is in most rows; near misses, when asked for,
+        are the last rank: often many, a page of them is the newest few).
 
         The newest TIER_PROBE matches are read in id order, which stops early when matches are
         many; if that is all of them they are ranked here. Otherwise the page is filled rank by
-        rank (``_ranking``'s tiers: text this short has no near misses), each newest first
-        with a LIMIT, so a common rank stops as soon as the page is full."""
+        rank (``_ranking``'s tiers, near misses last), each newest
+        first with a LIMIT, so a common rank stops as soon as the page is full, and a rank the
+        probe holds enough rows of costs no query at all."""
         model, base, rank = self.model, self._base_conditions(), search.rank
         assert self._limit is not None  # a page: see _ranked_page_applies/_short_page_applies
         need = self._offset + self._limit
@@ -638,15 +677,21 @@ class QuerySet:
         if len(probe) <= TIER_PROBE:
             ids = [i for i, _ in sorted(probe, key=lambda r: (r[1], -r[0]))]
         else:
-            # tier by tier (``_ranking``; text this short has no near misses), each with its
-            # own cheaper condition first
+            # tier by tier (``_ranking``; no near misses here), each with its own cheaper
+            # condition first. The probe holds every match newer than its oldest row, so its
+            # rows of a tier are that tier's newest: only the rest is asked for, older ones.
+            oldest = probe[-1][0]
             ids = []
-            for k in range(RANKS - 1):
+            for k in range(RANKS):  # the last: rows only a label (an extension) matched
+                if len(ids) >= need:
+                    break
+                known = [i for i, r in probe if r == k][: need - len(ids)]
+                ids += known
                 if len(ids) >= need:
                     break
                 ids += s.scalars(
                     select(model.id)
-                    .where(*base, search.where, search.in_tier(k))
+                    .where(*base, model.id < oldest, search.where, search.in_tier(k))
                     .order_by(model.id.desc())
                     .limit(need - len(ids))
                 ).all()
@@ -656,60 +701,6 @@ class QuerySet:
         stmt = select(model).where(model.id.in_(page)).execution_options(populate_existing=True)
         rows = {r.id: r for r in s.scalars(stmt)}
         return [rows[i] for i in page]
-
-    def _fenced_page(self, s: Any) -> list[Any] | None:
-        """PostgreSQL, a single word: the rows ``statement()`` gives, ranked from ids and
-        lower-cased fields.
-
-        The matches come from the pg_trgm indexes as before, but each field is lower-cased
-        once (not once per rank test) and only (id, rank) is sorted; the page's rows are joined
-        back. The probe for near misses (FEW_HITS) is skipped when the page itself holds that
-        many substring matches, as it would then say "many"; else it runs now, and if it asks
-        for near misses the result is None: the caller searches as before, with them.
-        """
-        assert self._search is not None  # a page of a search: see _ranked_page_applies
-        model, text = self.model, self._search.strip()
-        q = text.lower()
-        fields = _search_fields(model)
-        esc = _escape_like(q)
-        # _search_terms()'s WHERE on PostgreSQL without near misses
-        where = or_(
-            *(func.lower(getattr(model, f)).like(f"%{esc}%", escape="\\") for f in fields),
-            _uid_prefix(model, text),
-            *_extension_search(model, text),
-        )
-        inner = (
-            select(
-                model.id,
-                model.uid,
-                *(func.lower(getattr(model, f)).label(f"lower_{f}") for f in fields),
-            )
-            .where(*self._base_conditions(), where)
-            .offset(0)  # a fence: the lower-cased fields are computed once per row
-            .subquery()
-        )
-        rank, substring, _ = _ranking(
-            q, text, inner.c.uid, {f: inner.c[f"lower_{f}"] for f in fields}
-        )
-        ranked = (
-            select(inner.c.id, rank.label("rank"), substring.label("hit"))
-            .order_by(rank, inner.c.id.desc())
-            .offset(self._offset)
-            .limit(self._limit)
-            .subquery()
-        )
-        stmt = (
-            select(model, ranked.c.hit)
-            .join(ranked, ranked.c.id == model.id)
-            .order_by(ranked.c.rank, model.id.desc())
-            .execution_options(populate_existing=True)
-        )
-        rows = s.execute(stmt).all()
-        if sum(1 for _, hit in rows if hit) < FEW_HITS and _few_substring_hits(
-            model, q, "postgresql", s
-        ):
-            return None
-        return [r for r, _ in rows]
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.all())
@@ -1325,4 +1316,4 @@ def view(limit: int = 7) -> dict[str, Any]:
     return frames
 
 
-__all__ = ["QuerySet", "get", "ids_in", "literal", "lookup", "view"]
+__all__ = ["QuerySet", "any_of", "get", "ids_in", "literal", "lookup", "view"]

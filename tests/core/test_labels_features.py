@@ -120,6 +120,9 @@ def test_label_queries_search_and_exclude(arts: list[ls.Artifact]) -> None:
     assert set(ls.Artifact.search("dapi")) == {a, b}  # search also matches label names
     assert ls.Artifact.search("dapi").count() == 2
     assert set(ls.Artifact.search("dapi")[:10]) == {a, b}  # a page, as the app asks
+    # the label condition's own text, not a cached one's (the same SQL, another label)
+    assert set(ls.Artifact.search("gfp")[:10]) == {b, c}
+    assert ls.Artifact.search("gfp").count() == 2
     with pytest.raises(ls.InvalidArgument, match="compares labels"):
         ls.Artifact.filter(ulabels__gte=dapi)
 

@@ -225,7 +225,7 @@ def test_search_pages_equal_the_single_ranked_query(
 
     monkeypatch.setattr(query, "TIER_PROBE", probe)  # 6: the tiered path even for a few rows
     used: list[str] = []
-    for name in ("_tiered_page", "_fenced_page"):
+    for name in ("_tiered_page", "_scanned_page"):
         real = getattr(ls.QuerySet, name)
         monkeypatch.setattr(
             ls.QuerySet, name, lambda self, *a, _r=real, _n=name: used.append(_n) or _r(self, *a)
@@ -288,7 +288,7 @@ def test_search_pages_equal_the_single_ranked_query(
     if instance_is_sqlite := ls.Artifact.filter()._dialect() == "sqlite":
         assert "_tiered_page" in used
         assert ("^" in used) == (probe == 6)  # the rank-by-rank path ran, not only the ranked ids
-    assert ("_fenced_page" in used) != instance_is_sqlite
+    assert ("_scanned_page" in used) != instance_is_sqlite
 
 
 def test_search_ranks_names_and_file_names_above_descriptions(instance: Path) -> None:
