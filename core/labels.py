@@ -525,14 +525,57 @@ def _fk(spec: Registry) -> Any:
     return spec.label_links.c[f"{spec.key}_id"]
 
 
+def _link_plain(
+    s: Session, spec: Registry, ids: list[int], by_id: dict[int, ULabel], who: Actor
+) -> list[dict[str, Any]]:
+    """Inside a write transaction: link the labels ``by_id`` to the records ``ids`` as plain
+    labels (a label that is also a feature's value there is a link of its own), skipping the
+    links present already, and record each addition; the rows inserted."""
+    links = spec.label_links
+    assert links is not None
+    fk = _fk(spec)
+    made: list[dict[str, Any]] = []
+    for part in chunks(list(dict.fromkeys(ids))):
+        have = set(
+            s.execute(
+                select(fk, links.c.ulabel_id).where(
+                    fk.in_(part),
+                    links.c.ulabel_id.in_(list(by_id)),
+                    links.c.feature_id.is_(None),
+                )
+            ).all()
+        )
+        made += [
+            {fk.key: r, "ulabel_id": lid, "feature_id": None}
+            for r in part
+            for lid in by_id
+            if (r, lid) not in have
+        ]
+    if made:
+        insert_rows(s, links, made)
+    record_events(
+        s,
+        spec,
+        [
+            {
+                "record": m[fk.key],
+                "action": "add",
+                "ulabel_id": m["ulabel_id"],
+                "value": by_id[m["ulabel_id"]].name,
+            }
+            for m in made
+        ],
+        who,
+    )
+    return made
+
+
 def add_labels(
     registry: str, ids: list[int], labels: list[ULabel], who: Actor
 ) -> list[tuple[int, int]]:
     """Put ``labels`` on the records ``ids`` in one transaction; the (record id, label id)
     links it made (those present already are left alone)."""
     spec = _spec_of(registry)
-    links = spec.label_links
-    assert links is not None
     fk = _fk(spec)
     by_id = {x.id: x for x in labels}
     if not ids or not by_id:
@@ -540,39 +583,7 @@ def add_labels(
 
     def run(s: Session) -> list[tuple[int, int]]:
         annotation_lock(s)
-        made: list[dict[str, Any]] = []
-        for part in chunks(list(dict.fromkeys(ids))):
-            have = set(
-                s.execute(
-                    select(fk, links.c.ulabel_id).where(
-                        fk.in_(part),
-                        links.c.ulabel_id.in_(list(by_id)),
-                        links.c.feature_id.is_(None),
-                    )
-                ).all()
-            )
-            made += [
-                {fk.key: r, "ulabel_id": lid, "feature_id": None}
-                for r in part
-                for lid in by_id
-                if (r, lid) not in have
-            ]
-        if made:
-            insert_rows(s, links, made)
-        record_events(
-            s,
-            spec,
-            [
-                {
-                    "record": m[fk.key],
-                    "action": "add",
-                    "ulabel_id": m["ulabel_id"],
-                    "value": by_id[m["ulabel_id"]].name,
-                }
-                for m in made
-            ],
-            who,
-        )
+        made = _link_plain(s, spec, ids, by_id, who)
         return [(m[fk.key], m["ulabel_id"]) for m in made]
 
     return write(run, what=f"labelling {len(ids)} {spec.key}(s)")
@@ -736,45 +747,12 @@ class LabelManager:
 def set_labels(registry: str, ids: list[int], labels: list[ULabel], who: Actor) -> None:
     """Make ``labels`` the labels of every record ``ids`` (one transaction)."""
     spec = _spec_of(registry)
-    links = spec.label_links
-    assert links is not None
-    fk = _fk(spec)
     by_id = {x.id: x for x in labels}
 
     def run(s: Session) -> None:
         annotation_lock(s)
         unlink(s, spec, ids, list(by_id), who, keep=True)
-        made: list[dict[str, Any]] = []
-        for part in chunks(list(dict.fromkeys(ids))):
-            have = set(
-                s.execute(
-                    select(fk, links.c.ulabel_id).where(
-                        fk.in_(part), links.c.ulabel_id.in_(list(by_id))
-                    )
-                ).all()
-            )
-            made += [
-                {fk.key: r, "ulabel_id": lid, "feature_id": None}
-                for r in part
-                for lid in by_id
-                if (r, lid) not in have
-            ]
-        if made:
-            insert_rows(s, links, made)
-        record_events(
-            s,
-            spec,
-            [
-                {
-                    "record": m[fk.key],
-                    "action": "add",
-                    "ulabel_id": m["ulabel_id"],
-                    "value": by_id[m["ulabel_id"]].name,
-                }
-                for m in made
-            ],
-            who,
-        )
+        _link_plain(s, spec, ids, by_id, who)
 
     write(run, what=f"setting the labels of {len(ids)} {spec.key}(s)")
 

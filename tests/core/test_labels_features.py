@@ -392,3 +392,17 @@ def test_postgresql_queries_are_planned_for_their_values(arts: list[ls.Artifact]
         assert conn.connection.driver_connection.prepare_threshold is None
         prepared = conn.execute(text("SELECT count(*) FROM pg_prepared_statements")).scalar()
         assert prepared == 0
+
+
+def test_set_labels_adds_a_plain_label_that_is_also_a_feature_value(
+    arts: list[ls.Artifact],
+) -> None:
+    """A label that is a record's feature value and one of its plain labels are two links:
+    setting the plain labels gives the plain one even when the value link is there."""
+    ls.ULabel("Stain", is_type=True).save()
+    ls.Feature("stain", "cat[Stain]").save()
+    a = arts[0]
+    a.features.add_values({"stain": "DAPI"})
+    a.ulabels.set(["Stain/DAPI"])
+    a.features.remove_values("stain")
+    assert [x.name for x in a.ulabels] == ["DAPI"]
