@@ -115,16 +115,22 @@ def select_key(app: Any, window: Any, key: str) -> None:
     select_row(app, window, row_of_key(app, window, key))
 
 
+def isolated_app(tmp: Path) -> Any:
+    """The QApplication of a screenshot run, with labshelf's config, data and cache folders under
+    `tmp` (never the user's own) and the user 'ada'; the light theme is applied by the caller."""
+    for name in ("CONFIG", "DATA", "CACHE"):
+        (tmp / name.lower()).mkdir()
+        os.environ[f"LABSHELF_{name}_DIR"] = str(tmp / name.lower())
+    os.environ["LABSHELF_USER"] = "ada"
+    from PySide6.QtWidgets import QApplication
+
+    return QApplication(sys.argv)
+
+
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="labshelf-shots-") as tmp_text:
         tmp = Path(tmp_text)
-        for name in ("CONFIG", "DATA", "CACHE"):
-            (tmp / name.lower()).mkdir()
-            os.environ[f"LABSHELF_{name}_DIR"] = str(tmp / name.lower())
-        os.environ["LABSHELF_USER"] = "ada"
-        from PySide6.QtWidgets import QApplication
-
-        app = QApplication(sys.argv)
+        app = isolated_app(tmp)
         from labshelf.app.base.theme import apply_theme
 
         apply_theme(app, "light")

@@ -11,14 +11,13 @@ nothing touches the user's own labshelf settings.
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # screenshots.py, conftest.py
-from screenshots import OUT, select_key, settle
+from screenshots import OUT, isolated_app, select_key, settle
 
 IMAGE_KEY_PREFIX = "iris_studies/images/"
 
@@ -47,13 +46,7 @@ def seed(tmp: Path) -> dict[str, Any]:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="labshelf-shots-") as tmp_text:
         tmp = Path(tmp_text)
-        for name in ("CONFIG", "DATA", "CACHE"):
-            (tmp / name.lower()).mkdir()
-            os.environ[f"LABSHELF_{name}_DIR"] = str(tmp / name.lower())
-        os.environ["LABSHELF_USER"] = "ada"
-        from PySide6.QtWidgets import QApplication
-
-        app = QApplication(sys.argv)
+        app = isolated_app(tmp)
         from labshelf.app.base.theme import apply_theme
         from labshelf.app.main_window import MainWindow
 

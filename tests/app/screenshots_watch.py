@@ -13,28 +13,13 @@ stay).
 
 from __future__ import annotations
 
-import os
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[2]
-OUT = ROOT / "tests" / "artifacts"
-
-
-def settle(app: Any, condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.perf_counter() + timeout
-    while not condition() and time.perf_counter() < deadline:
-        app.processEvents()
-        time.sleep(0.01)
-    if not condition():
-        print(f"screenshots_watch: a condition was not met within {timeout:g} s", file=sys.stderr)
-    for _ in range(25):
-        app.processEvents()
-        time.sleep(0.01)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # screenshots.py
+from screenshots import OUT, isolated_app, settle
 
 
 def write_tiffs(folder: Path, names: list[str]) -> None:
@@ -53,13 +38,7 @@ def write_plate(folder: Path, plate: str) -> None:
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="labshelf-watch-shots-") as tmp_text:
         tmp = Path(tmp_text)
-        for name in ("CONFIG", "DATA", "CACHE"):
-            (tmp / name.lower()).mkdir()
-            os.environ[f"LABSHELF_{name}_DIR"] = str(tmp / name.lower())
-        os.environ["LABSHELF_USER"] = "ada"
-        from PySide6.QtWidgets import QApplication
-
-        app = QApplication(sys.argv)
+        app = isolated_app(tmp)
         from labshelf.app.base.theme import apply_theme
 
         apply_theme(app, "light")
