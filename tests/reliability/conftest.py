@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -292,3 +293,27 @@ def one_sentence(message: str) -> bool:
         and "background on this error" not in text.lower()
         and "[sql:" not in text.lower()
     )
+
+
+class _Grab(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, rec: logging.LogRecord) -> None:
+        self.lines.append(self.format(rec))
+
+
+@pytest.fixture
+def grab_logs() -> Iterator[list[str]]:
+    """Everything logged by labshelf, SQLAlchemy and the drivers, at DEBUG (secrets tests)."""
+    handler = _Grab()
+    loggers = [logging.getLogger(n) for n in ("", "labshelf", "sqlalchemy", "psycopg", "alembic")]
+    old = [(lg, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.addHandler(handler)
+        lg.setLevel(logging.DEBUG)
+    yield handler.lines
+    for lg, level in old:
+        lg.removeHandler(handler)
+        lg.setLevel(level)

@@ -4,7 +4,6 @@ through ``storage_options`` appear in no database column, log line, ``ls.setting
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -44,30 +43,6 @@ def _files_under(*folders: Path) -> list[Path]:
 def _leaks(secret: str, *folders: Path) -> list[str]:
     needle = secret.encode()
     return [str(p) for p in _files_under(*folders) if needle in p.read_bytes()]
-
-
-class _Grab(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, rec: logging.LogRecord) -> None:
-        self.lines.append(self.format(rec))
-
-
-@pytest.fixture
-def grab_logs():
-    """Everything logged by labshelf, SQLAlchemy and the drivers, at DEBUG."""
-    handler = _Grab()
-    loggers = [logging.getLogger(n) for n in ("", "labshelf", "sqlalchemy", "psycopg", "alembic")]
-    old = [(lg, lg.level) for lg in loggers]
-    for lg in loggers:
-        lg.addHandler(handler)
-        lg.setLevel(logging.DEBUG)
-    yield handler.lines
-    for lg, level in old:
-        lg.removeHandler(handler)
-        lg.setLevel(level)
 
 
 def test_postgres_password_stays_in_memory(

@@ -4,7 +4,6 @@ pass through a whitelist of keys known to hold no secret (an S3 SSE-C key does n
 
 from __future__ import annotations
 
-import logging
 import os
 import stat
 import subprocess
@@ -19,29 +18,6 @@ from .conftest import REPO, one_sentence, record, worker_env
 
 PASSWORD = "Qp-s3cr3t-91ZxQUERY"
 TOKEN = "sse-c-key-0123456789abcdef0123456789ab"
-
-
-class _Grab(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-
-    def emit(self, rec: logging.LogRecord) -> None:
-        self.lines.append(self.format(rec))
-
-
-@pytest.fixture
-def grab_logs():
-    handler = _Grab()
-    loggers = [logging.getLogger(n) for n in ("", "labshelf", "sqlalchemy", "psycopg", "alembic")]
-    old = [(lg, lg.level) for lg in loggers]
-    for lg in loggers:
-        lg.addHandler(handler)
-        lg.setLevel(logging.DEBUG)
-    yield handler.lines
-    for lg, level in old:
-        lg.removeHandler(handler)
-        lg.setLevel(level)
 
 
 def _files_with(secret: str, *folders: Path) -> list[str]:
