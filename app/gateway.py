@@ -28,9 +28,12 @@ from labshelf.config import all_configs, config_dir, data_dir
 from labshelf.errors import InvalidArgument, LabshelfError, NotConnected
 from labshelf.filekinds import IMAGE_SUFFIXES, kind_of
 from labshelf.humanize import human_size, printable
+from labshelf.states import FINAL_STATES, ItemState
 
 __all__ = [
+    "FINAL_STATES",
     "IMAGE_SUFFIXES",
+    "ItemState",
     "LabshelfError",
     "NotConnected",
     "config_dir",

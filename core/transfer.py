@@ -20,7 +20,6 @@ from collections.abc import Callable, Iterable, Mapping
 from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -39,27 +38,11 @@ from .records import record_from_row
 from .runtime import gc_paused
 from .schema import VISIBLE
 from .session import read, storage_root, storage_roots
+from .states import FINAL_STATES, STATES
 from .storage import Cancelled, TransientStorageError, UploadCancelled
 from .storage.sources import OS_CLUTTER, check_local_source, walk_folder
 from .storages import Storage, check_not_storage
 
-
-class ItemState(StrEnum):
-    """Where an upload item stands (values are the strings ``Progress.changes`` carries)."""
-
-    QUEUED = "queued"
-    HASHING = "hashing"
-    UPLOADING = "uploading"
-    DONE = "done"
-    DUPLICATE = "duplicate"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-STATES = tuple(ItemState)
-FINAL_STATES = frozenset(
-    {ItemState.DONE, ItemState.DUPLICATE, ItemState.FAILED, ItemState.CANCELLED}
-)
 PROGRESS_INTERVAL = 0.1  # seconds between on_progress calls (at most ~10 per second)
 PUBLISH_INTERVAL = 0.1
 CANCEL_SCAN_INTERVAL = 0.3  # how often items waiting for a worker are checked for a cancel

@@ -21,20 +21,8 @@ from typing import Any
 
 from labshelf.app import gateway
 
-
-class ItemState(StrEnum):
-    """Where one item of an upload stands: the states of core's upload engine (`ls.upload`)."""
-
-    QUEUED = "queued"
-    HASHING = "hashing"
-    UPLOADING = "uploading"
-    DONE = "done"
-    DUPLICATE = "duplicate"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-
-
-FINAL = frozenset({ItemState.DONE, ItemState.DUPLICATE, ItemState.FAILED, ItemState.CANCELLED})
+ItemState = gateway.ItemState  # core's upload states (labshelf.states): one list
+FINAL = gateway.FINAL_STATES
 
 
 class DropState(StrEnum):
