@@ -187,12 +187,50 @@ stage_package() {
   find build/pkg -name __pycache__ -prune -exec rm -rf {} +
 }
 
+# CI keeps only the head of a run's output, and a stuck test must not eat its whole time. So
+# under CI pytest runs verbosely into build/pytest-ci.log, bounded by LABSHELF_TEST_BUDGET
+# seconds (and each test by its timeout and tests/conftest.py's watchdog), and what matters is
+# printed first: the outcome, the failures, the slowest tests and, if the run was cut short,
+# where it stood. The whole log follows.
+pytest_for_ci() {
+  local log="$ROOT/build/pytest-ci.log" budget="${LABSHELF_TEST_BUDGET:-3600}" rc=0
+  mkdir -p "$ROOT/build"
+  local stacks="$ROOT/build/hard-stop.log"
+  rm -f "$stacks"
+  QT_QPA_PLATFORM=offscreen PYTHONUNBUFFERED=1 LABSHELF_HARD_STOP_LOG="$stacks" \
+    timeout -k 30 "$budget" "$PY" -m pytest tests -v --durations=30 "$@" >"$log" 2>&1 || rc=$?
+  if [[ -s "$stacks" ]]; then
+    say "the test that was running when the run ended (and, if tests/hard_stop.py ended it, every thread):"
+    cat "$stacks" >&2
+  fi
+  if [[ "$rc" -eq 124 || "$rc" -eq 137 ]]; then
+    say "pytest did not end within ${budget}s and was stopped; where it stood (end of its log):"
+    tail -n 80 "$log" >&2
+  elif [[ "$rc" -ne 0 ]] && ! grep -q 'short test summary info' "$log"; then
+    say "pytest ended early (exit $rc); the end of its log:"
+    tail -n 120 "$log" >&2
+  fi
+  say "pytest exit $rc; summary:"
+  sed -n '/short test summary info/,$p' "$log" >&2
+  sed -n '/slowest .*durations/,/short test summary info\|passed\|failed/p' "$log" | head -n 34 >&2
+  say "the whole pytest log ($log):"
+  cat "$log" >&2
+  return "$rc"
+}
+
 cmd_test() {
   cmd_setup
   local failed=()
   say "lint-imports"
   stage_package
-  PYTHONPATH="$ROOT/build/pkg" "$VENV/bin/lint-imports" || failed+=("lint-imports")
+  # Its banner and contract list only matter when a contract is broken.
+  local contracts
+  if contracts="$(PYTHONPATH="$ROOT/build/pkg" "$VENV/bin/lint-imports" 2>&1)"; then
+    grep -E '^Contracts:' <<<"$contracts" >&2 || true
+  else
+    printf '%s\n' "$contracts" >&2
+    failed+=("lint-imports")
+  fi
   say "ruff check app core tests"
   "$VENV/bin/ruff" check app core tests || failed+=("ruff")
   say "ruff format --check app core tests"
@@ -204,7 +242,11 @@ cmd_test() {
   [[ "${CI:-}" == true ]] && extra+=(--bundle)
   say "pytest tests ${extra[*]} $*"
   local rc=0
-  QT_QPA_PLATFORM=offscreen "$PY" -m pytest tests "${extra[@]}" "$@" || rc=$?
+  if [[ "${CI:-}" == true ]]; then
+    pytest_for_ci "${extra[@]}" "$@" || rc=$?
+  else
+    QT_QPA_PLATFORM=offscreen "$PY" -m pytest tests "${extra[@]}" "$@" || rc=$?
+  fi
   if [[ "$rc" -eq 5 ]]; then
     failed+=("pytest (no tests collected)")
   elif [[ "$rc" -ne 0 ]]; then

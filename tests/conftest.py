@@ -20,6 +20,8 @@ import labshelf as ls
 import pytest
 from labshelf.instance import disconnect
 
+pytest_plugins = ("hard_stop",)
+
 try:  # tests/ may or may not be a package, depending on how the suite grows
     from .services import (
         GCSServer,
