@@ -43,6 +43,7 @@ from .registry import REGISTRIES, registry_of
 from .relations import Relation, columns_of, relations_of
 from .schema import PENDING
 from .session import read
+from .textsim import word_similarity
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -586,34 +587,38 @@ class QuerySet:
             by_uid_cond = _uid_prefix(model, text)
         else:
             by_uid_cond = and_(model.uid == text, search.where)
-        # rows the extensions add (a matching label) are no FTS hits either: found as the uids
-        by_uid_cond = or_(by_uid_cond, *_extension_search(model, text))
-        by_uid = [
-            (i, r)
-            for i, r in s.execute(
-                select(model.id, rank)
-                .where(*base, by_uid_cond)
-                .order_by(rank, model.id.desc())
-                .limit(TIER_PROBE + 1)
+        # rows the extensions add (a matching label) are no FTS hits either: found as the
+        # uids are, each condition on its own (an OR of them would scan the table)
+        by_uid_found: dict[int, int] = {}
+        for cond in (by_uid_cond, *_extension_search(model, text)):
+            by_uid_found.update(
+                s.execute(
+                    select(model.id, rank)
+                    .where(*base, cond)
+                    .order_by(rank, model.id.desc())
+                    .limit(TIER_PROBE + 1)
+                ).all()
             )
-        ]
+        by_uid = sorted(by_uid_found.items(), key=lambda ir: (ir[1], -ir[0]))[: TIER_PROBE + 1]
 
         def tier(k: int | None, limit: int) -> list[int]:
             """ids of the matches of rank k (of any rank if None), newest first, at most ``limit``."""
-            # FTS5 hands out rowids newest first and stops at the LIMIT; a long text's query is
-            # a superset of trigrams, checked against the fields
-            hint, exact = _tier_terms(k, search.q)
-            fts, match = _fts_source(model, hint)
-            check = [] if exact else [_substring_like(model, search.q)]
-            stmt = (
-                select(model.id)
-                .select_from(fts)
-                .join(model, model.id == fts.c.rowid)
-                .where(match, *base, *check, *([] if k is None else [search.in_tier(k)]))
-                .order_by(fts.c.rowid.desc())
-                .limit(limit)
-            )
-            found = set(s.scalars(stmt))
+            # FTS5 hands out rowids newest first and stops at the LIMIT. Each tier asks the index
+            # for its own candidates (``_tier_sources``: the right columns, word or trigram), so a
+            # tier with no rows costs an index probe, not a pass over every row holding the text.
+            found: set[int] = set()
+            for name, hint, exact in _tier_sources(model, k, search.q):
+                fts, match = _fts_source(model, hint, name)
+                check = [] if exact or k is not None else [_substring_like(model, search.q)]
+                stmt = (
+                    select(model.id)
+                    .select_from(fts)
+                    .join(model, model.id == fts.c.rowid)
+                    .where(match, *base, *check, *([] if k is None else [search.in_tier(k)]))
+                    .order_by(fts.c.rowid.desc())
+                    .limit(limit)
+                )
+                found.update(s.scalars(stmt))
             found.update(i for i, r in by_uid if k is None or r == k)
             return sorted(found, reverse=True)[:limit]
 
@@ -1045,13 +1050,79 @@ def _tier_hint(k: int | None, q: str) -> str:
     return phrase
 
 
-def _tier_terms(k: int | None, q: str) -> tuple[str, bool]:
-    """(FTS5 query, exact) for the rows of tier ``k``: ``_tier_hint`` for text the phrase index
-    takes whole; for longer text ``_fts_terms``' superset (the tier's own condition and a
-    substring check then decide)."""
-    if len(q) <= FTS_PHRASE_MAX_CHARS:
-        return _tier_hint(k, q), True
-    return _fts_terms(q)
+# A whole-word probe of the word index takes at most this many words of the text (a phrase
+# of them is in every row that holds the whole text; more words only cost more postings)
+WORD_PHRASE_MAX_WORDS = 4
+_ASCII_WORDS = re.compile(r"[0-9a-z]+")
+
+
+def _word_phrase(q: str) -> str | None:
+    """The word-index (unicode61) phrase that every row holding ``q`` as whole words matches,
+    or None where that index cannot answer: text beyond ASCII letters, digits and the word
+    separators (unicode61 folds case and splits words its own way there: a Greek final sigma,
+    combining marks), or text that does not begin and end with a letter or digit."""
+    if not q or not (q[0].isalnum() and q[-1].isalnum()) or not q.isascii():
+        return None
+    if any(not (c.isalnum() or c in WORD_SEPARATORS) for c in q):
+        return None
+    words = _ASCII_WORDS.findall(q)[:WORD_PHRASE_MAX_WORDS]
+    return _fts_phrase(" ".join(words)) if words else None
+
+
+def _tier_sources(model: Model, k: int | None, q: str) -> list[tuple[str, str, bool]]:
+    """(FTS table, MATCH query, exact) triples whose rows together hold every row of tier ``k``
+    (of any tier if None) that is not a uid or label match; exact: every row they give holds
+    the text (else check it). Column filters keep each tier to its own fields, so a text that
+    is in every description ("ple" of "sample") costs nothing in the tiers of names, and the
+    whole-word tiers ask the word index: "ple" is no word anywhere, found in one probe."""
+    trigrams = _fts_table(model)
+    assert trigrams is not None  # a tiered page is a page of a registry with an FTS table
+    words = _words_table(model)
+    fields = _search_fields(model)
+    names = [f for f in fields if f not in FREE_TEXT_FIELDS]
+    texts = [f for f in fields if f in FREE_TEXT_FIELDS]
+
+    def trigram(columns: list[str], initial: bool = False) -> list[tuple[str, str, bool]]:
+        if not columns:
+            return []
+        terms, exact = _fts_terms(q, initial)
+        return [(trigrams, f"{_colspec(columns)} : ({terms})", exact)]
+
+    def whole_words(columns: list[str]) -> list[tuple[str, str, bool]]:
+        if not columns:
+            return []
+        phrase = _word_phrase(q)
+        if words is None or phrase is None:  # the trigram index, with the tier's own check
+            return trigram(columns) if q[:1].isalnum() and q[-1:].isalnum() else []
+        return [(words, f"{_colspec(columns)} : {phrase}", False)]
+
+    if k is None:
+        return trigram(list(fields))
+    if k == EXACT:  # a field starting with the text, or a name holding "/" + text
+        if len(q) <= FTS_PHRASE_MAX_CHARS:
+            return [(trigrams, _tier_hint(k, q), True)]
+        return trigram(list(fields), initial=True) + (trigram(names) if _names_a_file(q) else [])
+    if k == NAME_WORD:
+        return whole_words(names)
+    if k == NAME_PREFIX:
+        return trigram(names, initial=True)
+    if k == NAME_PART:
+        return trigram(names)
+    if k == TEXT_WORD:
+        return trigram(texts, initial=True) + whole_words(texts)
+    if k == TEXT_PART:
+        return trigram(texts)
+    return trigram(list(fields))  # near misses are not served here; any row with the text
+
+
+def _colspec(columns: list[str]) -> str:
+    return "{" + " ".join(columns) + "}"
+
+
+def _words_table(model: Model) -> str | None:
+    """The registry's word index (migration 0009), beside its trigram table on SQLite."""
+    table = _fts_table(model)
+    return None if table is None else table.removesuffix("_fts") + "_words"
 
 
 def _uid_prefix(model: Model, text: str) -> ColumnElement[bool]:
@@ -1142,9 +1213,12 @@ def _substring_like(model: Model, q: str) -> ColumnElement[bool]:
     )
 
 
-def _fts_source(model: Model, match: str) -> tuple[TableClause, TextClause]:
-    """(the FTS table, its MATCH condition), to join the model to on ``rowid``."""
-    name = _fts_table(model)
+def _fts_source(
+    model: Model, match: str, name: str | None = None
+) -> tuple[TableClause, TextClause]:
+    """(the FTS table, its MATCH condition), to join the model to on ``rowid``; ``name``: which
+    of the registry's FTS tables (default: the trigram table)."""
+    name = name or _fts_table(model)
     assert name is not None  # only asked of registries with an FTS table
     fts = table(name, column("rowid"))
     return fts, sql_text(f"{name} MATCH :fts_match").bindparams(bindparam("fts_match", match))
@@ -1189,19 +1263,51 @@ def _fuzzy_clause(
     return and_(model.id.in_(candidates), similar)
 
 
+# Near misses come from the words of the catalog (the word index's vocabulary) that start
+# with the text's first letter and are near it; at most this many such words are measured,
+# and rows holding at most FUZZY_WORDS of the nearest are the candidates
+FUZZY_VOCAB_SCAN = 5000
+FUZZY_WORDS = 32
+
+
 def _fuzzy_candidates(model: Model, q: str) -> Select | None:
-    """SQLite: the rowids of the ``FUZZY_CANDIDATES`` rows sharing most trigrams with ``q``
-    (near misses are measured among these only)."""
-    table = _fts_table(model)
-    if table is None:
+    """SQLite: the rowids of the newest ``FUZZY_CANDIDATES`` rows holding a word of the catalog
+    near ``q`` (near misses are measured among these only), or None if no word is near.
+
+    The words come from the word index's vocabulary, a slice of it read in term order: words
+    that start with the text's first letter and whose length allows a trigram similarity of
+    ``FUZZY_THRESHOLD`` (a mistyped first letter of a short word is no near miss by that
+    measure anyway). Unlike ranking every row that shares a trigram with the typo, this costs
+    the same on a catalog of 10^6 rows as on one of 10^3."""
+    words = _words_table(model)
+    if words is None or not q:
         return None
-    grams = sorted({q[i : i + 3] for i in range(len(q) - 2)})
-    expr = " OR ".join(_fts_phrase(g) for g in grams)
+    n = len(q)
+    # trigram sets of padded words: a Jaccard similarity of 1/2 needs sizes within a factor 2
+    shortest, longest = max(1, (n + 2) // 2 - 1), 2 * n + 1
+    first = q[0]
+    # the table is the registry's own, the text is bound
+    vocab = sql_text(
+        f"SELECT term FROM {words}_vocab WHERE term >= :lo AND term < :hi "  # noqa: S608
+        "AND length(term) BETWEEN :shortest AND :longest LIMIT :cap"
+    ).bindparams(
+        lo=first, hi=chr(ord(first) + 1), shortest=shortest, longest=longest, cap=FUZZY_VOCAB_SCAN
+    )
+    terms = read(lambda s: list(s.execute(vocab).scalars()), what="searching")
+    near = sorted(
+        ((word_similarity(q, t), t) for t in terms),
+        key=lambda st: (-st[0], st[1]),
+    )
+    chosen = [t for sim, t in near[:FUZZY_WORDS] if sim >= FUZZY_THRESHOLD]
+    if not chosen:
+        return None
+    columns = _colspec(list(_search_fields(model)))
+    expr = f"{columns} : (" + " OR ".join(_fts_phrase(t) for t in chosen) + ")"
     return (
         select(literal_column_rowid())
-        .select_from(sql_text(table))
-        .where(sql_text(f"{table} MATCH :fz").bindparams(fz=expr))
-        .order_by(sql_text("rank"))
+        .select_from(sql_text(words))
+        .where(sql_text(f"{words} MATCH :fz").bindparams(fz=expr))
+        .order_by(literal_column_rowid().desc())
         .limit(FUZZY_CANDIDATES)
     )
 

@@ -20,7 +20,7 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def _search_objects(diff: list) -> bool:
-    return "_fts" in str(diff) or "_trgm" in str(diff)
+    return any(part in str(diff) for part in ("_fts", "_trgm", "_words"))
 
 
 def test_migrated_schema_matches_the_models(empty_db: str) -> None:
@@ -118,5 +118,37 @@ def test_an_instance_of_the_previous_schema_upgrades_to_labels_and_features(
         artifact.ulabels.add("DAPI")
         artifact.features.add_values({"temperature": 37.0}, create_features=True)
         assert ls.Artifact.filter(ulabels__name="DAPI", temperature__gte=30).one() == artifact
+    finally:
+        disconnect()
+
+
+def test_an_instance_before_the_word_index_gets_it_built_from_its_rows(tmp_path: Path) -> None:
+    """SQLite: a catalog of schema 0008 (no word index) is indexed by words when it is opened;
+    whole-word ranking and near misses then find the rows saved before the upgrade."""
+    import labshelf as ls
+    from alembic import command
+    from labshelf.instance import current, disconnect
+    from labshelf.migrations import _alembic_config
+
+    ls.init(str(tmp_path / "store"), name="words")
+    engine = current().engine()
+    with engine.begin() as conn:
+        command.downgrade(_alembic_config(conn), "0008")
+    with engine.connect() as conn:
+        assert "artifacts_words" not in conn.dialect.get_table_names(conn)
+    for i, key in enumerate(["plate/gamma_ray.txt", "plate/delta.txt"]):
+        (tmp_path / f"{i}.txt").write_text(key)
+        ls.Artifact(tmp_path / f"{i}.txt", key=key, description="sample").save()
+    disconnect()
+    ls.connect("words")  # opening it upgrades the schema and builds the word index
+    try:
+        with current().engine().connect() as conn:
+            assert current_revision(conn) == HEAD
+            hits = conn.exec_driver_sql(
+                "SELECT rowid FROM artifacts_words WHERE artifacts_words MATCH 'gamma'"
+            ).all()
+        assert len(hits) == 1
+        assert [a.key for a in ls.Artifact.search("gamma")[:5]] == ["plate/gamma_ray.txt"]
+        assert [a.key for a in ls.Artifact.search("gamme")[:5]] == ["plate/gamma_ray.txt"]
     finally:
         disconnect()

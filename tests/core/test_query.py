@@ -232,7 +232,7 @@ def test_search_pages_equal_the_single_ranked_query(
         )
     real_fts = query._fts_source
     monkeypatch.setattr(
-        query, "_fts_source", lambda m, match: used.append(match[:1]) or real_fts(m, match)
+        query, "_fts_source", lambda m, match, *a: used.append(match[:1]) or real_fts(m, match, *a)
     )
     rows: list[tuple[str, str | None, int]] = []
     for i in range(8):
@@ -246,6 +246,9 @@ def test_search_pages_equal_the_single_ranked_query(
             (f"c/{i}.tif", "cellsx", 1),
             (f"d/{i}.tif", "no match", 1),
             (f"e/{i}.tif", "CeLLs", -2),  # -2: still being saved
+            (f"f/x+cells_{i}.tif", "x+cells y; cells", 1),  # "+": a word break only to FTS
+            (f"g/Été_{i}.tif", "été cells ÉTÉ", 1),
+            (f"h/samplecells{i}", "sample-cells sample_cells", 1),
         ]
     _insert_artifacts(rows)
     _insert_artifacts([(f"u/{i}.bin", "unrelated", 1) for i in range(5)], uid_prefix="cells")
@@ -273,6 +276,16 @@ def test_search_pages_equal_the_single_ranked_query(
         "Cells",
         "plate_3.tif",  # a file name: exact
         "3.tif",  # the end of several keys, a word in others
+        "ell",  # in every cells, a word nowhere
+        "ple",
+        "x+cells",
+        "été",
+        "sample cells",
+        "sample-cells",
+        "microscopy of cells 3",  # longer than one FTS phrase
+        "cells/plate_3.tif",
+        "study cells 3 and more words",
+        "Samplecells1",
     ]
     for text in texts:
         for qs in (
@@ -340,3 +353,40 @@ def test_a_count_of_near_misses_says_when_it_is_capped(
     assert capped is sqlite  # … and says that there may be more
     assert ls.Artifact.search("wellplate").count_capped() == (12, False)
     assert ls.Artifact.filter(key__startswith="runs/").count_capped() == (12, False)
+
+
+def test_whole_words_and_near_misses_follow_edits_and_deletes(
+    instance: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The word index (SQLite) and the trigram indexes follow a record's key and description
+    through edits and a permanent delete: no stale word finds it, the new words do, and a
+    mistyped new word finds it as a near miss."""
+    from labshelf import query
+    from labshelf import session as context
+    from sqlalchemy import text
+
+    monkeypatch.setattr(query, "TIER_PROBE", 0)  # pages rank by rank, through the indexes
+
+    def indexed(word: str) -> list[int]:
+        if ls.Artifact.filter()._dialect() != "sqlite":
+            return []
+        match = text("SELECT rowid FROM artifacts_words WHERE artifacts_words MATCH :w")
+        return context.read(lambda s: list(s.scalars(match, {"w": word})))
+
+    source = instance.parent / "w.txt"
+    source.write_text("w")
+    a = ls.Artifact(source, key="scope/alpha_run.txt", description="first light").save()
+    assert [x.id for x in ls.Artifact.search("alpha")[:5]] == [a.id]
+    a.key = "scope/gamma_run.txt"
+    a.description = "second light"
+    a.save()
+    assert ls.Artifact.search("alpha")[:5].all() == []
+    assert ls.Artifact.search("first")[:5].all() == []
+    assert indexed("alpha") == [] and indexed("first") == []
+    assert [x.id for x in ls.Artifact.search("gamma")[:5]] == [a.id]
+    assert [x.id for x in ls.Artifact.search("gamme")[:5]] == [a.id]  # a near miss
+    assert [x.id for x in ls.Artifact.search("second")[:5]] == [a.id]
+    a.delete(permanent=True)
+    for word in ("gamma", "gamme", "second"):
+        assert ls.Artifact.search(word)[:5].all() == [], word
+        assert indexed(word) == [], word

@@ -198,6 +198,8 @@ queries = st.one_of(
             "a_b",
             "rowid",
             "artifacts_fts",
+            "artifacts_words",
+            "{key}: x",
             "--",
             "/*",
             "*/",
