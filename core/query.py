@@ -696,7 +696,13 @@ class QuerySet:
                     break
                 ids += s.scalars(
                     select(model.id)
-                    .where(*base, model.id < oldest, search.where, search.in_tier(k))
+                    .where(
+                        *base,
+                        model.id < oldest,
+                        search.where,
+                        *self._exact_candidates(k, search),
+                        search.in_tier(k),
+                    )
                     .order_by(model.id.desc())
                     .limit(need - len(ids))
                 ).all()
@@ -706,6 +712,18 @@ class QuerySet:
         stmt = select(model).where(model.id.in_(page)).execution_options(populate_existing=True)
         rows = {r.id: r for r in s.scalars(stmt)}
         return [rows[i] for i in page]
+
+    def _exact_candidates(self, k: int, search: _Search) -> list[ColumnElement[bool]]:
+        """SQLite, tier ``EXACT`` of a scanned page: the rows where a field may equal the text
+        (its words begin the field, from the word index) or the uid is it. The exact tier of a
+        short, common text is mostly empty, and proving that took a pass over every row."""
+        words = _words_table(self.model)
+        phrase = _word_phrase(search.q)
+        if k != EXACT or words is None or phrase is None or self._dialect() != "sqlite":
+            return []
+        fts, match = _fts_source(self.model, f"^{phrase}", words)
+        starts = select(fts.c.rowid).select_from(fts).where(match)
+        return [or_(self.model.id.in_(starts), self.model.uid == search.text)]
 
     def __iter__(self) -> Iterator[Any]:
         return iter(self.all())
