@@ -212,7 +212,7 @@ pytest_for_ci() {
   fi
   say "pytest exit $rc; summary:"
   sed -n '/short test summary info/,$p' "$log" >&2
-  sed -n '/slowest .*durations/,/short test summary info\|passed\|failed/p' "$log" | head -n 34 >&2
+  sed -n '/slowest .*durations/,/short test summary info/p' "$log" | head -n 34 >&2
   say "the whole pytest log ($log):"
   cat "$log" >&2
   return "$rc"
