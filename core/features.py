@@ -58,7 +58,7 @@ from .records import Base, Record, as_saved, pending_edits, record_from_row, sav
 from .registry import Registry, registry_of
 from .relations import Relation
 from .schema import utcnow
-from .session import read, user_id, write
+from .session import read, refresh_statistics, user_id, write
 from .uids import base62
 from .users import User
 
@@ -753,6 +753,9 @@ def write_many(
         apply_many(s, spec, planned, who, replace=replace)
 
     write(run, what=f"saving feature values of {len(planned)} {spec.key}(s)")
+    table = spec.feature_values
+    if table is not None:
+        refresh_statistics([table.name], sum(len(p) for p in planned.values()))
 
 
 def apply(

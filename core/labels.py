@@ -44,7 +44,7 @@ from .records import Base, Record, as_saved, pending_edits, record_from_row, sav
 from .registry import BY_NAME, REGISTRIES, Registry, registry_of
 from .relations import Relation
 from .schema import utcnow
-from .session import current_run, read, user_id, write
+from .session import current_run, read, refresh_statistics, user_id, write
 from .uids import base62
 from .users import User
 
@@ -586,7 +586,10 @@ def add_labels(
         made = _link_plain(s, spec, ids, by_id, who)
         return [(m[fk.key], m["ulabel_id"]) for m in made]
 
-    return write(run, what=f"labelling {len(ids)} {spec.key}(s)")
+    made = write(run, what=f"labelling {len(ids)} {spec.key}(s)")
+    if spec.label_links is not None:
+        refresh_statistics([spec.label_links.name], len(made))
+    return made
 
 
 def remove_labels(

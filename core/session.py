@@ -13,13 +13,15 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from . import schema
 from .config import user_handle
 from .db import check_writable, end_read, retrying, sessionmakers, write_transaction
+from .errors import LabshelfError
 from .instance import Instance, current, ensure_user
+from .log import warn
 
 T = TypeVar("T")
 
@@ -48,6 +50,31 @@ def write(fn: Callable[[Session], T], *, what: str = "saving") -> T:
 
     check_writable(current().url, what)  # its database file deleted or replaced: stop here
     return retrying(attempt, what=what)
+
+
+# PostgreSQL plans a query by its tables' statistics, which autovacuum refreshes a while
+# after a bulk write; until then a fresh bulk of rows is planned blind (a feature filter's
+# first page at 10^5 artifacts: 110 ms before ANALYZE, 8 ms after). A write of at least this
+# many rows into a table refreshes them at once.
+ANALYZE_AFTER_ROWS = 5000
+
+
+def refresh_statistics(tables: list[str], rows: int) -> None:
+    """After a bulk write of ``rows`` rows into ``tables`` (labshelf's own table names):
+    ANALYZE them on PostgreSQL (a sample: a fraction of a second at 10^6 rows). Best effort:
+    a failure leaves the statistics to autovacuum."""
+    if rows < ANALYZE_AFTER_ROWS or current().dialect != "postgresql":
+        return
+    for name in tables:
+        statement = text(f'ANALYZE "{name}"')
+
+        def analyze(s: Session, st: Any = statement) -> None:
+            s.execute(st)
+
+        try:
+            write(analyze, what=f"refreshing statistics of {name}")
+        except LabshelfError as exc:
+            warn(f"the statistics of {name} were not refreshed ({exc}); autovacuum will")
 
 
 def instance() -> Instance:

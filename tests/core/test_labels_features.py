@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import labshelf as ls
+import pandas as pd
 import pytest
 from labshelf.provenance import finish_run, start_run
 
@@ -406,3 +407,46 @@ def test_set_labels_adds_a_plain_label_that_is_also_a_feature_value(
     a.ulabels.set(["Stain/DAPI"])
     a.features.remove_values("stain")
     assert [x.name for x in a.ulabels] == ["DAPI"]
+
+
+def test_a_bulk_write_of_values_or_labels_refreshes_the_planner_statistics(
+    arts: list[ls.Artifact], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: a write of ANALYZE_AFTER_ROWS values or label links or more ANALYZEs the
+    table it filled, so filters on the new values are planned with statistics at once (not
+    only after autovacuum's next pass); smaller writes leave it to autovacuum."""
+    from labshelf import session
+    from labshelf.instance import current
+    from sqlalchemy import text
+
+    if not ls.settings.db.startswith("postgresql"):
+        pytest.skip("PostgreSQL only")
+
+    def analyzed(table: str) -> bool:
+        with current().engine().connect() as conn:
+            stamp = conn.execute(
+                text("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = :t"),
+                {"t": table},
+            ).scalar()
+        return stamp is not None
+
+    ls.Feature("temperature", float).save()
+    arts[0].features.add_values({"temperature": 37.0})  # one row: below the threshold
+    assert not analyzed("artifact_feature_values")
+    monkeypatch.setattr(session, "ANALYZE_AFTER_ROWS", 2)
+    for a in arts[:2]:
+        a.features.add_values({"temperature": 30.0})
+    assert not analyzed("artifact_feature_values")  # still one row per write
+    table = pd.DataFrame(
+        {"file": [a.key.rsplit("/", 1)[1] for a in arts], "od": [0.5 * i for i in range(4)]}
+    )
+    ls.annotate(arts, table, on="file")  # four values in one write
+    assert analyzed("artifact_feature_values")
+    assert not analyzed("artifact_ulabels")
+    arts[1].ulabels.add("DAPI")  # one link
+    assert not analyzed("artifact_ulabels")
+    from labshelf.labels import actor, add_labels
+
+    add_labels("artifact", [a.id for a in arts], [ls.ULabel("GFP").save()], actor(None))
+    assert analyzed("artifact_ulabels")
+    assert ls.Artifact.filter(ulabels__name="GFP", od__gte=0).count() == 4
