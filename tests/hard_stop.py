@@ -55,7 +55,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if timeout > 0 and _log is not None:  # pytest-timeout's timer spans setup, call, teardown
         _log.seek(0)
         _log.truncate()
-        _log.write(f"{item.nodeid} outlived its {timeout:g} s timeout by {HARD_STOP_GRACE:g} s\n")
+        _log.write(
+            f"running: {item.nodeid} (timeout {timeout:g} s; if it outlives that by "
+            f"{HARD_STOP_GRACE:g} s, every thread's stack follows and the run ends)\n"
+        )
         _log.flush()
         faulthandler.dump_traceback_later(timeout + HARD_STOP_GRACE, exit=True, file=_log)
     try:
