@@ -65,16 +65,15 @@ def refresh_statistics(tables: list[str], rows: int) -> None:
     a failure leaves the statistics to autovacuum."""
     if rows < ANALYZE_AFTER_ROWS or current().dialect != "postgresql":
         return
-    for name in tables:
-        statement = text(f'ANALYZE "{name}"')
+    names = ", ".join(f'"{name}"' for name in tables)
 
-        def analyze(s: Session, st: Any = statement) -> None:
-            s.execute(st)
+    def analyze(s: Session) -> None:
+        s.execute(text(f"ANALYZE {names}"))
 
-        try:
-            write(analyze, what=f"refreshing statistics of {name}")
-        except LabshelfError as exc:
-            warn(f"the statistics of {name} were not refreshed ({exc}); autovacuum will")
+    try:
+        write(analyze, what=f"refreshing the statistics of {names}")
+    except LabshelfError as exc:
+        warn(f"the statistics of {names} were not refreshed ({exc}); autovacuum will")
 
 
 def instance() -> Instance:

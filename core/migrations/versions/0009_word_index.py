@@ -9,7 +9,7 @@ a whole word of a key, name or description (a common fragment such as "ple" is i
 (the near-miss search reads a slice of the vocabulary instead of ranking every row that
 shares a trigram with the typo). PostgreSQL is unchanged: it has no such tables.
 
-The upgrade builds the index from the rows once ('rebuild'): about a second per 10^5 rows.
+The upgrade builds the index from the rows once ('rebuild'): 0.25 s for 1.1 x 10^5 rows here.
 Idempotent (IF NOT EXISTS), so a replayed revision upgrades all the same.
 
 Revision ID: 0009
