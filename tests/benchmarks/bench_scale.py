@@ -17,8 +17,10 @@ dirs and instance; peak RSS is that child's). Parts (``--only``):
 - ``s3``: the same on S3 (moto_server behind a loopback proxy): bytes the client sent for v1, v2,
   for ``--s3-files`` files (moto takes minutes for 10^4 objects on a loaded 2-core machine).
 - ``rss``: peak RSS of a child registering a folder of ``--rss-files`` files (hashing and
-  registration), and of ``ls.upload`` planning + hashing them one artifact each (``cancel`` set
-  once hashing is over, so nothing is stored).
+  registration), and of a whole ``ls.upload(folder, as_folder=False)`` of them, one artifact
+  each (plan, hash, copy, records committed; the report's items are checked), each printed
+  per 100,000 files. The code under test is the installed ``labshelf``, or the copy at
+  ``$BENCH_LABSHELF`` (a folder holding a ``labshelf`` package: before/after in one window).
 - ``compare`` (with ``--compare VENV``, a venv with ``dvc`` and ``lamindb`` installed): the same
   folder v1/v2 with ``dvc add`` and LaminDB, and LaminDB's per-file registration.
 """
@@ -285,18 +287,10 @@ def part_rss(tmp: Path, n: int, mode: str) -> None:
         seconds, _ = timed(lambda: ls.Artifact(str(src), key="many").save())
         what = "folder artifact (walk, hash, register)"
     else:
-        import threading
-
-        cancel = threading.Event()
-
-        def on_progress(p) -> None:
-            if any(state == "uploading" for _, state in p.changes):
-                cancel.set()
-
-        seconds, _ = timed(
-            lambda: ls.upload(src, as_folder=False, cancel=cancel, on_progress=on_progress)
-        )
-        what = "ls.upload planning + hashing, one artifact per file"
+        seconds, report = timed(lambda: ls.upload(src, as_folder=False))
+        assert report.ok and len(report.items) == n, str(report)
+        assert ls.Artifact.filter().count() == n
+        what = "whole ls.upload, one artifact per file"
     peak = peak_rss_mb()
     print(
         f"peak RSS, {what} of {n:,} files: {peak:.0f} MB (before: {base:.0f} MB; "
@@ -391,6 +385,8 @@ def part_compare(tmp: Path, n: int, venv: Path) -> None:
 
 
 def child(args: argparse.Namespace) -> None:
+    if os.environ.get("BENCH_LABSHELF"):  # an older copy of the code: before/after in one window
+        sys.path.insert(0, os.environ["BENCH_LABSHELF"])
     with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp_text:
         tmp = Path(tmp_text)
         isolate(tmp)
