@@ -3,11 +3,21 @@ content, store with bounded concurrency, publish each record once its object is
 verified, report every item.
 
 Records go through the verified three-step save of ``labshelf.artifact``: pending
-rows are inserted for all new items first, objects are stored (retried with
-backoff on transient errors), and stored items are published in small batches
-(every ~0.1 s) by the calling thread. A pending row left by an interrupted
-upload (same content, storage and key) is adopted: if its object is already
-stored and verified it is published without sending the bytes again.
+rows are inserted for the new items, objects are stored (retried with backoff on
+transient errors), and stored items are published in small batches (every ~0.1 s)
+by the calling thread. A pending row left by an interrupted upload (same content,
+storage and key) is adopted: if its object is already stored and verified it is
+published without sending the bytes again.
+
+Many items go through in windows of ``WINDOW`` (in plan order): a window is hashed,
+probed for registered content (batched ``IN`` queries), given pending rows, stored
+and published before the next one starts, and its records are then dropped (an item
+keeps its artifact's id; ``UploadItem.artifact`` loads records a few hundred at a
+time when asked). Memory is bounded by the window, not by the number of files. A
+window's published records stay when a later window fails or is cancelled: each
+item is all or nothing (its object under the final key only complete and verified,
+its record committed only after that), not the upload as a whole — as the report
+says item by item.
 """
 
 from __future__ import annotations
@@ -48,6 +58,8 @@ PUBLISH_INTERVAL = 0.1
 CANCEL_SCAN_INTERVAL = 0.3  # how often items waiting for a worker are checked for a cancel
 RETRY_DELAYS = (0.25, 1.0)  # backoff before the 2nd and 3rd attempt
 TRIP_AFTER = 3  # items failing in a row on transient errors: the storage is unreachable
+WINDOW = 2000  # items hashed, registered, stored and published together (memory is per window)
+RECORDS_CHUNK = 500  # artifacts a finished report loads per query
 
 
 @dataclass(slots=True)
@@ -68,7 +80,56 @@ class UploadItem:
     error_type: str | None = None
     reused: bool = False  # stored by an interrupted upload earlier; not sent again
     unsure: bool = False  # stored, or a transient error: an object may be under its final key
-    artifact: Artifact | None = field(default=None, repr=False)
+    # the record while the upload works on the item; then only its id (memory: 10^5 items)
+    held: Artifact | None = field(default=None, repr=False, compare=False)
+    artifact_id: int | None = field(default=None, repr=False, compare=False)
+    index: int = field(default=-1, repr=False, compare=False)  # in the plan (Progress.changes)
+    records: _Records | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def artifact(self) -> Artifact | None:
+        """The item's record: the new one (done), the registered one (duplicate), else the
+        pending one while the upload runs. A finished upload's records are loaded from the
+        database when asked for, a few hundred items at a time."""
+        if self.held is not None:
+            return self.held
+        if self.artifact_id is None or self.records is None:
+            return None
+        return self.records.get(self)
+
+    @artifact.setter
+    def artifact(self, value: Artifact | None) -> None:
+        self.held = value
+        self.artifact_id = None if value is None else value.__dict__.get("id")
+
+    def release(self) -> None:
+        """Keep the id of a saved record, not the record (it is loaded again when asked for)."""
+        held = self.held
+        if held is not None and held.__dict__.get("id") is not None:
+            self.artifact_id, self.held = held.id, None
+
+
+class _Records:
+    """The artifacts of an upload's items, loaded by id ``RECORDS_CHUNK`` items at a time
+    (the ones that follow the item asked about: reading a report in order costs one query
+    per chunk); only the last chunk is kept."""
+
+    def __init__(self, items: list[UploadItem]):
+        self.items = items
+        self.lock = threading.Lock()
+        self.cache: dict[int, Artifact] = {}
+
+    def get(self, item: UploadItem) -> Artifact | None:
+        wanted = item.artifact_id
+        if wanted is None:
+            return None
+        with self.lock:
+            if wanted not in self.cache:
+                start = max(item.index, 0)
+                chunk = self.items[start : start + RECORDS_CHUNK]
+                ids = {i.artifact_id for i in chunk if i.artifact_id is not None}
+                self.cache = _load_by_id(sorted({wanted, *ids}))
+            return self.cache.get(wanted)
 
 
 @dataclass
@@ -120,11 +181,8 @@ class UploadReport:
     @property
     def artifacts(self) -> list[Artifact]:
         """The records of the items that are done or were registered already, in plan order."""
-        return [
-            i.artifact
-            for i in self.items
-            if i.artifact is not None and i.state in ("done", "duplicate")
-        ]
+        found = (i.artifact for i in self.items if i.state in ("done", "duplicate"))
+        return [a for a in found if a is not None]
 
     def __str__(self) -> str:
         counts = ", ".join(f"{n} {state}" for state, n in self.counts.items())
@@ -347,12 +405,22 @@ class _Engine:
         self.bytes_total = sum(i.size for i in items)
         self.files_total = sum(i.n_files for i in items)
         self.last_emit = 0.0
-        self.own_pending: list[Artifact] = []
+        self.own_pending: list[Artifact] = []  # the pending rows this window inserted
         self.transient_streak = 0
         self.tripped: str | None = None
         self.facts: dict[int, dict[str, Any]] = {}
         self.twins: list[tuple[UploadItem, UploadItem]] = []  # (item, first item with its content)
-        self.index = {id(item): n for n, item in enumerate(items)}
+        # the first new item of each content, by hash; past its window only those that ended
+        # neither done nor duplicate (a later item with the content of a published one finds
+        # its record in the database)
+        self.first: dict[str, UploadItem] = {}
+        self.window_end = -1  # plan index of the current window's last item
+        # an upload of one window keeps its records for the report (as fast as before for
+        # the few items of a drop or a watched folder's batch); more windows keep ids
+        self.keep_records = True
+        records = _Records(items)
+        for n, item in enumerate(items):
+            item.index, item.records = n, records
         self.slots = threading.Semaphore(max_workers)  # cloud requests in flight
 
     # -- state and progress
@@ -365,7 +433,7 @@ class _Engine:
         if self.cancel_item is None or item.state in FINAL_STATES:
             return False
         try:
-            return bool(self.cancel_item(self.index[id(item)]))
+            return bool(self.cancel_item(item.index))
         except Exception as exc:  # noqa: BLE001 - a faulty callback must not break the upload
             warn(f"the upload's cancel_item callback failed: {exc!r}")
             return False
@@ -390,7 +458,8 @@ class _Engine:
                 item.sent = 0
             item.state, item.error = state, error or item.error
             item.error_type = error_type or item.error_type
-            self.changes.append((self.index[id(item)], state))
+            if self.on_progress is not None:  # (else nobody takes them: memory)
+                self.changes.append((item.index, state))
             if state in ("done", "duplicate"):
                 self.files_done += item.n_files
                 if not item.sent:  # skipped or reused: nothing to send
@@ -447,12 +516,20 @@ class _Engine:
     def run(self) -> UploadReport:
         started = time.monotonic()
         todo = [i for i in self.items if i.state == "queued"]
+        self.keep_records = len(todo) <= WINDOW
         try:
             with ThreadPoolExecutor(self.max_workers, thread_name_prefix="ls-upload") as pool:
-                facts = self.hash_all(pool, todo)
-                new = self.skip_registered(facts)
-                self.prepare_records(pool, new)
-                self.store_all(pool, [i for i in new if i.state == "queued"])
+                for start in range(0, len(todo), WINDOW):
+                    if self.cancel.is_set():
+                        break  # the rest stay queued: ``finish`` ends them cancelled
+                    part = todo[start : start + WINDOW]
+                    self.window_end = part[-1].index
+                    # (items cancelled alone while they waited for their window have ended)
+                    window = [i for i in part if i.state == "queued"]
+                    try:
+                        self.run_window(pool, window)
+                    finally:
+                        self.end_window(window)
         finally:
             self.finish()
         report = UploadReport(
@@ -466,6 +543,37 @@ class _Engine:
         )
         self.emit(finished=True)
         return report
+
+    def run_window(self, pool: ThreadPoolExecutor, window: list[UploadItem]) -> None:
+        """Hash, probe, register, store and publish one window of items."""
+        facts = self.hash_all(pool, window)
+        new = self.skip_registered(window, facts)
+        del facts
+        self.prepare_records(pool, new)
+        self.store_all(pool, [i for i in new if i.state == "queued"])
+
+    def end_window(self, window: list[UploadItem]) -> None:
+        """After a window (or its failure): remove our pending rows of its items that did not
+        end done or duplicate (and whose object cannot be stored); keep only the ids of its
+        records."""
+        mine = {id(o) for o in self.own_pending}
+        leftover = [
+            i.held
+            for i in window
+            if i.state not in ("done", "duplicate")
+            and i.held is not None
+            and id(i.held) in mine
+            and i.held.id is not None
+            and self.nothing_stored(i)
+        ]
+        self.own_pending = []
+        if leftover:
+            art.discard_pending(leftover)
+        if not self.keep_records:
+            for item in window:
+                item.release()
+        self.facts = {}
+        self.first = {h: i for h, i in self.first.items() if i.state not in ("done", "duplicate")}
 
     def hash_all(
         self, pool: ThreadPoolExecutor, todo: list[UploadItem]
@@ -492,11 +600,13 @@ class _Engine:
         results = [r for part in pool.map(lambda g: [one(i) for i in g], groups) for r in part]
         return {id(i): f for i, f in zip(todo, results, strict=True) if f is not None}
 
-    def skip_registered(self, facts: dict[int, dict[str, Any]]) -> list[UploadItem]:
+    def skip_registered(
+        self, window: list[UploadItem], facts: dict[int, dict[str, Any]]
+    ) -> list[UploadItem]:
         """Mark content that is registered (or twice in this upload) as duplicate; the rest is new."""
-        hashed = [i for i in self.items if id(i) in facts]
+        hashed = [i for i in window if id(i) in facts]
         existing = _visible_by_hash([facts[id(i)]["hash"] for i in hashed])
-        first: dict[str, UploadItem] = {}
+        first = self.first
         new = []
         for item in hashed:
             h = facts[id(item)]["hash"]
@@ -552,15 +662,15 @@ class _Engine:
                     item.artifact = art.from_facts(self.facts[id(item)], key=key, **kwargs)
                 except LabshelfError as exc:
                     self.set_state(item, "failed", str(exc), error_type=type(exc).__name__)
-        self.facts = {}  # the artifacts hold what they need (memory: 10^5 items)
-        made = [a for a in (i.artifact for i in new) if a is not None]
+        self.facts = {}  # the artifacts hold what they need
+        made = [a for a in (i.held for i in new) if a is not None]
         fresh = [a for a in made if a.id is None]  # not registered yet
         if fresh and not self.cancel.is_set():
+            self.own_pending = list(fresh)  # (before: a failed insert leaves none behind)
             art.insert_pending(fresh)
-            self.own_pending = list(fresh)
         for item in new:
-            if item.artifact is not None:
-                item.uid = item.artifact.uid
+            if item.held is not None:
+                item.artifact_id, item.uid = item.held.__dict__.get("id"), item.held.uid
 
     def store_all(self, pool: ThreadPoolExecutor, todo: list[UploadItem]) -> None:
         """Store objects with bounded concurrency; publish stored items in small batches."""
@@ -608,7 +718,12 @@ class _Engine:
         if self.cancelled_set is not None:
             indices = list(self.cancelled_set)  # one atomic copy: the caller adds from its thread
             chosen = [self.items[n] for n in indices if 0 <= n < len(self.items)]
-            chosen = [i for i in chosen if id(i) in todo_ids and i.state == "queued"]
+            # this window's items waiting for a worker, and the items of later windows
+            chosen = [
+                i
+                for i in chosen
+                if i.state == "queued" and (id(i) in todo_ids or i.index > self.window_end)
+            ]
         else:
             waiting = [i for i in waiting if i.state == "queued"]
             chosen = [i for i in waiting if self.item_cancelled(i)]
@@ -756,22 +871,9 @@ class _Engine:
                 self.set_state(item, "done")
 
     def finish(self) -> None:
-        """Remove our pending rows of unfinished items; mark them cancelled or failed."""
+        """Mark unfinished items cancelled or failed (``end_window`` has removed our pending
+        rows of those a window started); settle items with the content of another."""
         unfinished = [i for i in self.items if i.state not in FINAL_STATES]
-        mine = {id(o) for o in self.own_pending}
-        # failed, cancelled or unfinished (not `i in unfinished`: a list compared dataclasses
-        # field by field, n^2 for a cancelled upload of 10^5 files)
-        ended = [i for i in self.items if i.state not in ("done", "duplicate")]
-        leftover = [
-            i.artifact
-            for i in ended
-            if i.artifact is not None
-            and id(i.artifact) in mine
-            and i.artifact.id is not None
-            and self.nothing_stored(i)
-        ]
-        if leftover:
-            art.discard_pending(leftover)
         twins = {id(t) for t, _ in self.twins}
         for item in unfinished:
             if id(item) in twins:
@@ -784,7 +886,7 @@ class _Engine:
             if self.item_cancelled(item):
                 self.set_state(item, "cancelled")
                 continue
-            item.artifact, item.uid = first.artifact, first.uid
+            item.held, item.artifact_id, item.uid = first.held, first.artifact_id, first.uid
             if first.state in ("done", "duplicate"):
                 self.set_state(item, "duplicate")
             elif first.state == "cancelled":
@@ -849,6 +951,21 @@ def _visible_by_hash(hashes: list[str]) -> dict[str, Artifact]:
             found.update({r["hash"]: record_from_row(Artifact, r) for r in ordered})
 
     read(q, what="looking up content by hash")
+    return found
+
+
+def _load_by_id(ids: list[int]) -> dict[int, Artifact]:
+    """The artifacts with these ids (whatever their visibility), one query per few hundred."""
+    found: dict[int, Artifact] = {}
+    table = Artifact.__table__
+
+    def q(s: Any) -> None:
+        for start in range(0, len(ids), 500):
+            rows = s.execute(select(table).where(table.c.id.in_(ids[start : start + 500])))
+            found.update({r["id"]: record_from_row(Artifact, r) for r in rows.mappings()})
+
+    if ids:
+        read(q, what="loading the uploaded artifacts")
     return found
 
 

@@ -18,6 +18,7 @@ import cloudtools as cloud
 import labshelf as ls
 import pytest
 from labshelf import session as context
+from labshelf import transfer
 from labshelf.doctor import doctor
 from labshelf.instance import disconnect
 from labshelf.keys import object_key
@@ -570,3 +571,127 @@ def test_cancel_one_item_during_its_multipart_upload(
     assert ls.Artifact.filter().count() == 20 and n_pending() == 0
     assert not cloud.incomplete_uploads(s3_root)
     assert_consistent(s3_root)
+
+
+# ---------------------------------------------------------------- windows (memory per window)
+
+
+def _summary(report) -> list[tuple]:
+    """What a report says of each item, without the uids (two instances differ in those)."""
+    out = []
+    for i in report.items:
+        a = i.artifact if i.state in ("done", "duplicate") else None
+        out.append(
+            (
+                i.path.name,
+                i.key,
+                i.state,
+                i.uid is not None,
+                a.key if a is not None else None,
+                a.version if a is not None else None,
+                a.hash if a is not None else None,
+            )
+        )
+    return out
+
+
+def _window_upload(tmp_path: Path, name: str, src: Path, window: int, monkeypatch):
+    """An upload of ``src`` into a new local instance, ``window`` items at a time; one
+    file's content is registered before (a duplicate of a record in the database)."""
+    monkeypatch.setattr(transfer, "WINDOW", window)
+    root = tmp_path / name
+    ls.init(str(root))
+    registered = tmp_path / f"registered-{name}.bin"
+    registered.write_bytes((src / "f0009.bin").read_bytes())
+    ls.Artifact(str(registered), key="before/f0009.bin").save()
+    calls: list = []
+    report = ls.upload(
+        src, as_folder=False, key_prefix="w", collection="c", on_progress=calls.append
+    )
+    return root, report, calls
+
+
+def test_windows_give_the_report_and_records_of_one_window(tmp_path: Path, monkeypatch) -> None:
+    """In windows of 4 items: the same states, keys, records, duplicates (of registered
+    content, and of content twice in the upload in two windows), progress and collection as
+    in one window; the report holds ids, and loads the records when asked."""
+    src = make_files(tmp_path / "many", 22)
+    (src / "f0019.bin").write_bytes((src / "f0002.bin").read_bytes())  # window 5 = window 1
+    (src / "f0003.bin").write_bytes((src / "f0001.bin").read_bytes())  # in one window
+    summaries, collections = [], []
+    for name, window in (("one", 1000), ("four", 4)):
+        root, report, calls = _window_upload(tmp_path, name, src, window, monkeypatch)
+        assert report.counts == {"done": 19, "duplicate": 3}, str(report)
+        assert report.files_done == report.files_total == 22 and calls[-1].finished
+        seen: dict[int, str] = {}
+        for call in calls:
+            seen.update(dict(call.changes))
+        assert seen == {i: item.state for i, item in enumerate(report.items)}
+        assert n_pending() == 0 and ls.Artifact.filter().count() == 20
+        assert_consistent(str(root))
+        summaries.append(_summary(report))
+        collections.append(sorted(a.key for a in report.collection.artifacts))
+        if window == 4:  # records dropped after their window: ids kept, loaded when asked
+            assert all(i.held is None for i in report.items)
+            dup = report.items[19]
+            assert dup.state == "duplicate" and dup.artifact.uid == report.items[2].uid
+            assert report.items[9].artifact.key == "before/f0009.bin"
+            assert [a.uid for a in report.artifacts] == [i.uid for i in report.items]
+        disconnect()
+    assert summaries[0] == summaries[1]
+    assert collections[0] == collections[1] and len(collections[0]) == 20
+
+
+def test_a_cancel_between_windows_leaves_no_half_written_item(
+    local_root: str, tmp_path: Path, monkeypatch
+) -> None:
+    """Cancelled in its third window of 5: the first windows' items are done (records and
+    objects), every other item is cancelled with no record, no pending row, no object."""
+    monkeypatch.setattr(transfer, "WINDOW", 5)
+    src = make_files(tmp_path / "c", 30)
+    cancel = threading.Event()
+
+    def on_progress(p) -> None:
+        if p.files_done >= 10:
+            cancel.set()
+
+    monkeypatch.setattr(transfer, "PROGRESS_INTERVAL", 0)
+    report = ls.upload(src, as_folder=False, cancel=cancel, on_progress=on_progress)
+    counts = report.counts
+    assert report.cancelled and set(counts) == {"done", "cancelled"}, counts
+    assert 10 <= counts["done"] < 30, counts
+    assert ls.Artifact.filter().count() == counts["done"] and n_pending() == 0
+    assert_consistent(local_root)
+    assert len(_stored_keys(local_root)) == counts["done"]
+    second = ls.upload(src, as_folder=False)
+    assert second.counts == {"done": 30 - counts["done"], "duplicate": counts["done"]}
+
+
+def test_a_failure_in_window_two_keeps_window_one(
+    local_root: str, tmp_path: Path, monkeypatch
+) -> None:
+    """A database failure while publishing the second window: the error reaches the caller
+    (as in one window), the first window's committed records and objects stay, the second
+    window leaves no pending row and no object, the third never starts."""
+    from labshelf import artifact
+
+    monkeypatch.setattr(transfer, "WINDOW", 4)
+    src = make_files(tmp_path / "f", 12)
+    publish = artifact.publish
+
+    def broken_in_window_two(objs):
+        if any(o.key in {f"f/f{n:04d}.bin" for n in range(4, 8)} for o in objs):
+            raise ls.DatabaseError("The database went away while publishing.")
+        return publish(objs)
+
+    monkeypatch.setattr(artifact, "publish", broken_in_window_two)
+    with pytest.raises(ls.DatabaseError):
+        ls.upload(src, as_folder=False)
+    keys = sorted(a.key for a in ls.Artifact.filter())
+    assert keys == [f"f/f{n:04d}.bin" for n in range(4)]
+    assert n_pending() == 0
+    assert_consistent(local_root)
+    assert len(_stored_keys(local_root)) == 4
+    monkeypatch.setattr(artifact, "publish", publish)
+    again = ls.upload(src, as_folder=False)
+    assert again.counts == {"duplicate": 4, "done": 8}, str(again)
