@@ -849,7 +849,8 @@ class _Engine:
         kept = [o for o in objs if id(o) not in duplicates]
         present = _visible_ids([o.id for o in kept]) if kept else set()
         vanished = {id(o) for o in kept if o.id not in present}
-        art.attach([o for o in kept if id(o) not in vanished])
+        if self.keep_records:  # else the records are dropped with their window: ids suffice
+            art.attach([o for o in kept if id(o) not in vanished])
         # (duplicates by content: each has a hash)
         existing = (
             _visible_by_hash([d.hash for d in dropped if d.hash is not None]) if dropped else {}
