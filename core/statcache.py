@@ -1,0 +1,550 @@
+"""A per-user stat cache: ``(path, st_dev, st_ino, size, mtime_ns, ctime_ns) → (hash, hash_type)``,
+so that hashing an unchanged local file again does not read it.
+
+Where: ``statcache.sqlite3`` in the user cache dir (``LABSHELF_CACHE_DIR``, else the
+platform's user cache dir for ``labshelf``, as ``config.default_cache_dir``), one small SQLite
+file in WAL mode, private to the user (0600). ``LABSHELF_STAT_CACHE=0`` (or ``false``/``no``/
+``off``) turns it off entirely, e.g. for a file system whose time stamps cannot be trusted.
+
+Who uses it: only callers that opt in (``hashing.hash_file(..., cache=True)``, likewise
+``hash_files``): describing a local file or folder to register or upload it. Every check of
+stored bytes, ``labshelf doctor``, the verification after a copy or a download, hashes for
+real: they never pass ``cache=True`` (and ``bypass()`` turns the cache off for a block of code
+whatever its callees ask, which doctor uses).
+
+Why a hit is safe. An entry is trusted only if the file opened now (``fstat`` on the open
+descriptor, so a symlink is judged by the file it leads to) is a regular file at the same path
+with the same device, inode, size, mtime and ctime, all in nanoseconds. The proof rests on
+ctime, the inode's change time: the kernel sets it to the current time on every write,
+truncation, rename or change of metadata, and no unprivileged call sets it (``utime`` and
+``touch`` restore mtime, never ctime; only changing the system clock could). So a content
+change after an entry was stored gives the inode a ctime later than the stored one, and an
+inode freed and reused for another file has the ctime of its re-creation, which is later too;
+either way the key no longer matches and the file is hashed again. Three rules make sure the
+stored ctime really is from before the bytes that were hashed:
+
+- **racy window** (git's "racy git" rule): an entry is stored only if the file's mtime and
+  ctime are at least ``RACY_MARGIN_NS`` (2 s) older than the moment hashing started. A write
+  after our read then happens at least 2 s after the stored ctime, so it cannot land in the
+  same time-stamp tick (file systems count in ns to 2 s ticks) and leave ctime unchanged.
+- **re-stat**: the descriptor is ``fstat``-ed before and after reading; any difference in the
+  five fields (the file changed while we read it) and nothing is stored.
+- **the size the caller saw**: if the caller passes a size that is not the file's size now,
+  the cache is not used.
+
+What it does not trust: anything other than a regular file; Windows, whose ``st_ctime`` is the
+creation time, which programs can set; on Linux, a file system not on a short list of local
+ones (``/proc/self/mountinfo``: NFS, SMB, FUSE, 9p, FAT and unknown devices are hashed for
+real); on macOS, a mount ``mount`` does not call ``local``. The residual risk is the one git,
+rsync and make share: bytes changed through a shared writable ``mmap`` of a page already dirty
+(the kernel stamps the time at the first write fault only) or a system clock set back by more
+than the margin. ``labshelf doctor`` re-hashes every object for real, and a copy into storage
+hashes the bytes it copies.
+
+Failures never fail a registration: a locked cache is a miss (and its pending entries are
+dropped), a corrupt or foreign file is deleted and created anew (once per process), and any
+other error turns the cache off for the rest of the process. Entries are written in batches
+(``BATCH`` entries or ``FLUSH_SECONDS``, and at exit), never one commit per file; two
+processes writing at once wait for each other briefly (WAL, busy timeout) and otherwise drop
+their batch. Entries not stored again for ``MAX_AGE_DAYS`` are removed (at most once a day),
+so a file unchanged for that long is read once more.
+
+This module is in core's bottom layer: it imports nothing from core but ``log``, and loads
+``sqlite3`` only when the cache is first used.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import stat
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .log import logger
+
+if TYPE_CHECKING:
+    import sqlite3
+
+ENV = "LABSHELF_STAT_CACHE"
+FILE_NAME = "statcache.sqlite3"
+RACY_MARGIN_NS = 2_000_000_000
+BATCH = 2000
+FLUSH_SECONDS = 2.0
+BUSY_TIMEOUT_MS = 200
+MAX_AGE_DAYS = 90
+SCHEMA_VERSION = 1
+PREFETCH_CHUNK = 500
+
+# Local Linux file systems whose ctime is kept by the kernel of this machine
+TRUSTED_LINUX = frozenset(
+    {"ext2", "ext3", "ext4", "xfs", "btrfs", "tmpfs", "zfs", "f2fs", "jfs", "reiserfs", "bcachefs"}
+)
+TRUSTED_MACOS = frozenset({"apfs", "hfs"})
+_OFF = {"0", "false", "no", "off"}
+_PLATFORM: str = sys.platform  # a plain str: checked at run time, not narrowed by mypy
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS stat_hash (
+    path TEXT PRIMARY KEY,
+    dev INTEGER NOT NULL,
+    ino INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ctime_ns INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    hash_type TEXT NOT NULL,
+    stored_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+_PREFETCH = (
+    "SELECT path, dev, ino, size, mtime_ns, ctime_ns, hash, hash_type FROM stat_hash WHERE path IN "
+)
+
+Key = tuple[int, int, int, int, int]  # dev, ino, size, mtime_ns, ctime_ns
+Entry = tuple[Key, str, str]
+
+
+def enabled() -> bool:
+    """Whether the cache may be used at all (``LABSHELF_STAT_CACHE``, the platform, bypass)."""
+    if os.environ.get(ENV, "").strip().lower() in _OFF:
+        return False
+    if _bypass_depth:
+        return False
+    return _PLATFORM.startswith("linux") or _PLATFORM == "darwin"
+
+
+_bypass_depth = 0
+_bypass_lock = threading.Lock()
+
+
+@contextmanager
+def bypass() -> Iterator[None]:
+    """No cache in this process while the block runs, whatever a callee asks (doctor)."""
+    global _bypass_depth
+    with _bypass_lock:
+        _bypass_depth += 1
+    try:
+        yield
+    finally:
+        with _bypass_lock:
+            _bypass_depth -= 1
+
+
+def cache_file() -> Path:
+    """Where the cache lives: the user cache dir, as ``config.default_cache_dir``."""
+    folder = os.environ.get("LABSHELF_CACHE_DIR")
+    if folder:
+        return Path(folder) / FILE_NAME
+    import platformdirs  # deferred: only when no LABSHELF_CACHE_DIR is set
+
+    return Path(platformdirs.user_cache_dir("labshelf", appauthor=False)) / FILE_NAME
+
+
+def key_of(st: os.stat_result) -> Key:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+# ---------------------------------------------------------------- which file systems
+
+
+class _Mounts:
+    """Which devices hold a trusted local file system (read once, again for a new device)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.known: dict[int, bool] = {}
+        self.table: dict[tuple[int, int], str] | None = None
+        self.mac: list[tuple[str, bool]] | None = None
+
+    def trusted(self, st: os.stat_result, path: str) -> bool:
+        with self.lock:
+            found = self.known.get(st.st_dev)
+            if found is None:
+                found = self._look_up(st, path)
+                if _PLATFORM.startswith("linux"):  # macOS decides per mount point
+                    self.known[st.st_dev] = found
+            return found
+
+    def _look_up(self, st: os.stat_result, path: str) -> bool:
+        try:
+            if _PLATFORM.startswith("linux"):
+                return self._linux(st)
+            if _PLATFORM == "darwin":
+                return self._macos(st, path)
+        except Exception:  # noqa: BLE001 - whatever fails, the file is hashed for real
+            logger.debug("stat cache: cannot tell the file system of %s", path, exc_info=True)
+        return False
+
+    def _linux(self, st: os.stat_result) -> bool:
+        dev = (os.major(st.st_dev), os.minor(st.st_dev))
+        if self.table is None or dev not in self.table:
+            self.table = {}
+            with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    fields = line.split()
+                    if " - " not in line or len(fields) < 3:
+                        continue
+                    fstype = line.split(" - ", 1)[1].split()[0]
+                    major, _, minor = fields[2].partition(":")
+                    self.table[(int(major), int(minor))] = fstype
+        return self.table.get(dev) in TRUSTED_LINUX
+
+    def _macos(self, st: os.stat_result, path: str) -> bool:
+        if self.mac is None:
+            import subprocess  # deferred: macOS only, once per process
+
+            out = subprocess.run(
+                ["/sbin/mount"], capture_output=True, text=True, timeout=10, check=True
+            ).stdout
+            mounts = []
+            for line in out.splitlines():  # "/dev/disk3s1 on / (apfs, local, journaled)"
+                head, sep, opts = line.rpartition(" (")
+                if not sep or " on " not in head:
+                    continue
+                point = head.split(" on ", 1)[1]
+                flags = [o.strip() for o in opts.rstrip(")").split(",")]
+                mounts.append((point, flags[0] in TRUSTED_MACOS and "local" in flags))
+            self.mac = sorted(mounts, key=lambda m: -len(m[0]))
+        real = os.path.realpath(path)
+        for point, ok in self.mac:
+            if real == point or real.startswith(point.rstrip("/") + "/"):
+                # the mount point itself is local: stat-ing it cannot hang
+                return ok and os.stat(point).st_dev == st.st_dev
+        return False
+
+
+_mounts = _Mounts()
+
+
+# ---------------------------------------------------------------- the cache file
+
+
+class _Cache:
+    """One connection per process (behind a lock), the pending batch, and a prefetched
+    map of entries for the files about to be hashed."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.conn: sqlite3.Connection | None = None
+        self.where: Path | None = None
+        self.pid = 0
+        self.broken: set[Path] = set()  # no cache for these files in this process
+        self.recreated: set[Path] = set()
+        self.pending: list[tuple[Any, ...]] = []
+        self.last_flush = time.monotonic()
+        self.pruned = False
+        self.prefetched: dict[str, Entry] = {}
+        self.prefetched_paths: set[str] = set()
+        self.prefetching = 0
+        self.retry_at: dict[Path, float] = {}  # busy when opened: try again after this
+
+    # -- connection
+
+    def _connection(self) -> sqlite3.Connection | None:
+        """The open cache (opened, or created, on first use); None if it cannot be used."""
+        where = cache_file()
+        if self.conn is not None and (self.where != where or self.pid != os.getpid()):
+            if self.pid == os.getpid():
+                self._close()
+            else:  # a forked child: never touch the parent's connection
+                self.conn, self.pending = None, []
+        if self.conn is None:
+            if where in self.broken or time.monotonic() < self.retry_at.get(where, 0.0):
+                return None
+            self.where, self.pid = where, os.getpid()
+            self.conn = self._open(where)
+        return self.conn
+
+    def _open(self, where: Path) -> sqlite3.Connection | None:
+        import sqlite3  # deferred: only when the cache is used
+
+        for attempt in (1, 2):
+            try:
+                where.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(where, os.O_RDWR | os.O_CREAT, 0o600)
+                os.close(fd)
+                conn = sqlite3.connect(
+                    where,
+                    timeout=BUSY_TIMEOUT_MS / 1000,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+                try:
+                    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                    if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
+                        raise sqlite3.OperationalError("WAL mode is not available")
+                    conn.execute("PRAGMA synchronous = NORMAL")
+                    version = conn.execute("PRAGMA user_version").fetchone()[0]
+                    if version not in (0, SCHEMA_VERSION):
+                        conn.execute("DROP TABLE IF EXISTS stat_hash")
+                    conn.executescript(_SCHEMA)
+                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                except BaseException:
+                    conn.close()
+                    raise
+                return conn
+            except sqlite3.DatabaseError as exc:
+                if attempt == 1 and _is_corrupt(exc):
+                    self._recreate(where, exc)
+                    continue
+                if getattr(exc, "sqlite_errorcode", None) in (5, 6):  # busy: another process
+                    logger.debug("stat cache: busy when opened (%s)", exc)
+                    self.retry_at[where] = time.monotonic() + FLUSH_SECONDS
+                    return None
+                self._give_up(where, exc)
+                return None
+            except OSError as exc:
+                self._give_up(where, exc)
+                return None
+        return None
+
+    def _recreate(self, where: Path, exc: BaseException) -> bool:
+        """Delete a corrupt cache file (once per process); whether it was."""
+        if where in self.recreated:
+            return False
+        self.recreated.add(where)
+        logger.debug("stat cache: %s is unreadable (%s); creating it anew", where, exc)
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                os.unlink(f"{where}{suffix}")
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return False
+        return True
+
+    def _give_up(self, where: Path, exc: BaseException) -> None:
+        logger.debug("stat cache: not used in this process (%s: %s)", where, exc)
+        self.broken.add(where)
+
+    def _close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken cache
+                pass
+        self.conn = None
+
+    def _failed(self, exc: Exception) -> None:
+        """An error while using the open cache: locked → nothing; corrupt → recreate next
+        time (once); anything else → no cache for this process."""
+        import sqlite3
+
+        where = self.where
+        if isinstance(exc, sqlite3.OperationalError) and not _is_corrupt(exc):
+            code = getattr(exc, "sqlite_errorcode", None)
+            if code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED: another process is writing
+                logger.debug("stat cache: busy (%s)", exc)
+                return
+        self._close()
+        if where is None:
+            return
+        corrupt = isinstance(exc, sqlite3.DatabaseError) and _is_corrupt(exc)
+        if corrupt and self._recreate(where, exc):
+            return
+        self._give_up(where, exc)
+
+    # -- reading
+
+    def prefetch(self, paths: list[str]) -> None:
+        """Load the entries of these paths in a few queries (the files are about to be
+        hashed); ``lookup`` answers from them until ``end_prefetch``."""
+        with self.lock:
+            self.prefetching += 1
+            conn = self._connection()
+            if conn is None:
+                return
+            try:
+                for i in range(0, len(paths), PREFETCH_CHUNK):
+                    chunk = paths[i : i + PREFETCH_CHUNK]
+                    marks = ",".join("?" * len(chunk))  # placeholders only, no values
+                    query = _PREFETCH + f"({marks})"
+                    rows = conn.execute(query, chunk).fetchall()
+                    for row in rows:
+                        self.prefetched[row[0]] = (tuple(row[1:6]), row[6], row[7])
+                    self.prefetched_paths.update(chunk)
+            except Exception as exc:  # noqa: BLE001 - the cache never fails a hash
+                self._failed(exc)
+
+    def end_prefetch(self) -> None:
+        with self.lock:
+            self.prefetching = max(0, self.prefetching - 1)
+            if not self.prefetching:
+                self.prefetched, self.prefetched_paths = {}, set()
+
+    def lookup(self, path: str, key: Key) -> tuple[str, str] | None:
+        with self.lock:
+            if path in self.prefetched_paths:
+                entry = self.prefetched.get(path)
+            else:
+                entry = self._select(path)
+        if entry is not None and entry[0] == key:
+            return entry[1], entry[2]
+        return None
+
+    def _select(self, path: str) -> Entry | None:
+        conn = self._connection()
+        if conn is None:
+            return None
+        try:
+            row = conn.execute(
+                "SELECT dev, ino, size, mtime_ns, ctime_ns, hash, hash_type "
+                "FROM stat_hash WHERE path = ?",
+                (path,),
+            ).fetchone()
+        except Exception as exc:  # noqa: BLE001 - the cache never fails a hash
+            self._failed(exc)
+            return None
+        return None if row is None else (tuple(row[:5]), row[5], row[6])
+
+    # -- writing
+
+    def remember(self, path: str, key: Key, hash_: str, hash_type: str) -> None:
+        with self.lock:
+            self.pending.append((path, *key, hash_, hash_type, int(time.time())))
+            if path in self.prefetched_paths:
+                self.prefetched[path] = (key, hash_, hash_type)
+            due = time.monotonic() - self.last_flush >= FLUSH_SECONDS
+            if len(self.pending) >= BATCH or due:
+                self._flush()
+
+    def flush(self) -> None:
+        with self.lock:
+            self._flush()
+
+    def _flush(self) -> None:
+        batch, self.pending = self.pending, []
+        self.last_flush = time.monotonic()
+        if not batch:
+            return
+        conn = self._connection()
+        if conn is None:
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO stat_hash (path, dev, ino, size, mtime_ns, "
+                    "ctime_ns, hash, hash_type, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    batch,
+                )
+                if not self.pruned:
+                    self.pruned = True
+                    self._prune(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except Exception as exc:  # noqa: BLE001 - the cache never fails a hash
+            self._failed(exc)
+
+    def _prune(self, conn: sqlite3.Connection) -> None:
+        now = int(time.time())
+        row = conn.execute("SELECT value FROM meta WHERE name = 'pruned_at'").fetchone()
+        if row is not None and now - row[0] < 86400:
+            return
+        conn.execute("DELETE FROM stat_hash WHERE stored_at < ?", (now - MAX_AGE_DAYS * 86400,))
+        conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('pruned_at', ?)", (now,))
+
+    def close(self) -> None:
+        with self.lock:
+            if self.pid == os.getpid():
+                self._flush()
+                self._close()
+
+
+def _is_corrupt(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text
+
+
+_cache = _Cache()
+atexit.register(_cache.close)
+
+
+# ---------------------------------------------------------------- the interface hashing uses
+
+
+def usable(st: os.stat_result, path: str) -> bool:
+    """Whether the cache may answer for (or remember) this open file."""
+    return enabled() and stat.S_ISREG(st.st_mode) and _mounts.trusted(st, path)
+
+
+def lookup(path: str, st: os.stat_result) -> tuple[str, str] | None:
+    """The cached ``(hash, hash_type)`` of the file opened at ``path`` with ``fstat`` ``st``,
+    if an entry matches all five fields; None otherwise (hash it for real)."""
+    if not usable(st, path):
+        return None
+    try:
+        return _cache.lookup(path, key_of(st))
+    except Exception:  # noqa: BLE001 - the cache never fails a hash
+        logger.debug("stat cache: lookup failed", exc_info=True)
+        return None
+
+
+def remember(
+    path: str,
+    before: os.stat_result,
+    after: os.stat_result,
+    started_ns: int,
+    result: tuple[str, str],
+) -> bool:
+    """Store a hash just computed, if it is safe to (see the module's docstring): ``before``
+    and ``after`` are ``fstat`` of the descriptor before and after reading, ``started_ns``
+    the wall clock before the first read. Whether it was stored (in the pending batch)."""
+    key = key_of(before)
+    if key != key_of(after) or not usable(before, path):
+        return False
+    if max(before.st_mtime_ns, before.st_ctime_ns) > started_ns - RACY_MARGIN_NS:
+        return False  # racy: a later write could keep these time stamps
+    try:
+        _cache.remember(path, key, *result)
+    except Exception:  # noqa: BLE001 - the cache never fails a hash
+        logger.debug("stat cache: remember failed", exc_info=True)
+        return False
+    return True
+
+
+@contextmanager
+def batch(paths: list[str]) -> Iterator[None]:
+    """Hashing many files: their entries read in a few queries up front, the new ones
+    written when the block ends."""
+    if not enabled() or not paths:
+        yield
+        return
+    try:
+        _cache.prefetch(paths)
+    except Exception:  # noqa: BLE001 - the cache never fails a hash
+        logger.debug("stat cache: prefetch failed", exc_info=True)
+    try:
+        yield
+    finally:
+        try:
+            _cache.end_prefetch()
+            _cache.flush()
+        except Exception:  # noqa: BLE001 - the cache never fails a hash
+            logger.debug("stat cache: flush failed", exc_info=True)
+
+
+def flush() -> None:
+    """Write the pending entries now."""
+    try:
+        _cache.flush()
+    except Exception:  # noqa: BLE001 - the cache never fails a hash
+        logger.debug("stat cache: flush failed", exc_info=True)
+
+
+def close() -> None:
+    """Write the pending entries and close the file (tests; also run at exit)."""
+    _cache.close()
