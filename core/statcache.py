@@ -41,13 +41,15 @@ rsync and make share: bytes changed through a shared writable ``mmap`` of a page
 than the margin. ``labshelf doctor`` re-hashes every object for real, and a copy into storage
 hashes the bytes it copies.
 
-Failures never fail a registration: a locked cache is a miss (and its pending entries are
-dropped), a corrupt or foreign file is deleted and created anew (once per process), and any
-other error turns the cache off for the rest of the process. Entries are written in batches
-(``BATCH`` entries or ``FLUSH_SECONDS``, and at exit), never one commit per file; two
-processes writing at once wait for each other briefly (WAL, busy timeout) and otherwise drop
-their batch. Entries not stored again for ``MAX_AGE_DAYS`` are removed (at most once a day),
-so a file unchanged for that long is read once more.
+Failures never fail a registration. A busy cache (another process holds the write lock
+longer than ``BUSY_TIMEOUT_MS``) is a miss, and the cache is left alone for ``FLUSH_SECONDS``
+(its pending entries wait for the next flush); a corrupt or foreign file is deleted and created
+anew (once per process); any other error turns the cache off for the rest of the process.
+Entries are written in batches (``BATCH`` entries or ``FLUSH_SECONDS``, at the end of a
+``batch`` and at exit), never one commit per file. Two processes may read and write at once
+(WAL; an entry is a fact about one inode, so whichever writes last, every entry is true).
+Entries not stored again for ``MAX_AGE_DAYS`` are removed (at most once a day), so a file
+unchanged for that long is read once more.
 
 This module is in core's bottom layer: it imports nothing from core but ``log``, and loads
 ``sqlite3`` only when the cache is first used.
@@ -75,6 +77,7 @@ ENV = "LABSHELF_STAT_CACHE"
 FILE_NAME = "statcache.sqlite3"
 RACY_MARGIN_NS = 2_000_000_000
 BATCH = 2000
+MAX_PENDING = 10 * BATCH
 FLUSH_SECONDS = 2.0
 BUSY_TIMEOUT_MS = 200
 MAX_AGE_DAYS = 90
@@ -238,26 +241,28 @@ class _Cache:
         self.pid = 0
         self.broken: set[Path] = set()  # no cache for these files in this process
         self.recreated: set[Path] = set()
-        self.pending: list[tuple[Any, ...]] = []
+        self.pending: dict[str, tuple[Any, ...]] = {}  # path → row, not written yet
         self.last_flush = time.monotonic()
         self.pruned = False
         self.prefetched: dict[str, Entry] = {}
         self.prefetched_paths: set[str] = set()
         self.prefetching = 0
-        self.retry_at: dict[Path, float] = {}  # busy when opened: try again after this
+        self.paused_until = 0.0  # busy: no cache (not even a wait) until then
 
     # -- connection
 
     def _connection(self) -> sqlite3.Connection | None:
         """The open cache (opened, or created, on first use); None if it cannot be used."""
+        if time.monotonic() < self.paused_until:
+            return None
         where = cache_file()
         if self.conn is not None and (self.where != where or self.pid != os.getpid()):
             if self.pid == os.getpid():
                 self._close()
             else:  # a forked child: never touch the parent's connection
-                self.conn, self.pending = None, []
+                self.conn, self.pending = None, {}
         if self.conn is None:
-            if where in self.broken or time.monotonic() < self.retry_at.get(where, 0.0):
+            if where in self.broken:
                 return None
             self.where, self.pid = where, os.getpid()
             self.conn = self._open(where)
@@ -297,7 +302,7 @@ class _Cache:
                     continue
                 if getattr(exc, "sqlite_errorcode", None) in (5, 6):  # busy: another process
                     logger.debug("stat cache: busy when opened (%s)", exc)
-                    self.retry_at[where] = time.monotonic() + FLUSH_SECONDS
+                    self.paused_until = time.monotonic() + FLUSH_SECONDS
                     return None
                 self._give_up(where, exc)
                 return None
@@ -334,8 +339,9 @@ class _Cache:
         self.conn = None
 
     def _failed(self, exc: Exception) -> None:
-        """An error while using the open cache: locked → nothing; corrupt → recreate next
-        time (once); anything else → no cache for this process."""
+        """An error while using the open cache: busy → no cache for ``FLUSH_SECONDS`` (each
+        file would wait ``BUSY_TIMEOUT_MS`` otherwise); corrupt → recreate it next time (once
+        per process); anything else → no cache for the rest of the process."""
         import sqlite3
 
         where = self.where
@@ -343,6 +349,7 @@ class _Cache:
             code = getattr(exc, "sqlite_errorcode", None)
             if code in (5, 6):  # SQLITE_BUSY, SQLITE_LOCKED: another process is writing
                 logger.debug("stat cache: busy (%s)", exc)
+                self.paused_until = time.monotonic() + FLUSH_SECONDS
                 return
         self._close()
         if where is None:
@@ -382,7 +389,10 @@ class _Cache:
 
     def lookup(self, path: str, key: Key) -> tuple[str, str] | None:
         with self.lock:
-            if path in self.prefetched_paths:
+            row = self.pending.get(path)
+            if row is not None:
+                entry: Entry | None = (tuple(row[1:6]), row[6], row[7])  # type: ignore[assignment]
+            elif path in self.prefetched_paths:
                 entry = self.prefetched.get(path)
             else:
                 entry = self._select(path)
@@ -409,7 +419,7 @@ class _Cache:
 
     def remember(self, path: str, key: Key, hash_: str, hash_type: str) -> None:
         with self.lock:
-            self.pending.append((path, *key, hash_, hash_type, int(time.time())))
+            self.pending[path] = (path, *key, hash_, hash_type, int(time.time()))
             if path in self.prefetched_paths:
                 self.prefetched[path] = (key, hash_, hash_type)
             due = time.monotonic() - self.last_flush >= FLUSH_SECONDS
@@ -421,13 +431,18 @@ class _Cache:
             self._flush()
 
     def _flush(self) -> None:
-        batch, self.pending = self.pending, []
+        """Write the pending entries in one transaction; busy → keep them for the next
+        flush (up to ``MAX_PENDING``), any other failure → drop them."""
         self.last_flush = time.monotonic()
-        if not batch:
+        if not self.pending:
             return
+        batch = list(self.pending.values())
         conn = self._connection()
         if conn is None:
+            if time.monotonic() >= self.paused_until or len(batch) > MAX_PENDING:
+                self.pending = {}
             return
+        self.pending = {}
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -445,6 +460,9 @@ class _Cache:
                 raise
         except Exception as exc:  # noqa: BLE001 - the cache never fails a hash
             self._failed(exc)
+            if time.monotonic() < self.paused_until and len(batch) <= MAX_PENDING:
+                for row in batch:  # busy: once more next time (newer entries win)
+                    self.pending.setdefault(row[0], row)
 
     def _prune(self, conn: sqlite3.Connection) -> None:
         now = int(time.time())
@@ -455,10 +473,12 @@ class _Cache:
         conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('pruned_at', ?)", (now,))
 
     def close(self) -> None:
+        """The last flush (one try even if paused), and the connection closed."""
         with self.lock:
-            if self.pid == os.getpid():
-                self._flush()
-                self._close()
+            self.paused_until = 0.0
+            self._flush()
+            self._close()
+            self.pending = {}
 
 
 def _is_corrupt(exc: BaseException) -> bool:
