@@ -28,6 +28,7 @@ from . import statcache
 
 CHUNK_THRESHOLD = 50 * 1024 * 1024  # 50 MiB, LaminDB's
 READ_BLOCK = 1024 * 1024
+CACHED_CHUNK = 64  # files per pool task when hashing through the stat cache
 
 
 def b64(digest: bytes) -> str:
@@ -135,13 +136,16 @@ def hash_files(
 def _hash_many(
     paths: Sequence[str | os.PathLike[str]], max_workers: int, cache: bool
 ) -> list[tuple[str, str]]:
-    def one(path: str | os.PathLike[str]) -> tuple[str, str]:
-        return hash_file(path, cache=cache)
-
     if len(paths) < 16 or max_workers <= 1:
-        return [one(p) for p in paths]
+        return [hash_file(p, cache=cache) for p in paths]
+    if not cache:
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ls-hash") as pool:
+            return list(pool.map(hash_file, paths))
+    # through the cache most files are hits (an open and an fstat): tasks of many files
+    chunks = [paths[i : i + CACHED_CHUNK] for i in range(0, len(paths), CACHED_CHUNK)]
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ls-hash") as pool:
-        return list(pool.map(one, paths, chunksize=32))
+        parts = pool.map(lambda chunk: [hash_file(p, cache=True) for p in chunk], chunks)
+        return [h for part in parts for h in part]
 
 
 def hash_collection(member_hashes: Iterable[str]) -> str:
