@@ -50,6 +50,7 @@ from .features import FeatureManager, apply, describe_lines, inherit, plan, writ
 from .hashing import (
     CHUNK_THRESHOLD,
     cached_batch,
+    forget_cached_hashes,
     hash_file,
     hash_files,
     hash_folder_from_hashes,
@@ -1197,7 +1198,12 @@ def store_object(obj: Artifact, **progress: Any) -> None:
     reuse = obj.__dict__.get("_ls_reuse")
     if reuse is None and source.is_dir and split_uid(obj.uid)[1] > 0:
         reuse = _reusable(obj)
-    _backend(obj).put(source, stored_key(obj), expected(obj), Progress(**progress), reuse)
+    try:
+        _backend(obj).put(source, stored_key(obj), expected(obj), Progress(**progress), reuse)
+    except StorageError:
+        if source.cloud is None:  # e.g. "changed after it was hashed": hash it anew next time
+            forget_cached_hashes(source.path)
+        raise
 
 
 _EARLIER_FOLDER = RawStatement(

@@ -112,6 +112,12 @@ def cached_batch(paths: Iterable[str | os.PathLike[str]]) -> Iterator[None]:
         yield
 
 
+def forget_cached_hashes(path: str | os.PathLike[str]) -> None:
+    """The stat cache forgets this file, or every file in this folder (their bytes did not
+    give the hash it answered): the next ``hash_file(..., cache=True)`` reads them."""
+    statcache.forget(path)
+
+
 def hash_folder_from_hashes(file_hashes: Iterable[str]) -> tuple[str, str]:
     """``md5-d`` of a folder given its per-file hash strings (names are ignored)."""
     outer = hashlib.md5()

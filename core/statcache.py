@@ -472,6 +472,25 @@ class _Cache:
         conn.execute("DELETE FROM stat_hash WHERE stored_at < ?", (now - MAX_AGE_DAYS * 86400,))
         conn.execute("INSERT OR REPLACE INTO meta (name, value) VALUES ('pruned_at', ?)", (now,))
 
+    def forget(self, path: str) -> None:
+        """No entry any more for ``path`` and the files under it (pending, prefetched, stored)."""
+        below = path.rstrip(os.sep) + os.sep
+        with self.lock:
+            for table in (self.pending, self.prefetched):
+                for name in [n for n in table if n == path or n.startswith(below)]:
+                    del table[name]
+            conn = self._connection()
+            if conn is None:
+                return
+            try:  # below … below + 1: every path that starts with ``below``
+                end = below[:-1] + chr(ord(below[-1]) + 1)
+                conn.execute(
+                    "DELETE FROM stat_hash WHERE path = ? OR (path >= ? AND path < ?)",
+                    (path, below, end),
+                )
+            except Exception as exc:  # noqa: BLE001 - the cache never fails a hash
+                self._failed(exc)
+
     def close(self) -> None:
         """The last flush (one try even if paused), and the connection closed."""
         with self.lock:
@@ -555,6 +574,16 @@ def batch(paths: list[str]) -> Iterator[None]:
             _cache.flush()
         except Exception:  # noqa: BLE001 - the cache never fails a hash
             logger.debug("stat cache: flush failed", exc_info=True)
+
+
+def forget(path: str | os.PathLike[str]) -> None:
+    """Drop the entries of a file, or of every file in a folder: the bytes stored from it
+    did not match the hash the cache gave (only a file changed without a new ctime, see the
+    module's docstring, can do that), so the next hash reads them again."""
+    try:
+        _cache.forget(os.path.abspath(os.fspath(path)))
+    except Exception:  # noqa: BLE001 - the cache never fails a hash
+        logger.debug("stat cache: forget failed", exc_info=True)
 
 
 def flush() -> None:

@@ -597,3 +597,48 @@ def test_doctor_never_consults_the_cache(
     with statcache.bypass():
         hash_file(folder / "sub0" / "0.txt", cache=True)
     assert lookups == []
+
+
+def _poison(path: Path) -> None:
+    """An entry matching the file's stat but not its bytes: what a write the cache cannot see
+    (through a shared mmap, see the module's docstring) would leave."""
+    st = os.stat(path)
+    wrong = ("AAAAAAAAAAAAAAAAAAAAAA", "md5")
+    assert statcache.remember(str(path), st, st, time.time_ns() + 10**10, wrong)
+    statcache.flush()
+
+
+def test_a_wrong_cached_hash_is_caught_by_the_copy_and_forgotten(
+    instance: Path, tmp_path: Path
+) -> None:
+    """The copy into storage hashes the bytes it copies for real: a cached hash that does not
+    match fails the save (nothing registered) and is forgotten, so saving again works."""
+    path = write_aged(tmp_path / "a.txt", b"the real bytes")
+    _poison(path)
+    with pytest.raises(ls.StorageError, match="changed after it was hashed"):
+        ls.Artifact(path, key="a.txt").save()
+    assert ls.Artifact.filter(key="a.txt").count() == 0
+    assert rows() == []
+    assert ls.Artifact(path, key="a.txt").save().hash == uncached(path)[0]
+
+    folder = _folder(tmp_path / "study", 6)
+    _poison(folder / "sub1" / "1.txt")
+    report = ls.upload([folder], key_prefix="up")  # the upload engine: the same net
+    assert not report.ok and "changed after it was hashed" in str(report.failed[0].error)
+    assert all(not p.startswith(str(folder)) for p, _, _ in rows())
+    report = ls.upload([folder], key_prefix="up")
+    assert report.ok, str(report)
+    with statcache.bypass():
+        assert report.artifacts[0].hash == ls.Artifact(folder, key="other").hash
+
+
+def test_forget_a_folder_keeps_its_neighbours(tmp_path: Path) -> None:
+    for name in ("study/a", "study/sub/b", "study2/c", "stud"):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(name)
+    settle()
+    hash_files(sorted(p for p in tmp_path.rglob("*") if p.is_file()), cache=True)
+    statcache.forget(tmp_path / "study")
+    left = sorted(os.path.relpath(p, tmp_path) for p, _, _ in rows())
+    assert left == ["stud", "study2/c"]
