@@ -51,13 +51,14 @@ Entries are written in batches (``BATCH`` entries or ``FLUSH_SECONDS``, at the e
 Entries not stored again for ``MAX_AGE_DAYS`` are removed (at most once a day), so a file
 unchanged for that long is read once more.
 
-This module is in core's bottom layer: it imports nothing from core but ``log``, and loads
-``sqlite3`` only when the cache is first used.
+This module is in core's bottom layer: it imports nothing from core (it logs, at debug level,
+to ``labshelf.log``'s logger by name), and loads ``sqlite3`` only when the cache is first used.
 """
 
 from __future__ import annotations
 
 import atexit
+import logging
 import os
 import stat
 import sys
@@ -68,10 +69,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .log import logger
-
 if TYPE_CHECKING:
     import sqlite3
+
+logger = logging.getLogger("labshelf")  # labshelf.log's, without loading its helpers
 
 ENV = "LABSHELF_STAT_CACHE"
 FILE_NAME = "statcache.sqlite3"
@@ -182,7 +183,7 @@ class _Mounts:
                 return self._linux(st)
             if _PLATFORM == "darwin":
                 return self._macos(st, path)
-        except Exception:  # noqa: BLE001 - whatever fails, the file is hashed for real
+        except Exception:
             logger.debug("stat cache: cannot tell the file system of %s", path, exc_info=True)
         return False
 
@@ -391,7 +392,7 @@ class _Cache:
         with self.lock:
             row = self.pending.get(path)
             if row is not None:
-                entry: Entry | None = (tuple(row[1:6]), row[6], row[7])  # type: ignore[assignment]
+                entry: Entry | None = (tuple(row[1:6]), row[6], row[7])
             elif path in self.prefetched_paths:
                 entry = self.prefetched.get(path)
             else:
@@ -527,7 +528,7 @@ def lookup(path: str, st: os.stat_result) -> tuple[str, str] | None:
         return None
     try:
         return _cache.lookup(path, key_of(st))
-    except Exception:  # noqa: BLE001 - the cache never fails a hash
+    except Exception:
         logger.debug("stat cache: lookup failed", exc_info=True)
         return None
 
@@ -549,7 +550,7 @@ def remember(
         return False  # racy: a later write could keep these time stamps
     try:
         _cache.remember(path, key, *result)
-    except Exception:  # noqa: BLE001 - the cache never fails a hash
+    except Exception:
         logger.debug("stat cache: remember failed", exc_info=True)
         return False
     return True
@@ -564,7 +565,7 @@ def batch(paths: list[str]) -> Iterator[None]:
         return
     try:
         _cache.prefetch(paths)
-    except Exception:  # noqa: BLE001 - the cache never fails a hash
+    except Exception:
         logger.debug("stat cache: prefetch failed", exc_info=True)
     try:
         yield
@@ -572,7 +573,7 @@ def batch(paths: list[str]) -> Iterator[None]:
         try:
             _cache.end_prefetch()
             _cache.flush()
-        except Exception:  # noqa: BLE001 - the cache never fails a hash
+        except Exception:
             logger.debug("stat cache: flush failed", exc_info=True)
 
 
@@ -582,7 +583,7 @@ def forget(path: str | os.PathLike[str]) -> None:
     module's docstring, can do that), so the next hash reads them again."""
     try:
         _cache.forget(os.path.abspath(os.fspath(path)))
-    except Exception:  # noqa: BLE001 - the cache never fails a hash
+    except Exception:
         logger.debug("stat cache: forget failed", exc_info=True)
 
 
@@ -590,7 +591,7 @@ def flush() -> None:
     """Write the pending entries now."""
     try:
         _cache.flush()
-    except Exception:  # noqa: BLE001 - the cache never fails a hash
+    except Exception:
         logger.debug("stat cache: flush failed", exc_info=True)
 
 
