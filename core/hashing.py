@@ -83,21 +83,32 @@ def _hash_open(fh: BinaryIO, size: int) -> tuple[str, str]:
     return b64(hashlib.sha1(first.digest() + last.digest()).digest()), "sha1-fl"
 
 
+def _cache_key(path: str | os.PathLike[str]) -> str:
+    text = os.fspath(path)
+    return text if os.path.isabs(text) and os.path.normpath(text) == text else os.path.abspath(text)
+
+
 def _hash_file_cached(path: str | os.PathLike, size: int | None) -> tuple[str, str]:
     """``hash_file`` through the stat cache: the stat is the open descriptor's (the file
     actually read, wherever a symlink leads), taken before and after reading."""
-    key = os.path.abspath(os.fspath(path))
+    key = _cache_key(path)
     started = time.time_ns()
-    with open(path, "rb") as fh:
-        before = os.fstat(fh.fileno())
-        if size is not None and size != before.st_size:
-            return _hash_open(fh, size)  # the caller saw another file: no cache
-        found = statcache.lookup(key, before)
-        if found is not None:
-            return found
-        result = _hash_open(fh, before.st_size)
-        after = os.fstat(fh.fileno())
-    statcache.remember(key, before, after, started, result)
+    fd = os.open(path, os.O_RDONLY)  # not a buffered file yet: a hit reads nothing
+    try:
+        before = os.fstat(fd)
+        same = size is None or size == before.st_size  # else the caller saw another file
+        found = statcache.lookup(key, before) if same else None
+    except BaseException:
+        os.close(fd)
+        raise
+    if found is not None:
+        os.close(fd)
+        return found
+    with open(fd, "rb") as fh:
+        result = _hash_open(fh, before.st_size if size is None else size)
+        after = os.fstat(fd)
+    if same:
+        statcache.remember(key, before, after, started, result)
     return result
 
 
@@ -108,7 +119,7 @@ def cached_batch(paths: Iterable[str | os.PathLike[str]]) -> Iterator[None]:
     if not statcache.enabled():
         yield
         return
-    with statcache.batch([os.path.abspath(os.fspath(p)) for p in paths]):
+    with statcache.batch([_cache_key(p) for p in paths]):
         yield
 
 

@@ -42,9 +42,11 @@ than the margin. ``labshelf doctor`` re-hashes every object for real, and a copy
 hashes the bytes it copies.
 
 Failures never fail a registration. A busy cache (another process holds the write lock
-longer than ``BUSY_TIMEOUT_MS``) is a miss, and the cache is left alone for ``FLUSH_SECONDS``
-(its pending entries wait for the next flush); a corrupt or foreign file is deleted and created
-anew (once per process); any other error turns the cache off for the rest of the process.
+longer than ``BUSY_TIMEOUT_MS``, or ``OPEN_TIMEOUT_MS`` when opening) is a miss, and the cache
+is left alone for ``FLUSH_SECONDS`` (its pending entries wait for the next flush; busy twice
+when opening, it is not used again in this process); a corrupt or foreign file is deleted and
+created anew (once per process); any other error turns the cache off for the rest of the
+process.
 Entries are written in batches (``BATCH`` entries or ``FLUSH_SECONDS``, at the end of a
 ``batch`` and at exit), never one commit per file. Two processes may read and write at once
 (WAL; an entry is a fact about one inode, so whichever writes last, every entry is true).
@@ -81,6 +83,7 @@ BATCH = 2000
 MAX_PENDING = 10 * BATCH
 FLUSH_SECONDS = 2.0
 BUSY_TIMEOUT_MS = 200
+OPEN_TIMEOUT_MS = 2000  # opening (and the last flush at exit) happen once per process
 MAX_AGE_DAYS = 90
 SCHEMA_VERSION = 1
 PREFETCH_CHUNK = 500
@@ -166,23 +169,22 @@ class _Mounts:
         self.lock = threading.Lock()
         self.known: dict[int, bool] = {}
         self.table: dict[tuple[int, int], str] | None = None
-        self.mac: list[tuple[str, bool]] | None = None
+        self.mac: set[int] | None = None
 
     def trusted(self, st: os.stat_result, path: str) -> bool:
-        with self.lock:
-            found = self.known.get(st.st_dev)
-            if found is None:
+        found = self.known.get(st.st_dev)  # (a dict read needs no lock)
+        if found is None:
+            with self.lock:
                 found = self._look_up(st, path)
-                if _PLATFORM.startswith("linux"):  # macOS decides per mount point
-                    self.known[st.st_dev] = found
-            return found
+                self.known[st.st_dev] = found
+        return found
 
     def _look_up(self, st: os.stat_result, path: str) -> bool:
         try:
             if _PLATFORM.startswith("linux"):
                 return self._linux(st)
             if _PLATFORM == "darwin":
-                return self._macos(st, path)
+                return self._macos(st)
         except Exception:
             logger.debug("stat cache: cannot tell the file system of %s", path, exc_info=True)
         return False
@@ -201,28 +203,27 @@ class _Mounts:
                     self.table[(int(major), int(minor))] = fstype
         return self.table.get(dev) in TRUSTED_LINUX
 
-    def _macos(self, st: os.stat_result, path: str) -> bool:
-        if self.mac is None:
-            import subprocess  # deferred: macOS only, once per process
+    def _macos(self, st: os.stat_result) -> bool:
+        """The devices of the local APFS/HFS+ mounts (``mount`` says ``local``); only those
+        mount points are stat-ed, so a dead network mount cannot hang this."""
+        if self.mac is None or st.st_dev not in self.mac:
+            import subprocess  # deferred: macOS only, once per process (and per new device)
 
             out = subprocess.run(
                 ["/sbin/mount"], capture_output=True, text=True, timeout=10, check=True
             ).stdout
-            mounts = []
+            self.mac = set()
             for line in out.splitlines():  # "/dev/disk3s1 on / (apfs, local, journaled)"
                 head, sep, opts = line.rpartition(" (")
                 if not sep or " on " not in head:
                     continue
-                point = head.split(" on ", 1)[1]
                 flags = [o.strip() for o in opts.rstrip(")").split(",")]
-                mounts.append((point, flags[0] in TRUSTED_MACOS and "local" in flags))
-            self.mac = sorted(mounts, key=lambda m: -len(m[0]))
-        real = os.path.realpath(path)
-        for point, ok in self.mac:
-            if real == point or real.startswith(point.rstrip("/") + "/"):
-                # the mount point itself is local: stat-ing it cannot hang
-                return ok and os.stat(point).st_dev == st.st_dev
-        return False
+                if flags[0] in TRUSTED_MACOS and "local" in flags:
+                    try:
+                        self.mac.add(os.stat(head.split(" on ", 1)[1]).st_dev)
+                    except OSError:
+                        continue
+        return st.st_dev in self.mac
 
 
 _mounts = _Mounts()
@@ -249,6 +250,7 @@ class _Cache:
         self.prefetched_paths: set[str] = set()
         self.prefetching = 0
         self.paused_until = 0.0  # busy: no cache (not even a wait) until then
+        self.busy_once: set[Path] = set()  # busy when opened: twice → not in this process
 
     # -- connection
 
@@ -279,20 +281,27 @@ class _Cache:
                 os.close(fd)
                 conn = sqlite3.connect(
                     where,
-                    timeout=BUSY_TIMEOUT_MS / 1000,
+                    timeout=OPEN_TIMEOUT_MS / 1000,  # once per process: may wait longer
                     isolation_level=None,
                     check_same_thread=False,
                 )
                 try:
-                    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-                    if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
-                        raise sqlite3.OperationalError("WAL mode is not available")
-                    conn.execute("PRAGMA synchronous = NORMAL")
                     version = conn.execute("PRAGMA user_version").fetchone()[0]
-                    if version not in (0, SCHEMA_VERSION):
-                        conn.execute("DROP TABLE IF EXISTS stat_hash")
-                    conn.executescript(_SCHEMA)
-                    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                    if version != SCHEMA_VERSION:  # new (or older): set it up, once
+                        if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0] != "wal":
+                            raise sqlite3.OperationalError("WAL mode is not available")
+                        conn.execute("BEGIN IMMEDIATE")
+                        if conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                            conn.execute("DROP TABLE IF EXISTS stat_hash")
+                            for statement in _SCHEMA.split(";"):
+                                if statement.strip():
+                                    conn.execute(statement)
+                            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                        conn.execute("COMMIT")
+                    elif conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                        raise sqlite3.OperationalError("the cache file is not in WAL mode")
+                    conn.execute("PRAGMA synchronous = NORMAL")
+                    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 except BaseException:
                     conn.close()
                     raise
@@ -301,8 +310,10 @@ class _Cache:
                 if attempt == 1 and _is_corrupt(exc):
                     self._recreate(where, exc)
                     continue
-                if getattr(exc, "sqlite_errorcode", None) in (5, 6):  # busy: another process
+                busy = getattr(exc, "sqlite_errorcode", None) in (5, 6)
+                if busy and where not in self.busy_once:  # another process: later, once more
                     logger.debug("stat cache: busy when opened (%s)", exc)
+                    self.busy_once.add(where)
                     self.paused_until = time.monotonic() + FLUSH_SECONDS
                     return None
                 self._give_up(where, exc)
@@ -389,13 +400,14 @@ class _Cache:
                 self.prefetched, self.prefetched_paths = {}, set()
 
     def lookup(self, path: str, key: Key) -> tuple[str, str] | None:
-        with self.lock:
-            row = self.pending.get(path)
-            if row is not None:
-                entry: Entry | None = (tuple(row[1:6]), row[6], row[7])
-            elif path in self.prefetched_paths:
-                entry = self.prefetched.get(path)
-            else:
+        # dict and set reads need no lock (every change to them holds it); a query does
+        row = self.pending.get(path)
+        if row is not None:
+            entry: Entry | None = (tuple(row[1:6]), row[6], row[7])
+        elif path in self.prefetched_paths:
+            entry = self.prefetched.get(path)
+        else:
+            with self.lock:
                 entry = self._select(path)
         if entry is not None and entry[0] == key:
             return entry[1], entry[2]
@@ -496,6 +508,11 @@ class _Cache:
         """The last flush (one try even if paused), and the connection closed."""
         with self.lock:
             self.paused_until = 0.0
+            if self.conn is not None and self.pending:
+                try:
+                    self.conn.execute(f"PRAGMA busy_timeout = {OPEN_TIMEOUT_MS}")
+                except Exception:
+                    logger.debug("stat cache: cannot wait longer", exc_info=True)
             self._flush()
             self._close()
             self.pending = {}
@@ -517,13 +534,14 @@ atexit.register(_cache.close)
 
 
 def usable(st: os.stat_result, path: str) -> bool:
-    """Whether the cache may answer for (or remember) this open file."""
-    return enabled() and stat.S_ISREG(st.st_mode) and _mounts.trusted(st, path)
+    """Whether the cache may answer for (or remember) this open file (``enabled()`` aside)."""
+    return stat.S_ISREG(st.st_mode) and _mounts.trusted(st, path)
 
 
 def lookup(path: str, st: os.stat_result) -> tuple[str, str] | None:
     """The cached ``(hash, hash_type)`` of the file opened at ``path`` with ``fstat`` ``st``,
-    if an entry matches all five fields; None otherwise (hash it for real)."""
+    if an entry matches all five fields; None otherwise (hash it for real). The caller has
+    checked ``enabled()``."""
     if not usable(st, path):
         return None
     try:
@@ -544,7 +562,7 @@ def remember(
     and ``after`` are ``fstat`` of the descriptor before and after reading, ``started_ns``
     the wall clock before the first read. Whether it was stored (in the pending batch)."""
     key = key_of(before)
-    if key != key_of(after) or not usable(before, path):
+    if key != key_of(after) or _bypass_depth or not usable(before, path):
         return False
     if max(before.st_mtime_ns, before.st_ctime_ns) > started_ns - RACY_MARGIN_NS:
         return False  # racy: a later write could keep these time stamps
