@@ -47,7 +47,14 @@ from .db import RawStatement, retrying
 from .describe import provenance_lines
 from .errors import IntegrityError, InvalidArgument, LabshelfError, StorageError
 from .features import FeatureManager, apply, describe_lines, inherit, plan, write_values
-from .hashing import CHUNK_THRESHOLD, hash_file, hash_files, hash_folder_from_hashes
+from .hashing import (
+    CHUNK_THRESHOLD,
+    cached_batch,
+    forget_cached_hashes,
+    hash_file,
+    hash_files,
+    hash_folder_from_hashes,
+)
 from .humanize import nfc
 from .instance import current
 from .keys import OBJECTS_DIR, is_cloud, object_key, suffix_of, validate_key
@@ -441,7 +448,7 @@ def describe_source(
     absolute = Path(os.path.abspath(local))
     if not is_dir:
         try:
-            hash_, hash_type = hash_file(absolute, st.st_size)
+            hash_, hash_type = hash_file(absolute, st.st_size, cache=True)
         except PermissionError:
             raise StorageError(f"The file {local} cannot be read: permission denied.") from None
         return dict(
@@ -675,14 +682,15 @@ def _best_rows(rows: Iterable[Any], field: str) -> dict[Any, Any]:
 
 
 def hash_local_files(files: list[LocalFile], max_workers: int = 8) -> list[str]:
-    """Hash the files that have no hash yet (in the pool, several per task); their hash types."""
+    """Hash the files that have no hash yet (in the pool, several per task); their hash types.
+    Through the stat cache: these are sources being described, not stored bytes checked."""
     todo = [f for f in files if f.hash is None]
     types: dict[int, str] = {}
 
     def part(chunk: list[LocalFile]) -> None:
         for f in chunk:
             try:
-                f.hash, types[id(f)] = hash_file(f.fspath, f.size)
+                f.hash, types[id(f)] = hash_file(f.fspath, f.size, cache=True)
             except PermissionError:
                 raise StorageError(
                     f"The file {f.path} cannot be read: permission denied."
@@ -691,12 +699,13 @@ def hash_local_files(files: list[LocalFile], max_workers: int = 8) -> list[str]:
                 raise InvalidArgument(f"The path {f.path} does not exist.") from None
 
     chunks = list(_chunked(todo, HASH_CHUNK))
-    if len(chunks) < 2 or max_workers <= 1:
-        for chunk in chunks:
-            part(chunk)
-    else:
-        with ThreadPoolExecutor(max_workers, thread_name_prefix="ls-hash") as pool:
-            list(pool.map(part, chunks))
+    with cached_batch(f.fspath for f in todo):
+        if len(chunks) < 2 or max_workers <= 1:
+            for chunk in chunks:
+                part(chunk)
+        else:
+            with ThreadPoolExecutor(max_workers, thread_name_prefix="ls-hash") as pool:
+                list(pool.map(part, chunks))
     return [types.get(id(f)) or ("md5" if f.size <= CHUNK_THRESHOLD else "sha1-fl") for f in files]
 
 
@@ -1189,7 +1198,12 @@ def store_object(obj: Artifact, **progress: Any) -> None:
     reuse = obj.__dict__.get("_ls_reuse")
     if reuse is None and source.is_dir and split_uid(obj.uid)[1] > 0:
         reuse = _reusable(obj)
-    _backend(obj).put(source, stored_key(obj), expected(obj), Progress(**progress), reuse)
+    try:
+        _backend(obj).put(source, stored_key(obj), expected(obj), Progress(**progress), reuse)
+    except StorageError:
+        if source.cloud is None:  # e.g. "changed after it was hashed": hash it anew next time
+            forget_cached_hashes(source.path)
+        raise
 
 
 _EARLIER_FOLDER = RawStatement(

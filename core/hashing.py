@@ -6,6 +6,11 @@
 - collection: md5 of ``":".join(sorted(set(member hashes)))``
 
 Every digest is rendered as url-safe base64 without padding, first 22 characters.
+
+``hash_file`` and ``hash_files`` read every byte they hash unless the caller passes
+``cache=True``: then an unchanged local file is answered from the per-user stat cache (see
+``labshelf.statcache`` for why that is safe). Only describing a file or folder to register or
+upload it opts in; doctor and every verification of stored or copied bytes hash for real.
 """
 
 from __future__ import annotations
@@ -13,12 +18,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Iterable, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import BinaryIO
+
+from . import statcache
 
 CHUNK_THRESHOLD = 50 * 1024 * 1024  # 50 MiB, LaminDB's
 READ_BLOCK = 1024 * 1024
+CACHED_CHUNK = 64  # files per pool task when hashing through the stat cache
 
 
 def b64(digest: bytes) -> str:
@@ -44,21 +54,79 @@ def _digest_range(fh: BinaryIO, hasher: hashlib._Hash, n_bytes: int) -> None:
         remaining -= len(block)
 
 
-def hash_file(path: str | os.PathLike, size: int | None = None) -> tuple[str, str]:
-    """Hash of a local file in constant memory: ``(hash, hash_type)``."""
+def hash_file(
+    path: str | os.PathLike, size: int | None = None, *, cache: bool = False
+) -> tuple[str, str]:
+    """Hash of a local file in constant memory: ``(hash, hash_type)``.
+
+    ``cache=True``: an unchanged file (same path, device, inode, size, mtime and ctime as
+    when it was last hashed, see ``labshelf.statcache``) is not read again, and the hash of
+    one read is remembered when that is safe. Checks of stored bytes never pass it."""
+    if cache and statcache.enabled():
+        return _hash_file_cached(path, size)
     if size is None:
         size = os.stat(path).st_size
     with open(path, "rb") as fh:
-        if size <= CHUNK_THRESHOLD:
-            hasher = hashlib.md5()
-            _digest_range(fh, hasher, size + 1)
-            return b64(hasher.digest()), "md5"
-        first = hashlib.sha1()
-        _digest_range(fh, first, CHUNK_THRESHOLD)
-        fh.seek(size - CHUNK_THRESHOLD)
-        last = hashlib.sha1()
-        _digest_range(fh, last, CHUNK_THRESHOLD)
+        return _hash_open(fh, size)
+
+
+def _hash_open(fh: BinaryIO, size: int) -> tuple[str, str]:
+    if size <= CHUNK_THRESHOLD:
+        hasher = hashlib.md5()
+        _digest_range(fh, hasher, size + 1)
+        return b64(hasher.digest()), "md5"
+    first = hashlib.sha1()
+    _digest_range(fh, first, CHUNK_THRESHOLD)
+    fh.seek(size - CHUNK_THRESHOLD)
+    last = hashlib.sha1()
+    _digest_range(fh, last, CHUNK_THRESHOLD)
     return b64(hashlib.sha1(first.digest() + last.digest()).digest()), "sha1-fl"
+
+
+def _cache_key(path: str | os.PathLike[str]) -> str:
+    text = os.fspath(path)
+    return text if os.path.isabs(text) and os.path.normpath(text) == text else os.path.abspath(text)
+
+
+def _hash_file_cached(path: str | os.PathLike, size: int | None) -> tuple[str, str]:
+    """``hash_file`` through the stat cache: the stat is the open descriptor's (the file
+    actually read, wherever a symlink leads), taken before and after reading."""
+    key = _cache_key(path)
+    started = time.time_ns()
+    fd = os.open(path, os.O_RDONLY)  # not a buffered file yet: a hit reads nothing
+    try:
+        before = os.fstat(fd)
+        same = size is None or size == before.st_size  # else the caller saw another file
+        found = statcache.lookup(key, before) if same else None
+    except BaseException:
+        os.close(fd)
+        raise
+    if found is not None:
+        os.close(fd)
+        return found
+    with open(fd, "rb") as fh:
+        result = _hash_open(fh, before.st_size if size is None else size)
+        after = os.fstat(fd)
+    if same:
+        statcache.remember(key, before, after, started, result)
+    return result
+
+
+@contextmanager
+def cached_batch(paths: Iterable[str | os.PathLike[str]]) -> Iterator[None]:
+    """Around many ``hash_file(..., cache=True)`` calls: the stat cache's entries for these
+    paths read in a few queries up front, the new ones written in one batch at the end."""
+    if not statcache.enabled():
+        yield
+        return
+    with statcache.batch([_cache_key(p) for p in paths]):
+        yield
+
+
+def forget_cached_hashes(path: str | os.PathLike[str]) -> None:
+    """The stat cache forgets this file, or every file in this folder (their bytes did not
+    give the hash it answered): the next ``hash_file(..., cache=True)`` reads them."""
+    statcache.forget(path)
 
 
 def hash_folder_from_hashes(file_hashes: Iterable[str]) -> tuple[str, str]:
@@ -70,13 +138,31 @@ def hash_folder_from_hashes(file_hashes: Iterable[str]) -> tuple[str, str]:
 
 
 def hash_files(
-    paths: Sequence[str | os.PathLike[str]], max_workers: int = 8
+    paths: Sequence[str | os.PathLike[str]], max_workers: int = 8, *, cache: bool = False
 ) -> list[tuple[str, str]]:
-    """Hashes of many local files, in parallel threads (hashlib releases the GIL)."""
+    """Hashes of many local files, in parallel threads (hashlib releases the GIL).
+
+    ``cache=True``: through the stat cache, as ``hash_file``; its entries for these paths
+    are read in a few queries up front and the new ones written in one batch at the end."""
+    if not cache or not statcache.enabled():
+        return _hash_many(paths, max_workers, False)
+    with cached_batch(paths):
+        return _hash_many(paths, max_workers, True)
+
+
+def _hash_many(
+    paths: Sequence[str | os.PathLike[str]], max_workers: int, cache: bool
+) -> list[tuple[str, str]]:
     if len(paths) < 16 or max_workers <= 1:
-        return [hash_file(p) for p in paths]
+        return [hash_file(p, cache=cache) for p in paths]
+    if not cache:
+        with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ls-hash") as pool:
+            return list(pool.map(hash_file, paths))
+    # through the cache most files are hits (an open and an fstat): tasks of many files
+    chunks = [paths[i : i + CACHED_CHUNK] for i in range(0, len(paths), CACHED_CHUNK)]
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ls-hash") as pool:
-        return list(pool.map(hash_file, paths, chunksize=32))
+        parts = pool.map(lambda chunk: [hash_file(p, cache=True) for p in chunk], chunks)
+        return [h for part in parts for h in part]
 
 
 def hash_collection(member_hashes: Iterable[str]) -> str:
