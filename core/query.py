@@ -670,7 +670,10 @@ class QuerySet:
         many; if that is all of them they are ranked here. Otherwise the page is filled rank by
         rank (``_ranking``'s tiers, near misses last), each newest
         first with a LIMIT, so a common rank stops as soon as the page is full, and a rank the
-        probe holds enough rows of costs no query at all."""
+        probe holds enough rows of costs no query at all. On PostgreSQL (``search.sources``) a
+        rank the probe holds no row of is read from the indexes (``_indexed_tiers``: an empty
+        rank costs an index probe, not a pass over the table), and one it holds too few of from
+        the primary-key range just below the probe that should hold them, then the indexes."""
         model, base, rank = self.model, self._base_conditions(), search.rank
         assert self._limit is not None  # a page: see _ranked_page_applies/_short_page_applies
         need = self._offset + self._limit
@@ -743,7 +746,7 @@ class QuerySet:
     ) -> list[int]:
         """PostgreSQL: the ids of the rows of ranks ``first`` … ``last`` older than ``oldest``,
         in page order, at most ``limit``: for tiers that are rare among the matches (the page
-        probe saw none of their rows), so that they are read from the trigram and uid indexes
+        probe saw none of their rows, or too few), so that they are read from the indexes
         (``_Search.sources``) rather than found by reading the table newest first. A tier with
         no rows at all is the common case ("ple": no key holds it, no description has it as a
         word) and costs an index probe. The candidates are selected in a MATERIALIZED CTE
@@ -980,8 +983,8 @@ class _Search:
     rank: Any
     fuzzy: bool  # whether ``where`` holds near misses
     tiers: tuple[Any, ...] = ()  # tier k's own condition (``rank == k`` needs it; cheaper first)
-    # PostgreSQL: per tier, a condition its trigram indexes answer that every row of the tier
-    # meets (``_pg_tier_sources``); a tier the page probe saw no row of is read from it first
+    # PostgreSQL: per tier, a condition an index answers that every row of the tier meets
+    # (``_pg_tier_sources``); a tier the page probe saw no row of is read from it first
     sources: tuple[Any, ...] = ()
 
     def in_tier(self, k: int) -> ColumnElement[bool]:
@@ -1105,13 +1108,15 @@ def _pg_tier_sources(
     last: list[ColumnElement[bool] | None],
 ) -> tuple[Any, ...]:
     """PostgreSQL: per tier (``EXACT`` … ``RANKS - 1``), a condition that every row of that
-    rank meets and that the trigram (GIN) and uid indexes answer without reading the rows
-    of other tiers, or None for a tier no row can be in. ``last``: the conditions of the rows
-    ranked last (extension matches, near misses; None where there are none).
+    rank meets and that an index answers (migration 0010's head and word indexes, the trigram
+    and uid indexes), or None for a tier no row can be in. ``last``: the conditions of the
+    rows ranked last (extension matches, near misses; None where there are none).
 
-    A tier's own condition serves as it is, except for whole words: "ple" is in every "sample",
-    so ``LIKE '%ple%'`` names every row; a whole-word pattern (``_word_regex``) asks the index
-    for rows with a word that starts with "pl" and one that ends with "le" instead."""
+    A trigram index names every row holding the text's trigrams, and each must then be read:
+    "ple" is in every "sample", "microscopy" in a quarter of the keys. So a field equal to the
+    text is looked up by its first ``PG_HEAD_CHARS`` characters, a field starting with it by
+    that prefix, and whole words in the word index (or, for text without an ASCII letter or
+    digit, ``_word_regex``); the substring tiers keep their own (trigram) conditions."""
     names = [c for f, c in fields.items() if f not in FREE_TEXT_FIELDS]
     texts = [c for f, c in fields.items() if f in FREE_TEXT_FIELDS]
     head = q[:PG_HEAD_CHARS]
@@ -1121,7 +1126,9 @@ def _pg_tier_sources(
         """Holds every word of ``q`` (migration 0010's word index), or, where ``q`` has no
         ASCII letter or digit (its words then depend on the collation), ``_word_regex``."""
         if any(c.isascii() and c.isalnum() for c in q):
-            return _pg_words(column).op("@>")(func.array_remove(_pg_words(literal(q)), ""))
+            return _pg_words(column).op("@>")(
+                func.array_remove(_pg_words(literal(q)), literal_column("''"))
+            )
         return column.op("~")(_word_regex(q))
 
     word = _word_regex(q) is not None  # q begins and ends with a letter or digit
