@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -669,49 +670,107 @@ class QuerySet:
         many; if that is all of them they are ranked here. Otherwise the page is filled rank by
         rank (``_ranking``'s tiers, near misses last), each newest
         first with a LIMIT, so a common rank stops as soon as the page is full, and a rank the
-        probe holds enough rows of costs no query at all."""
+        probe holds enough rows of costs no query at all. On PostgreSQL (``search.sources``) a
+        rank the probe holds no row of is read from the indexes (``_indexed_tiers``: an empty
+        rank costs an index probe, not a pass over the table), and one it holds too few of from
+        the primary-key range just below the probe that should hold them, then the indexes."""
         model, base, rank = self.model, self._base_conditions(), search.rank
         assert self._limit is not None  # a page: see _ranked_page_applies/_short_page_applies
         need = self._offset + self._limit
+        # PostgreSQL reads the rest of a page from its indexes tier by tier (``sources``), so it
+        # probes fewer rows: each costs its rank, and a near-miss test on every row read
+        size = min(TIER_PROBE, max(need, PG_TIER_PROBE)) if search.sources else TIER_PROBE
         probe = s.execute(
             select(model.id, rank)
             .where(*base, search.where)
             .order_by(model.id.desc())
-            .limit(TIER_PROBE + 1)
+            .limit(size + 1)
         ).all()
-        if len(probe) <= TIER_PROBE:
+        if len(probe) <= size:
             ids = [i for i, _ in sorted(probe, key=lambda r: (r[1], -r[0]))]
         else:
             # tier by tier (``_ranking``; no near misses here), each with its own cheaper
             # condition first. The probe holds every match newer than its oldest row, so its
             # rows of a tier are that tier's newest: only the rest is asked for, older ones.
-            oldest = probe[-1][0]
+            oldest, newest = probe[-1][0], probe[0][0]
+            seen = Counter(r for _, r in probe)
             ids = []
-            for k in range(RANKS):  # the last: rows only a label (an extension) matched
-                if len(ids) >= need:
-                    break
+            k = 0
+            while k < RANKS and len(ids) < need:  # the last: near misses, label-only matches
                 known = [i for i, r in probe if r == k][: need - len(ids)]
                 ids += known
                 if len(ids) >= need:
                     break
-                ids += s.scalars(
+                if search.sources and not seen[k]:
+                    # PostgreSQL, a tier the newest matches hold no row of: from the indexes,
+                    # with the following such tiers (see ``_indexed_tiers``)
+                    last = k
+                    while last + 1 < RANKS and not seen[last + 1]:
+                        last += 1
+                    ids += self._indexed_tiers(s, search, k, last, oldest, need - len(ids))
+                    k = last + 1
+                    continue
+                want = need - len(ids)
+                # PostgreSQL: the ids just below the probe's, as many as should hold twice the
+                # rows wanted at the tier's rate in the probe (a primary-key range, whatever
+                # the planner estimates), the rest from the indexes
+                below = (
+                    oldest - (newest - oldest + 1) * 2 * want // seen[k] if search.sources else 0
+                )
+                found = s.scalars(
                     select(model.id)
                     .where(
                         *base,
                         model.id < oldest,
+                        *([model.id >= below] if search.sources else []),
                         search.where,
                         *self._exact_candidates(k, search),
                         search.in_tier(k),
                     )
                     .order_by(model.id.desc())
-                    .limit(need - len(ids))
+                    .limit(want)
                 ).all()
+                if len(found) < want and below > 0:
+                    found += self._indexed_tiers(s, search, k, k, below, want - len(found))
+                ids += found
+                k += 1
         page = ids[self._offset : need]
         if not page:
             return []
         stmt = select(model).where(model.id.in_(page)).execution_options(populate_existing=True)
         rows = {r.id: r for r in s.scalars(stmt)}
         return [rows[i] for i in page]
+
+    def _indexed_tiers(
+        self, s: Any, search: _Search, first: int, last: int, oldest: int, limit: int
+    ) -> list[int]:
+        """PostgreSQL: the ids of the rows of ranks ``first`` … ``last`` older than ``oldest``,
+        in page order, at most ``limit``: for tiers that are rare among the matches (the page
+        probe saw none of their rows, or too few), so that they are read from the indexes
+        (``_Search.sources``) rather than found by reading the table newest first. A tier with
+        no rows at all is the common case ("ple": no key holds it, no description has it as a
+        word) and costs an index probe. The candidates are selected in a MATERIALIZED CTE
+        with no ORDER BY or LIMIT, so that the planner cannot walk the primary key instead.
+        The search's own condition is tested as ``IS TRUE`` (no index path), after the index."""
+        model = self.model
+        sources = [search.sources[k] for k in range(first, last + 1)]
+        sources = [c for c in sources if c is not None]
+        if not sources:
+            return []
+        hits = (
+            select(model.id.label("id"), search.rank.label("rank"))
+            .where(
+                or_(*sources),
+                model.id < oldest,
+                *self._base_conditions(),
+                search.where.is_(True),
+                search.rank.between(first, last),
+            )
+            .cte("tier_hits")
+            .prefix_with("MATERIALIZED", dialect="postgresql")
+        )
+        stmt = select(hits.c.id).order_by(hits.c.rank, hits.c.id.desc()).limit(limit)
+        return list(s.scalars(stmt))
 
     def _exact_candidates(self, k: int, search: _Search) -> list[ColumnElement[bool]]:
         """SQLite, tier ``EXACT`` of a scanned page: the rows where a field may equal the text
@@ -924,6 +983,9 @@ class _Search:
     rank: Any
     fuzzy: bool  # whether ``where`` holds near misses
     tiers: tuple[Any, ...] = ()  # tier k's own condition (``rank == k`` needs it; cheaper first)
+    # PostgreSQL: per tier, a condition an index answers that every row of the tier meets
+    # (``_pg_tier_sources``); a tier the page probe saw no row of is read from it first
+    sources: tuple[Any, ...] = ()
 
     def in_tier(self, k: int) -> ColumnElement[bool]:
         """``rank = k``, after a cheaper condition every row of tier k meets (SQLite tests it
@@ -954,8 +1016,9 @@ def _search_terms(model: Model, text: str, dialect: str, few_hits: bool | None =
     candidates = _substring_candidates(model, q, dialect)
     if candidates is None:
         candidates = substring
-    where = or_(candidates, _uid_prefix(model, text), *_extension_search(model, text))
-    fuzzy_used = False
+    extra = _extension_search(model, text)
+    where = or_(candidates, _uid_prefix(model, text), *extra)
+    fuzzy: ColumnElement[bool] | None = None
     # near misses are for a mistyped word; a phrase with few hits is just rare
     if few_hits is None:
         few_hits = _few_substring_hits(model, q, dialect)
@@ -963,8 +1026,11 @@ def _search_terms(model: Model, text: str, dialect: str, few_hits: bool | None =
         fuzzy = _fuzzy_clause(model, q, dialect, lowered)
         if fuzzy is not None:
             where = or_(where, fuzzy)
-            fuzzy_used = True
-    return _Search(text, q, where, rank, fuzzy_used, tiers)
+    sources: tuple[Any, ...] = ()
+    if dialect == "postgresql":
+        fields = dict(zip(names, lowered, strict=True))
+        sources = _pg_tier_sources(q, text, model.uid, fields, tiers, [*extra, fuzzy])
+    return _Search(text, q, where, rank, fuzzy is not None, tiers, sources)
 
 
 FUZZY_MAX_CHARS = 32  # a near miss is a mistyped word; longer text is not one
@@ -1031,6 +1097,101 @@ def _ranking(
             own[tier] = or_(*conditions)
     rank = case(*((c, k) for k, c in enumerate(own) if c is not None), else_=RANKS - 1)
     return rank, or_(*substring_of.values()), tuple(own)
+
+
+def _pg_tier_sources(
+    q: str,
+    text: str,
+    uid: Any,
+    fields: dict[str, Any],
+    tiers: tuple[Any, ...],
+    last: list[ColumnElement[bool] | None],
+) -> tuple[Any, ...]:
+    """PostgreSQL: per tier (``EXACT`` … ``RANKS - 1``), a condition that every row of that
+    rank meets and that an index answers (migration 0010's head and word indexes, the trigram
+    and uid indexes), or None for a tier no row can be in. ``last``: the conditions of the
+    rows ranked last (extension matches, near misses; None where there are none).
+
+    A trigram index names every row holding the text's trigrams, and each must then be read:
+    "ple" is in every "sample", "microscopy" in a quarter of the keys. So a field equal to the
+    text is looked up by its first ``PG_HEAD_CHARS`` characters, a field starting with it by
+    that prefix, and whole words in the word index (or, for text without an ASCII letter or
+    digit, ``_word_regex``); the substring tiers keep their own (trigram) conditions."""
+    names = [c for f, c in fields.items() if f not in FREE_TEXT_FIELDS]
+    texts = [c for f, c in fields.items() if f in FREE_TEXT_FIELDS]
+    head = q[:PG_HEAD_CHARS]
+    starts = f"{_escape_like(head)}%"
+
+    def whole_words(column: Any) -> Any:
+        """Holds every word of ``q`` (migration 0010's word index), or, where ``q`` has no
+        ASCII letter or digit (its words then depend on the collation), ``_word_regex``."""
+        if any(c.isascii() and c.isalnum() for c in q):
+            return _pg_words(column).op("@>")(
+                func.array_remove(_pg_words(literal(q)), literal_column("''"))
+            )
+        return column.op("~")(_word_regex(q))
+
+    word = _word_regex(q) is not None  # q begins and ends with a letter or digit
+    sources: list[Any] = list(tiers)
+    file_name = [c.like(f"%/{_escape_like(q)}", escape="\\") for c in names if _names_a_file(q)]
+    sources[EXACT] = or_(*(_pg_head(c) == head for c in fields.values()), *file_name, uid == text)
+    name_words = [whole_words(c) for c in names] if word else []
+    sources[NAME_WORD] = or_(*name_words, _uid_range(uid, text))
+    if names:
+        sources[NAME_PREFIX] = or_(*(_pg_head(c).like(starts, escape="\\") for c in names))
+    text_words = [_pg_head(c).like(starts, escape="\\") for c in texts]
+    text_words += [whole_words(c) for c in texts] if word else []
+    sources[TEXT_WORD] = or_(*text_words) if text_words else None
+    ranked_last = [c for c in last if c is not None]
+    sources.append(or_(*ranked_last) if ranked_last else None)
+    return tuple(sources)
+
+
+# Migration 0010's indexes (PostgreSQL): the words of a searched column, each cut to this
+# many characters, and its first this many characters. The SQL must be the migration's own,
+# character for character (constants inline, not bound), or the planner cannot use them.
+PG_HEAD_CHARS = 64
+_PG_LONG_WORD: Any = literal_column("'([[:alnum:]]{64})[[:alnum:]]*'")
+_PG_NON_WORD: Any = literal_column("'[^[:alnum:]]+'")
+
+
+def _pg_words(column: Any) -> Any:
+    """The words of a lower-cased column as migration 0010 indexes them (split at every
+    character that is no letter or digit, in the database's collation), or of a search text,
+    split by the same expression."""
+    cut = func.regexp_replace(column, _PG_LONG_WORD, literal_column("'\\1'"), literal_column("'g'"))
+    return func.regexp_split_to_array(cut, _PG_NON_WORD)
+
+
+def _pg_head(column: Any) -> Any:
+    """The first ``PG_HEAD_CHARS`` characters of a lower-cased column (migration 0010)."""
+    return func.left(column, literal_column(str(PG_HEAD_CHARS)))
+
+
+# A word of a key, name or description is delimited by these (``WORD_SEPARATORS``), as a
+# bracket expression of a PostgreSQL regular expression
+_REGEX_SEPARATORS = "[/_. -]"
+
+
+def _word_regex(q: str) -> str | None:
+    """A PostgreSQL regular expression that every lower-cased text holding ``q`` as whole
+    words (``_whole_word``) matches, or None if ``q`` cannot be one (it does not begin and end
+    with a letter or digit). pg_trgm reads a separator as a word break, so the index finds the
+    rows with a word starting as ``q`` starts and one ending as it ends, not every row holding
+    ``q`` inside a longer word."""
+    if not (q[:1].isalnum() and q[-1:].isalnum()):
+        return None
+    # ASCII punctuation is escaped (a backslash before it is always a literal); no other
+    # character is special, and a backslash before a letter would be an escape
+    body = "".join(
+        _REGEX_SEPARATORS
+        if c in WORD_SEPARATORS
+        else "\\" + c
+        if c.isascii() and not c.isalnum()
+        else c
+        for c in q
+    )
+    return f"(^|{_REGEX_SEPARATORS}){body}($|{_REGEX_SEPARATORS})"
 
 
 def _whole_word(column: Any, q: str, substring: Any) -> Any:
@@ -1160,6 +1321,7 @@ def _uid_range(uid: Any, text: str) -> ColumnElement[bool]:
 FEW_HITS = 1
 # a search page is ranked from at most this many matches, else fetched tier by tier
 TIER_PROBE = 1000
+PG_TIER_PROBE = 200  # PostgreSQL: the page probe reads at least this many, at most TIER_PROBE
 
 
 def _few_substring_hits(model: Model, q: str, dialect: str, session: Any = None) -> bool:

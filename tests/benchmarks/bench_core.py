@@ -165,7 +165,7 @@ def seed_rows(rows: int, files: int = 0) -> None:
                 updated_at=now,
             )
         )
-        if len(batch) == 5000:
+        if len(batch) >= 5000:
             context.write(lambda s, b=batch: s.execute(insert(Artifact), b))
             batch = []
     if batch:

@@ -214,7 +214,7 @@ def _insert_artifacts(rows: list[tuple[str, str | None, int]], uid_prefix: str =
     context.write(lambda s: s.execute(insert(Artifact), values))
 
 
-@pytest.mark.parametrize("probe", [6, 1000])
+@pytest.mark.parametrize("probe", [6, 40, 1000])
 def test_search_pages_equal_the_single_ranked_query(
     instance: Path, monkeypatch: pytest.MonkeyPatch, probe: int
 ) -> None:
@@ -225,7 +225,7 @@ def test_search_pages_equal_the_single_ranked_query(
 
     monkeypatch.setattr(query, "TIER_PROBE", probe)  # 6: the tiered path even for a few rows
     used: list[str] = []
-    for name in ("_tiered_page", "_scanned_page"):
+    for name in ("_tiered_page", "_scanned_page", "_indexed_tiers"):
         real = getattr(ls.QuerySet, name)
         monkeypatch.setattr(
             ls.QuerySet, name, lambda self, *a, _r=real, _n=name: used.append(_n) or _r(self, *a)
@@ -249,6 +249,9 @@ def test_search_pages_equal_the_single_ranked_query(
             (f"f/x+cells_{i}.tif", "x+cells y; cells", 1),  # "+": a word break only to FTS
             (f"g/Été_{i}.tif", "été cells ÉTÉ", 1),
             (f"h/samplecells{i}", "sample-cells sample_cells", 1),
+            # a word longer than PostgreSQL's word index keeps (64 characters), a uid-like key
+            (f"i/{'w' * 70}{i % 2}.txt", f"{'w' * 70}{i % 2} ple", 1),
+            (f"j/sample/ple_{i}", "ple" if i % 4 == 0 else "plex sample", 1),
         ]
     _insert_artifacts(rows)
     _insert_artifacts([(f"u/{i}.bin", "unrelated", 1) for i in range(5)], uid_prefix="cells")
@@ -286,6 +289,12 @@ def test_search_pages_equal_the_single_ranked_query(
         "cells/plate_3.tif",
         "study cells 3 and more words",
         "Samplecells1",
+        "w" * 70 + "1",  # a whole word beyond the 64 characters PostgreSQL indexes of it
+        "w" * 64,
+        "ple_3",
+        "sample/ple",
+        "plex",
+        "s",
     ]
     for text in texts:
         for qs in (
@@ -300,8 +309,11 @@ def test_search_pages_equal_the_single_ranked_query(
             assert (first.id if first else None) == next(iter(reference(qs[:1])), None)
     if instance_is_sqlite := ls.Artifact.filter()._dialect() == "sqlite":
         assert "_tiered_page" in used
-        assert ("^" in used) == (probe == 6)  # the rank-by-rank path ran, not only the ranked ids
-    assert ("_scanned_page" in used) != instance_is_sqlite
+        assert ("^" in used) == (probe < 1000)  # the rank-by-rank path ran, not only the ranked ids
+    # PostgreSQL scans every page; SQLite only that of "s" (too short for its trigram index)
+    assert "_scanned_page" in used and ("_tiered_page" in used) == instance_is_sqlite
+    # PostgreSQL: tiers the probe saw no row of were read from the indexes (migration 0010)
+    assert ("_indexed_tiers" in used) == (not instance_is_sqlite and probe < 1000)
 
 
 def test_search_ranks_names_and_file_names_above_descriptions(instance: Path) -> None:
