@@ -252,9 +252,11 @@ def _run_drop_here(
     """The drop on this process's threads (`UploadManager.in_process`: tests that patch core)."""
 
     def send(kind: str, payload: Any) -> None:
-        # core calls on_progress at most ~10 times a second, from its own threads
-        event = items_from_plan(payload) if kind == "plan" else TransferProgress.of(payload)
-        ctx.progress((kind, event), force=True)
+        # the worker's own relay: a few progress reports a second, from a thread of its own
+        if kind == "plan":
+            ctx.progress(("plan", items_from_plan(payload)), force=True)
+        elif kind == "progress":
+            ctx.progress(("progress", TransferProgress(**payload)), force=True)
 
     return upload_worker.run_drop(
         options, cancel, cancelled_items, send, upload_worker.upload_workers(_target_root(options))
