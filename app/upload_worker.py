@@ -12,8 +12,10 @@ Protocol: JSON lines.
   ahead of it: it imports and connects meanwhile, and exits if none comes); then any number of
   ``{"cancel": true}`` and ``{"cancel_items": [plan index, ...]}``. End of input means the app
   is gone: the upload is cancelled (nothing half-written stays visible).
-- worker → app (stdout): ``["plan", [item, ...]]`` once, ``["progress", {...}]`` at most ~10
-  times a second, then ``["done", result]`` or ``["error", message, details]``.
+- worker → app (stdout): ``["plan", [item, ...]]`` once, ``["progress", {...}]`` at most
+  every `PROGRESS_INTERVAL_S` (each item's state changes since the last one, coalesced: see
+  `ProgressRelay`), the last one exact, then ``["done", result]`` (every item's final
+  state and error) or ``["error", message, details]``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import Any
 
 from labshelf.app.data.transfers import (
@@ -34,7 +35,6 @@ from labshelf.app.data.transfers import (
     FINAL,
     KEYS,
     ItemState,
-    TransferProgress,
 )
 from labshelf.app.gateway import plan_upload
 
@@ -47,6 +47,10 @@ IDLE_S = 600
 # the network (GIL released), so more of them overlap latency. The app's settings change these.
 LOCAL_UPLOAD_WORKERS = 4
 CLOUD_UPLOAD_WORKERS = 8
+
+# The app hears of progress at most this often (its queue repaints 4 times a second); the
+# engine's own reports (up to ~10 a second, from its threads) are folded in meanwhile.
+PROGRESS_INTERVAL_S = 0.2
 
 Send = Callable[[str, Any], None]
 RUN_PATHS = 50  # dropped paths listed in a run's params (a drop of "the rest" may have thousands)
@@ -102,10 +106,11 @@ def upload_drop(
     cancel: threading.Event,
     cancel_item: set[int] | Callable[[int], bool] | None = None,
     max_workers: int | None = None,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], Any]:
     """One drop: a run of the app's upload transform, `ls.upload` under it, the run finished.
     `cancel_item` (a set of plan indices, or a callable) cancels single items (see
-    `ls.upload`). Returns the report as plain data."""
+    `ls.upload`). Returns the report as plain data, and the report itself: freeing its
+    thousands of records takes a while, which the caller does after reporting."""
     import labshelf as ls
     from labshelf.provenance import finish_run, start_run, upload_transform
 
@@ -133,11 +138,11 @@ def upload_drop(
         finish_run(run)
     return {
         "run": run.uid,
-        "items": [{"state": i.state, "error": i.error, "uid": i.uid} for i in report.items],
+        "items": [{"state": i.state, "error": i.error} for i in report.items],
         "cancelled": report.cancelled,
         "collection": report.collection.uid if report.collection is not None else None,
         "seconds": report.seconds,
-    }
+    }, report
 
 
 def run_drop(
@@ -147,9 +152,11 @@ def run_drop(
     send: Send,
     max_workers: int | None = None,
 ) -> dict[str, Any]:
-    """Plan and upload one drop: `send("plan", items)` first, then `send("progress", p)` from
-    the engine's threads. `cancelled` is the live set of plan indices cancelled alone; those
-    of a resumed drop (its `cancelled_paths`) are added to it here."""
+    """Plan and upload one drop: `send("plan", items)` first, then `send("progress", p)` (a
+    dict of `TransferProgress`'s fields, from `ProgressRelay`'s thread), last
+    `send("done", result)`, which is also returned. `cancelled` is the live set of plan
+    indices cancelled alone; those of a resumed drop (its `cancelled_paths`) are added to it
+    here."""
     from labshelf.runtime import gc_paused
 
     # The whole drop holds off full collections, so that the upload's thousands of records are
@@ -168,7 +175,86 @@ def run_drop(
                 cancelled.add(index)  # set.add is atomic; the other side only adds too
         send("plan", planned)
         del planned
-        return upload_drop(options, lambda p: send("progress", p), cancel, cancelled, max_workers)
+        relay = ProgressRelay(lambda p: send("progress", p))
+        try:
+            result, report = upload_drop(options, relay, cancel, cancelled, max_workers)
+        finally:
+            relay.close()  # the last report goes out before the outcome
+        send("done", result)  # before the report's records are freed (on return)
+        del report
+        return result
+
+
+class ProgressRelay:
+    """The engine's `on_progress`: folds its reports in and passes them on from a thread of
+    its own, at most every `interval` seconds, so that the engine's threads never wait for
+    the app to read the pipe, and the app gets a few reports a second however many items
+    change.
+
+    Item state changes are coalesced per item: the app gets each item's latest state, and
+    for an item cancelled since the last report also the state it was cancelled in (the
+    queue tells "cancelled" mid-way from "not started" by it). Totals are the latest.
+    `close()` sends what is left (the engine's last report, `finished`) and stops.
+    """
+
+    def __init__(
+        self, send: Callable[[dict[str, Any]], None], interval: float | None = None
+    ) -> None:
+        self._send = send
+        self._interval = PROGRESS_INTERVAL_S if interval is None else interval
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._totals: dict[str, Any] | None = None
+        self._changes: dict[int, tuple[str, ...]] = {}
+        self._thread = threading.Thread(target=self._run, name="upload-progress", daemon=True)
+        self._thread.start()
+
+    def __call__(self, progress: Any) -> None:
+        """Fold in one of the engine's reports (`labshelf.transfer.Progress`)."""
+        cancelled = ItemState.CANCELLED.value
+        with self._lock:
+            self._totals = {
+                "bytes_done": progress.bytes_done,
+                "bytes_total": progress.bytes_total,
+                "files_done": progress.files_done,
+                "files_total": progress.files_total,
+                "finished": progress.finished,
+            }
+            pending = self._changes
+            for index, state in progress.changes:
+                before = pending.get(index)
+                state = str(state)
+                if state == cancelled and before is not None:
+                    pending[index] = (before[-1], state)
+                else:
+                    pending[index] = (state,)
+
+    def _take(self) -> dict[str, Any] | None:
+        with self._lock:
+            if self._totals is None:
+                return None
+            changes = [(i, s) for i, states in self._changes.items() for s in states]
+            report = dict(self._totals, changes=changes)
+            self._totals, self._changes = None, {}
+        return report
+
+    def _flush(self) -> None:
+        report = self._take()
+        if report is not None:
+            self._send(report)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._flush()
+            except OSError:
+                return  # the app is gone: the stdin listener cancels the upload
+
+    def close(self) -> None:
+        """Stop the thread and send what is left, in this thread."""
+        self._stop.set()
+        self._thread.join()
+        self._flush()
 
 
 def _warm_up() -> None:
@@ -196,8 +282,6 @@ def main() -> int:
     lock = threading.Lock()
 
     def send(kind: str, payload: Any, *more: Any) -> None:
-        if kind == "progress":
-            payload = asdict(TransferProgress.of(payload))
         line = json.dumps([kind, payload, *more])
         with lock:
             channel.write(line + "\n")
@@ -222,16 +306,12 @@ def main() -> int:
 
     threading.Thread(target=listen, name="upload-worker-stdin", daemon=True).start()
     try:
-        result = run_drop(start["options"], cancel, cancelled, send, start.get("max_workers"))
+        run_drop(start["options"], cancel, cancelled, send, start.get("max_workers"))
     except Exception as exc:  # noqa: BLE001 - every failure is reported to the app, in one line
         try:
             send("error", str(exc) or type(exc).__name__, traceback.format_exc())
         except OSError:
             pass  # the app is gone
-        return 1
-    try:
-        send("done", result)
-    except OSError:
         return 1
     return 0
 

@@ -23,6 +23,10 @@ from labshelf.app import gateway
 
 ItemState = gateway.ItemState  # core's upload states (labshelf.states): one list
 FINAL = gateway.FINAL_STATES
+# A state by its value: a dict lookup, where `ItemState(value)` costs a few microseconds,
+# which thousands of items a report (on the UI thread) add up to a stall.
+STATE_OF: dict[str, ItemState] = {state.value: state for state in ItemState}
+STARTED = (ItemState.HASHING, ItemState.UPLOADING)
 
 
 class DropState(StrEnum):
@@ -70,7 +74,7 @@ class DropItem:
 def items_from_plan(planned: list[dict[str, Any]]) -> list[DropItem]:
     """DropItems of the plain dicts `gateway.plan_upload` returns (and the worker sends)."""
     return [
-        DropItem(p["path"], p["key"], p["size"], p["n_files"], ItemState(p["state"]), p["error"])
+        DropItem(p["path"], p["key"], p["size"], p["n_files"], STATE_OF[p["state"]], p["error"])
         for p in planned
     ]
 
@@ -78,7 +82,7 @@ def items_from_plan(planned: list[dict[str, Any]]) -> list[DropItem]:
 @dataclass
 class TransferProgress:
     """What a running drop reports: totals, and the item state changes since the last report
-    as (plan index, state) pairs."""
+    as (plan index, state) pairs (the upload worker's `ProgressRelay` coalesces them)."""
 
     bytes_done: int
     bytes_total: int
@@ -86,18 +90,6 @@ class TransferProgress:
     files_total: int
     changes: list[tuple[int, str]]
     finished: bool = False
-
-    @classmethod
-    def of(cls, progress: Any) -> TransferProgress:
-        """A copy of core's `transfer.Progress` (or anything with the same attributes)."""
-        return cls(
-            progress.bytes_done,
-            progress.bytes_total,
-            progress.files_done,
-            progress.files_total,
-            list(progress.changes),
-            progress.finished,
-        )
 
 
 @dataclass
@@ -237,13 +229,14 @@ class Drop:
         self.bytes_done, self.bytes_total = report.bytes_done, report.bytes_total
         self.files_done, self.files_total = report.files_done, report.files_total
         changed = []
-        for index, state in report.changes:
-            if index < len(self.items):
-                item = self.items[index]
-                item.state = ItemState(state)
-                if item.state in (ItemState.HASHING, ItemState.UPLOADING):
+        items, count = self.items, len(self.items)
+        for index, value in report.changes:
+            if index < count:
+                item = items[index]
+                item.state = state = STATE_OF[value]
+                if state in STARTED:
                     item.started = True
-                elif item.state == ItemState.QUEUED:
+                elif state == ItemState.QUEUED:
                     item.started = False  # hashed, waiting for its upload
                 changed.append(index)
         return changed
@@ -251,7 +244,7 @@ class Drop:
     def end(self, result: dict[str, Any]) -> None:
         """The drop ended with the worker's `result` (final item states, run, cancelled)."""
         for item, final in zip(self.items, result["items"], strict=False):
-            item.state, item.error = ItemState(final["state"]), final["error"]
+            item.state, item.error = STATE_OF[final["state"]], final["error"]
         self.run_uid = result["run"]
         counts = self.counts()
         if result["cancelled"]:

@@ -185,3 +185,59 @@ def test_the_worker_stops_when_the_app_is_killed(instance: Path, tmp_path: Path)
     assert objects == {
         f"{r.uid}{r.suffix}" for r in rows
     }  # no object without its record, no temp file
+
+
+def test_progress_reaches_the_app_throttled_and_its_end_exact(
+    instance: Path, tmp_path: Path
+) -> None:
+    """A few reports a second whatever the number of items; the last one (finished) and the
+    outcome exact, for new items, items registered already and one that cannot be read."""
+    import labshelf as ls
+    from labshelf.app.upload_worker import PROGRESS_INTERVAL_S
+
+    folder = _files(tmp_path / "many", 1500)
+    first, code = _run(ls.settings.instance, {"paths": [str(folder)], "as_folder": False})
+    assert code == 0 and first[-1][0] == "done"
+    for i in range(1500, 2000):  # 500 new files beside the 1,500 registered
+        (folder / f"f{i:04d}.bin").write_bytes(i.to_bytes(4, "big") * 1024)
+    missing = str(tmp_path / "not-there")
+    process = _start(ls.settings.instance)
+    started = time.monotonic()
+    _send(process, {"options": {"paths": [str(folder), missing], "as_folder": False}})
+    messages = _reports(process)
+    elapsed = time.monotonic() - started
+    process.stdin.close()
+    assert process.wait(30) == 0
+
+    progress = [m[1] for m in messages if m[0] == "progress"]
+    assert [m[0] for m in messages[-2:]] == ["progress", "done"]
+    assert len(progress) <= elapsed / PROGRESS_INTERVAL_S + 2, (len(progress), elapsed)
+    last, result = progress[-1], messages[-1][1]
+    assert last["finished"] and last["files_done"] == 2000  # the one failed is not done
+    states: dict[int, str] = {}
+    for report in progress:
+        states.update(report["changes"])  # coalesced: each item's latest state
+    final = [item["state"] for item in result["items"]]
+    assert [states.get(i, "failed") for i in range(len(final))] == final
+    assert final.count("duplicate") == 1500 and final.count("done") == 500
+    failed = [item for item in result["items"] if item["state"] == "failed"]
+    assert len(failed) == 1 and missing in failed[0]["error"]
+    assert ls.Artifact.filter().count() == 2000
+
+
+def test_the_worker_keeps_its_compiled_modules_in_the_cache_folder(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A worker per drop must not compile core and SQLAlchemy from source each time: its
+    bytecode goes to the app's cache folder (never next to the sources), unless the user
+    chose a place for it."""
+    from labshelf.app.uploads.manager import _worker_env
+
+    monkeypatch.setenv("LABSHELF_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
+    env = _worker_env("lab")
+    assert env["LABSHELF_INSTANCE"] == "lab" and "PYTHONDONTWRITEBYTECODE" not in env
+    assert env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "cache" / "bytecode")
+    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path / "mine"))
+    assert _worker_env("lab")["PYTHONPYCACHEPREFIX"] == str(tmp_path / "mine")

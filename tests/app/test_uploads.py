@@ -586,3 +586,39 @@ def test_upload_worker_killed_mid_drop_then_retry(
     )
     assert not pending  # no dangling records (queries never show them: ask the table)
     assert "uploading" not in window.windowTitle()
+
+
+def test_closing_the_window_during_a_drop_stops_its_worker_and_leaves_nothing_half_written(
+    qtbot, instance, tmp_path: Path
+) -> None:
+    """Closing (and choosing to cancel) while a drop runs: the window waits for the worker to
+    stop — it does, within seconds — and what it registered is complete: no pending record,
+    no object without its record."""
+    import labshelf as ls
+    from labshelf import session as context
+    from labshelf.models import PENDING, Artifact
+    from sqlalchemy import select
+
+    folder = _files(tmp_path / "closing", 3000, 4096)
+    window = MainWindow()
+    qtbot.addWidget(window)
+    window.show()
+    drop = window.uploads.start({"paths": [str(folder)], "as_folder": False})
+    qtbot.waitUntil(lambda: drop.files_done >= 100, timeout=30000)
+    pid = drop.worker_pid
+    window.close()  # never_ask_on_close: "cancel"
+    assert not window.isVisible()
+
+    def gone() -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                return stat.read().rsplit(")", 1)[1].split()[0] == "Z"  # exited, not reaped yet
+        except FileNotFoundError:
+            return True
+
+    qtbot.waitUntil(gone, timeout=10000)
+    rows = context.read(lambda s: s.execute(select(Artifact.uid, Artifact.visibility)).all())
+    assert 100 <= len(rows) < 3000 and not [r for r in rows if r.visibility == PENDING]
+    store = Path(ls.settings.storage.root) / ".labshelf"
+    objects = {p.stem for p in store.iterdir() if p.suffix == ".bin"}
+    assert objects == {r.uid for r in rows}  # no object without its record, no temp file
