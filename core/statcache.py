@@ -251,6 +251,7 @@ class _Cache:
         self.prefetching = 0
         self.paused_until = 0.0  # busy: no cache (not even a wait) until then
         self.busy_once: set[Path] = set()  # busy when opened: twice → not in this process
+        self.forgotten: list[str] = []  # forget() could not reach the file: never trusted here
 
     # -- connection
 
@@ -400,6 +401,8 @@ class _Cache:
                 self.prefetched, self.prefetched_paths = {}, set()
 
     def lookup(self, path: str, key: Key) -> tuple[str, str] | None:
+        if self.forgotten and any(path == f or path.startswith(f + os.sep) for f in self.forgotten):
+            return None
         # dict and set reads need no lock (every change to them holds it); a query does
         row = self.pending.get(path)
         if row is not None:
@@ -494,6 +497,7 @@ class _Cache:
                     del table[name]
             conn = self._connection()
             if conn is None:
+                self.forgotten.append(path.rstrip(os.sep))
                 return
             try:  # below … below + 1: every path that starts with ``below``
                 end = below[:-1] + chr(ord(below[-1]) + 1)
@@ -525,9 +529,27 @@ def _is_corrupt(exc: BaseException) -> bool:
     text = str(exc).lower()
     return "not a database" in text or "malformed" in text
 
+    def after_fork(self) -> None:
+        """In a forked child: new locks (another thread may have held these), and the
+        parent's connection and batch left alone (the child opens its own)."""
+        self.lock = threading.Lock()
+        self.conn, self.pending, self.prefetched, self.prefetched_paths = None, {}, {}, set()
+        self.prefetching = 0
+
 
 _cache = _Cache()
 atexit.register(_cache.close)
+
+
+def _after_fork() -> None:
+    global _bypass_lock
+    _bypass_lock = threading.Lock()
+    _mounts.lock = threading.Lock()
+    _cache.after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
 
 
 # ---------------------------------------------------------------- the interface hashing uses
