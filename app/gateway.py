@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import labshelf as ls
-from labshelf.config import all_configs, config_dir, data_dir, default_cache_dir
+from labshelf.config import all_configs, config_dir, data_dir
 from labshelf.errors import InvalidArgument, LabshelfError, NotConnected
 from labshelf.filekinds import IMAGE_SUFFIXES, kind_of
 from labshelf.humanize import human_size, printable
@@ -38,7 +38,6 @@ __all__ = [
     "NotConnected",
     "config_dir",
     "data_dir",
-    "default_cache_dir",
     "human_size",
     "kind_of",
     "printable",

@@ -279,16 +279,7 @@ def worker_command() -> list[str]:
 
 
 def _worker_env(instance: str) -> dict[str, str]:
-    env = dict(os.environ, LABSHELF_INSTANCE=instance)
-    if not getattr(sys, "frozen", False):  # the bundle ships its modules compiled
-        # Every drop starts a fresh interpreter. Without compiled modules to load (a venv
-        # installed without them, PYTHONDONTWRITEBYTECODE) it compiles core, SQLAlchemy and
-        # the rest from source each time: ~3 s of CPU before its first file (0.9 s with
-        # them). The worker keeps what it compiles in the app's cache folder, never next to
-        # the sources.
-        env.pop("PYTHONDONTWRITEBYTECODE", None)
-        env.setdefault("PYTHONPYCACHEPREFIX", str(gateway.default_cache_dir() / "bytecode"))
-    return env
+    return dict(os.environ, LABSHELF_INSTANCE=instance)
 
 
 class WorkerPool:

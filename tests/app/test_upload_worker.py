@@ -223,21 +223,3 @@ def test_progress_reaches_the_app_throttled_and_its_end_exact(
     failed = [item for item in result["items"] if item["state"] == "failed"]
     assert len(failed) == 1 and missing in failed[0]["error"]
     assert ls.Artifact.filter().count() == 2000
-
-
-def test_the_worker_keeps_its_compiled_modules_in_the_cache_folder(
-    tmp_path: Path, monkeypatch
-) -> None:
-    """A worker per drop must not compile core and SQLAlchemy from source each time: its
-    bytecode goes to the app's cache folder (never next to the sources), unless the user
-    chose a place for it."""
-    from labshelf.app.uploads.manager import _worker_env
-
-    monkeypatch.setenv("LABSHELF_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
-    monkeypatch.delenv("PYTHONPYCACHEPREFIX", raising=False)
-    env = _worker_env("lab")
-    assert env["LABSHELF_INSTANCE"] == "lab" and "PYTHONDONTWRITEBYTECODE" not in env
-    assert env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "cache" / "bytecode")
-    monkeypatch.setenv("PYTHONPYCACHEPREFIX", str(tmp_path / "mine"))
-    assert _worker_env("lab")["PYTHONPYCACHEPREFIX"] == str(tmp_path / "mine")
