@@ -30,17 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_scale import isolate  # the same isolated dirs as bench_scale
+
 PARTS = ("small", "big")
-
-
-def isolate(tmp: Path) -> None:
-    for var, sub in (
-        ("LABSHELF_CONFIG_DIR", "config"),
-        ("LABSHELF_DATA_DIR", "data"),
-        ("LABSHELF_CACHE_DIR", "cache"),
-    ):
-        os.environ[var] = str(tmp / sub)
-    os.environ["LABSHELF_QUIET"] = "1"
 
 
 def write_small(folder: Path, n: int) -> list[Path]:
