@@ -521,6 +521,13 @@ class _Cache:
             self._close()
             self.pending = {}
 
+    def after_fork(self) -> None:
+        """In a forked child: new locks (another thread may have held these), and the
+        parent's connection and batch left alone (the child opens its own)."""
+        self.lock = threading.Lock()
+        self.conn, self.pending, self.prefetched, self.prefetched_paths = None, {}, {}, set()
+        self.prefetching = 0
+
 
 def _is_corrupt(exc: BaseException) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
@@ -528,13 +535,6 @@ def _is_corrupt(exc: BaseException) -> bool:
         return code & 0xFF in (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
     text = str(exc).lower()
     return "not a database" in text or "malformed" in text
-
-    def after_fork(self) -> None:
-        """In a forked child: new locks (another thread may have held these), and the
-        parent's connection and batch left alone (the child opens its own)."""
-        self.lock = threading.Lock()
-        self.conn, self.pending, self.prefetched, self.prefetched_paths = None, {}, {}, set()
-        self.prefetching = 0
 
 
 _cache = _Cache()

@@ -658,3 +658,27 @@ def test_forget_a_folder_keeps_its_neighbours(tmp_path: Path) -> None:
     statcache.forget(tmp_path / "study")
     left = sorted(os.path.relpath(p, tmp_path) for p, _, _ in rows())
     assert left == ["stud", "study2/c"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork() is POSIX")
+def test_a_child_forked_while_the_cache_is_locked_hashes_without_waiting(tmp_path: Path) -> None:
+    path = write_aged(tmp_path / "a.bin", b"forked")
+    expected = uncached(path)  # the child's hash is a miss: it remembers it (takes the lock)
+    with statcache._cache.lock:  # another thread of the parent holds it at the fork
+        pid = os.fork()
+        if pid == 0:  # the child: without new locks this would wait forever
+            try:
+                os._exit(0 if hash_file(path, cache=True) == expected else 1)
+            except BaseException:  # noqa: BLE001 - the child must end whatever happened
+                os._exit(2)
+    deadline = time.monotonic() + 20
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung on the parent's stat-cache lock")
+        time.sleep(0.05)
+    assert os.waitstatus_to_exitcode(status) == 0
