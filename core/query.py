@@ -16,12 +16,14 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from sqlalchemy import (
+    ARRAY,
     Boolean,
     ColumnElement,
     and_,
     bindparam,
     case,
     column,
+    false,
     func,
     intersect,
     literal,
@@ -31,6 +33,7 @@ from sqlalchemy import (
     select,
     table,
 )
+from sqlalchemy import Text as SqlText
 from sqlalchemy import text as sql_text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
@@ -1014,6 +1017,17 @@ def _search_terms(model: Model, text: str, dialect: str, few_hits: bool | None =
     lowered = [func.lower(getattr(model, f)) for f in names]
     rank, substring, tiers = _ranking(q, text, model.uid, dict(zip(names, lowered, strict=True)))
     candidates = _substring_candidates(model, q, dialect)
+    holding: dict[str, Any] = {}
+    if dialect == "postgresql":
+        holding, any_word = _pg_vocabulary_candidates(
+            model, q, dict(zip(names, lowered, strict=True))
+        )
+        if holding and few_hits is None and not any_word:
+            few_hits = True  # no word of the catalog holds it: proven without reading a row
+        if holding:
+            candidates = or_(*holding.values())
+        elif len(q) >= PG_LENGTH_MIN_CHARS:
+            candidates = _pg_long_text(q, lowered)
     if candidates is None:
         candidates = substring
     extra = _extension_search(model, text)
@@ -1029,7 +1043,7 @@ def _search_terms(model: Model, text: str, dialect: str, few_hits: bool | None =
     sources: tuple[Any, ...] = ()
     if dialect == "postgresql":
         fields = dict(zip(names, lowered, strict=True))
-        sources = _pg_tier_sources(q, text, model.uid, fields, tiers, [*extra, fuzzy])
+        sources = _pg_tier_sources(q, text, model.uid, fields, tiers, [*extra, fuzzy], holding)
     return _Search(text, q, where, rank, fuzzy is not None, tiers, sources)
 
 
@@ -1106,6 +1120,7 @@ def _pg_tier_sources(
     fields: dict[str, Any],
     tiers: tuple[Any, ...],
     last: list[ColumnElement[bool] | None],
+    holding: dict[str, Any] | None = None,
 ) -> tuple[Any, ...]:
     """PostgreSQL: per tier (``EXACT`` … ``RANKS - 1``), a condition that every row of that
     rank meets and that an index answers (migration 0010's head and word indexes, the trigram
@@ -1116,7 +1131,9 @@ def _pg_tier_sources(
     "ple" is in every "sample", "microscopy" in a quarter of the keys. So a field equal to the
     text is looked up by its first ``PG_HEAD_CHARS`` characters, a field starting with it by
     that prefix, and whole words in the word index (or, for text without an ASCII letter or
-    digit, ``_word_regex``); the substring tiers keep their own (trigram) conditions."""
+    digit, ``_word_regex``); the substring tiers keep their own (trigram) conditions, or, where
+    the vocabulary answers which rows hold the text (``holding``: field -> condition, see
+    ``_pg_vocabulary_candidates``), those."""
     names = [c for f, c in fields.items() if f not in FREE_TEXT_FIELDS]
     texts = [c for f, c in fields.items() if f in FREE_TEXT_FIELDS]
     head = q[:PG_HEAD_CHARS]
@@ -1126,7 +1143,7 @@ def _pg_tier_sources(
         """Holds every word of ``q`` (migration 0010's word index), or, where ``q`` has no
         ASCII letter or digit (its words then depend on the collation), ``_word_regex``."""
         if any(c.isascii() and c.isalnum() for c in q):
-            return _pg_words(column).op("@>")(
+            return _pg_word_array(column).op("@>")(
                 func.array_remove(_pg_words(literal(q)), literal_column("''"))
             )
         return column.op("~")(_word_regex(q))
@@ -1142,6 +1159,11 @@ def _pg_tier_sources(
     text_words = [_pg_head(c).like(starts, escape="\\") for c in texts]
     text_words += [whole_words(c) for c in texts] if word else []
     sources[TEXT_WORD] = or_(*text_words) if text_words else None
+    if holding:
+        in_names = [c for f, c in holding.items() if f not in FREE_TEXT_FIELDS]
+        in_texts = [c for f, c in holding.items() if f in FREE_TEXT_FIELDS]
+        sources[NAME_PART] = or_(*in_names) if in_names else None
+        sources[TEXT_PART] = or_(*in_texts) if in_texts else None
     ranked_last = [c for c in last if c is not None]
     sources.append(or_(*ranked_last) if ranked_last else None)
     return tuple(sources)
@@ -1155,6 +1177,18 @@ _PG_LONG_WORD: Any = literal_column("'([[:alnum:]]{64})[[:alnum:]]*'")
 _PG_NON_WORD: Any = literal_column("'[^[:alnum:]]+'")
 
 
+def _pg_word_array(column: Any) -> Any:
+    """The words of a lower-cased searched column (``_pg_words``): for the columns of
+    ``PG_VOCABULARY``, migration 0011's stored word array, which their word index is on."""
+    args: list[Any] = list(getattr(getattr(column, "clauses", None), "clauses", ()))
+    if getattr(column, "name", None) == "lower" and len(args) == 1:
+        table = getattr(args[0], "table", None)
+        name = getattr(args[0], "name", None)
+        if table is not None and name in PG_VOCABULARY.get(getattr(table, "name", ""), ()):
+            return literal_column(f"{table.name}.{name}_words", type_=PG_TEXT_ARRAY)
+    return _pg_words(column)
+
+
 def _pg_words(column: Any) -> Any:
     """The words of a lower-cased column as migration 0010 indexes them (split at every
     character that is no letter or digit, in the database's collation), or of a search text,
@@ -1166,6 +1200,106 @@ def _pg_words(column: Any) -> Any:
 def _pg_head(column: Any) -> Any:
     """The first ``PG_HEAD_CHARS`` characters of a lower-cased column (migration 0010)."""
     return func.left(column, literal_column(str(PG_HEAD_CHARS)))
+
+
+# Migration 0011 (PostgreSQL): ``search_words``, the vocabulary of the searched columns of
+# these tables (the words of 0010's word indexes), and a length index on each such column
+PG_VOCABULARY = {"artifacts": ("key", "description"), "collections": ("name", "description")}
+# more vocabulary words than this hold a text: rows are found through the trigram index instead
+PG_VOCABULARY_MAX_WORDS = 500
+# a text this long that the vocabulary does not answer is looked for only in rows at least
+# as long (migration 0011's length indexes): a long text of common words ("sample sample …")
+# shares its trigrams with most rows, and testing each of them costs seconds
+PG_LENGTH_MIN_CHARS = 16
+PG_TEXT_ARRAY: Any = ARRAY(SqlText())
+_ANY_WORD = re.compile(r"[^\W_]+")  # a run of letters and digits (a word, as pg_trgm reads it)
+
+_VOCABULARY_HOLDING: Any = sql_text(
+    "SELECT word FROM search_words WHERE word LIKE :pattern ESCAPE '\\' LIMIT :cap"
+)
+_VOCABULARY_CUT: Any = sql_text("SELECT word FROM search_words WHERE long LIMIT :cap")
+_VOCABULARY_NEAR: Any = sql_text(
+    "SELECT word FROM search_words WHERE :q <<% word "
+    "AND strict_word_similarity(:q, word) >= :threshold "
+    "ORDER BY strict_word_similarity(:q, word) DESC, word LIMIT :n"
+)
+
+
+def _has_pg_vocabulary(model: Model) -> bool:
+    fields = PG_VOCABULARY.get(registry_of(model).table.name)
+    return fields is not None and set(_search_fields(model)) <= set(fields)
+
+
+def _pg_words_overlap(column: Any, words: list[str]) -> Any:
+    """The lower-cased ``column`` holds one of ``words`` as a word (0010's word index)."""
+    return _pg_word_array(column).op("&&")(bindparam(None, words, type_=PG_TEXT_ARRAY))
+
+
+def _pg_vocabulary_candidates(
+    model: Model, q: str, fields: dict[str, Any]
+) -> tuple[dict[str, Any], bool]:
+    """PostgreSQL: per searched field (name -> lower-cased column), a condition that holds
+    exactly where the field contains ``q`` and that the word indexes answer; empty where the
+    vocabulary cannot say (``q`` is not ASCII letters and digits only, or too many words hold
+    it: then the trigram index does, as before), and whether any word may hold it.
+
+    Text of ASCII letters and digits lies inside one word of any text that holds it (a word is
+    a run of letters and digits, as 0010 splits them), so a field holds ``q`` exactly when one
+    of its words is a vocabulary word holding ``q`` — or a word longer than the index's 64
+    characters holds it past its cut: the rows with a cut word (``long``) are tested with LIKE.
+    A text that no word holds ("ts", a random string) costs one probe of the vocabulary."""
+    if not _has_pg_vocabulary(model) or not _ASCII_WORDS.fullmatch(q):
+        return {}, True
+    cap = PG_VOCABULARY_MAX_WORDS + 1
+
+    def lookup(s: Any) -> tuple[list[str], list[str]]:
+        pattern = f"%{_escape_like(q)}%"
+        holding = list(s.execute(_VOCABULARY_HOLDING, {"pattern": pattern, "cap": cap}).scalars())
+        cut = list(s.execute(_VOCABULARY_CUT, {"cap": cap}).scalars())
+        return holding, cut
+
+    holding, cut = read(lookup, what="searching")
+    if len(holding) >= cap or len(cut) >= cap:
+        return {}, True
+    pattern = f"%{_escape_like(q)}%"
+    out: dict[str, Any] = {}
+    for name, col in fields.items():
+        conds = [_pg_words_overlap(col, holding)] if holding else []
+        if cut:
+            conds.append(and_(_pg_words_overlap(col, cut), col.like(pattern, escape="\\")))
+        out[name] = or_(*conds) if conds else false()
+    return out, bool(holding or cut)
+
+
+def _pg_long_text(q: str, lowered: list[Any]) -> ColumnElement[bool]:
+    """PostgreSQL: a field contains the long text ``q``, tested only in fields at least as long
+    (0011's length indexes; lower() keeps the number of characters)."""
+    pattern = f"%{_escape_like(q)}%"
+    return or_(
+        *(
+            and_(func.length(c) >= literal_column(str(len(q))), c.like(pattern, escape="\\"))
+            for c in lowered
+        )
+    )
+
+
+def _pg_near_misses(q: str, lowered: list[Any], similar: ColumnElement[bool]) -> Any:
+    """PostgreSQL: the near misses of ``q``, a mistyped word: the rows holding one of the
+    ``FUZZY_WORDS`` vocabulary words nearest to it (trigram similarity at least
+    ``FUZZY_THRESHOLD``, as pg_trgm measures it), read from the word indexes; for text of
+    several words (``plate_0l``), near its longest word and, among those rows, with pg_trgm's
+    ``strict_word_similarity`` to the whole text. None when no word of the catalog is near:
+    proving that by testing every row that shares a trigram with the typo took seconds."""
+    words = _ANY_WORD.findall(q)
+    if not words:
+        return None
+    longest = max(words, key=len)
+    params = {"q": longest, "threshold": FUZZY_THRESHOLD, "n": FUZZY_WORDS}
+    near = read(lambda s: list(s.execute(_VOCABULARY_NEAR, params).scalars()), what="searching")
+    if not near:
+        return None
+    holding = or_(*(_pg_words_overlap(c, near) for c in lowered))
+    return holding if longest == q else and_(holding, similar)
 
 
 # A word of a key, name or description is delimited by these (``WORD_SEPARATORS``), as a
@@ -1434,8 +1568,11 @@ def _fuzzy_clause(
     if len(q) < 4 or not lowered:
         return None
     if dialect == "postgresql":
-        # `q <<% col` is strict_word_similarity >= 0.5 (pg_trgm's default), served by the GIN index
-        return or_(*(literal(q).op("<<%")(f) for f in lowered))
+        # `q <<% col` is strict_word_similarity >= 0.5 (pg_trgm's default)
+        similar = or_(*(literal(q).op("<<%")(f) for f in lowered))
+        if not _has_pg_vocabulary(model):
+            return similar  # served by the trigram index
+        return _pg_near_misses(q, lowered, similar)
     candidates = _fuzzy_candidates(model, q)
     if candidates is None:
         return None

@@ -20,7 +20,7 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def _search_objects(diff: list) -> bool:
-    return any(part in str(diff) for part in ("_fts", "_trgm", "_words", "_head"))
+    return any(part in str(diff) for part in ("_fts", "_trgm", "_words", "_head", "_length"))
 
 
 def test_migrated_schema_matches_the_models(empty_db: str) -> None:
