@@ -4,7 +4,7 @@
   ``collections.name``/``description`` (lower-cased, split at every character that is no
   letter or digit — the words of 0010's word indexes, cut to 64 characters like them), with
   ``long`` set when the word was cut. Kept by statement-level triggers on INSERT and on UPDATE
-  (of rows whose searched text changed), one set-based statement per write, words taken in
+  (per row whose searched text changed), one set-based statement per write, words taken in
   sorted order (two writers adding the same new words cannot deadlock). Words are never
   removed: a word no row holds any more only costs an empty index probe. A trigram index on
   the words answers "which words hold this text" and "which words are near this typo" from
@@ -82,7 +82,7 @@ def upgrade() -> None:
         "WHERE excluded.long AND NOT search_words.long"
     )
     for table, cols in SEARCH_TABLES.items():
-        changed = " OR ".join(f"r.{c} IS DISTINCT FROM o.{c}" for c in cols)
+        changed = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in cols)
         op.execute(
             f"CREATE OR REPLACE FUNCTION labshelf_{table}_words_ins() RETURNS trigger "
             f"LANGUAGE plpgsql AS $$ BEGIN "
@@ -92,13 +92,7 @@ def upgrade() -> None:
         op.execute(
             f"CREATE OR REPLACE FUNCTION labshelf_{table}_words_upd() RETURNS trigger "
             f"LANGUAGE plpgsql AS $$ BEGIN "
-            + upsert.format(
-                select=_words_of(
-                    f"(SELECT r.* FROM new_rows r JOIN old_rows o ON o.id = r.id "
-                    f"WHERE {changed}) r",
-                    cols,
-                )
-            )
+            + upsert.format(select=_words_of("(SELECT NEW.*) r", cols))
             + "; RETURN NULL; END $$"
         )
         op.execute(f"DROP TRIGGER IF EXISTS {table}_words_ins ON {table}")
@@ -107,10 +101,11 @@ def upgrade() -> None:
             f"REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
             f"EXECUTE FUNCTION labshelf_{table}_words_ins()"
         )
+        # an UPDATE: per row whose searched text changed (most updates change a flag)
         op.execute(f"DROP TRIGGER IF EXISTS {table}_words_upd ON {table}")
         op.execute(
-            f"CREATE TRIGGER {table}_words_upd AFTER UPDATE ON {table} "
-            f"REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT "
+            f"CREATE TRIGGER {table}_words_upd AFTER UPDATE OF {', '.join(cols)} ON {table} "
+            f"FOR EACH ROW WHEN ({changed}) "
             f"EXECUTE FUNCTION labshelf_{table}_words_upd()"
         )
         # the words of the rows already there
