@@ -1247,9 +1247,10 @@ def _pg_vocabulary_candidates(
     a run of letters and digits, as 0010 splits them), so a field holds ``q`` exactly when one
     of its words is a vocabulary word holding ``q`` — or a word longer than the index's 64
     characters holds it past its cut: the rows with a cut word (``long``) are tested with LIKE.
-    A text that no word holds ("ts", a random string) costs one probe of the vocabulary."""
-    if not _has_pg_vocabulary(model) or not _ASCII_WORDS.fullmatch(q):
-        return {}, True
+    A text that no word holds ("ts", a random string) costs one probe of the vocabulary (a scan
+    of it for one or two characters, which no trigram holds; not used for one character)."""
+    if not _has_pg_vocabulary(model) or len(q) < 2 or not _ASCII_WORDS.fullmatch(q):
+        return {}, True  # (one letter is in most rows: the newest rows hold a page of it)
     cap = PG_VOCABULARY_MAX_WORDS + 1
 
     def lookup(s: Any) -> tuple[list[str], list[str]]:
