@@ -16,6 +16,7 @@ next version when the content changed).
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -439,6 +440,10 @@ def describe_source(
                 "use a local path, s3:// or gs://."
             )
         text = text.split("://", 1)[1]
+    if text and not text.startswith("~"):
+        facts = _describe_regular_file(text)
+        if facts is not None:
+            return facts
     local = Path(text).expanduser()
     st = check_local_source(local)
     is_dir = os.path.isdir(local)
@@ -479,6 +484,31 @@ def describe_source(
         size=sum(f.size for f in files),
         suffix="",
         n_objects=len(files),
+    )
+
+
+def _describe_regular_file(text: str) -> dict[str, Any] | None:
+    """``describe_source`` of a path that is a regular file (not a symlink): what its checks
+    find, from one ``lstat`` and with string paths (many files are described one by one);
+    None for anything else (a folder, a link, a missing path: the checks say what)."""
+    try:
+        st = os.lstat(text)
+    except (OSError, ValueError):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    absolute = os.path.abspath(text)
+    try:
+        hash_, hash_type = hash_file(absolute, st.st_size, cache=True)
+    except PermissionError:
+        raise StorageError(f"The file {Path(text)} cannot be read: permission denied.") from None
+    return dict(
+        source=Source(absolute, False),
+        hash=hash_,
+        hash_type=hash_type,
+        size=st.st_size,
+        suffix=suffix_of(os.path.basename(text)),
+        n_objects=None,
     )
 
 
@@ -700,6 +730,7 @@ def hash_local_files(files: list[LocalFile], max_workers: int = 8) -> list[str]:
                 raise InvalidArgument(f"The path {f.path} does not exist.") from None
 
     chunks = list(_chunked(todo, HASH_CHUNK))
+    max_workers = local_workers(max_workers)  # local files (see ``local_workers``)
     with cached_batch(f.fspath for f in todo if statcache.worth(f.size)):
         if len(chunks) < 2 or max_workers <= 1:
             for chunk in chunks:
@@ -1173,19 +1204,23 @@ def insert_pending(objs: list[Artifact]) -> None:
                 else:
                     obj.version = version_label(obj.uid)
                 d["_ls_auto_version"] = True
-        # plain executemany, then ids by uid: INSERT ... RETURNING in parameter order
-        # falls back to one statement per row on SQLite; a few hundred rows at a time (the
-        # rows of 10^5 artifacts at once would be hundreds of MB)
+        # INSERT ... RETURNING uid, id of many rows: SQLAlchemy sends them as multi-row
+        # VALUES statements ("insertmanyvalues"), ids matched by uid (rows come back in no
+        # set order; in parameter order SQLite would need one statement per row). One
+        # statement per row would cost ~4x more on SQLite: each row's triggers (the FTS5
+        # search tables, see migrations 0001 and 0009) flush their index per statement.
+        # A few hundred rows at a time (the rows of 10^5 artifacts at once would be
+        # hundreds of MB).
         now = utcnow()
+        returning = table.insert().returning(table.c.uid, table.c.id)
         for part in _chunked(objs, PROBE_CHUNK):
             rows = [_row_of(obj, user, now) for obj in part]
-            s.connection().execute(table.insert(), rows)
-            by_uid = {o.uid: o for o in part}
-            found = s.execute(
-                select(table.c.uid, table.c.id).where(table.c.uid.in_(list(by_uid)))
-            ).all()
+            by_uid = {row["uid"]: o for row, o in zip(rows, part, strict=True)}
+            found = s.connection().execute(returning, rows).all()
             for uid_, id_ in found:
-                by_uid[uid_].__dict__["_ls_row"] = (id_, rows[0]["created_at"])
+                by_uid[uid_].__dict__["_ls_row"] = (id_, now)
+            if len(found) != len(part):  # (never: each row is inserted or the insert fails)
+                raise LabshelfError("Registering artifacts failed: not every row was inserted.")
         for obj in objs:
             d = obj.__dict__
             if "id" not in d and instance_state(obj).key is None:  # a new object

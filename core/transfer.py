@@ -517,8 +517,12 @@ class _Engine:
         started = time.monotonic()
         todo = [i for i in self.items if i.state == "queued"]
         self.keep_records = len(todo) <= WINDOW
+        # into local storage, no more threads than CPUs (see ``artifact.local_workers``)
+        workers = self.max_workers
+        if not is_cloud(self.storage.root):
+            workers = art.local_workers(self.max_workers)
         try:
-            with ThreadPoolExecutor(self.max_workers, thread_name_prefix="ls-upload") as pool:
+            with ThreadPoolExecutor(workers, thread_name_prefix="ls-upload") as pool:
                 for start in range(0, len(todo), WINDOW):
                     if self.cancel.is_set():
                         break  # the rest stay queued: ``finish`` ends them cancelled
