@@ -1375,14 +1375,11 @@ def _stems_with_others(s: Session, firsts: list[Artifact]) -> set[str]:
     a = schema.artifacts.c
     found: set[str] = set()
     for chunk in _chunked(firsts):
-        found.update(
-            s.scalars(
-                select(a.stem_uid)
-                .where(a.stem_uid.in_([_field(o, "stem_uid") for o in chunk]))
-                .where(a.uid.not_in([_field(o, "uid") for o in chunk]))
-                .distinct()
-            )
+        ours = {_field(o, "uid") for o in chunk}  # (filtered here: one IN list, not two)
+        rows = s.execute(
+            select(a.stem_uid, a.uid).where(a.stem_uid.in_([_field(o, "stem_uid") for o in chunk]))
         )
+        found.update(stem for stem, uid in rows if uid not in ours)
     return found
 
 
