@@ -482,7 +482,10 @@ class _Engine:
             return  # another thread is reporting right now
         try:
             with self.lock:
-                self.last_emit = time.monotonic()
+                now = time.monotonic()
+                if not finished and now - self.last_emit < PROGRESS_INTERVAL:
+                    return  # another thread reported since this one looked at the time
+                self.last_emit = now
                 changes, self.changes = self.changes, []
                 snapshot = Progress(
                     self.bytes_done,
