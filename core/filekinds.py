@@ -7,6 +7,7 @@ import (drops, ``ls.upload``, watch folders) read it from here.
 from __future__ import annotations
 
 import fnmatch
+import re
 
 IMAGE_SUFFIXES = frozenset(
     {".jpg", ".jpeg", ".png", ".tif", ".tiff", ".ome.tif", ".ome.tiff", ".bmp", ".gif", ".webp"}
@@ -39,6 +40,11 @@ def kind_of(suffix: str) -> str:
     return "other"
 
 
+# the patterns as one expression: ``fnmatchcase`` of each, in one match (a folder walk asks
+# this of every file)
+_OS_JUNK = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in OS_JUNK_PATTERNS))
+
+
 def is_os_junk(name: str) -> bool:
     """Whether a file or folder name is operating-system clutter (``.DS_Store``, ``._x``, …)."""
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in OS_JUNK_PATTERNS)
+    return _OS_JUNK.match(name) is not None

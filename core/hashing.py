@@ -62,11 +62,11 @@ def hash_file(
     ``cache=True``: an unchanged file (same path, device, inode, size, mtime and ctime as
     when it was last hashed, see ``labshelf.statcache``) is not read again, and the hash of
     one read is remembered when that is safe. Checks of stored bytes never pass it."""
-    if cache and statcache.enabled():
+    if cache and statcache.worth(size) and statcache.enabled():
         return _hash_file_cached(path, size)
     if size is None:
         size = os.stat(path).st_size
-    with open(path, "rb") as fh:
+    with open(path, "rb", buffering=0) as fh:  # (reads of a block or more: no buffer needed)
         return _hash_open(fh, size)
 
 
@@ -97,6 +97,7 @@ def _hash_file_cached(path: str | os.PathLike, size: int | None) -> tuple[str, s
     try:
         before = os.fstat(fd)
         same = size is None or size == before.st_size  # else the caller saw another file
+        same = same and statcache.worth(before.st_size)  # (a small file: read it)
         found = statcache.lookup(key, before) if same else None
     except BaseException:
         os.close(fd)
@@ -119,7 +120,7 @@ def cached_batch(paths: Iterable[str | os.PathLike[str]]) -> Iterator[None]:
     if not statcache.enabled():
         yield
         return
-    with statcache.batch([_cache_key(p) for p in paths]):
+    with statcache.batch([_cache_key(p) for p in paths]):  # (callers leave out small files)
         yield
 
 

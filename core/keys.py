@@ -30,13 +30,30 @@ def is_cloud(path: str) -> bool:
     return storage_type(str(path)) != "local"
 
 
+class _Shown:
+    """A key as an error message shows it (``printable``, cut at 200 characters), rendered
+    when the message is."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: str):
+        self.key = key
+
+    def __format__(self, spec: str) -> str:
+        key = self.key
+        return format(printable(key if len(key) <= 200 else key[:200] + "…"), spec)
+
+    def __str__(self) -> str:
+        return self.__format__("")
+
+
 def validate_key(key: object, *, normalize: bool = True) -> str:
     """A key as a clean relative POSIX path in Unicode NFC (unless ``normalize`` is False:
     an in-place key keeps a file's name, see ``storages.in_place_key``), or
     ``InvalidArgument`` saying why not."""
     if not isinstance(key, str) or not key.strip():
         raise InvalidArgument("The key is empty; give a relative path like 'study0/meta.csv'.")
-    shown = printable(key if len(key) <= 200 else key[:200] + "…")
+    shown = _Shown(key)  # (rendered only in an error: most keys are fine)
     if "\\" in key:
         raise InvalidArgument(
             f"The key '{shown}' contains a backslash; keys use '/' between parts."

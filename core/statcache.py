@@ -87,6 +87,10 @@ OPEN_TIMEOUT_MS = 2000  # opening (and the last flush at exit) happen once per p
 MAX_AGE_DAYS = 90
 SCHEMA_VERSION = 1
 PREFETCH_CHUNK = 500
+# Files smaller than this are hashed for real, never looked up nor remembered: reading and
+# hashing 64 KiB takes about as long as a lookup and its share of the batched write (4 KB
+# files: measured as costly as they saved), so the cache is for files that take long to read.
+MIN_SIZE = 64 * 1024
 
 # Local Linux file systems whose ctime is kept by the kernel of this machine
 TRUSTED_LINUX = frozenset(
@@ -553,6 +557,11 @@ if hasattr(os, "register_at_fork"):
 
 
 # ---------------------------------------------------------------- the interface hashing uses
+
+
+def worth(size: int | None) -> bool:
+    """Whether a file of this size (None: not known yet) may go through the cache at all."""
+    return size is None or size >= MIN_SIZE
 
 
 def usable(st: os.stat_result, path: str) -> bool:

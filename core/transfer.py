@@ -482,7 +482,10 @@ class _Engine:
             return  # another thread is reporting right now
         try:
             with self.lock:
-                self.last_emit = time.monotonic()
+                now = time.monotonic()
+                if not finished and now - self.last_emit < PROGRESS_INTERVAL:
+                    return  # another thread reported since this one looked at the time
+                self.last_emit = now
                 changes, self.changes = self.changes, []
                 snapshot = Progress(
                     self.bytes_done,
@@ -517,8 +520,12 @@ class _Engine:
         started = time.monotonic()
         todo = [i for i in self.items if i.state == "queued"]
         self.keep_records = len(todo) <= WINDOW
+        # into local storage, no more threads than CPUs (see ``artifact.local_workers``)
+        workers = self.max_workers
+        if not is_cloud(self.storage.root):
+            workers = art.local_workers(self.max_workers)
         try:
-            with ThreadPoolExecutor(self.max_workers, thread_name_prefix="ls-upload") as pool:
+            with ThreadPoolExecutor(workers, thread_name_prefix="ls-upload") as pool:
                 for start in range(0, len(todo), WINDOW):
                     if self.cancel.is_set():
                         break  # the rest stay queued: ``finish`` ends them cancelled
@@ -688,6 +695,7 @@ class _Engine:
         stored: list[UploadItem] = []
         waiting, last_scan = todo, time.monotonic()
         last_publish = time.monotonic()
+        interval = PUBLISH_INTERVAL
         while remaining:
             done = _drain(finished, PUBLISH_INTERVAL)
             remaining -= len(done)
@@ -705,9 +713,14 @@ class _Engine:
             for item in [i for i in stored if self.item_cancelled(i)]:
                 stored.remove(item)  # stored but not published: finish removes its object
                 self.cancelled_alone(item)
-            if stored and (time.monotonic() - last_publish >= PUBLISH_INTERVAL or not remaining):
+            if stored and (time.monotonic() - last_publish >= interval or not remaining):
+                began = time.monotonic()
                 self.publish(stored)
                 stored, last_publish = [], time.monotonic()
+                # a publish is a transaction of this thread (holding the GIL for much of
+                # it): with many small items, publishing every PUBLISH_INTERVAL took most of
+                # the time; now at most a third of it, in larger batches
+                interval = max(PUBLISH_INTERVAL, 2 * (last_publish - began))
             self.emit()
 
     def end_cancelled_waiting(

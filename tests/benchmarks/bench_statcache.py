@@ -6,7 +6,9 @@ cache off (every file read) and on (only the changed file read), in the same run
 
 Prints numbers; asserts nothing. Parts (``--only``), each in fresh child processes:
 
-- ``small``: a folder of ``--files`` x 4 KB as one artifact;
+- ``small``: a folder of ``--files`` x 4 KB as one artifact (files under the cache's size
+  floor, ``statcache.MIN_SIZE`` = 64 KiB, are always read: here "warm" measures the floor,
+  reading them again, against "cold");
 - ``big``: a folder of ``--big`` files of ``--big-mb`` MB (a file > 50 MiB is hashed from its
   first and last 50 MiB: 100 MiB read per file).
 

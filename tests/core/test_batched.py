@@ -114,3 +114,32 @@ def test_upload_of_files_under_used_keys_makes_versions(instance: Path, tmp_path
     a_versions = ls.Artifact.filter(key="up/u/a.txt").order_by("uid").all()
     assert len(a_versions) == 2 and a_versions[0].stem_uid == a_versions[1].stem_uid
     assert [v.is_latest for v in a_versions] == [False, True]
+
+
+def test_local_copies_use_at_most_one_thread_per_cpu(
+    sqlite_instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copying many small files into local storage is mostly Python holding the GIL: no more
+    threads than CPUs (``max_workers`` stays the cap); the cloud keeps ``max_workers``."""
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert art.local_workers(8) == 2
+    assert art.local_workers(1) == 1
+    monkeypatch.setattr(art, "is_cloud", lambda root: True)
+    assert art.store_workers(8, [1]) == 8
+    monkeypatch.undo()
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    pools: list[tuple[str, int]] = []
+    real = art.ThreadPoolExecutor
+
+    def spy(max_workers: int, thread_name_prefix: str = "", **kw: object) -> object:
+        pools.append((thread_name_prefix, max_workers))
+        return real(max_workers, thread_name_prefix=thread_name_prefix)
+
+    monkeypatch.setattr(art, "ThreadPoolExecutor", spy)
+    src = write(tmp_path / "many", {f"f{i:03d}.txt": f"file {i}".encode() for i in range(300)})
+    saved = ls.save(ls.Artifact.from_dir(src, key="many"))
+    assert len(saved) == 300 and all(a.id is not None for a in saved)
+    assert ("ls-store", 2) in pools
+    assert not [p for p in pools if p[0] == "ls-store" and p[1] > 2]

@@ -35,11 +35,14 @@ MARGIN_NS = 50_000_000  # the racy margin in these tests: ext4/tmpfs stamp in ti
 
 @pytest.fixture(autouse=True)
 def _fresh_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test its own cache file (the cache dir is per test) and a short racy margin, so
-    a file written 60 ms before it is hashed may be cached; the rule itself is unchanged."""
+    """Each test its own cache file (the cache dir is per test), a short racy margin, so
+    a file written 60 ms before it is hashed may be cached (the rule itself is unchanged),
+    and no size floor."""
     statcache.close()
     monkeypatch.delenv(statcache.ENV, raising=False)
     monkeypatch.setattr(statcache, "RACY_MARGIN_NS", MARGIN_NS)
+    # these tests use small files; the size floor has tests of its own (they set it back)
+    monkeypatch.setattr(statcache, "MIN_SIZE", 0)
     yield
     statcache.close()
 
@@ -459,6 +462,7 @@ WORKER = textwrap.dedent(
     """
     import json, sys
     from labshelf import hashing, statcache
+    statcache.MIN_SIZE = 0  # small files, as in this module's other tests
     paths = sys.argv[1:]
     out = []
     for _ in range(5):
@@ -682,3 +686,52 @@ def test_a_child_forked_while_the_cache_is_locked_hashes_without_waiting(tmp_pat
             pytest.fail("the forked child hung on the parent's stat-cache lock")
         time.sleep(0.05)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+# ---------------------------------------------------------------- the size floor
+
+
+def test_files_below_the_size_floor_are_read_and_never_cached(
+    tmp_path: Path, reads: Reads, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file smaller than ``MIN_SIZE`` is cheaper to read than to look up: no lookup, no
+    entry; from the floor up the cache answers as before."""
+    monkeypatch.setattr(statcache, "MIN_SIZE", 64 * 1024)
+    small = write_aged(tmp_path / "small.bin", b"s" * (64 * 1024 - 1))
+    big = write_aged(tmp_path / "big.bin", b"b" * (64 * 1024))
+    looked_up: list[str] = []
+    real_lookup = statcache.lookup
+    monkeypatch.setattr(
+        statcache, "lookup", lambda path, st: looked_up.append(path) or real_lookup(path, st)
+    )
+    for _ in range(2):
+        assert hash_file(small, cache=True) == uncached(small)
+        assert hash_file(small, small.stat().st_size, cache=True) == uncached(small)
+        assert hash_file(big, cache=True) == uncached(big)
+    assert reads.paths.count("small.bin") == 8  # every hash of it read it
+    assert reads.paths.count("big.bin") == 1 + 2  # once cached, then only ``uncached`` reads
+    assert [os.path.basename(p) for p in looked_up] == ["big.bin", "big.bin"]
+    assert [os.path.basename(p) for p, _, _ in rows()] == ["big.bin"]
+
+
+def test_a_bulk_registration_of_small_files_leaves_the_cache_alone(
+    instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``from_dir`` of small files neither prefetches their entries nor writes any (nor
+    creates the cache file); its files at or over the floor are prefetched as before."""
+    monkeypatch.setattr(statcache, "MIN_SIZE", 1000)
+    folder = _folder(tmp_path / "many", 12)  # files of ~10 bytes
+    (folder / "large.bin").write_bytes(b"x" * 1000)
+    settle()
+    prefetched: list[list[str]] = []
+    real_batch = statcache.batch
+
+    def spy(paths: list[str]) -> Any:
+        prefetched.append([os.path.basename(p) for p in paths])
+        return real_batch(paths)
+
+    monkeypatch.setattr(statcache, "batch", spy)
+    arts = ls.Artifact.from_dir(folder, key="dir")
+    assert len(arts) == 13
+    assert prefetched == [["large.bin"]]
+    assert [os.path.basename(p) for p, _, _ in rows()] == ["large.bin"]
