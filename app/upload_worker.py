@@ -163,10 +163,12 @@ def run_drop(
     from labshelf.runtime import gc_paused
 
     skipped = set(options.get(CANCELLED_PATHS, ()))
+    sent: list[bool] = []
 
     def on_plan(items: list[Any]) -> None:
         # ls.upload's own plan (planning again here took ~1 s of a drop of 10,000 files), sent
         # before anything is hashed; an error sending it aborts the upload with nothing written
+        sent.append(True)  # (if sending fails, the app is gone: no second try)
         planned = planned_items(items)
         for index, item in enumerate(planned):
             if item["path"] in skipped and item["state"] not in FINAL:
@@ -180,11 +182,32 @@ def run_drop(
         relay = ProgressRelay(lambda p: send("progress", p))
         try:
             result, report = upload_drop(options, relay, cancel, cancelled, max_workers, on_plan)
+        except Exception:
+            if not sent:  # failed before planning (no such collection, no database): the
+                _plan_anyway(options, on_plan)  # app shows the items the failure ends
+            raise
         finally:
             relay.close()  # the last report goes out before the outcome
         send("done", result)  # before the report's records are freed (on return)
         del report
         return result
+
+
+def _plan_anyway(options: dict[str, Any], on_plan: Callable[[list[Any]], None]) -> None:
+    """Plan a drop that failed before `ls.upload` planned it, and pass the items to `on_plan`
+    (nothing if they cannot be planned either: the failure is reported alone)."""
+    from labshelf.transfer import plan  # deferred with the upload engine (see the module doc)
+
+    try:
+        items = plan(
+            options["paths"],
+            options.get("key_prefix") or None,
+            options.get("as_folder", True),
+            keys=options.get(KEYS) or None,
+        )
+    except Exception:  # noqa: BLE001 - the drop's own error is the one reported
+        return
+    on_plan(items)
 
 
 class ProgressRelay:
