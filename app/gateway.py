@@ -19,7 +19,7 @@ import os
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -725,6 +725,21 @@ def plan_upload(
     by path; operating-system clutter is left out (and added to `skipped`, if given)."""
     from labshelf.transfer import plan  # deferred: the upload engine (SQLAlchemy)
 
+    return planned_items(
+        plan(
+            list(paths),
+            key_prefix or None,
+            as_folder,
+            # plan() only reads the mapping; str keys are among the paths it accepts
+            keys=cast("Mapping[str | os.PathLike[Any], str] | None", keys),
+            skipped=skipped,
+        )
+    )
+
+
+def planned_items(items: Iterable[Any]) -> list[dict[str, Any]]:
+    """`labshelf.transfer.UploadItem`s as the plain dicts `plan_upload` returns (what the
+    upload worker sends the app as its plan: `ls.upload`'s `on_plan` gives it the items)."""
     return [
         {
             "path": str(i.path),
@@ -734,14 +749,7 @@ def plan_upload(
             "state": i.state,
             "error": i.error,
         }
-        for i in plan(
-            list(paths),
-            key_prefix or None,
-            as_folder,
-            # plan() only reads the mapping; str keys are among the paths it accepts
-            keys=cast("Mapping[str | os.PathLike[Any], str] | None", keys),
-            skipped=skipped,
-        )
+        for i in items
     ]
 
 

@@ -36,7 +36,7 @@ from labshelf.app.data.transfers import (
     KEYS,
     ItemState,
 )
-from labshelf.app.gateway import plan_upload
+from labshelf.app.gateway import planned_items
 
 UPLOAD_WORKER_FLAG = "--upload-worker"  # the bundle's executable runs this module with it
 # A worker started ahead of its drop (while the import dialog is open) waits this long for it
@@ -106,11 +106,13 @@ def upload_drop(
     cancel: threading.Event,
     cancel_item: set[int] | Callable[[int], bool] | None = None,
     max_workers: int | None = None,
+    on_plan: Callable[[list[Any]], None] | None = None,
 ) -> tuple[dict[str, Any], Any]:
     """One drop: a run of the app's upload transform, `ls.upload` under it, the run finished.
-    `cancel_item` (a set of plan indices, or a callable) cancels single items (see
-    `ls.upload`). Returns the report as plain data, and the report itself: freeing its
-    thousands of records takes a while, which the caller does after reporting."""
+    `cancel_item` (a set of plan indices, or a callable) cancels single items, `on_plan` gets
+    the planned items before anything starts (see `ls.upload`). Returns the report as plain
+    data, and the report itself: freeing its thousands of records takes a while, which the
+    caller does after reporting."""
     import labshelf as ls
     from labshelf.provenance import finish_run, start_run, upload_transform
 
@@ -133,6 +135,7 @@ def upload_drop(
             max_workers=max_workers
             or upload_workers(options.get("storage") or ls.settings.storage.root),
             keys=options.get(KEYS) or None,
+            on_plan=on_plan,
         )
     finally:
         finish_run(run)
@@ -152,37 +155,59 @@ def run_drop(
     send: Send,
     max_workers: int | None = None,
 ) -> dict[str, Any]:
-    """Plan and upload one drop: `send("plan", items)` first, then `send("progress", p)` (a
-    dict of `TransferProgress`'s fields, from `ProgressRelay`'s thread), last
-    `send("done", result)`, which is also returned. `cancelled` is the live set of plan
-    indices cancelled alone; those of a resumed drop (its `cancelled_paths`) are added to it
-    here."""
+    """Upload one drop: `send("plan", items)` first (`ls.upload`'s own plan, through its
+    `on_plan`), then `send("progress", p)` (a dict of `TransferProgress`'s fields, from
+    `ProgressRelay`'s thread), last `send("done", result)`, which is also returned.
+    `cancelled` is the live set of plan indices cancelled alone; those of a resumed drop (its
+    `cancelled_paths`) are added to it once planned."""
     from labshelf.runtime import gc_paused
 
-    # The whole drop holds off full collections, so that the upload's thousands of records are
-    # freed by reference counting before one runs (it would hold the GIL for ~100 ms).
-    with gc_paused():
-        planned = plan_upload(
-            options["paths"],
-            options.get("key_prefix"),
-            options.get("as_folder", True),
-            keys=options.get(KEYS) or None,
-        )
-        skipped = set(options.get(CANCELLED_PATHS, ()))
+    skipped = set(options.get(CANCELLED_PATHS, ()))
+    sent: list[bool] = []
+
+    def on_plan(items: list[Any]) -> None:
+        # ls.upload's own plan (planning again here took ~1 s of a drop of 10,000 files), sent
+        # before anything is hashed; an error sending it aborts the upload with nothing written
+        sent.append(True)  # (if sending fails, the app is gone: no second try)
+        planned = planned_items(items)
         for index, item in enumerate(planned):
             if item["path"] in skipped and item["state"] not in FINAL:
                 item["state"] = ItemState.CANCELLED
                 cancelled.add(index)  # set.add is atomic; the other side only adds too
         send("plan", planned)
-        del planned
+
+    # The whole drop holds off full collections, so that the upload's thousands of records are
+    # freed by reference counting before one runs (it would hold the GIL for ~100 ms).
+    with gc_paused():
         relay = ProgressRelay(lambda p: send("progress", p))
         try:
-            result, report = upload_drop(options, relay, cancel, cancelled, max_workers)
+            result, report = upload_drop(options, relay, cancel, cancelled, max_workers, on_plan)
+        except Exception:
+            if not sent:  # failed before planning (no such collection, no database): the
+                _plan_anyway(options, on_plan)  # app shows the items the failure ends
+            raise
         finally:
             relay.close()  # the last report goes out before the outcome
         send("done", result)  # before the report's records are freed (on return)
         del report
         return result
+
+
+def _plan_anyway(options: dict[str, Any], on_plan: Callable[[list[Any]], None]) -> None:
+    """Plan a drop that failed before `ls.upload` planned it, and pass the items to `on_plan`
+    (nothing if they cannot be planned either: the failure is reported alone)."""
+    from labshelf.transfer import plan  # deferred with the upload engine (see the module doc)
+
+    try:
+        items = plan(
+            options["paths"],
+            options.get("key_prefix") or None,
+            options.get("as_folder", True),
+            keys=options.get(KEYS) or None,
+        )
+    except Exception:  # noqa: BLE001 - the drop's own error is the one reported
+        return
+    on_plan(items)
 
 
 class ProgressRelay:

@@ -41,6 +41,7 @@ from .collection import Collection
 from .config import normalize_storage
 from .errors import InvalidArgument, LabshelfError, StorageError
 from .filekinds import is_os_junk
+from .humanize import printable
 from .instance import current
 from .keys import is_cloud, validate_key
 from .log import say, warn
@@ -190,7 +191,7 @@ class UploadReport:
             f"upload of {len(self.items)} item(s) in {self.seconds:.1f} s: {counts}; "
             f"{self.bytes_done}/{self.bytes_total} bytes"
         ]
-        lines += [f"  failed: {i.path}: {i.error}" for i in self.failed[:20]]
+        lines += [f"  failed: {printable(i.path)}: {printable(i.error)}" for i in self.failed[:20]]
         if len(self.failed) > 20:
             lines.append(f"  … and {len(self.failed) - 20} more failures")
         return "\n".join(lines)
@@ -211,6 +212,7 @@ def upload(
     max_workers: int = 8,
     skip_junk: bool = True,
     keys: Mapping[str | os.PathLike, str] | None = None,
+    on_plan: Callable[[list[UploadItem]], None] | None = None,
 ) -> UploadReport:
     """Upload local files and folders as artifacts (see API.md, *Bulk and background work*).
 
@@ -229,11 +231,18 @@ def upload(
     ``keys`` gives single items their key, by local path (a file or folder given, or a file
     of a folder with ``as_folder=False``); the key of an existing artifact makes the item its
     next version, as saving new content under an existing key always does.
+    ``on_plan(items)`` is called once, from the calling thread, with the planned items (the
+    ones the report will hold, in plan order: ``Progress.changes`` indices) before anything
+    is hashed or stored, so that a front end shows the queue without planning again. It must
+    not change them. An exception it raises ends the upload before anything is written and
+    propagates.
     """
     if max_workers < 1:
         raise InvalidArgument("max_workers must be at least 1.")
     with gc_paused():
         items = plan(paths, key_prefix, as_folder, skip_junk=skip_junk, keys=keys)
+        if on_plan is not None:
+            on_plan(items)
         engine = _Engine(
             items,
             description=description,

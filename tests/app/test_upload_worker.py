@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from labshelf.app.uploads.manager import worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,6 +143,7 @@ def test_bad_input_comes_back_in_one_sentence(instance: Path, tmp_path: Path) ->
         ls.settings.instance, {"paths": [str(folder)], "collection_uid": "nosuchuid0000000"}
     )
     kind, message, details = messages[-1]
+    assert messages[0][0] == "plan" and len(messages[0][1]) == 1  # the items the error ends
     assert kind == "error" and code == 1
     assert "nosuchuid0000000" in message and "\n" not in message, message
     assert "Traceback" in details  # for the queue's "details"
@@ -223,3 +225,40 @@ def test_progress_reaches_the_app_throttled_and_its_end_exact(
     failed = [item for item in result["items"] if item["state"] == "failed"]
     assert len(failed) == 1 and missing in failed[0]["error"]
     assert ls.Artifact.filter().count() == 2000
+
+
+def test_a_drop_is_planned_once(
+    instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan the app gets is `ls.upload`'s own (its `on_plan`), sent before anything is
+    hashed: the same fields, and a resumed drop's items cancelled alone by path."""
+    import threading
+
+    from labshelf import transfer
+    from labshelf.app.data.transfers import CANCELLED_PATHS
+    from labshelf.app.gateway import plan_upload
+    from labshelf.app.upload_worker import run_drop
+
+    folder = _files(tmp_path / "six", 6)
+    options = {"paths": [str(folder)], "as_folder": False}
+    expected = plan_upload([str(folder)], None, False)
+    calls: list[int] = []
+    real_plan = transfer.plan
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(transfer, "plan", counted)
+    messages: list[tuple[str, Any]] = []
+    cancelled: set[int] = set()
+    skipped = str(folder / "f0004.bin")
+    options[CANCELLED_PATHS] = [skipped]
+    result = run_drop(options, threading.Event(), cancelled, lambda k, p: messages.append((k, p)))
+    assert len(calls) == 1
+    assert messages[0][0] == "plan" and messages[-1] == ("done", result)
+    planned = messages[0][1]
+    assert [p["state"] for p in planned] == ["queued"] * 4 + ["cancelled", "queued"]
+    planned[4]["state"] = "queued"
+    assert planned == expected and cancelled == {4}
+    assert [i["state"] for i in result["items"]] == ["done"] * 4 + ["cancelled", "done"]

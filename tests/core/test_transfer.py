@@ -173,6 +173,70 @@ def test_bad_items_fail_alone(local_root: str, tmp_path: Path) -> None:
         ls.upload([])
 
 
+def test_on_plan_gets_the_reports_items_once_before_anything_starts(
+    local_root: str, tmp_path: Path
+) -> None:
+    src = make_files(tmp_path / "plan", 3)
+    seen: list[tuple[list[transfer.UploadItem], list[str], str, int]] = []
+
+    def on_plan(items: list[transfer.UploadItem]) -> None:
+        seen.append((items, [i.state for i in items], threading.current_thread().name, n_pending()))
+
+    report = ls.upload([src, tmp_path / "missing.txt"], as_folder=False, on_plan=on_plan)
+    assert len(seen) == 1
+    items, states, thread, pending = seen[0]
+    assert thread == threading.current_thread().name and pending == 0
+    assert states == ["queued", "queued", "queued", "failed"]
+    assert len(items) == len(report.items) == 4
+    assert all(a is b for a, b in zip(items, report.items, strict=True))
+    assert [i.key for i in report.items[:3]] == [f"plan/f{n:04d}.bin" for n in range(3)]
+    assert [i.state for i in report.items] == ["done", "done", "done", "failed"]
+
+
+@pytest.mark.parametrize("where", ["local_root", "s3_root"])
+def test_an_error_in_on_plan_aborts_before_anything_is_written(
+    where: str, request, tmp_path: Path
+) -> None:
+    root = request.getfixturevalue(where)
+    src = make_files(tmp_path / "p", 5)
+
+    class Refused(Exception):
+        pass
+
+    def on_plan(items: list[transfer.UploadItem]) -> None:
+        raise Refused("the app is gone")
+
+    progress: list[object] = []
+    with pytest.raises(Refused):
+        ls.upload(src, as_folder=False, on_plan=on_plan, on_progress=progress.append)
+    assert progress == []
+    assert n_pending() == 0 and ls.Artifact.filter().count() == 0
+    assert not _stored_keys(root)
+    assert not [p for p in (tmp_path / "p").iterdir() if not p.name.endswith(".bin")]
+
+
+def test_report_escapes_control_characters_in_failed_paths(tmp_path: Path) -> None:
+    bad = tmp_path / "evil\nupload of 0 item(s)\x1b[2Jname.csv"
+    report = transfer.UploadReport(
+        items=[
+            transfer.UploadItem(bad, None, state="failed", error=f"{bad} does not exist.\x1b[31m")
+        ]
+    )
+    text = str(report)
+    assert "\x1b" not in text and len(text.splitlines()) == 2
+    assert "evil\\nupload of 0 item(s)\\x1b[2Jname.csv" in text.splitlines()[1]
+    assert text.splitlines()[1].endswith("does not exist.\\x1b[31m")
+
+
+def test_an_uploads_summary_shows_a_missing_files_odd_name_escaped(
+    local_root: str, tmp_path: Path
+) -> None:
+    report = ls.upload([tmp_path / "a\nb\x1b[0m.csv"])
+    assert report.items[0].state == "failed"
+    lines = str(report).splitlines()
+    assert len(lines) == 2 and "a\\nb\\x1b[0m.csv" in lines[1] and "\x1b" not in lines[1]
+
+
 def _with_clutter(folder: Path) -> Path:
     """Two data files, and what macOS, Windows and file managers leave next to them."""
     (folder / "sub").mkdir(parents=True)
