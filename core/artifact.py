@@ -453,18 +453,7 @@ def describe_source(
         raise InvalidArgument(f"The path {text} ends with '/' but is a file, not a folder.")
     absolute = Path(os.path.abspath(local))
     if not is_dir:
-        try:
-            hash_, hash_type = hash_file(absolute, st.st_size, cache=True)
-        except PermissionError:
-            raise StorageError(f"The file {local} cannot be read: permission denied.") from None
-        return dict(
-            source=Source(absolute, False),
-            hash=hash_,
-            hash_type=hash_type,
-            size=st.st_size,
-            suffix=suffix_of(local.name),
-            n_objects=None,
-        )
+        return _file_facts(absolute, st.st_size, local)
     files, notes = walk_folder(
         absolute, follow_outside_symlinks=follow_symlinks, skip_junk=skip_junk
     )
@@ -497,17 +486,22 @@ def _describe_regular_file(text: str) -> dict[str, Any] | None:
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    absolute = os.path.abspath(text)
+    return _file_facts(os.path.abspath(text), st.st_size, text)
+
+
+def _file_facts(absolute: str | Path, size: int, given: str | Path) -> dict[str, Any]:
+    """``describe_source``'s facts of the regular file at ``absolute`` (``given``: the path
+    as the caller wrote it, for the message)."""
     try:
-        hash_, hash_type = hash_file(absolute, st.st_size, cache=True)
+        hash_, hash_type = hash_file(absolute, size, cache=True)
     except PermissionError:
-        raise StorageError(f"The file {Path(text)} cannot be read: permission denied.") from None
+        raise StorageError(f"The file {Path(given)} cannot be read: permission denied.") from None
     return dict(
         source=Source(absolute, False),
         hash=hash_,
         hash_type=hash_type,
-        size=st.st_size,
-        suffix=suffix_of(os.path.basename(text)),
+        size=size,
+        suffix=suffix_of(os.path.basename(given)),
         n_objects=None,
     )
 

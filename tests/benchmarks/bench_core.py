@@ -108,68 +108,24 @@ def seed_rows(rows: int, files: int = 0) -> None:
     """Bulk-insert synthetic artifact rows straight through SQLAlchemy Core.
 
     ``files`` extra rows stand in for the registered files (keys ``bench/img_NNNNN.bin``)."""
-    import labshelf as ls
-    from labshelf import session as context
-    from labshelf.models import Artifact, utcnow
-    from labshelf.uids import base62
-    from sqlalchemy import insert
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from catalog_rows import artifact_rows, insert_artifact_rows
 
-    user = context.user_id()
-    storage = ls.settings.storage.id
     words = ["plate", "cells", "microscopy", "sequencing", "iris", "study", "control", "treated"]
-    now = utcnow()
-    batch = []
     t0 = time.perf_counter()
-    for i in range(files):
-        stem = base62(16)
-        batch.append(
-            dict(
-                uid=stem + "0000",
-                stem_uid=stem,
-                key=f"bench/img_{i:05d}.bin",
-                description=None,
-                storage_id=storage,
-                suffix=".bin",
-                size=4096,
-                hash=base62(22),
-                hash_type="md5",
-                visibility=1,
-                key_is_virtual=False,
-                version="1",
-                is_latest=True,
-                created_by_id=user,
-                created_at=now,
-                updated_at=now,
-            )
-        )
+    files_rows = artifact_rows(
+        ((f"bench/img_{i:05d}.bin", None) for i in range(files)),
+        suffix=".bin",
+        key_is_virtual=False,
+    )
+    texts = []
     for i in range(rows):
-        stem = base62(16)
         w1, w2 = words[i % 8], words[(i // 8) % 8]
-        batch.append(
-            dict(
-                uid=stem + "0000",
-                stem_uid=stem,
-                key=f"{w1}/{w2}_{i:06d}.tif",
-                description=f"{w1} {w2} sample {i}",
-                storage_id=storage,
-                suffix=".tif",
-                size=4096 + i,
-                hash=base62(22),
-                hash_type="md5",
-                visibility=1,
-                key_is_virtual=True,
-                version="1",
-                is_latest=True,
-                created_by_id=user,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-        if len(batch) >= 5000:
-            context.write(lambda s, b=batch: s.execute(insert(Artifact), b))
-            batch = []
-    if batch:
-        context.write(lambda s, b=batch: s.execute(insert(Artifact), b))
+        texts.append((f"{w1}/{w2}_{i:06d}.tif", f"{w1} {w2} sample {i}"))
+    catalog_rows = artifact_rows(texts)
+    for i, row in enumerate(catalog_rows):
+        row["size"] = 4096 + i
+    insert_artifact_rows(files_rows + catalog_rows)
     print(f"seeded {rows:,} artifact rows in {time.perf_counter() - t0:.1f} s")
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import labshelf as ls
 import pytest
+from catalog_rows import artifact_rows, insert_artifact_rows
 from labshelf import query
 from labshelf.instance import current, disconnect
 from sqlalchemy import event, text
@@ -161,39 +162,13 @@ def test_a_catalog_of_0010_gets_its_vocabulary_from_its_rows(pg: Path, tmp_path:
 
 
 def _seed(rows: int) -> None:
-    from labshelf import session as context
-    from labshelf.models import Artifact, utcnow
-    from labshelf.uids import base62
-    from sqlalchemy import insert
-
-    user, storage, now = context.user_id(), ls.settings.storage.id, utcnow()
     words = ["plate", "cells", "microscopy", "sequencing", "iris", "study", "control", "treated"]
-    batch = []
-    for i in range(rows):
-        stem = base62(16)
-        w1, w2 = words[i % 8], words[(i // 8) % 8]
-        batch.append(
-            dict(
-                uid=stem + "0000",
-                stem_uid=stem,
-                key=f"{w1}/{w2}_{i:06d}.tif",
-                description=f"{w1} {w2} sample {i}",
-                storage_id=storage,
-                suffix=".tif",
-                size=4096 + i,
-                hash=base62(22),
-                hash_type="md5",
-                visibility=1,
-                key_is_virtual=True,
-                version="1",
-                is_latest=True,
-                created_by_id=user,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    for start in range(0, rows, 5000):
-        context.write(lambda s, b=batch[start : start + 5000]: s.execute(insert(Artifact), b))
+    texts = (
+        (f"{w1}/{w2}_{i:06d}.tif", f"{w1} {w2} sample {i}")
+        for i in range(rows)
+        for w1, w2 in [(words[i % 8], words[(i // 8) % 8])]
+    )
+    insert_artifact_rows(artifact_rows(texts))
     with current().engine().begin() as conn:
         conn.execute(text("ANALYZE artifacts"))
         conn.execute(text("ANALYZE search_words"))
