@@ -80,37 +80,14 @@ def seed(rows: int) -> None:
     import labshelf as ls
     from labshelf import schema
     from labshelf import session as context
-    from labshelf.uids import base62
     from sqlalchemy import insert, select
 
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from catalog_rows import artifact_rows, insert_artifact_rows
+
     t0 = time.perf_counter()
-    user, storage = context.user_id(), ls.settings.storage.id
-    now = datetime.now(UTC)
-    artifacts = []
-    for i in range(rows):
-        stem = base62(16)
-        artifacts.append(
-            dict(
-                uid=stem + "0000",
-                stem_uid=stem,
-                key=f"batch{i // BATCH}/img_{i:06d}.tif",
-                storage_id=storage,
-                suffix=".tif",
-                size=4096,
-                hash=base62(22),
-                hash_type="md5",
-                visibility=1,
-                key_is_virtual=True,
-                version="1",
-                is_latest=True,
-                created_by_id=user,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    for start in range(0, rows, 5000):
-        chunk = artifacts[start : start + 5000]
-        context.write(lambda s, b=chunk: s.execute(insert(schema.artifacts), b))
+    texts = ((f"batch{i // BATCH}/img_{i:06d}.tif", None) for i in range(rows))
+    insert_artifact_rows(artifact_rows(texts))
     ids = context.read(
         lambda s: list(s.execute(select(schema.artifacts.c.id).order_by("id")).scalars())
     )

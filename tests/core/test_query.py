@@ -182,36 +182,13 @@ def test_slices_are_lazy_and_compose(seeded: dict) -> None:
 
 def _insert_artifacts(rows: list[tuple[str, str | None, int]], uid_prefix: str = "") -> None:
     """Bulk rows (key, description, visibility) straight through SQLAlchemy Core."""
-    from labshelf import session as context
-    from labshelf.models import Artifact, utcnow
-    from labshelf.uids import base62
-    from sqlalchemy import insert
+    from catalog_rows import artifact_rows, insert_artifact_rows
 
-    user, storage, now = context.user_id(), ls.settings.storage.id, utcnow()
-    values = []
-    for key, description, visibility in rows:
-        stem = (uid_prefix + base62(16))[:16]
-        values.append(
-            dict(
-                uid=stem + "0000",
-                stem_uid=stem,
-                key=key,
-                description=description,
-                storage_id=storage,
-                suffix=".tif" if key.endswith(".tif") else "",
-                size=len(values),
-                hash=base62(22),
-                hash_type="md5",
-                visibility=visibility,
-                key_is_virtual=True,
-                version="1",
-                is_latest=True,
-                created_by_id=user,
-                created_at=now,
-                updated_at=now,
-            )
-        )
-    context.write(lambda s: s.execute(insert(Artifact), values))
+    values = artifact_rows((key, description) for key, description, _ in rows)
+    for i, (row, (_, _, visibility)) in enumerate(zip(values, rows, strict=True)):
+        stem = (uid_prefix + row["stem_uid"])[:16]
+        row.update(uid=stem + "0000", stem_uid=stem, size=i, visibility=visibility)
+    insert_artifact_rows(values)
 
 
 @pytest.mark.parametrize("probe", [6, 40, 1000])

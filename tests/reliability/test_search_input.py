@@ -161,39 +161,19 @@ def test_search_fuzz_never_raises(instance: Path, tmp_path: Path, backend: str, 
 def test_a_page_of_a_short_search_is_the_ranked_statement(sqlite_instance: Path) -> None:
     """One or two characters in more than TIER_PROBE rows: the page read rank by rank is the
     page of the ranked statement, rows without a description included."""
+    from catalog_rows import artifact_rows, insert_artifact_rows
     from labshelf import session
     from labshelf.models import Artifact
     from labshelf.query import TIER_PROBE
-    from labshelf.schema import utcnow
-    from labshelf.uids import base62
-    from sqlalchemy import insert
 
-    user, storage, now = session.user_id(), ls.settings.storage.id, utcnow()
-    rows = []
-    for i in range(TIER_PROBE + 300):
-        stem = base62(16)
-        key = ["s", "sa/x.csv", "as/s.csv", "b/c.csv", "S/t.csv"][i % 5] + f".{i}"
-        rows.append(
-            dict(
-                uid=stem + "0000",
-                stem_uid=stem,
-                key=key,
-                storage_id=storage,
-                suffix=".csv",
-                description=None if i % 3 else ["s", "sample", "has s"][i % 9 // 3],
-                size=1,
-                hash=base62(22),
-                hash_type="md5",
-                visibility=1,
-                key_is_virtual=True,
-                version="1",
-                is_latest=True,
-                created_by_id=user,
-                created_at=now,
-                updated_at=now,
-            )
+    texts = [
+        (
+            ["s", "sa/x.csv", "as/s.csv", "b/c.csv", "S/t.csv"][i % 5] + f".{i}",
+            None if i % 3 else ["s", "sample", "has s"][i % 9 // 3],
         )
-    session.write(lambda s: s.execute(insert(Artifact.__table__), rows))
+        for i in range(TIER_PROBE + 300)
+    ]
+    insert_artifact_rows(artifact_rows(texts, suffix=".csv", size=1))
     for text in ("s", "sa", "S", "s.", "x", "zz"):
         for start, stop in ((0, 50), (30, 80), (0, 1000)):
             qs = ls.Artifact.search(text)[start:stop]
