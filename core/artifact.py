@@ -361,6 +361,8 @@ def prepare(cls: type[Artifact], path: Any = None, *args: Any, **kwargs: Any) ->
     facts = describe_source(path, follow_symlinks=bool(kwargs.get("follow_symlinks", False)))
     place = in_place(facts["source"])
     facts["place"] = place
+    if key is not None:  # checked once: ``__init__`` gets the same object
+        facts["given_key"] = (kwargs["key"], key)
     if place is not None:
         existing = _same_path(place, facts["hash"])
         if existing is not None:
@@ -915,7 +917,8 @@ def init_fields(
     d["visibility"] = VISIBLE
     d["version"] = str(version) if version is not None else None
     if key is not None:
-        key = artifact_key(key)
+        given = facts.get("given_key")
+        key = given[1] if given is not None and given[0] is key else artifact_key(key)
     place = facts.get("place")
     family: Family | None
     if place is not None:
@@ -1494,7 +1497,9 @@ def save_new(objs: list[Artifact], max_workers: int = 8) -> list[tuple[Artifact,
     stored: list[Artifact] = []
     try:
         backends = _Backends()
-        workers = store_workers(max_workers, {_field(o, "storage_id") for o in todo})
+        workers = store_workers(
+            max_workers, {_field(o, "storage_id") for o in todo}, [_field(o, "size") for o in todo]
+        )
         if len(todo) == 1 or workers <= 1:
             results = [_try_store(o, backends) for o in todo]
         else:
@@ -1576,11 +1581,34 @@ def local_workers(max_workers: int) -> int:
     return max(1, min(max_workers, os.cpu_count() or 1))
 
 
-def store_workers(max_workers: int, storage_ids: Iterable[int]) -> int:
-    """The threads a bulk save copies with: ``local_workers`` if every target is local."""
-    if all(not is_cloud(storage_root(i)) for i in storage_ids):
-        return local_workers(max_workers)
-    return max_workers
+SERIAL_COPY_MEAN = 64 * 1024  # local copies of files this small on average: one thread
+
+
+def small_files(sizes: Iterable[int | None]) -> bool:
+    """Whether local copies of files of these sizes go best one after the other.
+
+    A small file's copy is a few short system calls (open, read, create, write, rename)
+    between bits of Python. Two threads on such copies hand the GIL back and forth after
+    every call (each waits for the other's switch interval) and queue for the target
+    folder's lock; one thread never waits. Measured on 2 cores, 10,000 x 4 KB into local
+    storage: one thread 0.44-0.46 s, two threads 1.0-1.7 s. The sources were just read to
+    hash them (files below ``statcache.MIN_SIZE`` are always read), so threads would hide no
+    disk latency either."""
+    count = total = 0
+    for size in sizes:
+        count += 1
+        total += size or 0
+    return count > 0 and total <= SERIAL_COPY_MEAN * count
+
+
+def store_workers(
+    max_workers: int, storage_ids: Iterable[int], sizes: Iterable[int | None] = ()
+) -> int:
+    """The threads a bulk save copies with: the cloud's ``max_workers``; into local storage
+    one thread for small files (``small_files``), else ``local_workers``."""
+    if any(is_cloud(storage_root(i)) for i in storage_ids):
+        return max_workers
+    return 1 if small_files(sizes) else local_workers(max_workers)
 
 
 def _try_store(obj: Artifact, backends: _Backends | None = None) -> Exception | None:

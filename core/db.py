@@ -451,8 +451,10 @@ class RawStatement:
             values = tuple(values[name] for name in compiled.positiontup)
         dbapi_error = engine.dialect.loaded_dbapi.Error
         sql = str(compiled)
+        held = None
         try:
-            conn = engine.raw_connection()
+            held = _probe_connections.get(engine)
+            conn = held if held is not None else engine.raw_connection()
         except dbapi_error as exc:  # the server cannot be reached: say so, as the ORM would
             raise DBAPIError.instance(sql, values, exc, dbapi_error) from exc
         try:
@@ -460,12 +462,77 @@ class RawStatement:
             cursor.execute(sql, values)
             return cast(list[tuple[Any, ...]], cursor.fetchall())  # DBAPI stubs: a Sequence
         except dbapi_error as exc:  # a broken pooled connection: drop it, let retrying() retry
-            conn.invalidate()
+            if held is not None:
+                _probe_connections.drop(engine)  # (closes it)
+            else:
+                conn.invalidate()
             raise DBAPIError.instance(
                 sql, values, exc, dbapi_error, connection_invalidated=True
             ) from exc
         finally:
-            conn.close()  # back to the pool (which ends any implicit transaction)
+            if held is None:
+                conn.close()  # back to the pool (which ends any implicit transaction)
+
+
+class _ProbeConnections:
+    """One pooled SQLite connection per engine kept checked out for the main thread's
+    ``RawStatement`` probes.
+
+    A script registering files one ``Artifact()`` at a time probes once per file; taking a
+    connection from the pool and giving it back (a rollback on return) cost as much as the
+    probe itself. Only SQLite (autocommit: ``isolation_level = None``, so a probe never
+    holds a read transaction or an old snapshot; on PostgreSQL a held connection would sit
+    idle in a transaction) and only the main thread (a pool's size is never taken by
+    threads that come and go). ``dispose_all`` and a fork let go of them."""
+
+    def __init__(self) -> None:
+        # id(engine) -> (engine, the engine's pool when taken, connection)
+        self.held: dict[int, tuple[Engine, Any, Any]] = {}
+        self.pid = os.getpid()
+        self.stale = False  # disposed from another thread: let go at the next probe
+        self.forked: list[Any] = []  # a parent's connections: never used nor closed here
+
+    def get(self, engine: Engine) -> Any:
+        if engine.dialect.name != "sqlite" or threading.current_thread() is not _MAIN:
+            return None
+        if self.pid != os.getpid():  # a forked child: the parent's connections are not ours
+            self.forked.extend(self.held.values())
+            self.held, self.pid = {}, os.getpid()
+        if self.stale:
+            self.clear()
+        found = self.held.get(id(engine))
+        if found is not None and found[0] is engine and found[1] is engine.pool:
+            return found[2]
+        if found is not None:  # the engine was disposed: its old connection goes
+            self.drop(engine)
+        conn = engine.raw_connection()
+        self.held[id(engine)] = (engine, engine.pool, conn)
+        return conn
+
+    def drop(self, engine: Engine) -> None:
+        found = self.held.pop(id(engine), None)
+        if found is not None:
+            with contextlib.suppress(Exception):
+                found[2].invalidate()  # closes it: a probe's connection is never pooled again
+
+    def clear(self) -> None:
+        """Close every held connection (in the main thread; elsewhere at its next probe: a
+        connection is used only by the main thread)."""
+        if threading.current_thread() is not _MAIN:
+            self.stale = True
+            return
+        self.stale = False
+        held, self.held = self.held, {}
+        if self.pid != os.getpid():
+            self.forked.extend(held.values())
+            return
+        for _engine, _pool, conn in held.values():
+            with contextlib.suppress(Exception):
+                conn.invalidate()
+
+
+_MAIN = threading.main_thread()
+_probe_connections = _ProbeConnections()
 
 
 def sessionmakers(url: str | URL) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
@@ -478,6 +545,7 @@ def sessionmakers(url: str | URL) -> tuple[sessionmaker[Session], sessionmaker[S
 def dispose_all() -> None:
     """Close every session and engine of this process (used by disconnect and tests)."""
     with _lock:
+        _probe_connections.clear()
         for engine in _engines.values():
             engine.dispose()
         _makers.clear()

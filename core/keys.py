@@ -118,7 +118,10 @@ def relative_key(root: str, path: str) -> str | None:
 
 def suffix_of(name: str) -> str:
     """The file suffix LaminDB would record: '.csv', '.tar.gz', '.ome.tiff'-style pairs."""
-    suffixes = PurePosixPath(name).suffixes
+    if "/" in name or name in ("", "."):
+        suffixes = PurePosixPath(name).suffixes
+    else:  # a plain file name (the bulk of calls): pathlib's own rule, without a Path
+        suffixes = [] if name.endswith(".") else ["." + s for s in name.lstrip(".").split(".")[1:]]
     if not suffixes:
         return ""
     last = suffixes[-1]

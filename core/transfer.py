@@ -698,7 +698,12 @@ class _Engine:
         # Small files go several to a task (a task costs more than a small copy); each item's
         # outcome comes through the queue as soon as it is stored (progress stays per item).
         finished: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        for group in _groups(todo):
+        groups = _groups(todo)
+        if not is_cloud(self.storage.root) and art.small_files(i.size for i in todo):
+            # small files into local storage: one thread copies them all (``small_files``)
+            # while this one publishes
+            groups = [[item for group in groups for item in group]]
+        for group in groups:
             pool.submit(self.store_group, group, finished)
         remaining, todo_ids = len(todo), {id(i) for i in todo}
         stored: list[UploadItem] = []

@@ -21,12 +21,18 @@ UID_LENGTHS = {
 }
 
 
+# byte b < 248 -> BASE62[b % 62]: 248 = 4 x 62, so each character is equally likely
+_TO_BASE62 = bytes(ord(BASE62[b % 62]) for b in range(248)) + bytes(8)
+_OVER_247 = bytes(range(248, 256))
+
+
 def base62(n_chars: int) -> str:
     """A random base62 string of ``n_chars`` characters (uniform: bytes >= 248 are redrawn)."""
-    out: list[str] = []
+    out = b""
     while len(out) < n_chars:
-        out.extend(BASE62[b % 62] for b in secrets.token_bytes(n_chars + 8) if b < 248)
-    return "".join(out[:n_chars])
+        drawn = secrets.token_bytes(n_chars + 8).translate(None, _OVER_247)
+        out += drawn.translate(_TO_BASE62)
+    return out[:n_chars].decode("ascii")
 
 
 def encode_index(index: int, width: int = SUFFIX_LEN) -> str:

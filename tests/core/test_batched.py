@@ -119,17 +119,23 @@ def test_upload_of_files_under_used_keys_makes_versions(instance: Path, tmp_path
 def test_local_copies_use_at_most_one_thread_per_cpu(
     sqlite_instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Copying many small files into local storage is mostly Python holding the GIL: no more
-    threads than CPUs (``max_workers`` stays the cap); the cloud keeps ``max_workers``."""
+    """Copying many small files into local storage is mostly Python holding the GIL: one
+    thread for small files (two only hand the GIL and the folder's lock back and forth), no
+    more threads than CPUs for larger ones (``max_workers`` stays the cap); the cloud keeps
+    ``max_workers``."""
     import os
 
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert art.local_workers(8) == 2
     assert art.local_workers(1) == 1
+    assert art.small_files([4096] * 10) and art.small_files([0, 64 * 1024])
+    assert not art.small_files([]) and not art.small_files([64 * 1024 + 1, 64 * 1024])
     monkeypatch.setattr(art, "is_cloud", lambda root: True)
-    assert art.store_workers(8, [1]) == 8
+    assert art.store_workers(8, [1], [4096] * 10) == 8
     monkeypatch.undo()
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert art.store_workers(8, [1], [4096] * 10) == 1
+    assert art.store_workers(8, [1], [10**6] * 10) == 2
     pools: list[tuple[str, int]] = []
     real = art.ThreadPoolExecutor
 
@@ -140,6 +146,11 @@ def test_local_copies_use_at_most_one_thread_per_cpu(
     monkeypatch.setattr(art, "ThreadPoolExecutor", spy)
     src = write(tmp_path / "many", {f"f{i:03d}.txt": f"file {i}".encode() for i in range(300)})
     saved = ls.save(ls.Artifact.from_dir(src, key="many"))
+    assert len(saved) == 300 and all(a.id is not None for a in saved)
+    assert not [p for p in pools if p[0] == "ls-store"]  # small files: this thread copies
+    monkeypatch.setattr(art, "SERIAL_COPY_MEAN", 4)  # these files count as large
+    src = write(tmp_path / "more", {f"g{i:03d}.txt": f"other {i}".encode() for i in range(300)})
+    saved = ls.save(ls.Artifact.from_dir(src, key="more"))
     assert len(saved) == 300 and all(a.id is not None for a in saved)
     assert ("ls-store", 2) in pools
     assert not [p for p in pools if p[0] == "ls-store" and p[1] > 2]
