@@ -47,10 +47,26 @@ class _Shown:
         return self.__format__("")
 
 
+_VALID_MAX = 4096
+_valid: dict[tuple[str, bool], str] = {}  # keys seen valid lately (bulk paths check twice)
+
+
 def validate_key(key: object, *, normalize: bool = True) -> str:
     """A key as a clean relative POSIX path in Unicode NFC (unless ``normalize`` is False:
     an in-place key keeps a file's name, see ``storages.in_place_key``), or
     ``InvalidArgument`` saying why not."""
+    if type(key) is not str:
+        return _validate_key(key, normalize)
+    found = _valid.get((key, normalize))
+    if found is None:
+        found = _validate_key(key, normalize)  # (raises for an invalid key: never kept)
+        if len(_valid) >= _VALID_MAX:
+            _valid.clear()
+        _valid[(key, normalize)] = found
+    return found
+
+
+def _validate_key(key: object, normalize: bool) -> str:
     if not isinstance(key, str) or not key.strip():
         raise InvalidArgument("The key is empty; give a relative path like 'study0/meta.csv'.")
     shown = _Shown(key)  # (rendered only in an error: most keys are fine)

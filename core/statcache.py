@@ -569,6 +569,16 @@ def usable(st: os.stat_result, path: str) -> bool:
     return stat.S_ISREG(st.st_mode) and _mounts.trusted(st, path)
 
 
+def on_local_disk(path: str) -> bool:
+    """Whether ``path`` lies on a local file system of this machine (not NFS, SMB, FUSE, a
+    container's overlay, …; False if it cannot be told)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return _mounts.trusted(st, path)
+
+
 def lookup(path: str, st: os.stat_result) -> tuple[str, str] | None:
     """The cached ``(hash, hash_type)`` of the file opened at ``path`` with ``fstat`` ``st``,
     if an entry matches all five fields; None otherwise (hash it for real). The caller has

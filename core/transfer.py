@@ -56,6 +56,7 @@ from .storages import Storage, check_not_storage
 
 PROGRESS_INTERVAL = 0.1  # seconds between on_progress calls (at most ~10 per second)
 PUBLISH_INTERVAL = 0.1
+SERIAL_PUBLISH_INTERVAL = 0.25  # small files copied one after the other (see store_all)
 CANCEL_SCAN_INTERVAL = 0.3  # how often items waiting for a worker are checked for a cancel
 RETRY_DELAYS = (0.25, 1.0)  # backoff before the 2nd and 3rd attempt
 TRIP_AFTER = 3  # items failing in a row on transient errors: the storage is unreachable
@@ -369,12 +370,19 @@ def _target_storage(storage: Storage | str | None) -> Storage:
 # ---------------------------------------------------------------- the engine
 
 
-def _drain(finished: queue.SimpleQueue[Any], timeout: float) -> list[Any]:
-    """What ended: waits up to `timeout` for the first outcome, then takes what is there."""
-    try:
-        done = [finished.get(timeout=timeout)]
-    except queue.Empty:
-        return []
+def _drain(
+    finished: queue.SimpleQueue[Any], timeout: float, ended: threading.Event | None = None
+) -> list[Any]:
+    """What ended: waits up to `timeout` for the first outcome (with ``ended``: for it to be
+    set), then takes what is there."""
+    done: list[Any] = []
+    if ended is not None:
+        ended.wait(timeout)
+    else:
+        try:
+            done.append(finished.get(timeout=timeout))
+        except queue.Empty:
+            return []
     while True:
         try:
             done.append(finished.get_nowait())
@@ -431,6 +439,7 @@ class _Engine:
         for n, item in enumerate(items):
             item.index, item.records = n, records
         self.slots = threading.Semaphore(max_workers)  # cloud requests in flight
+        self.backends = art.StorageBackends()  # one per storage, not one per object
 
     # -- state and progress
 
@@ -699,19 +708,24 @@ class _Engine:
         # outcome comes through the queue as soon as it is stored (progress stays per item).
         finished: queue.SimpleQueue[Any] = queue.SimpleQueue()
         groups = _groups(todo)
-        if not is_cloud(self.storage.root) and art.small_files(i.size for i in todo):
-            # small files into local storage: one thread copies them all (``small_files``)
-            # while this one publishes
+        floor = PUBLISH_INTERVAL
+        ended: threading.Event | None = None
+        if art.copy_serially(self.storage.root, [i.size for i in todo]):
+            # Small files into a local disk: one thread copies them all (``copy_serially``);
+            # this thread wakes once per interval, not once per item (each wake-up took the
+            # GIL from the copies), and publishes at most every 0.25 s (a window of small
+            # files often takes about that long; a slow disk still shows progress).
             groups = [[item for group in groups for item in group]]
+            floor, ended = SERIAL_PUBLISH_INTERVAL, threading.Event()
         for group in groups:
-            pool.submit(self.store_group, group, finished)
+            pool.submit(self.store_group, group, finished, ended)
+        interval = floor
         remaining, todo_ids = len(todo), {id(i) for i in todo}
         stored: list[UploadItem] = []
         waiting, last_scan = todo, time.monotonic()
         last_publish = time.monotonic()
-        interval = PUBLISH_INTERVAL
         while remaining:
-            done = _drain(finished, PUBLISH_INTERVAL)
+            done = _drain(finished, PUBLISH_INTERVAL, ended)
             remaining -= len(done)
             for outcome in done:
                 if isinstance(outcome, BaseException):
@@ -724,17 +738,26 @@ class _Engine:
             ):
                 waiting = self.end_cancelled_waiting(waiting, todo_ids)
                 last_scan = time.monotonic()
-            for item in [i for i in stored if self.item_cancelled(i)]:
-                stored.remove(item)  # stored but not published: finish removes its object
-                self.cancelled_alone(item)
-            if stored and (time.monotonic() - last_publish >= interval or not remaining):
+            due = time.monotonic() - last_publish >= interval or not remaining
+            if stored and due and self.cancel_item is not None:
+                # items cancelled alone after they were stored are not published (finish
+                # removes their objects): asked once per publish, not per outcome (asking for
+                # every stored item each time one ended was quadratic in a publish's size)
+                kept = []
+                for item in stored:
+                    if self.item_cancelled(item):
+                        self.cancelled_alone(item)
+                    else:
+                        kept.append(item)
+                stored = kept
+            if stored and due:
                 began = time.monotonic()
                 self.publish(stored)
                 stored, last_publish = [], time.monotonic()
                 # a publish is a transaction of this thread (holding the GIL for much of
                 # it): with many small items, publishing every PUBLISH_INTERVAL took most of
                 # the time; now at most a third of it, in larger batches
-                interval = max(PUBLISH_INTERVAL, 2 * (last_publish - began))
+                interval = max(floor, 2 * (last_publish - began))
             self.emit()
 
     def end_cancelled_waiting(
@@ -758,14 +781,24 @@ class _Engine:
             self.set_state(item, "cancelled", expect="queued")
         return waiting
 
-    def store_group(self, group: list[UploadItem], finished: queue.SimpleQueue[Any]) -> None:
+    def store_group(
+        self,
+        group: list[UploadItem],
+        finished: queue.SimpleQueue[Any],
+        ended: threading.Event | None = None,
+    ) -> None:
         """Store a group's items one after the other; each outcome (the item if stored,
-        None, or an unexpected exception) goes to ``finished`` at once."""
-        for item in group:
-            try:
-                finished.put(self.store_one(item))
-            except BaseException as exc:  # noqa: BLE001 - re-raised by store_all's loop
-                finished.put(exc)
+        None, or an unexpected exception) goes to ``finished`` at once; ``ended`` is set
+        when the group is done."""
+        try:
+            for item in group:
+                try:
+                    finished.put(self.store_one(item))
+                except BaseException as exc:  # noqa: BLE001 - re-raised by store_all's loop
+                    finished.put(exc)
+        finally:
+            if ended is not None:
+                ended.set()
 
     def store_one(self, item: UploadItem) -> UploadItem | None:
         """Store one item's object (retrying transient errors); the item if it is stored."""
@@ -839,7 +872,7 @@ class _Engine:
         if is_cloud(storage_root(obj.storage_id)):
             progress.update(max_workers=self.max_workers, slots=self.slots)
         try:
-            art.store_object(obj, **progress)
+            art.store_object(obj, backend=self.backends.of(obj), **progress)
         except (LabshelfError, Cancelled, UploadCancelled):
             raise
         except OSError as exc:

@@ -395,6 +395,21 @@ def slow_store(obj, **progress):  # a slow disk: the kill lands mid-transfer
     time.sleep(0.02)
     store(obj, **progress)
 artifact.store_object = slow_store
+# the upload worker process gets a slow disk too: small files are copied quickly enough
+# that a worker would otherwise be done before the kill lands
+from labshelf.app.uploads import manager
+manager.worker_command = lambda: [sys.executable, "-c", SLOW_WORKER]
+SLOW_WORKER = '''
+import sys, time
+from labshelf import artifact
+store = artifact.store_object
+def slow_store(obj, **progress):
+    time.sleep(0.005)
+    store(obj, **progress)
+artifact.store_object = slow_store
+from labshelf.app import upload_worker
+sys.exit(upload_worker.main())
+'''
 from labshelf.app.main_window import MainWindow
 window = MainWindow()
 window.show()
@@ -430,7 +445,7 @@ def test_resume_after_a_crash_finishes_only_what_is_missing(
     from labshelf.models import PENDING, Artifact
     from sqlalchemy import select
 
-    n = 200 if where == "in_process" else 2000  # no slow disk in the worker: more files
+    n = 200 if where == "in_process" else 1000  # (the worker's slow disk is faster)
     folder = _files(tmp_path / "crash", n, 4096)
     env = {
         **os.environ,
