@@ -82,7 +82,7 @@ from .relations import Relation, columns_of
 from .runtime import gc_paused
 from .schema import PENDING, TRASH, VISIBLE, utcnow
 from .session import current_run, note_input, read, storage_root, storage_roots, user_id, write
-from .storage import Backend, Expected, LocalFile, Progress, Reuse, Source
+from .storage import Backend, Expected, LocalFile, Progress, Reuse, Source, local
 from .storage.remote import bucket_root, object_hash, split_url
 from .storage.sources import check_local_source, walk_folder
 from .storage.views import VIEWS_DIR, read_only_view
@@ -1578,31 +1578,10 @@ def local_workers(max_workers: int) -> int:
     return max(1, min(max_workers, os.cpu_count() or 1))
 
 
-SERIAL_COPY_MEAN = 64 * 1024  # local copies of files this small on average: one thread
-
-
-def small_files(sizes: Iterable[int | None]) -> bool:
-    """Whether copies of files of these sizes are small ones (mean ``SERIAL_COPY_MEAN``)."""
-    count = total = 0
-    for size in sizes:
-        count += 1
-        total += size or 0
-    return count > 0 and total <= SERIAL_COPY_MEAN * count
-
-
 def copy_serially(root: str, sizes: Iterable[int | None]) -> bool:
     """Whether copies of files of these sizes into the storage ``root`` go best one after
-    the other, in one thread.
-
-    A small file's copy into a local disk is a few short system calls (open, read, create,
-    write, rename) between bits of Python. Two threads on such copies hand the GIL back and
-    forth after every call (each waits for the other's switch interval) and queue for the
-    target folder's lock; one thread never waits. Measured on 2 cores, 10,000 x 4 KB: one
-    thread 0.40-0.52 s, two threads 1.0-1.9 s. The sources were just read to hash them
-    (files below ``statcache.MIN_SIZE`` are always read), so threads would hide no disk
-    latency either. A network share (NFS, SMB) answers each call after a round trip: there
-    threads do hide latency, and keep their number."""
-    return not is_cloud(root) and small_files(sizes) and statcache.on_local_disk(root)
+    the other, in one thread (small files into a local disk: ``local.copies_serially``)."""
+    return not is_cloud(root) and local.copies_serially(root, sizes)
 
 
 def store_workers(

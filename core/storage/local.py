@@ -12,11 +12,12 @@ import errno
 import hashlib
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from .. import statcache
 from ..errors import InvalidArgument, StorageError
 from ..hashing import (
     CHUNK_THRESHOLD,
@@ -33,6 +34,31 @@ from .sources import walk_folder
 
 _EFFECTIVE_IDS = os.access in os.supports_effective_ids
 FILES_PER_TASK = 64  # a folder's files are copied in tasks of this many (less pool overhead)
+SERIAL_COPY_MEAN = 64 * 1024  # copies of files this small on average: one thread
+
+
+def small_files(sizes: Iterable[int | None]) -> bool:
+    """Whether copies of files of these sizes are small ones (mean ``SERIAL_COPY_MEAN``)."""
+    count = total = 0
+    for size in sizes:
+        count += 1
+        total += size or 0
+    return count > 0 and total <= SERIAL_COPY_MEAN * count
+
+
+def copies_serially(root: str, sizes: Iterable[int | None]) -> bool:
+    """Whether copies of files of these sizes into the local folder ``root`` go best one
+    after the other, in one thread.
+
+    A small file's copy into a local disk is a few short system calls (open, read, create,
+    write, rename) between bits of Python. Two threads on such copies hand the GIL back and
+    forth after every call (each waits for the other's switch interval) and queue for the
+    target folder's lock; one thread never waits. Measured on 2 cores, 10,000 x 4 KB: one
+    thread 0.40-0.52 s, two threads 1.0-1.9 s. The sources were just read to hash them
+    (files below ``statcache.MIN_SIZE`` are always read), so threads would hide no disk
+    latency either. A network share (NFS, SMB) answers each call after a round trip: there
+    threads do hide latency, and keep their number."""
+    return small_files(sizes) and statcache.on_local_disk(root)
 
 
 def _user_folder(path: Path) -> Path:
@@ -160,7 +186,7 @@ def _check_size(src: str | Path, expected: int, got: int) -> None:
         )
 
 
-def share_file(old: Path, dst: Path) -> None:
+def share_file(old: str | Path, dst: str | Path) -> None:
     """``dst`` as a hard link to the stored file ``old`` (the same bytes, no space used);
     a verified copy where links are not possible (another device, no link support)."""
     try:
@@ -177,7 +203,7 @@ def share_file(old: Path, dst: Path) -> None:
         raise _write_error(exc, old, dst) from None
 
 
-def _clone(old: Path, dst: Path) -> None:
+def _clone(old: str | Path, dst: str | Path) -> None:
     """Copy with copy_file_range, which lets the file system share the blocks (a reflink on
     btrfs and XFS); a plain copy where the kernel refuses (across file systems)."""
     try:
@@ -349,8 +375,10 @@ class LocalBackend:
         old_base = self.base / reuse.key if reuse is not None else None
         old_hashes = (reuse.hashes if reuse is not None else None) or {}
 
+        into = str(tmp)
+
         def one(f: LocalFile) -> str:
-            dst = tmp / f.rel
+            dst = os.path.join(into, f.rel)
             if old_base is not None and f.hash is not None:
                 old = old_base / f.rel
                 try:
@@ -368,7 +396,7 @@ class LocalBackend:
                         if progress.on_bytes is not None:
                             progress.on_bytes(f.size)
                         return old_hash
-            return copy_file_hashing(f.path, dst, f.size, progress.cancel, progress.on_bytes)
+            return copy_file_hashing(f.fspath, dst, f.size, progress.cancel, progress.on_bytes)
 
         def chunk(part: list[LocalFile]) -> list[str]:
             out = []
@@ -380,7 +408,8 @@ class LocalBackend:
 
         size = FILES_PER_TASK
         parts = [files[i : i + size] for i in range(0, len(files), size)]
-        if len(parts) < 2 or progress.max_workers <= 1:
+        serial = copies_serially(self.root, (f.size for f in files))
+        if len(parts) < 2 or progress.max_workers <= 1 or serial:
             return [h for part in parts for h in chunk(part)]
         workers = min(progress.max_workers, len(parts))
         with ThreadPoolExecutor(workers, thread_name_prefix="ls-put") as pool:

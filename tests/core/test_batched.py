@@ -8,7 +8,7 @@ from pathlib import Path
 import labshelf as ls
 import pytest
 from labshelf import artifact as art
-from labshelf.storage import LocalFile
+from labshelf.storage import LocalFile, local
 from labshelf.uids import split_uid
 
 
@@ -129,8 +129,8 @@ def test_local_copies_use_at_most_one_thread_per_cpu(
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
     assert art.local_workers(8) == 2
     assert art.local_workers(1) == 1
-    assert art.small_files([4096] * 10) and art.small_files([0, 64 * 1024])
-    assert not art.small_files([]) and not art.small_files([64 * 1024 + 1, 64 * 1024])
+    assert local.small_files([4096] * 10) and local.small_files([0, 64 * 1024])
+    assert not local.small_files([]) and not local.small_files([64 * 1024 + 1, 64 * 1024])
     monkeypatch.setattr(art, "is_cloud", lambda root: True)
     assert art.store_workers(8, [1], [4096] * 10) == 8
     monkeypatch.undo()
@@ -154,7 +154,7 @@ def test_local_copies_use_at_most_one_thread_per_cpu(
     saved = ls.save(ls.Artifact.from_dir(src, key="many"))
     assert len(saved) == 300 and all(a.id is not None for a in saved)
     assert not [p for p in pools if p[0] == "ls-store"]  # small files: this thread copies
-    monkeypatch.setattr(art, "SERIAL_COPY_MEAN", 4)  # these files count as large
+    monkeypatch.setattr(local, "SERIAL_COPY_MEAN", 4)  # these files count as large
     src = write(tmp_path / "more", {f"g{i:03d}.txt": f"other {i}".encode() for i in range(300)})
     saved = ls.save(ls.Artifact.from_dir(src, key="more"))
     assert len(saved) == 300 and all(a.id is not None for a in saved)
