@@ -1217,6 +1217,11 @@ _ANY_WORD = re.compile(r"[^\W_]+")  # a run of letters and digits (a word, as pg
 _VOCABULARY_HOLDING: Any = sql_text(
     "SELECT word FROM search_words WHERE word LIKE :pattern ESCAPE '\\' LIMIT :cap"
 )
+# two characters have no trigram: migration 0012's index of each word's two-character parts
+_VOCABULARY_PAIR: Any = sql_text(
+    "SELECT word FROM search_words "
+    "WHERE labshelf_word_pairs(word) @> ARRAY[CAST(:q AS text)] LIMIT :cap"
+)
 _VOCABULARY_CUT: Any = sql_text("SELECT word FROM search_words WHERE long LIMIT :cap")
 _VOCABULARY_NEAR: Any = sql_text(
     "SELECT word FROM search_words WHERE :q <<% word "
@@ -1247,15 +1252,19 @@ def _pg_vocabulary_candidates(
     a run of letters and digits, as 0010 splits them), so a field holds ``q`` exactly when one
     of its words is a vocabulary word holding ``q`` — or a word longer than the index's 64
     characters holds it past its cut: the rows with a cut word (``long``) are tested with LIKE.
-    A text that no word holds ("ts", a random string) costs one probe of the vocabulary (a scan
-    of it for one or two characters, which no trigram holds; not used for one character)."""
+    A text that no word holds ("ts", a random string) costs one probe of the vocabulary: its
+    trigram index, or for two characters (no trigram) migration 0012's index of the words'
+    two-character parts; not used for one character, which most rows hold."""
     if not _has_pg_vocabulary(model) or len(q) < 2 or not _ASCII_WORDS.fullmatch(q):
         return {}, True  # (one letter is in most rows: the newest rows hold a page of it)
     cap = PG_VOCABULARY_MAX_WORDS + 1
 
     def lookup(s: Any) -> tuple[list[str], list[str]]:
-        pattern = f"%{_escape_like(q)}%"
-        holding = list(s.execute(_VOCABULARY_HOLDING, {"pattern": pattern, "cap": cap}).scalars())
+        if len(q) == 2:
+            found = s.execute(_VOCABULARY_PAIR, {"q": q, "cap": cap})
+        else:
+            found = s.execute(_VOCABULARY_HOLDING, {"pattern": f"%{_escape_like(q)}%", "cap": cap})
+        holding = list(found.scalars())
         cut = list(s.execute(_VOCABULARY_CUT, {"cap": cap}).scalars())
         return holding, cut
 
