@@ -11,6 +11,7 @@ import html
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -836,16 +837,19 @@ class QuerySet:
         return rec
 
     def count(self) -> int:
+        dialect = self._dialect()
         conds = self._base_conditions()
-        search = self._search_parts(self._dialect())
+        search = self._search_terms(dialect)
         if search is not None:
-            conds.append(search[0])
+            conds.append(search.where)
         stmt = select(func.count()).select_from(self.model)
         if conds:
             stmt = stmt.where(and_(*conds))
         if self._limit is not None or self._offset:
-            inner = self.statement([self.model.id], self._dialect()).subquery()
+            inner = self.statement([self.model.id], dialect, search=search).subquery()
             stmt = select(func.count()).select_from(inner)
+        elif search is not None and search.indexed:
+            return read(lambda s: _count_from_indexes(s, stmt), what="counting")
         return read(lambda s: s.execute(stmt).scalar_one(), what="counting")
 
     def count_capped(self) -> tuple[int, bool]:
@@ -989,6 +993,9 @@ class _Search:
     # PostgreSQL: per tier, a condition an index answers that every row of the tier meets
     # (``_pg_tier_sources``); a tier the page probe saw no row of is read from it first
     sources: tuple[Any, ...] = ()
+    # PostgreSQL: ``where`` is answered by indexes alone (the vocabulary's word arrays, the
+    # uid and primary-key indexes), however many rows match: see ``_count_from_indexes``
+    indexed: bool = False
 
     def in_tier(self, k: int) -> ColumnElement[bool]:
         """``rank = k``, after a cheaper condition every row of tier k meets (SQLite tests it
@@ -1044,7 +1051,9 @@ def _search_terms(model: Model, text: str, dialect: str, few_hits: bool | None =
     if dialect == "postgresql":
         fields = dict(zip(names, lowered, strict=True))
         sources = _pg_tier_sources(q, text, model.uid, fields, tiers, [*extra, fuzzy], holding)
-    return _Search(text, q, where, rank, fuzzy is not None, tiers, sources)
+    # (near misses are too: rows holding a word near the text, see _pg_near_misses)
+    indexed = bool(holding)
+    return _Search(text, q, where, rank, fuzzy is not None, tiers, sources, indexed)
 
 
 FUZZY_MAX_CHARS = 32  # a near miss is a mistyped word; longer text is not one
@@ -1291,6 +1300,33 @@ def _pg_long_text(q: str, lowered: list[Any]) -> ColumnElement[bool]:
             for c in lowered
         )
     )
+
+
+def _count_from_indexes(s: Any, stmt: Select) -> int:
+    """PostgreSQL: ``stmt``, the count of a search answered by indexes alone
+    (``_Search.indexed``), counted from them: a bitmap of the matching rows from the word
+    indexes, and each of its heap pages read once for the rows' visibility.
+
+    The planner scans the whole table instead once most rows match ("sample" in 10^5 of
+    1.1x10^5 rows), as it costs the test of a row's word arrays like that of an integer,
+    and the test of every row's two word arrays then cost twice the bitmap (~50 vs ~28 ms
+    at load 2-3). One transaction, so that the planner settings end with it (the reader
+    sessions are in autocommit mode); parallel workers do not help on a busy machine."""
+    conn = s.connection()
+    conn.exec_driver_sql("BEGIN")
+    try:
+        for setting in PG_INDEXED_COUNT_SETTINGS:
+            conn.exec_driver_sql(f"SET LOCAL {setting}")
+        n = conn.execute(stmt).scalar_one()
+    except BaseException:
+        with suppress(Exception):  # a lost connection is the error to report
+            conn.exec_driver_sql("ROLLBACK")
+        raise
+    conn.exec_driver_sql("COMMIT")
+    return int(n)
+
+
+PG_INDEXED_COUNT_SETTINGS = ("enable_seqscan = off", "max_parallel_workers_per_gather = 0")
 
 
 def _pg_near_misses(q: str, lowered: list[Any], similar: ColumnElement[bool]) -> Any:

@@ -201,6 +201,8 @@ def _artifact_rows_read(fn: Any) -> int:
     total = 0
     with engine.connect() as conn:
         for statement, parameters in seen:
+            if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                continue  # BEGIN, SET LOCAL (a count from the indexes), COMMIT
             out = conn.exec_driver_sql(
                 "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters
             ).scalar_one()
