@@ -1035,6 +1035,8 @@ def _search_terms(model: Model, text: str, dialect: str, few_hits: bool | None =
             candidates = or_(*holding.values())
         elif len(q) >= PG_LENGTH_MIN_CHARS:
             candidates = _pg_long_text(q, lowered)
+        else:
+            candidates = _pg_short_text(q, [getattr(model, f) for f in names])
     if candidates is None:
         candidates = substring
     extra = _extension_search(model, text)
@@ -1300,6 +1302,28 @@ def _pg_long_text(q: str, lowered: list[Any]) -> ColumnElement[bool]:
             for c in lowered
         )
     )
+
+
+# one or two characters of these, on PostgreSQL, are looked for in the searched columns as
+# they are, in each case (see _pg_short_text)
+_PG_CASE_SAFE = re.compile(r"[0-9a-hjl-z]{1,2}")
+
+
+def _pg_short_text(q: str, columns: list[Any]) -> ColumnElement[bool] | None:
+    """PostgreSQL: a searched column holds the one- or two-character text ``q`` once
+    lower-cased, tested without lower-casing it (``lower()`` of every row was half the cost
+    of counting the ~10^5 rows holding "s"): as ``q`` in each of its case forms ("s", "S").
+
+    Exact for ASCII letters but "i" and "k" and for digits: the only characters that
+    lower-case to an ASCII letter are its capital and, in Unicode, U+0130 (to "i") and the
+    Kelvin sign (to "k"); and a Turkish collation lower-cases "I" to a dotless i (U+0131). None for
+    any other text (the caller keeps ``lower(column) LIKE``)."""
+    if not _PG_CASE_SAFE.fullmatch(q):
+        return None
+    forms = [""]
+    for ch in q:  # q itself first: most text is lower-case
+        forms = [f + c for f in forms for c in dict.fromkeys((ch, ch.upper()))]
+    return or_(*(c.like(f"%{form}%") for form in forms for c in columns))
 
 
 def _count_from_indexes(s: Any, stmt: Select) -> int:

@@ -285,7 +285,8 @@ def test_a_count_of_most_rows_reads_the_word_indexes(pg: Path, monkeypatch) -> N
 # rows that only lower() matches: the Kelvin sign lower-cases to "k" (saved as "K", NFC; an
 # in-place key keeps it), U+0130 to "i"
 MIXED = {
-    "unit/5\u212a_run.csv": "KELVIN 5\u212a, \u0130stanbul",
+    "temp/300K.csv": "absolute zero",  # the key then holds a Kelvin sign (see _states)
+    "place/\u0130zm.csv": "a port",
     "CAPS/SAMPLE_PLATE.CSV": "UPPER CASE SAMPLE",
     "caps/Ts_MiXeD.csv": "Mixed Case TS",
 }
@@ -304,7 +305,7 @@ def _states(tmp_path: Path, arts: list[ls.Artifact]) -> None:
     with current().engine().begin() as conn:  # as an in-place key keeps a file's own name
         conn.execute(
             text("UPDATE artifacts SET key = :k WHERE key = :nfc"),
-            {"k": "unit/5\u212a_run.csv", "nfc": "unit/5K_run.csv"},
+            {"k": "temp/300\u212a.csv", "nfc": "temp/300K.csv"},
         )
     newer = src / "newer.csv"
     newer.write_text("a new version of plate_02")
@@ -340,8 +341,8 @@ def test_counts_are_those_of_the_plain_path(pg: Path, tmp_path: Path, monkeypatc
     monkeypatch.setattr(query, "_pg_short_text", lambda q, columns: None, raising=False)
     assert fast == _counts((ls.Artifact, ls.Collection), texts)
     keys = {a.uid: a.key for a in ls.Artifact.filter(visibility__gte=-2)}
-    assert "unit/5\u212a_run.csv" in {keys[u] for u in fast["Artifact", "k", False][1]}
-    assert "unit/5\u212a_run.csv" in {keys[u] for u in fast["Artifact", "i", False][1]}
+    assert "temp/300\u212a.csv" in {keys[u] for u in fast["Artifact", "k", False][1]}
+    assert "place/\u0130zm.csv" in {keys[u] for u in fast["Artifact", "i", False][1]}
     assert {keys[u] for u in fast["Artifact", "ts", False][1]} == {"caps/Ts_MiXeD.csv"}
     # the trashed artifact counts with a visibility lookup only, the pending one never
     assert fast["Artifact", "s", True][0] == fast["Artifact", "s", False][0] + 1
