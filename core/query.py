@@ -494,10 +494,6 @@ class QuerySet:
                 conds.append(self.model.visibility >= 0)
         return conds
 
-    def _search_parts(self, dialect: str) -> tuple[ColumnElement[bool], Any] | None:
-        terms = self._search_terms(dialect)
-        return None if terms is None else (terms.where, terms.rank)
-
     def _search_terms(self, dialect: str) -> _Search | None:
         if not self._search or not self._search.strip():
             return None
@@ -1326,8 +1322,8 @@ def _pg_short_text(q: str, columns: list[Any]) -> ColumnElement[bool] | None:
 
     Exact for ASCII letters but "i" and "k" and for digits: the only characters that
     lower-case to an ASCII letter are its capital and, in Unicode, U+0130 (to "i") and the
-    Kelvin sign (to "k"); and a Turkish collation lower-cases "I" to a dotless i (U+0131). None for
-    any other text (the caller keeps ``lower(column) LIKE``)."""
+    Kelvin sign (to "k"); and a Turkish collation lower-cases "I" to a dotless i (U+0131).
+    None for any other text (the caller keeps ``lower(column) LIKE``)."""
     if not _PG_CASE_SAFE.fullmatch(q):
         return None
     forms = [""]
