@@ -156,6 +156,9 @@ def test_a_catalog_of_0010_gets_its_vocabulary_from_its_rows(pg: Path, tmp_path:
     assert ("microscopy", False) in words and (LONG_WORD[:64], True) in words
     assert ls.Artifact.search("zzq").count() == 1
     assert ls.Artifact.search("icrosc").count() == 2
+    # two characters: from 0012's index of the words' pairs, built from the words there
+    assert ls.Artifact.search("sc").count() == 3  # microscopy x2, underscore
+    assert ls.Artifact.search("zq").count() == 1  # past the cut: the cut words' LIKE
 
 
 # ---------------------------------------------------------------- rows read, by EXPLAIN ANALYZE
