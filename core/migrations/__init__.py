@@ -18,8 +18,21 @@ from ..db import as_database_error, is_read_only, sqlite_path
 from ..errors import DatabaseError
 from ..log import say
 
-HEAD = "0011"
-KNOWN = ("0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010", "0011")
+HEAD = "0012"
+KNOWN = (
+    "0001",
+    "0002",
+    "0003",
+    "0004",
+    "0005",
+    "0006",
+    "0007",
+    "0008",
+    "0009",
+    "0010",
+    "0011",
+    "0012",
+)
 
 
 def _alembic_config(connection: Connection) -> Any:  # -> alembic.config.Config

@@ -157,6 +157,8 @@ def _hostile_searches() -> dict[str, str]:
         "'sampel' typo": "sampel",
         "199 x 'é'": "é" * 199,
         "'s' one letter": "s",
+        "'ts' two letters (no word holds them)": "ts",
+        "'00' two digits (in >500 words)": "00",
     }
 
 

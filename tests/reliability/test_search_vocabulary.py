@@ -156,6 +156,9 @@ def test_a_catalog_of_0010_gets_its_vocabulary_from_its_rows(pg: Path, tmp_path:
     assert ("microscopy", False) in words and (LONG_WORD[:64], True) in words
     assert ls.Artifact.search("zzq").count() == 1
     assert ls.Artifact.search("icrosc").count() == 2
+    # two characters: from 0012's index of the words' pairs, built from the words there
+    assert ls.Artifact.search("sc").count() == 3  # microscopy x2, underscore
+    assert ls.Artifact.search("zq").count() == 1  # past the cut: the cut words' LIKE
 
 
 # ---------------------------------------------------------------- rows read, by EXPLAIN ANALYZE
@@ -186,7 +189,10 @@ def _rows_read(plan: dict[str, Any], table: str) -> int:
     return n
 
 
-def _artifact_rows_read(fn: Any) -> int:
+def _plans(fn: Any) -> list[tuple[str, dict[str, Any]]]:
+    """(statement, plan) of each query ``fn`` runs, by EXPLAIN ANALYZE: its statements are
+    replayed in order on one autocommit connection (as the reader sessions run them), the
+    queries explained, the others (BEGIN, SET LOCAL, COMMIT: see ``_count_from_indexes``) run."""
     engine = current().engine()
     seen: list[tuple[str, Any]] = []
 
@@ -198,15 +204,29 @@ def _artifact_rows_read(fn: Any) -> int:
         fn()
     finally:
         event.remove(engine, "before_cursor_execute", record)
-    total = 0
-    with engine.connect() as conn:
+    plans = []
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for statement, parameters in seen:
+            if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                conn.exec_driver_sql(statement, parameters)
+                continue
             out = conn.exec_driver_sql(
                 "EXPLAIN (ANALYZE, FORMAT JSON) " + statement, parameters
             ).scalar_one()
-            plan = (json.loads(out) if isinstance(out, str) else out)[0]["Plan"]
-            total += _rows_read(plan, "artifacts")
-    return total
+            plans.append((statement, (json.loads(out) if isinstance(out, str) else out)[0]["Plan"]))
+    return plans
+
+
+def _artifact_rows_read(fn: Any) -> int:
+    return sum(_rows_read(plan, "artifacts") for _, plan in _plans(fn))
+
+
+def _scans(plan: dict[str, Any], table: str) -> list[str]:
+    """The node types of a plan that read ``table`` (Seq Scan, Bitmap Heap Scan, …)."""
+    found = [plan["Node Type"]] if plan.get("Relation Name") == table else []
+    for child in plan.get("Plans", []):
+        found += _scans(child, table)
+    return found
 
 
 NOTHING_HOLDS = [
@@ -227,3 +247,106 @@ def test_a_search_no_row_matches_reads_no_row(pg: Path) -> None:
         by_uid = ls.Artifact.filter(uid__startswith=q).count() if q.isalnum() else 0
         assert qs.count() == by_uid
         assert read <= 50 + 4 * by_uid, f"{read} rows read to find that nothing holds {q[:20]!r}"
+
+
+def test_two_characters_find_their_words_from_the_index(pg: Path) -> None:
+    """ "ts" has no trigram: the words holding it come from migration 0012's index of the
+    words' two-character parts, not from reading every word (the old code did)."""
+    _seed(10_000)
+    for q in ("ts", "sa", "42"):
+        qs = ls.Artifact.search(q)
+        plans = _plans(lambda qs=qs: (qs[:50].all(), qs.count()))
+        vocabulary = [p for st, p in plans if "search_words" in st and "long" not in st]
+        assert vocabulary, q
+        for plan in vocabulary:
+            assert "Seq Scan" not in _scans(plan, "search_words"), (q, plan)
+
+
+# many matches: the rows holding these are most of the seeded rows (every description has
+# "sample"; "micrscopy" is near "microscopy", in a quarter of them)
+MANY = ["ple", "samp", "sample", "micrscopy", "sa"]
+
+
+def test_a_count_of_most_rows_reads_the_word_indexes(pg: Path, monkeypatch) -> None:
+    """A count of the ~10^4 rows holding "ple" is counted from the word indexes (a bitmap;
+    each heap page read once), not by testing the word arrays of every row of the table (the
+    planner's choice once most rows match: twice the time at 10^5 rows); and it is the count
+    of the plain trigram path."""
+    _seed(10_000)
+    counts = {}
+    for q in MANY:
+        qs = ls.Artifact.search(q)
+        counts[q] = qs.count()
+        for statement, plan in _plans(qs.count):
+            if "count(" in statement and "LIMIT" not in statement:  # (not the near-miss probe)
+                assert "Seq Scan" not in _scans(plan, "artifacts"), (q, plan)
+    assert counts["ple"] == counts["sample"] == 10_000
+    monkeypatch.setattr(query, "PG_VOCABULARY", {})
+    assert counts == {q: ls.Artifact.search(q).count() for q in MANY}
+
+
+# rows that only lower() matches: the Kelvin sign lower-cases to "k" (saved as "K", NFC; an
+# in-place key keeps it), U+0130 to "i"
+MIXED = {
+    "temp/300K.csv": "absolute zero",  # the key then holds a Kelvin sign (see _states)
+    "place/\u0130zm.csv": "a port",
+    "CAPS/SAMPLE_PLATE.CSV": "UPPER CASE SAMPLE",
+    "caps/Ts_MiXeD.csv": "Mixed Case TS",
+}
+SHORT = ["s", "S", "sa", "pl", "k", "i", "ki", "5k", "00", "42", "ts", "x", "é", "\u212a"]
+
+
+def _states(tmp_path: Path, arts: list[ls.Artifact]) -> None:
+    """A trashed, a hidden, a pending (being saved) and a non-latest artifact, a trashed
+    collection: what a count must leave out (or, with a visibility lookup, count)."""
+    src = tmp_path / "mixed"
+    src.mkdir()
+    for i, (key, desc) in enumerate(MIXED.items()):
+        path = src / f"{i}.csv"
+        path.write_text(key)
+        ls.Artifact(str(path), key=key, description=desc).save()
+    with current().engine().begin() as conn:  # as an in-place key keeps a file's own name
+        conn.execute(
+            text("UPDATE artifacts SET key = :k WHERE key = :nfc"),
+            {"k": "temp/300\u212a.csv", "nfc": "temp/300K.csv"},
+        )
+    newer = src / "newer.csv"
+    newer.write_text("a new version of plate_02")
+    ls.Artifact(str(newer), key="plates/plate_02.csv", description="sample v2").save()
+    arts[2].delete()  # to the trash
+    with current().engine().begin() as conn:
+        conn.execute(text("UPDATE artifacts SET visibility = 0 WHERE id = :i"), {"i": arts[3].id})
+        conn.execute(text("UPDATE artifacts SET visibility = -2 WHERE id = :i"), {"i": arts[4].id})
+    ls.Collection(arts[5:7], name="old TS study", description="sample").save()
+    ls.Collection.get(name="old TS study").delete()
+
+
+def _counts(models: Any, texts: list[str]) -> dict[Any, Any]:
+    out = {}
+    for m in models:
+        for q in texts:
+            for everything in (False, True):  # a visibility lookup: the trash counts too
+                qs = m.filter(visibility__gte=-1) if everything else m.filter()
+                qs = qs.search(q)
+                out[m.__name__, q, everything] = (qs.count(), sorted(r.uid for r in qs.all()))
+    return out
+
+
+def test_counts_are_those_of_the_plain_path(pg: Path, tmp_path: Path, monkeypatch) -> None:
+    """Every count (and the rows behind it) equals the plain definition's (lower(field) LIKE,
+    the trigram path), visible, hidden, trashed, pending and older versions alike; the one- and
+    two-character texts tested as they are ("s" and "S") included."""
+    arts = _catalog(tmp_path)
+    _states(tmp_path, arts)
+    texts = TEXTS + SHORT
+    fast = _counts((ls.Artifact, ls.Collection), texts)
+    monkeypatch.setattr(query, "PG_VOCABULARY", {})
+    monkeypatch.setattr(query, "_pg_short_text", lambda q, columns: None, raising=False)
+    assert fast == _counts((ls.Artifact, ls.Collection), texts)
+    keys = {a.uid: a.key for a in ls.Artifact.filter(visibility__gte=-2)}
+    assert "temp/300\u212a.csv" in {keys[u] for u in fast["Artifact", "k", False][1]}
+    assert "place/\u0130zm.csv" in {keys[u] for u in fast["Artifact", "i", False][1]}
+    assert {keys[u] for u in fast["Artifact", "ts", False][1]} == {"caps/Ts_MiXeD.csv"}
+    # the trashed artifact counts with a visibility lookup only, the pending one never
+    assert fast["Artifact", "s", True][0] == fast["Artifact", "s", False][0] + 1
+    assert fast["Collection", "ts", True][0] == fast["Collection", "ts", False][0] + 1
