@@ -603,17 +603,36 @@ def test_upload_worker_killed_mid_drop_then_retry(
     assert "uploading" not in window.windowTitle()
 
 
+# The upload worker process with a slow disk (0.02 s per object): a close lands mid-transfer
+# however busy the machine is.
+SLOW_WORKER = """
+import sys, time
+from labshelf import artifact
+store = artifact.store_object
+def slow_store(obj, **progress):
+    time.sleep(0.02)
+    store(obj, **progress)
+artifact.store_object = slow_store
+from labshelf.app import upload_worker
+sys.exit(upload_worker.main())
+"""
+
+
 def test_closing_the_window_during_a_drop_stops_its_worker_and_leaves_nothing_half_written(
-    qtbot, instance, tmp_path: Path
+    qtbot, instance, tmp_path: Path, monkeypatch
 ) -> None:
     """Closing (and choosing to cancel) while a drop runs: the window waits for the worker to
     stop — it does, within seconds — and what it registered is complete: no pending record,
     no object without its record."""
+    import sys
+
     import labshelf as ls
     from labshelf import session as context
+    from labshelf.app.uploads import manager
     from labshelf.models import PENDING, Artifact
     from sqlalchemy import select
 
+    monkeypatch.setattr(manager, "worker_command", lambda: [sys.executable, "-c", SLOW_WORKER])
     folder = _files(tmp_path / "closing", 3000, 4096)
     window = MainWindow()
     qtbot.addWidget(window)
