@@ -199,14 +199,17 @@ stage_package() {
 pytest_for_ci() {
   local log="$ROOT/build/pytest-ci.log" budget="${LABSHELF_TEST_BUDGET:-4500}" rc=0
   mkdir -p "$ROOT/build"
-  local stacks="$ROOT/build/hard-stop.log"
-  rm -f "$stacks"
+  # One file per pytest-xdist worker: build/hard-stop.gw0-PID.log, ... (tests/hard_stop.py)
+  local stacks="$ROOT/build/hard-stop.log" stack
+  rm -f "$ROOT"/build/hard-stop*.log
   QT_QPA_PLATFORM=offscreen PYTHONUNBUFFERED=1 LABSHELF_HARD_STOP_LOG="$stacks" \
     timeout -k 30 "$budget" "$PY" -m pytest tests -v --durations=30 "$@" >"$log" 2>&1 || rc=$?
-  if [[ -s "$stacks" ]]; then
-    say "the test that was running when the run ended (and, if tests/hard_stop.py ended it, every thread):"
-    cat "$stacks" >&2
-  fi
+  for stack in "$ROOT"/build/hard-stop*.log; do
+    if [[ -s "$stack" ]]; then
+      say "the test that was running when the run ended (and, if tests/hard_stop.py ended it, every thread): ${stack#"$ROOT"/}"
+      cat "$stack" >&2
+    fi
+  done
   if [[ "$rc" -eq 124 || "$rc" -eq 137 ]]; then
     say "pytest did not end within ${budget}s and was stopped; where it stood (end of its log):"
     tail -n 80 "$log" >&2
@@ -241,8 +244,13 @@ cmd_test() {
   "$VENV/bin/ruff" format --check app core tests || failed+=("ruff format")
   say "mypy (pyproject's stated strictness) on core and app"
   "$VENV/bin/mypy" --config-file pyproject.toml -p labshelf || failed+=("mypy")
-  # CI also builds the PyInstaller bundle and smoke-tests it (tests/bundle, a few minutes).
-  local extra=()
+  # The tests run in parallel, one pytest-xdist worker per core (LABSHELF_TEST_WORKERS: a
+  # number, or 0 for one process; `-n N` among ARGS wins too). --dist loadgroup: tests go out
+  # one by one, those of an xdist_group together (the bundle's). --max-worker-restart=0: a
+  # worker that tests/hard_stop.py stops (or that crashes) ends the run, as without xdist.
+  local extra=(-n "${LABSHELF_TEST_WORKERS:-auto}" --dist loadgroup --max-worker-restart=0)
+  # CI also builds the PyInstaller bundle and smoke-tests it (tests/bundle, a few minutes; the
+  # build starts in the background when the run starts).
   [[ "${CI:-}" == true ]] && extra+=(--bundle)
   say "pytest tests ${extra[*]} $*"
   local rc=0

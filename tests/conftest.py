@@ -15,6 +15,7 @@ os.environ["GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT"] = "false"
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import labshelf as ls
 import pytest
@@ -28,6 +29,7 @@ try:  # tests/ may or may not be a package, depending on how the suite grows
         PostgresServer,
         S3Server,
         TcpProxy,
+        stop_at_exit,
         stop_servers_on_sigterm,
     )
 except ImportError:
@@ -36,6 +38,7 @@ except ImportError:
         PostgresServer,
         S3Server,
         TcpProxy,
+        stop_at_exit,
         stop_servers_on_sigterm,
     )
 
@@ -91,6 +94,67 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_slow)
         if "bundle" in item.keywords and not run_bundle:
             item.add_marker(skip_bundle)
+
+
+def _bundle_wanted(config: pytest.Config) -> bool:
+    return bool(config.getoption("--bundle")) or os.environ.get("LABSHELF_TEST_BUNDLE") == "1"
+
+
+_bundle_build_stop: list[Callable[[], None]] = []
+
+
+def _start_bundle_build(config: pytest.Config, nodeids: list[str]) -> None:
+    """With --bundle, the PyInstaller build (a few minutes, mostly one core) starts as soon as
+    the tests are collected, in the background: it overlaps with the rest of the suite, and
+    tests/bundle waits for it (tests/bundle_build.py). Once per run, in the process that hands
+    out the tests (pytest-xdist's controller, else the only one)."""
+    if _bundle_build_stop or not _bundle_wanted(config) or hasattr(config, "workerinput"):
+        return
+    if not any("test_bundle.py::" in nodeid for nodeid in nodeids):
+        return
+    from bundle_build import start_background
+
+    stop = start_background()
+    if stop is not None:
+        _bundle_build_stop.append(stop)
+        stop_at_exit(stop)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _start_bundle_build(session.config, [item.nodeid for item in session.items])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node: Any, ids: list[str]) -> None:
+    _start_bundle_build(node.config, ids)
+
+
+# Test files whose tests one pytest-xdist worker runs together, in --dist loadgroup: the
+# bundle's (its tests share one build; the worker that has them waits for the build while the
+# others go on). Their xdist_group marks say the same, but pytest-xdist 3.8 cannot read them
+# under pytest 9 (it renames nodes through an attribute pytest 9 no longer has), so the
+# scheduler below groups by file name instead.
+XDIST_GROUPS = {"tests/bundle/test_bundle.py": "bundle"}
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class FileGroupScheduling(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            group = XDIST_GROUPS.get(nodeid.split("::", 1)[0])
+            return group if group is not None else super()._split_scope(nodeid)
+
+    return FileGroupScheduling(config, log)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # A build no bundle test waited for (the run was cut short): not left running.
+    for stop in _bundle_build_stop:
+        stop()
 
 
 @pytest.fixture(autouse=True)

@@ -142,6 +142,11 @@ def _stop_everything() -> None:
             pass
 
 
+def stop_at_exit(stop: Callable[[], None]) -> None:
+    """Call `stop` at exit or on SIGTERM, as for the servers (for other background work)."""
+    _live.add(stop)
+
+
 def stop_servers_on_sigterm() -> None:
     """Stop the servers when pytest is terminated (atexit does not run on a fatal signal)."""
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:

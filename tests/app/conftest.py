@@ -213,7 +213,11 @@ class Gui:
     def select(self, win: Any, row: int) -> str:
         """Click row `row` of the registry table; its uid once the details show it."""
         self.qtbot.waitUntil(lambda: win.model.record(row) is not None, timeout=5000)
-        win.table.selectRow(row)
+        # As a plain click does: this row alone. (table.selectRow would follow the keyboard
+        # modifiers Qt last saw: a Ctrl an earlier test sent in this process adds the row.)
+        model = win.table.selectionModel()
+        flags = model.SelectionFlag.ClearAndSelect | model.SelectionFlag.Rows
+        model.setCurrentIndex(win.model.index(row, 0), flags)
         uid = win.model.record(row)["uid"]
         self.qtbot.waitUntil(lambda: win.details.current == (win.registry, uid), timeout=10000)
         return uid

@@ -83,7 +83,7 @@ def test_12_open_reveal_and_copy_use_a_read_only_copy_named_after_the_key(
     qtbot.waitUntil(lambda: len(opened) == 2, timeout=10000)
     assert opened[1] == str(path.parent)  # a folder with this one file, not 20,000 uids
     row = gui.row_of_key(win, "study0/notes.txt")
-    win.table.selectRow(row)
+    gui.select(win, row)
     win.table.activated.emit(win.model.index(row, 0))  # double-click or Enter
     qtbot.waitUntil(lambda: len(opened) == 3, timeout=10000)
     assert opened[2].endswith("/study0/notes.txt")

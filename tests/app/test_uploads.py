@@ -395,21 +395,21 @@ def slow_store(obj, **progress):  # a slow disk: the kill lands mid-transfer
     time.sleep(0.02)
     store(obj, **progress)
 artifact.store_object = slow_store
-# the upload worker process gets a slow disk too: small files are copied quickly enough
-# that a worker would otherwise be done before the kill lands
+# ... in the upload worker process too (else, on a busy machine, the worker may store every
+# file before this app gets to print its first progress line)
 from labshelf.app.uploads import manager
+SLOW_WORKER = (
+    "import sys, time\\n"
+    "from labshelf import artifact\\n"
+    "store = artifact.store_object\\n"
+    "def slow_store(obj, **progress):\\n"
+    "    time.sleep(0.02)\\n"
+    "    store(obj, **progress)\\n"
+    "artifact.store_object = slow_store\\n"
+    "from labshelf.app import upload_worker\\n"
+    "sys.exit(upload_worker.main())\\n"
+)
 manager.worker_command = lambda: [sys.executable, "-c", SLOW_WORKER]
-SLOW_WORKER = '''
-import sys, time
-from labshelf import artifact
-store = artifact.store_object
-def slow_store(obj, **progress):
-    time.sleep(0.005)
-    store(obj, **progress)
-artifact.store_object = slow_store
-from labshelf.app import upload_worker
-sys.exit(upload_worker.main())
-'''
 from labshelf.app.main_window import MainWindow
 window = MainWindow()
 window.show()
@@ -445,7 +445,7 @@ def test_resume_after_a_crash_finishes_only_what_is_missing(
     from labshelf.models import PENDING, Artifact
     from sqlalchemy import select
 
-    n = 200 if where == "in_process" else 1000  # (the worker's slow disk is faster)
+    n = 200
     folder = _files(tmp_path / "crash", n, 4096)
     env = {
         **os.environ,
@@ -603,17 +603,36 @@ def test_upload_worker_killed_mid_drop_then_retry(
     assert "uploading" not in window.windowTitle()
 
 
+# The upload worker process with a slow disk (0.02 s per object): a close lands mid-transfer
+# however busy the machine is.
+SLOW_WORKER = """
+import sys, time
+from labshelf import artifact
+store = artifact.store_object
+def slow_store(obj, **progress):
+    time.sleep(0.02)
+    store(obj, **progress)
+artifact.store_object = slow_store
+from labshelf.app import upload_worker
+sys.exit(upload_worker.main())
+"""
+
+
 def test_closing_the_window_during_a_drop_stops_its_worker_and_leaves_nothing_half_written(
-    qtbot, instance, tmp_path: Path
+    qtbot, instance, tmp_path: Path, monkeypatch
 ) -> None:
     """Closing (and choosing to cancel) while a drop runs: the window waits for the worker to
     stop — it does, within seconds — and what it registered is complete: no pending record,
     no object without its record."""
+    import sys
+
     import labshelf as ls
     from labshelf import session as context
+    from labshelf.app.uploads import manager
     from labshelf.models import PENDING, Artifact
     from sqlalchemy import select
 
+    monkeypatch.setattr(manager, "worker_command", lambda: [sys.executable, "-c", SLOW_WORKER])
     folder = _files(tmp_path / "closing", 3000, 4096)
     window = MainWindow()
     qtbot.addWidget(window)

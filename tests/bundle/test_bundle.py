@@ -19,30 +19,19 @@ import time
 from pathlib import Path
 
 import pytest
+from bundle_build import BUILD_TIMEOUT_S, DIST, EXE, ROOT
+from bundle_build import bundle as build_or_wait
 
-BUILD_TIMEOUT_S = 1800
-# The first test also builds the bundle (a few minutes): longer than the suite's 300 s default.
-pytestmark = [pytest.mark.bundle, pytest.mark.timeout(BUILD_TIMEOUT_S + 300)]
+# The first test also builds the bundle (a few minutes), or waits for the background build
+# tests/conftest.py started: longer than the suite's default timeout. One xdist worker runs
+# them all (and waits for the build alone, while the others go on).
+pytestmark = [
+    pytest.mark.bundle,
+    pytest.mark.timeout(BUILD_TIMEOUT_S + 300),
+    pytest.mark.xdist_group("bundle"),
+]
 
-ROOT = Path(__file__).resolve().parents[2]
-DIST = ROOT / "dist" / "labshelf"
-EXE = DIST / "labshelf"
-SOURCES = ("app", "core", "resources", "build.spec", "pyproject.toml")
 STARTS = 3  # start-up measurements per side
-
-
-def _newest_source() -> float:
-    newest = 0.0
-    for name in SOURCES:
-        path = ROOT / name
-        files = [path] if path.is_file() else path.rglob("*")
-        newest = max(
-            [
-                newest,
-                *(f.stat().st_mtime for f in files if f.is_file() and "__pycache__" not in f.parts),
-            ]
-        )
-    return newest
 
 
 def _run(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
@@ -59,21 +48,14 @@ def _env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def bundle() -> Path:
-    """dist/labshelf, rebuilt unless it is newer than every source file."""
-    if EXE.exists() and EXE.stat().st_mtime > _newest_source():
-        print(f"\n[bundle] reusing {DIST} (newer than the sources)")
+    """dist/labshelf: built (in the background since the run started, with --bundle), or
+    reused while newer than every source file."""
+    how, outcome = build_or_wait()
+    if outcome is not None:
+        assert outcome["returncode"] == 0, outcome["stderr"]
+        print(f"\n[bundle] {how}: {DIST} in {outcome['seconds']:.0f} s")
     else:
-        pyinstaller = Path(sys.executable).with_name("pyinstaller")
-        start = time.monotonic()
-        result = subprocess.run(
-            [str(pyinstaller), "--noconfirm", "build.spec"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=BUILD_TIMEOUT_S,
-        )
-        assert result.returncode == 0, result.stderr[-4000:]
-        print(f"\n[bundle] built {DIST} in {time.monotonic() - start:.0f} s")
+        print(f"\n[bundle] reusing {DIST} (newer than the sources)")
     size = subprocess.run(["du", "-sh", str(DIST)], capture_output=True, text=True).stdout.split()[
         0
     ]

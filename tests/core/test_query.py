@@ -279,11 +279,14 @@ def test_search_pages_equal_the_single_ranked_query(
             ls.Artifact.filter(suffix=".tif").search(text),
             ls.Artifact.filter(visibility__in=[1, -1]).search(text),
         ):
+            # The one query's order is total (id DESC breaks every tie), so its LIMIT/OFFSET
+            # pages are slices of its whole answer: one reference query per queryset.
+            ranked = reference(qs)
             for start, stop in ((0, 1), (0, 5), (0, 6), (2, 6), (5, 6), (0, 50), (3, 40)):
                 page = qs[start:stop]
-                assert [a.id for a in page.all()] == reference(page), (text, start, stop)
+                assert [a.id for a in page.all()] == ranked[start:stop], (text, start, stop)
             first = qs.first()
-            assert (first.id if first else None) == next(iter(reference(qs[:1])), None)
+            assert (first.id if first else None) == next(iter(ranked), None)
     if instance_is_sqlite := ls.Artifact.filter()._dialect() == "sqlite":
         assert "_tiered_page" in used
         assert ("^" in used) == (probe < 1000)  # the rank-by-rank path ran, not only the ranked ids

@@ -66,7 +66,7 @@ def record(
     return row
 
 
-def _table() -> str:
+def _table(rows_: list[Row]) -> str:
     head = (
         "scenario",
         "backend",
@@ -78,7 +78,7 @@ def _table() -> str:
     )
     rows = [head] + [
         (r.scenario, r.backend, str(r.reps), str(r.lost), r.dangling, r.clear_errors, r.numbers)
-        for r in _ROWS
+        for r in rows_
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head) - 1)]
     lines = []
@@ -90,16 +90,39 @@ def _table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def _rows_of_this_run(run: str) -> list[Row]:
+    """_ROWS, plus the rows other pytest-xdist workers of the same run wrote before (kept
+    beside the table, keyed by xdist's run id); the caller holds the table's lock."""
+    if not run:
+        return list(_ROWS)
+    rows_file = SUMMARY.with_name(SUMMARY.name + ".rows.json")
+    try:
+        saved = json.loads(rows_file.read_text())
+    except (OSError, ValueError):
+        saved = {}
+    rows = [Row(**r) for r in saved.get("rows", [])] if saved.get("run") == run else []
+    rows += _ROWS
+    rows_file.write_text(json.dumps({"run": run, "rows": [r.__dict__ for r in rows]}))
+    return rows
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _summary_table(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if not _ROWS:
         return
-    text = _table()
+    import fcntl
+
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     mode = "--long" if request.config.getoption("--long") else "default"
     SUMMARY.parent.mkdir(parents=True, exist_ok=True)
-    SUMMARY.write_text(f"labshelf reliability run, {stamp}, {mode} mode\n\n{text}")
+    # Under pytest-xdist every worker ends its own session: each adds its rows to the table
+    # the others of the same run wrote, one at a time.
+    run = getattr(request.config, "workerinput", {}).get("testrunuid", "")
+    with open(SUMMARY.with_name(SUMMARY.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        text = _table(_rows_of_this_run(run))
+        SUMMARY.write_text(f"labshelf reliability run, {stamp}, {mode} mode\n\n{text}")
     print("\n" + text)
 
 
