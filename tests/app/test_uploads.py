@@ -568,17 +568,21 @@ def test_items_cancelled_alone_stay_cancelled_when_the_drop_resumes(
 
 
 def test_upload_worker_killed_mid_drop_then_retry(
-    qtbot, window: MainWindow, tmp_path: Path
+    qtbot, window: MainWindow, tmp_path: Path, monkeypatch
 ) -> None:
     import os
     import signal
+    import sys
 
     import labshelf as ls
     from labshelf import session as context
+    from labshelf.app.uploads import manager
     from labshelf.models import PENDING, Artifact
     from sqlalchemy import select
 
-    folder = _files(tmp_path / "killed", 3000, 4096)
+    # a slow disk (SLOW_WORKER): the kill lands mid-drop however fast small files are copied
+    monkeypatch.setattr(manager, "worker_command", lambda: [sys.executable, "-c", SLOW_WORKER])
+    folder = _files(tmp_path / "killed", 300, 4096)
     drop = window.uploads.start({"paths": [str(folder)], "as_folder": False})
     qtbot.waitUntil(lambda: drop.files_done >= 100, timeout=30000)
     os.kill(drop.worker_pid, signal.SIGKILL)
@@ -594,7 +598,7 @@ def test_upload_worker_killed_mid_drop_then_retry(
     assert [d.state for d in retries] == ["done"], [d.message for d in retries]
     # nothing twice, nothing missing: records killed half-way were adopted or redone
     assert sorted(a.key for a in ls.Artifact.filter()) == sorted(
-        f"killed/part{i:03d}.bin" for i in range(3000)
+        f"killed/part{i:03d}.bin" for i in range(300)
     )
     pending = context.read(
         lambda s: s.execute(select(Artifact.id).where(Artifact.visibility == PENDING)).all()
