@@ -17,21 +17,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # screenshots.py, conftest.py
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # slow_worker.py
 from screenshots import OUT, isolated_app, select_key, settle
-
-# The upload worker process with a slow disk (as in test_transfer_queue.py): a cancel has
-# something left to stop.
-SLOW_WORKER = """
-import sys, time
-from labshelf import artifact
-store = artifact.store_object
-def slow_store(obj, **progress):
-    time.sleep(0.02)
-    store(obj, **progress)
-artifact.store_object = slow_store
-from labshelf.app import upload_worker
-sys.exit(upload_worker.main())
-"""
+from slow_worker import slow_worker_command
 
 
 def _write(path: Path, text: str) -> Path:
@@ -103,7 +91,7 @@ def main() -> int:
         OUT.mkdir(parents=True, exist_ok=True)
         from labshelf.app.uploads import manager as manager_module
 
-        manager_module.worker_command = lambda: [sys.executable, "-c", SLOW_WORKER]
+        manager_module.worker_command = slow_worker_command  # a cancel has something to stop
         window = MainWindow()  # its spare upload worker is a slow one too
         window.resize(1440, 900)
         window.show()

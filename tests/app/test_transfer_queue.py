@@ -5,7 +5,6 @@ drop of files registered already claims no uploaded bytes."""
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,19 +16,9 @@ from labshelf.app.uploads import manager as manager_module
 from labshelf.app.uploads.queue_model import PROGRESS, SOURCE, STARTED, STATE
 from PySide6.QtCore import QItemSelectionModel, Qt
 from PySide6.QtWidgets import QWidget
+from slow_worker import slow_worker_command
 
 # The upload worker process with a slow disk: every object takes STORE_S longer to store.
-SLOW_WORKER = """
-import sys, time
-from labshelf import artifact
-store = artifact.store_object
-def slow_store(obj, **progress):
-    time.sleep({delay})
-    store(obj, **progress)
-artifact.store_object = slow_store
-from labshelf.app import upload_worker
-sys.exit(upload_worker.main())
-"""
 STORE_S = 0.01
 
 
@@ -67,7 +56,7 @@ def test_cancel_stops_new_work_within_a_second_and_the_rest_resumes(
     monkeypatch.setattr(
         manager_module,
         "worker_command",
-        lambda: [sys.executable, "-c", SLOW_WORKER.format(delay=STORE_S)],
+        lambda: slow_worker_command(STORE_S),
     )
     folder = _files(tmp_path / "bigrun", 2000)
     drop = window.uploads.start({"paths": [str(folder)], "as_folder": False})

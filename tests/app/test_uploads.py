@@ -13,6 +13,7 @@ from labshelf.app.uploads.queue_model import STATE
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QWidget
+from slow_worker import slow_worker_command
 
 
 def _images(folder: Path, n: int) -> Path:
@@ -572,7 +573,6 @@ def test_upload_worker_killed_mid_drop_then_retry(
 ) -> None:
     import os
     import signal
-    import sys
 
     import labshelf as ls
     from labshelf import session as context
@@ -580,8 +580,8 @@ def test_upload_worker_killed_mid_drop_then_retry(
     from labshelf.models import PENDING, Artifact
     from sqlalchemy import select
 
-    # a slow disk (SLOW_WORKER): the kill lands mid-drop however fast small files are copied
-    monkeypatch.setattr(manager, "worker_command", lambda: [sys.executable, "-c", SLOW_WORKER])
+    # a slow disk (slow_worker): the kill lands mid-drop however fast small files are copied
+    monkeypatch.setattr(manager, "worker_command", slow_worker_command)
     folder = _files(tmp_path / "killed", 300, 4096)
     drop = window.uploads.start({"paths": [str(folder)], "as_folder": False})
     qtbot.waitUntil(lambda: drop.files_done >= 100, timeout=30000)
@@ -607,28 +607,12 @@ def test_upload_worker_killed_mid_drop_then_retry(
     assert "uploading" not in window.windowTitle()
 
 
-# The upload worker process with a slow disk (0.02 s per object): a close lands mid-transfer
-# however busy the machine is.
-SLOW_WORKER = """
-import sys, time
-from labshelf import artifact
-store = artifact.store_object
-def slow_store(obj, **progress):
-    time.sleep(0.02)
-    store(obj, **progress)
-artifact.store_object = slow_store
-from labshelf.app import upload_worker
-sys.exit(upload_worker.main())
-"""
-
-
 def test_closing_the_window_during_a_drop_stops_its_worker_and_leaves_nothing_half_written(
     qtbot, instance, tmp_path: Path, monkeypatch
 ) -> None:
     """Closing (and choosing to cancel) while a drop runs: the window waits for the worker to
     stop — it does, within seconds — and what it registered is complete: no pending record,
     no object without its record."""
-    import sys
 
     import labshelf as ls
     from labshelf import session as context
@@ -636,7 +620,7 @@ def test_closing_the_window_during_a_drop_stops_its_worker_and_leaves_nothing_ha
     from labshelf.models import PENDING, Artifact
     from sqlalchemy import select
 
-    monkeypatch.setattr(manager, "worker_command", lambda: [sys.executable, "-c", SLOW_WORKER])
+    monkeypatch.setattr(manager, "worker_command", slow_worker_command)
     folder = _files(tmp_path / "closing", 3000, 4096)
     window = MainWindow()
     qtbot.addWidget(window)
