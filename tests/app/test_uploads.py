@@ -418,7 +418,9 @@ window.show()
 # upload worker process is left to notice
 window.uploads.in_process = sys.argv[2] == "in_process"
 drop = window.uploads.start({"paths": [sys.argv[1]], "as_folder": False})
-window.uploads.drop_changed.connect(lambda _id: print(drop.files_done, drop.worker_pid, flush=True))
+def report(_id):
+    print(drop.files_done, drop.worker_pid, int(drop.finished), repr(drop.message), flush=True)
+window.uploads.drop_changed.connect(report)
 app.exec()
 """
 
@@ -439,6 +441,7 @@ def test_resume_after_a_crash_finishes_only_what_is_missing(
     import signal
     import subprocess
     import sys
+    import threading
     import time
 
     import labshelf as ls
@@ -459,14 +462,21 @@ def test_resume_after_a_crash_finishes_only_what_is_missing(
         text=True,
         env=env,
     )
+    # (a child that never gets there is killed after a minute: its last line says why)
+    watchdog = threading.Timer(60, child.kill)
+    watchdog.start()
+    last = ""
     try:
         for line in child.stdout:
-            files_done, worker = line.split()
-            if int(files_done) >= 40:
+            last = line
+            files_done, worker, finished, _message = line.split(maxsplit=3)
+            if int(files_done) >= 40 or finished == "1":
                 break
     finally:
+        watchdog.cancel()
         child.send_signal(signal.SIGKILL)
         child.wait(10)
+    assert last and int(last.split()[0]) >= 40 and last.split()[2] == "0", last
     if where == "worker":  # the worker notices that the app is gone, cancels and exits
         deadline = time.monotonic() + 15
         while not _exited(int(worker)) and time.monotonic() < deadline:
