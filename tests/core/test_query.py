@@ -229,6 +229,10 @@ def test_search_pages_equal_the_single_ranked_query(
             # a word longer than PostgreSQL's word index keeps (64 characters), a uid-like key
             (f"i/{'w' * 70}{i % 2}.txt", f"{'w' * 70}{i % 2} ple", 1),
             (f"j/sample/ple_{i}", "ple" if i % 4 == 0 else "plex sample", 1),
+            # two-character words, prefixes and parts (a scanned page, ranks from the word index)
+            (f"k/ab_cd_{i}.tif", "ab cd" if i % 2 else "xy AB", 1),
+            (f"ab/{i}.txt", "abba", 1),
+            (f"k/xab{i}.tif", "zab", 1 if i % 4 else -1),
         ]
     _insert_artifacts(rows)
     _insert_artifacts([(f"u/{i}.bin", "unrelated", 1) for i in range(5)], uid_prefix="cells")
@@ -272,6 +276,16 @@ def test_search_pages_equal_the_single_ranked_query(
         "sample/ple",
         "plex",
         "s",
+        "ab",
+        "AB",
+        "cd",
+        "ce",
+        "Ce",
+        "pl",
+        "ti",
+        "ll",
+        "ét",
+        "3.",
     ]
     for text in texts:
         for qs in (
