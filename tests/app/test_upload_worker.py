@@ -12,14 +12,17 @@ from typing import Any
 
 import pytest
 from labshelf.app.uploads.manager import worker_command
+from slow_worker import slow_worker_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _start(instance: str) -> subprocess.Popen:
+def _start(instance: str, slow: bool = False) -> subprocess.Popen:
+    """The worker; ``slow``: with a slow disk (5 ms per object), so that a cancel or the app's
+    end lands mid-drop however quickly small files are copied."""
     env = {**os.environ, "LABSHELF_INSTANCE": instance}
     return subprocess.Popen(
-        worker_command(),
+        slow_worker_command(0.005) if slow else worker_command(),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -88,7 +91,7 @@ def test_cancel_items_and_the_whole_drop_through_the_protocol(
     import labshelf as ls
 
     folder = _files(tmp_path / "many", 3000)
-    process = _start(ls.settings.instance)
+    process = _start(ls.settings.instance, slow=True)
     _send(process, {"options": {"paths": [str(folder)], "as_folder": False}, "max_workers": 2})
     _send(process, {"cancel_items": [2999, 2998]})  # before they can start
     states: dict[int, str] = {}
@@ -159,7 +162,7 @@ def test_the_worker_stops_when_the_app_is_killed(instance: Path, tmp_path: Path)
     from sqlalchemy import select
 
     folder = _files(tmp_path / "kill", 3000)
-    process = _start(ls.settings.instance)
+    process = _start(ls.settings.instance, slow=True)
     _send(process, {"options": {"paths": [str(folder)], "as_folder": False}, "max_workers": 2})
     done = 0
     for line in process.stdout:
