@@ -788,10 +788,8 @@ class QuerySet:
             return []
 
         def ids(match: str, n: int = 0) -> Select:
-            # (its own parameter name: two of them may be in one statement)
-            name = f"words_match_{n}"
-            condition = sql_text(f"{words} MATCH :{name}").bindparams(bindparam(name, match))
-            return select(literal_column("rowid")).select_from(table(words)).where(condition)
+            fts, condition = _fts_source(self.model, match, words, param=f"words_match_{n}")
+            return select(fts.c.rowid).select_from(fts).where(condition)
 
         def rows(*parts: Select) -> ColumnElement[bool]:
             # one IN list (of a UNION): SQLite looks each id up; an OR of two conditions
@@ -1643,14 +1641,15 @@ def _substring_like(model: Model, q: str) -> ColumnElement[bool]:
 
 
 def _fts_source(
-    model: Model, match: str, name: str | None = None
+    model: Model, match: str, name: str | None = None, param: str = "fts_match"
 ) -> tuple[TableClause, TextClause]:
     """(the FTS table, its MATCH condition), to join the model to on ``rowid``; ``name``: which
-    of the registry's FTS tables (default: the trigram table)."""
+    of the registry's FTS tables (default: the trigram table); ``param``: the name of the
+    MATCH text's parameter (each of several in one statement needs its own)."""
     name = name or _fts_table(model)
     assert name is not None  # only asked of registries with an FTS table
     fts = table(name, column("rowid"))
-    return fts, sql_text(f"{name} MATCH :fts_match").bindparams(bindparam("fts_match", match))
+    return fts, sql_text(f"{name} MATCH :{param}").bindparams(bindparam(param, match))
 
 
 def _substring_candidates(model: Model, q: str, dialect: str) -> ColumnElement[bool] | None:

@@ -209,7 +209,9 @@ def test_search_pages_equal_the_single_ranked_query(
         )
     real_fts = query._fts_source
     monkeypatch.setattr(
-        query, "_fts_source", lambda m, match, *a: used.append(match[:1]) or real_fts(m, match, *a)
+        query,
+        "_fts_source",
+        lambda m, match, *a, **kw: used.append(match[:1]) or real_fts(m, match, *a, **kw),
     )
     rows: list[tuple[str, str | None, int]] = []
     for i in range(8):
