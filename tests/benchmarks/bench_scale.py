@@ -109,6 +109,7 @@ def part_baseline(tmp: Path, n: int) -> None:
     dst = tmp / "py"
     dst.mkdir()
     paths = sorted(src.iterdir())
+    os.sync()
 
     def one(chunk: list[Path]) -> None:
         for p in chunk:
@@ -119,7 +120,9 @@ def part_baseline(tmp: Path, n: int) -> None:
     chunks = [paths[i : i + 64] for i in range(0, n, 64)]
     seconds, _ = timed(lambda: list(ThreadPoolExecutor(8).map(one, chunks)))
     print(f"baseline: copy + md5 of {n:,} x 4 KB in 8 Python threads: {seconds:.2f} s")
+    os.sync()
     cp, _ = timed(lambda: subprocess.run(["cp", "-r", str(src), str(tmp / "cp")], check=True))
+    os.sync()
     md5, _ = timed(
         lambda: subprocess.run(
             f"find {src} -type f -print0 | xargs -0 md5sum > /dev/null", shell=True, check=True
@@ -141,6 +144,7 @@ def part_paths(tmp: Path, n: int) -> None:
     ):
         ls.init(str(tmp / f"store-{len(what)}"), name=f"paths-{len(what)}")
         src = write_files(tmp / f"src-{len(what)}", n, salt=len(what))
+        os.sync()
         t = time.perf_counter()
         if what.startswith("ls.save([ls.Artifact"):
             arts = [ls.Artifact(str(p), key=f"b/{p.name}") for p in sorted(src.iterdir())]
@@ -212,6 +216,7 @@ def part_catalog(tmp: Path, n: int, rows: int) -> None:
     params = tuple(values[name] for name in compiled.positiontup or ())
     with engine.connect() as conn:
         plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), params).all()
+    os.sync()  # the seed's and the sources' dirty pages reach the disk before, not during, the timing
     t = time.perf_counter()
     arts = [ls.Artifact(str(p), key=f"b/{p.name}") for p in sorted(src.iterdir())]
     ls.save(arts)
@@ -228,9 +233,11 @@ def part_folder(tmp: Path, n: int) -> None:
     store = tmp / "store"
     ls.init(str(store), name="folder")
     src = write_files(tmp / "study", n)
+    os.sync()  # here and below: written pages reach the disk before, not during, a timing
     v1_s, v1 = timed(lambda: ls.Artifact(str(src), key="studies/study").save())
     size1 = objects_bytes(store)
     (src / "f000123.bin").write_bytes(os.urandom(4096))
+    os.sync()
     v2_s, v2 = timed(lambda: ls.Artifact(str(src), key="studies/study").save())
     grown = objects_bytes(store) - size1
     print(f"folder of {n:,} x 4 KB as one artifact, v1: {v1_s:.2f} s ({n / v1_s:,.0f} files/s)")
@@ -299,9 +306,9 @@ def part_rss(tmp: Path, n: int, mode: str) -> None:
 
 
 COMPARE_DVC = """
-cd "$1" && dvc init --no-scm -q && /usr/bin/time -f "%e" dvc add -q data 2> t1 \\
+cd "$1" && dvc init --no-scm -q && sync && /usr/bin/time -f "%e" dvc add -q data 2> t1 \\
   && du -sb --apparent-size .dvc/cache > s1 && head -c 4096 /dev/urandom > data/f000123.bin \\
-  && /usr/bin/time -f "%e" dvc add -q data 2> t2 && du -sb --apparent-size .dvc/cache > s2
+  && sync && /usr/bin/time -f "%e" dvc add -q data 2> t2 && du -sb --apparent-size .dvc/cache > s2
 """
 
 COMPARE_LAMINDB = """
@@ -319,13 +326,16 @@ def size():
     return sum(seen.values())
 out = {}
 files = sorted((work / "single").iterdir())
+os.sync()
 t = time.perf_counter()
 ln.save([ln.Artifact(str(p), key=f"b/{p.name}") for p in files])
 out["per_file"] = (len(files), time.perf_counter() - t)
 s0 = size()
+os.sync()
 t = time.perf_counter(); ln.Artifact(str(work / "data"), key="study").save(); out["v1"] = time.perf_counter() - t
 s1 = size()
 (work / "data" / "f000123.bin").write_bytes(os.urandom(4096))
+os.sync()
 t = time.perf_counter(); ln.Artifact(str(work / "data"), key="study").save(); out["v2"] = time.perf_counter() - t
 out["grown"], out["folder"] = size() - s1, s1 - s0
 print(json.dumps(out))
