@@ -55,6 +55,7 @@ from .hashing import (
     hash_file,
     hash_files,
     hash_folder_from_hashes,
+    reads_serially,
 )
 from .humanize import nfc
 from .instance import current
@@ -726,13 +727,18 @@ def hash_local_files(files: list[LocalFile], max_workers: int = 8) -> list[str]:
     chunks = list(_chunked(todo, HASH_CHUNK))
     max_workers = local_workers(max_workers)  # local files (see ``local_workers``)
     with cached_batch(f.fspath for f in todo if statcache.worth(f.size)):
-        if len(chunks) < 2 or max_workers <= 1:
+        if len(chunks) < 2 or max_workers <= 1 or _hash_serially(todo):
             for chunk in chunks:
                 part(chunk)
         else:
             with ThreadPoolExecutor(max_workers, thread_name_prefix="ls-hash") as pool:
                 list(pool.map(part, chunks))
     return [types.get(id(f)) or ("md5" if f.size <= CHUNK_THRESHOLD else "sha1-fl") for f in files]
+
+
+def _hash_serially(files: list[LocalFile]) -> bool:
+    """``hashing.reads_serially`` of these files (small ones on a local disk: one thread)."""
+    return reads_serially((f.fspath for f in files), (f.size for f in files))
 
 
 def _places(paths: list[str]) -> list[tuple[int, str, str] | None]:

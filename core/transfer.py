@@ -41,6 +41,7 @@ from .collection import Collection
 from .config import normalize_storage
 from .errors import InvalidArgument, LabshelfError, StorageError
 from .filekinds import is_os_junk
+from .hashing import reads_serially
 from .humanize import printable
 from .instance import current
 from .keys import is_cloud, validate_key
@@ -621,8 +622,11 @@ class _Engine:
             self.set_state(item, "queued")
             return facts
 
-        groups = _groups(todo)
-        results = [r for part in pool.map(lambda g: [one(i) for i in g], groups) for r in part]
+        if reads_serially((i.path for i in todo), (i.size for i in todo)):
+            results = [one(i) for i in todo]  # small files on a local disk: one thread
+        else:
+            groups = _groups(todo)
+            results = [r for part in pool.map(lambda g: [one(i) for i in g], groups) for r in part]
         return {id(i): f for i, f in zip(todo, results, strict=True) if f is not None}
 
     def skip_registered(

@@ -26,6 +26,7 @@ from ..hashing import (
     hash_file,
     hash_files,
     hash_folder_from_hashes,
+    mean_at_most,
 )
 from ..humanize import human_size
 from ..keys import OBJECTS_DIR, TMP_PREFIX, tmp_key
@@ -39,11 +40,7 @@ SERIAL_COPY_MEAN = 64 * 1024  # copies of files this small on average: one threa
 
 def small_files(sizes: Iterable[int | None]) -> bool:
     """Whether copies of files of these sizes are small ones (mean ``SERIAL_COPY_MEAN``)."""
-    count = total = 0
-    for size in sizes:
-        count += 1
-        total += size or 0
-    return count > 0 and total <= SERIAL_COPY_MEAN * count
+    return mean_at_most(sizes, SERIAL_COPY_MEAN)
 
 
 def copies_serially(root: str, sizes: Iterable[int | None]) -> bool:

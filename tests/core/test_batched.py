@@ -160,3 +160,29 @@ def test_local_copies_use_at_most_one_thread_per_cpu(
     assert len(saved) == 300 and all(a.id is not None for a in saved)
     assert ("ls-store", 2) in pools
     assert not [p for p in pools if p[0] == "ls-store" and p[1] > 2]
+
+
+def test_small_local_files_are_hashed_in_one_thread(
+    sqlite_instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``from_dir`` and a folder artifact hash small files on a local disk in this thread
+    (a pool only hands the GIL around); larger files and a network share keep the pool. The
+    hashes are the same either way."""
+    pools: list[tuple[str, int]] = []
+    real = art.ThreadPoolExecutor
+
+    def spy(max_workers: int, thread_name_prefix: str = "", **kw: object) -> object:
+        pools.append((thread_name_prefix, max_workers))
+        return real(max_workers, thread_name_prefix=thread_name_prefix)
+
+    monkeypatch.setattr(art, "ThreadPoolExecutor", spy)
+    monkeypatch.setattr(art.statcache, "on_local_disk", lambda path: True)  # (CI may be overlay)
+    src = write(tmp_path / "many", {f"d{i % 3}/f{i:03d}.txt": b"x" * i for i in range(300)})
+    serial = art.Artifact.from_dir(src, key="many")
+    folder = ls.Artifact(str(src), key="many-folder")
+    assert not [p for p in pools if p[0] == "ls-hash"]
+    monkeypatch.setattr(art.statcache, "on_local_disk", lambda path: False)  # a share
+    pooled = art.Artifact.from_dir(src, key="many")
+    again = ls.Artifact(str(src), key="many-folder")
+    assert [p for p in pools if p[0] == "ls-hash"]
+    assert [a.hash for a in serial] == [a.hash for a in pooled] and folder.hash == again.hash

@@ -6,8 +6,10 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from labshelf import hashing
 from labshelf.hashing import (
     CHUNK_THRESHOLD,
+    SMALL_READ,
     b64,
     hash_bytes,
     hash_collection,
@@ -75,6 +77,73 @@ def test_parallel_hashing_matches_serial(tmp_path: Path) -> None:
         p.write_bytes(bytes([i]) * (i * 100 + 1))
         files.append(p)
     assert hash_files(files, max_workers=4) == [hash_file(p) for p in files]
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, SMALL_READ - 1, SMALL_READ, SMALL_READ + 1])
+def test_small_and_large_reads_give_the_same_hash(tmp_path: Path, size: int) -> None:
+    """Small files are read through a plain descriptor, larger ones through a file object:
+    the same md5 of the bytes either way, and a file that grew since it was sized (the caller
+    passes the old size) never gets the old content's hash on either path."""
+    path = tmp_path / "f.bin"
+    data = bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    path.write_bytes(data)
+    want = b64(hashlib.md5(data).digest())
+    assert hash_file(path) == hash_file(path, size) == (want, "md5")
+    with open(path, "rb", buffering=0) as fh:
+        assert hashing._hash_open(fh, size) == (want, "md5")
+    if size:
+        old = size - 1  # the file grew by a byte after it was sized
+        with open(path, "rb", buffering=0) as fh:
+            buffered = hashing._hash_open(fh, old)
+        assert hash_file(path, old) == buffered
+        assert hash_file(path, old)[0] != b64(hashlib.md5(data[:old]).digest())
+
+
+def test_short_reads_of_a_small_file_are_joined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read may return fewer bytes than asked (a pipe-backed FUSE file, a signal): the
+    small-file path reads on to the end instead of hashing the first piece."""
+    path = tmp_path / "f.bin"
+    data = bytes(range(256)) * 16
+    path.write_bytes(data)
+    real = hashing.os.read
+    monkeypatch.setattr(hashing.os, "read", lambda fd, n: real(fd, min(n, 1000)))
+    assert hash_file(path) == (b64(hashlib.md5(data).digest()), "md5")
+
+
+def test_small_files_on_a_local_disk_are_hashed_in_one_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hashing small files is mostly Python holding the GIL: one thread on a local disk; the
+    pool for larger files (md5 releases the GIL) and on a network share (each read waits)."""
+    small = [tmp_path / f"{i}.bin" for i in range(40)]
+    for i, p in enumerate(small):
+        p.write_bytes(bytes([i]) * 4096)
+    monkeypatch.setattr(hashing.statcache, "on_local_disk", lambda path: True)  # (CI: overlay)
+    assert hashing.reads_serially(small, [4096] * 40)
+    assert hashing.reads_serially(small, [0, 2 * hashing.SERIAL_READ_MEAN])
+    assert not hashing.reads_serially(small, [hashing.SERIAL_READ_MEAN + 1] * 40)
+    assert not hashing.reads_serially([], [])
+    pools: list[int] = []
+    real = hashing.ThreadPoolExecutor
+
+    def spy(max_workers: int, **kw: object) -> object:
+        pools.append(max_workers)
+        return real(max_workers, **kw)
+
+    monkeypatch.setattr(hashing, "ThreadPoolExecutor", spy)
+    serial = hash_files(small, max_workers=4)
+    assert pools == [] and serial == [hash_file(p) for p in small]
+    folders: list[str] = []
+
+    def share(path: str) -> bool:  # a network share: every folder is asked
+        folders.append(path)
+        return False
+
+    monkeypatch.setattr(hashing.statcache, "on_local_disk", share)
+    assert hash_files(small, max_workers=4) == serial and pools == [4]
+    assert folders == [str(tmp_path)]
 
 
 def test_collection_hash_is_order_independent_and_deduplicated() -> None:

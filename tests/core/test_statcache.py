@@ -76,7 +76,15 @@ class Reads:
                 self.full.append(os.path.abspath(name))
             return real(fh, size)
 
+        real_small = hashing._hash_small
+
+        def spy_small(path: Any, size: int) -> tuple[str, str]:  # (small files: a descriptor)
+            with lock:
+                self.full.append(os.path.abspath(path))
+            return real_small(path, size)
+
         monkeypatch.setattr(hashing, "_hash_open", spy)
+        monkeypatch.setattr(hashing, "_hash_small", spy_small)
 
     @property
     def paths(self) -> list[str]:

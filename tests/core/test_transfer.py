@@ -182,6 +182,33 @@ def test_small_files_into_a_local_disk_are_copied_by_one_thread(
     assert len(set(threads)) > 1, set(threads)
 
 
+def test_small_files_on_a_local_disk_are_hashed_by_one_thread(
+    local_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Hashing small local files is mostly Python holding the GIL: one thread hashes them
+    all; larger files or a network share: the pool's threads."""
+    from labshelf import artifact as art
+
+    threads: list[str] = []
+    describe = art.describe_source
+
+    def spy(path, **kw):
+        threads.append(threading.current_thread().name)
+        time.sleep(0.002)  # a little disk time, so that two threads would both get work
+        return describe(path, **kw)
+
+    monkeypatch.setattr(art, "describe_source", spy)
+    monkeypatch.setattr(art.statcache, "on_local_disk", lambda path: True)
+    report = ls.upload(make_files(tmp_path / "small", 120), as_folder=False, max_workers=4)
+    assert report.ok and len(threads) == 120
+    assert len(set(threads)) == 1, set(threads)
+    threads.clear()
+    monkeypatch.setattr(art.statcache, "on_local_disk", lambda path: False)  # a network share
+    report = ls.upload(make_files(tmp_path / "share", 120, 1024), as_folder=False, max_workers=4)
+    assert report.ok and len(threads) == 120
+    assert len(set(threads)) > 1, set(threads)
+
+
 def test_bad_items_fail_alone(local_root: str, tmp_path: Path) -> None:
     src = make_files(tmp_path / "ok", 2)
     (tmp_path / "empty.txt").write_bytes(b"")
