@@ -741,11 +741,23 @@ def _hash_serially(files: list[LocalFile]) -> bool:
     return reads_serially((f.fspath for f in files), (f.size for f in files))
 
 
+_sorted_roots: tuple[Any, list[tuple[int, str]]] = (None, [])
+
+
+def _local_roots_innermost_first() -> list[tuple[int, str]]:
+    """The local storage roots, longest first; sorted again only when ``storage_roots()``
+    gives a new list (it is cached per instance: one ``Artifact()`` per file asks often)."""
+    global _sorted_roots
+    listed = storage_roots()
+    if _sorted_roots[0] is not listed:
+        local_roots = [(i, r) for i, r in listed if not is_cloud(r)]
+        _sorted_roots = (listed, sorted(local_roots, key=lambda x: -len(x[1])))
+    return _sorted_roots[1]
+
+
 def _places(paths: list[str]) -> list[tuple[int, str, str] | None]:
     """``in_place`` of many local paths (the registered roots are read once)."""
-    roots = sorted(
-        ((i, r) for i, r in storage_roots() if not is_cloud(r)), key=lambda x: -len(x[1])
-    )
+    roots = _local_roots_innermost_first()
     out: list[tuple[int, str, str] | None] = []
     for path in paths:
         found = None

@@ -117,8 +117,19 @@ def mask_url(url: str | URL) -> str:
     return parsed.render_as_string(hide_password=True).replace("=%2A%2A%2A", "=***")
 
 
+_last_url: tuple[URL | None, str] = (None, "")  # (the last URL object keyed, its key)
+
+
 def _url_key(url: str | URL) -> str:
-    return url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    global _last_url
+    if isinstance(url, str):
+        return url
+    last, key = _last_url  # an instance asks with its one URL object for every engine()
+    if last is url:
+        return key
+    key = url.render_as_string(hide_password=False)
+    _last_url = (url, key)
+    return key
 
 
 @dataclass
