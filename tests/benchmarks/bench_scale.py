@@ -2,6 +2,7 @@
 
     .venv/bin/python tests/benchmarks/bench_scale.py [--files 10000] [--catalogs 0,100000,1000000]
         [--rss-files 100000] [--s3] [--s3-files 1000] [--compare /tmp/venv-with-dvc-and-lamindb] [--only NAME ...]
+        [--repeat R]
 
 Prints numbers; asserts nothing. Every part runs in a child process of its own (fresh temp
 dirs and instance; peak RSS is that child's). Parts (``--only``):
@@ -23,6 +24,17 @@ dirs and instance; peak RSS is that child's). Parts (``--only``):
   ``$BENCH_LABSHELF`` (a folder holding a ``labshelf`` package: before/after in one window).
 - ``compare`` (with ``--compare VENV``, a venv with ``dvc`` and ``lamindb`` installed): the same
   folder v1/v2 with ``dvc add`` and LaminDB, and LaminDB's per-file registration.
+
+``--repeat R`` (R > 1; a shared machine's disk swings 3-5x between runs, so one run per variant
+says little): ``catalog`` keeps one child per catalog size alive (seeded once, one after the
+other) and drives R rounds in the order size 0, size 1, …, size 0, size 1, …, each a
+registration of ``--files`` new files (fresh sources, new keys); then the median files/s per
+size and its ratio to the first size's median. ``baseline``, ``folder`` and ``compare`` run in R
+rounds, each a fresh child per tool (labshelf, ``dvc add``, LaminDB: the order rotates from
+round to round; LaminDB's per-file registration of 1,003 files only in round 1, later rounds
+warm up with 5 files); then the medians, and the ratios DVC/labshelf and LaminDB/labshelf of
+the medians and per round (min..max). ``paths``, ``s3`` and ``rss`` run once. Children report
+to the driver in ``@result {json}`` lines.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,6 +53,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTS = ("baseline", "paths", "catalog", "folder", "s3", "rss", "compare")
+ROUND_PARTS = ("baseline", "folder", "compare")  # the parts --repeat runs in rounds
+RESULT = "@result "  # a child's line of results for the driver (with --repeat)
+JSON_ENV = "BENCH_SCALE_RESULTS"
 
 
 # ---------------------------------------------------------------- helpers (in every child)
@@ -98,6 +114,12 @@ def timed(fn):
     return time.perf_counter() - t, out
 
 
+def emit(**values) -> None:
+    """A line of results for the driver, when it asked for them (``--repeat``)."""
+    if os.environ.get(JSON_ENV):
+        print(RESULT + json.dumps(values), flush=True)
+
+
 # ---------------------------------------------------------------- parts
 
 
@@ -132,6 +154,7 @@ def part_baseline(tmp: Path, n: int) -> None:
         f"baseline: cp -r {cp:.2f} s + md5sum {md5:.2f} s = {cp + md5:.2f} s "
         f"({n / (cp + md5):,.0f} files/s)"
     )
+    emit(py=seconds, cp=cp, md5=md5)
 
 
 def part_paths(tmp: Path, n: int) -> None:
@@ -201,13 +224,9 @@ def seed(rows: int) -> float:
     return time.perf_counter() - t
 
 
-def part_catalog(tmp: Path, n: int, rows: int) -> None:
-    import labshelf as ls
+def key_probe_plan() -> str:
+    """SQLite's plan of the key probe of a registration (the index, not a scan, at 10^6 rows)."""
     from labshelf import artifact as art
-
-    ls.init(str(tmp / "store"), name=f"catalog-{rows}")
-    seconds = seed(rows) if rows else 0.0
-    src = write_files(tmp / "src", n, salt=7)
     from labshelf.instance import current
 
     engine = current().engine()
@@ -216,6 +235,16 @@ def part_catalog(tmp: Path, n: int, rows: int) -> None:
     params = tuple(values[name] for name in compiled.positiontup or ())
     with engine.connect() as conn:
         plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), params).all()
+    return plan[0][-1]
+
+
+def part_catalog(tmp: Path, n: int, rows: int) -> None:
+    import labshelf as ls
+
+    ls.init(str(tmp / "store"), name=f"catalog-{rows}")
+    seconds = seed(rows) if rows else 0.0
+    src = write_files(tmp / "src", n, salt=7)
+    plan = key_probe_plan()
     os.sync()  # the seed's and the sources' dirty pages reach the disk before, not during, the timing
     t = time.perf_counter()
     arts = [ls.Artifact(str(p), key=f"b/{p.name}") for p in sorted(src.iterdir())]
@@ -223,8 +252,31 @@ def part_catalog(tmp: Path, n: int, rows: int) -> None:
     took = time.perf_counter() - t
     print(
         f"catalog of {rows:>9,} artifacts (seeded in {seconds:4.1f} s): {n:,} files registered "
-        f"in {took:5.2f} s = {n / took:6,.0f} files/s; key probe: {plan[0][-1]}"
+        f"in {took:5.2f} s = {n / took:6,.0f} files/s; key probe: {plan}"
     )
+
+
+def part_catalog_serve(tmp: Path, n: int, rows: int) -> None:
+    """``--repeat``: seed once, then one registration of n new files per line of stdin.
+
+    A line holds the round number k: fresh sources (other contents: new hashes), new keys
+    ``r{k}/…``; the catalog keeps the earlier rounds' n files each (5 x 5,000 is small next to
+    10^5). Answers each line with one ``@result`` line; ends at EOF.
+    """
+    import labshelf as ls
+
+    ls.init(str(tmp / "store"), name=f"catalog-{rows}")
+    seeded = seed(rows) if rows else 0.0
+    emit(seeded=seeded, plan=key_probe_plan())
+    for line in sys.stdin:
+        k = int(line)
+        src = write_files(tmp / f"src-{k}", n, salt=7 + k)
+        os.sync()  # the seed's and the sources' dirty pages reach the disk before the timing
+        t = time.perf_counter()
+        arts = [ls.Artifact(str(p), key=f"r{k}/{p.name}") for p in sorted(src.iterdir())]
+        ls.save(arts)
+        took = time.perf_counter() - t
+        emit(round=k, seconds=took, files=n)
 
 
 def part_folder(tmp: Path, n: int) -> None:
@@ -246,6 +298,7 @@ def part_folder(tmp: Path, n: int) -> None:
         f"= {grown / size1 * 100:.2f} % of the folder ({size1:,} bytes)"
     )
     assert v2.stem_uid == v1.stem_uid
+    emit(v1=v1_s, v2=v2_s, grown=grown, size1=size1)
 
 
 def part_s3(tmp: Path, n: int) -> None:
@@ -342,12 +395,18 @@ print(json.dumps(out))
 """
 
 
-def part_compare(tmp: Path, n: int, venv: Path) -> None:
-    data = write_files(tmp / "dvc" / "data", n)
+WARM_UP_FILES = 5  # LaminDB's per-file part in --repeat rounds after the first
+
+
+def compare_env(tmp: Path, venv: Path) -> dict[str, str]:
+    (tmp / "home").mkdir(exist_ok=True)
+    return {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "HOME": str(tmp / "home")}
+
+
+def compare_dvc(tmp: Path, n: int, env: dict[str, str]) -> None:
+    """``dvc add`` of the folder ``tmp/dvc/data`` (v1), then with one file changed (v2)."""
     script = tmp / "dvc.sh"
     script.write_text(COMPARE_DVC)
-    env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ['PATH']}", "HOME": str(tmp / "home")}
-    (tmp / "home").mkdir()
     try:
         subprocess.run(["bash", str(script), str(tmp / "dvc")], check=True, env=env)
         t1, t2 = ((tmp / "dvc" / f).read_text().split()[-1] for f in ("t1", "t2"))
@@ -356,13 +415,18 @@ def part_compare(tmp: Path, n: int, venv: Path) -> None:
             f"DVC `dvc add` folder of {n:,} x 4 KB: v1 {float(t1):.2f} s, v2 (one file changed) "
             f"{float(t2):.2f} s; cache grew by {s2 - s1:,} bytes = {(s2 - s1) / s1 * 100:.2f} %"
         )
+        emit(v1=float(t1), v2=float(t2), grown=s2 - s1, size1=s1)
     except (subprocess.CalledProcessError, OSError) as exc:
         print(f"DVC: could not run ({exc})")
-    del data
-    work = tmp / "lamin"
-    shutil.copytree(tmp / "dvc" / "data", work / "data")
-    (work / "data" / "f000123.bin").write_bytes(b"\0" * 4096)  # back to a fresh first version
-    write_files(work / "single", 1003, salt=5)
+
+
+def compare_lamindb(work: Path, venv: Path, env: dict[str, str]) -> None:
+    """LaminDB: ``work/data`` as one artifact, v1 and v2; before, ``work/single`` file by file.
+
+    The per-file part also warms the process up (imports, first queries): without it, v1 of a
+    300-file folder took 1.86 s instead of 0.06 s. ``--repeat`` rounds after the first keep the
+    warm-up with a few files (``WARM_UP_FILES``), so that v1 is measured alike in every round.
+    """
     try:
         subprocess.run(
             [str(venv / "bin" / "lamin"), "init", "--storage", str(work / "store")],
@@ -381,14 +445,45 @@ def part_compare(tmp: Path, n: int, venv: Path) -> None:
         )
         got = json.loads(out.stdout.strip().splitlines()[-1])
         count, seconds = got["per_file"]
+        if count > WARM_UP_FILES:
+            head = f"LaminDB: {count:,} files one artifact each: {count / seconds:,.0f} files/s; "
+        else:
+            head = f"LaminDB (per-file part: a warm-up of {count} files only): "
         print(
-            f"LaminDB: {count:,} files one artifact each: {count / seconds:,.0f} files/s; folder "
-            f"v1 {got['v1']:.2f} s, v2 {got['v2']:.2f} s; storage grew by {got['grown']:,} bytes "
-            f"= {got['grown'] / max(got['folder'], 1) * 100:.1f} % of the folder"
+            f"{head}folder v1 {got['v1']:.2f} s, v2 {got['v2']:.2f} s; storage grew by "
+            f"{got['grown']:,} bytes = {got['grown'] / max(got['folder'], 1) * 100:.1f} % of the "
+            "folder"
         )
+        emit(v1=got["v1"], v2=got["v2"], grown=got["grown"], size1=got["folder"])
     except (subprocess.CalledProcessError, OSError, ValueError, KeyError) as exc:
         detail = getattr(exc, "stderr", "") or ""
         print(f"LaminDB: could not run ({exc}) {textwrap.shorten(str(detail), 300)}")
+
+
+def part_compare(tmp: Path, n: int, venv: Path) -> None:
+    write_files(tmp / "dvc" / "data", n)
+    env = compare_env(tmp, venv)
+    compare_dvc(tmp, n, env)
+    work = tmp / "lamin"
+    shutil.copytree(tmp / "dvc" / "data", work / "data")
+    (work / "data" / "f000123.bin").write_bytes(b"\0" * 4096)  # back to a fresh first version
+    write_files(work / "single", 1003, salt=5)
+    compare_lamindb(work, venv, env)
+
+
+def part_compare_one(tmp: Path, n: int, venv: Path, tool: str) -> None:
+    """``--repeat``: one tool of ``compare`` in a child of its own (a fresh folder of n files)."""
+    env = compare_env(tmp, venv)
+    if tool == "dvc":
+        write_files(tmp / "dvc" / "data", n)
+        os.sync()
+        compare_dvc(tmp, n, env)
+    else:
+        work = tmp / "lamin"
+        write_files(work / "data", n)
+        write_files(work / "single", 1003 if tool == "lamindb" else WARM_UP_FILES, salt=5)
+        os.sync()
+        compare_lamindb(work, venv, env)
 
 
 # ---------------------------------------------------------------- driver
@@ -407,6 +502,8 @@ def child(args: argparse.Namespace) -> None:
             part_paths(tmp, n)
         elif part.startswith("catalog:"):
             part_catalog(tmp, n, int(part.split(":")[1]))
+        elif part.startswith("catalog-serve:"):
+            part_catalog_serve(tmp, n, int(part.split(":")[1]))
         elif part == "folder":
             part_folder(tmp, n)
         elif part == "s3":
@@ -415,6 +512,178 @@ def child(args: argparse.Namespace) -> None:
             part_rss(tmp, args.rss_files, part.split(":")[1])
         elif part == "compare":
             part_compare(tmp, n, Path(args.compare))
+        elif part.startswith("compare:"):
+            part_compare_one(tmp, n, Path(args.compare), part.split(":")[1])
+
+
+def child_cmd(run: str, args: argparse.Namespace) -> list[str]:
+    cmd = [sys.executable, __file__, "--child", run, "--files", str(args.files)]
+    cmd += ["--rss-files", str(args.rss_files), "--s3-files", str(args.s3_files)]
+    if args.compare:
+        cmd += ["--compare", args.compare]
+    return cmd
+
+
+def read_result(stream, prefix: str = "") -> dict | None:
+    """Forward a child's lines (with ``prefix``) up to its next ``@result`` line: its values."""
+    for line in iter(stream.readline, ""):
+        if line.startswith(RESULT):
+            return json.loads(line[len(RESULT) :])
+        print(prefix + line, end="", flush=True)
+    return None  # the child ended (its stderr says why)
+
+
+def run_child(run: str, args: argparse.Namespace, prefix: str = "  ") -> dict | None:
+    """Run one child with results on; forward its output; its last ``@result`` values."""
+    env = {**os.environ, JSON_ENV: "1"}
+    with subprocess.Popen(child_cmd(run, args), stdout=subprocess.PIPE, text=True, env=env) as proc:
+        result = None
+        while (got := read_result(proc.stdout, prefix)) is not None:
+            result = got
+    return result
+
+
+def spread(values: list[float], fmt: str = ".2f", unit: str = " s") -> str:
+    """``median unit (min..max)`` of values."""
+    return (
+        f"median {statistics.median(values):{fmt}}{unit} "
+        f"({min(values):{fmt}}..{max(values):{fmt}}, n={len(values)})"
+    )
+
+
+def load() -> str:
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def repeat_catalogs(args: argparse.Namespace, sizes: list[int]) -> None:
+    """One child per size, seeded one after the other, then R rounds: size 0, size 1, …"""
+    env = {**os.environ, JSON_ENV: "1"}
+    procs: dict[int, subprocess.Popen] = {}
+    try:
+        for rows in sizes:
+            proc = subprocess.Popen(
+                child_cmd(f"catalog-serve:{rows}", args),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            ready = read_result(proc.stdout, "  ")
+            if ready is None:
+                print(f"catalog of {rows:>9,} artifacts: the child failed while seeding")
+                proc.wait()
+                continue
+            procs[rows] = proc
+            print(
+                f"catalog of {rows:>9,} artifacts seeded in {ready['seeded']:4.1f} s; "
+                f"key probe: {ready['plan']} ({load()})",
+                flush=True,
+            )
+        speeds: dict[int, list[float]] = {rows: [] for rows in procs}
+        per_round: list[dict[int, float]] = []
+        for k in range(1, args.repeat + 1):
+            this: dict[int, float] = {}
+            for rows, proc in procs.items():
+                if proc.poll() is not None:
+                    continue
+                proc.stdin.write(f"{k}\n")
+                proc.stdin.flush()
+                got = read_result(proc.stdout, "  ")
+                if got is None:
+                    print(f"round {k}: catalog of {rows:,}: the child failed")
+                    continue
+                this[rows] = args.files / got["seconds"]
+                speeds[rows].append(this[rows])
+                print(
+                    f"round {k}/{args.repeat}: catalog of {rows:>9,} artifacts: {args.files:,} "
+                    f"files registered in {got['seconds']:5.2f} s = {this[rows]:6,.0f} files/s",
+                    flush=True,
+                )
+            per_round.append(this)
+            print(f"round {k}/{args.repeat} done ({load()})", flush=True)
+    finally:
+        for proc in procs.values():
+            if proc.stdin and not proc.stdin.closed:
+                proc.stdin.close()
+            proc.wait()
+    if not speeds:
+        return
+    base = sizes[0]
+    base_name = "the empty catalog" if base == 0 else f"the {base:,} catalog"
+    print(f"\ncatalog, medians over {args.repeat} rounds of {args.files:,} files each:")
+    for rows, values in speeds.items():
+        if values:
+            print(f"catalog {rows:>9,}: files/s {spread(values, ',.0f', '')}")
+    base_values = speeds.get(base) or []
+    for rows, values in speeds.items():
+        if rows == base or not values or not base_values:
+            continue
+        ratios = [r[rows] / r[base] * 100 for r in per_round if rows in r and base in r]
+        print(
+            f"catalog {rows:,}: median {statistics.median(values):,.0f} files/s = "
+            f"{statistics.median(values) / statistics.median(base_values) * 100:.0f} % of "
+            f"{base_name}'s median ({statistics.median(base_values):,.0f} files/s); "
+            f"per round {min(ratios):.0f}..{max(ratios):.0f} %"
+        )
+
+
+def repeat_rounds(args: argparse.Namespace, parts: list[str]) -> None:
+    """R rounds of baseline / labshelf folder / DVC / LaminDB, a fresh child each, in turn."""
+    tools = [p for p in parts if p in ("baseline", "folder")]
+    if "compare" in parts:
+        tools += ["dvc", "lamindb"]
+    results: dict[str, list[dict | None]] = {tool: [] for tool in tools}
+    for k in range(1, args.repeat + 1):
+        shift = (k - 1) % len(tools)
+        order = tools[shift:] + tools[:shift]  # the order rotates: no tool always runs first
+        print(f"round {k}/{args.repeat} ({', '.join(order)}; {load()}):", flush=True)
+        for tool in order:
+            if tool in ("baseline", "folder"):
+                run = tool
+            elif tool == "dvc":
+                run = "compare:dvc"
+            else:  # LaminDB's 1,003-file per-file part once (long, not a target); then 5 files
+                run = "compare:lamindb" if k == 1 else "compare:lamindb-folder"
+            results[tool].append(run_child(run, args))
+    print(f"\nmedians over {args.repeat} rounds ({load()}):")
+    ok = {tool: [r for r in rs if r] for tool, rs in results.items()}
+    if ok.get("baseline"):
+        rows = ok["baseline"]
+        print(f"  baseline cp -r + md5sum: {spread([r['cp'] + r['md5'] for r in rows])}")
+        print(f"  baseline copy + md5 in 8 Python threads: {spread([r['py'] for r in rows])}")
+    names = {"folder": "labshelf", "dvc": "DVC `dvc add`", "lamindb": "LaminDB"}
+    for tool in ("folder", "dvc", "lamindb"):
+        rows = ok.get(tool)
+        if tool in results and not rows:
+            print(f"  {names[tool]}: no round succeeded")
+        if not rows:
+            continue
+        grown = statistics.median(r["grown"] for r in rows)
+        size1 = statistics.median(r["size1"] for r in rows)
+        print(f"  {names[tool]} v1: {spread([r['v1'] for r in rows])}")
+        print(f"  {names[tool]} v2: {spread([r['v2'] for r in rows])}")
+        print(
+            f"  {names[tool]} storage growth v1 -> v2: median {grown:,.0f} bytes = "
+            f"{grown / max(size1, 1) * 100:.2f} % of the folder ({size1:,.0f} bytes)"
+        )
+    if not ok.get("folder"):
+        return
+    for tool in ("dvc", "lamindb"):
+        if not ok.get(tool):
+            continue
+        for v in ("v1", "v2"):
+            mine = statistics.median(r[v] for r in ok["folder"])
+            theirs = statistics.median(r[v] for r in ok[tool])
+            pairs = [
+                (b[v] / a[v])
+                for a, b in zip(results["folder"], results[tool], strict=True)
+                if a and b
+            ]
+            print(
+                f"  {names[tool]} / labshelf, {v}: medians {theirs:.2f} s / {mine:.2f} s = "
+                f"{theirs / mine:.1f}x; per round {min(pairs):.1f}x..{max(pairs):.1f}x "
+                f"({', '.join(f'{x:.1f}' for x in pairs)})"
+            )
 
 
 def main() -> None:
@@ -426,6 +695,12 @@ def main() -> None:
     parser.add_argument("--s3-files", type=int, default=1_000, help="files of the S3 folder")
     parser.add_argument("--compare", default=None, help="a venv with dvc and lamindb")
     parser.add_argument("--only", nargs="*", choices=PARTS, default=None)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of catalog, baseline, folder and compare, alternating; then medians",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -434,7 +709,23 @@ def main() -> None:
     parts = args.only or [
         p for p in PARTS if (p != "s3" or args.s3) and (p != "compare" or args.compare)
     ]
+    if "compare" in parts and not args.compare:
+        parser.error("compare needs --compare VENV")
     print(f"{os.cpu_count()} CPU(s); load average {os.getloadavg()[0]:.1f}; {args.files:,} files")
+    if args.repeat > 1:
+        print(f"{args.repeat} rounds", flush=True)
+        sizes = [int(r) for r in args.catalogs.split(",")]
+        rounds = [p for p in parts if p in ROUND_PARTS]
+        for part in parts:
+            if part == "catalog":
+                repeat_catalogs(args, sizes)
+            elif part in ROUND_PARTS:
+                if part == rounds[0]:  # all round parts together, at the first one's place
+                    repeat_rounds(args, rounds)
+            else:
+                for run in ["rss:folder", "rss:upload"] if part == "rss" else [part]:
+                    subprocess.run(child_cmd(run, args), check=False)
+        return
     runs = []
     for part in parts:
         if part == "catalog":
@@ -444,11 +735,7 @@ def main() -> None:
         else:
             runs.append(part)
     for run in runs:
-        cmd = [sys.executable, __file__, "--child", run, "--files", str(args.files)]
-        cmd += ["--rss-files", str(args.rss_files), "--s3-files", str(args.s3_files)]
-        if args.compare:
-            cmd += ["--compare", args.compare]
-        subprocess.run(cmd, check=False)
+        subprocess.run(child_cmd(run, args), check=False)
 
 
 if __name__ == "__main__":
