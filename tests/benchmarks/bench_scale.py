@@ -54,7 +54,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTS = ("baseline", "paths", "catalog", "folder", "s3", "rss", "compare")
-ROUND_PARTS = ("baseline", "folder", "compare")  # the parts --repeat runs in rounds
+ROUND_PARTS = ("baseline", "paths", "folder", "compare")  # the parts --repeat runs in rounds
+PATHS = (
+    "ls.save([ls.Artifact(f, key=…) …])",
+    "ls.save(ls.Artifact.from_dir(…))",
+    "ls.upload(…)",
+)
 RESULT = "@result "  # a child's line of results for the driver (with --repeat)
 JSON_ENV = "BENCH_SCALE_RESULTS"
 
@@ -161,11 +166,8 @@ def part_baseline(tmp: Path, n: int) -> None:
 def part_paths(tmp: Path, n: int) -> None:
     import labshelf as ls
 
-    for what in (
-        "ls.save([ls.Artifact(f, key=…) …])",
-        "ls.save(ls.Artifact.from_dir(…))",
-        "ls.upload(…)",
-    ):
+    speeds: dict[str, float] = {}
+    for what in PATHS:
         ls.init(str(tmp / f"store-{len(what)}"), name=f"paths-{len(what)}")
         src = write_files(tmp / f"src-{len(what)}", n, salt=len(what))
         os.sync()
@@ -185,6 +187,8 @@ def part_paths(tmp: Path, n: int) -> None:
         seconds = time.perf_counter() - t
         assert ls.Artifact.filter().count() == n
         print(f"{what:38} {n:,} x 4 KB: {seconds:5.2f} s = {n / seconds:6,.0f} files/s{detail}")
+        speeds[what] = n / seconds
+    emit(**speeds)
 
 
 def seed(rows: int) -> float:
@@ -638,7 +642,7 @@ def repeat_catalogs(args: argparse.Namespace, sizes: list[int]) -> None:
 
 def repeat_rounds(args: argparse.Namespace, parts: list[str]) -> None:
     """R rounds of baseline / labshelf folder / DVC / LaminDB, a fresh child each, in turn."""
-    tools = [p for p in parts if p in ("baseline", "folder")]
+    tools = [p for p in parts if p in ("baseline", "paths", "folder")]
     if "compare" in parts:
         tools += ["dvc", "lamindb"]
     results: dict[str, list[dict | None]] = {tool: [] for tool in tools}
@@ -647,7 +651,7 @@ def repeat_rounds(args: argparse.Namespace, parts: list[str]) -> None:
         order = tools[shift:] + tools[:shift]  # the order rotates: no tool always runs first
         print(f"round {k}/{args.repeat} ({', '.join(order)}; {load()}):", flush=True)
         for tool in order:
-            if tool in ("baseline", "folder"):
+            if tool in ("baseline", "paths", "folder"):
                 run = tool
             elif tool == "dvc":
                 run = "compare:dvc"
@@ -660,6 +664,9 @@ def repeat_rounds(args: argparse.Namespace, parts: list[str]) -> None:
         rows = ok["baseline"]
         print(f"  baseline cp -r + md5sum: {spread([r['cp'] + r['md5'] for r in rows])}")
         print(f"  baseline copy + md5 in 8 Python threads: {spread([r['py'] for r in rows])}")
+    for what in PATHS if ok.get("paths") else ():
+        values = [r[what] for r in ok["paths"]]
+        print(f"  {what:38} files/s: {spread(values, ',.0f', '')}")
     names = {"folder": "labshelf", "dvc": "DVC `dvc add`", "lamindb": "LaminDB"}
     for tool in ("folder", "dvc", "lamindb"):
         rows = ok.get(tool)
