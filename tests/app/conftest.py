@@ -213,11 +213,7 @@ class Gui:
     def select(self, win: Any, row: int) -> str:
         """Click row `row` of the registry table; its uid once the details show it."""
         self.qtbot.waitUntil(lambda: win.model.record(row) is not None, timeout=5000)
-        # As a plain click does: this row alone. (table.selectRow would follow the keyboard
-        # modifiers Qt last saw: a Ctrl an earlier test sent in this process adds the row.)
-        model = win.table.selectionModel()
-        flags = model.SelectionFlag.ClearAndSelect | model.SelectionFlag.Rows
-        model.setCurrentIndex(win.model.index(row, 0), flags)
+        select_only(win.table, row)
         uid = win.model.record(row)["uid"]
         self.qtbot.waitUntil(lambda: win.details.current == (win.registry, uid), timeout=10000)
         return uid
@@ -247,6 +243,15 @@ class Gui:
     def close(self) -> None:
         for win in self.windows:
             win.close()
+
+
+def select_only(view: Any, row: int) -> None:
+    """Select row ``row`` of a table view alone, as a plain click does. (``selectRow`` would
+    follow the keyboard modifiers Qt last saw: a Ctrl an earlier test sent in this process
+    adds the row to the selection instead.)"""
+    model = view.selectionModel()
+    flags = model.SelectionFlag.ClearAndSelect | model.SelectionFlag.Rows
+    model.setCurrentIndex(view.model().index(row, 0), flags)
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ from labshelf.app.browser.details_panel import NOTHING
 from labshelf.app.data.registries import LOOKS
 from PySide6.QtCore import Qt
 
+from tests.app.conftest import select_only
+
 
 def test_1_every_record_of_every_registry_shows(qtbot, gui, tracked) -> None:
     win = gui.window()
@@ -230,7 +232,7 @@ def test_15_the_trash_is_searched_previewed_and_counted(qtbot, gui, seeded) -> N
     qtbot.waitUntil(lambda: trash.model.rowCount() == 1, timeout=5000)
     assert win.count_label.text() == "1 artifact in the trash"
     qtbot.waitUntil(lambda: trash.model.record(0) is not None, timeout=5000)
-    trash.view.selectRow(0)
+    select_only(trash.view, 0)
     qtbot.waitUntil(lambda: win.details.preview.kind == "table", timeout=10000)
     qtbot.waitUntil(lambda: win.details.view is not None, timeout=10000)
     assert win.details.subtitle.text().endswith("in the trash")

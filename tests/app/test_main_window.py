@@ -11,6 +11,8 @@ from labshelf.app.main_window import MainWindow
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QLineEdit, QListWidget, QTableView, QWidget
 
+from tests.app.conftest import select_only
+
 OBJECT_NAMES = (
     "mainWindow",
     "registryList",
@@ -39,7 +41,7 @@ def window(qtbot, seeded) -> Any:
 
 def _select_row(qtbot, win: MainWindow, row: int) -> str:
     qtbot.waitUntil(lambda: win.model.record(row) is not None, timeout=5000)
-    win.table.selectRow(row)
+    select_only(win.table, row)
     uid = win.model.index(row, 0).data(UID_ROLE)
     qtbot.waitUntil(lambda: win.details.current == (win.registry, uid), timeout=10000)
     return uid
@@ -136,7 +138,7 @@ def test_trash_and_restore(qtbot, window: MainWindow) -> None:
         lambda: trash.model.record(0) is not None and "uid" in trash.model.record(0), timeout=5000
     )
     assert window.count_label.text() == "1 artifact in the trash"
-    trash.view.selectRow(0)
+    select_only(trash.view, 0)
     qtbot.waitUntil(lambda: window.details.current is not None, timeout=5000)
     assert "in the trash" in window.details.subtitle.text()
     window.actions_["restore"].trigger()
@@ -174,7 +176,7 @@ def test_collection_browser_versions_members_and_diff(qtbot, window: MainWindow,
     assert window.model.rowCount() == 1  # one row per family: the latest version
     row = next(r for r in range(1) if _wait_uid(qtbot, window, r) == latest)
     with qtbot.waitSignal(browser.loaded, timeout=10000):
-        window.table.selectRow(row)
+        select_only(window.table, row)
     assert browser.timeline.count() == 2
     assert [m["key"] for m in browser.members.members] == [
         "study0/cells_0.jpg",
