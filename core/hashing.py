@@ -31,7 +31,7 @@ READ_BLOCK = 1024 * 1024
 CACHED_CHUNK = 64  # files per pool task when hashing through the stat cache
 SMALL_READ = 64 * 1024  # files up to this size are read whole, with plain descriptors
 SERIAL_READ_MEAN = 64 * 1024  # many files this small on average on a local disk: one thread
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 
 def mean_at_most(sizes: Iterable[int | None], limit: int) -> bool:
@@ -102,22 +102,29 @@ def _hash_small(path: str | os.PathLike, size: int) -> tuple[str, str]:
     """``hash_file`` of a small file: read whole through a plain descriptor (a buffered file
     object costs more to set up than the read). Like ``_hash_open``, it reads up to one byte
     past ``size``, so a file that grew since it was sized gets another hash."""
-    fd = os.open(path, _READ_FLAGS)
+    fd = os.open(path, READ_FLAGS)
     try:
-        data = os.read(fd, size + 1)
-        if data and len(data) <= size:  # a read may return less than asked: to the end
-            parts = [data]
-            got = len(data)
-            while got <= size:
-                more = os.read(fd, size + 1 - got)
-                if not more:
-                    break
-                parts.append(more)
-                got += len(more)
-            data = b"".join(parts)
+        data = read_up_to(fd, size + 1)
     finally:
         os.close(fd)
     return b64(hashlib.md5(data).digest()), "md5"
+
+
+def read_up_to(fd: int, limit: int) -> bytes:
+    """The bytes of the open descriptor ``fd`` up to its end or ``limit`` bytes, whichever
+    comes first (a read may return less than asked: it reads on)."""
+    data = os.read(fd, limit)
+    if not data or len(data) >= limit:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < limit:
+        more = os.read(fd, limit - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
 
 
 def _hash_open(fh: BinaryIO, size: int) -> tuple[str, str]:

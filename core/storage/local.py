@@ -22,11 +22,13 @@ from ..errors import InvalidArgument, StorageError
 from ..hashing import (
     CHUNK_THRESHOLD,
     READ_BLOCK,
+    READ_FLAGS,
     b64,
     hash_file,
     hash_files,
     hash_folder_from_hashes,
     mean_at_most,
+    read_up_to,
 )
 from ..humanize import human_size
 from ..keys import OBJECTS_DIR, TMP_PREFIX, tmp_key
@@ -129,20 +131,9 @@ def _copy_small(
     """``copy_file_hashing`` of a small file: few system calls, little Python per file (plain
     descriptors, no buffered file objects: their set-up costs more than a small copy)."""
     try:
-        fd = os.open(src, _READ_FLAGS)
+        fd = os.open(src, READ_FLAGS)
         try:
-            data = os.read(fd, SMALL_FILE + 1)
-            if data:  # to the end of the file (a read may return less than asked)
-                parts = [data]
-                size = len(data)
-                while size <= SMALL_FILE:
-                    more = os.read(fd, SMALL_FILE + 1 - size)
-                    if not more:
-                        break
-                    parts.append(more)
-                    size += len(more)
-                if len(parts) > 1:
-                    data = b"".join(parts)
+            data = read_up_to(fd, SMALL_FILE + 1)  # (one byte more: a file that grew shows)
         finally:
             os.close(fd)
     except FileNotFoundError:
@@ -169,7 +160,6 @@ def _copy_small(
     return b64(hashlib.md5(data).digest())
 
 
-_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 _WRITE_FLAGS = (
     os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 )

@@ -142,14 +142,7 @@ def test_local_copies_use_at_most_one_thread_per_cpu(
     monkeypatch.setattr(art.statcache, "on_local_disk", lambda path: False)
     assert art.store_workers(8, [1], [4096] * 10) == 2
     monkeypatch.setattr(art.statcache, "on_local_disk", lambda path: True)
-    pools: list[tuple[str, int]] = []
-    real = art.ThreadPoolExecutor
-
-    def spy(max_workers: int, thread_name_prefix: str = "", **kw: object) -> object:
-        pools.append((thread_name_prefix, max_workers))
-        return real(max_workers, thread_name_prefix=thread_name_prefix)
-
-    monkeypatch.setattr(art, "ThreadPoolExecutor", spy)
+    pools = spy_pools(monkeypatch)
     src = write(tmp_path / "many", {f"f{i:03d}.txt": f"file {i}".encode() for i in range(300)})
     saved = ls.save(ls.Artifact.from_dir(src, key="many"))
     assert len(saved) == 300 and all(a.id is not None for a in saved)
@@ -162,12 +155,8 @@ def test_local_copies_use_at_most_one_thread_per_cpu(
     assert not [p for p in pools if p[0] == "ls-store" and p[1] > 2]
 
 
-def test_small_local_files_are_hashed_in_one_thread(
-    sqlite_instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """``from_dir`` and a folder artifact hash small files on a local disk in this thread
-    (a pool only hands the GIL around); larger files and a network share keep the pool. The
-    hashes are the same either way."""
+def spy_pools(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """The (thread name prefix, size) of every pool ``labshelf.artifact`` makes from now."""
     pools: list[tuple[str, int]] = []
     real = art.ThreadPoolExecutor
 
@@ -176,6 +165,16 @@ def test_small_local_files_are_hashed_in_one_thread(
         return real(max_workers, thread_name_prefix=thread_name_prefix)
 
     monkeypatch.setattr(art, "ThreadPoolExecutor", spy)
+    return pools
+
+
+def test_small_local_files_are_hashed_in_one_thread(
+    sqlite_instance: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``from_dir`` and a folder artifact hash small files on a local disk in this thread
+    (a pool only hands the GIL around); larger files and a network share keep the pool. The
+    hashes are the same either way."""
+    pools = spy_pools(monkeypatch)
     monkeypatch.setattr(art.statcache, "on_local_disk", lambda path: True)  # (CI may be overlay)
     src = write(tmp_path / "many", {f"d{i % 3}/f{i:03d}.txt": b"x" * i for i in range(300)})
     serial = art.Artifact.from_dir(src, key="many")

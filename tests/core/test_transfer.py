@@ -155,49 +155,24 @@ def test_progress_is_throttled(local_root: str, tmp_path: Path) -> None:
     assert all(g >= 0.09 for g in gaps)
 
 
-def test_small_files_into_a_local_disk_are_copied_by_one_thread(
-    local_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("stage", ["store_object", "describe_source"])
+def test_small_files_on_a_local_disk_are_copied_and_hashed_by_one_thread(
+    local_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stage: str
 ) -> None:
-    """Small files into local storage: one thread copies (two only trade the GIL and the
-    folder's lock); larger files or a network share: the pool's threads."""
+    """Small files on a local disk: one thread hashes them and one copies them into local
+    storage (two only trade the GIL and the folder's lock); larger files or a network share:
+    the pool's threads, for both stages."""
     from labshelf import artifact as art
 
     threads: list[str] = []
-    store = art.store_object
+    real = getattr(art, stage)
 
-    def spy(obj, **progress) -> None:
+    def spy(*args, **kw):
         threads.append(threading.current_thread().name)
         time.sleep(0.002)  # a little disk time, so that two threads would both get work
-        store(obj, **progress)
+        return real(*args, **kw)
 
-    monkeypatch.setattr(art, "store_object", spy)
-    monkeypatch.setattr(art.statcache, "on_local_disk", lambda path: True)
-    report = ls.upload(make_files(tmp_path / "small", 120), as_folder=False, max_workers=4)
-    assert report.ok and len(threads) == 120
-    assert len(set(threads)) == 1, set(threads)
-    threads.clear()
-    monkeypatch.setattr(art.statcache, "on_local_disk", lambda path: False)  # a network share
-    report = ls.upload(make_files(tmp_path / "share", 120, 1024), as_folder=False, max_workers=4)
-    assert report.ok and len(threads) == 120
-    assert len(set(threads)) > 1, set(threads)
-
-
-def test_small_files_on_a_local_disk_are_hashed_by_one_thread(
-    local_root: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Hashing small local files is mostly Python holding the GIL: one thread hashes them
-    all; larger files or a network share: the pool's threads."""
-    from labshelf import artifact as art
-
-    threads: list[str] = []
-    describe = art.describe_source
-
-    def spy(path, **kw):
-        threads.append(threading.current_thread().name)
-        time.sleep(0.002)  # a little disk time, so that two threads would both get work
-        return describe(path, **kw)
-
-    monkeypatch.setattr(art, "describe_source", spy)
+    monkeypatch.setattr(art, stage, spy)
     monkeypatch.setattr(art.statcache, "on_local_disk", lambda path: True)
     report = ls.upload(make_files(tmp_path / "small", 120), as_folder=False, max_workers=4)
     assert report.ok and len(threads) == 120
