@@ -198,43 +198,65 @@ def seed(rows: int) -> float:
     from labshelf.session import user_id
 
     user, storage = user_id(), current().default_storage_id
+    engine = current().engine()
+    pg = engine.dialect.name == "postgresql"
+
+    def digits(width: int) -> str:
+        return f"lpad(i::text, {width}, '0')" if pg else f"printf('%0{width}d', i)"
+
     cols = {
-        "uid": "printf('%016d', i) || '0000'",
-        "stem_uid": "printf('%016d', i)",
-        "key": "'seeded/' || (i % 997) || '/file_' || i || '.tif'",
+        "uid": f"{digits(16)} || '0000'",
+        "stem_uid": digits(16),
+        "key": f"'seeded/' || (i {'%%' if pg else '%'} 997) || '/file_' || i || '.tif'",
         "description": "'seeded sample ' || i",
         "storage_id": str(storage),
         "suffix": "'.tif'",
         "size": "4096 + i",
-        "hash": "'seed' || printf('%018d', i)",
+        "hash": f"'seed' || {digits(18)}",
         "hash_type": "'md5'",
         "visibility": "1",
-        "key_is_virtual": "1",
+        "key_is_virtual": "true" if pg else "1",
         "version": "'1'",
-        "is_latest": "1",
+        "is_latest": "true" if pg else "1",
         "created_by_id": str(user),
         "created_at": "CURRENT_TIMESTAMP",
         "updated_at": "CURRENT_TIMESTAMP",
     }
-    engine = current().engine()
     t = time.perf_counter()
     for start in range(1, rows + 1, 100_000):
         stop = min(rows, start + 99_999)
+        numbers = (
+            f"SELECT i FROM generate_series({start}, {stop}) AS n(i)"
+            if pg
+            else f"WITH RECURSIVE n(i) AS (SELECT {start} UNION ALL SELECT i + 1 FROM n "
+            f"WHERE i < {stop}) SELECT i FROM n"
+        )
         with engine.begin() as conn:
             conn.exec_driver_sql(
-                f"WITH RECURSIVE n(i) AS (SELECT {start} UNION ALL SELECT i + 1 FROM n "
-                f"WHERE i < {stop}) INSERT INTO {schema.artifacts.name} ({', '.join(cols)}) "
-                f"SELECT {', '.join(cols.values())} FROM n"
+                f"INSERT INTO {schema.artifacts.name} ({', '.join(cols)}) "
+                f"SELECT {', '.join(cols.values())} FROM ({numbers}) AS numbers"
             )
+    if pg:  # as autovacuum would have by then: statistics of the grown table
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"ANALYZE {schema.artifacts.name}")
     return time.perf_counter() - t
 
 
 def key_probe_plan() -> str:
-    """SQLite's plan of the key probe of a registration (the index, not a scan, at 10^6 rows)."""
+    """The plan of the key probe of a registration (the index, not a scan, at 10^6 rows)."""
     from labshelf import artifact as art
     from labshelf.instance import current
 
     engine = current().engine()
+    if engine.dialect.name == "postgresql":
+        literal = (
+            art._BY_KEY.statement.params(key="b/f000001.bin")
+            .compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+            .string.replace("%%", "%")
+        )
+        with engine.connect() as conn:
+            lines = [r[0] for r in conn.exec_driver_sql("EXPLAIN " + literal.replace("%", "%%"))]
+        return next((line.strip() for line in lines if " on " in line), " / ".join(lines))
     compiled = art._BY_KEY.statement.compile(dialect=engine.dialect)
     values = compiled.construct_params({"key": "b/f000001.bin"})
     params = tuple(values[name] for name in compiled.positiontup or ())
@@ -270,7 +292,7 @@ def part_catalog_serve(tmp: Path, n: int, rows: int) -> None:
     """
     import labshelf as ls
 
-    ls.init(str(tmp / "store"), name=f"catalog-{rows}")
+    ls.init(str(tmp / "store"), name=f"catalog-{rows}", db=os.environ.get(DB_ENV) or None)
     seeded = seed(rows) if rows else 0.0
     emit(seeded=seeded, plan=key_probe_plan())
     for line in sys.stdin:
@@ -494,6 +516,7 @@ def part_compare_one(tmp: Path, n: int, venv: Path, tool: str) -> None:
 # ---------------------------------------------------------------- driver
 
 
+DB_ENV = "BENCH_SCALE_DB"  # a catalog child's database URL (--pg); SQLite if unset
 WORK_ENV = "BENCH_SCALE_WORK"  # the run's folder for the children's files (kept to the end)
 
 
@@ -572,8 +595,17 @@ def repeat_catalogs(args: argparse.Namespace, sizes: list[int]) -> None:
     """One child per size, seeded one after the other, then R rounds: size 0, size 1, …"""
     env = {**os.environ, JSON_ENV: "1"}
     procs: dict[int, subprocess.Popen] = {}
+    server = None
+    if args.pg:  # a throwaway PostgreSQL server (tests/services.py), a database per size
+        sys.path.insert(0, str(ROOT / "tests"))
+        from services import PostgresServer
+
+        server = PostgresServer(dict(os.environ))
+        print(f"catalogs on PostgreSQL ({server.bindir})", flush=True)
     try:
         for rows in sizes:
+            if server is not None:
+                env = {**env, DB_ENV: server.create_database().url}
             proc = subprocess.Popen(
                 child_cmd(f"catalog-serve:{rows}", args),
                 stdin=subprocess.PIPE,
@@ -619,6 +651,8 @@ def repeat_catalogs(args: argparse.Namespace, sizes: list[int]) -> None:
             if proc.stdin and not proc.stdin.closed:
                 proc.stdin.close()
             proc.wait()
+        if server is not None:
+            server.close()
     if not speeds:
         return
     base = sizes[0]
@@ -717,6 +751,11 @@ def main() -> None:
         default=1,
         help="rounds of catalog, baseline, folder and compare, alternating; then medians",
     )
+    parser.add_argument(
+        "--pg",
+        action="store_true",
+        help="with --repeat: the catalogs on a throwaway PostgreSQL server instead of SQLite",
+    )
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -727,6 +766,8 @@ def main() -> None:
     ]
     if "compare" in parts and not args.compare:
         parser.error("compare needs --compare VENV")
+    if args.pg and args.repeat < 2:
+        parser.error("--pg runs the catalogs in rounds: give --repeat 2 or more")
     print(f"{os.cpu_count()} CPU(s); load average {os.getloadavg()[0]:.1f}; {args.files:,} files")
     # Children leave their files in one folder, removed after the last timing: deleting
     # tens of thousands of files between two timings slowed the next one's file creation
