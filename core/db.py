@@ -486,15 +486,18 @@ class RawStatement:
 
 
 class _ProbeConnections:
-    """One pooled SQLite connection per engine kept checked out for the main thread's
+    """One pooled connection per engine kept checked out for the main thread's
     ``RawStatement`` probes.
 
     A script registering files one ``Artifact()`` at a time probes once per file; taking a
     connection from the pool and giving it back (a rollback on return) cost as much as the
-    probe itself. Only SQLite (autocommit: ``isolation_level = None``, so a probe never
-    holds a read transaction or an old snapshot; on PostgreSQL a held connection would sit
-    idle in a transaction) and only the main thread (a pool's size is never taken by
-    threads that come and go). ``dispose_all`` and a fork let go of them."""
+    probe itself on SQLite, and four more round trips than the probe on PostgreSQL (3,000
+    ``Artifact()``s: 15,000 waits on the server, 0.78 ms per file). The held connection is
+    in autocommit mode, so a probe never holds a read transaction or an old snapshot:
+    SQLite's connections are (``isolation_level = None``), a PostgreSQL one is switched to it
+    when taken (never idle in a transaction; it is closed, not pooled, when let go). Only the
+    main thread (a pool's size is never taken by threads that come and go). ``dispose_all``,
+    a fork and a failed probe let go of them."""
 
     def __init__(self) -> None:
         # id(engine) -> (engine, the engine's pool when taken, connection)
@@ -504,7 +507,10 @@ class _ProbeConnections:
         self.forked: list[Any] = []  # a parent's connections: never used nor closed here
 
     def get(self, engine: Engine) -> Any:
-        if engine.dialect.name != "sqlite" or threading.current_thread() is not _MAIN:
+        if (
+            engine.dialect.name not in HELD_PROBE_DIALECTS
+            or threading.current_thread() is not _MAIN
+        ):
             return None
         if self.pid != os.getpid():  # a forked child: the parent's connections are not ours
             self.forked.extend(self.held.values())
@@ -517,6 +523,13 @@ class _ProbeConnections:
         if found is not None:  # the engine was disposed: its old connection goes
             self.drop(engine)
         conn = engine.raw_connection()
+        if engine.dialect.name == "postgresql":
+            try:
+                conn.dbapi_connection.rollback()  # (whatever a checkout hook began)
+                conn.dbapi_connection.autocommit = True
+            except BaseException:
+                conn.invalidate()
+                raise
         self.held[id(engine)] = (engine, engine.pool, conn)
         return conn
 
@@ -543,6 +556,7 @@ class _ProbeConnections:
 
 
 _MAIN = threading.main_thread()
+HELD_PROBE_DIALECTS = ("sqlite", "postgresql")  # the dialects whose probes keep a connection
 _probe_connections = _ProbeConnections()
 
 

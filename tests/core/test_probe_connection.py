@@ -1,6 +1,7 @@
-"""The main thread's per-file probes keep one SQLite connection (``db._ProbeConnections``):
-fewer pool round trips, never an old view of the catalog, nothing left open after
-``disconnect``, and no connection held by other threads."""
+"""The main thread's per-file probes keep one connection (``db._ProbeConnections``), on
+SQLite and PostgreSQL: fewer pool round trips, never an old view of the catalog (autocommit:
+never idle in a transaction), nothing left open after ``disconnect``, and no connection held
+by other threads."""
 
 from __future__ import annotations
 
@@ -38,24 +39,28 @@ def _files(folder: Path, n: int, salt: str = "") -> list[Path]:
     return out
 
 
-def test_probes_of_many_artifacts_take_one_connection(
-    sqlite_instance: Path, tmp_path: Path
-) -> None:
+def test_probes_of_many_artifacts_take_one_connection(instance: Path, tmp_path: Path) -> None:
     engine = current().engine()
     checkouts: list[int] = []
     event.listen(engine, "checkout", lambda *args: checkouts.append(1))
     files = _files(tmp_path / "src", 40)
     arts = [ls.Artifact(str(f), key=f"p/{f.name}") for f in files]
     assert len(checkouts) <= 2, len(checkouts)  # 40 probes: one held connection (was 40+)
+    if engine.dialect.name == "postgresql":  # held between probes, never in a transaction
+        (held,) = [c for _e, _p, c in db._probe_connections.held.values()]
+        pid = held.dbapi_connection.info.backend_pid
+        with engine.connect() as conn:
+            state = conn.exec_driver_sql(
+                f"SELECT state FROM pg_stat_activity WHERE pid = {int(pid)}"
+            ).scalar()
+        assert state == "idle", state
     ls.save(arts)
     # the held connection sees what was saved since (autocommit: no old snapshot)
     again = ls.Artifact(str(files[3]), key=f"p/{files[3].name}")
     assert again.id == arts[3].id and again.uid == arts[3].uid
 
 
-def test_the_held_connection_sees_another_process_s_writes(
-    sqlite_instance: Path, tmp_path: Path
-) -> None:
+def test_the_held_connection_sees_another_process_s_writes(instance: Path, tmp_path: Path) -> None:
     first = _files(tmp_path / "a", 1, "first")[0]
     ls.Artifact(str(first), key="x/first.txt")  # a probe: the connection is now held
     other = _files(tmp_path / "b", 1, "other")[0]
