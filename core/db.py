@@ -453,6 +453,9 @@ class RawStatement:
         self._compiled: dict[str, Any] = {}
 
     def rows(self, engine: Engine, **params: Any) -> list[tuple[Any, ...]]:
+        return self._rows(engine, params, again=True)
+
+    def _rows(self, engine: Engine, params: dict[str, Any], again: bool) -> list[tuple[Any, ...]]:
         compiled = self._compiled.get(engine.dialect.name)
         if compiled is None:
             compiled = self.statement.compile(dialect=engine.dialect)
@@ -468,21 +471,34 @@ class RawStatement:
             conn = held if held is not None else engine.raw_connection()
         except dbapi_error as exc:  # the server cannot be reached: say so, as the ORM would
             raise DBAPIError.instance(sql, values, exc, dbapi_error) from exc
+        cursor = None
         try:
             cursor = conn.cursor()
             cursor.execute(sql, values)
             return cast(list[tuple[Any, ...]], cursor.fetchall())  # DBAPI stubs: a Sequence
         except dbapi_error as exc:  # a broken pooled connection: drop it, let retrying() retry
-            if held is not None:
-                _probe_connections.drop(engine)  # (closes it)
-            else:
+            error = DBAPIError.instance(sql, values, exc, dbapi_error, connection_invalidated=True)
+            if held is None:
                 conn.invalidate()
-            raise DBAPIError.instance(
-                sql, values, exc, dbapi_error, connection_invalidated=True
-            ) from exc
+                raise error from exc
+            lost = _is_disconnect(engine, exc, conn, cursor)
+            _probe_connections.drop(engine)  # (closes it)
+            if again and lost and not timed_out(error):
+                # The held connection died while it waited (a server restart): a pooled one is
+                # checked (pre-ping) when taken, so once more on a fresh one.
+                return self._rows(engine, params, again=False)
+            raise error from exc
         finally:
             if held is None:
                 conn.close()  # back to the pool (which ends any implicit transaction)
+
+
+def _is_disconnect(engine: Engine, exc: BaseException, conn: Any, cursor: Any) -> bool:
+    """Whether ``exc`` says the connection ``conn`` is gone (the dialect's judgement)."""
+    try:
+        return bool(engine.dialect.is_disconnect(exc, conn.dbapi_connection, cursor))
+    except (AttributeError, TypeError):  # (a dialect that cannot tell: not a disconnect)
+        return False
 
 
 class _ProbeConnections:

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import labshelf as ls
+import pytest
 from labshelf import db
 from labshelf.instance import current, disconnect
 from sqlalchemy import event
@@ -94,3 +95,21 @@ def test_disconnect_closes_it_and_threads_never_hold_one(
     worker.start()
     worker.join(60)
     assert seen == [{}]  # a thread's probes go back to the pool
+
+
+def test_a_held_connection_the_server_closed_is_replaced(instance: Path, tmp_path: Path) -> None:
+    """PostgreSQL ends the held connection while it waits (a restart, an administrator, an
+    idle timeout): the next probe takes a fresh one instead of failing."""
+    if current().engine().dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    files = _files(tmp_path / "src", 2)
+    first = ls.Artifact(str(files[0]), key="k/0.txt").save()
+    (held,) = [c for _e, _p, c in db._probe_connections.held.values()]
+    pid = held.dbapi_connection.info.backend_pid
+    engine = current().engine()
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql(f"SELECT pg_terminate_backend({int(pid)})").scalar()
+    again = ls.Artifact(str(files[0]), key="k/0.txt")  # the probe finds the saved record
+    assert again.id == first.id
+    (fresh,) = [c for _e, _p, c in db._probe_connections.held.values()]
+    assert fresh.dbapi_connection.info.backend_pid != pid
