@@ -493,7 +493,7 @@ class RawStatement:
                 conn.close()  # back to the pool (which ends any implicit transaction)
 
 
-def _is_disconnect(engine: Engine, exc: BaseException, conn: Any, cursor: Any) -> bool:
+def _is_disconnect(engine: Engine, exc: Any, conn: Any, cursor: Any) -> bool:
     """Whether ``exc`` says the connection ``conn`` is gone (the dialect's judgement)."""
     try:
         return bool(engine.dialect.is_disconnect(exc, conn.dbapi_connection, cursor))
@@ -541,8 +541,9 @@ class _ProbeConnections:
         conn = engine.raw_connection()
         if engine.dialect.name == "postgresql":
             try:
-                conn.dbapi_connection.rollback()  # (whatever a checkout hook began)
-                conn.dbapi_connection.autocommit = True
+                dbapi: Any = conn.dbapi_connection  # (psycopg's: it has autocommit)
+                dbapi.rollback()  # (whatever a checkout hook began)
+                dbapi.autocommit = True
             except BaseException:
                 conn.invalidate()
                 raise
