@@ -1611,7 +1611,7 @@ def store_workers(
     if any(is_cloud(r) for r in roots):
         return max_workers
     sizes = list(sizes)
-    if roots and all(local.copies_serially(r, sizes) for r in roots):
+    if roots and all(copy_serially(r, sizes) for r in roots):
         return 1
     return local_workers(max_workers)
 

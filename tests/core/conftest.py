@@ -17,3 +17,14 @@ def src(tmp_path: Path) -> Path:
     (folder / "a.txt").write_bytes(b"a")
     (folder / "table.csv").write_text("x,y\n1,2\n3,4\n")
     return folder
+
+
+def text_files(folder: Path, n: int, salt: str = "") -> list[Path]:
+    """``n`` small text files of distinct content (``salt`` changes every one) in ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i in range(n):
+        path = folder / f"f{i:03d}.txt"
+        path.write_text(f"{salt} file {i}\n")
+        out.append(path)
+    return out

@@ -12,20 +12,12 @@ import pandas as pd
 import pytest
 from labshelf.provenance import finish_run, start_run
 
-
-def _files(folder: Path, n: int) -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for i in range(n):
-        path = folder / f"f{i}.txt"
-        path.write_text(f"content {i}")
-        paths.append(path)
-    return paths
+from tests.core.conftest import text_files
 
 
 @pytest.fixture
 def arts(instance: Path, tmp_path: Path) -> list[ls.Artifact]:
-    return [ls.Artifact(p, key=f"data/{p.name}").save() for p in _files(tmp_path / "in", 4)]
+    return [ls.Artifact(p, key=f"data/{p.name}").save() for p in text_files(tmp_path / "in", 4)]
 
 
 def test_labels_form_a_tree_with_names_unique_per_type(instance: Path) -> None:

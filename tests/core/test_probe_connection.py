@@ -17,6 +17,8 @@ from labshelf import db
 from labshelf.instance import current, disconnect
 from sqlalchemy import event
 
+from tests.core.conftest import text_files
+
 
 def _fds_to(path: Path) -> int:
     """How many of this process's descriptors are open on ``path``."""
@@ -30,21 +32,11 @@ def _fds_to(path: Path) -> int:
     return count
 
 
-def _files(folder: Path, n: int, salt: str = "") -> list[Path]:
-    folder.mkdir(parents=True, exist_ok=True)
-    out = []
-    for i in range(n):
-        path = folder / f"f{i:03d}.txt"
-        path.write_text(f"{salt} file {i}\n")
-        out.append(path)
-    return out
-
-
 def test_probes_of_many_artifacts_take_one_connection(instance: Path, tmp_path: Path) -> None:
     engine = current().engine()
     checkouts: list[int] = []
     event.listen(engine, "checkout", lambda *args: checkouts.append(1))
-    files = _files(tmp_path / "src", 40)
+    files = text_files(tmp_path / "src", 40)
     arts = [ls.Artifact(str(f), key=f"p/{f.name}") for f in files]
     assert len(checkouts) <= 2, len(checkouts)  # 40 probes: one held connection (was 40+)
     if engine.dialect.name == "postgresql":  # held between probes, never in a transaction
@@ -62,9 +54,9 @@ def test_probes_of_many_artifacts_take_one_connection(instance: Path, tmp_path: 
 
 
 def test_the_held_connection_sees_another_process_s_writes(instance: Path, tmp_path: Path) -> None:
-    first = _files(tmp_path / "a", 1, "first")[0]
+    first = text_files(tmp_path / "a", 1, "first")[0]
     ls.Artifact(str(first), key="x/first.txt")  # a probe: the connection is now held
-    other = _files(tmp_path / "b", 1, "other")[0]
+    other = text_files(tmp_path / "b", 1, "other")[0]
     script = "import sys, labshelf as ls; ls.Artifact(sys.argv[1], key='x/other.txt').save()"
     env = dict(os.environ, LABSHELF_QUIET="1")
     subprocess.run([sys.executable, "-c", script, str(other)], check=True, env=env, timeout=120)
@@ -77,7 +69,7 @@ def test_disconnect_closes_it_and_threads_never_hold_one(
 ) -> None:
     database = sqlite_instance / ".labshelf" / "labshelf.db"
     assert database.exists()
-    files = _files(tmp_path / "src", 3)
+    files = text_files(tmp_path / "src", 3)
     ls.Artifact(str(files[0]), key="t/0.txt")
     assert db._probe_connections.held  # the main thread's probe connection
     disconnect()
@@ -102,7 +94,7 @@ def test_a_held_connection_the_server_closed_is_replaced(instance: Path, tmp_pat
     idle timeout): the next probe takes a fresh one instead of failing."""
     if current().engine().dialect.name != "postgresql":
         pytest.skip("PostgreSQL only")
-    files = _files(tmp_path / "src", 2)
+    files = text_files(tmp_path / "src", 2)
     first = ls.Artifact(str(files[0]), key="k/0.txt").save()
     (held,) = [c for _e, _p, c in db._probe_connections.held.values()]
     pid = held.dbapi_connection.info.backend_pid
